@@ -1,0 +1,275 @@
+/*
+ * replay.c - replays a decoded trace against an allocator.
+ *
+ * Events are decoded a batch at a time, outside the clock.  The clock runs
+ * over the allocator calls, the replayer's tag bookkeeping and, by default,
+ * the writing of every allocated byte (the same work for every allocator,
+ * and it is what makes pages resident, as glibc's trace_run does).  The
+ * footprint is sampled between stretches of a batch, outside the clock:
+ * whenever live bytes pass their peak at the last sample by 1/1024, so
+ * that the footprint is seen within 0.1% of the peak of live bytes, and
+ * every SAMPLE_EVERY events, for growth that comes without new peaks.  -v
+ * output is written after each stretch, also outside the clock.
+ */
+#include "allocator.h"
+#include "../cmt/common/map.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 1024
+#define SAMPLE_EVERY (16 * BATCH)
+#define TOUCH_BYTE 0xa5
+
+typedef struct replay {
+    const cmt_allocator *alloc;
+    void *heap;
+    const cmt_replay_options *options;
+    cmt_replay_report *report;
+    cmt_map blocks; /* tag -> a: the block's address (0 if the replay failed), b: bytes */
+    uint64_t live_bytes, live_blocks;
+    uint64_t next_sample;   /* live bytes that trigger a footprint sample */
+    uint64_t last_sample_event;
+} replay;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t current_rss(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages_total = 0, pages_resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &pages_total, &pages_resident) != 2)
+            pages_resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)pages_resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t peak_rss(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)ru.ru_maxrss * 1024;
+}
+
+static void sample_footprint(replay *r)
+{
+    cmt_footprint fp = {0};
+    r->alloc->footprint(r->heap, &fp);
+    cmt_replay_report *rep = r->report;
+    rep->end_footprint = fp.bytes;
+    if (fp.bytes > rep->peak_footprint)
+        rep->peak_footprint = fp.bytes;
+    if (fp.mapped > rep->peak_mapped)
+        rep->peak_mapped = fp.mapped;
+    uint64_t peak = rep->peak_live_bytes;
+    r->next_sample = peak + peak / 1024 + 1;
+    r->last_sample_event = rep->events;
+}
+
+static inline void touch(const replay *r, void *p, uint64_t from, uint64_t to)
+{
+    if (r->options->touch && p && to > from)
+        memset((char *)p + from, TOUCH_BYTE, to - from);
+}
+
+/* Records the block the trace's event EV created: where the replay put it
+ * (P, possibly NULL if the replay ran out where the trace did not). */
+static void add_block(replay *r, const cmt_event *ev, void *p, uint64_t bytes)
+{
+    cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
+    e->a = (uint64_t)(uintptr_t)p;
+    e->b = bytes;
+    r->live_bytes += bytes;
+    r->live_blocks++;
+    if (!p)
+        r->report->failed_in_replay++;
+    cmt_replay_report *rep = r->report;
+    if (r->live_bytes > rep->peak_live_bytes) {
+        rep->peak_live_bytes = r->live_bytes;
+        rep->peak_live_blocks = r->live_blocks;
+        rep->peak_live_event = rep->events + 1;
+    }
+}
+
+static void drop_block(replay *r, cmt_map_entry *e)
+{
+    r->live_bytes -= e->b;
+    r->live_blocks--;
+    cmt_map_remove(&r->blocks, e);
+}
+
+/* A call that returned NULL when traced but not now: the trace has no tag
+ * for the block, so it is given back at once. */
+static void unexpected_block(replay *r, void *p)
+{
+    r->report->failure_not_reproduced++;
+    r->alloc->free(r->heap, p);
+}
+
+static void replay_realloc(replay *r, cmt_event *ev)
+{
+    const cmt_allocator *A = r->alloc;
+    cmt_map_entry *old = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
+    void *old_p = old ? (void *)(uintptr_t)old->a : NULL;
+    uint64_t old_bytes = old ? old->b : 0;
+    ev->arg_addr = (uint64_t)(uintptr_t)old_p;
+    void *p = A->realloc(r->heap, old_p, ev->size);
+    ev->addr = (uint64_t)(uintptr_t)p;
+    if (ev->tag) {
+        if (old) {
+            if (!p && old_p)
+                A->free(r->heap, old_p); /* the trace moved on; so does the replay */
+            drop_block(r, old);
+        }
+        add_block(r, ev, p, ev->size);
+        touch(r, p, old_p ? old_bytes : 0, ev->size);
+    } else if (ev->size == 0 && old) {
+        drop_block(r, old); /* realloc(p, 0) freed p */
+    } else {
+        r->report->failed_in_trace++;
+        if (p && old) {
+            old->a = (uint64_t)(uintptr_t)p; /* the block lives on where it moved */
+            r->report->failure_not_reproduced++;
+        } else if (p) {
+            unexpected_block(r, p);
+        }
+    }
+}
+
+static void replay_event(replay *r, cmt_event *ev)
+{
+    const cmt_allocator *A = r->alloc;
+    void *p = NULL;
+    switch (ev->op) {
+    case CMT_OP_FREE: {
+        if (!ev->arg_tag) {
+            A->free(r->heap, NULL);
+            r->report->free_null++;
+            return;
+        }
+        cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
+        p = (void *)(uintptr_t)e->a;
+        ev->arg_addr = e->a;
+        if (p)
+            A->free(r->heap, p);
+        drop_block(r, e);
+        return;
+    }
+    case CMT_OP_REALLOC:
+        replay_realloc(r, ev);
+        return;
+    case CMT_OP_MALLOC:
+        p = A->malloc(r->heap, ev->size);
+        break;
+    case CMT_OP_CALLOC:
+        p = A->calloc(r->heap, ev->count, ev->size);
+        break;
+    default:
+        p = A->memalign(r->heap, ev->align, ev->size);
+        break;
+    }
+    ev->addr = (uint64_t)(uintptr_t)p;
+    if (ev->tag) {
+        uint64_t bytes = cmt_event_bytes(ev);
+        add_block(r, ev, p, bytes);
+        touch(r, p, 0, bytes);
+    } else {
+        r->report->failed_in_trace++;
+        if (p)
+            unexpected_block(r, p);
+    }
+}
+
+static int print_events(replay *r, const cmt_event *events, size_t n, char *err, size_t errlen)
+{
+    char line[CMT_EVENT_TEXT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        if (cmt_output_write(r->options->trace, line, cmt_format_event(line, &events[i])) < 0) {
+            snprintf(err, errlen, "%s", cmt_output_error(r->options->trace));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Replays EVENTS[0..n) in stretches that end where a footprint sample is
+ * due.  Returns 0 or -1 (an output error). */
+static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_t errlen)
+{
+    cmt_replay_report *rep = r->report;
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i;
+        double t0 = now();
+        while (i < n) {
+            cmt_event *ev = &events[i++];
+            rep->calls[ev->op]++;
+            replay_event(r, ev);
+            rep->events++;
+            if (r->live_bytes >= r->next_sample)
+                break;
+        }
+        rep->seconds += now() - t0;
+        if (r->live_bytes >= r->next_sample || rep->events - r->last_sample_event >= SAMPLE_EVERY)
+            sample_footprint(r);
+        if (r->options->trace && print_events(r, events + start, i - start, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Gives back what the trace never freed, so the heap ends empty. */
+static void release_leftovers(replay *r)
+{
+    for (size_t i = 0; i <= r->blocks.mask; i++) {
+        cmt_map_entry *e = &r->blocks.slots[i];
+        if (e->key && e->a)
+            r->alloc->free(r->heap, (void *)(uintptr_t)e->a);
+    }
+}
+
+int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
+               const cmt_replay_options *options, cmt_replay_report *report, char *err,
+               size_t errlen)
+{
+    memset(report, 0, sizeof *report);
+    snprintf(report->allocator, sizeof report->allocator, "%s", allocator->name);
+    replay r = {.alloc = allocator, .options = options, .report = report, .next_sample = 1};
+    r.heap = allocator->create(err, errlen);
+    if (!r.heap)
+        return -1;
+    cmt_map_init(&r.blocks);
+    report->start_rss = current_rss();
+    cmt_event *events = malloc(BATCH * sizeof *events);
+    int rc = 0;
+    for (;;) {
+        size_t n = 0;
+        while (n < BATCH && (rc = cmt_reader_next(reader, &events[n])) > 0)
+            n++;
+        if (rc < 0)
+            snprintf(err, errlen, "%s", cmt_reader_error(reader));
+        if (n > 0 && replay_batch(&r, events, n, err, errlen) < 0)
+            rc = -1;
+        if (rc <= 0)
+            break;
+    }
+    sample_footprint(&r);
+    report->end_live_bytes = r.live_bytes;
+    report->end_live_blocks = r.live_blocks;
+    report->peak_rss = peak_rss();
+    release_leftovers(&r);
+    free(events);
+    cmt_map_destroy(&r.blocks);
+    allocator->destroy(r.heap);
+    return rc < 0 ? -1 : 0;
+}

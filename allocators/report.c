@@ -1,0 +1,132 @@
+/*
+ * report.c - the overhead report: what a replay cost in time and memory.
+ */
+#include "allocator.h"
+
+#include <string.h>
+
+static double ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
+static double ns_per_event(const cmt_replay_report *r)
+{
+    return r->events ? r->seconds * 1e9 / (double)r->events : 0.0;
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(char *buf, uint64_t v)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* 1234567 -> "1.18 MiB" */
+static const char *human(char *buf, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double x = (double)v;
+    int u = 0;
+    while (x >= 1024 && u < 4) {
+        x /= 1024;
+        u++;
+    }
+    sprintf(buf, u ? "%.2f %s" : "%.0f %s", x, units[u]);
+    return buf;
+}
+
+static uint64_t aligned_calls(const cmt_replay_report *r)
+{
+    return r->calls[CMT_OP_POSIX_MEMALIGN] + r->calls[CMT_OP_ALIGNED_ALLOC] +
+           r->calls[CMT_OP_MEMALIGN];
+}
+
+static void print_json(FILE *f, const cmt_replay_report *r)
+{
+    fprintf(f, "{\"allocator\": \"%s\", \"events\": %llu, \"calls\": {", r->allocator,
+            (unsigned long long)r->events);
+    for (int op = 0; op < CMT_OP_COUNT; op++)
+        fprintf(f, "%s\"%s\": %llu", op ? ", " : "", cmt_op_name((cmt_op)op),
+                (unsigned long long)r->calls[op]);
+    fprintf(f,
+            "}, \"free_null\": %llu, \"seconds\": %.9f, \"ns_per_event\": %.2f, "
+            "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
+            "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
+            "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, "
+            "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, "
+            "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, "
+            "\"failure_not_reproduced\": %llu}",
+            (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
+            (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
+            (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
+            (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
+            (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped,
+            ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
+            (unsigned long long)r->peak_rss, (unsigned long long)r->failed_in_trace,
+            (unsigned long long)r->failed_in_replay,
+            (unsigned long long)r->failure_not_reproduced);
+}
+
+void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
+{
+    if (json) {
+        print_json(f, r);
+        fputc('\n', f);
+        return;
+    }
+    char a[32], b[32], c[32];
+    fprintf(f, "allocator       %s\n", r->allocator);
+    fprintf(f, "events          %s: malloc %llu, calloc %llu, realloc %llu, free %llu, aligned %llu",
+            grouped(a, r->events), (unsigned long long)r->calls[CMT_OP_MALLOC],
+            (unsigned long long)r->calls[CMT_OP_CALLOC], (unsigned long long)r->calls[CMT_OP_REALLOC],
+            (unsigned long long)r->calls[CMT_OP_FREE], (unsigned long long)aligned_calls(r));
+    if (r->free_null)
+        fprintf(f, " (free(NULL) %llu)", (unsigned long long)r->free_null);
+    fprintf(f, "\ntime            %.3f ms, %.1f ns/event\n", r->seconds * 1e3, ns_per_event(r));
+    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu\n", grouped(a, r->peak_live_bytes),
+            grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);
+    fprintf(f, "end live        %s bytes in %s blocks (never freed)\n", grouped(a, r->end_live_bytes),
+            grouped(b, r->end_live_blocks));
+    fprintf(f, "footprint       peak %s bytes, at end %s bytes (%s)\n", grouped(a, r->peak_footprint),
+            grouped(b, r->end_footprint), human(c, r->peak_footprint));
+    fprintf(f, "overhead        %.3f (peak footprint / peak live)\n",
+            ratio(r->peak_footprint, r->peak_live_bytes));
+    fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
+            human(b, r->start_rss));
+    fprintf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
+            (unsigned long long)r->failed_in_trace, (unsigned long long)r->failed_in_replay,
+            (unsigned long long)r->failure_not_reproduced);
+}
+
+void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json)
+{
+    if (json) {
+        fputc('[', f);
+        for (size_t i = 0; i < n; i++) {
+            fputs(i ? ",\n " : "", f);
+            print_json(f, &reports[i]);
+        }
+        fputs("]\n", f);
+        return;
+    }
+    char a[32], b[32], c[32];
+    if (n > 0)
+        fprintf(f, "%s events, peak live %s bytes in %s blocks\n", grouped(a, reports[0].events),
+                grouped(b, reports[0].peak_live_bytes), grouped(c, reports[0].peak_live_blocks));
+    fprintf(f, "%-10s %10s %14s %10s %12s %9s\n", "allocator", "ns/event", "peak footprint",
+            "overhead", "peak RSS", "failures");
+    for (size_t i = 0; i < n; i++) {
+        const cmt_replay_report *r = &reports[i];
+        fprintf(f, "%-10s %10.1f %14s %10.3f %12s %9llu\n", r->allocator, ns_per_event(r),
+                human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
+                human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
+    }
+}

@@ -1,0 +1,220 @@
+/*
+ * cmt.h - compact memory traces: the one header a user of libcmt includes.
+ *
+ * A trace is a sequence of events, one per call a program made to its
+ * allocator.  Every allocation that returned a block gets a tag: 1 for the
+ * first, 2 for the second, and so on.  Frees and reallocs name the block
+ * they release by that tag, never by address, so a trace can be replayed
+ * against any allocator.
+ *
+ * The library reads text traces (cmt_text_*), writes and reads the compact
+ * binary .cmt format (cmt_writer_*, cmt_reader_*; see docs/FORMAT.md), and
+ * prints events back as text (cmt_format_event).  Every function that can
+ * fail returns a negative value or NULL and leaves one human-readable
+ * message, naming the file and the line or byte offset, in the object it
+ * was called on.
+ */
+#ifndef CMT_H
+#define CMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CMT_VERSION_STRING "0.1.0"
+
+/* The .cmt format version this library writes; it reads every minor version
+ * of the same major version. */
+#define CMT_FORMAT_MAJOR 1
+#define CMT_FORMAT_MINOR 0
+
+/* Compression level trace2cmt uses unless told otherwise (zstd's scale). */
+#define CMT_DEFAULT_LEVEL 3
+
+/* Longest line a text trace may have; a longer one is an error, not a
+ * reason to read megabytes into memory. */
+#define CMT_MAX_LINE 65536
+
+/* The calls a trace records. */
+typedef enum cmt_op {
+    CMT_OP_MALLOC,
+    CMT_OP_CALLOC,
+    CMT_OP_REALLOC,
+    CMT_OP_FREE,
+    CMT_OP_POSIX_MEMALIGN,
+    CMT_OP_ALIGNED_ALLOC,
+    CMT_OP_MEMALIGN,
+    CMT_OP_COUNT
+} cmt_op;
+
+/* One allocator call.  Tags are 0 where the pointer was NULL. */
+typedef struct cmt_event {
+    cmt_op op;
+    uint64_t tag;      /* the block the call returned; 0 if it returned NULL */
+    uint64_t arg_tag;  /* realloc, free: the block passed in; 0 for NULL */
+    uint64_t size;     /* bytes requested; calloc: bytes per element */
+    uint64_t count;    /* calloc: number of elements; 1 otherwise */
+    uint64_t align;    /* aligned family: the alignment asked for; 0 otherwise */
+    uint64_t addr;     /* address returned, where known (text input, replay) */
+    uint64_t arg_addr; /* address passed in, where known */
+} cmt_event;
+
+/* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */
+const char *cmt_op_name(cmt_op op);
+
+/* True for the calls that hand out a new block (all but free). */
+bool cmt_op_allocates(cmt_op op);
+
+/* Bytes an event asks for: size, or count * size for calloc (saturating at
+ * UINT64_MAX, which no allocator can satisfy). */
+uint64_t cmt_event_bytes(const cmt_event *ev);
+
+/* True when the call returned NULL although it asked for a block: a failed
+ * allocation.  realloc(p, 0) returning NULL is a free, not a failure. */
+bool cmt_event_failed(const cmt_event *ev);
+
+/* ---------------------------------------------------------------- output */
+
+/* A destination for bytes: a file written under a temporary name and
+ * renamed into place by cmt_output_commit, or standard output for "-".
+ * Until it is committed an existing file of that name is left untouched,
+ * and a process killed by SIGINT, SIGTERM, SIGHUP or SIGPIPE removes its
+ * temporary file. */
+typedef struct cmt_output cmt_output;
+
+/* Opens PATH ("-" or NULL for standard output) for writing.  Returns NULL
+ * and a message in ERR (of ERRLEN bytes) on failure. */
+cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
+
+/* Appends LEN bytes.  Returns 0, or -1 with a message in cmt_output_error. */
+int cmt_output_write(cmt_output *out, const void *data, size_t len);
+
+/* True when the output is a terminal (binary data does not belong there). */
+bool cmt_output_is_terminal(const cmt_output *out);
+
+/* Flushes, closes and renames the file into place; frees OUT.  Returns 0,
+ * or -1 (the temporary file removed) with the message in ERR. */
+int cmt_output_commit(cmt_output *out, char *err, size_t errlen);
+
+/* Discards everything written: removes the temporary file; frees OUT. */
+void cmt_output_abort(cmt_output *out);
+
+/* The last error on OUT. */
+const char *cmt_output_error(const cmt_output *out);
+
+/* Bytes written to OUT so far. */
+uint64_t cmt_output_bytes(const cmt_output *out);
+
+/* ------------------------------------------------------------ text input */
+
+/* Options for reading a text trace. */
+typedef struct cmt_text_options {
+    /* Make a free or realloc of an address that is not live an error
+     * instead of a counted skip. */
+    bool strict;
+} cmt_text_options;
+
+/* What the text reader met beyond the events it returned. */
+typedef struct cmt_text_stats {
+    uint64_t lines;            /* lines read, blank and comment lines included */
+    uint64_t events;           /* events returned */
+    uint64_t unknown_frees;    /* free of an address that was not live: skipped */
+    uint64_t unknown_reallocs; /* realloc of an address that was not live: read as realloc(NULL, n) */
+    uint64_t reused_live;      /* allocation returned an address still live: the old block taken as freed */
+} cmt_text_stats;
+
+typedef struct cmt_text_reader cmt_text_reader;
+
+/* Opens a text trace at PATH ("-" for standard input).  Returns NULL with a
+ * message in ERR. */
+cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options,
+                               char *err, size_t errlen);
+
+/* Reads the next event into EV.  Returns 1 for an event, 0 at the end of the
+ * trace, -1 on an error (message: "FILE:LINE: ..."). */
+int cmt_text_next(cmt_text_reader *reader, cmt_event *ev);
+
+/* The last error, "FILE:LINE: can't parse: <line>" and the like. */
+const char *cmt_text_error(const cmt_text_reader *reader);
+
+/* Counts of what was read and skipped so far. */
+const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *reader);
+
+/* Closes the input and frees READER. */
+void cmt_text_close(cmt_text_reader *reader);
+
+/* ----------------------------------------------------------- text output */
+
+/* Longest line cmt_format_event writes, terminating NUL included. */
+#define CMT_EVENT_TEXT_MAX 160
+
+/* Writes EV as one line of text, newline included, into BUF (at least
+ * CMT_EVENT_TEXT_MAX bytes), e.g. "realloc(81d220b48<1>, 16) = 81d3b83a0<2>\n".
+ * Addresses are printed in hex without 0x as the original tools did, NULL
+ * as 0x0.  Returns the length written. */
+size_t cmt_format_event(char *buf, const cmt_event *ev);
+
+/* --------------------------------------------------------- binary output */
+
+typedef struct cmt_writer cmt_writer;
+
+/* Starts a .cmt stream on OUT (which stays the caller's to commit or
+ * abort).  LEVEL is the zstd level, 1 to 22, or 0 for raw (uncompressed)
+ * output.  Returns NULL with a message in ERR. */
+cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen);
+
+/* Appends EV.  Its tag must be the next one (1 more than the last) or 0,
+ * and its arg_tag a live block or 0.  Returns 0, or -1 with a message. */
+int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
+
+/* Appends an extension record of kind KIND (see docs/FORMAT.md) that
+ * readers which do not know KIND skip.  Returns 0 or -1. */
+int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
+
+/* Ends the stream (end marker, event count, checksum) and flushes it to
+ * the output.  Returns 0 or -1. */
+int cmt_writer_finish(cmt_writer *writer);
+
+/* The last error of WRITER. */
+const char *cmt_writer_error(const cmt_writer *writer);
+
+/* Events written so far. */
+uint64_t cmt_writer_events(const cmt_writer *writer);
+
+/* Frees WRITER (finished or not). */
+void cmt_writer_close(cmt_writer *writer);
+
+/* ---------------------------------------------------------- binary input */
+
+typedef struct cmt_reader cmt_reader;
+
+/* Opens the .cmt file at PATH ("-" for standard input) and checks its
+ * header.  Returns NULL with a message in ERR. */
+cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen);
+
+/* Decodes the next event into EV (addresses are 0: the format keeps none).
+ * Returns 1 for an event, 0 at the verified end of the stream, -1 when the
+ * file is truncated or corrupt (message: "FILE: byte N: ..."). */
+int cmt_reader_next(cmt_reader *reader, cmt_event *ev);
+
+/* The last error of READER. */
+const char *cmt_reader_error(const cmt_reader *reader);
+
+/* True if the file is zstd-compressed. */
+bool cmt_reader_compressed(const cmt_reader *reader);
+
+/* Blocks live at this point of the stream. */
+uint64_t cmt_reader_live_blocks(const cmt_reader *reader);
+
+/* Closes the input and frees READER. */
+void cmt_reader_close(cmt_reader *reader);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CMT_H */

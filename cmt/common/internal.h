@@ -1,0 +1,117 @@
+/*
+ * internal.h - what the pieces of libcmt share and users never see.
+ */
+#ifndef CMT_INTERNAL_H
+#define CMT_INTERNAL_H
+
+#include "../cmt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CMT_ERRLEN 512
+
+/* Writes a printf-style message into BUF of LEN bytes (nothing if BUF is
+ * NULL). */
+void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* malloc that treats exhaustion as the fatal condition it is for a tool:
+ * libcmt's own bookkeeping is small and proportional to live blocks. */
+void *cmt_xmalloc(size_t size);
+void *cmt_xcalloc(size_t count, size_t size);
+void *cmt_xrealloc(void *p, size_t size);
+
+/* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
+const char *cmt_display_name(const char *path, bool output);
+
+/* ---------------------------------------------------------------- varints */
+
+/* Longest LEB128 encoding of a 64-bit value. */
+#define CMT_VARINT_MAX 10
+
+/* Writes V as an unsigned LEB128 varint at P; returns the bytes written. */
+static inline size_t cmt_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads a varint from [*P, END) into *V and advances *P.  Returns 0, or -1
+ * if the input ends inside it or it does not fit 64 bits. */
+static inline int cmt_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *q = *p;
+    uint64_t result = 0;
+    for (unsigned shift = 0; q < end; shift += 7) {
+        uint8_t byte = *q++;
+        if (shift == 63 && byte > 1)
+            return -1;
+        result |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *p = q;
+            *v = result;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Bytes cmt_varint_put needs for V. */
+static inline size_t cmt_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* -------------------------------------------------------------- checksum */
+
+/* A streaming 64-bit checksum over a byte sequence, fed in pieces of any
+ * size; the same bytes give the same sum however they are split. */
+typedef struct cmt_checksum {
+    uint64_t state;
+    uint64_t total;
+    uint8_t pending[8];
+    unsigned npending;
+} cmt_checksum;
+
+void cmt_checksum_init(cmt_checksum *c);
+void cmt_checksum_update(cmt_checksum *c, const void *data, size_t len);
+uint64_t cmt_checksum_final(const cmt_checksum *c);
+
+/* ------------------------------------------------------------ input bytes */
+
+/* A buffered reader of a file or standard input. */
+typedef struct cmt_input {
+    int fd;
+    bool owns_fd;
+    char name[256];
+    uint8_t *buf;
+    size_t cap;
+    size_t start;      /* first unconsumed byte */
+    size_t end;        /* one past the last valid byte */
+    uint64_t consumed; /* bytes of the input before buf[start] */
+    bool eof;
+} cmt_input;
+
+/* Opens PATH ("-" for standard input); refuses directories.  Returns 0 or
+ * -1 with a message in ERR. */
+int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen);
+
+/* Makes at least WANT bytes available from buf[start] unless the input
+ * ends first.  Returns the bytes available, or -1 on a read error. */
+ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen);
+
+void cmt_input_close(cmt_input *in);
+
+#endif /* CMT_INTERNAL_H */

@@ -1,0 +1,87 @@
+/*
+ * map.c - see map.h.
+ */
+#include "map.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define MIN_SLOTS 64
+
+static inline size_t home_slot(const cmt_map *map, uint64_t key)
+{
+    /* Fibonacci hashing: addresses are multiples of 16 and tags are
+     * consecutive; the high bits of the product spread both. */
+    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & map->mask;
+}
+
+static void rehash(cmt_map *map, size_t nslots)
+{
+    cmt_map_entry *old = map->slots;
+    size_t old_n = old ? map->mask + 1 : 0;
+    map->slots = cmt_xcalloc(nslots, sizeof *map->slots);
+    map->mask = nslots - 1;
+    for (size_t i = 0; i < old_n; i++) {
+        if (!old[i].key)
+            continue;
+        size_t j = home_slot(map, old[i].key);
+        while (map->slots[j].key)
+            j = (j + 1) & map->mask;
+        map->slots[j] = old[i];
+    }
+    free(old);
+}
+
+void cmt_map_init(cmt_map *map)
+{
+    map->slots = NULL;
+    map->count = 0;
+    rehash(map, MIN_SLOTS);
+}
+
+void cmt_map_destroy(cmt_map *map)
+{
+    free(map->slots);
+    map->slots = NULL;
+}
+
+cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
+{
+    for (size_t i = home_slot(map, key);; i = (i + 1) & map->mask) {
+        if (map->slots[i].key == key)
+            return &map->slots[i];
+        if (!map->slots[i].key)
+            return NULL;
+    }
+}
+
+cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
+{
+    if ((map->count + 1) * 4 > (map->mask + 1) * 3)
+        rehash(map, (map->mask + 1) * 2);
+    size_t i = home_slot(map, key);
+    for (; map->slots[i].key; i = (i + 1) & map->mask)
+        if (map->slots[i].key == key)
+            return &map->slots[i];
+    map->count++;
+    map->slots[i] = (cmt_map_entry){.key = key};
+    return &map->slots[i];
+}
+
+void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
+{
+    size_t hole = (size_t)(entry - map->slots);
+    /* Shift back the entries of the probe run after the hole that may sit
+     * there, so that every lookup still finds its entry without tombstones. */
+    for (size_t i = (hole + 1) & map->mask; map->slots[i].key; i = (i + 1) & map->mask) {
+        size_t home = home_slot(map, map->slots[i].key);
+        if (((i - home) & map->mask) >= ((i - hole) & map->mask)) {
+            map->slots[hole] = map->slots[i];
+            hole = i;
+        }
+    }
+    map->slots[hole].key = 0;
+    map->count--;
+    if (map->mask + 1 > MIN_SLOTS && map->count * 8 < map->mask + 1)
+        rehash(map, (map->mask + 1) / 2);
+}

@@ -1,0 +1,239 @@
+/*
+ * output.c - files that appear whole or not at all.
+ *
+ * A tool that fails halfway must not leave a half-written trace where the
+ * user expects a good one, nor destroy the file that was there before.  So
+ * every output file is written under a temporary name in the same folder
+ * and renamed over the target only when complete.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUTPUT_BUFFER (256 * 1024)
+#define MAX_PENDING_FILES 8
+
+struct cmt_output {
+    int fd;
+    bool is_stdout;
+    bool terminal;
+    char *path;     /* the target; NULL for stdout */
+    char *tmp_path; /* what is being written */
+    int slot;       /* index in pending_files, or -1 */
+    uint8_t *buf;
+    size_t used;
+    uint64_t written;
+    char err[CMT_ERRLEN];
+};
+
+/* Temporary files a signal handler must remove: fixed storage, since the
+ * handler may only call async-signal-safe functions. */
+static char pending_files[MAX_PENDING_FILES][PATH_MAX];
+static volatile sig_atomic_t pending_used[MAX_PENDING_FILES];
+static bool handlers_installed;
+
+static void remove_pending_and_reraise(int sig)
+{
+    for (int i = 0; i < MAX_PENDING_FILES; i++)
+        if (pending_used[i])
+            unlink(pending_files[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    if (handlers_installed)
+        return;
+    handlers_installed = true;
+    const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction old;
+        if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue; /* respect nohup and the like */
+        struct sigaction sa = {0};
+        sa.sa_handler = remove_pending_and_reraise;
+        sigemptyset(&sa.sa_mask);
+        sigaction(signals[i], &sa, NULL);
+    }
+}
+
+static int claim_slot(const char *tmp_path)
+{
+    if (strlen(tmp_path) >= PATH_MAX)
+        return -1;
+    for (int i = 0; i < MAX_PENDING_FILES; i++) {
+        if (!pending_used[i]) {
+            strcpy(pending_files[i], tmp_path);
+            pending_used[i] = 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void release_slot(cmt_output *out)
+{
+    if (out->slot >= 0)
+        pending_used[out->slot] = 0;
+    out->slot = -1;
+}
+
+/* Creates the temporary file beside PATH, readable as a new file would be. */
+static int create_temporary(cmt_output *out, const char *path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *base = slash ? slash + 1 : path;
+    size_t len = dirlen + strlen(base) + 16;
+    out->tmp_path = cmt_xmalloc(len);
+    snprintf(out->tmp_path, len, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
+    out->fd = mkstemp(out->tmp_path);
+    if (out->fd < 0) {
+        cmt_set_error(err, errlen, "%s: can't create: %s", path, strerror(errno));
+        return -1;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(out->fd, 0666 & ~mask);
+    install_handlers();
+    out->slot = claim_slot(out->tmp_path);
+    return 0;
+}
+
+cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
+{
+    cmt_output *out = cmt_xcalloc(1, sizeof *out);
+    out->slot = -1;
+    if (!path || strcmp(path, "-") == 0) {
+        out->fd = STDOUT_FILENO;
+        out->is_stdout = true;
+    } else {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            cmt_set_error(err, errlen, "%s: is a directory", path);
+            free(out);
+            return NULL;
+        }
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* /dev/null, a fifo, a terminal: write straight through. */
+            out->fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (out->fd < 0) {
+                cmt_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
+                free(out);
+                return NULL;
+            }
+        } else if (create_temporary(out, path, err, errlen) < 0) {
+            free(out->tmp_path);
+            free(out);
+            return NULL;
+        }
+        out->path = cmt_xmalloc(strlen(path) + 1);
+        strcpy(out->path, path);
+    }
+    out->terminal = isatty(out->fd);
+    out->buf = cmt_xmalloc(OUTPUT_BUFFER);
+    return out;
+}
+
+static int write_all(cmt_output *out, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(out->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            cmt_set_error(out->err, sizeof out->err, "%s: write failed: %s",
+                          cmt_display_name(out->path, true), strerror(errno));
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int flush(cmt_output *out)
+{
+    int rc = write_all(out, out->buf, out->used);
+    out->used = 0;
+    return rc;
+}
+
+int cmt_output_write(cmt_output *out, const void *data, size_t len)
+{
+    out->written += len;
+    if (out->used + len > OUTPUT_BUFFER) {
+        if (flush(out) < 0)
+            return -1;
+        if (len > OUTPUT_BUFFER / 2)
+            return write_all(out, data, len);
+    }
+    memcpy(out->buf + out->used, data, len);
+    out->used += len;
+    return 0;
+}
+
+bool cmt_output_is_terminal(const cmt_output *out)
+{
+    return out->terminal;
+}
+
+const char *cmt_output_error(const cmt_output *out)
+{
+    return out->err;
+}
+
+uint64_t cmt_output_bytes(const cmt_output *out)
+{
+    return out->written;
+}
+
+static void release(cmt_output *out)
+{
+    release_slot(out);
+    free(out->buf);
+    free(out->path);
+    free(out->tmp_path);
+    free(out);
+}
+
+int cmt_output_commit(cmt_output *out, char *err, size_t errlen)
+{
+    int rc = flush(out);
+    if (rc < 0)
+        cmt_set_error(err, errlen, "%s", out->err);
+    if (!out->is_stdout && close(out->fd) < 0 && rc == 0) {
+        cmt_set_error(err, errlen, "%s: close failed: %s", out->path, strerror(errno));
+        rc = -1;
+    }
+    if (out->tmp_path) {
+        if (rc == 0 && rename(out->tmp_path, out->path) < 0) {
+            cmt_set_error(err, errlen, "%s: can't rename %s into place: %s", out->path,
+                          out->tmp_path, strerror(errno));
+            rc = -1;
+        }
+        if (rc < 0)
+            unlink(out->tmp_path);
+    }
+    release(out);
+    return rc;
+}
+
+void cmt_output_abort(cmt_output *out)
+{
+    if (out->is_stdout) {
+        flush(out); /* what reached a pipe cannot be taken back anyway */
+    } else {
+        close(out->fd);
+        if (out->tmp_path)
+            unlink(out->tmp_path);
+    }
+    release(out);
+}

@@ -1,0 +1,86 @@
+/*
+ * util.c - error messages, allocation that cannot fail quietly, and the
+ * facts about calls that every part of the library asks.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
+{
+    if (!buf || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static void *check_allocation(void *p, size_t size)
+{
+    if (!p && size) {
+        fprintf(stderr, "cmt: out of memory (asked for %zu bytes)\n", size);
+        abort();
+    }
+    return p;
+}
+
+void *cmt_xmalloc(size_t size)
+{
+    return check_allocation(malloc(size), size);
+}
+
+void *cmt_xcalloc(size_t count, size_t size)
+{
+    return check_allocation(calloc(count, size), count * size);
+}
+
+void *cmt_xrealloc(void *p, size_t size)
+{
+    return check_allocation(realloc(p, size), size);
+}
+
+const char *cmt_display_name(const char *path, bool output)
+{
+    if (!path || strcmp(path, "-") == 0)
+        return output ? "<stdout>" : "<stdin>";
+    return path;
+}
+
+static const char *const op_names[CMT_OP_COUNT] = {
+    [CMT_OP_MALLOC] = "malloc",
+    [CMT_OP_CALLOC] = "calloc",
+    [CMT_OP_REALLOC] = "realloc",
+    [CMT_OP_FREE] = "free",
+    [CMT_OP_POSIX_MEMALIGN] = "posix_memalign",
+    [CMT_OP_ALIGNED_ALLOC] = "aligned_alloc",
+    [CMT_OP_MEMALIGN] = "memalign",
+};
+
+const char *cmt_op_name(cmt_op op)
+{
+    return (unsigned)op < CMT_OP_COUNT ? op_names[op] : "?";
+}
+
+bool cmt_op_allocates(cmt_op op)
+{
+    return op != CMT_OP_FREE;
+}
+
+uint64_t cmt_event_bytes(const cmt_event *ev)
+{
+    if (ev->op != CMT_OP_CALLOC)
+        return ev->size;
+    uint64_t total;
+    if (__builtin_mul_overflow(ev->count, ev->size, &total))
+        return UINT64_MAX;
+    return total;
+}
+
+bool cmt_event_failed(const cmt_event *ev)
+{
+    if (!cmt_op_allocates(ev->op) || ev->tag != 0)
+        return false;
+    /* realloc(p, 0) that returns NULL has freed p, as glibc does. */
+    return !(ev->op == CMT_OP_REALLOC && ev->size == 0 && ev->arg_tag != 0);
+}

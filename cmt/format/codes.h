@@ -1,0 +1,118 @@
+/*
+ * codes.h - the byte codes of the .cmt event stream and the size model
+ * that the writer and the reader share.  docs/FORMAT.md is the prose of
+ * this file; change both together.
+ */
+#ifndef CMT_CODES_H
+#define CMT_CODES_H
+
+#include "../common/internal.h"
+
+/* File header: magic, major, minor, flags, reserved. */
+#define CMT_HEADER_SIZE 8
+static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
+#define CMT_FLAG_ZSTD 0x01u
+
+/* The body is a sequence of blocks and an end record.  A block is
+ *
+ *     varint(ops_len > 0) varint(heads_len) varint(tails_len)
+ *     ops[ops_len] heads[heads_len] tails[tails_len]
+ *
+ * Every event is one opcode byte in ops, whose low bits often hold the whole
+ * event; the numbers it needs beyond that are varints whose first byte is
+ * in heads and whose continuation bytes are in tails (extension payloads go
+ * to tails too).  Kept apart, each section is uniform enough for zstd to
+ * code near its entropy: sizes in heads are nearly random bytes, their high
+ * bits in tails nearly constant.  The end record is
+ *
+ *     0x00 varint(events) varint(tags) checksum[8]
+ */
+#define CMT_SECTION_MAX (128 * 1024) /* no section may be longer */
+
+/* Opcodes. */
+#define CODE_FREE 0x00u           /* 0x00-0x9f: free of rank 0..158; 0x9f + varint(rank - 159) */
+#define CODE_FREE_RANKS 160u
+#define CODE_MALLOC 0xa0u         /* 0xa0-0xaf: size code */
+#define CODE_REALLOC 0xb0u        /* 0xb0-0xbf: size code, then varint(rank + 1), 0 = NULL */
+#define CODE_CALLOC 0xc0u         /* 0xc0-0xcf: size code of the element size, then varint(count) */
+#define CODE_POSIX_MEMALIGN 0xd0u /* varint(align), varint(size) */
+#define CODE_ALIGNED_ALLOC 0xd1u
+#define CODE_MEMALIGN 0xd2u
+#define CODE_FREE_NULL 0xd3u      /* free(NULL) */
+#define CODE_NULL_RESULT 0xd4u    /* the allocation that follows returned NULL */
+/* 0xd5-0xfd: reserved; a reader rejects them. */
+#define CODE_EXTENSION 0xfeu      /* varint(kind), varint(length), length bytes in tails */
+/* 0xff: reserved. */
+
+/* Most varints one event needs, and their most continuation bytes. */
+#define CMT_EVENT_VARINTS 3
+#define CMT_EVENT_TAIL_MAX (CMT_EVENT_VARINTS * (CMT_VARINT_MAX - 1))
+
+/* Longest extension payload: it must fit a section. */
+#define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)
+
+/* Sizes.  The low four bits of a malloc, realloc or calloc opcode say
+ * where its size is: one of the sizes most recently asked for (codes
+ * 0..SIZE_RECENT-1, newest first), one more or one less than the newest
+ * (programs often ask for n and then n + 1), or a varint that follows.
+ * Programs ask for the same few sizes again and again, so most sizes fit
+ * in the opcode. */
+#define SIZE_RECENT 8u
+#define SIZE_PLUS_ONE 8u
+#define SIZE_MINUS_ONE 9u
+#define SIZE_LITERAL 10u
+/* 11-15: reserved; a reader rejects them. */
+
+typedef struct cmt_size_model {
+    uint64_t recent[SIZE_RECENT];
+} cmt_size_model;
+
+/* Moves SIZE to the front of the recent sizes, from where it was or
+ * pushing out the oldest. */
+static inline void size_model_note(cmt_size_model *m, uint64_t size)
+{
+    unsigned i = 0;
+    while (i < SIZE_RECENT - 1 && m->recent[i] != size)
+        i++;
+    memmove(&m->recent[1], &m->recent[0], i * sizeof m->recent[0]);
+    m->recent[0] = size;
+}
+
+/* The size code for SIZE; the caller writes the literal for SIZE_LITERAL. */
+static inline unsigned size_model_encode(cmt_size_model *m, uint64_t size)
+{
+    unsigned code = 0;
+    while (code < SIZE_RECENT && m->recent[code] != size)
+        code++;
+    if (code == SIZE_RECENT) {
+        /* Sizes are 64-bit and wrap as unsigned numbers do, both ways. */
+        if (size == m->recent[0] + 1)
+            code = SIZE_PLUS_ONE;
+        else if (size == m->recent[0] - 1)
+            code = SIZE_MINUS_ONE;
+        else
+            code = SIZE_LITERAL;
+    }
+    size_model_note(m, size);
+    return code;
+}
+
+/* The size that CODE (and LITERAL, for SIZE_LITERAL) stands for; updates
+ * the model as size_model_encode did.  The caller has rejected codes
+ * above SIZE_LITERAL. */
+static inline uint64_t size_model_decode(cmt_size_model *m, unsigned code, uint64_t literal)
+{
+    uint64_t size;
+    if (code < SIZE_RECENT)
+        size = m->recent[code];
+    else if (code == SIZE_PLUS_ONE)
+        size = m->recent[0] + 1;
+    else if (code == SIZE_MINUS_ONE)
+        size = m->recent[0] - 1;
+    else
+        size = literal;
+    size_model_note(m, size);
+    return size;
+}
+
+#endif /* CMT_CODES_H */

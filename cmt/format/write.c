@@ -1,0 +1,303 @@
+/*
+ * write.c - the .cmt encoder.
+ *
+ * Events are coded (see codes.h) into the three sections of a block; a
+ * full block is checksummed and passed on, through zstd's streaming API
+ * unless the output is raw.  Each section is flushed as a zstd block of its
+ * own, so that zstd's entropy tables fit one kind of byte at a time.
+ */
+#include "codes.h"
+#include "../common/live.h"
+
+#include <stdlib.h>
+#include <zstd.h>
+
+typedef struct section {
+    uint8_t *bytes;
+    size_t len;
+} section;
+
+struct cmt_writer {
+    cmt_output *out;
+    ZSTD_CCtx *cctx; /* NULL for raw output */
+    section ops, heads, tails;
+    uint8_t *packed; /* compressed bytes on their way to OUT */
+    size_t packed_cap;
+    cmt_checksum sum;
+    cmt_live live;
+    cmt_size_model sizes;
+    uint64_t next_tag;
+    uint64_t events;
+    bool finished;
+    bool failed;
+    char err[CMT_ERRLEN];
+};
+
+static int fail(cmt_writer *w, const char *msg)
+{
+    w->failed = true;
+    if (msg != w->err)
+        cmt_set_error(w->err, sizeof w->err, "%s", msg);
+    return -1;
+}
+
+static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirective mode)
+{
+    ZSTD_inBuffer in = {data, len, 0};
+    for (;;) {
+        ZSTD_outBuffer out = {w->packed, w->packed_cap, 0};
+        size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+        if (ZSTD_isError(left))
+            return fail(w, ZSTD_getErrorName(left));
+        if (out.pos && cmt_output_write(w->out, w->packed, out.pos) < 0)
+            return fail(w, cmt_output_error(w->out));
+        if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
+            return 0;
+    }
+}
+
+/* Checksums bytes and passes them on; with a zstd directive other than
+ * continue, they end a zstd block (flush) or the frame (end). */
+static int send(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirective mode)
+{
+    cmt_checksum_update(&w->sum, data, len);
+    if (w->cctx)
+        return compress_and_write(w, data, len, mode);
+    if (cmt_output_write(w->out, data, len) < 0)
+        return fail(w, cmt_output_error(w->out));
+    return 0;
+}
+
+static int flush_block(cmt_writer *w)
+{
+    if (w->ops.len == 0)
+        return 0;
+    uint8_t header[3 * CMT_VARINT_MAX];
+    size_t n = cmt_varint_put(header, w->ops.len);
+    n += cmt_varint_put(header + n, w->heads.len);
+    n += cmt_varint_put(header + n, w->tails.len);
+    int rc = send(w, header, n, ZSTD_e_continue) < 0 ||
+                     send(w, w->ops.bytes, w->ops.len, ZSTD_e_flush) < 0 ||
+                     send(w, w->heads.bytes, w->heads.len, ZSTD_e_flush) < 0 ||
+                     send(w, w->tails.bytes, w->tails.len, ZSTD_e_flush) < 0
+                 ? -1
+                 : 0;
+    w->ops.len = w->heads.len = w->tails.len = 0;
+    return rc;
+}
+
+/* Room for one more event, with TAIL_BYTES of payload in tails. */
+static int reserve(cmt_writer *w, size_t tail_bytes)
+{
+    if (w->ops.len + 2 > CMT_SECTION_MAX || w->heads.len + CMT_EVENT_VARINTS > CMT_SECTION_MAX ||
+        w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes > CMT_SECTION_MAX)
+        return flush_block(w);
+    return 0;
+}
+
+static inline void put_op(cmt_writer *w, unsigned code)
+{
+    w->ops.bytes[w->ops.len++] = (uint8_t)code;
+}
+
+static inline void put_varint(cmt_writer *w, uint64_t v)
+{
+    uint8_t buf[CMT_VARINT_MAX];
+    size_t n = cmt_varint_put(buf, v);
+    w->heads.bytes[w->heads.len++] = buf[0];
+    memcpy(w->tails.bytes + w->tails.len, buf + 1, n - 1);
+    w->tails.len += n - 1;
+}
+
+static void put_sized_op(cmt_writer *w, unsigned base, uint64_t size)
+{
+    unsigned code = size_model_encode(&w->sizes, size);
+    put_op(w, base + code);
+    if (code == SIZE_LITERAL)
+        put_varint(w, size);
+}
+
+cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen)
+{
+    if (level < 0 || level > ZSTD_maxCLevel()) {
+        cmt_set_error(err, errlen, "compression level %d is out of range (0 for raw, 1 to %d)",
+                      level, ZSTD_maxCLevel());
+        return NULL;
+    }
+    cmt_writer *w = cmt_xcalloc(1, sizeof *w);
+    w->out = out;
+    w->next_tag = 1;
+    w->ops.bytes = cmt_xmalloc(CMT_SECTION_MAX);
+    w->heads.bytes = cmt_xmalloc(CMT_SECTION_MAX);
+    w->tails.bytes = cmt_xmalloc(CMT_SECTION_MAX);
+    cmt_checksum_init(&w->sum);
+    cmt_live_init(&w->live);
+    if (level > 0) {
+        w->cctx = ZSTD_createCCtx();
+        if (!w->cctx) {
+            cmt_set_error(err, errlen, "can't create a zstd compression context");
+            cmt_writer_close(w);
+            return NULL;
+        }
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+        w->packed_cap = ZSTD_CStreamOutSize();
+        w->packed = cmt_xmalloc(w->packed_cap);
+    }
+    uint8_t header[CMT_HEADER_SIZE] = {CMT_MAGIC[0], CMT_MAGIC[1], CMT_MAGIC[2], CMT_MAGIC[3],
+                                       CMT_FORMAT_MAJOR, CMT_FORMAT_MINOR,
+                                       level > 0 ? CMT_FLAG_ZSTD : 0, 0};
+    if (cmt_output_write(out, header, sizeof header) < 0) {
+        cmt_set_error(err, errlen, "%s", cmt_output_error(out));
+        cmt_writer_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Finds the rank of live block TAG; with TAKE, the block dies. */
+static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank)
+{
+    size_t pos;
+    if (cmt_live_find_tag(&w->live, tag, &pos) < 0) {
+        cmt_set_error(w->err, sizeof w->err, "event %llu refers to block %llu, which is not live",
+                      (unsigned long long)w->events + 1, (unsigned long long)tag);
+        return fail(w, w->err);
+    }
+    *rank = cmt_live_rank_at(&w->live, pos);
+    if (take)
+        cmt_live_remove_at(&w->live, pos);
+    return 0;
+}
+
+static int check_event(cmt_writer *w, const cmt_event *ev)
+{
+    if (w->failed || w->finished)
+        return fail(w, w->finished ? "write after finish" : w->err);
+    if ((unsigned)ev->op >= CMT_OP_COUNT)
+        return fail(w, "unknown operation");
+    if (ev->tag == 0 || (ev->tag == w->next_tag && cmt_op_allocates(ev->op)))
+        return 0;
+    cmt_set_error(w->err, sizeof w->err, "event %llu returns block %llu where block %llu is next",
+                  (unsigned long long)w->events + 1, (unsigned long long)ev->tag,
+                  (unsigned long long)w->next_tag);
+    return fail(w, w->err);
+}
+
+int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
+{
+    if (check_event(w, ev) < 0 || reserve(w, 0) < 0)
+        return -1;
+    if (cmt_op_allocates(ev->op) && ev->tag == 0)
+        put_op(w, CODE_NULL_RESULT);
+
+    uint64_t rank;
+    switch (ev->op) {
+    case CMT_OP_FREE:
+        if (ev->arg_tag == 0) {
+            put_op(w, CODE_FREE_NULL);
+            break;
+        }
+        if (rank_of(w, ev->arg_tag, true, &rank) < 0)
+            return -1;
+        if (rank < CODE_FREE_RANKS - 1) {
+            put_op(w, CODE_FREE + (unsigned)rank);
+        } else {
+            put_op(w, CODE_FREE + CODE_FREE_RANKS - 1);
+            put_varint(w, rank - (CODE_FREE_RANKS - 1));
+        }
+        break;
+    case CMT_OP_MALLOC:
+        put_sized_op(w, CODE_MALLOC, ev->size);
+        break;
+    case CMT_OP_CALLOC:
+        put_sized_op(w, CODE_CALLOC, ev->size);
+        put_varint(w, ev->count);
+        break;
+    case CMT_OP_REALLOC:
+        rank = 0;
+        if (ev->arg_tag) {
+            /* A realloc that returns NULL keeps its block, unless it was a
+             * realloc to size 0, which frees it. */
+            bool dies = ev->tag != 0 || ev->size == 0;
+            if (rank_of(w, ev->arg_tag, dies, &rank) < 0)
+                return -1;
+            rank++;
+        }
+        put_sized_op(w, CODE_REALLOC, ev->size);
+        put_varint(w, rank);
+        break;
+    case CMT_OP_POSIX_MEMALIGN:
+    case CMT_OP_ALIGNED_ALLOC:
+    case CMT_OP_MEMALIGN:
+        put_op(w, CODE_POSIX_MEMALIGN + (unsigned)(ev->op - CMT_OP_POSIX_MEMALIGN));
+        put_varint(w, ev->align);
+        put_varint(w, ev->size);
+        break;
+    case CMT_OP_COUNT:
+        break;
+    }
+    if (ev->tag) {
+        cmt_live_push(&w->live, ev->tag);
+        w->next_tag++;
+    }
+    w->events++;
+    return 0;
+}
+
+int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, size_t len)
+{
+    if (len > CMT_EXTENSION_MAX)
+        return fail(w, "extension record too long");
+    if (w->failed || w->finished || reserve(w, len) < 0)
+        return -1;
+    put_op(w, CODE_EXTENSION);
+    put_varint(w, kind);
+    put_varint(w, len);
+    memcpy(w->tails.bytes + w->tails.len, data, len);
+    w->tails.len += len;
+    return 0;
+}
+
+int cmt_writer_finish(cmt_writer *w)
+{
+    if (w->failed || w->finished || flush_block(w) < 0)
+        return -1;
+    uint8_t end[1 + 2 * CMT_VARINT_MAX + 8];
+    size_t n = 0;
+    end[n++] = 0;
+    n += cmt_varint_put(end + n, w->events);
+    n += cmt_varint_put(end + n, w->next_tag - 1);
+    /* The checksum covers everything before it, end record included. */
+    cmt_checksum_update(&w->sum, end, n);
+    uint64_t sum = cmt_checksum_final(&w->sum);
+    for (int i = 0; i < 8; i++)
+        end[n++] = (uint8_t)(sum >> (8 * i));
+    w->finished = true;
+    if (w->cctx)
+        return compress_and_write(w, end, n, ZSTD_e_end);
+    return cmt_output_write(w->out, end, n) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+}
+
+const char *cmt_writer_error(const cmt_writer *w)
+{
+    return w->err;
+}
+
+uint64_t cmt_writer_events(const cmt_writer *w)
+{
+    return w->events;
+}
+
+void cmt_writer_close(cmt_writer *w)
+{
+    if (!w)
+        return;
+    ZSTD_freeCCtx(w->cctx);
+    cmt_live_destroy(&w->live);
+    free(w->ops.bytes);
+    free(w->heads.bytes);
+    free(w->tails.bytes);
+    free(w->packed);
+    free(w);
+}

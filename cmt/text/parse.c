@@ -1,0 +1,408 @@
+/*
+ * parse.c - the text trace reader.
+ *
+ * Reads the lines the original tools wrote and more:
+ *
+ *     malloc(8) = 81d220b48<1>
+ *     calloc(4, 16) = 0x81d220c00
+ *     realloc(81d220b48<1>, 16) = 81d3b83a0<2>
+ *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
+ *     free(81d3b83a0<2>)                          # annotations are ignored
+ *
+ * and turns addresses into tags with a map of the live blocks.  Tags in the
+ * input are optional; where present they must agree with the ones the
+ * reader assigns (counted from the first tag seen, so an excerpt that
+ * starts at <6655> is fine).
+ */
+#include "../common/internal.h"
+#include "../common/map.h"
+
+#include <stdlib.h>
+
+struct cmt_text_reader {
+    cmt_input in;
+    cmt_text_options options;
+    cmt_text_stats stats;
+    cmt_map live;          /* address -> a: tag */
+    uint64_t next_tag;
+    bool tag_offset_known; /* input tags = our tags + tag_offset */
+    uint64_t tag_offset;
+    cmt_event pending;     /* the allocation that follows an implied free */
+    bool has_pending;
+    const char *line;      /* the line being read, for messages */
+    size_t line_len;
+    char err[CMT_ERRLEN];
+};
+
+cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
+                               size_t errlen)
+{
+    cmt_text_reader *t = cmt_xcalloc(1, sizeof *t);
+    if (cmt_input_open(&t->in, path, err, errlen) < 0) {
+        free(t);
+        return NULL;
+    }
+    if (options)
+        t->options = *options;
+    cmt_map_init(&t->live);
+    t->next_tag = 1;
+    return t;
+}
+
+void cmt_text_close(cmt_text_reader *t)
+{
+    if (!t)
+        return;
+    cmt_input_close(&t->in);
+    cmt_map_destroy(&t->live);
+    free(t);
+}
+
+const char *cmt_text_error(const cmt_text_reader *t)
+{
+    return t->err;
+}
+
+const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *t)
+{
+    return &t->stats;
+}
+
+/* Copies the line into BUF for a message: control bytes escaped, long
+ * lines cut. */
+static void quote_line(const char *line, size_t len, char *buf, size_t cap)
+{
+    const size_t shown = 200;
+    size_t o = 0;
+    for (size_t i = 0; i < len && i < shown && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c >= 0x20 && c < 0x7f)
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    if (len > shown && o + 4 < cap)
+        o += (size_t)snprintf(buf + o, cap - o, "...");
+    buf[o] = '\0';
+}
+
+/* "FILE:LINE: WHAT: <line>" */
+static int line_error(cmt_text_reader *t, const char *what)
+{
+    char quoted[1024];
+    quote_line(t->line, t->line_len, quoted, sizeof quoted);
+    cmt_set_error(t->err, sizeof t->err, "%s:%llu: %s: %s", t->in.name,
+                  (unsigned long long)t->stats.lines, what, quoted);
+    return -1;
+}
+
+/* ------------------------------------------------------------- scanning */
+
+typedef struct scanner {
+    const char *p, *end;
+} scanner;
+
+static inline void skip_space(scanner *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t'))
+        s->p++;
+}
+
+static inline bool accept(scanner *s, char c)
+{
+    skip_space(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+static inline int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Hex digits into *V; false if there are none or they overflow 64 bits. */
+static bool scan_hex_digits(scanner *s, uint64_t *v)
+{
+    const char *start = s->p;
+    uint64_t x = 0;
+    int d;
+    while (s->p < s->end && (d = hex_value(*s->p)) >= 0) {
+        if (x >> 60)
+            return false;
+        x = (x << 4) | (uint64_t)d;
+        s->p++;
+    }
+    *v = x;
+    return s->p > start;
+}
+
+/* A decimal number, or hex with 0x. */
+static bool scan_number(scanner *s, uint64_t *v)
+{
+    skip_space(s);
+    if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x') {
+        s->p += 2;
+        return scan_hex_digits(s, v);
+    }
+    const char *start = s->p;
+    uint64_t x = 0;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        unsigned digit = (unsigned)(*s->p - '0');
+        if (x > (UINT64_MAX - digit) / 10)
+            return false;
+        x = x * 10 + digit;
+        s->p++;
+    }
+    *v = x;
+    return s->p > start;
+}
+
+static bool accept_word(scanner *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
+        s->p += n;
+        return true;
+    }
+    return false;
+}
+
+/* A pointer (hex, 0x optional; "(nil)" and "NULL" for 0) and its optional
+ * "<tag>"; *TAG is 0 when there is none. */
+static bool scan_pointer(scanner *s, uint64_t *addr, uint64_t *tag)
+{
+    skip_space(s);
+    *tag = 0;
+    if (accept_word(s, "(nil)") || accept_word(s, "NULL")) {
+        *addr = 0;
+    } else {
+        if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x')
+            s->p += 2;
+        if (!scan_hex_digits(s, addr))
+            return false;
+    }
+    if (s->p < s->end && *s->p == '<') {
+        s->p++;
+        if (!scan_number(s, tag) || *tag == 0 || !accept(s, '>'))
+            return false;
+    }
+    return true;
+}
+
+/* The name before "(": which call the line records. */
+static bool scan_op(scanner *s, cmt_op *op)
+{
+    const char *start = s->p;
+    while (s->p < s->end && (*s->p == '_' || (*s->p >= 'a' && *s->p <= 'z')))
+        s->p++;
+    size_t n = (size_t)(s->p - start);
+    for (int i = 0; i < CMT_OP_COUNT; i++) {
+        const char *name = cmt_op_name((cmt_op)i);
+        if (strlen(name) == n && memcmp(start, name, n) == 0) {
+            *op = (cmt_op)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* What one line says, before addresses become tags. */
+typedef struct parsed_line {
+    cmt_event ev;
+    uint64_t arg_input_tag, result_input_tag;
+} parsed_line;
+
+static bool scan_call(scanner *s, parsed_line *l)
+{
+    cmt_event *ev = &l->ev;
+    if (!scan_op(s, &ev->op) || !accept(s, '('))
+        return false;
+    bool args_ok;
+    switch (ev->op) {
+    case CMT_OP_MALLOC:
+        args_ok = scan_number(s, &ev->size);
+        break;
+    case CMT_OP_CALLOC:
+        args_ok = scan_number(s, &ev->count) && accept(s, ',') && scan_number(s, &ev->size);
+        break;
+    case CMT_OP_REALLOC:
+        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag) && accept(s, ',') &&
+                  scan_number(s, &ev->size);
+        break;
+    case CMT_OP_FREE:
+        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag);
+        break;
+    default:
+        args_ok = scan_number(s, &ev->align) && accept(s, ',') && scan_number(s, &ev->size);
+        break;
+    }
+    if (!args_ok || !accept(s, ')'))
+        return false;
+    if (cmt_op_allocates(ev->op) &&
+        !(accept(s, '=') && scan_pointer(s, &ev->addr, &l->result_input_tag)))
+        return false;
+    skip_space(s);
+    return s->p == s->end;
+}
+
+/* ----------------------------------------------------------- semantics */
+
+static bool input_tag_agrees(cmt_text_reader *t, uint64_t ours, uint64_t input_tag)
+{
+    if (!input_tag)
+        return true;
+    if (!t->tag_offset_known)
+        return true;
+    return input_tag == ours + t->tag_offset;
+}
+
+/* Turns the argument address into a tag.  Returns 1, 0 if the line is to be
+ * skipped, -1 on an error. */
+static int resolve_argument(cmt_text_reader *t, parsed_line *l)
+{
+    cmt_event *ev = &l->ev;
+    if (ev->arg_addr == 0)
+        return l->arg_input_tag ? line_error(t, "NULL can't carry a tag") : 1;
+    cmt_map_entry *e = cmt_map_find(&t->live, ev->arg_addr);
+    if (!e) {
+        if (t->options.strict)
+            return line_error(t, "address is not live (--strict)");
+        if (ev->op == CMT_OP_FREE) {
+            t->stats.unknown_frees++;
+            return 0;
+        }
+        t->stats.unknown_reallocs++;
+        return 1; /* realloc of a block from before the trace: a fresh allocation */
+    }
+    if (!input_tag_agrees(t, e->a, l->arg_input_tag))
+        return line_error(t, "the tag does not match the block at that address");
+    ev->arg_tag = e->a;
+    bool dies = ev->op == CMT_OP_FREE || ev->addr != 0 || ev->size == 0;
+    if (dies)
+        cmt_map_remove(&t->live, e);
+    return 1;
+}
+
+/* Gives the result its tag.  Returns 1, 2 when an implied free of an
+ * earlier block at the same address was stored in *IMPLIED, -1 on an
+ * error. */
+static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
+{
+    cmt_event *ev = &l->ev;
+    if (!cmt_op_allocates(ev->op))
+        return 1;
+    if (ev->addr == 0)
+        return l->result_input_tag ? line_error(t, "NULL can't carry a tag") : 1;
+    ev->tag = t->next_tag;
+    if (l->result_input_tag && !t->tag_offset_known) {
+        t->tag_offset_known = true;
+        t->tag_offset = l->result_input_tag - ev->tag;
+    }
+    if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
+        return line_error(t, "tags must count up by one");
+    int rc = 1;
+    cmt_map_entry *e = cmt_map_insert(&t->live, ev->addr);
+    if (e->a) {
+        /* The trace missed the free of the block that was here. */
+        if (t->options.strict)
+            return line_error(t, "address returned while still live (--strict)");
+        t->stats.reused_live++;
+        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .arg_addr = ev->addr};
+        rc = 2;
+    }
+    e->a = ev->tag;
+    t->next_tag++;
+    return rc;
+}
+
+/* Finds the next line; returns its length (without the newline), or -1 at
+ * the end of the input, -2 on an error. */
+static ptrdiff_t next_line(cmt_text_reader *t, const char **line)
+{
+    cmt_input *in = &t->in;
+    size_t scanned = 0;
+    for (;;) {
+        const char *start = (const char *)in->buf + in->start;
+        size_t avail = in->end - in->start;
+        const char *nl = memchr(start + scanned, '\n', avail - scanned);
+        if (nl) {
+            *line = start;
+            in->start += (size_t)(nl - start) + 1;
+            return nl - start;
+        }
+        if (in->eof) {
+            if (avail == 0)
+                return -1;
+            *line = start;
+            in->start += avail;
+            return (ptrdiff_t)avail;
+        }
+        if (avail > CMT_MAX_LINE) {
+            t->stats.lines++;
+            t->line = start;
+            t->line_len = avail;
+            line_error(t, "line longer than 65536 bytes");
+            return -2;
+        }
+        scanned = avail;
+        if (cmt_input_fill(&t->in, avail + 1, t->err, sizeof t->err) < 0)
+            return -2;
+    }
+}
+
+int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
+{
+    if (t->has_pending) {
+        t->has_pending = false;
+        *ev = t->pending;
+        t->stats.events++;
+        return 1;
+    }
+    for (;;) {
+        const char *line;
+        ptrdiff_t len = next_line(t, &line);
+        if (len == -1)
+            return 0;
+        if (len < 0)
+            return -1;
+        t->stats.lines++;
+        t->line = line;
+        t->line_len = (size_t)len;
+        const char *hash = memchr(line, '#', (size_t)len);
+        scanner s = {line, hash ? hash : line + len};
+        while (s.end > s.p && (s.end[-1] == '\r' || s.end[-1] == ' ' || s.end[-1] == '\t'))
+            s.end--;
+        skip_space(&s);
+        if (s.p == s.end)
+            continue;
+        parsed_line l = {.ev = {.count = 1}};
+        if (!scan_call(&s, &l))
+            return line_error(t, "can't parse");
+        int rc = resolve_argument(t, &l);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            continue;
+        cmt_event implied;
+        rc = assign_result(t, &l, &implied);
+        if (rc < 0)
+            return -1;
+        t->stats.events++;
+        if (rc == 2) {
+            t->pending = l.ev;
+            t->has_pending = true;
+            *ev = implied;
+        } else {
+            *ev = l.ev;
+        }
+        return 1;
+    }
+}

@@ -1,0 +1,92 @@
+/*
+ * print.c - events back to text, in the original tools' line format.
+ *
+ * Hand-rolled number formatting: `cmtreplay -v` prints every event of a
+ * trace of 10^8 events, where printf would cost more than the replay.
+ */
+#include "../common/internal.h"
+
+static char *put_str(char *p, const char *s)
+{
+    while (*s)
+        *p++ = *s++;
+    return p;
+}
+
+static char *put_dec(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_hex(char *p, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* A pointer with its tag, "81d220b48<7>", or "0x0" for NULL. */
+static char *put_pointer(char *p, uint64_t addr, uint64_t tag)
+{
+    if (addr == 0 && tag == 0)
+        return put_str(p, "0x0");
+    p = put_hex(p, addr);
+    if (tag) {
+        *p++ = '<';
+        p = put_dec(p, tag);
+        *p++ = '>';
+    }
+    return p;
+}
+
+size_t cmt_format_event(char *buf, const cmt_event *ev)
+{
+    char *p = put_str(buf, cmt_op_name(ev->op));
+    *p++ = '(';
+    switch (ev->op) {
+    case CMT_OP_FREE:
+        p = put_pointer(p, ev->arg_addr, ev->arg_tag);
+        break;
+    case CMT_OP_REALLOC:
+        p = put_pointer(p, ev->arg_addr, ev->arg_tag);
+        p = put_str(p, ", ");
+        p = put_dec(p, ev->size);
+        break;
+    case CMT_OP_CALLOC:
+        p = put_dec(p, ev->count);
+        p = put_str(p, ", ");
+        p = put_dec(p, ev->size);
+        break;
+    case CMT_OP_MALLOC:
+        p = put_dec(p, ev->size);
+        break;
+    default:
+        p = put_dec(p, ev->align);
+        p = put_str(p, ", ");
+        p = put_dec(p, ev->size);
+        break;
+    }
+    *p++ = ')';
+    if (cmt_op_allocates(ev->op)) {
+        p = put_str(p, " = ");
+        p = put_pointer(p, ev->addr, ev->tag);
+    }
+    *p++ = '\n';
+    *p = '\0';
+    return (size_t)(p - buf);
+}

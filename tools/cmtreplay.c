@@ -1,0 +1,249 @@
+/*
+ * cmtreplay - replay a .cmt trace against an allocator and report its cost.
+ */
+#include "allocator.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const PROG = "cmtreplay";
+
+#define MAX_ALLOCATORS 16
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... INPUT|-\n"
+           "Replay a .cmt trace against an allocator and report what it cost in time\n"
+           "and memory.\n"
+           "\n"
+           "  -a, --allocator NAME  system (default), jemalloc; a comma-separated list or\n"
+           "                        'all' replays against each in a fresh process and\n"
+           "                        prints them side by side; 'list' lists them\n"
+           "  -v, --verbose         print the trace with the replaying allocator's\n"
+           "                        pointers (the report then goes to standard error)\n"
+           "  -o, --output FILE     write the -v trace to FILE instead of standard output\n"
+           "      --report FILE     write the report to FILE\n"
+           "      --json            write the report as JSON\n"
+           "      --no-touch        do not write to the allocated bytes\n"
+           "  -h, --help            show this help\n"
+           "  -V, --version         show the version\n"
+           "\n"
+           "Exit status: 0 success, 1 bad trace or I/O error, 2 usage error.\n"
+           "See docs/cmtreplay.md.\n",
+           PROG);
+}
+
+typedef struct options {
+    const char *input;
+    const cmt_allocator *allocators[MAX_ALLOCATORS];
+    size_t nallocators;
+    bool verbose;
+    const char *output;
+    const char *report;
+    bool json;
+    bool touch;
+} options;
+
+static void list_allocators(void)
+{
+    for (size_t i = 0; cmt_allocators[i]; i++)
+        printf("%-10s %s\n", cmt_allocators[i]->name, cmt_allocators[i]->description);
+}
+
+static void add_allocator(options *o, const char *name)
+{
+    const cmt_allocator *a = cmt_allocator_find(name);
+    if (!a)
+        cli_usage_error(PROG, "no allocator '%s' (-a list shows them)", name);
+    if (o->nallocators == MAX_ALLOCATORS)
+        cli_usage_error(PROG, "too many allocators");
+    o->allocators[o->nallocators++] = a;
+}
+
+static void parse_allocators(options *o, const char *spec)
+{
+    if (strcmp(spec, "list") == 0) {
+        list_allocators();
+        exit(EXIT_OK);
+    }
+    o->nallocators = 0;
+    if (strcmp(spec, "all") == 0) {
+        for (size_t i = 0; cmt_allocators[i]; i++)
+            o->allocators[o->nallocators++] = cmt_allocators[i];
+        return;
+    }
+    char *copy = strdup(spec), *save = NULL;
+    for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save))
+        add_allocator(o, name);
+    free(copy);
+    if (o->nallocators == 0)
+        cli_usage_error(PROG, "-a needs an allocator name");
+}
+
+static options parse_options(int argc, char **argv)
+{
+    enum { OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH };
+    static const struct option longopts[] = {
+        {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
+        {"output", required_argument, NULL, 'o'},    {"report", required_argument, NULL, OPT_REPORT},
+        {"json", no_argument, NULL, OPT_JSON},        {"no-touch", no_argument, NULL, OPT_NO_TOUCH},
+        {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = true};
+    int c;
+    while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': parse_allocators(&o, optarg); break;
+        case 'v': o.verbose = true; break;
+        case 'o': o.output = optarg; break;
+        case OPT_REPORT: o.report = optarg; break;
+        case OPT_JSON: o.json = true; break;
+        case OPT_NO_TOUCH: o.touch = false; break;
+        case 'h': usage(); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (optind == argc)
+        cli_usage_error(PROG, "no input (give a .cmt file, or - for standard input)");
+    if (argc - optind > 1)
+        cli_usage_error(PROG, "one input at a time");
+    if (o.verbose && o.nallocators > 1)
+        cli_usage_error(PROG, "-v prints one replay: name one allocator");
+    if (o.output && !o.verbose)
+        cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
+    o.input = argv[optind];
+    return o;
+}
+
+/* Replays INPUT against one allocator in this process.  Returns 0 or -1
+ * after printing the error. */
+static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_report *report)
+{
+    char err[512];
+    cmt_reader *reader = cmt_reader_open(o->input, err, sizeof err);
+    if (!reader) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    cmt_output *trace = NULL;
+    if (o->verbose && !(trace = cmt_output_open(o->output, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        cmt_reader_close(reader);
+        return -1;
+    }
+    cmt_replay_options ro = {.touch = o->touch, .trace = trace};
+    int rc = cmt_replay(reader, a, &ro, report, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", PROG, err);
+    if (trace) {
+        if (rc == 0 && cmt_output_commit(trace, err, sizeof err) < 0) {
+            fprintf(stderr, "%s: %s\n", PROG, err);
+            rc = -1;
+        } else if (rc < 0) {
+            cmt_output_abort(trace);
+        }
+    }
+    cmt_reader_close(reader);
+    return rc;
+}
+
+/* Replays against A in a child process, so that every allocator starts
+ * from a fresh process and its peak RSS is its own. */
+static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_report *report)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        fprintf(stderr, "%s: pipe: %s\n", PROG, strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "%s: fork: %s\n", PROG, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = replay_one(o, a, report);
+        if (rc == 0 && write(fds[1], report, sizeof *report) != (ssize_t)sizeof *report)
+            rc = -1;
+        _exit(rc == 0 ? EXIT_OK : EXIT_DATA);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], report, sizeof *report);
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof *report) {
+        if (WIFSIGNALED(status))
+            fprintf(stderr, "%s: the %s replay died of signal %d\n", PROG, a->name, WTERMSIG(status));
+        return -1;
+    }
+    report->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+    return 0;
+}
+
+/* Prints the report to --report FILE, or to standard output (standard
+ * error when -v has standard output).  Returns 0 or -1. */
+static int emit_report(const options *o, const cmt_replay_report *reports)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+        return -1;
+    }
+    if (o->nallocators == 1)
+        cmt_report_print(mem, &reports[0], o->json);
+    else
+        cmt_report_print_comparison(mem, reports, o->nallocators, o->json);
+    fclose(mem);
+    int rc = 0;
+    if (!o->report) {
+        fwrite(text, 1, len, o->verbose && !o->output ? stderr : stdout);
+    } else {
+        char err[512];
+        cmt_output *out = cmt_output_open(o->report, err, sizeof err);
+        if (out && cmt_output_write(out, text, len) < 0) {
+            snprintf(err, sizeof err, "%s", cmt_output_error(out));
+            cmt_output_abort(out);
+            out = NULL;
+        }
+        if (!out || cmt_output_commit(out, err, sizeof err) < 0) {
+            fprintf(stderr, "%s: %s\n", PROG, err);
+            rc = -1;
+        }
+    }
+    free(text);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o = parse_options(argc, argv);
+    if (o.nallocators > 1 && strcmp(o.input, "-") == 0)
+        cli_usage_error(PROG, "comparing allocators reads the trace once per allocator: give a file, not -");
+    cmt_replay_report reports[MAX_ALLOCATORS];
+    int rc = 0;
+    if (o.nallocators == 1) {
+        rc = replay_one(&o, o.allocators[0], &reports[0]);
+    } else {
+        for (size_t i = 0; i < o.nallocators && rc == 0; i++)
+            rc = replay_in_child(&o, o.allocators[i], &reports[i]);
+    }
+    if (rc < 0)
+        return EXIT_DATA;
+
+    return emit_report(&o, reports) == 0 ? EXIT_OK : EXIT_DATA;
+}

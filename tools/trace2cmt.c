@@ -1,0 +1,177 @@
+/*
+ * trace2cmt - convert a text allocation trace into the compact .cmt format.
+ */
+#include "cli.h"
+
+#include <cmt.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const PROG = "trace2cmt";
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... [INPUT|-]\n"
+           "Convert a text allocation trace (malloc(8) = 81d220b48<1> ...) into the\n"
+           "compact .cmt format.  Reads standard input when INPUT is - or absent.\n"
+           "\n"
+           "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
+           "                     FILE is replaced only when the whole trace converted\n"
+           "  -s, --text         write the canonical text trace (with tags) instead\n"
+           "  -l, --level N      zstd compression level, 1 to 22 (default %d)\n"
+           "      --raw          write the stream uncompressed\n"
+           "      --strict       a free or realloc of an address that is not live is\n"
+           "                     an error (default: counted and skipped)\n"
+           "  -q, --quiet        no summary line on standard error\n"
+           "  -h, --help         show this help\n"
+           "  -V, --version      show the version\n"
+           "\n"
+           "On success prints a summary to standard error: events, bytes written,\n"
+           "bytes per event.  Exit status: 0 success, 1 bad input or I/O error,\n"
+           "2 usage error.  See docs/trace2cmt.md and docs/FORMAT.md.\n",
+           PROG, CMT_DEFAULT_LEVEL);
+}
+
+typedef struct options {
+    const char *input;
+    const char *output;
+    bool text;
+    int level;
+    bool quiet;
+    cmt_text_options text_options;
+} options;
+
+static options parse_options(int argc, char **argv)
+{
+    enum { OPT_RAW = 256, OPT_STRICT };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
+        {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
+        {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    options o = {.level = CMT_DEFAULT_LEVEL};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:sl:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.output = optarg; break;
+        case 's': o.text = true; break;
+        case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
+        case OPT_RAW: o.level = 0; break;
+        case OPT_STRICT: o.text_options.strict = true; break;
+        case 'q': o.quiet = true; break;
+        case 'h': usage(); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (argc - optind > 1)
+        cli_usage_error(PROG, "one input at a time");
+    o.input = optind < argc ? argv[optind] : "-";
+    return o;
+}
+
+/* Copies every event from READER to WRITER or, with a NULL writer, as text
+ * to OUT.  Returns 0 or -1 after printing the error. */
+static int convert(cmt_text_reader *reader, cmt_writer *writer, cmt_output *out)
+{
+    cli_progress progress;
+    cli_progress_init(&progress, PROG);
+    cmt_event ev;
+    int rc;
+    uint64_t n = 0;
+    while ((rc = cmt_text_next(reader, &ev)) > 0) {
+        if (writer) {
+            rc = cmt_writer_write(writer, &ev);
+        } else {
+            char line[CMT_EVENT_TEXT_MAX];
+            rc = cmt_output_write(out, line, cmt_format_event(line, &ev));
+        }
+        if (rc < 0)
+            break;
+        if ((++n & 0xffff) == 0)
+            cli_progress_update(&progress, n);
+    }
+    cli_progress_done(&progress);
+    if (rc < 0) {
+        const char *msg = writer ? cmt_writer_error(writer) : cmt_output_error(out);
+        fprintf(stderr, "%s: %s\n", PROG, *cmt_text_error(reader) ? cmt_text_error(reader) : msg);
+        return -1;
+    }
+    if (writer && cmt_writer_finish(writer) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, cmt_writer_error(writer));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const options *o, const cmt_text_stats *stats, uint64_t bytes)
+{
+    double per_event = stats->events ? (double)bytes / (double)stats->events : 0.0;
+    fprintf(stderr, "%s: %llu events, %llu bytes, %.3f bytes/event", PROG,
+            (unsigned long long)stats->events, (unsigned long long)bytes, per_event);
+    if (o->text)
+        fprintf(stderr, " (text)");
+    else if (o->level == 0)
+        fprintf(stderr, " (raw)");
+    else
+        fprintf(stderr, " (zstd -%d)", o->level);
+    if (stats->unknown_frees)
+        fprintf(stderr, "; %llu frees of addresses not live skipped",
+                (unsigned long long)stats->unknown_frees);
+    if (stats->unknown_reallocs)
+        fprintf(stderr, "; %llu reallocs of addresses not live read as realloc(NULL, n)",
+                (unsigned long long)stats->unknown_reallocs);
+    if (stats->reused_live)
+        fprintf(stderr, "; %llu addresses returned while live: their earlier blocks taken as freed",
+                (unsigned long long)stats->reused_live);
+    fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+    options o = parse_options(argc, argv);
+    char err[512];
+    cmt_text_reader *reader = cmt_text_open(o.input, &o.text_options, err, sizeof err);
+    if (!reader) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return EXIT_DATA;
+    }
+    cmt_output *out = cmt_output_open(o.output, err, sizeof err);
+    if (!out) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        cmt_text_close(reader);
+        return EXIT_DATA;
+    }
+    if (!o.text && cmt_output_is_terminal(out)) {
+        fprintf(stderr, "%s: not writing binary data to a terminal; use -o FILE, a redirection, "
+                        "or -s for text\n", PROG);
+        cmt_output_abort(out);
+        cmt_text_close(reader);
+        return EXIT_USAGE;
+    }
+    cmt_writer *writer = NULL;
+    if (!o.text && !(writer = cmt_writer_open(out, o.level, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        cmt_output_abort(out);
+        cmt_text_close(reader);
+        return EXIT_DATA;
+    }
+    int rc = convert(reader, writer, out);
+    uint64_t bytes = cmt_output_bytes(out);
+    cmt_writer_close(writer);
+    if (rc == 0 && cmt_output_commit(out, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        rc = -1;
+    } else if (rc < 0) {
+        cmt_output_abort(out);
+    }
+    if (rc == 0 && !o.quiet)
+        print_summary(&o, cmt_text_stats_of(reader), bytes);
+    cmt_text_close(reader);
+    return rc == 0 ? EXIT_OK : EXIT_DATA;
+}
