@@ -1,0 +1,215 @@
+/*
+ * helpers.c - see helpers.h.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char scratch[PATH_MAX - 64]; /* room for the names put in it */
+
+const char *scratch_dir(void)
+{
+    if (!scratch[0]) {
+        snprintf(scratch, sizeof scratch, "%s/cmt-test-XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        cr_assert_not_null(mkdtemp(scratch), "can't make a scratch folder");
+    }
+    return scratch;
+}
+
+void scratch_cleanup(void)
+{
+    if (scratch[0]) {
+        char cmd[PATH_MAX + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
+        if (system(cmd) != 0)
+            fprintf(stderr, "can't remove %s\n", scratch);
+        scratch[0] = '\0';
+    }
+}
+
+const char *scratch_path(const char *name)
+{
+    static char paths[8][PATH_MAX];
+    static unsigned next;
+    char *path = paths[next++ % 8];
+    snprintf(path, PATH_MAX, "%s/%s", scratch_dir(), name);
+    return path;
+}
+
+void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "can't write %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+void write_text(const char *path, const char *text)
+{
+    write_file(path, text, strlen(text));
+}
+
+char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "can't read %s", path);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int run(const char *cmd, char **out, char **err)
+{
+    char out_path[PATH_MAX], err_path[PATH_MAX];
+    snprintf(out_path, sizeof out_path, "%s/.stdout", scratch_dir());
+    snprintf(err_path, sizeof err_path, "%s/.stderr", scratch_dir());
+    size_t len = strlen(cmd) + 2 * PATH_MAX + 32;
+    char *full = malloc(len);
+    snprintf(full, len, "( %s ) >'%s' 2>'%s' </dev/null", cmd, out_path, err_path);
+    int status = system(full);
+    free(full);
+    char *o = read_file(out_path, NULL), *e = read_file(err_path, NULL);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void encode_events(const char *path, const cmt_event *events, size_t n, int level)
+{
+    char err[512];
+    cmt_output *out = cmt_output_open(path, err, sizeof err);
+    cr_assert_not_null(out, "%s", err);
+    cmt_writer *w = cmt_writer_open(out, level, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(cmt_writer_write(w, &events[i]), 0, "event %zu: %s", i, cmt_writer_error(w));
+    cr_assert_eq(cmt_writer_finish(w), 0, "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+}
+
+cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t errlen)
+{
+    char open_err[512];
+    cmt_reader *r = cmt_reader_open(path, open_err, sizeof open_err);
+    *n = 0;
+    if (!r) {
+        *rc = -2;
+        if (err)
+            snprintf(err, errlen, "%s", open_err);
+        return NULL;
+    }
+    size_t cap = 1024;
+    cmt_event *events = malloc(cap * sizeof *events);
+    while ((*rc = cmt_reader_next(r, &events[*n])) > 0) {
+        if (++*n == cap)
+            events = realloc(events, (cap *= 2) * sizeof *events);
+    }
+    if (err)
+        snprintf(err, errlen, "%s", cmt_reader_error(r));
+    cmt_reader_close(r);
+    return events;
+}
+
+cmt_event *random_events(size_t n, unsigned seed)
+{
+    cmt_event *events = calloc(n, sizeof *events);
+    uint64_t *live = malloc(n * sizeof *live);
+    size_t nlive = 0;
+    uint64_t next_tag = 1, last_size = 16;
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        cmt_event *ev = &events[i];
+        ev->count = 1;
+        int dice = rand() % 100;
+        /* Sizes: mostly repeats and neighbours, sometimes anything 64-bit. */
+        uint64_t size = dice % 4 == 0   ? last_size
+                        : dice % 4 == 1 ? last_size + 1
+                        : dice % 7 == 0 ? ((uint64_t)rand() << 40) ^ (uint64_t)rand()
+                                        : (uint64_t)(rand() % 5000);
+        last_size = size;
+        if (nlive > 0 && dice < 45) {
+            /* Free a block, usually a recent one. */
+            size_t k = rand() % 3 ? nlive - 1 - (size_t)(rand() % (nlive < 4 ? nlive : 4))
+                                  : (size_t)rand() % nlive;
+            ev->op = CMT_OP_FREE;
+            ev->arg_tag = live[k];
+            live[k] = live[--nlive];
+            continue;
+        }
+        if (dice < 47) {
+            ev->op = CMT_OP_FREE; /* free(NULL) */
+            continue;
+        }
+        switch (dice % 6) {
+        case 0: ev->op = CMT_OP_CALLOC; ev->count = (uint64_t)(rand() % 9); break;
+        case 1: ev->op = CMT_OP_REALLOC; break;
+        case 2: ev->op = (cmt_op)(CMT_OP_POSIX_MEMALIGN + rand() % 3); ev->align = 1u << (rand() % 13); break;
+        default: ev->op = CMT_OP_MALLOC; break;
+        }
+        ev->size = size;
+        if (ev->op == CMT_OP_REALLOC && nlive > 0 && rand() % 4) {
+            size_t k = (size_t)rand() % nlive;
+            ev->arg_tag = live[k];
+            int kind = rand() % 10;
+            if (kind == 0) {
+                ev->size += ev->size == 0; /* a failed realloc keeps its block */
+                continue;
+            }
+            live[k] = live[--nlive];
+            if (kind == 1) {
+                ev->size = 0; /* realloc(p, 0) = NULL frees p */
+                continue;
+            }
+        } else if (rand() % 50 == 0) {
+            continue; /* a failed allocation: no tag */
+        }
+        ev->tag = next_tag++;
+        live[nlive++] = ev->tag;
+    }
+    free(live);
+    return events;
+}
+
+bool same_event(const cmt_event *a, const cmt_event *b)
+{
+    return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
+           a->count == b->count && a->align == b->align;
+}
+
+const char *shared_trace(const char *name)
+{
+    static char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", CMT_SHARED_TRACES, name);
+    return file_exists(path) ? path : NULL;
+}

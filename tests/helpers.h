@@ -1,0 +1,50 @@
+/*
+ * helpers.h - what the tests share: scratch files, running the real tools,
+ * and turning event lists into .cmt files and back.
+ */
+#ifndef CMT_TEST_HELPERS_H
+#define CMT_TEST_HELPERS_H
+
+#include <cmt.h>
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* A fresh scratch folder for this test process; removed by
+ * scratch_cleanup (a suite's .fini). */
+const char *scratch_dir(void);
+void scratch_cleanup(void);
+
+/* SCRATCH/NAME in a static buffer that the eighth call after reuses. */
+const char *scratch_path(const char *name);
+
+void write_file(const char *path, const void *data, size_t len);
+void write_text(const char *path, const char *text);
+
+/* The whole file, NUL-terminated; *LEN gets its length if not NULL. */
+char *read_file(const char *path, size_t *len);
+
+bool file_exists(const char *path);
+
+/* Runs a shell command; its stdout and stderr go to the returned buffers
+ * (free them).  Returns the exit status, or -1 if it did not exit. */
+int run(const char *cmd, char **out, char **err);
+
+/* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
+void encode_events(const char *path, const cmt_event *events, size_t n, int level);
+
+/* Decodes a whole .cmt file; returns the events (free them), their count
+ * in *N, and the return value of the last cmt_reader_next in *RC (0 for a
+ * clean end).  The reader's message is copied to ERR when given. */
+cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t errlen);
+
+/* A random but valid trace of N events, the same for the same SEED. */
+cmt_event *random_events(size_t n, unsigned seed);
+
+/* True if two events say the same (addresses aside: .cmt keeps none). */
+bool same_event(const cmt_event *a, const cmt_event *b);
+
+/* The path of a file under ../shared/traces, or NULL if it is absent. */
+const char *shared_trace(const char *name);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * test_cli.c - the real tools, run as a user runs them, on the samples and
+ * on real traces made elsewhere (../shared/traces; skipped when absent).
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(cli, .fini = scratch_cleanup);
+
+#define T2C CMT_TOOLS "/trace2cmt"
+#define REPLAY CMT_TOOLS "/cmtreplay"
+
+static int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int runf(char **out, char **err, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run(cmd, out, err);
+}
+
+Test(cli, help_and_version_exit_zero_and_bad_usage_exits_two)
+{
+    const char *tools[] = {T2C, REPLAY};
+    for (int i = 0; i < 2; i++) {
+        char *out, *err;
+        cr_assert_eq(runf(&out, NULL, "%s --help", tools[i]), 0);
+        cr_assert(strstr(out, "Usage:"), "%s", out);
+        free(out);
+        cr_assert_eq(runf(&out, NULL, "%s --version", tools[i]), 0);
+        cr_assert(strstr(out, CMT_VERSION_STRING));
+        free(out);
+        cr_assert_eq(runf(NULL, &err, "%s --no-such-option x", tools[i]), 2);
+        cr_assert(strstr(err, "--help"), "%s", err);
+        free(err);
+    }
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -a nonesuch x.cmt", REPLAY), 2);
+    cr_assert(strstr(err, "no allocator 'nonesuch'"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s -l 99 x", T2C), 2);
+    free(err);
+}
+
+Test(cli, allocators_are_listed)
+{
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a list", REPLAY), 0);
+    cr_assert(strstr(out, "system") && strstr(out, "jemalloc"), "%s", out);
+    free(out);
+}
+
+Test(cli, convert_and_replay_the_sample_against_every_allocator)
+{
+    char *out, *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s %s/python-json.trace", T2C, scratch_path("py.cmt"), CMT_SAMPLES), 0);
+    cr_assert(strstr(err, "trace2cmt: 3506 events, "), "%s", err);
+    cr_assert(strstr(err, "bytes/event (zstd -3)"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(&out, NULL, "%s -a all %s", REPLAY, scratch_path("py.cmt")), 0);
+    cr_assert(strstr(out, "3,506 events"), "%s", out);
+    cr_assert(strstr(out, "\nsystem ") && strstr(out, "\njemalloc "), "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s -a jemalloc --json %s", REPLAY, scratch_path("py.cmt")), 0);
+    cr_assert(strstr(out, "{\"allocator\": \"jemalloc\", \"events\": 3506,"), "%s", out);
+    free(out);
+}
+
+Test(cli, the_verbose_trace_converts_back_to_the_same_file)
+{
+    const char *cmt = scratch_path("a.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -a jemalloc -v %s > %s", REPLAY, cmt, scratch_path("je.trace")), 0);
+    cr_assert(strstr(err, "allocator       jemalloc"), "-v sends the report to stderr: %s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, NULL, "%s -q --strict -o %s %s", T2C, scratch_path("b.cmt"), scratch_path("je.trace")), 0);
+    size_t la, lb;
+    char *a = read_file(cmt, &la), *b = read_file(scratch_path("b.cmt"), &lb);
+    cr_assert(la == lb && memcmp(a, b, la) == 0, "re-encoding the replayed trace changed it");
+    free(a);
+    free(b);
+}
+
+Test(cli, stdin_and_stdout_are_dash)
+{
+    char *out;
+    cr_assert_eq(runf(NULL, NULL, "%s -q - < %s/every-call.trace | %s --json - > %s", T2C, CMT_SAMPLES, REPLAY,
+                      scratch_path("r.json")), 0);
+    out = read_file(scratch_path("r.json"), NULL);
+    cr_assert(strstr(out, "\"peak_live_bytes\": 800,"), "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s -s -q -o - %s/every-call.trace", T2C, CMT_SAMPLES), 0);
+    cr_assert(strstr(out, "realloc(1000<1>, 300) = 3000<3>\n"), "%s", out);
+    free(out);
+}
+
+Test(cli, a_bad_line_names_file_and_line_and_leaves_no_output)
+{
+    const char *in = scratch_path("bad.trace"), *out_path = scratch_path("bad.cmt");
+    write_text(in, "malloc(8) = 0x10\nfree(0x10)\nmalloc(eight) = 0x20\n");
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, out_path, in), 1);
+    char want[512];
+    snprintf(want, sizeof want, "trace2cmt: %s:3: can't parse: malloc(eight) = 0x20\n", in);
+    cr_assert_str_eq(err, want);
+    free(err);
+    cr_assert_not(file_exists(out_path), "no half-written output");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -a %s | grep -c bad.cmt", scratch_dir());
+    char *count;
+    run(cmd, &count, NULL);
+    cr_assert_str_eq(count, "0\n", "no temporary file left either");
+    free(count);
+}
+
+Test(cli, a_failed_conversion_keeps_the_file_that_was_there)
+{
+    const char *in = scratch_path("bad.trace"), *out_path = scratch_path("keep.cmt");
+    write_text(out_path, "precious");
+    write_text(in, "malloc(8) = 0x10\nnonsense\n");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s", T2C, out_path, in), 1);
+    char *kept = read_file(out_path, NULL);
+    cr_assert_str_eq(kept, "precious");
+    free(kept);
+}
+
+Test(cli, unknown_frees_are_counted_and_strict_makes_them_errors)
+{
+    const char *in = scratch_path("late.trace");
+    write_text(in, "free(0x500)\nmalloc(8) = 0x10\nfree(0x10)\n");
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o /dev/null %s", T2C, in), 0);
+    cr_assert(strstr(err, "2 events") && strstr(err, "1 frees of addresses not live skipped"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s --strict -o /dev/null %s", T2C, in), 1);
+    cr_assert(strstr(err, ":1: address is not live (--strict): free(0x500)"), "%s", err);
+    free(err);
+}
+
+Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
+{
+    const char *cmt = scratch_path("good.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    size_t len;
+    char *data = read_file(cmt, &len);
+    write_file(scratch_path("cut.cmt"), data, len / 2);
+    free(data);
+    struct {
+        const char *path, *message;
+    } cases[] = {
+        {scratch_path("cut.cmt"), "truncated"},
+        {CMT_SAMPLES "/every-call.trace", "not a .cmt trace"},
+        {"/dev/null", "empty file"},
+        {"/nonexistent/x.cmt", "No such file"},
+        {scratch_dir(), "is a directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512], *err;
+        snprintf(path, sizeof path, "%s", cases[i].path);
+        cr_assert_eq(runf(NULL, &err, "%s %s", REPLAY, path), 1, "%s", path);
+        cr_assert(strstr(err, path) && strstr(err, cases[i].message), "%s: %s", path, err);
+        cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "one line: %s", err);
+        free(err);
+    }
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o /dev/null %s", T2C, scratch_dir()), 1);
+    cr_assert(strstr(err, "is a directory"), "%s", err);
+    free(err);
+}
+
+Test(cli, a_truncated_verbose_replay_leaves_no_trace_file)
+{
+    const char *cmt = scratch_path("good.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q --raw -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    size_t len;
+    char *data = read_file(cmt, &len);
+    write_file(scratch_path("cut.cmt"), data, len - 20);
+    free(data);
+    cr_assert_eq(runf(NULL, NULL, "%s -v -o %s %s", REPLAY, scratch_path("v.trace"), scratch_path("cut.cmt")), 1);
+    cr_assert_not(file_exists(scratch_path("v.trace")));
+}
+
+/* ------------------------------------------------------- real traces */
+
+static void expect_real_trace(const char *name, const char *prepare, uint64_t events)
+{
+    const char *path = shared_trace(name);
+    if (!path)
+        cr_skip_test("../shared/traces/%s is not here", name);
+    char *err, *out;
+    cr_assert_eq(runf(NULL, &err, "%s %s | %s -o %s -", prepare, path, T2C, scratch_path("real.cmt")), 0);
+    char want[64];
+    snprintf(want, sizeof want, "trace2cmt: %llu events, ", (unsigned long long)events);
+    cr_assert(strstr(err, want), "%s", err);
+    free(err);
+    cr_assert_eq(runf(&out, &err, "%s -a all %s", REPLAY, scratch_path("real.cmt")), 0, "%s", err);
+    cr_assert(strstr(out, "\nsystem ") && strstr(out, "\njemalloc "), "%s", out);
+    free(out);
+    free(err);
+}
+
+Test(cli, the_bzip2_trace_with_its_294_mb_blocks_replays)
+{
+    expect_real_trace("401.bzip2.txt", "cat", 53); /* its README says 55; the file has 53 lines */
+}
+
+Test(cli, the_hmmer_trace_replays_its_first_block_freed_last)
+{
+    expect_real_trace("456.hmmer.test.txt.bz2", "bzip2 -dc", 180216);
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s --json -a jemalloc %s", REPLAY, scratch_path("real.cmt")), 0);
+    cr_assert(strstr(out, "\"end_live_blocks\": 1,"), "%s", out);
+    free(out);
+}

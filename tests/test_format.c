@@ -1,0 +1,288 @@
+/*
+ * test_format.c - the .cmt writer and reader: round trips, and every way a
+ * file can be cut or damaged.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(format, .fini = scratch_cleanup);
+
+static void check_round_trip(size_t n, unsigned seed, int level)
+{
+    cmt_event *events = random_events(n, seed);
+    const char *path = scratch_path("round.cmt");
+    encode_events(path, events, n, level);
+    size_t got;
+    int rc;
+    char err[512];
+    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(got, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(same_event(&events[i], &back[i]), "event %zu differs (seed %u, level %d)", i, seed, level);
+    free(events);
+    free(back);
+}
+
+Test(format, random_traces_round_trip_raw_and_compressed)
+{
+    for (unsigned seed = 1; seed <= 20; seed++)
+        check_round_trip(seed * 997, seed, seed % 2 ? 0 : (int)(seed % 19) + 1);
+}
+
+Test(format, a_trace_larger_than_a_block_round_trips)
+{
+    check_round_trip(600000, 99, 0);
+    check_round_trip(600000, 100, 3);
+}
+
+Test(format, an_empty_trace_round_trips)
+{
+    check_round_trip(0, 1, 0);
+    check_round_trip(0, 1, 3);
+}
+
+Test(format, sizes_and_counts_keep_all_64_bits)
+{
+    cmt_event events[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = UINT64_MAX, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 0, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 3, .size = UINT64_MAX, .count = 1}, /* 0 - 1 wraps */
+        {.op = CMT_OP_CALLOC, .tag = 4, .size = 1ULL << 40, .count = UINT64_MAX},
+        {.op = CMT_OP_MEMALIGN, .tag = 5, .size = 3, .count = 1, .align = 1ULL << 63},
+        {.op = CMT_OP_REALLOC, .tag = 6, .arg_tag = 1, .size = UINT64_MAX - 1, .count = 1},
+    };
+    size_t n = sizeof events / sizeof events[0];
+    encode_events(scratch_path("big.cmt"), events, n, 0);
+    size_t got;
+    int rc;
+    cmt_event *back = decode_events(scratch_path("big.cmt"), &got, &rc, NULL, 0);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(got, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(same_event(&events[i], &back[i]), "event %zu", i);
+    free(back);
+}
+
+Test(format, the_common_case_takes_one_byte_an_event)
+{
+    /* malloc(n), malloc(n + 1), free, free: the opcode holds it all. */
+    enum { PAIRS = 10000 };
+    cmt_event *events = calloc(4 * PAIRS, sizeof *events);
+    uint64_t tag = 1;
+    for (size_t i = 0; i < PAIRS; i++) {
+        cmt_event *e = &events[4 * i];
+        e[0] = (cmt_event){.op = CMT_OP_MALLOC, .tag = tag, .size = 40, .count = 1};
+        e[1] = (cmt_event){.op = CMT_OP_MALLOC, .tag = tag + 1, .size = 41, .count = 1};
+        e[2] = (cmt_event){.op = CMT_OP_FREE, .arg_tag = tag + 1, .count = 1};
+        e[3] = (cmt_event){.op = CMT_OP_FREE, .arg_tag = tag, .count = 1};
+        tag += 2;
+    }
+    encode_events(scratch_path("pairs.cmt"), events, 4 * PAIRS, 0);
+    size_t len;
+    free(read_file(scratch_path("pairs.cmt"), &len));
+    cr_assert_lt(len, 4 * PAIRS + 64, "%zu bytes for %d events", len, 4 * PAIRS);
+    free(events);
+}
+
+Test(format, unknown_extension_records_are_skipped)
+{
+    const char *path = scratch_path("ext.cmt");
+    char err[512];
+    cmt_output *out = cmt_output_open(path, err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event a = {.op = CMT_OP_MALLOC, .tag = 1, .size = 8, .count = 1};
+    cmt_event b = {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1};
+    cr_assert_eq(cmt_writer_write(w, &a), 0);
+    cr_assert_eq(cmt_writer_write_extension(w, 12345, "future field", 12), 0);
+    cr_assert_eq(cmt_writer_write_extension(w, 7, NULL, 0), 0);
+    cr_assert_eq(cmt_writer_write(w, &b), 0);
+    cr_assert_eq(cmt_writer_finish(w), 0);
+    cmt_writer_close(w);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
+    size_t n;
+    int rc;
+    cmt_event *back = decode_events(path, &n, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert(same_event(&back[0], &a) && same_event(&back[1], &b));
+    free(back);
+}
+
+Test(format, the_writer_rejects_events_that_break_the_rules)
+{
+    char err[512];
+    cmt_output *out = cmt_output_open(scratch_path("bad.cmt"), err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event skip = {.op = CMT_OP_MALLOC, .tag = 2, .size = 8, .count = 1};
+    cr_assert_eq(cmt_writer_write(w, &skip), -1);
+    cr_assert(strstr(cmt_writer_error(w), "block 1 is next"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+    cr_assert_not(file_exists(scratch_path("bad.cmt")), "an aborted output leaves no file");
+
+    out = cmt_output_open(scratch_path("bad.cmt"), err, sizeof err);
+    w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event dead = {.op = CMT_OP_FREE, .arg_tag = 5, .count = 1};
+    cr_assert_eq(cmt_writer_write(w, &dead), -1);
+    cr_assert(strstr(cmt_writer_error(w), "not live"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+
+    cr_assert_null(cmt_writer_open(NULL, 23, err, sizeof err));
+    cr_assert(strstr(err, "out of range"), "%s", err);
+}
+
+/* A small file with every kind of event, raw or compressed. */
+static char *small_file(int level, size_t *len)
+{
+    cmt_event *events = random_events(300, 5);
+    encode_events(scratch_path("small.cmt"), events, 300, level);
+    free(events);
+    return read_file(scratch_path("small.cmt"), len);
+}
+
+/* Decoding PATH must end in an error, never a clean end or a crash. */
+static void expect_failure(const char *path, const char *what)
+{
+    size_t n;
+    int rc;
+    char err[512];
+    free(decode_events(path, &n, &rc, err, sizeof err));
+    cr_assert_lt(rc, 0, "%s: decoded %zu events and a clean end", what, n);
+    cr_assert(strstr(err, path) != NULL, "%s: the message names the file: %s", what, err);
+}
+
+static void check_every_truncation(int level)
+{
+    size_t len;
+    char *data = small_file(level, &len);
+    const char *path = scratch_path("cut.cmt");
+    for (size_t cut = 0; cut < len; cut++) {
+        write_file(path, data, cut);
+        char what[64];
+        snprintf(what, sizeof what, "cut at byte %zu of %zu", cut, len);
+        expect_failure(path, what);
+    }
+    free(data);
+}
+
+Test(format, a_file_cut_at_any_byte_is_an_error_raw)
+{
+    check_every_truncation(0);
+}
+
+Test(format, a_file_cut_at_any_byte_is_an_error_compressed)
+{
+    check_every_truncation(3);
+}
+
+/* A damaged file may decode only to an error or, where the bit is one a
+ * decoder must ignore (zstd's frame header has one), to the very events
+ * that were written: never to other events. */
+static void expect_failure_or_same(const char *path, const cmt_event *original, size_t n,
+                                   const char *what)
+{
+    size_t got;
+    int rc;
+    char err[512];
+    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
+    if (rc < 0) {
+        cr_assert(strstr(err, path) != NULL, "%s: the message names the file: %s", what, err);
+    } else {
+        cr_assert_eq(got, n, "%s: decoded %zu events and a clean end", what, got);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(same_event(&back[i], &original[i]), "%s: event %zu decoded wrong", what, i);
+    }
+    free(back);
+}
+
+static void check_every_bit_flip(int level)
+{
+    size_t len;
+    char *data = small_file(level, &len);
+    cmt_event *original = random_events(300, 5);
+    const char *path = scratch_path("flip.cmt");
+    for (size_t at = 0; at < len; at++) {
+        if (at == 5)
+            continue; /* the minor version: any value reads (see a_newer_minor_version_is_read) */
+        for (int bit = 0; bit < 8; bit++) {
+            data[at] ^= (char)(1 << bit);
+            write_file(path, data, len);
+            char what[64];
+            snprintf(what, sizeof what, "bit %d of byte %zu flipped", bit, at);
+            if (level == 0)
+                expect_failure(path, what);
+            else
+                expect_failure_or_same(path, original, 300, what);
+            data[at] ^= (char)(1 << bit);
+        }
+    }
+    free(original);
+    free(data);
+}
+
+Test(format, a_flipped_bit_anywhere_is_an_error_raw)
+{
+    check_every_bit_flip(0);
+}
+
+Test(format, a_flipped_bit_anywhere_is_an_error_compressed)
+{
+    check_every_bit_flip(3);
+}
+
+Test(format, trailing_data_is_an_error)
+{
+    size_t len;
+    char *data = small_file(0, &len);
+    data = realloc(data, len + 1);
+    data[len] = 0;
+    write_file(scratch_path("trailing.cmt"), data, len + 1);
+    expect_failure(scratch_path("trailing.cmt"), "one byte appended");
+    free(data);
+}
+
+static void expect_open_error(const char *path, const char *needle)
+{
+    char err[512];
+    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    cr_assert_null(r, "%s opened", path);
+    cr_assert(strstr(err, needle), "expected '%s' in: %s", needle, err);
+}
+
+Test(format, headers_that_are_not_ours_are_named_as_such)
+{
+    write_text(scratch_path("empty.cmt"), "");
+    expect_open_error(scratch_path("empty.cmt"), "empty file");
+    write_text(scratch_path("text.cmt"), "malloc(8) = 0x10\n");
+    expect_open_error(scratch_path("text.cmt"), "not a .cmt trace");
+    write_file(scratch_path("zstd.cmt"), "\x28\xb5\x2f\xfd\0\0\0\0", 8);
+    expect_open_error(scratch_path("zstd.cmt"), "plain zstd data");
+    write_file(scratch_path("v2.cmt"), "\x89" "CMT\x02\0\0\0", 8);
+    expect_open_error(scratch_path("v2.cmt"), "version 2.0 is not supported");
+    write_file(scratch_path("flags.cmt"), "\x89" "CMT\x01\0\x80\0", 8);
+    expect_open_error(scratch_path("flags.cmt"), "unknown flags");
+    write_file(scratch_path("short.cmt"), "\x89" "CMT\x01", 5);
+    expect_open_error(scratch_path("short.cmt"), "ends inside the .cmt header");
+    expect_open_error(scratch_dir(), "is a directory");
+    expect_open_error(scratch_path("missing.cmt"), "No such file");
+    expect_open_error("/dev/null", "empty file");
+}
+
+Test(format, a_newer_minor_version_is_read)
+{
+    size_t len;
+    char *data = small_file(0, &len);
+    data[5] = 9; /* minor versions only add what older readers may skip */
+    write_file(scratch_path("minor.cmt"), data, len);
+    size_t n;
+    int rc;
+    free(decode_events(scratch_path("minor.cmt"), &n, &rc, NULL, 0));
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(n, 300);
+    free(data);
+}

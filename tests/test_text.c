@@ -1,0 +1,302 @@
+/*
+ * test_text.c - the text trace reader and printer: every line form, every
+ * malformed form, and what the reader does with traces that start late.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(text, .fini = scratch_cleanup);
+
+typedef struct parsed {
+    cmt_event events[64];
+    size_t n;
+    int rc;
+    char err[512];
+    cmt_text_stats stats;
+} parsed;
+
+static parsed parse(const char *text, bool strict)
+{
+    parsed p = {0};
+    const char *path = scratch_path("t.trace");
+    write_text(path, text);
+    cmt_text_options options = {.strict = strict};
+    cmt_text_reader *t = cmt_text_open(path, &options, p.err, sizeof p.err);
+    cr_assert_not_null(t, "%s", p.err);
+    while (p.n < 64 && (p.rc = cmt_text_next(t, &p.events[p.n])) > 0)
+        p.n++;
+    snprintf(p.err, sizeof p.err, "%s", cmt_text_error(t));
+    p.stats = *cmt_text_stats_of(t);
+    cmt_text_close(t);
+    return p;
+}
+
+Test(text, every_call_of_the_sample_reads_as_worked_out)
+{
+    char *text = read_file(CMT_SAMPLES "/every-call.trace", NULL);
+    parsed p = parse(text, true);
+    free(text);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 100, .count = 1},
+        {.op = CMT_OP_CALLOC, .tag = 2, .size = 25, .count = 4},
+        {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 1, .size = 300, .count = 1},
+        {.op = CMT_OP_POSIX_MEMALIGN, .tag = 4, .size = 64, .count = 1, .align = 64},
+        {.op = CMT_OP_ALIGNED_ALLOC, .tag = 5, .size = 256, .count = 1, .align = 128},
+        {.op = CMT_OP_MEMALIGN, .tag = 6, .size = 80, .count = 1, .align = 32},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 7, .size = 50, .count = 1},
+        {.op = CMT_OP_FREE, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 8, .size = 0, .count = 1},
+        {.op = CMT_OP_MALLOC, .size = 1ULL << 60, .count = 1},
+        {.op = CMT_OP_REALLOC, .arg_tag = 3, .size = 0, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 4, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 5, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 6, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 7, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 8, .count = 1},
+    };
+    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < p.n; i++)
+        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+    cr_assert_eq(p.events[0].addr, 0x1000);
+    cr_assert_eq(p.events[2].arg_addr, 0x1000);
+    cr_assert_eq(p.stats.lines, 19);
+    cr_assert(cmt_event_failed(&p.events[10]), "malloc = 0x0 is a failure");
+    cr_assert_not(cmt_event_failed(&p.events[11]), "realloc(p, 0) = 0x0 is a free");
+}
+
+Test(text, spellings_of_pointers_numbers_and_space)
+{
+    parsed p = parse("\n"
+                     "   # a comment\n"
+                     "malloc(8) = 81d220b48<6655>\r\n"
+                     "\tmalloc( 0x10 )=0X81D220C00\n"
+                     "calloc(2,3) = 0x81d220d00<6657>      # annotated\n"
+                     "realloc(81d220b48<6655>,16) = 81d3b83a0\n"
+                     "free(0x81D220C00)\n"
+                     "malloc(1) = (nil)\n"
+                     "free(NULL)\n"
+                     "free(81d3b83a0<6658>)\n",
+                     true);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.n, 8);
+    cr_assert_eq(p.events[0].addr, 0x81d220b48);
+    cr_assert_eq(p.events[1].size, 16);
+    cr_assert_eq(p.events[1].addr, 0x81d220c00);
+    cr_assert_eq(p.events[3].arg_tag, 1, "tags are renumbered from 1");
+    cr_assert_eq(p.events[4].arg_tag, 2);
+    cr_assert_eq(p.events[5].tag, 0);
+    cr_assert_eq(p.events[6].arg_tag, 0);
+    cr_assert_eq(p.events[7].arg_tag, 4);
+}
+
+/* Each of these lines, third in a file, must give "FILE:3: can't parse". */
+static const char *const malformed[] = {
+    "malloc(8) = ",
+    "malloc(8)",
+    "malloc 8 = 0x10",
+    "malloc(-8) = 0x10",
+    "malloc(18446744073709551616) = 0x10",
+    "malloc(8) = 0x10000000000000000",
+    "malloc(8) = 0xzz",
+    "malloc(8) = 0x10 extra",
+    "malloc(8, 9) = 0x10",
+    "calloc(8) = 0x10",
+    "realloc(0x10) = 0x20",
+    "free()",
+    "free(0x10) = 0x20",
+    "frees(0x10)",
+    "mallocx(8) = 0x10",
+    "malloc(8) = 0x10<0>",
+    "malloc(8) = 0x10<5",
+    "malloc(8) = 0x10<x>",
+    "posix_memalign(16) = 0x10",
+    "MALLOC(8) = 0x10",
+    "malloc(8) == 0x10",
+    "malloc(8",
+    "61039 make     USER  0x800607420 = malloc(26)",
+};
+
+Test(text, each_malformed_line_is_an_error_naming_file_and_line)
+{
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        char text[256];
+        size_t len = (size_t)snprintf(text, sizeof text, "malloc(1) = 0x100\n# ok\n%s\nfree(0x100)\n", malformed[i]);
+        const char *path = scratch_path("bad.trace");
+        write_file(path, text, len);
+        char err[512];
+        cmt_text_reader *t = cmt_text_open(path, NULL, err, sizeof err);
+        cmt_event ev;
+        int rc;
+        while ((rc = cmt_text_next(t, &ev)) > 0)
+            ;
+        char want[600];
+        snprintf(want, sizeof want, "%s:3: can't parse: ", path);
+        cr_assert_eq(rc, -1, "line '%s' was read", malformed[i]);
+        cr_assert(strncmp(cmt_text_error(t), want, strlen(want)) == 0, "line '%s': %s", malformed[i],
+                  cmt_text_error(t));
+        cmt_text_close(t);
+    }
+}
+
+Test(text, a_nul_byte_is_shown_escaped)
+{
+    write_file(scratch_path("nul.trace"), "malloc(8\0) = 0x10\n", 19);
+    char err[512];
+    cmt_text_reader *t = cmt_text_open(scratch_path("nul.trace"), NULL, err, sizeof err);
+    cmt_event ev;
+    cr_assert_eq(cmt_text_next(t, &ev), -1);
+    cr_assert(strstr(cmt_text_error(t), "malloc(8\\x00) = 0x10"), "%s", cmt_text_error(t));
+    cmt_text_close(t);
+}
+
+Test(text, tags_must_agree_where_given)
+{
+    parsed p = parse("malloc(8) = 0x10<1>\nmalloc(8) = 0x20<3>\n", false);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":2: tags must count up by one: malloc(8) = 0x20<3>"), "%s", p.err);
+
+    p = parse("malloc(8) = 0x10<1>\nmalloc(8) = 0x20<2>\nfree(0x10<2>)\n", false);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":3: the tag does not match"), "%s", p.err);
+
+    p = parse("malloc(8) = 0x0<1>\n", false);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":1: NULL can't carry a tag"), "%s", p.err);
+}
+
+Test(text, an_excerpt_may_start_at_any_tag)
+{
+    parsed p = parse("malloc(8) = 81d220b48<6655>\n"
+                     "realloc(81d220b48<6655>, 16) = 81d3b83a0<6656>\n"
+                     "free(81d3b83a0<6656>)\n",
+                     true);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.n, 3);
+    cr_assert_eq(p.events[1].tag, 2);
+    cr_assert_eq(p.events[2].arg_tag, 2);
+}
+
+Test(text, addresses_that_are_not_live_are_counted_not_fatal)
+{
+    parsed p = parse("free(0x500)\n"
+                     "realloc(0x600, 10) = 0x700\n"
+                     "malloc(4) = 0x800\n"
+                     "free(0x800)\n"
+                     "free(0x800)\n",
+                     false);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.unknown_frees, 2, "one never allocated, one double free");
+    cr_assert_eq(p.stats.unknown_reallocs, 1);
+    cr_assert_eq(p.n, 3);
+    cr_assert_eq(p.events[0].op, CMT_OP_REALLOC);
+    cr_assert_eq(p.events[0].arg_tag, 0, "read as realloc(NULL, 10)");
+    cr_assert_eq(p.events[0].tag, 1);
+
+    p = parse("malloc(4) = 0x800\nfree(0x500)\n", true);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":2: address is not live (--strict): free(0x500)"), "%s", p.err);
+}
+
+Test(text, an_address_returned_while_live_frees_the_earlier_block)
+{
+    parsed p = parse("malloc(4) = 0x800\nmalloc(8) = 0x800\nfree(0x800)\n", false);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.reused_live, 1);
+    cr_assert_eq(p.n, 4);
+    cr_assert_eq(p.events[1].op, CMT_OP_FREE);
+    cr_assert_eq(p.events[1].arg_tag, 1);
+    cr_assert_eq(p.events[2].tag, 2);
+    cr_assert_eq(p.events[3].arg_tag, 2);
+
+    p = parse("malloc(4) = 0x800\nmalloc(8) = 0x800\n", true);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":2: address returned while still live"), "%s", p.err);
+}
+
+Test(text, a_failed_realloc_keeps_its_block_and_realloc_to_zero_frees_it)
+{
+    parsed p = parse("malloc(4) = 0x800\n"
+                     "realloc(0x800, 99) = 0x0\n"
+                     "free(0x800)\n"
+                     "malloc(4) = 0x900\n"
+                     "realloc(0x900, 0) = 0x0\n"
+                     "free(0x900)\n",
+                     false);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.n, 5);
+    cr_assert_eq(p.events[2].arg_tag, 1, "the block outlived the failed realloc");
+    cr_assert_eq(p.stats.unknown_frees, 1, "realloc(p, 0) freed p");
+}
+
+Test(text, a_line_too_long_is_an_error_not_a_memory_hog)
+{
+    size_t len = CMT_MAX_LINE * 3;
+    char *text = malloc(len + 1);
+    memset(text, ' ', len);
+    memcpy(text, "malloc(1) = 0x10\n", 17);
+    text[len] = '\0';
+    parsed p = parse(text, false);
+    free(text);
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, ":2: line longer than 65536 bytes"), "%s", p.err);
+}
+
+Test(text, the_last_line_needs_no_newline)
+{
+    parsed p = parse("malloc(1) = 0x10\nfree(0x10)", true);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.n, 2);
+}
+
+Test(text, printing_gives_the_original_line_format)
+{
+    char line[CMT_EVENT_TEXT_MAX];
+    cmt_event ev = {.op = CMT_OP_REALLOC, .tag = 6656, .arg_tag = 6655, .size = 16,
+                    .addr = 0x81d3b83a0, .arg_addr = 0x81d220b48};
+    cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "realloc(81d220b48<6655>, 16) = 81d3b83a0<6656>\n");
+    ev = (cmt_event){.op = CMT_OP_POSIX_MEMALIGN, .size = UINT64_MAX, .align = UINT64_MAX};
+    size_t n = cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "posix_memalign(18446744073709551615, 18446744073709551615) = 0x0\n");
+    cr_assert_eq(n, strlen(line));
+    ev = (cmt_event){.op = CMT_OP_FREE};
+    cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "free(0x0)\n");
+    ev = (cmt_event){.op = CMT_OP_CALLOC, .count = 3, .size = 7, .tag = 1, .addr = 0xabc};
+    cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "calloc(3, 7) = abc<1>\n");
+}
+
+Test(text, printed_text_reads_back_the_same)
+{
+    char *text = read_file(CMT_SAMPLES "/python-json.trace", NULL);
+    parsed first = {0};
+    const char *path = scratch_path("a.trace");
+    write_text(path, text);
+    free(text);
+    char err[512];
+    cmt_text_reader *t = cmt_text_open(path, NULL, err, sizeof err);
+    cmt_output *out = cmt_output_open(scratch_path("b.trace"), err, sizeof err);
+    cmt_event ev;
+    size_t n = 0;
+    while ((first.rc = cmt_text_next(t, &ev)) > 0) {
+        char line[CMT_EVENT_TEXT_MAX];
+        cmt_output_write(out, line, cmt_format_event(line, &ev));
+        n++;
+    }
+    cr_assert_eq(first.rc, 0, "%s", cmt_text_error(t));
+    cmt_text_close(t);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
+    t = cmt_text_open(scratch_path("b.trace"), &(cmt_text_options){.strict = true}, err, sizeof err);
+    size_t m = 0;
+    while (cmt_text_next(t, &ev) > 0)
+        m++;
+    cr_assert_str_eq(cmt_text_error(t), "");
+    cr_assert_eq(m, n);
+    cmt_text_close(t);
+}

@@ -1,0 +1,155 @@
+/*
+ * test_units.c - the pieces under the format: varints, the checksum, the
+ * live-block ranks, the hash map.
+ */
+#include "helpers.h"
+#include "../cmt/common/internal.h"
+#include "../cmt/common/live.h"
+#include "../cmt/common/map.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+Test(varint, round_trips_boundaries_and_random_values)
+{
+    uint64_t values[200] = {0, 1, 127, 128, 255, 16383, 16384, UINT32_MAX, (1ULL << 63) - 1,
+                            1ULL << 63, UINT64_MAX};
+    srand(7);
+    for (int i = 11; i < 200; i++)
+        values[i] = ((uint64_t)rand() << 33 ^ (uint64_t)rand()) >> (rand() % 64);
+    for (int i = 0; i < 200; i++) {
+        uint8_t buf[CMT_VARINT_MAX];
+        size_t n = cmt_varint_put(buf, values[i]);
+        cr_assert_eq(n, cmt_varint_size(values[i]));
+        const uint8_t *p = buf;
+        uint64_t back;
+        cr_assert_eq(cmt_varint_get(&p, buf + n, &back), 0);
+        cr_assert_eq(back, values[i]);
+        cr_assert_eq(p, buf + n);
+    }
+}
+
+Test(varint, rejects_truncation_and_overflow)
+{
+    uint8_t buf[CMT_VARINT_MAX];
+    size_t n = cmt_varint_put(buf, UINT64_MAX);
+    cr_assert_eq(n, 10);
+    uint64_t v;
+    for (size_t cut = 0; cut < n; cut++) {
+        const uint8_t *p = buf;
+        cr_assert_eq(cmt_varint_get(&p, buf + cut, &v), -1, "cut at %zu", cut);
+    }
+    uint8_t too_big[11] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
+    const uint8_t *p = too_big;
+    cr_assert_eq(cmt_varint_get(&p, too_big + 10, &v), -1, "2^64 must not fit");
+    uint8_t too_long[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+    p = too_long;
+    cr_assert_eq(cmt_varint_get(&p, too_long + 11, &v), -1, "11 bytes is too long");
+}
+
+Test(checksum, does_not_depend_on_how_data_is_split)
+{
+    uint8_t data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (uint8_t)(i * 31 + 7);
+    cmt_checksum whole, pieces;
+    cmt_checksum_init(&whole);
+    cmt_checksum_update(&whole, data, sizeof data);
+    cmt_checksum_init(&pieces);
+    for (size_t at = 0, step = 1; at < sizeof data; at += step, step = step % 13 + 1)
+        cmt_checksum_update(&pieces, data + at, at + step > sizeof data ? sizeof data - at : step);
+    cr_assert_eq(cmt_checksum_final(&whole), cmt_checksum_final(&pieces));
+}
+
+Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
+{
+    uint8_t data[64] = {0};
+    cmt_checksum a, b, c;
+    cmt_checksum_init(&a);
+    cmt_checksum_update(&a, data, sizeof data);
+    data[17] ^= 4;
+    cmt_checksum_init(&b);
+    cmt_checksum_update(&b, data, sizeof data);
+    cmt_checksum_init(&c);
+    cmt_checksum_update(&c, data, sizeof data - 1);
+    cr_assert_neq(cmt_checksum_final(&a), cmt_checksum_final(&b));
+    cr_assert_neq(cmt_checksum_final(&b), cmt_checksum_final(&c));
+}
+
+/* The live set against a plain array that does the same the slow way. */
+Test(live, ranks_agree_with_a_naive_model)
+{
+    cmt_live set;
+    cmt_live_init(&set);
+    uint64_t *model = malloc(100000 * sizeof *model);
+    size_t nmodel = 0;
+    uint64_t next = 1;
+    srand(42);
+    for (int step = 0; step < 100000; step++) {
+        int dice = rand() % 100;
+        if (nmodel == 0 || dice < 52) {
+            cmt_live_push(&set, next);
+            model[nmodel++] = next++;
+            continue;
+        }
+        size_t rank = rand() % 3 ? (size_t)rand() % (nmodel < 3 ? nmodel : 3) : (size_t)rand() % nmodel;
+        size_t index = nmodel - 1 - rank;
+        size_t pos;
+        if (dice < 76) {
+            cr_assert_eq(cmt_live_find_rank(&set, rank, &pos), 0);
+            cr_assert_eq(cmt_live_tag_at(&set, pos), model[index], "step %d rank %zu", step, rank);
+        } else {
+            cr_assert_eq(cmt_live_find_tag(&set, model[index], &pos), 0);
+            cr_assert_eq(cmt_live_rank_at(&set, pos), rank, "step %d", step);
+        }
+        cmt_live_remove_at(&set, pos);
+        memmove(&model[index], &model[index + 1], (nmodel - index - 1) * sizeof *model);
+        nmodel--;
+        cr_assert_eq(set.live, nmodel);
+    }
+    size_t pos;
+    cr_assert_eq(cmt_live_find_rank(&set, nmodel, &pos), -1, "a rank past the live blocks");
+    cr_assert_eq(cmt_live_find_tag(&set, next, &pos), -1, "a tag never added");
+    free(model);
+    cmt_live_destroy(&set);
+}
+
+Test(live, keeps_memory_proportional_to_live_blocks)
+{
+    cmt_live set;
+    cmt_live_init(&set);
+    /* 10^6 blocks through, never more than 100 live at once. */
+    for (uint64_t tag = 1; tag <= 1000000; tag++) {
+        cmt_live_push(&set, tag);
+        if (tag > 100) {
+            size_t pos;
+            cr_assert_eq(cmt_live_find_rank(&set, 99, &pos), 0);
+            cmt_live_remove_at(&set, pos); /* the oldest: never at the end */
+        }
+    }
+    cr_assert_eq(set.live, 100);
+    cr_assert_leq(set.cap, 1024, "capacity %zu for 100 live blocks", set.cap);
+    cmt_live_destroy(&set);
+}
+
+Test(map, inserts_finds_removes_and_shrinks)
+{
+    cmt_map map;
+    cmt_map_init(&map);
+    for (uint64_t k = 1; k <= 50000; k++)
+        cmt_map_insert(&map, k * 16)->a = k;
+    for (uint64_t k = 1; k <= 50000; k++) {
+        cmt_map_entry *e = cmt_map_find(&map, k * 16);
+        cr_assert_not_null(e);
+        cr_assert_eq(e->a, k);
+    }
+    for (uint64_t k = 1; k <= 50000; k += 2)
+        cmt_map_remove(&map, cmt_map_find(&map, k * 16));
+    for (uint64_t k = 1; k <= 50000; k++)
+        cr_assert_eq(cmt_map_find(&map, k * 16) != NULL, k % 2 == 0, "key %llu", (unsigned long long)k);
+    for (uint64_t k = 2; k <= 50000; k += 2)
+        cmt_map_remove(&map, cmt_map_find(&map, k * 16));
+    cr_assert_eq(map.count, 0);
+    cr_assert_leq(map.mask + 1, 128, "the table shrinks as blocks die");
+    cmt_map_destroy(&map);
+}
