@@ -254,7 +254,8 @@ int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, s
     put_op(w, CODE_EXTENSION);
     put_varint(w, kind);
     put_varint(w, len);
-    memcpy(w->tails.bytes + w->tails.len, data, len);
+    if (len > 0) /* data may be NULL then */
+        memcpy(w->tails.bytes + w->tails.len, data, len);
     w->tails.len += len;
     return 0;
 }

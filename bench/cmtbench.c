@@ -1,0 +1,196 @@
+/*
+ * cmtbench - size and speed of the .cmt format, side by side with zstd -3
+ * and xz -9 of the same text, for every trace in the folders it is given.
+ *
+ *     cmtbench TRACE2CMT FOLDER...
+ *
+ * For each trace: bytes per event of the text, of zstd -3 and xz -9 of the
+ * text, and of .cmt raw, at the default level and at -19; then the speed
+ * of trace2cmt against zstd -3 on the same text file (whole commands, best
+ * of five runs), and the speed of decoding .cmt against zstd -d.
+ */
+#include <cmt.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define RUNS 5
+
+static char scratch[256];
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs ARGV with stdout to OUT (or /dev/null); returns the wall time in
+ * seconds, or -1 if it failed. */
+static double timed_run(char *const argv[], const char *out)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out ? out : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    double t0 = now();
+    pid_t pid;
+    int status = -1;
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0)
+        waitpid(pid, &status, 0);
+    double t = now() - t0;
+    posix_spawn_file_actions_destroy(&fa);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
+}
+
+static double best_run(char *const argv[], const char *out)
+{
+    double best = -1;
+    for (int i = 0; i < RUNS; i++) {
+        double t = timed_run(argv, out);
+        if (t < 0)
+            return -1;
+        if (best < 0 || t < best)
+            best = t;
+    }
+    return best;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The trace as plain text in the scratch folder. */
+static const char *plain_text(const char *path)
+{
+    static char text[512];
+    snprintf(text, sizeof text, "%s/trace.txt", scratch);
+    char *cat[] = {"cat", (char *)path, NULL};
+    char *bz[] = {"bzip2", "-dc", (char *)path, NULL};
+    char *zs[] = {"zstd", "-dc", (char *)path, NULL};
+    char **argv = ends_with(path, ".bz2") ? bz : ends_with(path, ".zst") ? zs : cat;
+    return timed_run(argv, text) < 0 ? NULL : text;
+}
+
+/* Decodes a .cmt file; returns events per second, best of RUNS. */
+static double decode_rate(const char *path, unsigned long long *events)
+{
+    double best = 0;
+    for (int i = 0; i < RUNS; i++) {
+        char err[512];
+        cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+        if (!r)
+            return 0;
+        cmt_event ev;
+        unsigned long long n = 0;
+        double t0 = now();
+        while (cmt_reader_next(r, &ev) > 0)
+            n++;
+        double rate = n / (now() - t0);
+        cmt_reader_close(r);
+        *events = n;
+        if (rate > best)
+            best = rate;
+    }
+    return best;
+}
+
+static void bench_trace(const char *trace2cmt, const char *path, const char *name)
+{
+    const char *text = plain_text(path);
+    long long text_bytes = text ? file_size(text) : -1;
+    char raw[512], dflt[512], max[512], zst[512], xz[512];
+    snprintf(raw, sizeof raw, "%s/raw.cmt", scratch);
+    snprintf(dflt, sizeof dflt, "%s/default.cmt", scratch);
+    snprintf(max, sizeof max, "%s/max.cmt", scratch);
+    snprintf(zst, sizeof zst, "%s/text.zst", scratch);
+    snprintf(xz, sizeof xz, "%s/text.xz", scratch);
+    char *to_raw[] = {(char *)trace2cmt, "-q", "--raw", "-o", raw, (char *)text, NULL};
+    char *to_dflt[] = {(char *)trace2cmt, "-q", "-o", dflt, (char *)text, NULL};
+    char *to_max[] = {(char *)trace2cmt, "-q", "-l", "19", "-o", max, (char *)text, NULL};
+    if (!text || timed_run(to_raw, NULL) < 0) {
+        printf("%-26s not a text trace: its reader is still to come\n", name);
+        return;
+    }
+    double t_cmt = best_run(to_dflt, NULL);
+    timed_run(to_max, NULL);
+    char *zstd3[] = {"zstd", "-3", "-q", "-f", "-o", zst, (char *)text, NULL};
+    char *xz9[] = {"xz", "-9", "-c", (char *)text, NULL};
+    char *unzstd[] = {"zstd", "-d", "-q", "-c", zst, NULL};
+    double t_zstd = best_run(zstd3, NULL);
+    timed_run(xz9, xz);
+    double t_unzstd = best_run(unzstd, NULL);
+    unsigned long long events = 0;
+    double cmt_rate = decode_rate(dflt, &events);
+    double n = events ? (double)events : 1;
+    double mb = (double)text_bytes / 1e6;
+    printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name, events,
+           text_bytes / n, file_size(zst) / n, file_size(xz) / n, file_size(raw) / n,
+           file_size(dflt) / n, file_size(max) / n, mb / t_cmt, mb / t_zstd, cmt_rate / 1e6,
+           n / t_unzstd / 1e6);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: cmtbench TRACE2CMT FOLDER...\n");
+        return 2;
+    }
+    snprintf(scratch, sizeof scratch, "/tmp/cmtbench-XXXXXX");
+    if (!mkdtemp(scratch)) {
+        perror("cmtbench: mkdtemp");
+        return 1;
+    }
+    printf("bytes per event (B/ev) and speed; encode = MB of text per second, whole command, best of %d;\n"
+           "decode = million events per second (cmt: library, default level; zstd -d: whole command)\n\n",
+           RUNS);
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "", "", "text", "zstd-3", "xz-9",
+           "cmt", "cmt", "cmt", "encode", "encode", "decode", "decode");
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "trace", "events", "B/ev", "B/ev",
+           "B/ev", "raw", "-3", "-19", "cmt", "zstd-3", "cmt", "zstd -d");
+    for (int i = 2; i < argc; i++) {
+        struct dirent **entries;
+        int n = scandir(argv[i], &entries, NULL, by_name);
+        if (n < 0) {
+            printf("%s: not here, skipped\n", argv[i]);
+            continue;
+        }
+        for (int j = 0; j < n; j++) {
+            const char *name = entries[j]->d_name;
+            if (name[0] != '.' && !ends_with(name, ".md")) {
+                char path[1024];
+                snprintf(path, sizeof path, "%s/%s", argv[i], name);
+                bench_trace(argv[1], path, name);
+            }
+            free(entries[j]);
+        }
+        free(entries);
+    }
+    char *rm[] = {"rm", "-rf", scratch, NULL};
+    timed_run(rm, NULL);
+    return 0;
+}
