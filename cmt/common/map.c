@@ -6,7 +6,9 @@
 
 #include <stdlib.h>
 
-#define MIN_SLOTS 64
+/* Small enough to cost nothing, large enough that a live set swinging
+ * between a few and a few hundred blocks never rehashes. */
+#define MIN_SLOTS 1024
 
 static inline size_t home_slot(const cmt_map *map, uint64_t key)
 {

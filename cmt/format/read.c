@@ -85,8 +85,12 @@ static int produce(cmt_reader *r)
         return 0;
     }
     if (avail == 0) {
-        if (!r->frame_done)
-            return source_error(r, "truncated: the zstd data ends in the middle of a frame");
+        if (!r->frame_done) {
+            char what[128];
+            snprintf(what, sizeof what, "byte %llu: truncated: the zstd data ends in the middle of a frame",
+                     (unsigned long long)(r->in.consumed + r->in.start));
+            return source_error(r, what);
+        }
         r->source_done = true;
         return 0;
     }

@@ -118,14 +118,18 @@ static inline bool accept(scanner *s, char c)
     return false;
 }
 
+/* Hex digit values, -1 for other bytes: the parser's innermost loop. */
+static const int8_t hex_values[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,
+    ['7'] = 7,  ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13,
+    ['e'] = 14, ['f'] = 15, ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14,
+    ['F'] = 15,
+};
+
 static inline int hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    int v = hex_values[(unsigned char)c];
+    return v || c == '0' ? v : -1;
 }
 
 /* Hex digits into *V; false if there are none or they overflow 64 bits. */
@@ -204,14 +208,19 @@ static bool scan_op(scanner *s, cmt_op *op)
     while (s->p < s->end && (*s->p == '_' || (*s->p >= 'a' && *s->p <= 'z')))
         s->p++;
     size_t n = (size_t)(s->p - start);
-    for (int i = 0; i < CMT_OP_COUNT; i++) {
-        const char *name = cmt_op_name((cmt_op)i);
-        if (strlen(name) == n && memcmp(start, name, n) == 0) {
-            *op = (cmt_op)i;
-            return true;
-        }
-    }
-    return false;
+    /* The common names first, by length, before any string compare. */
+    static const cmt_op by_length[] = {
+        [4] = CMT_OP_FREE, [6] = CMT_OP_MALLOC, [7] = CMT_OP_REALLOC,
+        [8] = CMT_OP_MEMALIGN, [13] = CMT_OP_ALIGNED_ALLOC, [14] = CMT_OP_POSIX_MEMALIGN,
+    };
+    cmt_op guess = n < sizeof by_length / sizeof by_length[0] ? by_length[n] : CMT_OP_MALLOC;
+    if (n == 6 && start[0] == 'c')
+        guess = CMT_OP_CALLOC;
+    const char *name = cmt_op_name(guess);
+    if (n == 0 || name[n] != '\0' || memcmp(start, name, n) != 0)
+        return false;
+    *op = guess;
+    return true;
 }
 
 /* What one line says, before addresses become tags. */
