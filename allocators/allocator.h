@@ -54,6 +54,9 @@ size_t cmt_round_alignment(size_t align);
 typedef struct cmt_replay_options {
     bool touch;         /* write every allocated byte, so pages become resident */
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
+    /* Called after every batch of events, outside the clock, if not NULL. */
+    void (*progress)(void *context, uint64_t events);
+    void *progress_context;
 } cmt_replay_options;
 
 /* What a replay measured.  Live bytes follow the trace (requested sizes),

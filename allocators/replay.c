@@ -260,6 +260,8 @@ int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
             snprintf(err, errlen, "%s", cmt_reader_error(reader));
         if (n > 0 && replay_batch(&r, events, n, err, errlen) < 0)
             rc = -1;
+        if (options->progress)
+            options->progress(options->progress_context, report->events);
         if (rc <= 0)
             break;
     }

@@ -42,6 +42,7 @@ double cli_now(void)
 void cli_progress_init(cli_progress *p, const char *prog)
 {
     p->enabled = isatty(STDERR_FILENO);
+    p->shown = false;
     p->prog = prog;
     p->last = cli_now();
 }
@@ -54,11 +55,12 @@ void cli_progress_update(cli_progress *p, uint64_t events)
     if (now - p->last < 0.25)
         return;
     p->last = now;
+    p->shown = true;
     fprintf(stderr, "\r%s: %llu events...", p->prog, (unsigned long long)events);
 }
 
 void cli_progress_done(cli_progress *p)
 {
-    if (p->enabled)
+    if (p->shown)
         fprintf(stderr, "\r\033[K");
 }

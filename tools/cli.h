@@ -19,6 +19,7 @@ long cli_parse_long(const char *prog, const char *option, const char *value, lon
 /* A progress line that redraws itself at most a few times a second. */
 typedef struct cli_progress {
     bool enabled;
+    bool shown;
     const char *prog;
     double last;
 } cli_progress;

@@ -124,6 +124,11 @@ static options parse_options(int argc, char **argv)
     return o;
 }
 
+static void show_progress(void *context, uint64_t events)
+{
+    cli_progress_update(context, events);
+}
+
 /* Replays INPUT against one allocator in this process.  Returns 0 or -1
  * after printing the error. */
 static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_report *report)
@@ -140,8 +145,12 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
         cmt_reader_close(reader);
         return -1;
     }
-    cmt_replay_options ro = {.touch = o->touch, .trace = trace};
+    cli_progress progress;
+    cli_progress_init(&progress, PROG);
+    cmt_replay_options ro = {.touch = o->touch, .trace = trace, .progress = show_progress,
+                             .progress_context = &progress};
     int rc = cmt_replay(reader, a, &ro, report, err, sizeof err);
+    cli_progress_done(&progress);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     if (trace) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the build into a scratch prefix and builds a program of a user's
+# own against it through pkg-config: the install rules and cmt.pc work.
+set -euo pipefail
+build=$1 samples=$2
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+for f in bin/trace2cmt bin/cmtreplay include/cmt.h; do
+  [ -e "$prefix/$f" ] || { echo "install_test: $f was not installed" >&2; exit 1; }
+done
+cat > "$prefix/count.c" <<'C'
+#include <cmt.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    char err[512];
+    cmt_reader *r = cmt_reader_open(argc > 1 ? argv[1] : "-", err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    cmt_event ev;
+    unsigned long n = 0;
+    while (cmt_reader_next(r, &ev) > 0)
+        n++;
+    printf("%lu events\n", n);
+    cmt_reader_close(r);
+    return 0;
+}
+C
+export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name cmt.pc)")
+cc "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
+"$prefix/bin/trace2cmt" -q -o "$prefix/s.cmt" "$samples/every-call.trace"
+out=$("$prefix/count" "$prefix/s.cmt")
+[ "$out" = "17 events" ] || { echo "install_test: got '$out'" >&2; exit 1; }
+echo "install_test: 1 passed, 0 failed"
