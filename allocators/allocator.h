@@ -37,6 +37,16 @@ typedef struct cmt_allocator {
     void (*footprint)(void *heap, cmt_footprint *fp);
 } cmt_allocator;
 
+/* The vtable of the allocator NAME whose functions are NAME_create,
+ * NAME_destroy, NAME_malloc... NAME_footprint. */
+#define CMT_ALLOCATOR_VTABLE(NAME, DESCRIPTION)                                                    \
+    {                                                                                              \
+        .name = #NAME, .description = DESCRIPTION, .create = NAME##_create,                        \
+        .destroy = NAME##_destroy, .malloc = NAME##_malloc, .calloc = NAME##_calloc,               \
+        .realloc = NAME##_realloc, .free = NAME##_free, .memalign = NAME##_memalign,               \
+        .usable_size = NAME##_usable_size, .footprint = NAME##_footprint,                          \
+    }
+
 extern const cmt_allocator cmt_allocator_system;
 extern const cmt_allocator cmt_allocator_jemalloc;
 

@@ -124,16 +124,5 @@ static void jemalloc_footprint(void *heap, cmt_footprint *fp)
     fp->mapped = mallctlbymib(h->mapped_mib, h->miblen, &value, &len, NULL, 0) == 0 ? value : 0;
 }
 
-const cmt_allocator cmt_allocator_jemalloc = {
-    .name = "jemalloc",
-    .description = "jemalloc 5 in an arena and thread cache of its own, measured with mallctl",
-    .create = jemalloc_create,
-    .destroy = jemalloc_destroy,
-    .malloc = jemalloc_malloc,
-    .calloc = jemalloc_calloc,
-    .realloc = jemalloc_realloc,
-    .free = jemalloc_free,
-    .memalign = jemalloc_memalign,
-    .usable_size = jemalloc_usable_size,
-    .footprint = jemalloc_footprint,
-};
+const cmt_allocator cmt_allocator_jemalloc =
+    CMT_ALLOCATOR_VTABLE(jemalloc, "jemalloc 5 in an arena and thread cache of its own, measured with mallctl");

@@ -97,16 +97,5 @@ static void system_footprint(void *heap, cmt_footprint *fp)
     fp->mapped = fp->bytes;
 }
 
-const cmt_allocator cmt_allocator_system = {
-    .name = "system",
-    .description = "the C library's malloc (glibc ptmalloc2), measured with mallinfo2",
-    .create = system_create,
-    .destroy = system_destroy,
-    .malloc = system_malloc,
-    .calloc = system_calloc,
-    .realloc = system_realloc,
-    .free = system_free,
-    .memalign = system_memalign,
-    .usable_size = system_usable_size,
-    .footprint = system_footprint,
-};
+const cmt_allocator cmt_allocator_system =
+    CMT_ALLOCATOR_VTABLE(system, "the C library's malloc (glibc ptmalloc2), measured with mallinfo2");

@@ -145,14 +145,22 @@ Test(cli, unknown_frees_are_counted_and_strict_makes_them_errors)
     free(err);
 }
 
-Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
+/* Encodes the Python sample with OPTIONS and writes the first bytes of it,
+ * all but DROP, to cut.cmt; returns that path. */
+static const char *cut_sample(const char *options, size_t drop)
 {
-    const char *cmt = scratch_path("good.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    const char *cmt = scratch_path("good.cmt"), *cut = scratch_path("cut.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q %s -o %s %s/python-json.trace", T2C, options, cmt, CMT_SAMPLES), 0);
     size_t len;
     char *data = read_file(cmt, &len);
-    write_file(scratch_path("cut.cmt"), data, len / 2);
+    write_file(cut, data, len - drop);
     free(data);
+    return cut;
+}
+
+Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
+{
+    cut_sample("", 500);
     struct {
         const char *path, *message;
     } cases[] = {
@@ -178,13 +186,8 @@ Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
 
 Test(cli, a_truncated_verbose_replay_leaves_no_trace_file)
 {
-    const char *cmt = scratch_path("good.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q --raw -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
-    size_t len;
-    char *data = read_file(cmt, &len);
-    write_file(scratch_path("cut.cmt"), data, len - 20);
-    free(data);
-    cr_assert_eq(runf(NULL, NULL, "%s -v -o %s %s", REPLAY, scratch_path("v.trace"), scratch_path("cut.cmt")), 1);
+    const char *cut = cut_sample("--raw", 20);
+    cr_assert_eq(runf(NULL, NULL, "%s -v -o %s %s", REPLAY, scratch_path("v.trace"), cut), 1);
     cr_assert_not(file_exists(scratch_path("v.trace")));
 }
 
