@@ -2,7 +2,7 @@
 # Installs the build into a scratch prefix and builds a program of a user's
 # own against it through pkg-config: the install rules and cmt.pc work.
 set -euo pipefail
-build=$1 samples=$2
+build=$1 samples=$2 user_cflags=${3:-}
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 }
 C
 export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name cmt.pc)")
-cc "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
+cc $user_cflags "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
 "$prefix/bin/trace2cmt" -q -o "$prefix/s.cmt" "$samples/every-call.trace"
 out=$("$prefix/count" "$prefix/s.cmt")
 [ "$out" = "17 events" ] || { echo "install_test: got '$out'" >&2; exit 1; }
