@@ -9,22 +9,38 @@
 
 #include <stdio.h>
 
-/* Memory an allocator holds from the system, as the allocator itself
- * counts it (glibc: mallinfo2's arena + hblkhd; jemalloc: the replay
- * arena's resident bytes). */
-typedef struct cmt_footprint {
+/* What an allocator says of its heap.  bytes is the memory it holds from
+ * the system, as the allocator itself counts it (glibc: mallinfo2's arena +
+ * hblkhd; jemalloc: the replay arena's resident bytes; rmalloc: the highest
+ * top of its heap and its handle table). */
+typedef struct cmt_heap_stats {
     uint64_t bytes;
     uint64_t mapped; /* address space reserved, resident or not */
-} cmt_footprint;
+    uint64_t compactions, bytes_moved; /* relocating allocators */
+    double compact_seconds;
+} cmt_heap_stats;
+
+/* Knobs of the allocators that have them; zero is every default. */
+typedef struct cmt_allocator_options {
+    double pinned;      /* rmalloc: the fraction of blocks locked for their whole life */
+    bool no_compaction; /* rmalloc: never move blocks */
+    uint64_t capacity;  /* rmalloc: heap capacity in bytes; 0: CMT_RMALLOC_CAPACITY */
+} cmt_allocator_options;
+
+/* The heap rmalloc reserves for a replay unless told otherwise: address
+ * space only, pages are touched as the heap grows. */
+#define CMT_RMALLOC_CAPACITY ((uint64_t)16 << 30)
 
 /* One allocator behind the replay.  Every call takes the heap that create
  * returned, so that an allocator can replay in a heap of its own and count
- * only what the replay asked of it. */
+ * only what the replay asked of it.  A relocating allocator hands out
+ * handles (as pointers, NULL for none) and gives addresses through lock;
+ * the others leave lock and unlock NULL. */
 typedef struct cmt_allocator {
     const char *name;
     const char *description;
     /* Makes a heap; NULL with a message in ERR when the allocator can't. */
-    void *(*create)(char *err, size_t errlen);
+    void *(*create)(const cmt_allocator_options *options, char *err, size_t errlen);
     void (*destroy)(void *heap);
     void *(*malloc)(void *heap, size_t size);
     void *(*calloc)(void *heap, size_t count, size_t size);
@@ -34,21 +50,24 @@ typedef struct cmt_allocator {
     /* Any alignment: one that is not a power of two is rounded up to one. */
     void *(*memalign)(void *heap, size_t align, size_t size);
     size_t (*usable_size)(void *heap, void *p);
-    void (*footprint)(void *heap, cmt_footprint *fp);
+    void (*stats)(void *heap, cmt_heap_stats *stats);
+    void *(*lock)(void *heap, void *block);
+    void (*unlock)(void *heap, void *block);
 } cmt_allocator;
 
 /* The vtable of the allocator NAME whose functions are NAME_create,
- * NAME_destroy, NAME_malloc... NAME_footprint. */
-#define CMT_ALLOCATOR_VTABLE(NAME, DESCRIPTION)                                                    \
+ * NAME_destroy, NAME_malloc... NAME_stats; more fields may follow. */
+#define CMT_ALLOCATOR_VTABLE(NAME, DESCRIPTION, ...)                                               \
     {                                                                                              \
         .name = #NAME, .description = DESCRIPTION, .create = NAME##_create,                        \
         .destroy = NAME##_destroy, .malloc = NAME##_malloc, .calloc = NAME##_calloc,               \
         .realloc = NAME##_realloc, .free = NAME##_free, .memalign = NAME##_memalign,               \
-        .usable_size = NAME##_usable_size, .footprint = NAME##_footprint,                          \
+        .usable_size = NAME##_usable_size, .stats = NAME##_stats, __VA_ARGS__                      \
     }
 
 extern const cmt_allocator cmt_allocator_system;
 extern const cmt_allocator cmt_allocator_jemalloc;
+extern const cmt_allocator cmt_allocator_rmalloc;
 
 /* Every allocator, NULL-terminated, in the order -a list shows them. */
 extern const cmt_allocator *const cmt_allocators[];
@@ -63,7 +82,10 @@ size_t cmt_round_alignment(size_t align);
 
 typedef struct cmt_replay_options {
     bool touch;         /* write every allocated byte, so pages become resident */
+    cmt_allocator_options allocator;
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
+    cmt_output *timeline;    /* --timeline: a row every timeline_every events */
+    uint64_t timeline_every;
     /* Called after every batch of events, outside the clock, if not NULL. */
     void (*progress)(void *context, uint64_t events);
     void *progress_context;
@@ -84,6 +106,9 @@ typedef struct cmt_replay_report {
     uint64_t peak_live_bytes, peak_live_blocks, peak_live_event;
     uint64_t end_live_bytes, end_live_blocks;
     uint64_t peak_footprint, end_footprint, peak_mapped;
+    uint64_t compactions, bytes_moved; /* relocating allocators */
+    double compact_seconds;
+    bool relocating;
     uint64_t start_rss, peak_rss; /* bytes, whole process */
 } cmt_replay_report;
 
@@ -92,6 +117,24 @@ typedef struct cmt_replay_report {
 int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
                const cmt_replay_options *options, cmt_replay_report *report, char *err,
                size_t errlen);
+
+/* The max-memory experiment: the smallest heap capacity, a multiple of
+ * STEP bytes, in which the trace at PATH replays under rmalloc with OPTIONS
+ * without an allocation failing that did not fail when traced.  Bisects
+ * between the peak of live bytes and the highest top of an unbounded
+ * replay, so CAPACITY fits and CAPACITY - STEP does not.  *PEAK_LIVE gets
+ * the trace's peak of live bytes.  Returns 0, or -1 with a message. */
+int cmt_rmalloc_min_capacity(const char *path, const cmt_allocator_options *options, uint64_t step,
+                             uint64_t *capacity, uint64_t *peak_live, char *err, size_t errlen);
+
+/* What the max-memory experiment found: rmalloc's smallest heaps beside
+ * the optimum (peak live bytes) and the peak footprints of the others. */
+typedef struct cmt_maxmem {
+    uint64_t step, peak_live, compacting, fixed;
+    cmt_replay_report system, jemalloc;
+} cmt_maxmem;
+
+void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
 
 /* The overhead report of one replay, as text or as one JSON object. */
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);

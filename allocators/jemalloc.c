@@ -32,8 +32,9 @@ static int arena_stat_mib(jemalloc_heap *h, const char *name, size_t *mib)
     return 0;
 }
 
-static void *jemalloc_create(char *err, size_t errlen)
+static void *jemalloc_create(const cmt_allocator_options *options, char *err, size_t errlen)
 {
+    (void)options; /* no knobs */
     jemalloc_heap *h = calloc(1, sizeof *h);
     size_t len = sizeof h->arena;
     bool stats = false;
@@ -112,7 +113,7 @@ static size_t jemalloc_usable_size(void *heap, void *p)
     return sallocx(p, ((jemalloc_heap *)heap)->flags);
 }
 
-static void jemalloc_footprint(void *heap, cmt_footprint *fp)
+static void jemalloc_stats(void *heap, cmt_heap_stats *fp)
 {
     jemalloc_heap *h = heap;
     uint64_t epoch = 1;

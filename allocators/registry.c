@@ -8,6 +8,7 @@
 const cmt_allocator *const cmt_allocators[] = {
     &cmt_allocator_system,
     &cmt_allocator_jemalloc,
+    &cmt_allocator_rmalloc,
     NULL,
 };
 

@@ -9,7 +9,9 @@
  * whenever live bytes pass their peak at the last sample by 1/1024, so
  * that the footprint is seen within 0.1% of the peak of live bytes, and
  * every SAMPLE_EVERY events, for growth that comes without new peaks.  -v
- * output is written after each stretch, also outside the clock.
+ * output and --timeline rows are written after each stretch, also outside
+ * the clock.  A relocating allocator's blocks are locked for the writing
+ * of their bytes and unlocked after.
  */
 #include "allocator.h"
 #include "../cmt/common/map.h"
@@ -63,9 +65,12 @@ static uint64_t peak_rss(void)
 
 static void sample_footprint(replay *r)
 {
-    cmt_footprint fp = {0};
-    r->alloc->footprint(r->heap, &fp);
+    cmt_heap_stats fp = {0};
+    r->alloc->stats(r->heap, &fp);
     cmt_replay_report *rep = r->report;
+    rep->compactions = fp.compactions;
+    rep->bytes_moved = fp.bytes_moved;
+    rep->compact_seconds = fp.compact_seconds;
     rep->end_footprint = fp.bytes;
     if (fp.bytes > rep->peak_footprint)
         rep->peak_footprint = fp.bytes;
@@ -76,19 +81,31 @@ static void sample_footprint(replay *r)
     r->last_sample_event = rep->events;
 }
 
-static inline void touch(const replay *r, void *p, uint64_t from, uint64_t to)
+/* Writes bytes [from, to) of block P (locking it, for a relocating
+ * allocator) and returns the address it has now. */
+static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 {
-    if (r->options->touch && p && to > from)
-        memset((char *)p + from, TOUCH_BYTE, to - from);
+    if (!p)
+        return 0;
+    const cmt_allocator *A = r->alloc;
+    char *bytes = A->lock ? A->lock(r->heap, p) : p;
+    if (r->options->touch && to > from)
+        memset(bytes + from, TOUCH_BYTE, to - from);
+    if (A->unlock)
+        A->unlock(r->heap, p);
+    return (uint64_t)(uintptr_t)bytes;
 }
 
 /* Records the block the trace's event EV created: where the replay put it
- * (P, possibly NULL if the replay ran out where the trace did not). */
-static void add_block(replay *r, const cmt_event *ev, void *p, uint64_t bytes)
+ * (P, possibly NULL if the replay ran out where the trace did not) and the
+ * address it had then, which -v prints for it from then on. */
+static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_t addr)
 {
     cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
     e->a = (uint64_t)(uintptr_t)p;
     e->b = bytes;
+    e->c = addr;
+    ev->addr = addr;
     r->live_bytes += bytes;
     r->live_blocks++;
     if (!p)
@@ -122,17 +139,15 @@ static void replay_realloc(replay *r, cmt_event *ev)
     cmt_map_entry *old = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
     void *old_p = old ? (void *)(uintptr_t)old->a : NULL;
     uint64_t old_bytes = old ? old->b : 0;
-    ev->arg_addr = (uint64_t)(uintptr_t)old_p;
+    ev->arg_addr = old ? old->c : 0;
     void *p = A->realloc(r->heap, old_p, ev->size);
-    ev->addr = (uint64_t)(uintptr_t)p;
     if (ev->tag) {
         if (old) {
             if (!p && old_p)
                 A->free(r->heap, old_p); /* the trace moved on; so does the replay */
             drop_block(r, old);
         }
-        add_block(r, ev, p, ev->size);
-        touch(r, p, old_p ? old_bytes : 0, ev->size);
+        add_block(r, ev, p, ev->size, touch(r, p, old_p ? old_bytes : 0, ev->size));
     } else if (ev->size == 0 && old) {
         drop_block(r, old); /* realloc(p, 0) freed p */
     } else {
@@ -159,7 +174,7 @@ static void replay_event(replay *r, cmt_event *ev)
         }
         cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
         p = (void *)(uintptr_t)e->a;
-        ev->arg_addr = e->a;
+        ev->arg_addr = e->c;
         if (p)
             A->free(r->heap, p);
         drop_block(r, e);
@@ -178,11 +193,9 @@ static void replay_event(replay *r, cmt_event *ev)
         p = A->memalign(r->heap, ev->align, ev->size);
         break;
     }
-    ev->addr = (uint64_t)(uintptr_t)p;
     if (ev->tag) {
         uint64_t bytes = cmt_event_bytes(ev);
-        add_block(r, ev, p, bytes);
-        touch(r, p, 0, bytes);
+        add_block(r, ev, p, bytes, touch(r, p, 0, bytes));
     } else {
         r->report->failed_in_trace++;
         if (p)
@@ -202,8 +215,27 @@ static int print_events(replay *r, const cmt_event *events, size_t n, char *err,
     return 0;
 }
 
-/* Replays EVENTS[0..n) in stretches that end where a footprint sample is
- * due.  Returns 0 or -1 (an output error). */
+/* One row of the --timeline table: event, live bytes (the optimal
+ * footprint), the allocator's footprint. */
+static int write_timeline_row(replay *r, char *err, size_t errlen)
+{
+    char row[96];
+    int n = snprintf(row, sizeof row, "%llu %llu %llu\n", (unsigned long long)r->report->events,
+                     (unsigned long long)r->live_bytes, (unsigned long long)r->report->end_footprint);
+    if (cmt_output_write(r->options->timeline, row, (size_t)n) < 0) {
+        snprintf(err, errlen, "%s", cmt_output_error(r->options->timeline));
+        return -1;
+    }
+    return 0;
+}
+
+static bool timeline_due(const replay *r)
+{
+    return r->options->timeline && r->report->events % r->options->timeline_every == 0;
+}
+
+/* Replays EVENTS[0..n) in stretches that end where a footprint sample or a
+ * timeline row is due.  Returns 0 or -1 (an output error). */
 static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_t errlen)
 {
     cmt_replay_report *rep = r->report;
@@ -216,12 +248,15 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             rep->calls[ev->op]++;
             replay_event(r, ev);
             rep->events++;
-            if (r->live_bytes >= r->next_sample)
+            if (r->live_bytes >= r->next_sample || timeline_due(r))
                 break;
         }
         rep->seconds += now() - t0;
-        if (r->live_bytes >= r->next_sample || rep->events - r->last_sample_event >= SAMPLE_EVERY)
+        bool row = timeline_due(r);
+        if (row || r->live_bytes >= r->next_sample || rep->events - r->last_sample_event >= SAMPLE_EVERY)
             sample_footprint(r);
+        if (row && write_timeline_row(r, err, errlen) < 0)
+            return -1;
         if (r->options->trace && print_events(r, events + start, i - start, err, errlen) < 0)
             return -1;
     }
@@ -245,9 +280,18 @@ int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
     memset(report, 0, sizeof *report);
     snprintf(report->allocator, sizeof report->allocator, "%s", allocator->name);
     replay r = {.alloc = allocator, .options = options, .report = report, .next_sample = 1};
-    r.heap = allocator->create(err, errlen);
+    report->relocating = allocator->lock != NULL;
+    r.heap = allocator->create(&options->allocator, err, errlen);
     if (!r.heap)
         return -1;
+    if (options->timeline) {
+        static const char header[] = "# event live_bytes footprint_bytes\n";
+        if (cmt_output_write(options->timeline, header, sizeof header - 1) < 0) {
+            snprintf(err, errlen, "%s", cmt_output_error(options->timeline));
+            allocator->destroy(r.heap);
+            return -1;
+        }
+    }
     cmt_map_init(&r.blocks);
     report->start_rss = current_rss();
     cmt_event *events = malloc(BATCH * sizeof *events);
@@ -266,6 +310,8 @@ int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
             break;
     }
     sample_footprint(&r);
+    if (rc == 0 && options->timeline && !timeline_due(&r) && write_timeline_row(&r, err, errlen) < 0)
+        rc = -1;
     report->end_live_bytes = r.live_bytes;
     report->end_live_blocks = r.live_blocks;
     report->peak_rss = peak_rss();

@@ -63,7 +63,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, "
             "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, "
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, "
-            "\"failure_not_reproduced\": %llu}",
+            "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
+            "\"compact_seconds\": %.9f}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -72,7 +73,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
             (unsigned long long)r->peak_rss, (unsigned long long)r->failed_in_trace,
             (unsigned long long)r->failed_in_replay,
-            (unsigned long long)r->failure_not_reproduced);
+            (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
+            (unsigned long long)r->bytes_moved, r->compact_seconds);
 }
 
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
@@ -99,6 +101,9 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
             grouped(b, r->end_footprint), human(c, r->peak_footprint));
     fprintf(f, "overhead        %.3f (peak footprint / peak live)\n",
             ratio(r->peak_footprint, r->peak_live_bytes));
+    if (r->relocating)
+        fprintf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
+                (unsigned long long)r->compactions, grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
     fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
             human(b, r->start_rss));
     fprintf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
@@ -129,4 +134,36 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
                 human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
                 human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
     }
+}
+
+void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
+{
+    if (json) {
+        fprintf(f,
+                "{\"step\": %llu, \"peak_live\": %llu, \"rmalloc_compacting\": %llu, "
+                "\"rmalloc_no_compaction\": %llu, \"system_peak_footprint\": %llu, "
+                "\"jemalloc_peak_footprint\": %llu}\n",
+                (unsigned long long)m->step, (unsigned long long)m->peak_live,
+                (unsigned long long)m->compacting, (unsigned long long)m->fixed,
+                (unsigned long long)m->system.peak_footprint,
+                (unsigned long long)m->jemalloc.peak_footprint);
+        return;
+    }
+    const struct {
+        const char *what;
+        uint64_t bytes;
+    } rows[] = {
+        {"optimal (peak live bytes)", m->peak_live},
+        {"rmalloc, compacting: smallest heap", m->compacting},
+        {"rmalloc, no compaction: smallest heap", m->fixed},
+        {"system: peak footprint", m->system.peak_footprint},
+        {"jemalloc: peak footprint", m->jemalloc.peak_footprint},
+    };
+    char a[32];
+    fprintf(f, "%-40s %16s %10s\n", "", "bytes", "/ optimal");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        fprintf(f, "%-40s %16s %10.3f\n", rows[i].what, grouped(a, rows[i].bytes),
+                ratio(rows[i].bytes, m->peak_live));
+    fprintf(f, "(heaps found by bisection in steps of %llu bytes; rmalloc's handle table is outside the heap)\n",
+            (unsigned long long)m->step);
 }

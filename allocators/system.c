@@ -26,8 +26,9 @@ typedef struct glibc {
 
 static glibc libc_functions;
 
-static void *system_create(char *err, size_t errlen)
+static void *system_create(const cmt_allocator_options *options, char *err, size_t errlen)
 {
+    (void)options; /* no knobs */
     glibc *g = &libc_functions;
     if (g->malloc)
         return g;
@@ -90,7 +91,7 @@ static size_t system_usable_size(void *heap, void *p)
     return ((glibc *)heap)->usable_size(p);
 }
 
-static void system_footprint(void *heap, cmt_footprint *fp)
+static void system_stats(void *heap, cmt_heap_stats *fp)
 {
     struct mallinfo2 mi = ((glibc *)heap)->mallinfo2();
     fp->bytes = mi.arena + mi.hblkhd;

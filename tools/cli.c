@@ -32,6 +32,16 @@ long cli_parse_long(const char *prog, const char *option, const char *value, lon
     return v;
 }
 
+double cli_parse_fraction(const char *prog, const char *option, const char *value)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v >= 0 && v <= 1))
+        cli_usage_error(prog, "%s takes a fraction from 0 to 1, not '%s'", option, value);
+    return v;
+}
+
 double cli_now(void)
 {
     struct timespec ts;

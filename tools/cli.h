@@ -16,6 +16,9 @@ void cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((form
 /* Parses an integer option value in [MIN, MAX] or exits with a usage error. */
 long cli_parse_long(const char *prog, const char *option, const char *value, long min, long max);
 
+/* Parses a fraction in [0, 1] or exits with a usage error. */
+double cli_parse_fraction(const char *prog, const char *option, const char *value);
+
 /* A progress line that redraws itself at most a few times a second. */
 typedef struct cli_progress {
     bool enabled;

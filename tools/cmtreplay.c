@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static void usage(void)
            "Replay a .cmt trace against an allocator and report what it cost in time\n"
            "and memory.\n"
            "\n"
-           "  -a, --allocator NAME  system (default), jemalloc; a comma-separated list or\n"
+           "  -a, --allocator NAME  system (default), jemalloc, rmalloc; a comma-separated list or\n"
            "                        'all' replays against each in a fresh process and\n"
            "                        prints them side by side; 'list' lists them\n"
            "  -v, --verbose         print the trace with the replaying allocator's\n"
@@ -32,6 +33,18 @@ static void usage(void)
            "      --report FILE     write the report to FILE\n"
            "      --json            write the report as JSON\n"
            "      --no-touch        do not write to the allocated bytes\n"
+           "      --timeline FILE   write event, live bytes and footprint every N events\n"
+           "                        to FILE (FILE.NAME for each of several allocators)\n"
+           "      --timeline-every N  the N of --timeline (default 1000)\n"
+           "\n"
+           "rmalloc:\n"
+           "      --pinned F        lock this fraction of the blocks (0 to 1) for their\n"
+           "                        whole life\n"
+           "      --no-compact      never move blocks\n"
+           "      --capacity BYTES  the heap's capacity (default 16 GiB of address space)\n"
+           "      --maxmem          the max-memory experiment: the smallest rmalloc heap\n"
+           "                        the trace replays in, with and without compaction,\n"
+           "                        beside the optimum and system's and jemalloc's peaks\n"
            "  -h, --help            show this help\n"
            "  -V, --version         show the version\n"
            "\n"
@@ -49,6 +62,10 @@ typedef struct options {
     const char *report;
     bool json;
     bool touch;
+    const char *timeline;
+    uint64_t timeline_every;
+    cmt_allocator_options allocator;
+    bool maxmem;
 } options;
 
 static void list_allocators(void)
@@ -89,15 +106,25 @@ static void parse_allocators(options *o, const char *spec)
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH };
+    enum {
+        OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
+        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM
+    };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
         {"output", required_argument, NULL, 'o'},    {"report", required_argument, NULL, OPT_REPORT},
         {"json", no_argument, NULL, OPT_JSON},        {"no-touch", no_argument, NULL, OPT_NO_TOUCH},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
+        {"timeline-every", required_argument, NULL, OPT_TIMELINE_EVERY},
+        {"pinned", required_argument, NULL, OPT_PINNED},
+        {"no-compact", no_argument, NULL, OPT_NO_COMPACT},
+        {"capacity", required_argument, NULL, OPT_CAPACITY},
+        {"maxmem", no_argument, NULL, OPT_MAXMEM},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = true};
+    options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = true,
+                 .timeline_every = 1000};
     int c;
     while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -107,6 +134,16 @@ static options parse_options(int argc, char **argv)
         case OPT_REPORT: o.report = optarg; break;
         case OPT_JSON: o.json = true; break;
         case OPT_NO_TOUCH: o.touch = false; break;
+        case OPT_TIMELINE: o.timeline = optarg; break;
+        case OPT_TIMELINE_EVERY:
+            o.timeline_every = (uint64_t)cli_parse_long(PROG, "--timeline-every", optarg, 1, LONG_MAX);
+            break;
+        case OPT_PINNED: o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg); break;
+        case OPT_NO_COMPACT: o.allocator.no_compaction = true; break;
+        case OPT_CAPACITY:
+            o.allocator.capacity = (uint64_t)cli_parse_long(PROG, "--capacity", optarg, 16, LONG_MAX);
+            break;
+        case OPT_MAXMEM: o.maxmem = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
         default: cli_usage_error(PROG, "unknown option");
@@ -118,6 +155,8 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "one input at a time");
     if (o.verbose && o.nallocators > 1)
         cli_usage_error(PROG, "-v prints one replay: name one allocator");
+    if (o.maxmem && (o.verbose || o.timeline))
+        cli_usage_error(PROG, "--maxmem replays many times: no -v or --timeline with it");
     if (o.output && !o.verbose)
         cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
     o.input = argv[optind];
@@ -129,38 +168,68 @@ static void show_progress(void *context, uint64_t events)
     cli_progress_update(context, events);
 }
 
+/* Opens PATH for writing unless it is NULL (then *OUT stays NULL); 0 or -1. */
+static int open_optional(const char *path, bool wanted, cmt_output **out)
+{
+    char err[512];
+    *out = NULL;
+    if (!wanted)
+        return 0;
+    if (!(*out = cmt_output_open(path, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Commits OUT if the replay went well (RC 0), discards it if not; returns
+ * the new RC. */
+static int finish_optional(cmt_output *out, int rc)
+{
+    char err[512];
+    if (!out)
+        return rc;
+    if (rc < 0) {
+        cmt_output_abort(out);
+        return rc;
+    }
+    if (cmt_output_commit(out, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Replays INPUT against one allocator in this process.  Returns 0 or -1
  * after printing the error. */
 static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_report *report)
 {
-    char err[512];
+    char err[512], timeline_path[4096];
     cmt_reader *reader = cmt_reader_open(o->input, err, sizeof err);
     if (!reader) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
-    cmt_output *trace = NULL;
-    if (o->verbose && !(trace = cmt_output_open(o->output, err, sizeof err))) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
+    if (o->timeline)
+        snprintf(timeline_path, sizeof timeline_path, o->nallocators > 1 ? "%s.%s" : "%s",
+                 o->timeline, a->name);
+    cmt_output *trace, *timeline;
+    if (open_optional(o->output, o->verbose, &trace) < 0 ||
+        open_optional(timeline_path, o->timeline != NULL, &timeline) < 0) {
+        finish_optional(trace, -1);
         cmt_reader_close(reader);
         return -1;
     }
     cli_progress progress;
     cli_progress_init(&progress, PROG);
-    cmt_replay_options ro = {.touch = o->touch, .trace = trace, .progress = show_progress,
-                             .progress_context = &progress};
+    cmt_replay_options ro = {.touch = o->touch, .allocator = o->allocator, .trace = trace,
+                             .timeline = timeline, .timeline_every = o->timeline_every,
+                             .progress = show_progress, .progress_context = &progress};
     int rc = cmt_replay(reader, a, &ro, report, err, sizeof err);
     cli_progress_done(&progress);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
-    if (trace) {
-        if (rc == 0 && cmt_output_commit(trace, err, sizeof err) < 0) {
-            fprintf(stderr, "%s: %s\n", PROG, err);
-            rc = -1;
-        } else if (rc < 0) {
-            cmt_output_abort(trace);
-        }
-    }
+    rc = finish_optional(timeline, finish_optional(trace, rc));
     cmt_reader_close(reader);
     return rc;
 }
@@ -204,7 +273,7 @@ static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_
 
 /* Prints the report to --report FILE, or to standard output (standard
  * error when -v has standard output).  Returns 0 or -1. */
-static int emit_report(const options *o, const cmt_replay_report *reports)
+static int emit_report(const options *o, const cmt_replay_report *reports, const cmt_maxmem *maxmem)
 {
     char *text = NULL;
     size_t len = 0;
@@ -213,7 +282,9 @@ static int emit_report(const options *o, const cmt_replay_report *reports)
         fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
         return -1;
     }
-    if (o->nallocators == 1)
+    if (maxmem)
+        cmt_report_print_maxmem(mem, maxmem, o->json);
+    else if (o->nallocators == 1)
         cmt_report_print(mem, &reports[0], o->json);
     else
         cmt_report_print_comparison(mem, reports, o->nallocators, o->json);
@@ -238,11 +309,33 @@ static int emit_report(const options *o, const cmt_replay_report *reports)
     return rc;
 }
 
+/* --maxmem: rmalloc's smallest heaps, with and without compaction, beside
+ * the optimum and the peaks of system and jemalloc.  Returns 0 or -1. */
+static int max_memory(const options *o)
+{
+    cmt_maxmem m = {.step = 4096};
+    char err[512];
+    cmt_allocator_options compacting = o->allocator, fixed = o->allocator;
+    compacting.no_compaction = false;
+    fixed.no_compaction = true;
+    if (cmt_rmalloc_min_capacity(o->input, &compacting, m.step, &m.compacting, &m.peak_live, err, sizeof err) < 0 ||
+        cmt_rmalloc_min_capacity(o->input, &fixed, m.step, &m.fixed, &m.peak_live, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    if (replay_in_child(o, &cmt_allocator_system, &m.system) < 0 ||
+        replay_in_child(o, &cmt_allocator_jemalloc, &m.jemalloc) < 0)
+        return -1;
+    return emit_report(o, NULL, &m);
+}
+
 int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
-    if (o.nallocators > 1 && strcmp(o.input, "-") == 0)
-        cli_usage_error(PROG, "comparing allocators reads the trace once per allocator: give a file, not -");
+    if ((o.nallocators > 1 || o.maxmem) && strcmp(o.input, "-") == 0)
+        cli_usage_error(PROG, "this reads the trace more than once: give a file, not -");
+    if (o.maxmem)
+        return max_memory(&o) == 0 ? EXIT_OK : EXIT_DATA;
     cmt_replay_report reports[MAX_ALLOCATORS];
     int rc = 0;
     if (o.nallocators == 1) {
@@ -254,5 +347,5 @@ int main(int argc, char **argv)
     if (rc < 0)
         return EXIT_DATA;
 
-    return emit_report(&o, reports) == 0 ? EXIT_OK : EXIT_DATA;
+    return emit_report(&o, reports, NULL) == 0 ? EXIT_OK : EXIT_DATA;
 }

@@ -1,5 +1,5 @@
 /*
- * map.h - a hash map from a non-zero 64-bit key to two 64-bit values.
+ * map.h - a hash map from a non-zero 64-bit key to three 64-bit values.
  *
  * The text reader maps live addresses to tags with it and the replayer
  * maps live tags to the replaying allocator's blocks.  Open addressing with
@@ -16,7 +16,7 @@
 
 typedef struct cmt_map_entry {
     uint64_t key; /* 0: empty slot */
-    uint64_t a, b;
+    uint64_t a, b, c;
 } cmt_map_entry;
 
 typedef struct cmt_map {

@@ -1,0 +1,154 @@
+/*
+ * rmalloc.c - rmalloc (allocators/rmalloc/) behind the replay vtable.
+ *
+ * Blocks are handles, passed through the vtable as pointers; the replayer
+ * locks a block to write its bytes and unlocks it after, so everything but
+ * the pinned blocks may move.  Pinned blocks (options.pinned, a fraction
+ * of the allocations, chosen evenly and the same on every run) stay locked
+ * from allocation to free, as long-locked blocks would in a real program.
+ * Alignment is 8 bytes, whatever was asked: a block that moves keeps no
+ * stronger one.
+ */
+#include "allocator.h"
+#include "rmalloc/rmalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rmalloc_replay {
+    rm_heap *heap;
+    double pinned;
+    uint64_t allocations;
+    uint64_t pinned_blocks;
+} rmalloc_replay;
+
+static inline handle_t handle(void *p)
+{
+    return (handle_t)(uintptr_t)p;
+}
+
+static void *rmalloc_create(const cmt_allocator_options *options, char *err, size_t errlen)
+{
+    uint64_t capacity = options->capacity ? options->capacity : CMT_RMALLOC_CAPACITY;
+    rmalloc_replay *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->heap = rm_heap_create(capacity, options->no_compaction ? RM_NO_COMPACTION : 0);
+    if (!r->heap) {
+        snprintf(err, errlen, "rmalloc: can't reserve a heap of %llu bytes (at most 32 GiB)",
+                 (unsigned long long)capacity);
+        free(r);
+        return NULL;
+    }
+    r->pinned = options->pinned;
+    return r;
+}
+
+static void rmalloc_destroy(void *heap)
+{
+    rmalloc_replay *r = heap;
+    rm_heap_destroy(r->heap);
+    free(r);
+}
+
+/* Whether the next allocation is pinned: every 1/pinned-th, evenly. */
+static bool next_is_pinned(rmalloc_replay *r)
+{
+    uint64_t n = r->allocations++;
+    return (uint64_t)((double)(n + 1) * r->pinned) > (uint64_t)((double)n * r->pinned);
+}
+
+static void *rmalloc_malloc(void *heap, size_t size)
+{
+    rmalloc_replay *r = heap;
+    handle_t h = rm_alloc(r->heap, size);
+    if (h != RM_INVALID_HANDLE && next_is_pinned(r)) {
+        rm_lock(r->heap, &h);
+        r->pinned_blocks++;
+    }
+    return (void *)(uintptr_t)h;
+}
+
+static void *rmalloc_calloc(void *heap, size_t count, size_t size)
+{
+    rmalloc_replay *r = heap;
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total))
+        return NULL;
+    void *p = rmalloc_malloc(heap, total);
+    handle_t h = handle(p);
+    void *bytes = rm_lock(r->heap, &h);
+    if (bytes) {
+        memset(bytes, 0, total);
+        rm_unlock(r->heap, &h);
+    }
+    return p;
+}
+
+static void rmalloc_free(void *heap, void *p)
+{
+    handle_t h = handle(p);
+    rm_free(((rmalloc_replay *)heap)->heap, &h);
+}
+
+static void *rmalloc_realloc(void *heap, void *p, size_t size)
+{
+    rmalloc_replay *r = heap;
+    if (!p)
+        return rmalloc_malloc(heap, size);
+    if (size == 0) {
+        rmalloc_free(heap, p);
+        return NULL;
+    }
+    handle_t h = handle(p);
+    /* A pinned block may move while it is resized, like any realloc'ed
+     * block, and is pinned again where it lands. */
+    unsigned locks = rm_lock_count(r->heap, h);
+    for (unsigned i = 0; i < locks; i++)
+        rm_unlock(r->heap, &h);
+    int rc = rm_realloc(r->heap, &h, size);
+    for (unsigned i = 0; i < locks; i++)
+        rm_lock(r->heap, &h);
+    return rc == 0 ? p : NULL;
+}
+
+static void *rmalloc_memalign(void *heap, size_t align, size_t size)
+{
+    (void)align; /* see the top of this file */
+    return rmalloc_malloc(heap, size);
+}
+
+static size_t rmalloc_usable_size(void *heap, void *p)
+{
+    return rm_usable_size(((rmalloc_replay *)heap)->heap, handle(p));
+}
+
+static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
+{
+    rm_stats st;
+    rm_heap_stats(((rmalloc_replay *)heap)->heap, &st);
+    *stats = (cmt_heap_stats){
+        .bytes = st.footprint,
+        .mapped = st.capacity,
+        .compactions = st.compactions,
+        .bytes_moved = st.bytes_moved,
+        .compact_seconds = (double)st.compact_ns * 1e-9,
+    };
+}
+
+static void *rmalloc_lock(void *heap, void *p)
+{
+    handle_t h = handle(p);
+    return rm_lock(((rmalloc_replay *)heap)->heap, &h);
+}
+
+static void rmalloc_unlock(void *heap, void *p)
+{
+    handle_t h = handle(p);
+    rm_unlock(((rmalloc_replay *)heap)->heap, &h);
+}
+
+const cmt_allocator cmt_allocator_rmalloc =
+    CMT_ALLOCATOR_VTABLE(rmalloc, "rmalloc, relocatable and compacting (handles, lock/unlock)",
+                         .lock = rmalloc_lock, .unlock = rmalloc_unlock);
