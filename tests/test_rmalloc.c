@@ -1,0 +1,227 @@
+/*
+ * test_rmalloc.c - the relocatable allocator: randomised stress with its
+ * invariants checked after every step, and its contract one clause at a time.
+ */
+#include "helpers.h"
+#include "rmalloc.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCKS 400
+
+/* Each block is filled with bytes derived from its handle and a stamp, so
+ * a move that loses or mixes bytes shows. */
+typedef struct model {
+    handle_t h;
+    size_t size;
+    uint8_t stamp;
+    void *locked_at; /* where it was when locked; NULL when not locked */
+} model;
+
+static uint8_t pattern(const model *m, size_t i)
+{
+    return (uint8_t)(m->h * 131 + i * 7 + m->stamp);
+}
+
+static void fill(rm_heap *heap, model *m)
+{
+    uint8_t *p = rm_lock(heap, &m->h);
+    cr_assert_not_null(p);
+    for (size_t i = 0; i < m->size; i++)
+        p[i] = pattern(m, i);
+    rm_unlock(heap, &m->h);
+}
+
+static void verify(rm_heap *heap, const model *m, int step)
+{
+    handle_t h = m->h;
+    uint8_t *p = rm_lock(heap, &h);
+    cr_assert_not_null(p, "step %d: a live handle was refused", step);
+    size_t i = 0;
+    while (i < m->size && p[i] == pattern(m, i))
+        i++; /* one assertion a block: Criterion counts each */
+    cr_assert_eq(i, m->size, "step %d: byte %zu of a %zu-byte block changed", step, i, m->size);
+    if (m->locked_at)
+        cr_assert_eq(p, m->locked_at, "step %d: a locked block moved", step);
+    rm_unlock(heap, &h);
+}
+
+static void verify_all(rm_heap *heap, const model *blocks, int step)
+{
+    char why[256];
+    cr_assert(rm_heap_check(heap, why, sizeof why), "step %d: %s", step, why);
+    for (int k = 0; k < BLOCKS; k++)
+        if (blocks[k].h)
+            verify(heap, &blocks[k], step);
+}
+
+static void stress(unsigned seed, unsigned flags, size_t capacity)
+{
+    rm_heap *heap = rm_heap_create(capacity, flags);
+    cr_assert_not_null(heap);
+    model blocks[BLOCKS] = {{0}};
+    uint64_t compactions = 0;
+    srand(seed);
+    for (int step = 0; step < 10000; step++) {
+        model *m = &blocks[rand() % BLOCKS];
+        int dice = rand() % 100;
+        if (!m->h) {
+            size_t size = rand() % 16 ? (size_t)(rand() % 400) : (size_t)(rand() % 20000);
+            handle_t h = rm_alloc(heap, size);
+            if (h == RM_INVALID_HANDLE)
+                continue; /* full: checked below that nothing was harmed */
+            *m = (model){.h = h, .size = size, .stamp = (uint8_t)step};
+            fill(heap, m);
+        } else if (dice < 35) {
+            if (m->locked_at)
+                rm_unlock(heap, &m->h);
+            rm_free(heap, &m->h);
+            cr_assert_eq(m->h, RM_INVALID_HANDLE, "rmfree clears the handle");
+            m->locked_at = NULL;
+        } else if (dice < 65) {
+            size_t size = (size_t)(rand() % 6000);
+            if (rm_realloc(heap, &m->h, size) == 0) {
+                model before = *m;
+                m->size = size < before.size ? size : before.size;
+                verify(heap, m, step); /* the kept bytes came along */
+                m->size = size;
+                m->stamp = (uint8_t)(step + 1);
+                if (m->locked_at) {
+                    handle_t h = m->h;
+                    m->locked_at = rm_lock(heap, &h);
+                    rm_unlock(heap, &h);
+                }
+                fill(heap, m);
+            } else {
+                cr_assert(rm_valid(heap, m->h), "a failed realloc keeps its block");
+            }
+        } else if (dice < 72 && !m->locked_at) {
+            m->locked_at = rm_lock(heap, &m->h); /* held until freed or unlocked */
+        } else if (dice < 80 && m->locked_at) {
+            rm_unlock(heap, &m->h);
+            m->locked_at = NULL;
+        } else if (dice < 83) {
+            rm_compact(heap);
+        }
+        /* The structure after every step; every block's bytes after every
+         * compaction (whoever started it), when blocks move. */
+        char why[256];
+        cr_assert(rm_heap_check(heap, why, sizeof why), "step %d: %s", step, why);
+        rm_stats st;
+        rm_heap_stats(heap, &st);
+        if (st.compactions != compactions || step % 997 == 0)
+            verify_all(heap, blocks, step);
+        compactions = st.compactions;
+    }
+    /* With nothing locked, a compaction leaves all free space in one run. */
+    for (int k = 0; k < BLOCKS; k++) {
+        if (blocks[k].locked_at)
+            rm_unlock(heap, &blocks[k].h);
+        blocks[k].locked_at = NULL;
+    }
+    rm_compact(heap);
+    rm_stats st;
+    rm_heap_stats(heap, &st);
+    if (!(flags & RM_NO_COMPACTION))
+        cr_assert_eq(st.holes, 0, "%llu holes after compacting with nothing locked", (unsigned long long)st.holes);
+    verify_all(heap, blocks, -1);
+    rm_heap_destroy(heap);
+}
+
+Test(rmalloc, stress_with_compaction_keeps_every_invariant)
+{
+    for (unsigned seed = 1; seed <= 4; seed++)
+        stress(seed, 0, 4 << 20);
+}
+
+Test(rmalloc, stress_in_a_tight_heap_keeps_every_invariant)
+{
+    /* Small enough that allocations fail and compaction runs often. */
+    for (unsigned seed = 5; seed <= 8; seed++)
+        stress(seed, 0, 600 << 10);
+}
+
+Test(rmalloc, stress_without_compaction_keeps_every_invariant)
+{
+    stress(9, RM_NO_COMPACTION, 1 << 20);
+}
+
+Test(rmalloc, running_out_returns_an_invalid_handle)
+{
+    rm_heap *heap = rm_heap_create(64 << 10, 0);
+    handle_t a = rm_alloc(heap, 40 << 10);
+    cr_assert_neq(a, RM_INVALID_HANDLE);
+    cr_assert_eq(rm_alloc(heap, 40 << 10), RM_INVALID_HANDLE);
+    cr_assert_eq(rm_alloc(heap, SIZE_MAX), RM_INVALID_HANDLE);
+    rm_stats st;
+    rm_heap_stats(heap, &st);
+    cr_assert_eq(st.failures, 2);
+    cr_assert(rm_valid(heap, a));
+    rm_heap_destroy(heap);
+}
+
+Test(rmalloc, compaction_makes_room_that_fragmentation_took)
+{
+    /* Ten 6 KiB blocks fill 64 KiB; freeing every other one leaves 30 KiB
+     * free in 6 KiB holes, where a 20 KiB block fits only after compacting. */
+    rm_heap *heap = rm_heap_create(64 << 10, 0);
+    handle_t h[10];
+    for (int i = 0; i < 10; i++)
+        cr_assert_neq(h[i] = rm_alloc(heap, 6 << 10), RM_INVALID_HANDLE);
+    for (int i = 0; i < 10; i += 2)
+        rm_free(heap, &h[i]);
+    cr_assert_neq(rm_alloc(heap, 20 << 10), RM_INVALID_HANDLE);
+    rm_stats st;
+    rm_heap_stats(heap, &st);
+    cr_assert_geq(st.compactions, 1);
+    cr_assert_gt(st.bytes_moved, 0);
+    rm_heap_destroy(heap);
+
+    heap = rm_heap_create(64 << 10, RM_NO_COMPACTION);
+    for (int i = 0; i < 10; i++)
+        h[i] = rm_alloc(heap, 6 << 10);
+    for (int i = 0; i < 10; i += 2)
+        rm_free(heap, &h[i]);
+    cr_assert_eq(rm_alloc(heap, 20 << 10), RM_INVALID_HANDLE, "without compaction it can't fit");
+    rm_heap_destroy(heap);
+}
+
+Test(rmalloc, locks_nest_and_stale_handles_are_refused)
+{
+    rm_heap *heap = rm_heap_create(1 << 20, 0);
+    handle_t h = rm_alloc(heap, 100);
+    void *p = rm_lock(heap, &h);
+    cr_assert_eq(rm_lock(heap, &h), p);
+    cr_assert_eq(rm_lock_count(heap, h), 2);
+    rm_unlock(heap, &h);
+    cr_assert_eq(rm_lock_count(heap, h), 1);
+    rm_unlock(heap, &h);
+    cr_assert_eq(rm_lock_count(heap, h), 0);
+    handle_t stale = h;
+    rm_free(heap, &h);
+    cr_assert_null(rm_lock(heap, &stale));
+    cr_assert_not(rm_valid(heap, stale));
+    handle_t reused = rm_alloc(heap, 100); /* takes the same slot */
+    cr_assert_neq(reused, stale, "a new generation tells them apart");
+    cr_assert_null(rm_lock(heap, &stale));
+    handle_t invalid = RM_INVALID_HANDLE, forged = 12345;
+    cr_assert_null(rm_lock(heap, &invalid));
+    cr_assert_null(rm_lock(heap, &forged));
+    rm_free(heap, &invalid); /* a no-op, not a crash */
+    rm_heap_destroy(heap);
+}
+
+Test(rmalloc, the_seed_interface_works_on_the_default_heap)
+{
+    handle_t h = rmalloc(64);
+    cr_assert_neq(h, RM_INVALID_HANDLE);
+    char *p = rmlock(&h);
+    strcpy(p, "relocatable");
+    rmunlock(&h);
+    cr_assert_str_eq(rmlock(&h), "relocatable");
+    rmunlock(&h);
+    rmfree(&h);
+    cr_assert_eq(h, RM_INVALID_HANDLE);
+}
