@@ -7,7 +7,10 @@
  * For each trace: bytes per event of the text, of zstd -3 and xz -9 of the
  * text, and of .cmt raw, at the default level and at -19; then the speed
  * of trace2cmt against zstd -3 on the same text file (whole commands, best
- * of five runs), and the speed of decoding .cmt against zstd -d.
+ * of five runs), and the speed of decoding .cmt against zstd -d.  Then,
+ * for each trace, a second table: every allocator's footprint over the peak
+ * of live bytes and its time per event, rmalloc with and without
+ * compaction, from cmtreplay (beside TRACE2CMT) in the same run.
  */
 #include <cmt.h>
 
@@ -114,6 +117,68 @@ static double decode_rate(const char *path, unsigned long long *events)
     return best;
 }
 
+/* Reads FIELD's number from the JSON object that starts at *P. */
+static double json_number(const char *object, const char *field)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\": ", field);
+    const char *at = strstr(object, key);
+    return at ? strtod(at + strlen(key), NULL) : -1;
+}
+
+typedef struct replay_row {
+    char name[64];
+    double overhead[4], ns[4];
+} replay_row;
+
+static replay_row replay_rows[64];
+static int nreplay_rows;
+
+/* Replays the default-level file under every allocator, and rmalloc
+ * without compaction, through cmtreplay --json. */
+static void bench_replays(const char *trace2cmt, const char *cmt, const char *name)
+{
+    if (nreplay_rows == 64)
+        return;
+    replay_row *row = &replay_rows[nreplay_rows++];
+    snprintf(row->name, sizeof row->name, "%s", name);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", trace2cmt);
+    char *slash = strrchr(dir, '/');
+    *(slash ? slash + 1 : dir) = '\0';
+    const char *runs[2] = {"-a system,jemalloc,rmalloc", "-a rmalloc --no-compact"};
+    int column = 0;
+    for (int i = 0; i < 2; i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "%scmtreplay --json %s '%s'", dir, runs[i], cmt);
+        FILE *p = popen(cmd, "r");
+        char out[8192] = "";
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = '\0';
+        if (p)
+            pclose(p);
+        for (const char *obj = strstr(out, "{"); obj && column < 4; obj = strstr(obj + 1, "{\"allocator")) {
+            row->overhead[column] = json_number(obj, "overhead");
+            row->ns[column] = json_number(obj, "ns_per_event");
+            column++;
+        }
+    }
+}
+
+static void print_replays(void)
+{
+    printf("\nreplays: peak footprint / peak live bytes, and ns per event (cmtreplay, same run)\n\n");
+    printf("%-26s %9s %9s %9s %9s   %9s %9s %9s %9s\n", "", "system", "jemalloc", "rmalloc",
+           "rmalloc", "system", "jemalloc", "rmalloc", "rmalloc");
+    printf("%-26s %9s %9s %9s %9s   %9s %9s %9s %9s\n", "trace", "overhead", "overhead", "overhead",
+           "no-comp.", "ns/ev", "ns/ev", "ns/ev", "no-comp.");
+    for (int i = 0; i < nreplay_rows; i++) {
+        replay_row *r = &replay_rows[i];
+        printf("%-26s %9.3f %9.3f %9.3f %9.3f   %9.1f %9.1f %9.1f %9.1f\n", r->name, r->overhead[0],
+               r->overhead[1], r->overhead[2], r->overhead[3], r->ns[0], r->ns[1], r->ns[2], r->ns[3]);
+    }
+}
+
 static void bench_trace(const char *trace2cmt, const char *path, const char *name)
 {
     const char *text = plain_text(path);
@@ -143,6 +208,7 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
     double cmt_rate = decode_rate(dflt, &events);
     double n = events ? (double)events : 1;
     double mb = (double)text_bytes / 1e6;
+    bench_replays(trace2cmt, dflt, name);
     printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name, events,
            text_bytes / n, file_size(zst) / n, file_size(xz) / n, file_size(raw) / n,
            file_size(dflt) / n, file_size(max) / n, mb / t_cmt, mb / t_zstd, cmt_rate / 1e6,
@@ -190,6 +256,7 @@ int main(int argc, char **argv)
         }
         free(entries);
     }
+    print_replays();
     char *rm[] = {"rm", "-rf", scratch, NULL};
     timed_run(rm, NULL);
     return 0;

@@ -223,3 +223,33 @@ Test(cli, the_hmmer_trace_replays_its_first_block_freed_last)
     cr_assert(strstr(out, "\"end_live_blocks\": 1,"), "%s", out);
     free(out);
 }
+
+Test(cli, rmalloc_knobs_timeline_and_the_max_memory_experiment)
+{
+    const char *cmt = scratch_path("py.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    char *out, *err;
+    cr_assert_eq(runf(&out, NULL, "%s -a rmalloc --pinned 0.05 %s", REPLAY, cmt), 0);
+    cr_assert(strstr(out, "allocator       rmalloc\n") && strstr(out, "\ncompaction      "), "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s -a rmalloc --no-compact --json %s", REPLAY, cmt), 0);
+    cr_assert(strstr(out, "\"compactions\": 0,"), "%s", out);
+    free(out);
+    cr_assert_eq(runf(NULL, &err, "%s -a rmalloc --pinned 2 %s", REPLAY, cmt), 2);
+    cr_assert(strstr(err, "--pinned takes a fraction from 0 to 1, not '2'"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, NULL, "%s -a system,rmalloc --timeline %s --timeline-every 1000 %s", REPLAY,
+                      scratch_path("tl"), cmt), 0);
+    char *table = read_file(scratch_path("tl.rmalloc"), NULL);
+    cr_assert(strncmp(table, "# event live_bytes footprint_bytes\n1000 ", 40) == 0, "%s", table);
+    free(table);
+    cr_assert(file_exists(scratch_path("tl.system")));
+    cr_assert_eq(runf(&out, &err, "%s --maxmem %s", REPLAY, cmt), 0, "%s", err);
+    cr_assert(strstr(out, "optimal (peak live bytes)                       1,123,160      1.000\n"), "%s", out);
+    cr_assert(strstr(out, "rmalloc, compacting: smallest heap") && strstr(out, "rmalloc, no compaction: smallest heap") &&
+                  strstr(out, "jemalloc: peak footprint"), "%s", out);
+    free(out);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s --maxmem - < %s", REPLAY, cmt), 2);
+    free(err);
+}
