@@ -26,6 +26,26 @@ static int runf(char **out, char **err, const char *fmt, ...)
     return run(cmd, out, err);
 }
 
+/* Encodes the Python sample with trace2cmt OPTIONS into NAME in the
+ * scratch folder; returns its path. */
+static const char *encoded_sample(const char *options, const char *name)
+{
+    const char *cmt = scratch_path(name);
+    cr_assert_eq(runf(NULL, NULL, "%s -q %s -o %s %s/python-json.trace", T2C, options, cmt, CMT_SAMPLES), 0);
+    return cmt;
+}
+
+/* The encoded Python sample without its last DROP bytes, as cut.cmt. */
+static const char *cut_sample(const char *options, size_t drop)
+{
+    const char *cmt = encoded_sample(options, "good.cmt"), *cut = scratch_path("cut.cmt");
+    size_t len;
+    char *data = read_file(cmt, &len);
+    write_file(cut, data, len - drop);
+    free(data);
+    return cut;
+}
+
 Test(cli, help_and_version_exit_zero_and_bad_usage_exits_two)
 {
     const char *tools[] = {T2C, REPLAY};
@@ -75,8 +95,7 @@ Test(cli, convert_and_replay_the_sample_against_every_allocator)
 
 Test(cli, the_verbose_trace_converts_back_to_the_same_file)
 {
-    const char *cmt = scratch_path("a.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    const char *cmt = encoded_sample("", "a.cmt");
     char *err;
     cr_assert_eq(runf(NULL, &err, "%s -a jemalloc -v %s > %s", REPLAY, cmt, scratch_path("je.trace")), 0);
     cr_assert(strstr(err, "allocator       jemalloc"), "-v sends the report to stderr: %s", err);
@@ -143,19 +162,6 @@ Test(cli, unknown_frees_are_counted_and_strict_makes_them_errors)
     cr_assert_eq(runf(NULL, &err, "%s --strict -o /dev/null %s", T2C, in), 1);
     cr_assert(strstr(err, ":1: address is not live (--strict): free(0x500)"), "%s", err);
     free(err);
-}
-
-/* Encodes the Python sample with OPTIONS and writes the first bytes of it,
- * all but DROP, to cut.cmt; returns that path. */
-static const char *cut_sample(const char *options, size_t drop)
-{
-    const char *cmt = scratch_path("good.cmt"), *cut = scratch_path("cut.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q %s -o %s %s/python-json.trace", T2C, options, cmt, CMT_SAMPLES), 0);
-    size_t len;
-    char *data = read_file(cmt, &len);
-    write_file(cut, data, len - drop);
-    free(data);
-    return cut;
 }
 
 Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
@@ -226,8 +232,7 @@ Test(cli, the_hmmer_trace_replays_its_first_block_freed_last)
 
 Test(cli, rmalloc_knobs_timeline_and_the_max_memory_experiment)
 {
-    const char *cmt = scratch_path("py.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/python-json.trace", T2C, cmt, CMT_SAMPLES), 0);
+    const char *cmt = encoded_sample("", "py.cmt");
     char *out, *err;
     cr_assert_eq(runf(&out, NULL, "%s -a rmalloc --pinned 0.05 %s", REPLAY, cmt), 0);
     cr_assert(strstr(out, "allocator       rmalloc\n") && strstr(out, "\ncompaction      "), "%s", out);
