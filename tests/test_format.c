@@ -261,7 +261,7 @@ Test(format, headers_that_are_not_ours_are_named_as_such)
     write_text(scratch_path("text.cmt"), "malloc(8) = 0x10\n");
     expect_open_error(scratch_path("text.cmt"), "not a .cmt trace");
     write_file(scratch_path("zstd.cmt"), "\x28\xb5\x2f\xfd\0\0\0\0", 8);
-    expect_open_error(scratch_path("zstd.cmt"), "plain zstd data");
+    expect_open_error(scratch_path("zstd.cmt"), "byte 8: truncated: the zstd data ends in the middle of a frame");
     write_file(scratch_path("v2.cmt"), "\x89" "CMT\x02\0\0\0", 8);
     expect_open_error(scratch_path("v2.cmt"), "version 2.0 is not supported");
     write_file(scratch_path("flags.cmt"), "\x89" "CMT\x01\0\x80\0", 8);
@@ -271,6 +271,21 @@ Test(format, headers_that_are_not_ours_are_named_as_such)
     expect_open_error(scratch_dir(), "is a directory");
     expect_open_error(scratch_path("missing.cmt"), "No such file");
     expect_open_error("/dev/null", "empty file");
+}
+
+Test(format, a_cmt_file_compressed_again_with_zstd_reads_as_it_is)
+{
+    size_t len;
+    free(small_file(3, &len));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "zstd -q -f -o '%s' '%s'", scratch_path("small.cmt.zst"), scratch_path("small.cmt"));
+    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    size_t n;
+    int rc;
+    char err[512];
+    free(decode_events(scratch_path("small.cmt.zst"), &n, &rc, err, sizeof err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(n, 300);
 }
 
 Test(format, a_newer_minor_version_is_read)

@@ -1,5 +1,6 @@
 /*
- * input.c - buffered reading of a trace file or standard input.
+ * input.c - buffered reading of a trace file or standard input, through
+ * zstd when the input starts with zstd's magic number.
  */
 #include "internal.h"
 
@@ -8,8 +9,60 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #define INPUT_CHUNK (256 * 1024)
+
+static const uint8_t ZSTD_MAGIC_BYTES[4] = {0x28, 0xb5, 0x2f, 0xfd};
+
+/* read(), retried on EINTR; the bytes read, 0 at the end, -1 on an error. */
+static ssize_t read_some(cmt_input *in, void *dst, size_t cap, char *err, size_t errlen)
+{
+    for (;;) {
+        ssize_t n = read(in->fd, dst, cap);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR) {
+            cmt_set_error(err, errlen, "%s: read failed: %s", in->name, strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* Decompressed bytes into DST; 0 at the end of the input, -1 on an error. */
+static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *err, size_t errlen)
+{
+    for (;;) {
+        if (in->packed_start == in->packed_end) {
+            ssize_t n = read_some(in, in->packed, INPUT_CHUNK, err, errlen);
+            if (n < 0)
+                return -1;
+            if (n == 0) {
+                if (!in->frame_done) {
+                    cmt_set_error(err, errlen, "%s: byte %llu: truncated: the zstd data ends in the middle of a frame",
+                                  in->name, (unsigned long long)(in->packed_read + in->packed_end));
+                    return -1;
+                }
+                return 0;
+            }
+            in->packed_read += in->packed_end;
+            in->packed_start = 0;
+            in->packed_end = (size_t)n;
+        }
+        ZSTD_inBuffer zin = {in->packed + in->packed_start, in->packed_end - in->packed_start, 0};
+        ZSTD_outBuffer zout = {dst, cap, 0};
+        size_t rc = ZSTD_decompressStream(in->dctx, &zout, &zin);
+        if (ZSTD_isError(rc)) {
+            cmt_set_error(err, errlen, "%s: byte %llu: corrupt zstd data: %s", in->name,
+                          (unsigned long long)(in->packed_read + in->packed_start), ZSTD_getErrorName(rc));
+            return -1;
+        }
+        in->packed_start += zin.pos;
+        in->frame_done = rc == 0;
+        if (zout.pos > 0)
+            return (ssize_t)zout.pos;
+    }
+}
 
 int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
 {
@@ -33,6 +86,26 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     }
     in->cap = INPUT_CHUNK * 2;
     in->buf = cmt_xmalloc(in->cap);
+    /* Look at the first bytes: zstd's magic number means compressed input. */
+    while (in->end < sizeof ZSTD_MAGIC_BYTES) {
+        ssize_t n = read_some(in, in->buf + in->end, sizeof ZSTD_MAGIC_BYTES - in->end, err, errlen);
+        if (n < 0) {
+            cmt_input_close(in);
+            return -1;
+        }
+        if (n == 0) {
+            in->eof = true;
+            break;
+        }
+        in->end += (size_t)n;
+    }
+    if (in->end == sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
+        in->dctx = ZSTD_createDCtx();
+        in->packed = cmt_xmalloc(INPUT_CHUNK);
+        memcpy(in->packed, in->buf, in->end);
+        in->packed_end = in->end;
+        in->end = 0;
+    }
     return 0;
 }
 
@@ -50,13 +123,10 @@ ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
                 in->cap *= 2;
             in->buf = cmt_xrealloc(in->buf, in->cap);
         }
-        ssize_t n = read(in->fd, in->buf + in->end, in->cap - in->end);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            cmt_set_error(err, errlen, "%s: read failed: %s", in->name, strerror(errno));
+        ssize_t n = in->dctx ? read_decompressed(in, in->buf + in->end, in->cap - in->end, err, errlen)
+                             : read_some(in, in->buf + in->end, in->cap - in->end, err, errlen);
+        if (n < 0)
             return -1;
-        }
         if (n == 0)
             in->eof = true;
         in->end += (size_t)n;
@@ -68,6 +138,10 @@ void cmt_input_close(cmt_input *in)
 {
     if (in->owns_fd)
         close(in->fd);
+    ZSTD_freeDCtx(in->dctx);
+    free(in->packed);
     free(in->buf);
     in->buf = NULL;
+    in->packed = NULL;
+    in->dctx = NULL;
 }

@@ -91,7 +91,9 @@ uint64_t cmt_checksum_final(const cmt_checksum *c);
 
 /* ------------------------------------------------------------ input bytes */
 
-/* A buffered reader of a file or standard input. */
+/* A buffered reader of a file or standard input.  zstd-compressed input
+ * (found by its magic number, whatever the file is called) is decompressed
+ * on the way in. */
 typedef struct cmt_input {
     int fd;
     bool owns_fd;
@@ -102,6 +104,11 @@ typedef struct cmt_input {
     size_t end;        /* one past the last valid byte */
     uint64_t consumed; /* bytes of the input before buf[start] */
     bool eof;
+    struct ZSTD_DCtx_s *dctx; /* NULL for plain input */
+    uint8_t *packed;          /* compressed bytes read, not yet decompressed */
+    size_t packed_start, packed_end;
+    uint64_t packed_read; /* compressed bytes read before packed[0] */
+    bool frame_done;
 } cmt_input;
 
 /* Opens PATH ("-" for standard input); refuses directories.  Returns 0 or

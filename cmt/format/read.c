@@ -147,8 +147,6 @@ static int check_header(cmt_reader *r, const uint8_t *h, size_t len)
     if (len == 0)
         return source_error(r, "empty file, not a .cmt trace");
     if (len < CMT_HEADER_SIZE || memcmp(h, CMT_MAGIC, 4) != 0) {
-        if (len >= 4 && h[0] == 0x28 && h[1] == 0xb5 && h[2] == 0x2f && h[3] == 0xfd)
-            return source_error(r, "not a .cmt trace: plain zstd data (decompress it first)");
         if (len >= 4 && memcmp(h, CMT_MAGIC, 4) == 0)
             return source_error(r, "truncated: the file ends inside the .cmt header");
         return source_error(r, "not a .cmt trace (bad magic number; a text trace goes "
