@@ -111,8 +111,23 @@ uint64_t cmt_output_bytes(const cmt_output *out);
 
 /* ------------------------------------------------------------ text input */
 
+/* The text formats a trace may come in. */
+typedef enum cmt_format {
+    CMT_FORMAT_AUTO,  /* decided from the first lines */
+    CMT_FORMAT_TEXT,  /* malloc(8) = 81d220b48<1>: the cmt text trace */
+    CMT_FORMAT_KDUMP, /* FreeBSD kdump of jemalloc's utrace records */
+    CMT_FORMAT_COUNT
+} cmt_format;
+
+/* The name of FORMAT as -f spells it ("auto", "text", "kdump"). */
+const char *cmt_format_name(cmt_format format);
+
+/* The format called NAME; returns 0, or -1 if there is none. */
+int cmt_format_from_name(const char *name, cmt_format *format);
+
 /* Options for reading a text trace. */
 typedef struct cmt_text_options {
+    cmt_format format;
     /* Make a free or realloc of an address that is not live an error
      * instead of a counted skip. */
     bool strict;
@@ -125,12 +140,14 @@ typedef struct cmt_text_stats {
     uint64_t unknown_frees;    /* free of an address that was not live: skipped */
     uint64_t unknown_reallocs; /* realloc of an address that was not live: read as realloc(NULL, n) */
     uint64_t reused_live;      /* allocation returned an address still live: the old block taken as freed */
+    uint64_t other_records;    /* lines of other record types (kdump's CALL, malloc_init()...): skipped */
+    cmt_format format;         /* the format read (what auto chose, once a line was read) */
 } cmt_text_stats;
 
 typedef struct cmt_text_reader cmt_text_reader;
 
-/* Opens a text trace at PATH ("-" for standard input).  Returns NULL with a
- * message in ERR. */
+/* Opens a text trace at PATH ("-" for standard input), zstd-compressed or
+ * not.  Returns NULL with a message in ERR. */
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options,
                                char *err, size_t errlen);
 

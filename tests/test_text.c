@@ -18,12 +18,11 @@ typedef struct parsed {
     cmt_text_stats stats;
 } parsed;
 
-static parsed parse(const char *text, bool strict)
+static parsed parse_with(const char *text, cmt_text_options options)
 {
     parsed p = {0};
     const char *path = scratch_path("t.trace");
     write_text(path, text);
-    cmt_text_options options = {.strict = strict};
     cmt_text_reader *t = cmt_text_open(path, &options, p.err, sizeof p.err);
     cr_assert_not_null(t, "%s", p.err);
     while (p.n < 64 && (p.rc = cmt_text_next(t, &p.events[p.n])) > 0)
@@ -32,6 +31,11 @@ static parsed parse(const char *text, bool strict)
     p.stats = *cmt_text_stats_of(t);
     cmt_text_close(t);
     return p;
+}
+
+static parsed parse(const char *text, bool strict)
+{
+    return parse_with(text, (cmt_text_options){.strict = strict});
 }
 
 /* Reading TEXT must stop with an error containing NEEDLE. */
@@ -296,5 +300,89 @@ Test(text, printed_text_reads_back_the_same)
         m++;
     cr_assert_str_eq(cmt_text_error(t), "");
     cr_assert_eq(m, n);
+    cmt_text_close(t);
+}
+
+/* ---------------------------------------------------------------- kdump */
+
+static parsed parse_as(const char *text, cmt_format format)
+{
+    return parse_with(text, (cmt_text_options){.format = format});
+}
+
+Test(text, kdump_records_of_every_kind)
+{
+    parsed p = parse_as("  61039 make     USER  malloc_init()\n"
+                        "  61039 make     USER  0x800607420 = malloc(26)\n"
+                        "  61039 make     CALL  mmap(0,0x200000,0x3<PROT_READ|PROT_WRITE>)\n"
+                        "  61039 make     RET   mmap 34368126976/0x800600000\n"
+                        "  61039 make     USER  0x800608000 = realloc(0x800607420, 52)\n"
+                        "  61039 make     USER  0x800608000 = realloc(0x800608000, 60)\n"
+                        "  61039 my prog name USER  0x800609000 = malloc(8)\n"
+                        "  61039 100150 make USER  0x80060a000 = malloc(9)\n"
+                        "  61039 make     1536334807.907404 USER  0x0 = malloc(99999999999)\n"
+                        "  61039 make     USER  free(0x0)\n"
+                        "  61039 make     USER  free(0x800608000)\n"
+                        "  61039 make     USER  12 00 00 00 ab cd\n",
+                        CMT_FORMAT_KDUMP);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.other_records, 4, "malloc_init, CALL, RET, a foreign utrace");
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 26, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 2, .arg_tag = 1, .size = 52, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 2, .size = 60, .count = 1}, /* in place */
+        {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 5, .size = 9, .count = 1},
+        {.op = CMT_OP_MALLOC, .size = 99999999999, .count = 1}, /* failed */
+        {.op = CMT_OP_FREE, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
+    };
+    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < p.n; i++)
+        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+}
+
+Test(text, malformed_kdump_records_name_their_line)
+{
+    const char *bad[] = {
+        "  61039 make     USER  0x800607420 = malloc(x)",
+        "  61039 make     USER  0x800607420 = calloc(2)",
+        "  61039 make     USER  0x800607420 malloc(8)",
+        "  61039 make     USER  free(0x10",
+        "  61039 make     USER  malloc_init() extra",
+        "make USER 0x10 = malloc(8)",
+        "  61039 make     nothing we know",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "  1 a USER  0x10 = malloc(1)\n%s\n", bad[i]);
+        parsed p = parse_as(text, CMT_FORMAT_KDUMP);
+        cr_assert_eq(p.rc, -1, "read: %s", bad[i]);
+        cr_assert(strstr(p.err, ":2: can't parse: "), "%s", p.err);
+    }
+}
+
+Test(text, auto_detects_each_format_and_reads_zstd_input)
+{
+    parsed p = parse_as("# a comment first\n\n  61039 make     USER  0x10 = malloc(26)\n", CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_KDUMP);
+    p = parse_as("# a comment first\nmalloc(8) = 0x10\n", CMT_FORMAT_AUTO);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_TEXT);
+    cr_assert_eq(p.n, 1);
+    p = parse_as("", CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_TEXT);
+
+    write_text(scratch_path("z.trace"), "malloc(8) = 0x10\nfree(0x10)\n");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "zstd -q -f -o '%s' '%s'", scratch_path("z.trace.zst"), scratch_path("z.trace"));
+    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    char err[512];
+    cmt_text_reader *t = cmt_text_open(scratch_path("z.trace.zst"), NULL, err, sizeof err);
+    cmt_event ev;
+    cr_assert_eq(cmt_text_next(t, &ev), 1);
+    cr_assert_eq(cmt_text_next(t, &ev), 1);
+    cr_assert_eq(cmt_text_next(t, &ev), 0, "%s", cmt_text_error(t));
     cmt_text_close(t);
 }

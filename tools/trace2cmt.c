@@ -15,9 +15,11 @@ static const char *const PROG = "trace2cmt";
 static void usage(void)
 {
     printf("Usage: %s [OPTION]... [INPUT|-]\n"
-           "Convert a text allocation trace (malloc(8) = 81d220b48<1> ...) into the\n"
-           "compact .cmt format.  Reads standard input when INPUT is - or absent.\n"
+           "Convert an allocation trace (malloc(8) = 81d220b48<1> ..., or kdump output of\n"
+           "jemalloc's utrace records) into the compact .cmt format.  Reads standard\n"
+           "input when INPUT is - or absent; zstd-compressed input is read as it is.\n"
            "\n"
+           "  -f, --format F     auto (default: decided from the first line), text, kdump\n"
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
            "                     FILE is replaced only when the whole trace converted\n"
            "  -s, --text         write the canonical text trace (with tags) instead\n"
@@ -48,6 +50,7 @@ static options parse_options(int argc, char **argv)
 {
     enum { OPT_RAW = 256, OPT_STRICT };
     static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
         {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
         {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
@@ -56,8 +59,12 @@ static options parse_options(int argc, char **argv)
     };
     options o = {.level = CMT_DEFAULT_LEVEL};
     int c;
-    while ((c = getopt_long(argc, argv, "o:sl:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:sl:qhV", longopts, NULL)) != -1) {
         switch (c) {
+        case 'f':
+            if (cmt_format_from_name(optarg, &o.text_options.format) < 0)
+                cli_usage_error(PROG, "no format '%s' (auto, text, kdump)", optarg);
+            break;
         case 'o': o.output = optarg; break;
         case 's': o.text = true; break;
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
@@ -120,6 +127,9 @@ static void print_summary(const options *o, const cmt_text_stats *stats, uint64_
         fprintf(stderr, " (raw)");
     else
         fprintf(stderr, " (zstd -%d)", o->level);
+    fprintf(stderr, ", read as %s", cmt_format_name(stats->format));
+    if (stats->other_records)
+        fprintf(stderr, "; %llu records of other kinds skipped", (unsigned long long)stats->other_records);
     if (stats->unknown_frees)
         fprintf(stderr, "; %llu frees of addresses not live skipped",
                 (unsigned long long)stats->unknown_frees);

@@ -84,3 +84,25 @@ bool cmt_event_failed(const cmt_event *ev)
     /* realloc(p, 0) that returns NULL has freed p, as glibc does. */
     return !(ev->op == CMT_OP_REALLOC && ev->size == 0 && ev->arg_tag != 0);
 }
+
+static const char *const format_names[CMT_FORMAT_COUNT] = {
+    [CMT_FORMAT_AUTO] = "auto",
+    [CMT_FORMAT_TEXT] = "text",
+    [CMT_FORMAT_KDUMP] = "kdump",
+};
+
+const char *cmt_format_name(cmt_format format)
+{
+    return (unsigned)format < CMT_FORMAT_COUNT ? format_names[format] : "?";
+}
+
+int cmt_format_from_name(const char *name, cmt_format *format)
+{
+    for (int f = 0; f < CMT_FORMAT_COUNT; f++) {
+        if (strcmp(name, format_names[f]) == 0) {
+            *format = (cmt_format)f;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -1,7 +1,10 @@
 /*
  * parse.c - the text trace reader.
  *
- * Reads the lines the original tools wrote and more:
+ * Reads a trace a line at a time, in the cmt text format (below) or as
+ * kdump prints jemalloc's utrace records (kdump.c), and turns addresses
+ * into tags.  The text format is the lines the original tools wrote and
+ * more:
  *
  *     malloc(8) = 81d220b48<1>
  *     calloc(4, 16) = 0x81d220c00
@@ -9,12 +12,12 @@
  *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
  *     free(81d3b83a0<2>)                          # annotations are ignored
  *
- * and turns addresses into tags with a map of the live blocks.  Tags in the
- * input are optional; where present they must agree with the ones the
+ * A map of the live blocks turns addresses into tags.  Tags in the input
+ * are optional; where present they must agree with the ones the
  * reader assigns (counted from the first tag seen, so an excerpt that
  * starts at <6655> is fine).
  */
-#include "../common/internal.h"
+#include "scan.h"
 #include "../common/map.h"
 
 #include <stdlib.h>
@@ -27,12 +30,32 @@ struct cmt_text_reader {
     uint64_t next_tag;
     bool tag_offset_known; /* input tags = our tags + tag_offset */
     uint64_t tag_offset;
+    line_kind (*scan_line)(scanner *s, parsed_line *l); /* the format's */
     cmt_event pending;     /* the allocation that follows an implied free */
     bool has_pending;
     const char *line;      /* the line being read, for messages */
     size_t line_len;
     char err[CMT_ERRLEN];
 };
+
+/* -f auto: the format of the first line that is not blank or a comment,
+ * among the first 64 KiB. */
+static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
+{
+    ptrdiff_t avail = cmt_input_fill(&t->in, 65536, err, errlen);
+    const char *p = (const char *)t->in.buf + t->in.start, *end = p + (avail > 0 ? avail : 0);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        const char *q = p;
+        while (q < line_end && (*q == ' ' || *q == '\t' || *q == '\r'))
+            q++;
+        if (q < line_end && *q != '#')
+            return cmt_looks_like_kdump(p, (size_t)(line_end - p)) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+        p = line_end + 1;
+    }
+    return CMT_FORMAT_TEXT;
+}
 
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
                                size_t errlen)
@@ -44,6 +67,10 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     }
     if (options)
         t->options = *options;
+    t->stats.format = t->options.format;
+    if (t->stats.format == CMT_FORMAT_AUTO)
+        t->stats.format = detect_format(t, err, errlen);
+    t->scan_line = t->stats.format == CMT_FORMAT_KDUMP ? cmt_scan_kdump_line : cmt_scan_text_line;
     cmt_map_init(&t->live);
     t->next_tag = 1;
     return t;
@@ -98,168 +125,16 @@ static int line_error(cmt_text_reader *t, const char *what)
 
 /* ------------------------------------------------------------- scanning */
 
-typedef struct scanner {
-    const char *p, *end;
-} scanner;
-
-static inline void skip_space(scanner *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t'))
-        s->p++;
-}
-
-static inline bool accept(scanner *s, char c)
-{
-    skip_space(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
-/* Hex digit values, -1 for other bytes: the parser's innermost loop. */
-static const int8_t hex_values[256] = {
-    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,
-    ['7'] = 7,  ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13,
-    ['e'] = 14, ['f'] = 15, ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14,
-    ['F'] = 15,
-};
-
-static inline int hex_value(char c)
-{
-    int v = hex_values[(unsigned char)c];
-    return v || c == '0' ? v : -1;
-}
-
-/* Hex digits into *V; false if there are none or they overflow 64 bits. */
-static bool scan_hex_digits(scanner *s, uint64_t *v)
-{
-    const char *start = s->p;
-    uint64_t x = 0;
-    int d;
-    while (s->p < s->end && (d = hex_value(*s->p)) >= 0) {
-        if (x >> 60)
-            return false;
-        x = (x << 4) | (uint64_t)d;
-        s->p++;
-    }
-    *v = x;
-    return s->p > start;
-}
-
-/* A decimal number, or hex with 0x. */
-static bool scan_number(scanner *s, uint64_t *v)
-{
-    skip_space(s);
-    if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x') {
-        s->p += 2;
-        return scan_hex_digits(s, v);
-    }
-    const char *start = s->p;
-    uint64_t x = 0;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        unsigned digit = (unsigned)(*s->p - '0');
-        if (x > (UINT64_MAX - digit) / 10)
-            return false;
-        x = x * 10 + digit;
-        s->p++;
-    }
-    *v = x;
-    return s->p > start;
-}
-
-static bool accept_word(scanner *s, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
-        s->p += n;
-        return true;
-    }
-    return false;
-}
-
-/* A pointer (hex, 0x optional; "(nil)" and "NULL" for 0) and its optional
- * "<tag>"; *TAG is 0 when there is none. */
-static bool scan_pointer(scanner *s, uint64_t *addr, uint64_t *tag)
-{
-    skip_space(s);
-    *tag = 0;
-    if (accept_word(s, "(nil)") || accept_word(s, "NULL")) {
-        *addr = 0;
-    } else {
-        if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x')
-            s->p += 2;
-        if (!scan_hex_digits(s, addr))
-            return false;
-    }
-    if (s->p < s->end && *s->p == '<') {
-        s->p++;
-        if (!scan_number(s, tag) || *tag == 0 || !accept(s, '>'))
-            return false;
-    }
-    return true;
-}
-
-/* The name before "(": which call the line records. */
-static bool scan_op(scanner *s, cmt_op *op)
-{
-    const char *start = s->p;
-    while (s->p < s->end && (*s->p == '_' || (*s->p >= 'a' && *s->p <= 'z')))
-        s->p++;
-    size_t n = (size_t)(s->p - start);
-    /* The common names first, by length, before any string compare. */
-    static const cmt_op by_length[] = {
-        [4] = CMT_OP_FREE, [6] = CMT_OP_MALLOC, [7] = CMT_OP_REALLOC,
-        [8] = CMT_OP_MEMALIGN, [13] = CMT_OP_ALIGNED_ALLOC, [14] = CMT_OP_POSIX_MEMALIGN,
-    };
-    cmt_op guess = n < sizeof by_length / sizeof by_length[0] ? by_length[n] : CMT_OP_MALLOC;
-    if (n == 6 && start[0] == 'c')
-        guess = CMT_OP_CALLOC;
-    const char *name = cmt_op_name(guess);
-    if (n == 0 || name[n] != '\0' || memcmp(start, name, n) != 0)
-        return false;
-    *op = guess;
-    return true;
-}
-
-/* What one line says, before addresses become tags. */
-typedef struct parsed_line {
-    cmt_event ev;
-    uint64_t arg_input_tag, result_input_tag;
-} parsed_line;
-
-static bool scan_call(scanner *s, parsed_line *l)
+line_kind cmt_scan_text_line(scanner *s, parsed_line *l)
 {
     cmt_event *ev = &l->ev;
-    if (!scan_op(s, &ev->op) || !accept(s, '('))
-        return false;
-    bool args_ok;
-    switch (ev->op) {
-    case CMT_OP_MALLOC:
-        args_ok = scan_number(s, &ev->size);
-        break;
-    case CMT_OP_CALLOC:
-        args_ok = scan_number(s, &ev->count) && accept(s, ',') && scan_number(s, &ev->size);
-        break;
-    case CMT_OP_REALLOC:
-        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag) && accept(s, ',') &&
-                  scan_number(s, &ev->size);
-        break;
-    case CMT_OP_FREE:
-        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag);
-        break;
-    default:
-        args_ok = scan_number(s, &ev->align) && accept(s, ',') && scan_number(s, &ev->size);
-        break;
-    }
-    if (!args_ok || !accept(s, ')'))
-        return false;
+    if (!scan_op(s, &ev->op) || !scan_args(s, l))
+        return LINE_BAD;
     if (cmt_op_allocates(ev->op) &&
         !(accept(s, '=') && scan_pointer(s, &ev->addr, &l->result_input_tag)))
-        return false;
+        return LINE_BAD;
     skip_space(s);
-    return s->p == s->end;
+    return s->p == s->end ? LINE_EVENT : LINE_BAD;
 }
 
 /* ----------------------------------------------------------- semantics */
@@ -393,8 +268,13 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         if (s.p == s.end)
             continue;
         parsed_line l = {.ev = {.count = 1}};
-        if (!scan_call(&s, &l))
+        line_kind kind = t->scan_line(&s, &l);
+        if (kind == LINE_BAD)
             return line_error(t, "can't parse");
+        if (kind == LINE_OTHER) {
+            t->stats.other_records++;
+            continue;
+        }
         int rc = resolve_argument(t, &l);
         if (rc < 0)
             return -1;

@@ -1,0 +1,184 @@
+/*
+ * scan.h - the text scanner every trace reader shares: space, numbers,
+ * pointers with their optional <tag>, call names and their arguments.
+ */
+#ifndef CMT_SCAN_H
+#define CMT_SCAN_H
+
+#include "../common/internal.h"
+
+typedef struct scanner {
+    const char *p, *end;
+} scanner;
+
+static inline void skip_space(scanner *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t'))
+        s->p++;
+}
+
+static inline bool accept(scanner *s, char c)
+{
+    skip_space(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* Hex digit values, -1 for other bytes: the parser's innermost loop. */
+static const int8_t hex_values[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,
+    ['7'] = 7,  ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13,
+    ['e'] = 14, ['f'] = 15, ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14,
+    ['F'] = 15,
+};
+
+static inline int hex_value(char c)
+{
+    int v = hex_values[(unsigned char)c];
+    return v || c == '0' ? v : -1;
+}
+
+/* Hex digits into *V; false if there are none or they overflow 64 bits. */
+static inline bool scan_hex_digits(scanner *s, uint64_t *v)
+{
+    const char *start = s->p;
+    uint64_t x = 0;
+    int d;
+    while (s->p < s->end && (d = hex_value(*s->p)) >= 0) {
+        if (x >> 60)
+            return false;
+        x = (x << 4) | (uint64_t)d;
+        s->p++;
+    }
+    *v = x;
+    return s->p > start;
+}
+
+/* A decimal number, or hex with 0x. */
+static inline bool scan_number(scanner *s, uint64_t *v)
+{
+    skip_space(s);
+    if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x') {
+        s->p += 2;
+        return scan_hex_digits(s, v);
+    }
+    const char *start = s->p;
+    uint64_t x = 0;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        unsigned digit = (unsigned)(*s->p - '0');
+        if (x > (UINT64_MAX - digit) / 10)
+            return false;
+        x = x * 10 + digit;
+        s->p++;
+    }
+    *v = x;
+    return s->p > start;
+}
+
+static inline bool accept_word(scanner *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
+        s->p += n;
+        return true;
+    }
+    return false;
+}
+
+/* A pointer (hex, 0x optional; "(nil)" and "NULL" for 0) and its optional
+ * "<tag>"; *TAG is 0 when there is none. */
+static inline bool scan_pointer(scanner *s, uint64_t *addr, uint64_t *tag)
+{
+    skip_space(s);
+    *tag = 0;
+    if (accept_word(s, "(nil)") || accept_word(s, "NULL")) {
+        *addr = 0;
+    } else {
+        if (s->end - s->p > 2 && s->p[0] == '0' && (s->p[1] | 0x20) == 'x')
+            s->p += 2;
+        if (!scan_hex_digits(s, addr))
+            return false;
+    }
+    if (s->p < s->end && *s->p == '<') {
+        s->p++;
+        if (!scan_number(s, tag) || *tag == 0 || !accept(s, '>'))
+            return false;
+    }
+    return true;
+}
+
+/* The name before "(": which call the line records. */
+static inline bool scan_op(scanner *s, cmt_op *op)
+{
+    const char *start = s->p;
+    while (s->p < s->end && (*s->p == '_' || (*s->p >= 'a' && *s->p <= 'z')))
+        s->p++;
+    size_t n = (size_t)(s->p - start);
+    /* The common names first, by length, before any string compare. */
+    static const cmt_op by_length[] = {
+        [4] = CMT_OP_FREE, [6] = CMT_OP_MALLOC, [7] = CMT_OP_REALLOC,
+        [8] = CMT_OP_MEMALIGN, [13] = CMT_OP_ALIGNED_ALLOC, [14] = CMT_OP_POSIX_MEMALIGN,
+    };
+    cmt_op guess = n < sizeof by_length / sizeof by_length[0] ? by_length[n] : CMT_OP_MALLOC;
+    if (n == 6 && start[0] == 'c')
+        guess = CMT_OP_CALLOC;
+    const char *name = cmt_op_name(guess);
+    if (n == 0 || name[n] != '\0' || memcmp(start, name, n) != 0)
+        return false;
+    *op = guess;
+    return true;
+}
+
+/* What one line says, before addresses become tags. */
+typedef struct parsed_line {
+    cmt_event ev;
+    uint64_t arg_input_tag, result_input_tag;
+} parsed_line;
+
+/* The arguments of call L->ev.op, "(...)", into L. */
+static inline bool scan_args(scanner *s, parsed_line *l)
+{
+    cmt_event *ev = &l->ev;
+    if (!accept(s, '('))
+        return false;
+    bool args_ok;
+    switch (ev->op) {
+    case CMT_OP_MALLOC:
+        args_ok = scan_number(s, &ev->size);
+        break;
+    case CMT_OP_CALLOC:
+        args_ok = scan_number(s, &ev->count) && accept(s, ',') && scan_number(s, &ev->size);
+        break;
+    case CMT_OP_REALLOC:
+        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag) && accept(s, ',') &&
+                  scan_number(s, &ev->size);
+        break;
+    case CMT_OP_FREE:
+        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag);
+        break;
+    default:
+        args_ok = scan_number(s, &ev->align) && accept(s, ',') && scan_number(s, &ev->size);
+        break;
+    }
+    return args_ok && accept(s, ')');
+}
+
+/* What a format's line scanner found on a line. */
+typedef enum line_kind {
+    LINE_EVENT,  /* an allocator call, in the parsed_line */
+    LINE_OTHER,  /* a record of another kind: counted and skipped */
+    LINE_BAD,    /* can't parse */
+} line_kind;
+
+/* The line scanners, one a format: S holds the line without its newline,
+ * comment or surrounding space. */
+line_kind cmt_scan_text_line(scanner *s, parsed_line *l);
+line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l);
+
+/* True if LINE looks like kdump output, for -f auto. */
+bool cmt_looks_like_kdump(const char *line, size_t len);
+
+#endif /* CMT_SCAN_H */
