@@ -116,10 +116,11 @@ typedef enum cmt_format {
     CMT_FORMAT_AUTO,  /* decided from the first lines */
     CMT_FORMAT_TEXT,  /* malloc(8) = 81d220b48<1>: the cmt text trace */
     CMT_FORMAT_KDUMP, /* FreeBSD kdump of jemalloc's utrace records */
+    CMT_FORMAT_VALGRIND, /* valgrind --trace-malloc=yes */
     CMT_FORMAT_COUNT
 } cmt_format;
 
-/* The name of FORMAT as -f spells it ("auto", "text", "kdump"). */
+/* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind"). */
 const char *cmt_format_name(cmt_format format);
 
 /* The format called NAME; returns 0, or -1 if there is none. */
@@ -128,6 +129,9 @@ int cmt_format_from_name(const char *name, cmt_format *format);
 /* Options for reading a text trace. */
 typedef struct cmt_text_options {
     cmt_format format;
+    /* valgrind: the process to read from a log of several; 0 for the one
+     * with most calls (the first one, on standard input). */
+    uint64_t pid;
     /* Make a free or realloc of an address that is not live an error
      * instead of a counted skip. */
     bool strict;
@@ -141,7 +145,10 @@ typedef struct cmt_text_stats {
     uint64_t unknown_reallocs; /* realloc of an address that was not live: read as realloc(NULL, n) */
     uint64_t reused_live;      /* allocation returned an address still live: the old block taken as freed */
     uint64_t other_records;    /* lines of other record types (kdump's CALL, malloc_init()...): skipped */
-    cmt_format format;         /* the format read (what auto chose, once a line was read) */
+    cmt_format format;         /* the format read (what auto chose) */
+    uint64_t pid;              /* valgrind: the process read */
+    uint64_t processes;        /* valgrind: processes in the log (0: not counted, on standard input) */
+    uint64_t other_process;    /* valgrind: calls of other processes skipped */
 } cmt_text_stats;
 
 typedef struct cmt_text_reader cmt_text_reader;

@@ -44,7 +44,8 @@ cmt_event *random_events(size_t n, unsigned seed);
 /* True if two events say the same (addresses aside: .cmt keeps none). */
 bool same_event(const cmt_event *a, const cmt_event *b);
 
-/* The path of a file under ../shared/traces, or NULL if it is absent. */
+/* The path of a file under ../shared/traces, or NULL if it is absent; in a
+ * static buffer that the next call reuses. */
 const char *shared_trace(const char *name);
 
 #endif

@@ -386,3 +386,86 @@ Test(text, auto_detects_each_format_and_reads_zstd_input)
     cr_assert_eq(cmt_text_next(t, &ev), 0, "%s", cmt_text_error(t));
     cmt_text_close(t);
 }
+
+/* ------------------------------------------------------------- valgrind */
+
+Test(text, valgrind_calls_of_every_kind)
+{
+    parsed p = parse_as("==7513== Memcheck, a memory error detector\n"
+                        "--7513-- malloc(16) = 0x4A5B040\n"
+                        "--7513-- Reading syms from /usr/bin/cppcheck\n"
+                        "--7513-- calloc(1,1040) = 0x4E032B0\n"
+                        "--7513-- realloc(0x0,1600)malloc(1600) = 0x4A432F0\n"
+                        "--7513-- realloc(0x4A432F0,3200) = 0x4A44000\n"
+                        "--7513-- memalign(al 64, size 100) = 0x4A5C040\n"
+                        "--7513-- _Znwm(72) = 0x4E02C80\n"
+                        "--7513-- _ZnamRKSt9nothrow_t(8) = 0x4E02D00\n"
+                        "--7513-- _ZnwmSt11align_val_t(size 48, al 32) = 0x4E02E00\n"
+                        "program output in between\n"
+                        "--7513-- _ZdlPvm(0x4E02C80)\n"
+                        "--7513-- _ZdaPv(0x4E02D00)\n"
+                        "--7513-- _ZdlPvSt11align_val_t(0x4E02E00, al 32)\n"
+                        "--7513-- free(0x4A5B040)\n"
+                        "--7513-- realloc(0x4A44000,0)free(0x4A44000)\n"
+                        "==7513== HEAP SUMMARY:\n",
+                        CMT_FORMAT_VALGRIND);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
+        {.op = CMT_OP_CALLOC, .tag = 2, .size = 1040, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 3, .size = 1600, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 4, .arg_tag = 3, .size = 3200, .count = 1},
+        {.op = CMT_OP_MEMALIGN, .tag = 5, .size = 100, .count = 1, .align = 64},
+        {.op = CMT_OP_MALLOC, .tag = 6, .size = 72, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 7, .size = 8, .count = 1},
+        {.op = CMT_OP_MEMALIGN, .tag = 8, .size = 48, .count = 1, .align = 32},
+        {.op = CMT_OP_FREE, .arg_tag = 6, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 7, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 8, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+        {.op = CMT_OP_REALLOC, .arg_tag = 4, .size = 0, .count = 1},
+    };
+    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < p.n; i++)
+        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+    cr_assert_eq(p.stats.other_records, 4);
+    cr_assert_eq(p.stats.pid, 7513);
+}
+
+Test(text, malformed_valgrind_calls_name_their_line)
+{
+    const char *bad[] = {
+        "--7513-- malloc(16) = ",
+        "--7513-- malloc(x) = 0x10",
+        "--7513-- calloc(1) = 0x10",
+        "--7513-- _ZdlPv(0x10",
+        "--7513-- malloc(16)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "--7513-- malloc(1) = 0x10\n%s\n", bad[i]);
+        parsed p = parse_as(text, CMT_FORMAT_VALGRIND);
+        cr_assert_eq(p.rc, -1, "read: %s", bad[i]);
+        cr_assert(strstr(p.err, ":2: can't parse: "), "%s", p.err);
+    }
+}
+
+Test(text, valgrind_logs_of_several_processes_read_the_busiest)
+{
+    const char *log = "--100-- malloc(1) = 0x10\n"
+                      "--200-- malloc(2) = 0x20\n"
+                      "--200-- malloc(3) = 0x30\n"
+                      "--100-- free(0x10)\n"
+                      "--200-- free(0x20)\n";
+    parsed p = parse_as(log, CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_VALGRIND);
+    cr_assert_eq(p.stats.pid, 200, "the process with most calls");
+    cr_assert_eq(p.stats.processes, 2);
+    cr_assert_eq(p.stats.other_process, 2);
+    cr_assert_eq(p.n, 3);
+    cr_assert_eq(p.events[0].size, 2);
+    p = parse_with(log, (cmt_text_options){.format = CMT_FORMAT_VALGRIND, .pid = 100});
+    cr_assert_eq(p.n, 2);
+    cr_assert_eq(p.events[0].size, 1);
+}

@@ -6,6 +6,7 @@
 #include <cmt.h>
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@ static void usage(void)
            "jemalloc's utrace records) into the compact .cmt format.  Reads standard\n"
            "input when INPUT is - or absent; zstd-compressed input is read as it is.\n"
            "\n"
-           "  -f, --format F     auto (default: decided from the first line), text, kdump\n"
+           "  -f, --format F     auto (default: decided from the first line), text, kdump,\n"
+           "                     valgrind (--trace-malloc=yes output)\n"
+           "      --pid N        valgrind: the process to read from a log of several\n"
+           "                     (default: the one with most calls)\n"
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
            "                     FILE is replaced only when the whole trace converted\n"
            "  -s, --text         write the canonical text trace (with tags) instead\n"
@@ -48,9 +52,9 @@ typedef struct options {
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_RAW = 256, OPT_STRICT };
+    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID };
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
         {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
         {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
@@ -63,8 +67,9 @@ static options parse_options(int argc, char **argv)
         switch (c) {
         case 'f':
             if (cmt_format_from_name(optarg, &o.text_options.format) < 0)
-                cli_usage_error(PROG, "no format '%s' (auto, text, kdump)", optarg);
+                cli_usage_error(PROG, "no format '%s' (auto, text, kdump, valgrind)", optarg);
             break;
+        case OPT_PID: o.text_options.pid = (uint64_t)cli_parse_long(PROG, "--pid", optarg, 1, LONG_MAX); break;
         case 'o': o.output = optarg; break;
         case 's': o.text = true; break;
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
@@ -128,6 +133,11 @@ static void print_summary(const options *o, const cmt_text_stats *stats, uint64_
     else
         fprintf(stderr, " (zstd -%d)", o->level);
     fprintf(stderr, ", read as %s", cmt_format_name(stats->format));
+    if (stats->format == CMT_FORMAT_VALGRIND && stats->processes > 1)
+        fprintf(stderr, " (process %llu of %llu%s)", (unsigned long long)stats->pid,
+                (unsigned long long)stats->processes, o->text_options.pid ? "" : ", the one with most calls");
+    if (stats->other_process)
+        fprintf(stderr, "; %llu calls of other processes skipped", (unsigned long long)stats->other_process);
     if (stats->other_records)
         fprintf(stderr, "; %llu records of other kinds skipped", (unsigned long long)stats->other_records);
     if (stats->unknown_frees)

@@ -89,6 +89,7 @@ static const char *const format_names[CMT_FORMAT_COUNT] = {
     [CMT_FORMAT_AUTO] = "auto",
     [CMT_FORMAT_TEXT] = "text",
     [CMT_FORMAT_KDUMP] = "kdump",
+    [CMT_FORMAT_VALGRIND] = "valgrind",
 };
 
 const char *cmt_format_name(cmt_format format)

@@ -50,8 +50,9 @@ bool cmt_looks_like_kdump(const char *line, size_t len)
     return false;
 }
 
-line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l)
+line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
 {
+    (void)ctx;
     if (!starts_with_pid(s->p, s->end))
         return LINE_BAD;
     const char *user = find_type(s->p, s->end, " USER ");

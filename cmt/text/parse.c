@@ -30,7 +30,8 @@ struct cmt_text_reader {
     uint64_t next_tag;
     bool tag_offset_known; /* input tags = our tags + tag_offset */
     uint64_t tag_offset;
-    line_kind (*scan_line)(scanner *s, parsed_line *l); /* the format's */
+    line_kind (*scan_line)(scanner *s, parsed_line *l, line_context *ctx); /* the format's */
+    line_context context;
     cmt_event pending;     /* the allocation that follows an implied free */
     bool has_pending;
     const char *line;      /* the line being read, for messages */
@@ -51,10 +52,50 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
         while (q < line_end && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
         if (q < line_end && *q != '#')
-            return cmt_looks_like_kdump(p, (size_t)(line_end - p)) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+        {
+            size_t n = (size_t)(line_end - p);
+            if (cmt_looks_like_valgrind(q, (size_t)(line_end - q)))
+                return CMT_FORMAT_VALGRIND;
+            return cmt_looks_like_kdump(p, n) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+        }
         p = line_end + 1;
     }
     return CMT_FORMAT_TEXT;
+}
+
+/* valgrind, --pid not given: the process of PATH with most calls, and how
+ * many processes there are.  A pass over the file before the real one. */
+static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes, char *err,
+                           size_t errlen)
+{
+    cmt_input in;
+    if (cmt_input_open(&in, path, err, errlen) < 0)
+        return -1;
+    cmt_map counts;
+    cmt_map_init(&counts);
+    ptrdiff_t avail;
+    uint64_t best = 0;
+    while ((avail = cmt_input_fill(&in, CMT_MAX_LINE, err, errlen)) > 0) {
+        const char *p = (const char *)in.buf + in.start, *end = p + avail;
+        const char *nl = memchr(p, '\n', (size_t)avail);
+        const char *line_end = nl ? nl : end;
+        if (!nl && !in.eof && avail >= CMT_MAX_LINE)
+            line_end = end; /* an overlong line: the real pass reports it */
+        uint64_t line_pid;
+        if (cmt_valgrind_line_pid(p, (size_t)(line_end - p), &line_pid)) {
+            cmt_map_entry *e = cmt_map_insert(&counts, line_pid);
+            if (!e->a++)
+                ++*processes;
+            if (e->a > best) {
+                best = e->a;
+                *pid = line_pid;
+            }
+        }
+        in.start += (size_t)(line_end - p) + (nl ? 1 : 0);
+    }
+    cmt_map_destroy(&counts);
+    cmt_input_close(&in);
+    return avail < 0 ? -1 : 0;
 }
 
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
@@ -70,7 +111,17 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     t->stats.format = t->options.format;
     if (t->stats.format == CMT_FORMAT_AUTO)
         t->stats.format = detect_format(t, err, errlen);
-    t->scan_line = t->stats.format == CMT_FORMAT_KDUMP ? cmt_scan_kdump_line : cmt_scan_text_line;
+    switch (t->stats.format) {
+    case CMT_FORMAT_KDUMP: t->scan_line = cmt_scan_kdump_line; break;
+    case CMT_FORMAT_VALGRIND: t->scan_line = cmt_scan_valgrind_line; break;
+    default: t->scan_line = cmt_scan_text_line; break;
+    }
+    t->context.pid = t->options.pid;
+    if (t->stats.format == CMT_FORMAT_VALGRIND && !t->options.pid && path && strcmp(path, "-") != 0 &&
+        busiest_process(path, &t->context.pid, &t->stats.processes, err, errlen) < 0) {
+        cmt_text_close(t);
+        return NULL;
+    }
     cmt_map_init(&t->live);
     t->next_tag = 1;
     return t;
@@ -125,8 +176,9 @@ static int line_error(cmt_text_reader *t, const char *what)
 
 /* ------------------------------------------------------------- scanning */
 
-line_kind cmt_scan_text_line(scanner *s, parsed_line *l)
+line_kind cmt_scan_text_line(scanner *s, parsed_line *l, line_context *ctx)
 {
+    (void)ctx;
     cmt_event *ev = &l->ev;
     if (!scan_op(s, &ev->op) || !scan_args(s, l))
         return LINE_BAD;
@@ -268,7 +320,9 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         if (s.p == s.end)
             continue;
         parsed_line l = {.ev = {.count = 1}};
-        line_kind kind = t->scan_line(&s, &l);
+        line_kind kind = t->scan_line(&s, &l, &t->context);
+        t->stats.pid = t->context.pid;
+        t->stats.other_process = t->context.other_process;
         if (kind == LINE_BAD)
             return line_error(t, "can't parse");
         if (kind == LINE_OTHER) {

@@ -173,10 +173,23 @@ typedef enum line_kind {
     LINE_BAD,    /* can't parse */
 } line_kind;
 
+/* What a line scanner keeps from line to line. */
+typedef struct line_context {
+    uint64_t pid;           /* valgrind: the process read; 0 until one is */
+    uint64_t other_process; /* valgrind: calls of other processes skipped */
+} line_context;
+
 /* The line scanners, one a format: S holds the line without its newline,
  * comment or surrounding space. */
-line_kind cmt_scan_text_line(scanner *s, parsed_line *l);
-line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l);
+line_kind cmt_scan_text_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx);
+
+/* True if LINE is a valgrind call line; its pid in *PID. */
+bool cmt_valgrind_line_pid(const char *line, size_t len, uint64_t *pid);
+
+/* True if LINE looks like valgrind output (==PID== or --PID--), for -f auto. */
+bool cmt_looks_like_valgrind(const char *line, size_t len);
 
 /* True if LINE looks like kdump output, for -f auto. */
 bool cmt_looks_like_kdump(const char *line, size_t len);
