@@ -310,6 +310,18 @@ static parsed parse_as(const char *text, cmt_format format)
     return parse_with(text, (cmt_text_options){.format = format});
 }
 
+/* Each of BAD, after the good line FIRST, must be "FILE:2: can't parse". */
+static void expect_second_lines_bad(const char *first, const char *const *bad, size_t n, cmt_format format)
+{
+    for (size_t i = 0; i < n; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "%s\n%s\n", first, bad[i]);
+        parsed p = parse_as(text, format);
+        cr_assert_eq(p.rc, -1, "read: %s", bad[i]);
+        cr_assert(strstr(p.err, ":2: can't parse: "), "%s", p.err);
+    }
+}
+
 Test(text, kdump_records_of_every_kind)
 {
     parsed p = parse_as("  61039 make     USER  malloc_init()\n"
@@ -353,13 +365,7 @@ Test(text, malformed_kdump_records_name_their_line)
         "make USER 0x10 = malloc(8)",
         "  61039 make     nothing we know",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "  1 a USER  0x10 = malloc(1)\n%s\n", bad[i]);
-        parsed p = parse_as(text, CMT_FORMAT_KDUMP);
-        cr_assert_eq(p.rc, -1, "read: %s", bad[i]);
-        cr_assert(strstr(p.err, ":2: can't parse: "), "%s", p.err);
-    }
+    expect_second_lines_bad("  1 a USER  0x10 = malloc(1)", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_KDUMP);
 }
 
 Test(text, auto_detects_each_format_and_reads_zstd_input)
@@ -441,13 +447,7 @@ Test(text, malformed_valgrind_calls_name_their_line)
         "--7513-- _ZdlPv(0x10",
         "--7513-- malloc(16)",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "--7513-- malloc(1) = 0x10\n%s\n", bad[i]);
-        parsed p = parse_as(text, CMT_FORMAT_VALGRIND);
-        cr_assert_eq(p.rc, -1, "read: %s", bad[i]);
-        cr_assert(strstr(p.err, ":2: can't parse: "), "%s", p.err);
-    }
+    expect_second_lines_bad("--7513-- malloc(1) = 0x10", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_VALGRIND);
 }
 
 Test(text, valgrind_logs_of_several_processes_read_the_busiest)
