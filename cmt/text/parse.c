@@ -21,6 +21,7 @@
 #include "../common/map.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 struct cmt_text_reader {
     cmt_input in;
@@ -64,7 +65,8 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
 }
 
 /* valgrind, --pid not given: the process of PATH with most calls, and how
- * many processes there are.  A pass over the file before the real one. */
+ * many processes there are.  A pass over the file before the real one, so
+ * only for regular files: a pipe would be drained. */
 static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes, char *err,
                            size_t errlen)
 {
@@ -117,7 +119,9 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     default: t->scan_line = cmt_scan_text_line; break;
     }
     t->context.pid = t->options.pid;
-    if (t->stats.format == CMT_FORMAT_VALGRIND && !t->options.pid && path && strcmp(path, "-") != 0 &&
+    struct stat st;
+    bool rereadable = path && strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (t->stats.format == CMT_FORMAT_VALGRIND && !t->options.pid && rereadable &&
         busiest_process(path, &t->context.pid, &t->stats.processes, err, errlen) < 0) {
         cmt_text_close(t);
         return NULL;

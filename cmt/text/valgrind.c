@@ -20,43 +20,46 @@
 #include "scan.h"
 
 /* The call names valgrind prints, and what each is. */
+#define CALL(NAME, OP) {NAME, sizeof NAME - 1, OP}
+
 static const struct {
     const char *name;
+    size_t len;
     cmt_op op;
 } calls[] = {
-    {"malloc", CMT_OP_MALLOC},
-    {"calloc", CMT_OP_CALLOC},
-    {"realloc", CMT_OP_REALLOC},
-    {"free", CMT_OP_FREE},
-    {"memalign", CMT_OP_MEMALIGN},
-    {"posix_memalign", CMT_OP_POSIX_MEMALIGN},
-    {"aligned_alloc", CMT_OP_ALIGNED_ALLOC},
-    {"valloc", CMT_OP_MALLOC},
-    {"pvalloc", CMT_OP_MALLOC},
-    {"__builtin_new", CMT_OP_MALLOC},
-    {"__builtin_vec_new", CMT_OP_MALLOC},
-    {"__builtin_delete", CMT_OP_FREE},
-    {"__builtin_vec_delete", CMT_OP_FREE},
-    {"_Znwm", CMT_OP_MALLOC},
-    {"_Znam", CMT_OP_MALLOC},
-    {"_ZnwmRKSt9nothrow_t", CMT_OP_MALLOC},
-    {"_ZnamRKSt9nothrow_t", CMT_OP_MALLOC},
-    {"_ZnwmSt11align_val_t", CMT_OP_MEMALIGN},
-    {"_ZnamSt11align_val_t", CMT_OP_MEMALIGN},
-    {"_ZnwmSt11align_val_tRKSt9nothrow_t", CMT_OP_MEMALIGN},
-    {"_ZnamSt11align_val_tRKSt9nothrow_t", CMT_OP_MEMALIGN},
-    {"_ZdlPv", CMT_OP_FREE},
-    {"_ZdaPv", CMT_OP_FREE},
-    {"_ZdlPvm", CMT_OP_FREE},
-    {"_ZdaPvm", CMT_OP_FREE},
-    {"_ZdlPvRKSt9nothrow_t", CMT_OP_FREE},
-    {"_ZdaPvRKSt9nothrow_t", CMT_OP_FREE},
-    {"_ZdlPvSt11align_val_t", CMT_OP_FREE},
-    {"_ZdaPvSt11align_val_t", CMT_OP_FREE},
-    {"_ZdlPvmSt11align_val_t", CMT_OP_FREE},
-    {"_ZdaPvmSt11align_val_t", CMT_OP_FREE},
-    {"_ZdlPvSt11align_val_tRKSt9nothrow_t", CMT_OP_FREE},
-    {"_ZdaPvSt11align_val_tRKSt9nothrow_t", CMT_OP_FREE},
+    CALL("_Znwm", CMT_OP_MALLOC),
+    CALL("_ZdlPv", CMT_OP_FREE),
+    CALL("malloc", CMT_OP_MALLOC),
+    CALL("calloc", CMT_OP_CALLOC),
+    CALL("realloc", CMT_OP_REALLOC),
+    CALL("free", CMT_OP_FREE),
+    CALL("memalign", CMT_OP_MEMALIGN),
+    CALL("posix_memalign", CMT_OP_POSIX_MEMALIGN),
+    CALL("aligned_alloc", CMT_OP_ALIGNED_ALLOC),
+    CALL("valloc", CMT_OP_MALLOC),
+    CALL("pvalloc", CMT_OP_MALLOC),
+    CALL("__builtin_new", CMT_OP_MALLOC),
+    CALL("__builtin_vec_new", CMT_OP_MALLOC),
+    CALL("__builtin_delete", CMT_OP_FREE),
+    CALL("__builtin_vec_delete", CMT_OP_FREE),
+    CALL("_Znam", CMT_OP_MALLOC),
+    CALL("_ZnwmRKSt9nothrow_t", CMT_OP_MALLOC),
+    CALL("_ZnamRKSt9nothrow_t", CMT_OP_MALLOC),
+    CALL("_ZnwmSt11align_val_t", CMT_OP_MEMALIGN),
+    CALL("_ZnamSt11align_val_t", CMT_OP_MEMALIGN),
+    CALL("_ZnwmSt11align_val_tRKSt9nothrow_t", CMT_OP_MEMALIGN),
+    CALL("_ZnamSt11align_val_tRKSt9nothrow_t", CMT_OP_MEMALIGN),
+    CALL("_ZdaPv", CMT_OP_FREE),
+    CALL("_ZdlPvm", CMT_OP_FREE),
+    CALL("_ZdaPvm", CMT_OP_FREE),
+    CALL("_ZdlPvRKSt9nothrow_t", CMT_OP_FREE),
+    CALL("_ZdaPvRKSt9nothrow_t", CMT_OP_FREE),
+    CALL("_ZdlPvSt11align_val_t", CMT_OP_FREE),
+    CALL("_ZdaPvSt11align_val_t", CMT_OP_FREE),
+    CALL("_ZdlPvmSt11align_val_t", CMT_OP_FREE),
+    CALL("_ZdaPvmSt11align_val_t", CMT_OP_FREE),
+    CALL("_ZdlPvSt11align_val_tRKSt9nothrow_t", CMT_OP_FREE),
+    CALL("_ZdaPvSt11align_val_tRKSt9nothrow_t", CMT_OP_FREE),
 };
 
 /* "--PID-- " at the start: the pid, and S past it. */
@@ -83,8 +86,8 @@ static int scan_call_name(scanner *s)
     if (s->p == s->end || *s->p != '(')
         return -1;
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
-        if (strlen(calls[i].name) == n && memcmp(calls[i].name, start, n) == 0)
-            return (int)i;
+        if (calls[i].len == n && memcmp(calls[i].name, start, n) == 0)
+            return (int)i; /* the common names come first in the table */
     return -1;
 }
 
