@@ -117,10 +117,13 @@ typedef enum cmt_format {
     CMT_FORMAT_TEXT,  /* malloc(8) = 81d220b48<1>: the cmt text trace */
     CMT_FORMAT_KDUMP, /* FreeBSD kdump of jemalloc's utrace records */
     CMT_FORMAT_VALGRIND, /* valgrind --trace-malloc=yes */
+    CMT_FORMAT_DTRACE, /* CHERI memory-alloc-tracing dtrace logs */
+    CMT_FORMAT_MTRACE, /* glibc mtrace() logs */
     CMT_FORMAT_COUNT
 } cmt_format;
 
-/* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind"). */
+/* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind",
+ * "dtrace", "mtrace"). */
 const char *cmt_format_name(cmt_format format);
 
 /* The format called NAME; returns 0, or -1 if there is none. */

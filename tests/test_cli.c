@@ -306,3 +306,18 @@ Test(cli, the_valgrind_and_kdump_recordings_of_one_run_agree)
     free(v);
     free(k);
 }
+
+Test(cli, the_cheri_dtrace_log_reads_directly_and_through_log2trace)
+{
+    if (!shared_trace("cheri.dtrace.txt"))
+        cr_skip_test("../shared/traces/cheri.dtrace.txt is not here");
+    char path[4096], *err, *out;
+    snprintf(path, sizeof path, "%s", shared_trace("cheri.dtrace.txt"));
+    cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("d.cmt"), path), 0, "%s", err);
+    cr_assert(strstr(err, "trace2cmt: 4 events, ") && strstr(err, "read as dtrace"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(&out, NULL, "PATH=%s:$PATH %s/log2trace.sh < %s", CMT_TOOLS, CMT_SCRIPTS, path), 0);
+    cr_assert(strstr(out, "malloc(96) = 81d21e100<1>\n") && strstr(out, "realloc(81d220288, 340) = 81d279480<3>\n"),
+              "%s", out);
+    free(out);
+}

@@ -38,6 +38,14 @@ static parsed parse(const char *text, bool strict)
     return parse_with(text, (cmt_text_options){.strict = strict});
 }
 
+/* P must hold exactly the N events of WANT. */
+static void expect_events(const parsed *p, const cmt_event *want, size_t n)
+{
+    cr_assert_eq(p->n, n, "%zu events where %zu were wanted", p->n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(same_event(&p->events[i], &want[i]), "event %zu", i + 1);
+}
+
 /* Reading TEXT must stop with an error containing NEEDLE. */
 static void expect_parse_error(const char *text, bool strict, const char *needle)
 {
@@ -71,9 +79,7 @@ Test(text, every_call_of_the_sample_reads_as_worked_out)
         {.op = CMT_OP_FREE, .arg_tag = 7, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 8, .count = 1},
     };
-    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < p.n; i++)
-        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+    expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.events[0].addr, 0x1000);
     cr_assert_eq(p.events[2].arg_addr, 0x1000);
     cr_assert_eq(p.stats.lines, 19);
@@ -349,9 +355,7 @@ Test(text, kdump_records_of_every_kind)
         {.op = CMT_OP_FREE, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
     };
-    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < p.n; i++)
-        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+    expect_events(&p, want, sizeof want / sizeof want[0]);
 }
 
 Test(text, malformed_kdump_records_name_their_line)
@@ -431,9 +435,7 @@ Test(text, valgrind_calls_of_every_kind)
         {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
         {.op = CMT_OP_REALLOC, .arg_tag = 4, .size = 0, .count = 1},
     };
-    cr_assert_eq(p.n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < p.n; i++)
-        cr_assert(same_event(&p.events[i], &want[i]), "event %zu", i + 1);
+    expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.stats.other_records, 4);
     cr_assert_eq(p.stats.pid, 7513);
 }
@@ -468,4 +470,90 @@ Test(text, valgrind_logs_of_several_processes_read_the_busiest)
     p = parse_with(log, (cmt_text_options){.format = CMT_FORMAT_VALGRIND, .pid = 100});
     cr_assert_eq(p.n, 2);
     cr_assert_eq(p.events[0].size, 1);
+}
+
+/* --------------------------------------------------------------- dtrace */
+
+Test(text, dtrace_calls_of_every_kind)
+{
+    parsed p = parse_as("call-trace\t1536334807907404599\t50a0805 14\tmalloc\t96\t81d21e100\n"
+                        "call-trace\t1536334807907404600\t\tcalloc\t4 24\t81d21e200\n"
+                        "call-trace\t1536334807907404601\t\taligned_alloc\t64 128\t81d21e300\n"
+                        "call-trace\t1536334807907404602\t\tposix_memalign\t32 16\t81d21e400\n"
+                        "call-trace\t1536334807909430574\t8099e0663 16\trealloc\t81d21e100 340\t81d279480\n"
+                        "call-trace\t1536334807907411147\t\tfree\t81d279480\t\n"
+                        "other-probe\t1\t\tsomething\t\t\n",
+                        CMT_FORMAT_DTRACE);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 96, .count = 1},
+        {.op = CMT_OP_CALLOC, .tag = 2, .size = 24, .count = 4},
+        {.op = CMT_OP_ALIGNED_ALLOC, .tag = 3, .size = 128, .count = 1, .align = 64},
+        {.op = CMT_OP_POSIX_MEMALIGN, .tag = 4, .size = 16, .count = 1, .align = 32},
+        {.op = CMT_OP_REALLOC, .tag = 5, .arg_tag = 1, .size = 340, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 5, .count = 1},
+    };
+    expect_events(&p, want, sizeof want / sizeof want[0]);
+    cr_assert_eq(p.stats.other_records, 1);
+}
+
+Test(text, malformed_dtrace_calls_name_their_line)
+{
+    const char *bad[] = {
+        "call-trace\t1\t\tmalloc\tx\t81d21e100",
+        "call-trace\t1\t\tmalloc\t96",
+        "call-trace\t1\t\tmalloc\t96\t",
+        "call-trace\tnow\t\tmalloc\t96\t81d21e100",
+        "call-trace\t1\t\tmallocx\t96\t81d21e100",
+        "call-trace\t1\t\tfree\t81d21e100\t81d21e100",
+        "call-trace\t1\t\trealloc\t81d21e100\t81d21e100",
+    };
+    expect_second_lines_bad("call-trace\t1\t\tmalloc\t8\t10", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_DTRACE);
+}
+
+/* --------------------------------------------------------------- mtrace */
+
+Test(text, mtrace_records_of_every_kind)
+{
+    parsed p = parse_as("= Start\n"
+                        "@ ./prog:[0x4005d4] + 0x1b4a460 0x10\n"
+                        "@ [0x4005d8] + 0x1b4a480 0x20\n"
+                        "@ ./prog:[0x4005f0] < 0x1b4a460\n"
+                        "@ ./prog:[0x4005f0] > 0x1b4a4a0 0x30\n"
+                        "@ ./prog:[0x400600] ! 0x1b4a4a0 0x1000\n"
+                        "@ ./prog:[0x4005e2] - 0x1b4a4a0\n"
+                        "@ ./prog:[0x4005e2] - 0x1b4a480\n"
+                        "= End\n",
+                        CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_MTRACE);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 32, .count = 1},
+        {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 1, .size = 48, .count = 1},
+        {.op = CMT_OP_REALLOC, .arg_tag = 3, .size = 4096, .count = 1}, /* failed: block 3 lives on */
+        {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+    };
+    expect_events(&p, want, sizeof want / sizeof want[0]);
+    cr_assert_eq(p.stats.other_records, 2);
+}
+
+Test(text, malformed_mtrace_records_name_their_line)
+{
+    const char *bad[] = {
+        "@ ./prog:[0x4005d4] + 0x1b4a460",
+        "@ ./prog:[0x4005d4] * 0x1b4a460 0x10",
+        "@ ./prog:[0x4005d4] > 0x1b4a460 0x10",
+        "@ ./prog:[0x4005d4] - zz",
+        "x ./prog:[0x4005d4] + 0x1b4a460 0x10",
+    };
+    expect_second_lines_bad("= Start", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_MTRACE);
+}
+
+Test(text, auto_tells_dtrace_and_valgrind_apart)
+{
+    cr_assert_eq(parse_as("call-trace\t1\t\tmalloc\t8\t10\n", CMT_FORMAT_AUTO).stats.format, CMT_FORMAT_DTRACE);
+    cr_assert_eq(parse_as("==1== Memcheck\n--1-- malloc(8) = 0x10\n", CMT_FORMAT_AUTO).stats.format,
+                 CMT_FORMAT_VALGRIND);
 }

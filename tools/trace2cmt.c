@@ -16,12 +16,13 @@ static const char *const PROG = "trace2cmt";
 static void usage(void)
 {
     printf("Usage: %s [OPTION]... [INPUT|-]\n"
-           "Convert an allocation trace (malloc(8) = 81d220b48<1> ..., or kdump output of\n"
-           "jemalloc's utrace records) into the compact .cmt format.  Reads standard\n"
+           "Convert an allocation trace (malloc(8) = 81d220b48<1> ..., or one of the\n"
+           "formats below) into the compact .cmt format.  Reads standard\n"
            "input when INPUT is - or absent; zstd-compressed input is read as it is.\n"
            "\n"
            "  -f, --format F     auto (default: decided from the first line), text, kdump,\n"
-           "                     valgrind (--trace-malloc=yes output)\n"
+           "                     valgrind (--trace-malloc=yes output), dtrace (CHERI\n"
+           "                     call-trace logs), mtrace (glibc MALLOC_TRACE files)\n"
            "      --pid N        valgrind: the process to read from a log of several\n"
            "                     (default: the one with most calls)\n"
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
@@ -67,7 +68,7 @@ static options parse_options(int argc, char **argv)
         switch (c) {
         case 'f':
             if (cmt_format_from_name(optarg, &o.text_options.format) < 0)
-                cli_usage_error(PROG, "no format '%s' (auto, text, kdump, valgrind)", optarg);
+                cli_usage_error(PROG, "no format '%s' (auto, text, kdump, valgrind, dtrace, mtrace)", optarg);
             break;
         case OPT_PID: o.text_options.pid = (uint64_t)cli_parse_long(PROG, "--pid", optarg, 1, LONG_MAX); break;
         case 'o': o.output = optarg; break;

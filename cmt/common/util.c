@@ -90,6 +90,8 @@ static const char *const format_names[CMT_FORMAT_COUNT] = {
     [CMT_FORMAT_TEXT] = "text",
     [CMT_FORMAT_KDUMP] = "kdump",
     [CMT_FORMAT_VALGRIND] = "valgrind",
+    [CMT_FORMAT_DTRACE] = "dtrace",
+    [CMT_FORMAT_MTRACE] = "mtrace",
 };
 
 const char *cmt_format_name(cmt_format format)

@@ -57,6 +57,10 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
             size_t n = (size_t)(line_end - p);
             if (cmt_looks_like_valgrind(q, (size_t)(line_end - q)))
                 return CMT_FORMAT_VALGRIND;
+            if (cmt_looks_like_dtrace(p, n))
+                return CMT_FORMAT_DTRACE;
+            if (cmt_looks_like_mtrace(q, (size_t)(line_end - q)))
+                return CMT_FORMAT_MTRACE;
             return cmt_looks_like_kdump(p, n) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
         }
         p = line_end + 1;
@@ -116,6 +120,8 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     switch (t->stats.format) {
     case CMT_FORMAT_KDUMP: t->scan_line = cmt_scan_kdump_line; break;
     case CMT_FORMAT_VALGRIND: t->scan_line = cmt_scan_valgrind_line; break;
+    case CMT_FORMAT_DTRACE: t->scan_line = cmt_scan_dtrace_line; break;
+    case CMT_FORMAT_MTRACE: t->scan_line = cmt_scan_mtrace_line; break;
     default: t->scan_line = cmt_scan_text_line; break;
     }
     t->context.pid = t->options.pid;
@@ -329,10 +335,10 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         t->stats.other_process = t->context.other_process;
         if (kind == LINE_BAD)
             return line_error(t, "can't parse");
-        if (kind == LINE_OTHER) {
+        if (kind == LINE_OTHER)
             t->stats.other_records++;
+        if (kind == LINE_OTHER || kind == LINE_PENDING)
             continue;
-        }
         int rc = resolve_argument(t, &l);
         if (rc < 0)
             return -1;

@@ -170,6 +170,7 @@ static inline bool scan_args(scanner *s, parsed_line *l)
 typedef enum line_kind {
     LINE_EVENT,  /* an allocator call, in the parsed_line */
     LINE_OTHER,  /* a record of another kind: counted and skipped */
+    LINE_PENDING, /* the first line of a record that goes on */
     LINE_BAD,    /* can't parse */
 } line_kind;
 
@@ -177,6 +178,8 @@ typedef enum line_kind {
 typedef struct line_context {
     uint64_t pid;           /* valgrind: the process read; 0 until one is */
     uint64_t other_process; /* valgrind: calls of other processes skipped */
+    uint64_t realloc_from;  /* mtrace: the block of a "<" awaiting its ">" */
+    bool realloc_pending;
 } line_context;
 
 /* The line scanners, one a format: S holds the line without its newline,
@@ -184,6 +187,14 @@ typedef struct line_context {
 line_kind cmt_scan_text_line(scanner *s, parsed_line *l, line_context *ctx);
 line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx);
 line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+
+/* True if LINE is a CHERI dtrace call-trace line, for -f auto. */
+bool cmt_looks_like_dtrace(const char *line, size_t len);
+
+/* True if LINE starts an mtrace log ("= Start", "@ ..."), for -f auto. */
+bool cmt_looks_like_mtrace(const char *line, size_t len);
 
 /* True if LINE is a valgrind call line; its pid in *PID. */
 bool cmt_valgrind_line_pid(const char *line, size_t len, uint64_t *pid);

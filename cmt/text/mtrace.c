@@ -1,0 +1,74 @@
+/*
+ * mtrace.c - glibc mtrace() logs (MALLOC_TRACE=file):
+ *
+ *     = Start
+ *     @ ./prog:[0x4005d4] + 0x1b4a460 0x10        malloc, calloc, memalign...
+ *     @ ./prog:[0x4005e2] - 0x1b4a460             free
+ *     @ ./prog:[0x4005f0] < 0x1b4a460             realloc: the old block,
+ *     @ ./prog:[0x4005f0] > 0x1b4a4a0 0x20        then the new one
+ *     @ ./prog:[0x400600] ! 0x1b4a4a0 0x1000      a realloc that failed
+ *     = End
+ *
+ * The caller after "@" (a file and address, or an address) is skipped.
+ * "+" lines are allocations (mtrace does not say which call); a "<" waits
+ * for its ">" to make one realloc.  "=" lines are counted and skipped.
+ */
+#include "scan.h"
+
+bool cmt_looks_like_mtrace(const char *line, size_t len)
+{
+    return (len >= 7 && memcmp(line, "= Start", 7) == 0) || (len > 2 && memcmp(line, "@ ", 2) == 0);
+}
+
+line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
+{
+    if (*s->p == '=')
+        return LINE_OTHER;
+    if (!accept(s, '@'))
+        return LINE_BAD;
+    skip_space(s);
+    while (s->p < s->end && *s->p != ' ')
+        s->p++; /* the caller */
+    skip_space(s);
+    if (s->p == s->end)
+        return LINE_BAD;
+    char kind = *s->p++;
+    cmt_event *ev = &l->ev;
+    uint64_t tag;
+    bool ok;
+    switch (kind) {
+    case '+':
+        ev->op = CMT_OP_MALLOC;
+        ok = scan_pointer(s, &ev->addr, &tag) && scan_number(s, &ev->size) && ev->addr != 0;
+        break;
+    case '-':
+        ev->op = CMT_OP_FREE;
+        ok = scan_pointer(s, &ev->arg_addr, &tag);
+        break;
+    case '<':
+        if (!scan_pointer(s, &ctx->realloc_from, &tag))
+            return LINE_BAD;
+        skip_space(s);
+        if (s->p != s->end)
+            return LINE_BAD;
+        ctx->realloc_pending = true;
+        return LINE_PENDING;
+    case '>':
+        if (!ctx->realloc_pending)
+            return LINE_BAD;
+        ctx->realloc_pending = false;
+        ev->op = CMT_OP_REALLOC;
+        ev->arg_addr = ctx->realloc_from;
+        ok = scan_pointer(s, &ev->addr, &tag) && scan_number(s, &ev->size);
+        break;
+    case '!':
+        ev->op = CMT_OP_REALLOC;
+        ok = scan_pointer(s, &ev->arg_addr, &tag) && scan_number(s, &ev->size);
+        ev->size += ev->size == 0; /* a failure, not realloc(p, 0) */
+        break;
+    default:
+        return LINE_BAD;
+    }
+    skip_space(s);
+    return ok && s->p == s->end ? LINE_EVENT : LINE_BAD;
+}
