@@ -220,6 +220,7 @@ Test(rmalloc, the_seed_interface_works_on_the_default_heap)
     char *p = rmlock(&h);
     strcpy(p, "relocatable");
     rmunlock(&h);
+    rmcompact();
     cr_assert_str_eq(rmlock(&h), "relocatable");
     rmunlock(&h);
     rmfree(&h);

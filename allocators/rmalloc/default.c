@@ -43,3 +43,10 @@ void rmunlock(handle_t *h)
     if (heap)
         rm_unlock(heap, h);
 }
+
+void rmcompact(void)
+{
+    rm_heap *heap = default_heap();
+    if (heap)
+        rm_compact(heap);
+}

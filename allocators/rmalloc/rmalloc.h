@@ -51,6 +51,9 @@ void *rmlock(handle_t *h);
 /* Releases one rmlock(). */
 void rmunlock(handle_t *h);
 
+/* Compacts the default heap (see rm_compact). */
+void rmcompact(void);
+
 /* --------------------------------------------------------- heap objects */
 
 typedef struct rm_heap rm_heap;
