@@ -143,8 +143,10 @@ static void replay_realloc(replay *r, cmt_event *ev)
     void *p = A->realloc(r->heap, old_p, ev->size);
     if (ev->tag) {
         if (old) {
-            if (!p && old_p)
-                A->free(r->heap, old_p); /* the trace moved on; so does the replay */
+            /* Out of memory: the trace moved on, so does the replay.  But
+             * realloc(p, 0) returning NULL has freed p already. */
+            if (!p && old_p && ev->size != 0)
+                A->free(r->heap, old_p);
             drop_block(r, old);
         }
         add_block(r, ev, p, ev->size, touch(r, p, old_p ? old_bytes : 0, ev->size));

@@ -231,6 +231,22 @@ Test(replay, an_allocation_that_fails_only_in_the_replay_is_counted)
     }
 }
 
+Test(replay, a_realloc_to_zero_that_returned_a_block_is_not_freed_twice)
+{
+    /* Recorded under an allocator whose realloc(p, 0) returns a block;
+     * replayed under ones whose realloc(p, 0) frees p.  Once a double free. */
+    write_text(scratch_path("zero.trace"), "malloc(8) = 0x10\nrealloc(0x10, 0) = 0x20\nfree(0x20)\n");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s'", CMT_TOOLS, scratch_path("zero.cmt"),
+             scratch_path("zero.trace"));
+    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    for (size_t i = 0; cmt_allocators[i]; i++) {
+        cmt_replay_report rep = replay_file(scratch_path("zero.cmt"), cmt_allocators[i], NULL);
+        cr_assert_eq(rep.events, 3, "%s", cmt_allocators[i]->name);
+        cr_assert_eq(rep.end_live_blocks, 0);
+    }
+}
+
 Test(replay, allocators_are_listed_and_found_by_name)
 {
     cr_assert_eq(cmt_allocator_find("system"), &cmt_allocator_system);

@@ -137,6 +137,8 @@ static const char *const malformed[] = {
     "malloc(8) == 0x10",
     "malloc(8",
     "61039 make     USER  0x800607420 = malloc(26)",
+    "mallocxyzzy(8) = 0x10", /* longer than its guess: read past the name once */
+    "freeing(0x10)",
 };
 
 Test(text, each_malformed_line_is_an_error_naming_file_and_line)

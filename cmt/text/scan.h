@@ -126,7 +126,7 @@ static inline bool scan_op(scanner *s, cmt_op *op)
     if (n == 6 && start[0] == 'c')
         guess = CMT_OP_CALLOC;
     const char *name = cmt_op_name(guess);
-    if (n == 0 || name[n] != '\0' || memcmp(start, name, n) != 0)
+    if (n == 0 || strlen(name) != n || memcmp(start, name, n) != 0)
         return false;
     *op = guess;
     return true;
