@@ -20,7 +20,6 @@ typedef struct rmalloc_replay {
     rm_heap *heap;
     double pinned;
     uint64_t allocations;
-    uint64_t pinned_blocks;
 } rmalloc_replay;
 
 static inline handle_t handle(void *p)
@@ -63,10 +62,8 @@ static void *rmalloc_malloc(void *heap, size_t size)
 {
     rmalloc_replay *r = heap;
     handle_t h = rm_alloc(r->heap, size);
-    if (h != RM_INVALID_HANDLE && next_is_pinned(r)) {
+    if (h != RM_INVALID_HANDLE && next_is_pinned(r))
         rm_lock(r->heap, &h);
-        r->pinned_blocks++;
-    }
     return (void *)(uintptr_t)h;
 }
 

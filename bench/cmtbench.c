@@ -117,7 +117,7 @@ static double decode_rate(const char *path, unsigned long long *events)
     return best;
 }
 
-/* Reads FIELD's number from the JSON object that starts at *P. */
+/* FIELD's number in the JSON object that starts at OBJECT, or -1. */
 static double json_number(const char *object, const char *field)
 {
     char key[64];

@@ -151,6 +151,14 @@ static void lower_top(rm_heap *h, uint32_t off)
         h->first_hole = off;
 }
 
+/* The top goes up to OFF, and with it, maybe, its highest mark. */
+static void raise_top(rm_heap *h, uint32_t off)
+{
+    h->top = off;
+    if (h->top > h->peak_top)
+        h->peak_top = h->top;
+}
+
 /* Gives [off, off + units) back: merged with the free blocks after it, and
  * into the top if it reaches it. */
 static void release_run(rm_heap *h, uint32_t off, uint32_t units)
@@ -224,9 +232,7 @@ static uint32_t bump(rm_heap *h, uint32_t need)
     if ((uint64_t)h->top + need > h->capacity)
         return NONE;
     uint32_t off = h->top;
-    h->top += need;
-    if (h->top > h->peak_top)
-        h->peak_top = h->top;
+    raise_top(h, off + need);
     return off;
 }
 
@@ -454,13 +460,10 @@ static bool resize_in_place(rm_heap *h, uint32_t off, uint32_t need)
         units += at(h, next)->units;
         take_hole(h, next);
     }
-    if (reaches_top && need >= units) {
-        h->top = off + need;
-        if (h->top > h->peak_top)
-            h->peak_top = h->top;
-    } else if (units > need) {
+    if (reaches_top && need >= units)
+        raise_top(h, off + need);
+    else if (units > need)
         release_run(h, off + need, units - need);
-    }
     h->live_units += (uint64_t)need - at(h, off)->units;
     at(h, off)->units = need;
     return true;
@@ -485,11 +488,9 @@ static bool grow_by_sliding(rm_heap *h, uint32_t off, uint32_t need)
         h->first_hole = off; /* the top it may have named moves */
     memmove(at(h, end + delta), at(h, end), (size_t)(h->top - end) * UNIT);
     h->bytes_moved += (uint64_t)(h->top - end) * UNIT;
-    h->top += delta;
+    raise_top(h, h->top + delta);
     for (uint32_t pos = end + delta; pos < h->top; pos += at(h, pos)->units)
         h->slots[at(h, pos)->owner - 1].offset = pos;
-    if (h->top > h->peak_top)
-        h->peak_top = h->top;
     at(h, off)->units = need;
     h->live_units += delta;
     h->compact_ns += now_ns() - t0;

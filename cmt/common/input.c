@@ -134,6 +134,32 @@ ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
     return (ptrdiff_t)(in->end - in->start);
 }
 
+int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, size_t errlen)
+{
+    size_t scanned = 0;
+    for (;;) {
+        const char *start = (const char *)in->buf + in->start;
+        size_t avail = in->end - in->start;
+        const char *nl = memchr(start + scanned, '\n', avail - scanned);
+        *line = start;
+        if (nl) {
+            *len = (size_t)(nl - start);
+            in->start += *len + 1;
+            return 1;
+        }
+        *len = avail;
+        if (in->eof) {
+            in->start += avail;
+            return avail > 0;
+        }
+        if (avail > CMT_MAX_LINE)
+            return -2;
+        scanned = avail;
+        if (cmt_input_fill(in, avail + 1, err, errlen) < 0)
+            return -1;
+    }
+}
+
 void cmt_input_close(cmt_input *in)
 {
     if (in->owns_fd)

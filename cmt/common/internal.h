@@ -119,6 +119,12 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen);
  * ends first.  Returns the bytes available, or -1 on a read error. */
 ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen);
 
+/* Takes the next line, without its newline, into *LINE and *LEN (good
+ * until the next call).  Returns 1 for a line, 0 at the end of the input,
+ * -1 on a read error (message in ERR), -2 for a line longer than
+ * CMT_MAX_LINE (*LINE and *LEN then hold what was read of it). */
+int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, size_t errlen);
+
 void cmt_input_close(cmt_input *in);
 
 #endif /* CMT_INTERNAL_H */

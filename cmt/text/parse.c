@@ -1,10 +1,10 @@
 /*
  * parse.c - the text trace reader.
  *
- * Reads a trace a line at a time, in the cmt text format (below) or as
- * kdump prints jemalloc's utrace records (kdump.c), and turns addresses
- * into tags.  The text format is the lines the original tools wrote and
- * more:
+ * Reads a trace a line at a time, in the cmt text format (below) or in
+ * one of the formats of kdump.c, valgrind.c, dtrace.c and mtrace.c, and
+ * turns addresses into tags.  The text format is the lines the original
+ * tools wrote and more:
  *
  *     malloc(8) = 81d220b48<1>
  *     calloc(4, 16) = 0x81d220c00
@@ -52,8 +52,7 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
         const char *q = p;
         while (q < line_end && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
-        if (q < line_end && *q != '#')
-        {
+        if (q < line_end && *q != '#') {
             size_t n = (size_t)(line_end - p);
             if (cmt_looks_like_valgrind(q, (size_t)(line_end - q)))
                 return CMT_FORMAT_VALGRIND;
@@ -79,16 +78,14 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
         return -1;
     cmt_map counts;
     cmt_map_init(&counts);
-    ptrdiff_t avail;
+    const char *line;
+    size_t len;
     uint64_t best = 0;
-    while ((avail = cmt_input_fill(&in, CMT_MAX_LINE, err, errlen)) > 0) {
-        const char *p = (const char *)in.buf + in.start, *end = p + avail;
-        const char *nl = memchr(p, '\n', (size_t)avail);
-        const char *line_end = nl ? nl : end;
-        if (!nl && !in.eof && avail >= CMT_MAX_LINE)
-            line_end = end; /* an overlong line: the real pass reports it */
+    int rc;
+    /* A line too long stops the count: the real pass reports it. */
+    while ((rc = cmt_input_line(&in, &line, &len, err, errlen)) > 0) {
         uint64_t line_pid;
-        if (cmt_valgrind_line_pid(p, (size_t)(line_end - p), &line_pid)) {
+        if (cmt_valgrind_line_pid(line, len, &line_pid)) {
             cmt_map_entry *e = cmt_map_insert(&counts, line_pid);
             if (!e->a++)
                 ++*processes;
@@ -97,11 +94,10 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
                 *pid = line_pid;
             }
         }
-        in.start += (size_t)(line_end - p) + (nl ? 1 : 0);
     }
     cmt_map_destroy(&counts);
     cmt_input_close(&in);
-    return avail < 0 ? -1 : 0;
+    return rc == -1 ? -1 : 0;
 }
 
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
@@ -124,11 +120,12 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     case CMT_FORMAT_MTRACE: t->scan_line = cmt_scan_mtrace_line; break;
     default: t->scan_line = cmt_scan_text_line; break;
     }
-    t->context.pid = t->options.pid;
+    t->context.stats = &t->stats;
+    t->stats.pid = t->options.pid;
     struct stat st;
     bool rereadable = path && strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
     if (t->stats.format == CMT_FORMAT_VALGRIND && !t->options.pid && rereadable &&
-        busiest_process(path, &t->context.pid, &t->stats.processes, err, errlen) < 0) {
+        busiest_process(path, &t->stats.pid, &t->stats.processes, err, errlen) < 0) {
         cmt_text_close(t);
         return NULL;
     }
@@ -273,35 +270,15 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
  * the end of the input, -2 on an error. */
 static ptrdiff_t next_line(cmt_text_reader *t, const char **line)
 {
-    cmt_input *in = &t->in;
-    size_t scanned = 0;
-    for (;;) {
-        const char *start = (const char *)in->buf + in->start;
-        size_t avail = in->end - in->start;
-        const char *nl = memchr(start + scanned, '\n', avail - scanned);
-        if (nl) {
-            *line = start;
-            in->start += (size_t)(nl - start) + 1;
-            return nl - start;
-        }
-        if (in->eof) {
-            if (avail == 0)
-                return -1;
-            *line = start;
-            in->start += avail;
-            return (ptrdiff_t)avail;
-        }
-        if (avail > CMT_MAX_LINE) {
-            t->stats.lines++;
-            t->line = start;
-            t->line_len = avail;
-            line_error(t, "line longer than 65536 bytes");
-            return -2;
-        }
-        scanned = avail;
-        if (cmt_input_fill(&t->in, avail + 1, t->err, sizeof t->err) < 0)
-            return -2;
+    size_t len;
+    int rc = cmt_input_line(&t->in, line, &len, t->err, sizeof t->err);
+    if (rc == -2) {
+        t->stats.lines++;
+        t->line = *line;
+        t->line_len = len;
+        line_error(t, "line longer than 65536 bytes");
     }
+    return rc > 0 ? (ptrdiff_t)len : rc == 0 ? -1 : -2;
 }
 
 int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
@@ -331,8 +308,6 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
             continue;
         parsed_line l = {.ev = {.count = 1}};
         line_kind kind = t->scan_line(&s, &l, &t->context);
-        t->stats.pid = t->context.pid;
-        t->stats.other_process = t->context.other_process;
         if (kind == LINE_BAD)
             return line_error(t, "can't parse");
         if (kind == LINE_OTHER)

@@ -176,8 +176,7 @@ typedef enum line_kind {
 
 /* What a line scanner keeps from line to line. */
 typedef struct line_context {
-    uint64_t pid;           /* valgrind: the process read; 0 until one is */
-    uint64_t other_process; /* valgrind: calls of other processes skipped */
+    cmt_text_stats *stats;  /* the reader's: valgrind keeps pid and other_process there */
     uint64_t realloc_from;  /* mtrace: the block of a "<" awaiting its ">" */
     bool realloc_pending;
 } line_context;

@@ -120,10 +120,11 @@ line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx)
     int call = scan_call_name(s);
     if (call < 0)
         return LINE_OTHER; /* --PID-- lines that are not calls */
-    if (ctx->pid == 0)
-        ctx->pid = pid; /* the first process, when nothing chose one */
-    if (pid != ctx->pid) {
-        ctx->other_process++;
+    cmt_text_stats *stats = ctx->stats;
+    if (stats->pid == 0)
+        stats->pid = pid; /* the first process, when nothing chose one */
+    if (pid != stats->pid) {
+        stats->other_process++;
         return LINE_OTHER;
     }
     cmt_event *ev = &l->ev;
