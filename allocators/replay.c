@@ -10,8 +10,10 @@
  * that the footprint is seen within 0.1% of the peak of live bytes, and
  * every SAMPLE_EVERY events, for growth that comes without new peaks.  -v
  * output and --timeline rows are written after each stretch, also outside
- * the clock.  A relocating allocator's blocks are locked for the writing
- * of their bytes and unlocked after.
+ * the clock.  Accesses in the trace read and write the bytes they name,
+ * clipped to the block.  A relocating allocator's blocks are locked for
+ * the writing of their bytes and for each access, and unlocked after: the
+ * rmalloc project's "lockops".
  */
 #include "allocator.h"
 #include "../cmt/common/map.h"
@@ -36,6 +38,9 @@ typedef struct replay {
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
     uint64_t last_sample_event;
 } replay;
+
+/* What loads read goes here, so that the compiler keeps the reads. */
+static volatile uint8_t load_sink;
 
 static double now(void)
 {
@@ -81,18 +86,28 @@ static void sample_footprint(replay *r)
     r->last_sample_event = rep->events;
 }
 
-/* Writes bytes [from, to) of block P (locking it, for a relocating
- * allocator) and returns the address it has now. */
+/* The bytes of block P, pinned in place for a relocating allocator until
+ * unlock_block. */
+static uint8_t *lock_block(const replay *r, void *p)
+{
+    return r->alloc->lock ? r->alloc->lock(r->heap, p) : p;
+}
+
+static void unlock_block(const replay *r, void *p)
+{
+    if (r->alloc->unlock)
+        r->alloc->unlock(r->heap, p);
+}
+
+/* Writes bytes [from, to) of block P and returns the address it has now. */
 static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 {
     if (!p)
         return 0;
-    const cmt_allocator *A = r->alloc;
-    char *bytes = A->lock ? A->lock(r->heap, p) : p;
+    uint8_t *bytes = lock_block(r, p);
     if (r->options->touch && to > from)
         memset(bytes + from, TOUCH_BYTE, to - from);
-    if (A->unlock)
-        A->unlock(r->heap, p);
+    unlock_block(r, p);
     return (uint64_t)(uintptr_t)bytes;
 }
 
@@ -163,6 +178,35 @@ static void replay_realloc(replay *r, cmt_event *ev)
     }
 }
 
+/* Reads, writes or both the bytes an access names, as far as they lie in
+ * its block: a trace may say that a load ran past the end (strlen reading
+ * 16 bytes at a time does), the replay must not. */
+static void replay_access(replay *r, cmt_event *ev)
+{
+    cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
+    void *p = (void *)(uintptr_t)e->a;
+    ev->arg_addr = 0;
+    if (!p)
+        return; /* the replay could not allocate the block */
+    uint64_t from = ev->offset < e->b ? ev->offset : e->b;
+    uint64_t n = ev->size < e->b - from ? ev->size : e->b - from;
+    uint8_t *bytes = lock_block(r, p);
+    uint8_t *at = bytes + from;
+    uint8_t loaded = 0;
+    if (ev->op == CMT_OP_STORE) {
+        memset(at, TOUCH_BYTE, n);
+    } else {
+        for (uint64_t i = 0; i < n; i++)
+            loaded += at[i];
+        if (ev->op == CMT_OP_MODIFY)
+            for (uint64_t i = 0; i < n; i++)
+                at[i]++;
+    }
+    load_sink = loaded;
+    unlock_block(r, p);
+    ev->arg_addr = (uint64_t)(uintptr_t)bytes;
+}
+
 static void replay_event(replay *r, cmt_event *ev)
 {
     const cmt_allocator *A = r->alloc;
@@ -184,6 +228,11 @@ static void replay_event(replay *r, cmt_event *ev)
     }
     case CMT_OP_REALLOC:
         replay_realloc(r, ev);
+        return;
+    case CMT_OP_LOAD:
+    case CMT_OP_STORE:
+    case CMT_OP_MODIFY:
+        replay_access(r, ev);
         return;
     case CMT_OP_MALLOC:
         p = A->malloc(r->heap, ev->size);

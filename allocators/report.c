@@ -92,6 +92,11 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
             (unsigned long long)r->calls[CMT_OP_FREE], (unsigned long long)aligned_calls(r));
     if (r->free_null)
         fprintf(f, " (free(NULL) %llu)", (unsigned long long)r->free_null);
+    if (r->calls[CMT_OP_LOAD] + r->calls[CMT_OP_STORE] + r->calls[CMT_OP_MODIFY])
+        fprintf(f, "\naccesses        load %llu, store %llu, modify %llu%s",
+                (unsigned long long)r->calls[CMT_OP_LOAD], (unsigned long long)r->calls[CMT_OP_STORE],
+                (unsigned long long)r->calls[CMT_OP_MODIFY],
+                r->relocating ? " (each with its block locked)" : "");
     fprintf(f, "\ntime            %.3f ms, %.1f ns/event\n", r->seconds * 1e3, ns_per_event(r));
     fprintf(f, "peak live       %s bytes in %s blocks, at event %llu\n", grouped(a, r->peak_live_bytes),
             grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);

@@ -48,26 +48,39 @@ typedef enum cmt_op {
     CMT_OP_POSIX_MEMALIGN,
     CMT_OP_ALIGNED_ALLOC,
     CMT_OP_MEMALIGN,
+    /* Accesses to a live block's bytes, from traces that record them (the
+     * rmalloc project's memtrace and ops files): not allocator calls, but
+     * what a relocating allocator must lock a block for. */
+    CMT_OP_LOAD,
+    CMT_OP_STORE,
+    CMT_OP_MODIFY, /* a load and a store of the same bytes */
     CMT_OP_COUNT
 } cmt_op;
 
-/* One allocator call.  Tags are 0 where the pointer was NULL. */
+/* One allocator call or access.  Tags are 0 where the pointer was NULL. */
 typedef struct cmt_event {
     cmt_op op;
     uint64_t tag;      /* the block the call returned; 0 if it returned NULL */
-    uint64_t arg_tag;  /* realloc, free: the block passed in; 0 for NULL */
-    uint64_t size;     /* bytes requested; calloc: bytes per element */
+    uint64_t arg_tag;  /* realloc, free, accesses: the block passed in; 0 for NULL */
+    uint64_t size;     /* bytes requested; calloc: bytes per element; accesses: bytes accessed */
     uint64_t count;    /* calloc: number of elements; 1 otherwise */
     uint64_t align;    /* aligned family: the alignment asked for; 0 otherwise */
+    uint64_t offset;   /* accesses: where in the block they start */
     uint64_t addr;     /* address returned, where known (text input, replay) */
-    uint64_t arg_addr; /* address passed in, where known */
+    uint64_t arg_addr; /* address passed in (accesses: of the block), where known */
+    uint64_t time;     /* when the call was made, in ns from the recorder's origin
+                        * (dtrace, kdump -T); 0 where the trace does not say */
 } cmt_event;
 
 /* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */
 const char *cmt_op_name(cmt_op op);
 
-/* True for the calls that hand out a new block (all but free). */
+/* True for the calls that hand out a new block (all but free and the
+ * accesses). */
 bool cmt_op_allocates(cmt_op op);
+
+/* True for the accesses: load, store and modify. */
+bool cmt_op_accesses(cmt_op op);
 
 /* Bytes an event asks for: size, or count * size for calloc (saturating at
  * UINT64_MAX, which no allocator can satisfy). */
@@ -119,11 +132,13 @@ typedef enum cmt_format {
     CMT_FORMAT_VALGRIND, /* valgrind --trace-malloc=yes */
     CMT_FORMAT_DTRACE, /* CHERI memory-alloc-tracing dtrace logs */
     CMT_FORMAT_MTRACE, /* glibc mtrace() logs */
+    CMT_FORMAT_MEMTRACE, /* the rmalloc project's valgrind memtrace: >>> N|F|L|S|M addr size */
+    CMT_FORMAT_OPS,    /* the rmalloc project's ops files: handle N|F|L|S|M addr size */
     CMT_FORMAT_COUNT
 } cmt_format;
 
 /* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind",
- * "dtrace", "mtrace"). */
+ * "dtrace", "mtrace", "memtrace", "ops"). */
 const char *cmt_format_name(cmt_format format);
 
 /* The format called NAME; returns 0, or -1 if there is none. */
@@ -152,6 +167,8 @@ typedef struct cmt_text_stats {
     uint64_t pid;              /* valgrind: the process read */
     uint64_t processes;        /* valgrind: processes in the log (0: not counted, on standard input) */
     uint64_t other_process;    /* valgrind: calls of other processes skipped */
+    uint64_t unmapped_accesses; /* accesses that hit no live block: skipped */
+    uint64_t overrunning_accesses; /* accesses running past their block's end: kept */
 } cmt_text_stats;
 
 typedef struct cmt_text_reader cmt_text_reader;
@@ -180,7 +197,8 @@ void cmt_text_close(cmt_text_reader *reader);
 #define CMT_EVENT_TEXT_MAX 160
 
 /* Writes EV as one line of text, newline included, into BUF (at least
- * CMT_EVENT_TEXT_MAX bytes), e.g. "realloc(81d220b48<1>, 16) = 81d3b83a0<2>\n".
+ * CMT_EVENT_TEXT_MAX bytes), e.g. "realloc(81d220b48<1>, 16) = 81d3b83a0<2>\n"
+ * or, for an access, "store(81d3b83a0<2>+8, 4)\n" (block+offset, bytes).
  * Addresses are printed in hex without 0x as the original tools did, NULL
  * as 0x0.  Returns the length written. */
 size_t cmt_format_event(char *buf, const cmt_event *ev);

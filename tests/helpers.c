@@ -151,6 +151,8 @@ cmt_event *random_events(size_t n, unsigned seed)
     for (size_t i = 0; i < n; i++) {
         cmt_event *ev = &events[i];
         ev->count = 1;
+        if (seed % 2 && i % 3) /* timed, in order but for a step back now and then */
+            ev->time = 1000000 * (uint64_t)i - (uint64_t)(rand() % 8 == 0) * 5000000;
         int dice = rand() % 100;
         /* Sizes: mostly repeats and neighbours, sometimes anything 64-bit. */
         uint64_t size = dice % 4 == 0   ? last_size
@@ -169,6 +171,15 @@ cmt_event *random_events(size_t n, unsigned seed)
         }
         if (dice < 47) {
             ev->op = CMT_OP_FREE; /* free(NULL) */
+            continue;
+        }
+        if (nlive > 0 && dice < 62) {
+            /* An access, walking through a recent block or anywhere. */
+            static const uint64_t widths[] = {1, 2, 4, 8, 16, 3, 0, 4096};
+            ev->op = (cmt_op)(CMT_OP_LOAD + rand() % 3);
+            ev->arg_tag = live[rand() % 4 ? nlive - 1 : (size_t)rand() % nlive];
+            ev->size = widths[rand() % 8];
+            ev->offset = rand() % 5 ? (uint64_t)(rand() % 64) : (uint64_t)rand() << 33;
             continue;
         }
         switch (dice % 6) {
@@ -204,7 +215,8 @@ cmt_event *random_events(size_t n, unsigned seed)
 bool same_event(const cmt_event *a, const cmt_event *b)
 {
     return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
-           a->count == b->count && a->align == b->align;
+           a->count == b->count && a->align == b->align && a->offset == b->offset &&
+           a->time == b->time;
 }
 
 const char *shared_trace(const char *name)

@@ -316,8 +316,76 @@ Test(cli, the_cheri_dtrace_log_reads_directly_and_through_log2trace)
     cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("d.cmt"), path), 0, "%s", err);
     cr_assert(strstr(err, "trace2cmt: 4 events, ") && strstr(err, "read as dtrace"), "%s", err);
     free(err);
+    size_t n;
+    int rc;
+    cmt_event *events = decode_events(scratch_path("d.cmt"), &n, &rc, NULL, 0);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(events[0].time, 1536334807907404599, "the timestamps are kept in the .cmt file");
+    cr_assert_eq(events[3].time, 1536334807909463803);
+    free(events);
     cr_assert_eq(runf(&out, NULL, "PATH=%s:$PATH %s/log2trace.sh < %s", CMT_TOOLS, CMT_SCRIPTS, path), 0);
     cr_assert(strstr(out, "malloc(96) = 81d21e100<1>\n") && strstr(out, "realloc(81d220288, 340) = 81d279480<3>\n"),
               "%s", out);
     free(out);
+}
+
+Test(cli, the_soffice_ops_file_converts_and_replays_with_lockops)
+{
+    const char *path = shared_trace("soffice.ops.txt.zst");
+    if (!path)
+        cr_skip_test("../shared/traces/soffice.ops.txt.zst is not here");
+    char ops[4096], *err, *out;
+    snprintf(ops, sizeof ops, "%s", path);
+    cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("so.cmt"), ops), 0, "%s", err);
+    cr_assert(strstr(err, "trace2cmt: 21587 events, ") && strstr(err, "read as ops") &&
+                  strstr(err, "; 28 accesses run past their block's end"),
+              "%s", err);
+    free(err);
+    size_t n;
+    int rc;
+    cmt_event *events = decode_events(scratch_path("so.cmt"), &n, &rc, NULL, 0);
+    uint64_t calls[CMT_OP_COUNT] = {0};
+    for (size_t i = 0; i < n; i++)
+        calls[events[i].op]++;
+    free(events);
+    cr_assert_eq(calls[CMT_OP_MALLOC], 174);
+    cr_assert_eq(calls[CMT_OP_FREE], 54);
+    cr_assert_eq(calls[CMT_OP_LOAD], 13457);
+    cr_assert_eq(calls[CMT_OP_STORE], 7853);
+    cr_assert_eq(calls[CMT_OP_MODIFY], 49);
+
+    cr_assert_eq(runf(&out, &err, "%s -a rmalloc %s", REPLAY, scratch_path("so.cmt")), 0, "%s", err);
+    cr_assert(strstr(out, "accesses        load 13457, store 7853, modify 49 (each with its block locked)"),
+              "%s", out);
+    free(out);
+    free(err);
+
+    /* The replay's -v output is a text trace with accesses: it converts
+     * back to the same events. */
+    cr_assert_eq(runf(NULL, NULL, "%s -a system -v -o %s %s", REPLAY, scratch_path("so.txt"), scratch_path("so.cmt")), 0);
+    cr_assert_eq(runf(NULL, &err, "%s --strict -o %s %s", T2C, scratch_path("back.cmt"), scratch_path("so.txt")), 0,
+                 "%s", err);
+    free(err);
+    size_t la, lb;
+    char *a = read_file(scratch_path("so.cmt"), &la), *b = read_file(scratch_path("back.cmt"), &lb);
+    cr_assert(la == lb && memcmp(a, b, la) == 0, "the -v output converts back to a different file");
+    free(a);
+    free(b);
+}
+
+Test(cli, a_memtrace_log_reads_as_it_comes_from_valgrind)
+{
+    write_text(scratch_path("app.memtrace"), "==4242== Memcheck, a memory error detector\n"
+                                             ">>> N 69586984 352\n"
+                                             ">>> S 69587000 8\n"
+                                             "==4242== some other line\n"
+                                             ">>> L 69590000 4\n"
+                                             ">>> F 69586984 0\n");
+    char *err;
+    cr_assert_eq(runf(NULL, NULL, "zstd -q -f %s", scratch_path("app.memtrace")), 0);
+    cr_assert_eq(runf(NULL, &err, "%s -s %s.zst", T2C, scratch_path("app.memtrace")), 0, "%s", err);
+    cr_assert(strstr(err, "trace2cmt: 3 events, ") && strstr(err, "read as memtrace; 2 records of other kinds "
+                                                                  "skipped; 1 accesses outside every live block skipped"),
+              "%s", err);
+    free(err);
 }

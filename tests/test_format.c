@@ -301,3 +301,85 @@ Test(format, a_newer_minor_version_is_read)
     cr_assert_eq(n, 300);
     free(data);
 }
+
+/* The text trace TEXT must convert (trace2cmt --raw) to exactly the LEN
+ * bytes of WANT: a worked example of docs/FORMAT.md. */
+static void expect_worked_example(const char *text, const uint8_t *want, size_t len)
+{
+    write_text(scratch_path("example.trace"), text);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q --raw -o '%s' '%s'", CMT_TOOLS,
+             scratch_path("example.cmt"), scratch_path("example.trace"));
+    cr_assert_eq(run(cmd, NULL, NULL), 0, "%s", cmd);
+    size_t got_len;
+    char *got = read_file(scratch_path("example.cmt"), &got_len);
+    cr_assert_eq(got_len, len, "%zu bytes where the page shows %zu", got_len, len);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq((uint8_t)got[i], want[i], "byte %zu: %02x where the page shows %02x", i,
+                     (uint8_t)got[i], want[i]);
+    free(got);
+}
+
+Test(format, the_worked_examples_of_the_format_page_hold)
+{
+    static const uint8_t calls[] = {
+        0x89, 0x43, 0x4d, 0x54, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x05, 0x09, 0xaa, 0xa8, 0xc1, 0xba, 0x02,
+        0xd3, 0xd4, 0xaa, 0x00, 0x00, 0x18, 0x04, 0xac, 0x03, 0x80, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x80, 0x80, 0x10, 0x00, 0x09, 0x04, 0x12, 0xd6, 0x7e, 0x11, 0x41, 0x10, 0x4b, 0xc3,
+    };
+    expect_worked_example("malloc(24) = 0x1000\nmalloc(25) = 0x1020\ncalloc(4, 24) = 0x1040\n"
+                          "realloc(0x1000, 300) = 0x2000\nfree(0x1020)\nfree(0x0)\n"
+                          "malloc(1152921504606846976) = 0x0\nfree(0x2000)\nfree(0x1040)\n",
+                          calls, sizeof calls);
+    static const uint8_t accesses[] = {
+        0x89, 0x43, 0x4d, 0x54, 0x01, 0x00, 0x00, 0x00, 0x09, 0x0c, 0x00, 0xaa, 0xe9, 0xe9, 0xe2, 0xf1,
+        0xa0, 0xe2, 0x01, 0x00, 0x18, 0x01, 0x00, 0x00, 0x00, 0x00, 0x17, 0x00, 0x18, 0x03, 0x00, 0x25,
+        0x00, 0x09, 0x02, 0xbb, 0xc7, 0x1e, 0x0e, 0x54, 0xa8, 0x57, 0x8a,
+    };
+    expect_worked_example("malloc(24) = 0x1000\nstore(0x1000, 8)\nstore(0x1000+8, 8)\n"
+                          "load(0x1000+4, 4)\nmodify(0x1000+20, 3)\nmalloc(24) = 0x2000\n"
+                          "load(0x1000+4, 4)\nfree(0x1000)\nfree(0x2000)\n",
+                          accesses, sizeof accesses);
+}
+
+Test(format, an_access_to_the_previous_block_when_it_is_dead_is_corrupt)
+{
+    /* malloc(8); free it; load "the previous access's block": there is none. */
+    static const uint8_t bytes[] = {0x89, 0x43, 0x4d, 0x54, 0x01, 0x00, 0x00, 0x00, 0x03, 0x03, 0x00,
+                                    0xaa, 0x00, 0xe0, 0x08, 0x00, 0x00};
+    const char *path = scratch_path("dead-access.cmt");
+    write_file(path, bytes, sizeof bytes);
+    size_t n;
+    int rc;
+    char err[512];
+    free(decode_events(path, &n, &rc, err, sizeof err));
+    cr_assert_eq(rc, -1);
+    cr_assert_eq(n, 2);
+    cr_assert(strstr(err, "byte 13: corrupt: an access to the previous access's block"), "%s", err);
+}
+
+Test(format, the_writer_rejects_accesses_to_no_block_or_a_dead_one)
+{
+    char err[512];
+    cmt_output *out = cmt_output_open(scratch_path("bad-access.cmt"), err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event none = {.op = CMT_OP_LOAD, .size = 4, .count = 1};
+    cr_assert_eq(cmt_writer_write(w, &none), -1);
+    cr_assert(strstr(cmt_writer_error(w), "access to no block"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+
+    out = cmt_output_open(scratch_path("bad-access.cmt"), err, sizeof err);
+    w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event events[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 8, .count = 1},
+        {.op = CMT_OP_STORE, .arg_tag = 1, .size = 8, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+    };
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(cmt_writer_write(w, &events[i]), 0);
+    cr_assert_eq(cmt_writer_write(w, &events[1]), -1, "the block of the previous access died");
+    cr_assert(strstr(cmt_writer_error(w), "not live"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+}

@@ -256,3 +256,123 @@ Test(replay, allocators_are_listed_and_found_by_name)
     cr_assert_eq(cmt_round_alignment(24), 32);
     cr_assert_eq(cmt_round_alignment(4096), 4096);
 }
+
+/* ------------------------------------------------------------ accesses */
+
+/* An allocator on the C library's malloc (ASan's, in the sanitizer build,
+ * so that a byte touched past a block is a test failure) that counts its
+ * locks and keeps a copy of the last block freed. */
+static struct {
+    int locks, unlocks, depth, max_depth;
+    uint8_t freed[64];
+    size_t freed_len;
+} probe;
+
+typedef struct probe_block {
+    size_t size;
+    uint8_t bytes[];
+} probe_block;
+
+static void *probe_create(const cmt_allocator_options *o, char *err, size_t errlen)
+{
+    (void)o, (void)err, (void)errlen;
+    memset(&probe, 0, sizeof probe);
+    return &probe;
+}
+static void probe_destroy(void *heap) { (void)heap; }
+static void *probe_malloc(void *heap, size_t size)
+{
+    (void)heap;
+    probe_block *b = calloc(1, sizeof *b + size);
+    b->size = size;
+    return b;
+}
+static void *probe_calloc(void *heap, size_t count, size_t size) { return probe_malloc(heap, count * size); }
+static void probe_free(void *heap, void *p)
+{
+    (void)heap;
+    probe_block *b = p;
+    if (!b)
+        return;
+    probe.freed_len = b->size < sizeof probe.freed ? b->size : sizeof probe.freed;
+    memcpy(probe.freed, b->bytes, probe.freed_len);
+    free(b);
+}
+static void *probe_realloc(void *heap, void *p, size_t size)
+{
+    void *q = probe_malloc(heap, size);
+    probe_free(heap, p);
+    return q;
+}
+static void *probe_memalign(void *heap, size_t align, size_t size) { (void)align; return probe_malloc(heap, size); }
+static size_t probe_usable_size(void *heap, void *p) { (void)heap; return ((probe_block *)p)->size; }
+static void probe_stats(void *heap, cmt_heap_stats *s) { (void)heap; memset(s, 0, sizeof *s); }
+static void *probe_lock(void *heap, void *p)
+{
+    (void)heap;
+    probe.locks++;
+    if (++probe.depth > probe.max_depth)
+        probe.max_depth = probe.depth;
+    return ((probe_block *)p)->bytes;
+}
+static void probe_unlock(void *heap, void *p)
+{
+    (void)heap, (void)p;
+    probe.unlocks++;
+    probe.depth--;
+}
+static const cmt_allocator probe_allocator =
+    CMT_ALLOCATOR_VTABLE(probe, "test allocator", .lock = probe_lock, .unlock = probe_unlock);
+
+static const char *converted(const char *text)
+{
+    write_text(scratch_path("acc.trace"), text);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s'", CMT_TOOLS, scratch_path("acc.cmt"),
+             scratch_path("acc.trace"));
+    cr_assert_eq(run(cmd, NULL, NULL), 0, "%s", cmd);
+    return scratch_path("acc.cmt");
+}
+
+Test(replay, accesses_read_and_write_their_bytes_inside_a_locked_block)
+{
+    const char *path = converted("malloc(16) = 0x1000\n"
+                                 "store(0x1000, 8)\n"
+                                 "modify(0x1000+4, 8)\n"
+                                 "load(0x1000+12, 16)\n" /* runs 12 bytes past the end */
+                                 "store(0x1000+15, 4096)\n"
+                                 "free(0x1000)\n");
+    char err[512];
+    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    cmt_replay_options options = {.touch = false};
+    cmt_replay_report rep;
+    cr_assert_eq(cmt_replay(r, &probe_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
+    cmt_reader_close(r);
+    cr_assert_eq(rep.calls[CMT_OP_STORE], 2);
+    cr_assert_eq(rep.calls[CMT_OP_MODIFY], 1);
+    cr_assert_eq(rep.calls[CMT_OP_LOAD], 1);
+    cr_assert_eq(probe.locks, 5, "one for the malloc's touch, one an access");
+    cr_assert_eq(probe.unlocks, 5);
+    cr_assert_eq(probe.max_depth, 1);
+    static const uint8_t want[16] = {0xa5, 0xa5, 0xa5, 0xa5, 0xa6, 0xa6, 0xa6, 0xa6,
+                                     0x01, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0xa5};
+    cr_assert_eq(probe.freed_len, 16);
+    cr_assert_arr_eq(probe.freed, want, 16, "stored, modified and clipped bytes");
+}
+
+Test(replay, verbose_accesses_show_where_the_block_is_now)
+{
+    const char *path = converted("malloc(16) = 0x1000\nload(0x1000+4, 4)\nfree(0x1000)\n");
+    for (size_t i = 0; cmt_allocators[i]; i++) {
+        char err[512];
+        cmt_output *out = cmt_output_open(scratch_path("v.trace"), err, sizeof err);
+        replay_file(path, cmt_allocators[i], out);
+        cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+        char *text = read_file(scratch_path("v.trace"), NULL);
+        unsigned long long a, b, c;
+        cr_assert_eq(sscanf(text, "malloc(16) = %llx<1>\nload(%llx<1>+4, 4)\nfree(%llx<1>)\n", &a, &b, &c), 3,
+                     "%s: %s", cmt_allocators[i]->name, text);
+        cr_assert(a == b && b == c && a != 0, "%s: %s", cmt_allocators[i]->name, text);
+        free(text);
+    }
+}

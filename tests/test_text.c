@@ -353,7 +353,7 @@ Test(text, kdump_records_of_every_kind)
         {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 2, .size = 60, .count = 1}, /* in place */
         {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1},
         {.op = CMT_OP_MALLOC, .tag = 5, .size = 9, .count = 1},
-        {.op = CMT_OP_MALLOC, .size = 99999999999, .count = 1}, /* failed */
+        {.op = CMT_OP_MALLOC, .size = 99999999999, .count = 1, .time = 1536334807907404000}, /* failed; kdump -T */
         {.op = CMT_OP_FREE, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
     };
@@ -467,6 +467,7 @@ Test(text, valgrind_logs_of_several_processes_read_the_busiest)
     cr_assert_eq(p.stats.pid, 200, "the process with most calls");
     cr_assert_eq(p.stats.processes, 2);
     cr_assert_eq(p.stats.other_process, 2);
+    cr_assert_eq(p.stats.other_records, 0, "other processes' calls are counted once, as such");
     cr_assert_eq(p.n, 3);
     cr_assert_eq(p.events[0].size, 2);
     p = parse_with(log, (cmt_text_options){.format = CMT_FORMAT_VALGRIND, .pid = 100});
@@ -488,12 +489,12 @@ Test(text, dtrace_calls_of_every_kind)
                         CMT_FORMAT_DTRACE);
     cr_assert_eq(p.rc, 0, "%s", p.err);
     const cmt_event want[] = {
-        {.op = CMT_OP_MALLOC, .tag = 1, .size = 96, .count = 1},
-        {.op = CMT_OP_CALLOC, .tag = 2, .size = 24, .count = 4},
-        {.op = CMT_OP_ALIGNED_ALLOC, .tag = 3, .size = 128, .count = 1, .align = 64},
-        {.op = CMT_OP_POSIX_MEMALIGN, .tag = 4, .size = 16, .count = 1, .align = 32},
-        {.op = CMT_OP_REALLOC, .tag = 5, .arg_tag = 1, .size = 340, .count = 1},
-        {.op = CMT_OP_FREE, .arg_tag = 5, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 96, .count = 1, .time = 1536334807907404599},
+        {.op = CMT_OP_CALLOC, .tag = 2, .size = 24, .count = 4, .time = 1536334807907404600},
+        {.op = CMT_OP_ALIGNED_ALLOC, .tag = 3, .size = 128, .count = 1, .align = 64, .time = 1536334807907404601},
+        {.op = CMT_OP_POSIX_MEMALIGN, .tag = 4, .size = 16, .count = 1, .align = 32, .time = 1536334807907404602},
+        {.op = CMT_OP_REALLOC, .tag = 5, .arg_tag = 1, .size = 340, .count = 1, .time = 1536334807909430574},
+        {.op = CMT_OP_FREE, .arg_tag = 5, .count = 1, .time = 1536334807907411147},
     };
     expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.stats.other_records, 1);
@@ -509,6 +510,7 @@ Test(text, malformed_dtrace_calls_name_their_line)
         "call-trace\t1\t\tmallocx\t96\t81d21e100",
         "call-trace\t1\t\tfree\t81d21e100\t81d21e100",
         "call-trace\t1\t\trealloc\t81d21e100\t81d21e100",
+        "call-trace\t1\t\tload\t81d21e100 4\t",
     };
     expect_second_lines_bad("call-trace\t1\t\tmalloc\t8\t10", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_DTRACE);
 }
@@ -558,4 +560,153 @@ Test(text, auto_tells_dtrace_and_valgrind_apart)
     cr_assert_eq(parse_as("call-trace\t1\t\tmalloc\t8\t10\n", CMT_FORMAT_AUTO).stats.format, CMT_FORMAT_DTRACE);
     cr_assert_eq(parse_as("==1== Memcheck\n--1-- malloc(8) = 0x10\n", CMT_FORMAT_AUTO).stats.format,
                  CMT_FORMAT_VALGRIND);
+}
+
+/* ------------------------------------------------- memtrace and ops */
+
+Test(text, memtrace_records_of_every_kind)
+{
+    parsed p = parse_as("==1== Memcheck, a memory error detector\n"
+                        ">>> N 1000 16\n"
+                        ">>> N 2000 8\n"
+                        ">>> S 1000 4\n"
+                        ">>> L 1012 4\n"     /* inside block 1: offset 12 */
+                        ">>> M 2004 8\n"     /* runs 4 bytes past block 2 */
+                        ">>> L 1016 4\n"     /* just past block 1: no block */
+                        ">>> L 500 4\n"      /* below every block */
+                        ">>> F 1000 0\n"
+                        ">>> L 1004 4\n"     /* block 1 is gone */
+                        ">>> F 3000 0\n"     /* never allocated */
+                        ">>> N 2000 32\n",   /* block 2's free was missed */
+                        CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_MEMTRACE);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 8, .count = 1},
+        {.op = CMT_OP_STORE, .arg_tag = 1, .size = 4, .count = 1},
+        {.op = CMT_OP_LOAD, .arg_tag = 1, .offset = 12, .size = 4, .count = 1},
+        {.op = CMT_OP_MODIFY, .arg_tag = 2, .offset = 4, .size = 8, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 3, .size = 32, .count = 1},
+    };
+    expect_events(&p, want, sizeof want / sizeof want[0]);
+    cr_assert_eq(p.stats.unmapped_accesses, 3);
+    cr_assert_eq(p.stats.overrunning_accesses, 1);
+    cr_assert_eq(p.stats.unknown_frees, 1);
+    cr_assert_eq(p.stats.reused_live, 1);
+    cr_assert_eq(p.stats.other_records, 1, "the valgrind line around the records");
+    cr_assert_eq(p.events[4].arg_addr, 2000, "an access names its block's address");
+}
+
+Test(text, memtrace_finds_the_block_among_many)
+{
+    /* Blocks of 10 bytes every 16: each access must land in the right one
+     * or in none, whatever the order blocks came and went in. */
+    char *text = malloc(1 << 20);
+    size_t len = 0;
+    for (int i = 0; i < 500; i++)
+        len += (size_t)sprintf(text + len, ">>> N %d 10\n", 4096 + 16 * ((i * 7919) % 500));
+    for (int i = 0; i < 500; i += 2)
+        len += (size_t)sprintf(text + len, ">>> F %d 0\n", 4096 + 16 * i);
+    for (int a = 0; a < 16 * 500; a += 3)
+        len += (size_t)sprintf(text + len, ">>> L %d 1\n", 4096 + a);
+    write_text(scratch_path("many.memtrace"), text);
+    free(text);
+    char err[512];
+    cmt_text_reader *t = cmt_text_open(scratch_path("many.memtrace"), NULL, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cmt_event ev;
+    uint64_t accesses = 0, want = 0;
+    int rc;
+    while ((rc = cmt_text_next(t, &ev)) > 0) {
+        if (!cmt_op_accesses(ev.op))
+            continue;
+        accesses++;
+        cr_assert_eq(ev.arg_addr % 32, 16, "only the odd blocks are live");
+        cr_assert_lt(ev.offset, 10);
+    }
+    cr_assert_eq(rc, 0, "%s", cmt_text_error(t));
+    for (int a = 0; a < 16 * 500; a += 3)
+        want += (a / 16) % 2 == 1 && a % 16 < 10;
+    cr_assert_eq(accesses, want);
+    cr_assert_eq(cmt_text_stats_of(t)->unmapped_accesses, (uint64_t)(16 * 500 + 2) / 3 - want);
+    cmt_text_close(t);
+}
+
+Test(text, ops_records_of_every_kind)
+{
+    parsed p = parse_as("# handle op address size\n"
+                        "0 N 1000 16\n"
+                        "1 N 1000 8\n"       /* the same address, another handle: both live */
+                        "0 S 1008 4\n"
+                        "1 L 1000 16\n"      /* runs past handle 1's 8 bytes */
+                        "0 M 2000 4\n"       /* outside handle 0's block */
+                        "7 L 1000 4\n"       /* no such handle */
+                        "0 F 1000 0\n"
+                        "0 L 1000 4\n"       /* handle 0 is gone */
+                        "7 F 1000 0\n"
+                        "1 F 1000 0\n",
+                        CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_OPS);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 8, .count = 1},
+        {.op = CMT_OP_STORE, .arg_tag = 1, .offset = 8, .size = 4, .count = 1},
+        {.op = CMT_OP_LOAD, .arg_tag = 2, .size = 16, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+    };
+    expect_events(&p, want, sizeof want / sizeof want[0]);
+    cr_assert_eq(p.stats.unmapped_accesses, 3);
+    cr_assert_eq(p.stats.overrunning_accesses, 1);
+    cr_assert_eq(p.stats.unknown_frees, 1);
+    cr_assert_eq(p.stats.reused_live, 0, "handles, not addresses, name blocks");
+}
+
+Test(text, malformed_memtrace_and_ops_records_name_their_line)
+{
+    const char *bad_memtrace[] = {
+        ">>> N 1000", ">>> X 1000 4", ">>> N 0 16", ">>> L 1000 4 extra", ">>> L x 4",
+        ">>> N 99999999999999999999 4", ">>>L1000 4",
+    };
+    expect_second_lines_bad(">>> N 1 1", bad_memtrace, sizeof bad_memtrace / sizeof bad_memtrace[0],
+                            CMT_FORMAT_MEMTRACE);
+    const char *bad_ops[] = {
+        "1 N 1000", "1 X 1000 4", "N 1000 4", "1 L 1000 4 extra", "-1 L 1000 4",
+        "18446744073709551615 N 1000 4", "1 N 0 4", "1 L1000 4",
+    };
+    expect_second_lines_bad("0 N 1 1", bad_ops, sizeof bad_ops / sizeof bad_ops[0], CMT_FORMAT_OPS);
+}
+
+Test(text, accesses_in_the_text_format_read_and_print)
+{
+    parsed p = parse("malloc(24) = 0x1000<1>\n"
+                     "store(0x1000, 8)\n"
+                     "load(1000<1>+20, 4)\n"
+                     "modify(0x1000+16, 16)\n"
+                     "load(0x2000, 4)\n"
+                     "free(0x1000)\n",
+                     true);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 24, .count = 1},
+        {.op = CMT_OP_STORE, .arg_tag = 1, .size = 8, .count = 1},
+        {.op = CMT_OP_LOAD, .arg_tag = 1, .offset = 20, .size = 4, .count = 1},
+        {.op = CMT_OP_MODIFY, .arg_tag = 1, .offset = 16, .size = 16, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+    };
+    expect_events(&p, want, sizeof want / sizeof want[0]);
+    cr_assert_eq(p.stats.unmapped_accesses, 1);
+    cr_assert_eq(p.stats.overrunning_accesses, 1);
+    char line[CMT_EVENT_TEXT_MAX];
+    cmt_format_event(line, &p.events[2]);
+    cr_assert_str_eq(line, "load(1000<1>+20, 4)\n");
+    cmt_format_event(line, &p.events[1]);
+    cr_assert_str_eq(line, "store(1000<1>, 8)\n");
+    expect_parse_error("malloc(8) = 0x10<1>\nload(0x10<2>, 4)\n", false, ":2: the tag does not match");
+    expect_parse_error("malloc(8) = 0x10\nload(0x10+, 4)\n", false, ":2: can't parse");
+    expect_parse_error("malloc(8) = 0x10\nstore(0x10) = 0x10\n", false, ":2: can't parse");
 }

@@ -22,7 +22,9 @@ static void usage(void)
            "\n"
            "  -f, --format F     auto (default: decided from the first line), text, kdump,\n"
            "                     valgrind (--trace-malloc=yes output), dtrace (CHERI\n"
-           "                     call-trace logs), mtrace (glibc MALLOC_TRACE files)\n"
+           "                     call-trace logs), mtrace (glibc MALLOC_TRACE files),\n"
+           "                     memtrace (rmalloc's >>> N|F|L|S|M addr size), ops\n"
+           "                     (rmalloc's handle N|F|L|S|M addr size)\n"
            "      --pid N        valgrind: the process to read from a log of several\n"
            "                     (default: the one with most calls)\n"
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
@@ -148,8 +150,15 @@ static void print_summary(const options *o, const cmt_text_stats *stats, uint64_
         fprintf(stderr, "; %llu reallocs of addresses not live read as realloc(NULL, n)",
                 (unsigned long long)stats->unknown_reallocs);
     if (stats->reused_live)
-        fprintf(stderr, "; %llu addresses returned while live: their earlier blocks taken as freed",
-                (unsigned long long)stats->reused_live);
+        fprintf(stderr, "; %llu %s while live: their earlier blocks taken as freed",
+                (unsigned long long)stats->reused_live,
+                stats->format == CMT_FORMAT_OPS ? "handles allocated" : "addresses returned");
+    if (stats->unmapped_accesses)
+        fprintf(stderr, "; %llu accesses outside every live block skipped",
+                (unsigned long long)stats->unmapped_accesses);
+    if (stats->overrunning_accesses)
+        fprintf(stderr, "; %llu accesses run past their block's end (kept; a replay clips them)",
+                (unsigned long long)stats->overrunning_accesses);
     fputc('\n', stderr);
 }
 

@@ -55,6 +55,9 @@ static const char *const op_names[CMT_OP_COUNT] = {
     [CMT_OP_POSIX_MEMALIGN] = "posix_memalign",
     [CMT_OP_ALIGNED_ALLOC] = "aligned_alloc",
     [CMT_OP_MEMALIGN] = "memalign",
+    [CMT_OP_LOAD] = "load",
+    [CMT_OP_STORE] = "store",
+    [CMT_OP_MODIFY] = "modify",
 };
 
 const char *cmt_op_name(cmt_op op)
@@ -64,7 +67,12 @@ const char *cmt_op_name(cmt_op op)
 
 bool cmt_op_allocates(cmt_op op)
 {
-    return op != CMT_OP_FREE;
+    return op != CMT_OP_FREE && !cmt_op_accesses(op);
+}
+
+bool cmt_op_accesses(cmt_op op)
+{
+    return op >= CMT_OP_LOAD && op <= CMT_OP_MODIFY;
 }
 
 uint64_t cmt_event_bytes(const cmt_event *ev)
@@ -92,6 +100,8 @@ static const char *const format_names[CMT_FORMAT_COUNT] = {
     [CMT_FORMAT_VALGRIND] = "valgrind",
     [CMT_FORMAT_DTRACE] = "dtrace",
     [CMT_FORMAT_MTRACE] = "mtrace",
+    [CMT_FORMAT_MEMTRACE] = "memtrace",
+    [CMT_FORMAT_OPS] = "ops",
 };
 
 const char *cmt_format_name(cmt_format format)

@@ -40,13 +40,22 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
 #define CODE_MEMALIGN 0xd2u
 #define CODE_FREE_NULL 0xd3u      /* free(NULL) */
 #define CODE_NULL_RESULT 0xd4u    /* the allocation that follows returned NULL */
-/* 0xd5-0xfd: reserved; a reader rejects them. */
+/* 0xd5-0xdf: reserved; a reader rejects them. */
+#define CODE_ACCESS 0xe0u         /* 0xe0-0xf1: kind * ACCESS_WIDTHS + width code, then
+                                   * varint(block), varint(offset) [varint(size)] */
+#define CODE_ACCESS_END (CODE_ACCESS + 3 * ACCESS_WIDTHS)
+/* 0xf2-0xfd: reserved. */
 #define CODE_EXTENSION 0xfeu      /* varint(kind), varint(length), length bytes in tails */
 /* 0xff: reserved. */
 
 /* Most varints one event needs, and their most continuation bytes. */
 #define CMT_EVENT_VARINTS 3
 #define CMT_EVENT_TAIL_MAX (CMT_EVENT_VARINTS * (CMT_VARINT_MAX - 1))
+
+/* Extension kinds.  TIME: the time of the event that follows, as a
+ * varint of the zigzag-coded difference in nanoseconds from the time of
+ * the last event that had one (from 0 for the first). */
+#define CMT_EXTENSION_TIME 1u
 
 /* Longest extension payload: it must fit a section. */
 #define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)
@@ -114,6 +123,69 @@ static inline uint64_t size_model_decode(cmt_size_model *m, unsigned code, uint6
         size = literal;
     size_model_note(m, size);
     return size;
+}
+
+/* Accesses.  The opcode holds the kind (load, store, modify) and the
+ * width: 1, 2, 4, 8 or 16 bytes, the sizes loads and stores come in, or a
+ * literal size that follows.  Programs touch one block many times in a
+ * row, walking through it, so the block is 0 for "the block of the
+ * previous access" (rank + 1 otherwise), and the offset is zigzag-coded
+ * relative to where the previous access to the same block ended (to 0 for
+ * a new block): a walk codes as runs of zeros. */
+#define ACCESS_WIDTHS 6u
+#define ACCESS_LITERAL 5u
+
+typedef struct cmt_access_model {
+    uint64_t tag; /* the block of the previous access; 0 when none or dead */
+    uint64_t end; /* where in it that access ended */
+} cmt_access_model;
+
+static inline unsigned access_width_code(uint64_t size)
+{
+    switch (size) {
+    case 1: return 0;
+    case 2: return 1;
+    case 4: return 2;
+    case 8: return 3;
+    case 16: return 4;
+    default: return ACCESS_LITERAL;
+    }
+}
+
+/* The size of width code CODE below ACCESS_LITERAL. */
+static inline uint64_t access_width(unsigned code)
+{
+    return (uint64_t)1 << code;
+}
+
+/* Where the offset of an access to TAG is counted from. */
+static inline uint64_t access_base(const cmt_access_model *m, uint64_t tag)
+{
+    return tag == m->tag ? m->end : 0;
+}
+
+static inline void access_model_note(cmt_access_model *m, uint64_t tag, uint64_t offset,
+                                     uint64_t size)
+{
+    m->tag = tag;
+    m->end = offset + size;
+}
+
+/* Block TAG died: "the block of the previous access" no longer names it. */
+static inline void access_model_forget(cmt_access_model *m, uint64_t tag)
+{
+    if (m->tag == tag)
+        m->tag = 0;
+}
+
+static inline uint64_t zigzag_encode(uint64_t delta)
+{
+    return (delta << 1) ^ (uint64_t)-(int64_t)(delta >> 63);
+}
+
+static inline uint64_t zigzag_decode(uint64_t v)
+{
+    return (v >> 1) ^ (uint64_t)-(int64_t)(v & 1);
 }
 
 #endif /* CMT_CODES_H */

@@ -36,6 +36,8 @@ struct cmt_reader {
     uint64_t ops_offset; /* stream offset of ops_start */
     cmt_live live;
     cmt_size_model sizes;
+    cmt_access_model access;
+    uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
     uint64_t next_tag;
     uint64_t events;
     bool done;
@@ -229,8 +231,10 @@ static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies,
                           "corrupt: refers to live block %llu from the newest, but %zu are live",
                           (unsigned long long)rank, r->live.live);
     *tag = cmt_live_tag_at(&r->live, pos);
-    if (dies)
+    if (dies) {
         cmt_live_remove_at(&r->live, pos);
+        access_model_forget(&r->access, *tag);
+    }
     return 0;
 }
 
@@ -335,6 +339,29 @@ static int decode_size(cmt_reader *r, const uint8_t *op, unsigned code, uint64_t
     return 0;
 }
 
+static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_event *ev)
+{
+    unsigned width = (code - CODE_ACCESS) % ACCESS_WIDTHS;
+    ev->op = (cmt_op)(CMT_OP_LOAD + (code - CODE_ACCESS) / ACCESS_WIDTHS);
+    uint64_t block, offset;
+    if (get_number(r, op, &block) < 0 || get_number(r, op, &offset) < 0)
+        return -1;
+    if (block == 0) {
+        if (!r->access.tag)
+            return corrupt_at(r, op_offset(r, op),
+                              "corrupt: an access to the previous access's block, which is not live");
+        ev->arg_tag = r->access.tag;
+    } else if (take_rank(r, op, block - 1, false, &ev->arg_tag) < 0) {
+        return -1;
+    }
+    ev->offset = access_base(&r->access, ev->arg_tag) + zigzag_decode(offset);
+    ev->size = width == ACCESS_LITERAL ? 0 : access_width(width);
+    if (width == ACCESS_LITERAL && get_number(r, op, &ev->size) < 0)
+        return -1;
+    access_model_note(&r->access, ev->arg_tag, ev->offset, ev->size);
+    return 0;
+}
+
 #define SKIPPED 2
 
 /* Decodes the record at r->op: 1 for an event, SKIPPED for an extension
@@ -390,14 +417,25 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
             return -1;
     } else if (code == CODE_FREE_NULL) {
         ev->op = CMT_OP_FREE;
+    } else if (code >= CODE_ACCESS && code < CODE_ACCESS_END) {
+        if (decode_access(r, op, code, ev) < 0)
+            return -1;
     } else if (code == CODE_EXTENSION) {
         uint64_t kind, len;
         if (get_number(r, op, &kind) < 0 || get_number(r, op, &len) < 0)
             return -1;
         if (len > (uint64_t)(r->tail_end - r->tail))
             return corrupt_at(r, op_offset(r, op), "corrupt: an extension record runs past its block");
-        r->tail += len; /* no extension kinds are defined in version 1.0 */
-        return SKIPPED;
+        const uint8_t *payload = r->tail;
+        r->tail += len;
+        if (kind == CMT_EXTENSION_TIME) {
+            uint64_t delta;
+            if (cmt_varint_get(&payload, r->tail, &delta) < 0 || payload != r->tail)
+                return corrupt_at(r, op_offset(r, op), "corrupt: a time record that is not one number");
+            r->last_time += zigzag_decode(delta);
+            r->next_time = r->last_time;
+        }
+        return SKIPPED; /* kinds this reader does not know are skipped */
     } else {
         return corrupt_at(r, op_offset(r, op), "corrupt: unknown code 0x%02x", code);
     }
@@ -405,6 +443,8 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         ev->tag = r->next_tag++;
         cmt_live_push(&r->live, ev->tag);
     }
+    ev->time = r->next_time;
+    r->next_time = 0;
     r->events++;
     return 1;
 }

@@ -26,6 +26,8 @@ struct cmt_writer {
     cmt_checksum sum;
     cmt_live live;
     cmt_size_model sizes;
+    cmt_access_model access;
+    uint64_t last_time;
     uint64_t next_tag;
     uint64_t events;
     bool finished;
@@ -165,8 +167,33 @@ static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank)
         return fail(w, w->err);
     }
     *rank = cmt_live_rank_at(&w->live, pos);
-    if (take)
+    if (take) {
         cmt_live_remove_at(&w->live, pos);
+        access_model_forget(&w->access, tag);
+    }
+    return 0;
+}
+
+static int put_access(cmt_writer *w, const cmt_event *ev)
+{
+    uint64_t block = 0;
+    if (ev->arg_tag == 0 || ev->arg_tag != w->access.tag) {
+        if (ev->arg_tag == 0) {
+            cmt_set_error(w->err, sizeof w->err, "event %llu is an access to no block",
+                          (unsigned long long)w->events + 1);
+            return fail(w, w->err);
+        }
+        if (rank_of(w, ev->arg_tag, false, &block) < 0)
+            return -1;
+        block++;
+    }
+    unsigned width = access_width_code(ev->size);
+    put_op(w, CODE_ACCESS + (unsigned)(ev->op - CMT_OP_LOAD) * ACCESS_WIDTHS + width);
+    put_varint(w, block);
+    put_varint(w, zigzag_encode(ev->offset - access_base(&w->access, ev->arg_tag)));
+    if (width == ACCESS_LITERAL)
+        put_varint(w, ev->size);
+    access_model_note(&w->access, ev->arg_tag, ev->offset, ev->size);
     return 0;
 }
 
@@ -186,7 +213,16 @@ static int check_event(cmt_writer *w, const cmt_event *ev)
 
 int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
 {
-    if (check_event(w, ev) < 0 || reserve(w, 0) < 0)
+    if (check_event(w, ev) < 0)
+        return -1;
+    if (ev->time) {
+        uint8_t delta[CMT_VARINT_MAX];
+        size_t n = cmt_varint_put(delta, zigzag_encode(ev->time - w->last_time));
+        w->last_time = ev->time;
+        if (cmt_writer_write_extension(w, CMT_EXTENSION_TIME, delta, n) < 0)
+            return -1;
+    }
+    if (reserve(w, 0) < 0)
         return -1;
     if (cmt_op_allocates(ev->op) && ev->tag == 0)
         put_op(w, CODE_NULL_RESULT);
@@ -233,6 +269,12 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         put_op(w, CODE_POSIX_MEMALIGN + (unsigned)(ev->op - CMT_OP_POSIX_MEMALIGN));
         put_varint(w, ev->align);
         put_varint(w, ev->size);
+        break;
+    case CMT_OP_LOAD:
+    case CMT_OP_STORE:
+    case CMT_OP_MODIFY:
+        if (put_access(w, ev) < 0)
+            return -1;
         break;
     case CMT_OP_COUNT:
         break;

@@ -6,8 +6,8 @@
  * NAME is malloc, calloc, aligned_alloc, posix_memalign, realloc or free;
  * ARGS are the call's arguments separated by spaces (sizes decimal,
  * pointers hex without 0x), RESULT the pointer returned, empty for free.
- * Lines of other probes are counted and skipped.  The timestamp is read
- * and not kept: format 1.0 has no field for it yet.
+ * Lines of other probes are counted and skipped.  The timestamp, in
+ * nanoseconds, is kept in the event.
  */
 #include "scan.h"
 
@@ -40,8 +40,10 @@ line_kind cmt_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx)
         return LINE_BAD;
     bool has_result = next_field(s, &result);
     cmt_event *ev = &l->ev;
-    if (!scan_op(&name, &ev->op) || name.p != name.end || ev->op == CMT_OP_MEMALIGN)
+    if (!scan_op(&name, &ev->op) || name.p != name.end || ev->op == CMT_OP_MEMALIGN ||
+        cmt_op_accesses(ev->op))
         return LINE_BAD;
+    ev->time = timestamp;
     bool ok;
     switch (ev->op) {
     case CMT_OP_MALLOC:

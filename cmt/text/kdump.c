@@ -10,8 +10,10 @@
  * The prefix is the pid, the command name (up to 19 characters, spaces
  * allowed) and the record type; kdump -H adds a thread id and -T a
  * timestamp before the type, so the reader looks for the type rather than
- * counting columns.  Records of other types, malloc_init() and utrace
- * records of other programs are counted and skipped.
+ * counting columns; the timestamp (seconds.fraction, absolute or relative)
+ * is kept in the event, in nanoseconds.  Records of other types,
+ * malloc_init() and utrace records of other programs are counted and
+ * skipped.
  */
 #define _GNU_SOURCE /* memmem */
 #include "scan.h"
@@ -50,6 +52,29 @@ bool cmt_looks_like_kdump(const char *line, size_t len)
     return false;
 }
 
+/* The kdump -T timestamp that ends just before TYPE_AT, if there is one:
+ * "1536334807.907404" as nanoseconds.  0 if there is none. */
+static uint64_t timestamp_before(const char *start, const char *type_at)
+{
+    const char *p = type_at;
+    while (p > start && ((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '.'))
+        p--;
+    if (p == start || p[-1] != ' ')
+        return 0;
+    uint64_t seconds = 0, ns = 0, scale = 100000000;
+    const char *dot = memchr(p, '.', (size_t)(type_at - p));
+    if (!dot || dot == p || memchr(dot + 1, '.', (size_t)(type_at - dot - 1)))
+        return 0;
+    for (const char *q = p; q < dot; q++) {
+        if (seconds > UINT64_MAX / 1000000000 / 10)
+            return 0;
+        seconds = seconds * 10 + (uint64_t)(*q - '0');
+    }
+    for (const char *q = dot + 1; q < type_at && scale; q++, scale /= 10)
+        ns += (uint64_t)(*q - '0') * scale;
+    return seconds * 1000000000 + ns;
+}
+
 line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
@@ -58,9 +83,10 @@ line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
     const char *user = find_type(s->p, s->end, " USER ");
     if (!user)
         return cmt_looks_like_kdump(s->p, (size_t)(s->end - s->p)) ? LINE_OTHER : LINE_BAD;
+    cmt_event *ev = &l->ev;
+    ev->time = timestamp_before(s->p, user);
     s->p = user + 6;
     skip_space(s);
-    cmt_event *ev = &l->ev;
     if (accept_word(s, "malloc_init()")) {
         skip_space(s);
         return s->p == s->end ? LINE_OTHER : LINE_BAD;

@@ -2,23 +2,27 @@
  * parse.c - the text trace reader.
  *
  * Reads a trace a line at a time, in the cmt text format (below) or in
- * one of the formats of kdump.c, valgrind.c, dtrace.c and mtrace.c, and
- * turns addresses into tags.  The text format is the lines the original
- * tools wrote and more:
+ * one of the formats of kdump.c, valgrind.c, dtrace.c, mtrace.c and
+ * memtrace.c, and turns addresses into tags.  The text format is the lines
+ * the original tools wrote and more:
  *
  *     malloc(8) = 81d220b48<1>
  *     calloc(4, 16) = 0x81d220c00
  *     realloc(81d220b48<1>, 16) = 81d3b83a0<2>
  *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
+ *     store(81d3b83a0<2>+8, 4)                    (also load, modify: block+offset, bytes)
  *     free(81d3b83a0<2>)                          # annotations are ignored
  *
  * A map of the live blocks turns addresses into tags.  Tags in the input
  * are optional; where present they must agree with the ones the
  * reader assigns (counted from the first tag seen, so an excerpt that
- * starts at <6655> is fine).
+ * starts at <6655> is fine).  The memtrace format's accesses name any
+ * address inside a block, so for it the live blocks are also kept ordered
+ * by address, to find the one that holds it.
  */
 #include "scan.h"
 #include "../common/map.h"
+#include "../common/ordered.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,7 +31,10 @@ struct cmt_text_reader {
     cmt_input in;
     cmt_text_options options;
     cmt_text_stats stats;
-    cmt_map live;          /* address -> a: tag */
+    cmt_map live;          /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
+    cmt_ordered by_address; /* memtrace: address -> bytes of each live block */
+    bool ordered;          /* by_address is kept */
+    uint64_t last_hit;     /* memtrace: address of the block the last access hit, 0: none */
     uint64_t next_tag;
     bool tag_offset_known; /* input tags = our tags + tag_offset */
     uint64_t tag_offset;
@@ -40,12 +47,35 @@ struct cmt_text_reader {
     char err[CMT_ERRLEN];
 };
 
+/* The format LINE (of LEN bytes, from its first byte that is not space)
+ * is written in; FULL is the line with its leading space. */
+static cmt_format format_of_line(const char *full, const char *line, size_t len)
+{
+    size_t full_len = len + (size_t)(line - full);
+    if (cmt_looks_like_valgrind(line, len))
+        return CMT_FORMAT_VALGRIND;
+    if (cmt_looks_like_dtrace(full, full_len))
+        return CMT_FORMAT_DTRACE;
+    if (cmt_looks_like_mtrace(line, len))
+        return CMT_FORMAT_MTRACE;
+    if (cmt_looks_like_memtrace(line, len))
+        return CMT_FORMAT_MEMTRACE;
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+        len--;
+    if (cmt_looks_like_ops(line, len))
+        return CMT_FORMAT_OPS;
+    return cmt_looks_like_kdump(full, full_len) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+}
+
 /* -f auto: the format of the first line that is not blank or a comment,
- * among the first 64 KiB. */
+ * among the first 64 KiB.  A valgrind log with memtrace records in it
+ * (the rmalloc project's valgrind writes them among its own lines) is a
+ * memtrace. */
 static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
 {
     ptrdiff_t avail = cmt_input_fill(&t->in, 65536, err, errlen);
     const char *p = (const char *)t->in.buf + t->in.start, *end = p + (avail > 0 ? avail : 0);
+    cmt_format found = CMT_FORMAT_AUTO;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = nl ? nl : end;
@@ -53,18 +83,17 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
         while (q < line_end && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
         if (q < line_end && *q != '#') {
-            size_t n = (size_t)(line_end - p);
-            if (cmt_looks_like_valgrind(q, (size_t)(line_end - q)))
-                return CMT_FORMAT_VALGRIND;
-            if (cmt_looks_like_dtrace(p, n))
-                return CMT_FORMAT_DTRACE;
-            if (cmt_looks_like_mtrace(q, (size_t)(line_end - q)))
-                return CMT_FORMAT_MTRACE;
-            return cmt_looks_like_kdump(p, n) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+            cmt_format format = format_of_line(p, q, (size_t)(line_end - q));
+            if (format == CMT_FORMAT_MEMTRACE)
+                return format;
+            if (found == CMT_FORMAT_AUTO)
+                found = format;
+            if (found != CMT_FORMAT_VALGRIND)
+                return found;
         }
         p = line_end + 1;
     }
-    return CMT_FORMAT_TEXT;
+    return found == CMT_FORMAT_AUTO ? CMT_FORMAT_TEXT : found;
 }
 
 /* valgrind, --pid not given: the process of PATH with most calls, and how
@@ -118,6 +147,8 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
     case CMT_FORMAT_VALGRIND: t->scan_line = cmt_scan_valgrind_line; break;
     case CMT_FORMAT_DTRACE: t->scan_line = cmt_scan_dtrace_line; break;
     case CMT_FORMAT_MTRACE: t->scan_line = cmt_scan_mtrace_line; break;
+    case CMT_FORMAT_MEMTRACE: t->scan_line = cmt_scan_memtrace_line; break;
+    case CMT_FORMAT_OPS: t->scan_line = cmt_scan_ops_line; break;
     default: t->scan_line = cmt_scan_text_line; break;
     }
     t->context.stats = &t->stats;
@@ -130,6 +161,8 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
         return NULL;
     }
     cmt_map_init(&t->live);
+    t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
+    cmt_ordered_init(&t->by_address);
     t->next_tag = 1;
     return t;
 }
@@ -140,6 +173,7 @@ void cmt_text_close(cmt_text_reader *t)
         return;
     cmt_input_close(&t->in);
     cmt_map_destroy(&t->live);
+    cmt_ordered_destroy(&t->by_address);
     free(t);
 }
 
@@ -207,14 +241,43 @@ static bool input_tag_agrees(cmt_text_reader *t, uint64_t ours, uint64_t input_t
     return input_tag == ours + t->tag_offset;
 }
 
+/* The key of the block a line names in the live map. */
+static uint64_t block_key(const parsed_line *l, uint64_t addr)
+{
+    return l->by_handle ? l->handle + 1 : addr;
+}
+
+/* Sets what the live map says of block KEY, and keeps by_address in step. */
+static void live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t tag, uint64_t bytes,
+                     uint64_t addr)
+{
+    e->a = tag;
+    e->b = bytes;
+    e->c = addr;
+    if (t->ordered)
+        cmt_ordered_put(&t->by_address, addr, bytes);
+}
+
+static void live_remove(cmt_text_reader *t, cmt_map_entry *e)
+{
+    if (t->ordered) {
+        cmt_ordered_remove(&t->by_address, e->c);
+        if (t->last_hit == e->c)
+            t->last_hit = 0;
+    }
+    cmt_map_remove(&t->live, e);
+}
+
 /* Turns the argument address into a tag.  Returns 1, 0 if the line is to be
  * skipped, -1 on an error. */
 static int resolve_argument(cmt_text_reader *t, parsed_line *l)
 {
     cmt_event *ev = &l->ev;
-    if (ev->arg_addr == 0)
+    if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
+        return 1;
+    if (ev->arg_addr == 0 && !l->by_handle)
         return l->arg_input_tag ? line_error(t, "NULL can't carry a tag") : 1;
-    cmt_map_entry *e = cmt_map_find(&t->live, ev->arg_addr);
+    cmt_map_entry *e = cmt_map_find(&t->live, block_key(l, ev->arg_addr));
     if (!e) {
         if (t->options.strict)
             return line_error(t, "address is not live (--strict)");
@@ -230,7 +293,50 @@ static int resolve_argument(cmt_text_reader *t, parsed_line *l)
     ev->arg_tag = e->a;
     bool dies = ev->op == CMT_OP_FREE || ev->addr != 0 || ev->size == 0;
     if (dies)
-        cmt_map_remove(&t->live, e);
+        live_remove(t, e);
+    return 1;
+}
+
+/* The live block that holds ADDR in a memtrace, or NULL. */
+static cmt_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
+{
+    uint64_t start = t->last_hit, bytes;
+    cmt_map_entry *e = start ? cmt_map_find(&t->live, start) : NULL;
+    if (!e || addr < start || addr - start >= e->b) {
+        if (!cmt_ordered_floor(&t->by_address, addr, &start, &bytes) || addr - start >= bytes)
+            return NULL;
+        e = cmt_map_find(&t->live, start);
+        t->last_hit = start;
+    }
+    return e;
+}
+
+/* Names the block an access is to and where in it.  Returns 1, 0 if the
+ * access hit no live block (counted and skipped), -1 on an error. */
+static int resolve_access(cmt_text_reader *t, parsed_line *l)
+{
+    cmt_event *ev = &l->ev;
+    cmt_map_entry *e;
+    if (t->ordered)
+        e = block_holding(t, ev->arg_addr);
+    else
+        e = cmt_map_find(&t->live, block_key(l, ev->arg_addr));
+    if (e && t->stats.format != CMT_FORMAT_TEXT) {
+        /* An address in the block, not the block with an offset. */
+        ev->offset = ev->arg_addr - e->c;
+        if (ev->arg_addr < e->c || ev->offset >= e->b)
+            e = NULL;
+    }
+    if (!e) {
+        t->stats.unmapped_accesses++;
+        return 0;
+    }
+    if (!input_tag_agrees(t, e->a, l->arg_input_tag))
+        return line_error(t, "the tag does not match the block at that address");
+    ev->arg_tag = e->a;
+    ev->arg_addr = e->c;
+    if (ev->offset > e->b || ev->size > e->b - ev->offset)
+        t->stats.overrunning_accesses++;
     return 1;
 }
 
@@ -252,16 +358,19 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
         return line_error(t, "tags must count up by one");
     int rc = 1;
-    cmt_map_entry *e = cmt_map_insert(&t->live, ev->addr);
+    cmt_map_entry *e = cmt_map_insert(&t->live, block_key(l, ev->addr));
     if (e->a) {
         /* The trace missed the free of the block that was here. */
         if (t->options.strict)
-            return line_error(t, "address returned while still live (--strict)");
+            return line_error(t, l->by_handle ? "handle allocated while still live (--strict)"
+                                              : "address returned while still live (--strict)");
         t->stats.reused_live++;
-        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .arg_addr = ev->addr};
+        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .arg_addr = e->c};
+        if (t->ordered && e->c != ev->addr)
+            cmt_ordered_remove(&t->by_address, e->c);
         rc = 2;
     }
-    e->a = ev->tag;
+    live_set(t, e, ev->tag, cmt_event_bytes(ev), ev->addr);
     t->next_tag++;
     return rc;
 }
@@ -312,9 +421,9 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
             return line_error(t, "can't parse");
         if (kind == LINE_OTHER)
             t->stats.other_records++;
-        if (kind == LINE_OTHER || kind == LINE_PENDING)
+        if (kind != LINE_EVENT)
             continue;
-        int rc = resolve_argument(t, &l);
+        int rc = cmt_op_accesses(l.ev.op) ? resolve_access(t, &l) : resolve_argument(t, &l);
         if (rc < 0)
             return -1;
         if (rc == 0)

@@ -75,6 +75,17 @@ size_t cmt_format_event(char *buf, const cmt_event *ev)
     case CMT_OP_MALLOC:
         p = put_dec(p, ev->size);
         break;
+    case CMT_OP_LOAD:
+    case CMT_OP_STORE:
+    case CMT_OP_MODIFY:
+        p = put_pointer(p, ev->arg_addr, ev->arg_tag);
+        if (ev->offset) {
+            *p++ = '+';
+            p = put_dec(p, ev->offset);
+        }
+        p = put_str(p, ", ");
+        p = put_dec(p, ev->size);
+        break;
     default:
         p = put_dec(p, ev->align);
         p = put_str(p, ", ");

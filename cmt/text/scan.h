@@ -117,25 +117,35 @@ static inline bool scan_op(scanner *s, cmt_op *op)
     while (s->p < s->end && (*s->p == '_' || (*s->p >= 'a' && *s->p <= 'z')))
         s->p++;
     size_t n = (size_t)(s->p - start);
-    /* The common names first, by length, before any string compare. */
-    static const cmt_op by_length[] = {
-        [4] = CMT_OP_FREE, [6] = CMT_OP_MALLOC, [7] = CMT_OP_REALLOC,
-        [8] = CMT_OP_MEMALIGN, [13] = CMT_OP_ALIGNED_ALLOC, [14] = CMT_OP_POSIX_MEMALIGN,
-    };
-    cmt_op guess = n < sizeof by_length / sizeof by_length[0] ? by_length[n] : CMT_OP_MALLOC;
-    if (n == 6 && start[0] == 'c')
-        guess = CMT_OP_CALLOC;
-    const char *name = cmt_op_name(guess);
-    if (n == 0 || strlen(name) != n || memcmp(start, name, n) != 0)
+    if (n == 0)
+        return false;
+    /* The one name of that length and first letter, before any string
+     * compare: this runs on every line. */
+    cmt_op guess;
+    switch (n) {
+    case 4: guess = start[0] == 'l' ? CMT_OP_LOAD : CMT_OP_FREE; break;
+    case 5: guess = CMT_OP_STORE; break;
+    case 6: guess = start[0] == 'c' ? CMT_OP_CALLOC : start[1] == 'o' ? CMT_OP_MODIFY : CMT_OP_MALLOC; break;
+    case 7: guess = CMT_OP_REALLOC; break;
+    case 8: guess = CMT_OP_MEMALIGN; break;
+    case 13: guess = CMT_OP_ALIGNED_ALLOC; break;
+    case 14: guess = CMT_OP_POSIX_MEMALIGN; break;
+    default: return false;
+    }
+    if (memcmp(start, cmt_op_name(guess), n) != 0)
         return false;
     *op = guess;
     return true;
 }
 
-/* What one line says, before addresses become tags. */
+/* What one line says, before addresses become tags.  An access's
+ * arg_addr is the address accessed, except in the text format, which
+ * names the block and the offset. */
 typedef struct parsed_line {
     cmt_event ev;
     uint64_t arg_input_tag, result_input_tag;
+    bool by_handle;  /* ops: blocks are named by HANDLE, not by address */
+    uint64_t handle;
 } parsed_line;
 
 /* The arguments of call L->ev.op, "(...)", into L. */
@@ -159,6 +169,13 @@ static inline bool scan_args(scanner *s, parsed_line *l)
     case CMT_OP_FREE:
         args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag);
         break;
+    case CMT_OP_LOAD:
+    case CMT_OP_STORE:
+    case CMT_OP_MODIFY: /* load(81d220b48<1>+16, 4): block, offset, bytes */
+        args_ok = scan_pointer(s, &ev->arg_addr, &l->arg_input_tag) &&
+                  (!accept(s, '+') || scan_number(s, &ev->offset)) && accept(s, ',') &&
+                  scan_number(s, &ev->size);
+        break;
     default:
         args_ok = scan_number(s, &ev->align) && accept(s, ',') && scan_number(s, &ev->size);
         break;
@@ -170,6 +187,7 @@ static inline bool scan_args(scanner *s, parsed_line *l)
 typedef enum line_kind {
     LINE_EVENT,  /* an allocator call, in the parsed_line */
     LINE_OTHER,  /* a record of another kind: counted and skipped */
+    LINE_SKIPPED, /* skipped, and counted by the scanner where it belongs */
     LINE_PENDING, /* the first line of a record that goes on */
     LINE_BAD,    /* can't parse */
 } line_kind;
@@ -188,6 +206,14 @@ line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx);
 line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx);
 line_kind cmt_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx);
 line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmt_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx);
+
+/* True if LINE is a memtrace record (">>> N 69586984 352"), for -f auto. */
+bool cmt_looks_like_memtrace(const char *line, size_t len);
+
+/* True if LINE is an ops record ("12 N 69586984 352"), for -f auto. */
+bool cmt_looks_like_ops(const char *line, size_t len);
 
 /* True if LINE is a CHERI dtrace call-trace line, for -f auto. */
 bool cmt_looks_like_dtrace(const char *line, size_t len);

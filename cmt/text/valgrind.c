@@ -125,7 +125,7 @@ line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx)
         stats->pid = pid; /* the first process, when nothing chose one */
     if (pid != stats->pid) {
         stats->other_process++;
-        return LINE_OTHER;
+        return LINE_SKIPPED;
     }
     cmt_event *ev = &l->ev;
     ev->op = calls[call].op;

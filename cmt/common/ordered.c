@@ -1,0 +1,165 @@
+/*
+ * ordered.c - the treap behind ordered.h.
+ *
+ * Nodes live in one array and refer to each other by index, so a node is
+ * 32 bytes and a freed one is reused before the array grows.  Insertion
+ * and removal recurse to the depth of the tree, which random priorities
+ * keep near 2 ln n.
+ */
+#include "ordered.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+struct cmt_ordered_node {
+    uint64_t key, value;
+    uint32_t left, right;
+    uint32_t priority;
+};
+
+void cmt_ordered_init(cmt_ordered *map)
+{
+    *map = (cmt_ordered){.seed = 0x9e3779b97f4a7c15u};
+    map->cap = 64;
+    map->nodes = cmt_xcalloc(map->cap, sizeof *map->nodes);
+    map->used = 1;
+}
+
+void cmt_ordered_destroy(cmt_ordered *map)
+{
+    free(map->nodes);
+    map->nodes = NULL;
+}
+
+static uint32_t next_priority(cmt_ordered *map)
+{
+    /* xorshift64: priorities only need to look random to the keys. */
+    uint64_t x = map->seed;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    map->seed = x;
+    return (uint32_t)(x >> 32);
+}
+
+static uint32_t new_node(cmt_ordered *map, uint64_t key, uint64_t value)
+{
+    uint32_t n = map->free_list;
+    if (n) {
+        map->free_list = map->nodes[n].left;
+    } else {
+        if (map->used == map->cap) {
+            if (map->cap > UINT32_MAX / 2) {
+                fprintf(stderr, "cmt: more than 2^31 live blocks\n");
+                abort();
+            }
+            map->cap *= 2;
+            map->nodes = cmt_xrealloc(map->nodes, (size_t)map->cap * sizeof *map->nodes);
+        }
+        n = map->used++;
+    }
+    map->nodes[n] = (cmt_ordered_node){.key = key, .value = value, .priority = next_priority(map)};
+    return n;
+}
+
+/* Splits tree T into the keys below KEY (*LESS) and the others (*REST). */
+static void split(cmt_ordered_node *nodes, uint32_t t, uint64_t key, uint32_t *less, uint32_t *rest)
+{
+    if (!t) {
+        *less = *rest = 0;
+    } else if (nodes[t].key < key) {
+        split(nodes, nodes[t].right, key, &nodes[t].right, rest);
+        *less = t;
+    } else {
+        split(nodes, nodes[t].left, key, less, &nodes[t].left);
+        *rest = t;
+    }
+}
+
+/* Joins trees A and B, every key of A below every key of B. */
+static uint32_t merge(cmt_ordered_node *nodes, uint32_t a, uint32_t b)
+{
+    if (!a || !b)
+        return a ? a : b;
+    if (nodes[a].priority > nodes[b].priority) {
+        nodes[a].right = merge(nodes, nodes[a].right, b);
+        return a;
+    }
+    nodes[b].left = merge(nodes, a, nodes[b].left);
+    return b;
+}
+
+static uint32_t insert(cmt_ordered_node *nodes, uint32_t t, uint32_t n)
+{
+    if (!t)
+        return n;
+    if (nodes[n].priority > nodes[t].priority) {
+        split(nodes, t, nodes[n].key, &nodes[n].left, &nodes[n].right);
+        return n;
+    }
+    if (nodes[n].key < nodes[t].key)
+        nodes[t].left = insert(nodes, nodes[t].left, n);
+    else
+        nodes[t].right = insert(nodes, nodes[t].right, n);
+    return t;
+}
+
+static uint32_t find(const cmt_ordered *map, uint64_t key)
+{
+    uint32_t t = map->root;
+    while (t && map->nodes[t].key != key)
+        t = key < map->nodes[t].key ? map->nodes[t].left : map->nodes[t].right;
+    return t;
+}
+
+void cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value)
+{
+    uint32_t t = find(map, key);
+    if (t) {
+        map->nodes[t].value = value;
+        return;
+    }
+    uint32_t n = new_node(map, key, value);
+    map->root = insert(map->nodes, map->root, n);
+    map->count++;
+}
+
+/* Removes KEY from tree *T; returns the removed node or 0. */
+static uint32_t erase(cmt_ordered_node *nodes, uint32_t *t, uint64_t key)
+{
+    while (*t && nodes[*t].key != key)
+        t = key < nodes[*t].key ? &nodes[*t].left : &nodes[*t].right;
+    uint32_t gone = *t;
+    if (gone)
+        *t = merge(nodes, nodes[gone].left, nodes[gone].right);
+    return gone;
+}
+
+bool cmt_ordered_remove(cmt_ordered *map, uint64_t key)
+{
+    uint32_t gone = erase(map->nodes, &map->root, key);
+    if (!gone)
+        return false;
+    map->nodes[gone].left = map->free_list;
+    map->free_list = gone;
+    map->count--;
+    return true;
+}
+
+bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+{
+    uint32_t best = 0;
+    for (uint32_t t = map->root; t;) {
+        if (map->nodes[t].key <= key) {
+            best = t;
+            t = map->nodes[t].right;
+        } else {
+            t = map->nodes[t].left;
+        }
+    }
+    if (!best)
+        return false;
+    *found = map->nodes[best].key;
+    *value = map->nodes[best].value;
+    return true;
+}

@@ -1,0 +1,41 @@
+/*
+ * ordered.h - an ordered map from 64-bit keys to 64-bit values.
+ *
+ * The memtrace reader finds the live block that holds an address: the
+ * block with the greatest start address not above it.  A hash map can't
+ * answer that, and the original tool's table of every address between the
+ * lowest and the highest needed memory for the whole address range; this
+ * is a treap (a binary search tree kept balanced by random priorities),
+ * O(log n) an operation, one node per live block.
+ */
+#ifndef CMT_ORDERED_H
+#define CMT_ORDERED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cmt_ordered_node cmt_ordered_node;
+
+typedef struct cmt_ordered {
+    cmt_ordered_node *nodes; /* nodes[0] is the empty tree */
+    uint32_t root;
+    uint32_t free_list;      /* nodes given back, linked through .left */
+    uint32_t used, cap;      /* nodes[1..used) have been handed out */
+    size_t count;
+    uint64_t seed;
+} cmt_ordered;
+
+void cmt_ordered_init(cmt_ordered *map);
+void cmt_ordered_destroy(cmt_ordered *map);
+
+/* Sets the value of KEY, adding KEY if it is missing. */
+void cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value);
+
+/* Removes KEY; false if it was missing. */
+bool cmt_ordered_remove(cmt_ordered *map, uint64_t key);
+
+/* The greatest key not above KEY, and its value; false if there is none. */
+bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
+
+#endif /* CMT_ORDERED_H */
