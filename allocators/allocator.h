@@ -5,6 +5,7 @@
 #ifndef CMT_ALLOCATOR_H
 #define CMT_ALLOCATOR_H
 
+#include <analysis.h>
 #include <cmt.h>
 
 #include <stdio.h>
@@ -112,9 +113,10 @@ typedef struct cmt_replay_report {
     uint64_t start_rss, peak_rss; /* bytes, whole process */
 } cmt_replay_report;
 
-/* Replays every event READER yields against ALLOCATOR.  Returns 0, or -1
- * with a message in ERR (a corrupt trace, an allocator that can't start). */
-int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
+/* Replays every event SOURCE yields (a .cmt file or a text trace) against
+ * ALLOCATOR.  Returns 0, or -1 with a message in ERR (a corrupt trace, an
+ * allocator that can't start). */
+int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
                const cmt_replay_options *options, cmt_replay_report *report, char *err,
                size_t errlen);
 
@@ -141,5 +143,16 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
 
 /* Several replays of one trace side by side, as a table or a JSON array. */
 void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json);
+
+/* --compare: 0 if gnuplot can be run, else -1 and a message saying how to
+ * install it. */
+int cmt_compare_check_gnuplot(char *err, size_t errlen);
+
+/* --compare: the report in DIR, where the replays have left a timeline
+ * each (DIR/timeline.NAME): the histograms of STATS, plots.gp, memory over
+ * time and the histograms as PNG and SVG, and index.html showing them with
+ * the numbers.  TRACE names the trace.  Returns 0, or -1 with a message. */
+int cmt_compare_report(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
+                       const cmt_trace_stats *stats, char *err, size_t errlen);
 
 #endif /* CMT_ALLOCATOR_H */

@@ -11,12 +11,12 @@
 static int replays_in(const char *path, const cmt_allocator_options *options,
                       cmt_replay_report *report, char *err, size_t errlen)
 {
-    cmt_reader *reader = cmt_reader_open(path, err, errlen);
-    if (!reader)
+    cmt_source *source = cmt_source_open(path, NULL, err, errlen);
+    if (!source)
         return -1;
     cmt_replay_options ro = {.touch = false, .allocator = *options};
-    int rc = cmt_replay(reader, &cmt_allocator_rmalloc, &ro, report, err, errlen);
-    cmt_reader_close(reader);
+    int rc = cmt_replay(source, &cmt_allocator_rmalloc, &ro, report, err, errlen);
+    cmt_source_close(source);
     if (rc < 0)
         return -1;
     return report->failed_in_replay == 0;

@@ -324,7 +324,7 @@ static void release_leftovers(replay *r)
     }
 }
 
-int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
+int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
                const cmt_replay_options *options, cmt_replay_report *report, char *err,
                size_t errlen)
 {
@@ -349,10 +349,10 @@ int cmt_replay(cmt_reader *reader, const cmt_allocator *allocator,
     int rc = 0;
     for (;;) {
         size_t n = 0;
-        while (n < BATCH && (rc = cmt_reader_next(reader, &events[n])) > 0)
+        while (n < BATCH && (rc = cmt_source_next(source, &events[n])) > 0)
             n++;
         if (rc < 0)
-            snprintf(err, errlen, "%s", cmt_reader_error(reader));
+            snprintf(err, errlen, "%s", cmt_source_error(source));
         if (n > 0 && replay_batch(&r, events, n, err, errlen) < 0)
             rc = -1;
         if (options->progress)

@@ -169,6 +169,7 @@ typedef struct cmt_text_stats {
     uint64_t other_process;    /* valgrind: calls of other processes skipped */
     uint64_t unmapped_accesses; /* accesses that hit no live block: skipped */
     uint64_t overrunning_accesses; /* accesses running past their block's end: kept */
+    uint64_t tag_offset;       /* the input's tags are ours plus this (0 when it has none) */
 } cmt_text_stats;
 
 typedef struct cmt_text_reader cmt_text_reader;
@@ -257,6 +258,34 @@ uint64_t cmt_reader_live_blocks(const cmt_reader *reader);
 
 /* Closes the input and frees READER. */
 void cmt_reader_close(cmt_reader *reader);
+
+/* ------------------------------------------------------------ any trace */
+
+/* A trace of either kind, for tools that take both: a .cmt file (known by
+ * its magic number) or a text trace in any format cmt_text_open reads. */
+typedef struct cmt_source cmt_source;
+
+/* Opens PATH ("-" for standard input); OPTIONS (NULL: -f auto) apply to a
+ * text trace.  Returns NULL with a message in ERR, also for an empty
+ * input: the tools that take either kind have nothing to say of one. */
+cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
+                            size_t errlen);
+
+/* The next event, as cmt_reader_next or cmt_text_next gives it: 1, 0 at
+ * the end, -1 on an error. */
+int cmt_source_next(cmt_source *source, cmt_event *ev);
+
+/* The last error, naming the file and the line or byte. */
+const char *cmt_source_error(const cmt_source *source);
+
+/* True for a text trace, whose events carry the program's addresses; a
+ * .cmt file keeps none. */
+bool cmt_source_has_addresses(const cmt_source *source);
+
+/* The text reader behind SOURCE, for its counts; NULL for a .cmt file. */
+const cmt_text_reader *cmt_source_text(const cmt_source *source);
+
+void cmt_source_close(cmt_source *source);
 
 #ifdef __cplusplus
 }

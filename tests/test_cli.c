@@ -167,11 +167,12 @@ Test(cli, unknown_frees_are_counted_and_strict_makes_them_errors)
 Test(cli, damaged_and_foreign_inputs_are_errors_naming_the_file)
 {
     cut_sample("", 500);
+    write_text(scratch_path("notes.txt"), "Shopping list\n");
     struct {
         const char *path, *message;
     } cases[] = {
         {scratch_path("cut.cmt"), "truncated"},
-        {CMT_SAMPLES "/every-call.trace", "not a .cmt trace"},
+        {scratch_path("notes.txt"), ":1: can't parse: Shopping list"},
         {"/dev/null", "empty file"},
         {"/nonexistent/x.cmt", "No such file"},
         {scratch_dir(), "is a directory"},
@@ -388,4 +389,21 @@ Test(cli, a_memtrace_log_reads_as_it_comes_from_valgrind)
                                                                   "skipped; 1 accesses outside every live block skipped"),
               "%s", err);
     free(err);
+}
+
+Test(cli, text_traces_replay_directly_as_their_cmt_files_do)
+{
+    const char *cmt = encoded_sample("", "p.cmt");
+    char *from_text, *from_cmt;
+    cr_assert_eq(runf(&from_text, NULL, "%s --json --no-touch -a rmalloc %s/python-json.trace", REPLAY, CMT_SAMPLES), 0);
+    cr_assert_eq(runf(&from_cmt, NULL, "%s --json --no-touch -a rmalloc %s", REPLAY, cmt), 0);
+    /* The same calls and live bytes; times and RSS differ from run to run. */
+    const char *keys[] = {"\"calls\": {", "\"peak_live_bytes\":", "\"peak_footprint\":"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *a = strstr(from_text, keys[i]), *b = strstr(from_cmt, keys[i]);
+        cr_assert(a && b);
+        cr_assert_eq(strncmp(a, b, strcspn(a, ",}") + 1), 0, "%s differs:\n%s\n%s", keys[i], from_text, from_cmt);
+    }
+    free(from_text);
+    free(from_cmt);
 }

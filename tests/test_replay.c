@@ -23,12 +23,12 @@ static cmt_replay_report replay_with(const char *path, const cmt_allocator *a, c
                                      cmt_allocator_options knobs)
 {
     char err[512];
-    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    cmt_source *r = cmt_source_open(path, NULL, err, sizeof err);
     cr_assert_not_null(r, "%s", err);
     cmt_replay_options options = {.touch = true, .trace = trace, .allocator = knobs};
     cmt_replay_report report;
     cr_assert_eq(cmt_replay(r, a, &options, &report, err, sizeof err), 0, "%s", err);
-    cmt_reader_close(r);
+    cmt_source_close(r);
     return report;
 }
 
@@ -188,12 +188,12 @@ Test(replay, the_timeline_has_a_row_every_n_events)
 {
     const char *cmt = sample_cmt("python-json.trace");
     char err[512];
-    cmt_reader *r = cmt_reader_open(cmt, err, sizeof err);
+    cmt_source *r = cmt_source_open(cmt, NULL, err, sizeof err);
     cmt_output *timeline = cmt_output_open(scratch_path("t.txt"), err, sizeof err);
     cmt_replay_options options = {.timeline = timeline, .timeline_every = 500};
     cmt_replay_report report;
     cr_assert_eq(cmt_replay(r, &cmt_allocator_rmalloc, &options, &report, err, sizeof err), 0, "%s", err);
-    cmt_reader_close(r);
+    cmt_source_close(r);
     cr_assert_eq(cmt_output_commit(timeline, err, sizeof err), 0);
     char *text = read_file(scratch_path("t.txt"), NULL);
     const char *start = "# event live_bytes footprint_bytes\n500 ";
@@ -343,11 +343,11 @@ Test(replay, accesses_read_and_write_their_bytes_inside_a_locked_block)
                                  "store(0x1000+15, 4096)\n"
                                  "free(0x1000)\n");
     char err[512];
-    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    cmt_source *r = cmt_source_open(path, NULL, err, sizeof err);
     cmt_replay_options options = {.touch = false};
     cmt_replay_report rep;
     cr_assert_eq(cmt_replay(r, &probe_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
-    cmt_reader_close(r);
+    cmt_source_close(r);
     cr_assert_eq(rep.calls[CMT_OP_STORE], 2);
     cr_assert_eq(rep.calls[CMT_OP_MODIFY], 1);
     cr_assert_eq(rep.calls[CMT_OP_LOAD], 1);

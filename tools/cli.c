@@ -4,6 +4,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +75,102 @@ void cli_progress_done(cli_progress *p)
 {
     if (p->shown)
         fprintf(stderr, "\r\033[K");
+}
+
+cmt_format cli_parse_format(const char *prog, const char *name)
+{
+    cmt_format format;
+    if (cmt_format_from_name(name, &format) == 0)
+        return format;
+    char names[256] = "";
+    size_t n = 0;
+    for (int f = 0; f < CMT_FORMAT_COUNT; f++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", f ? ", " : "", cmt_format_name((cmt_format)f));
+    cli_usage_error(prog, "no format '%s' (%s)", name, names);
+}
+
+void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void),
+                             bool takes_summary, cli_trace_options *o)
+{
+    enum { OPT_PID = 256, OPT_JSON, OPT_SUMMARY };
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
+        {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, OPT_JSON},
+        {"summary", no_argument, NULL, OPT_SUMMARY}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    *o = (cli_trace_options){0};
+    int c;
+    while ((c = getopt_long(argc, argv, "f:o:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': o->text.format = cli_parse_format(prog, optarg); break;
+        case OPT_PID: o->text.pid = (uint64_t)cli_parse_long(prog, "--pid", optarg, 1, LONG_MAX); break;
+        case 'o': o->output = optarg; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_SUMMARY:
+            if (!takes_summary)
+                cli_usage_error(prog, "unknown option '--summary'");
+            o->summary = true;
+            break;
+        case 'h': usage(); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", prog, CMT_VERSION_STRING); exit(EXIT_OK);
+        default: cli_usage_error(prog, "unknown option");
+        }
+    }
+    if (argc - optind > 1)
+        cli_usage_error(prog, "one input at a time");
+    o->input = optind < argc ? argv[optind] : "-";
+}
+
+static void show_progress(void *context, uint64_t events)
+{
+    cli_progress_update(context, events);
+}
+
+int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis analyse)
+{
+    char err[1024];
+    cmt_source *source = cmt_source_open(o->input, &o->text, err, sizeof err);
+    if (!source) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EXIT_DATA;
+    }
+    cmt_output *out = cmt_output_open(o->output, err, sizeof err);
+    if (!out) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        cmt_source_close(source);
+        return EXIT_DATA;
+    }
+    cli_progress bar;
+    cli_progress_init(&bar, prog);
+    cmt_progress progress = {show_progress, &bar};
+    int rc = analyse(source, out, o, &progress, err, sizeof err);
+    cli_progress_done(&bar);
+    if (rc == 0)
+        rc = cmt_output_commit(out, err, sizeof err);
+    else
+        cmt_output_abort(out);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", prog, err);
+    cmt_source_close(source);
+    return rc == 0 ? EXIT_OK : EXIT_DATA;
+}
+
+int cli_print_to_output(cmt_output *out, void (*print)(FILE *f, const void *context), const void *context,
+                        char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    print(f, context);
+    fclose(f);
+    int rc = cmt_output_write(out, text, len);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", cmt_output_error(out));
+    free(text);
+    return rc;
 }

@@ -1,9 +1,12 @@
 /*
  * cli.h - what the command-line tools share: exit codes, number options,
- * and a progress line on stderr (only when stderr is a terminal).
+ * a progress line on stderr (only when stderr is a terminal), and the
+ * options and the run of the analysis tools.
  */
 #ifndef CMT_CLI_H
 #define CMT_CLI_H
+
+#include <analysis.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,5 +40,39 @@ void cli_progress_done(cli_progress *p);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);
+
+/* -f NAME: the format called NAME, or a usage error listing them. */
+cmt_format cli_parse_format(const char *prog, const char *name);
+
+/* ------------------------------------------------------ analysis tools */
+
+/* What the analysis tools take: [-f F] [--pid N] [-o FILE] [--json]
+ * [--summary] [INPUT|-]. */
+typedef struct cli_trace_options {
+    const char *input;
+    const char *output;
+    bool json;
+    bool summary;
+    cmt_text_options text;
+} cli_trace_options;
+
+/* Parses ARGV into O; -h calls USAGE and exits; --summary is an option only
+ * if TAKES_SUMMARY. */
+void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void),
+                             bool takes_summary, cli_trace_options *o);
+
+/* An analysis from the source to the output; 0, or -1 with a message. */
+typedef int (*cli_analysis)(cmt_source *source, cmt_output *out, const cli_trace_options *o,
+                            const cmt_progress *progress, char *err, size_t errlen);
+
+/* Opens O's input and output, runs ANALYSE with a progress line on a
+ * terminal, and keeps the output only if it succeeded.  Returns the exit
+ * status. */
+int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis analyse);
+
+/* Writes what PRINT prints to a FILE into OUT: for the reports that
+ * stdio's formatting suits.  Returns 0, or -1 with a message. */
+int cli_print_to_output(cmt_output *out, void (*print)(FILE *f, const void *context),
+                        const void *context, char *err, size_t errlen);
 
 #endif /* CMT_CLI_H */

@@ -1,5 +1,6 @@
 /*
- * cmtreplay - replay a .cmt trace against an allocator and report its cost.
+ * cmtreplay - replay a trace against allocators and report their cost, as
+ * a table, JSON, or (--compare) pictures and a web page.
  */
 #include "allocator.h"
 #include "cli.h"
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +23,8 @@ static const char *const PROG = "cmtreplay";
 static void usage(void)
 {
     printf("Usage: %s [OPTION]... INPUT|-\n"
-           "Replay a .cmt trace against an allocator and report what it cost in time\n"
-           "and memory.\n"
+           "Replay a trace (.cmt, or text in any format trace2cmt reads) against an\n"
+           "allocator and report what it cost in time and memory.\n"
            "\n"
            "  -a, --allocator NAME  system (default), jemalloc, rmalloc; a comma-separated list or\n"
            "                        'all' replays against each in a fresh process and\n"
@@ -35,7 +37,12 @@ static void usage(void)
            "      --no-touch        do not write to the allocated bytes\n"
            "      --timeline FILE   write event, live bytes and footprint every N events\n"
            "                        to FILE (FILE.NAME for each of several allocators)\n"
-           "      --timeline-every N  the N of --timeline (default 1000)\n"
+           "      --timeline-every N  the N of --timeline (default 1000; with --compare,\n"
+           "                        a 2000th of the trace)\n"
+           "      --compare DIR     replay against every allocator (or those of -a) and\n"
+           "                        write DIR/index.html: memory over time against the\n"
+           "                        optimum, the size and lifetime histograms (PNG and\n"
+           "                        SVG, drawn by gnuplot) and the numbers\n"
            "\n"
            "rmalloc:\n"
            "      --pinned F        lock this fraction of the blocks (0 to 1) for their\n"
@@ -66,6 +73,8 @@ typedef struct options {
     uint64_t timeline_every;
     cmt_allocator_options allocator;
     bool maxmem;
+    const char *compare;
+    bool allocators_given, every_given;
 } options;
 
 static void list_allocators(void)
@@ -108,7 +117,7 @@ static options parse_options(int argc, char **argv)
 {
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
-        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM
+        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -120,6 +129,7 @@ static options parse_options(int argc, char **argv)
         {"no-compact", no_argument, NULL, OPT_NO_COMPACT},
         {"capacity", required_argument, NULL, OPT_CAPACITY},
         {"maxmem", no_argument, NULL, OPT_MAXMEM},
+        {"compare", required_argument, NULL, OPT_COMPARE},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -128,7 +138,10 @@ static options parse_options(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'a': parse_allocators(&o, optarg); break;
+        case 'a':
+            parse_allocators(&o, optarg);
+            o.allocators_given = true;
+            break;
         case 'v': o.verbose = true; break;
         case 'o': o.output = optarg; break;
         case OPT_REPORT: o.report = optarg; break;
@@ -137,7 +150,9 @@ static options parse_options(int argc, char **argv)
         case OPT_TIMELINE: o.timeline = optarg; break;
         case OPT_TIMELINE_EVERY:
             o.timeline_every = (uint64_t)cli_parse_long(PROG, "--timeline-every", optarg, 1, LONG_MAX);
+            o.every_given = true;
             break;
+        case OPT_COMPARE: o.compare = optarg; break;
         case OPT_PINNED: o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg); break;
         case OPT_NO_COMPACT: o.allocator.no_compaction = true; break;
         case OPT_CAPACITY:
@@ -157,6 +172,8 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "-v prints one replay: name one allocator");
     if (o.maxmem && (o.verbose || o.timeline))
         cli_usage_error(PROG, "--maxmem replays many times: no -v or --timeline with it");
+    if (o.compare && (o.verbose || o.timeline || o.maxmem))
+        cli_usage_error(PROG, "--compare writes its own timelines: no -v, --timeline or --maxmem with it");
     if (o.output && !o.verbose)
         cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
     o.input = argv[optind];
@@ -205,19 +222,19 @@ static int finish_optional(cmt_output *out, int rc)
 static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_report *report)
 {
     char err[512], timeline_path[4096];
-    cmt_reader *reader = cmt_reader_open(o->input, err, sizeof err);
-    if (!reader) {
+    cmt_source *source = cmt_source_open(o->input, NULL, err, sizeof err);
+    if (!source) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     if (o->timeline)
-        snprintf(timeline_path, sizeof timeline_path, o->nallocators > 1 ? "%s.%s" : "%s",
+        snprintf(timeline_path, sizeof timeline_path, o->nallocators > 1 || o->compare ? "%s.%s" : "%s",
                  o->timeline, a->name);
     cmt_output *trace, *timeline;
     if (open_optional(o->output, o->verbose, &trace) < 0 ||
         open_optional(timeline_path, o->timeline != NULL, &timeline) < 0) {
         finish_optional(trace, -1);
-        cmt_reader_close(reader);
+        cmt_source_close(source);
         return -1;
     }
     cli_progress progress;
@@ -225,12 +242,12 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     cmt_replay_options ro = {.touch = o->touch, .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
                              .progress = show_progress, .progress_context = &progress};
-    int rc = cmt_replay(reader, a, &ro, report, err, sizeof err);
+    int rc = cmt_replay(source, a, &ro, report, err, sizeof err);
     cli_progress_done(&progress);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     rc = finish_optional(timeline, finish_optional(trace, rc));
-    cmt_reader_close(reader);
+    cmt_source_close(source);
     return rc;
 }
 
@@ -329,16 +346,56 @@ static int max_memory(const options *o)
     return emit_report(o, NULL, &m);
 }
 
+/* --compare, before the replays: the trace's statistics (which also say
+ * how long it is, for the timelines' spacing) and the folder.  Returns 0
+ * or -1 after printing the error. */
+static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline, size_t len)
+{
+    char err[1024];
+    if (cmt_compare_check_gnuplot(err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    if (!o->allocators_given) {
+        for (o->nallocators = 0; cmt_allocators[o->nallocators]; o->nallocators++)
+            o->allocators[o->nallocators] = cmt_allocators[o->nallocators];
+    }
+    if (mkdir(o->compare, 0777) < 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, o->compare, strerror(errno));
+        return -1;
+    }
+    cmt_source *source = cmt_source_open(o->input, NULL, err, sizeof err);
+    cli_progress bar;
+    cli_progress_init(&bar, PROG);
+    cmt_progress progress = {show_progress, &bar};
+    int rc = source ? cmt_stats_read(source, stats, &progress, err, sizeof err) : -1;
+    cli_progress_done(&bar);
+    cmt_source_close(source);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    snprintf(timeline, len, "%s/timeline", o->compare);
+    o->timeline = timeline;
+    if (!o->every_given)
+        o->timeline_every = stats->events / 2000 + 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
-    if ((o.nallocators > 1 || o.maxmem) && strcmp(o.input, "-") == 0)
+    if ((o.nallocators > 1 || o.maxmem || o.compare) && strcmp(o.input, "-") == 0)
         cli_usage_error(PROG, "this reads the trace more than once: give a file, not -");
     if (o.maxmem)
         return max_memory(&o) == 0 ? EXIT_OK : EXIT_DATA;
+    cmt_trace_stats stats;
+    char timeline[4096];
+    if (o.compare && prepare_comparison(&o, &stats, timeline, sizeof timeline) < 0)
+        return EXIT_DATA;
     cmt_replay_report reports[MAX_ALLOCATORS];
     int rc = 0;
-    if (o.nallocators == 1) {
+    if (o.nallocators == 1 && !o.compare) {
         rc = replay_one(&o, o.allocators[0], &reports[0]);
     } else {
         for (size_t i = 0; i < o.nallocators && rc == 0; i++)
@@ -346,6 +403,13 @@ int main(int argc, char **argv)
     }
     if (rc < 0)
         return EXIT_DATA;
-
+    if (o.compare) {
+        char err[1024];
+        if (cmt_compare_report(o.compare, o.input, reports, o.nallocators, &stats, err, sizeof err) < 0) {
+            fprintf(stderr, "%s: %s\n", PROG, err);
+            return EXIT_DATA;
+        }
+        fprintf(stderr, "%s: the report is %s/index.html\n", PROG, o.compare);
+    }
     return emit_report(&o, reports, NULL) == 0 ? EXIT_OK : EXIT_DATA;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing cmt needs on Debian, if it is missing.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libzstd-dev libjemalloc-dev libcriterion-dev zstd xz-utils bzip2)
+packages=(build-essential cmake pkg-config libzstd-dev libjemalloc-dev libcriterion-dev zstd xz-utils bzip2
+          gnuplot-nox fonts-liberation)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -68,10 +68,7 @@ static options parse_options(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "f:o:sl:qhV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f':
-            if (cmt_format_from_name(optarg, &o.text_options.format) < 0)
-                cli_usage_error(PROG, "no format '%s' (auto, text, kdump, valgrind, dtrace, mtrace)", optarg);
-            break;
+        case 'f': o.text_options.format = cli_parse_format(PROG, optarg); break;
         case OPT_PID: o.text_options.pid = (uint64_t)cli_parse_long(PROG, "--pid", optarg, 1, LONG_MAX); break;
         case 'o': o.output = optarg; break;
         case 's': o.text = true; break;

@@ -127,4 +127,11 @@ int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, siz
 
 void cmt_input_close(cmt_input *in);
 
+/* The readers of cmt.h on an input already open, which they take over
+ * (closing it if they fail).  PATH is where IN came from, for a reader that
+ * reads a file twice. */
+cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen);
+cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
+                                     char *err, size_t errlen);
+
 #endif /* CMT_INTERNAL_H */

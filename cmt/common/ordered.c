@@ -146,20 +146,31 @@ bool cmt_ordered_remove(cmt_ordered *map, uint64_t key)
     return true;
 }
 
-bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+/* The nearest key to KEY on one side, KEY itself included: the greatest
+ * not above it, or with ABOVE the least not below it. */
+static bool nearest(const cmt_ordered *map, uint64_t key, bool above, uint64_t *found, uint64_t *value)
 {
     uint32_t best = 0;
     for (uint32_t t = map->root; t;) {
-        if (map->nodes[t].key <= key) {
+        const cmt_ordered_node *n = &map->nodes[t];
+        bool candidate = above ? n->key >= key : n->key <= key;
+        if (candidate)
             best = t;
-            t = map->nodes[t].right;
-        } else {
-            t = map->nodes[t].left;
-        }
+        t = candidate == above ? n->left : n->right;
     }
     if (!best)
         return false;
     *found = map->nodes[best].key;
     *value = map->nodes[best].value;
     return true;
+}
+
+bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+{
+    return nearest(map, key, false, found, value);
+}
+
+bool cmt_ordered_ceiling(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+{
+    return nearest(map, key, true, found, value);
 }

@@ -1,11 +1,12 @@
 /*
  * ordered.h - an ordered map from 64-bit keys to 64-bit values.
  *
- * The memtrace reader finds the live block that holds an address: the
- * block with the greatest start address not above it.  A hash map can't
- * answer that, and the original tool's table of every address between the
- * lowest and the highest needed memory for the whole address range; this
- * is a treap (a binary search tree kept balanced by random priorities),
+ * The memtrace reader finds the live block that holds an address (the
+ * block with the greatest start address not above it) and cmtoverhead a
+ * block's neighbours.  A hash map can't answer that, and the original
+ * tools' table of every address between the lowest and the highest (or a
+ * Python SortedDict) needed memory for the whole address range; this is a
+ * treap (a binary search tree kept balanced by random priorities),
  * O(log n) an operation, one node per live block.
  */
 #ifndef CMT_ORDERED_H
@@ -37,5 +38,8 @@ bool cmt_ordered_remove(cmt_ordered *map, uint64_t key);
 
 /* The greatest key not above KEY, and its value; false if there is none. */
 bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
+
+/* The least key not below KEY, and its value; false if there is none. */
+bool cmt_ordered_ceiling(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
 
 #endif /* CMT_ORDERED_H */

@@ -167,11 +167,16 @@ static int check_header(cmt_reader *r, const uint8_t *h, size_t len)
 
 cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen)
 {
-    cmt_reader *r = cmt_xcalloc(1, sizeof *r);
-    if (cmt_input_open(&r->in, path, err, errlen) < 0) {
-        free(r);
+    cmt_input in;
+    if (cmt_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    }
+    return cmt_reader_open_input(&in, err, errlen);
+}
+
+cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
+{
+    cmt_reader *r = cmt_xcalloc(1, sizeof *r);
+    r->in = *in;
     snprintf(r->name, sizeof r->name, "%s", r->in.name);
     ptrdiff_t got = cmt_input_fill(&r->in, CMT_HEADER_SIZE, err, errlen);
     if (got < 0 || check_header(r, r->in.buf, (size_t)got) < 0) {

@@ -36,8 +36,7 @@ struct cmt_text_reader {
     bool ordered;          /* by_address is kept */
     uint64_t last_hit;     /* memtrace: address of the block the last access hit, 0: none */
     uint64_t next_tag;
-    bool tag_offset_known; /* input tags = our tags + tag_offset */
-    uint64_t tag_offset;
+    bool tag_offset_known; /* input tags = our tags + stats.tag_offset */
     line_kind (*scan_line)(scanner *s, parsed_line *l, line_context *ctx); /* the format's */
     line_context context;
     cmt_event pending;     /* the allocation that follows an implied free */
@@ -132,11 +131,17 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
                                size_t errlen)
 {
-    cmt_text_reader *t = cmt_xcalloc(1, sizeof *t);
-    if (cmt_input_open(&t->in, path, err, errlen) < 0) {
-        free(t);
+    cmt_input in;
+    if (cmt_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    }
+    return cmt_text_open_input(&in, path, options, err, errlen);
+}
+
+cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
+                                     char *err, size_t errlen)
+{
+    cmt_text_reader *t = cmt_xcalloc(1, sizeof *t);
+    t->in = *in;
     if (options)
         t->options = *options;
     t->stats.format = t->options.format;
@@ -238,7 +243,7 @@ static bool input_tag_agrees(cmt_text_reader *t, uint64_t ours, uint64_t input_t
         return true;
     if (!t->tag_offset_known)
         return true;
-    return input_tag == ours + t->tag_offset;
+    return input_tag == ours + t->stats.tag_offset;
 }
 
 /* The key of the block a line names in the live map. */
@@ -353,7 +358,7 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     ev->tag = t->next_tag;
     if (l->result_input_tag && !t->tag_offset_known) {
         t->tag_offset_known = true;
-        t->tag_offset = l->result_input_tag - ev->tag;
+        t->stats.tag_offset = l->result_input_tag - ev->tag;
     }
     if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
         return line_error(t, "tags must count up by one");

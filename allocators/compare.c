@@ -1,0 +1,323 @@
+/*
+ * compare.c - cmtreplay --compare: the report a person judging allocators
+ * looks at.  The replays have left a timeline per allocator in the
+ * folder; this writes the histograms beside them, has gnuplot draw memory
+ * over time against the optimum and the histograms, as PNG and SVG, and
+ * writes index.html, one page with the SVGs inline and the numbers.
+ */
+#define _GNU_SOURCE /* memmem, posix_spawn_file_actions_addchdir_np */
+#include "allocator.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define GNUPLOT_MISSING 127
+
+/* Runs gnuplot with ARGS in folder DIR (NULL: this one) and its output to
+ * /dev/null; its exit status, GNUPLOT_MISSING if it is not installed, -1 if
+ * it died. */
+static int run_gnuplot(char *const args[], const char *dir)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (dir)
+        posix_spawn_file_actions_addchdir_np(&actions, dir);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "gnuplot", &actions, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        return rc == ENOENT ? GNUPLOT_MISSING : -1;
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+int cmt_compare_check_gnuplot(char *err, size_t errlen)
+{
+    char *args[] = {"gnuplot", "--version", NULL};
+    if (run_gnuplot(args, NULL) == 0)
+        return 0;
+    snprintf(err, errlen, "the report's pictures need gnuplot, which is not installed "
+                          "(apt-get install gnuplot-nox; tools/setup.sh installs it)");
+    return -1;
+}
+
+/* Writes the LEN bytes of TEXT to DIR/NAME, whole or not at all. */
+static int write_file_in(const char *dir, const char *name, const char *text, size_t len, char *err,
+                         size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cmt_output *out = cmt_output_open(path, err, errlen);
+    if (!out)
+        return -1;
+    if (cmt_output_write(out, text, len) < 0) {
+        snprintf(err, errlen, "%s", cmt_output_error(out));
+        cmt_output_abort(out);
+        return -1;
+    }
+    return cmt_output_commit(out, err, errlen);
+}
+
+/* A memory stream for building a file's text. */
+typedef struct text {
+    char *bytes;
+    size_t len;
+    FILE *f;
+} text;
+
+static bool text_open(text *t)
+{
+    *t = (text){0};
+    t->f = open_memstream(&t->bytes, &t->len);
+    return t->f != NULL;
+}
+
+/* Closes T and writes it to DIR/NAME. */
+static int text_save(text *t, const char *dir, const char *name, char *err, size_t errlen)
+{
+    fclose(t->f);
+    int rc = write_file_in(dir, name, t->bytes, t->len, err, errlen);
+    free(t->bytes);
+    return rc;
+}
+
+/* NAME.dat: one row a bucket, "index label count", from the first
+ * non-empty bucket to the last. */
+static int write_histogram(const char *dir, const char *name, const uint64_t *count, unsigned n,
+                           void (*label)(char *, size_t, const void *, unsigned), const void *h,
+                           char *err, size_t errlen)
+{
+    text t;
+    if (!text_open(&t)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    unsigned first = 0, last = 0;
+    bool any = false;
+    for (unsigned b = 0; b < n; b++) {
+        if (count[b]) {
+            first = any ? first : b;
+            last = b;
+            any = true;
+        }
+    }
+    fprintf(t.f, "# bucket label count\n");
+    for (unsigned b = first; any && b <= last; b++) {
+        char name_of[48];
+        label(name_of, sizeof name_of, h, b);
+        fprintf(t.f, "%u \"%s\" %llu\n", b - first, name_of, (unsigned long long)count[b]);
+    }
+    char file[64];
+    snprintf(file, sizeof file, "%s.dat", name);
+    return text_save(&t, dir, file, err, errlen);
+}
+
+static void log_label(char *buf, size_t len, const void *h, unsigned b)
+{
+    (void)h;
+    cmt_log_bucket_label(buf, len, b);
+}
+
+static void ratio_label(char *buf, size_t len, const void *h, unsigned b)
+{
+    cmt_ratio_bucket_label(buf, len, h, b);
+}
+
+typedef struct histogram_plot {
+    const char *name, *title, *xlabel;
+} histogram_plot;
+
+static const histogram_plot histograms[] = {
+    {"sizes", "Allocation sizes", "bytes asked for"},
+    {"lifetimes", "Lifetimes of freed blocks", "events from allocation to free"},
+    {"macro", "Macro lifetime", "share of the trace a block lived through (near 1: globals)"},
+    {"micro", "Micro lifetime", "a block's own accesses over all events in its life"},
+};
+
+static bool has_accesses(const cmt_trace_stats *s)
+{
+    return s->calls[CMT_OP_LOAD] + s->calls[CMT_OP_STORE] + s->calls[CMT_OP_MODIFY] > 0;
+}
+
+static size_t plotted_histograms(const cmt_trace_stats *s)
+{
+    return has_accesses(s) ? 4 : 3;
+}
+
+/* S as a gnuplot string: double quotes, backslashes and quotes escaped. */
+static void put_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* plots.gp: every picture twice, as PNG and as SVG. */
+static void write_script(FILE *f, const char *trace, const cmt_replay_report *reports, size_t n,
+                         const cmt_trace_stats *stats)
+{
+    static const char *const terminals[][2] = {
+        {"png", "pngcairo size 1000,560 font 'sans,10'"},
+        {"svg", "svg size 1000,560 dynamic font 'sans,11'"},
+    };
+    fprintf(f, "# Drawn by cmtreplay --compare; gnuplot plots.gp redraws the pictures.\n"
+               "set grid ytics\nset key below\n");
+    for (size_t t = 0; t < 2; t++) {
+        fprintf(f, "set terminal %s\nset output 'memory.%s'\n", terminals[t][1], terminals[t][0]);
+        char title[4200];
+        snprintf(title, sizeof title, "Memory over time: %s", trace);
+        fprintf(f, "set title ");
+        put_string(f, title);
+        fprintf(f, " noenhanced\nset xlabel 'event'\nset ylabel 'MiB'\nset style data lines\nset xtics norotate\n");
+        fprintf(f, "plot 'timeline.%s' using 1:($2/1048576) title 'optimal (live bytes)' lw 2 lc rgb 'black'",
+                reports[0].allocator);
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, ", \\\n     'timeline.%s' using 1:($3/1048576) title '%s' lw 1.5", reports[i].allocator,
+                    reports[i].allocator);
+        fprintf(f, "\n");
+        for (size_t h = 0; h < plotted_histograms(stats); h++) {
+            fprintf(f, "set output '%s.%s'\nset title ", histograms[h].name, terminals[t][0]);
+            put_string(f, histograms[h].title);
+            fprintf(f, "\nset xlabel ");
+            put_string(f, histograms[h].xlabel);
+            fprintf(f, "\nset ylabel 'blocks'\nset style fill solid 0.6\nset boxwidth 0.8\n"
+                       "set xtics rotate by -35 noenhanced\n"
+                       "plot '%s.dat' using 1:3:xtic(2) with boxes notitle lc rgb '#3a6ea5'\n",
+                    histograms[h].name);
+        }
+    }
+}
+
+/* Copies DIR/NAME into F (an SVG, inline in the page). */
+static int inline_file(FILE *f, const char *dir, const char *name, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        snprintf(err, errlen, "%s: %s (gnuplot did not draw it)", path, strerror(errno));
+        return -1;
+    }
+    char buf[65536];
+    size_t got;
+    bool in_prologue = true;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0) {
+        char *p = buf;
+        if (in_prologue) { /* the XML declaration and doctype do not belong inside HTML */
+            char *svg = memmem(buf, got, "<svg", 4);
+            if (svg) {
+                got -= (size_t)(svg - buf);
+                p = svg;
+                in_prologue = false;
+            } else {
+                continue;
+            }
+        }
+        fwrite(p, 1, got, f);
+    }
+    fclose(in);
+    return 0;
+}
+
+static void write_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static int write_page(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
+                      const cmt_trace_stats *stats, char *err, size_t errlen)
+{
+    text t;
+    if (!text_open(&t)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    FILE *f = t.f;
+    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cmt report: ");
+    write_escaped(f, trace);
+    fprintf(f, "</title>\n<style>body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}"
+               "pre{background:#f4f4f4;padding:1em;overflow-x:auto}svg{max-width:100%%;height:auto}</style>"
+               "</head><body>\n<h1>");
+    write_escaped(f, trace);
+    fprintf(f, "</h1>\n<h2>Allocators</h2>\n<pre>");
+    char *table = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&table, &len);
+    cmt_report_print_comparison(mem, reports, n, false);
+    fclose(mem);
+    write_escaped(f, table);
+    free(table);
+    fprintf(f, "</pre>\n<p>Overhead is the peak footprint over the peak of live bytes; ns/event "
+               "includes writing every allocated byte (docs/cmtreplay.md).</p>\n<h2>Memory over time</h2>\n");
+    int rc = inline_file(f, dir, "memory.svg", err, errlen);
+    for (size_t h = 0; rc == 0 && h < plotted_histograms(stats); h++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.svg", histograms[h].name);
+        fprintf(f, "<h2>%s</h2>\n", histograms[h].title);
+        rc = inline_file(f, dir, name, err, errlen);
+    }
+    fprintf(f, "<h2>The trace</h2>\n<pre>");
+    mem = open_memstream(&table, &len);
+    cmt_stats_print(mem, trace, stats, false);
+    fclose(mem);
+    write_escaped(f, table);
+    free(table);
+    fprintf(f, "</pre>\n<p>Made by cmtreplay --compare; the data and plots.gp are beside this page.</p>\n"
+               "</body></html>\n");
+    if (rc < 0) {
+        fclose(t.f);
+        free(t.bytes);
+        return -1;
+    }
+    return text_save(&t, dir, "index.html", err, errlen);
+}
+
+int cmt_compare_report(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
+                       const cmt_trace_stats *stats, char *err, size_t errlen)
+{
+    const uint64_t *counts[] = {stats->sizes.count, stats->lifetimes.count, stats->macro.count, stats->micro.count};
+    const unsigned buckets[] = {CMT_LOG_BUCKETS, CMT_LOG_BUCKETS, CMT_RATIO_BUCKETS, CMT_RATIO_BUCKETS};
+    const void *ratio_of[] = {NULL, NULL, &stats->macro, &stats->micro};
+    for (size_t h = 0; h < plotted_histograms(stats); h++)
+        if (write_histogram(dir, histograms[h].name, counts[h], buckets[h], ratio_of[h] ? ratio_label : log_label,
+                            ratio_of[h], err, errlen) < 0)
+            return -1;
+    text script;
+    if (!text_open(&script)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    write_script(script.f, trace, reports, n, stats);
+    if (text_save(&script, dir, "plots.gp", err, errlen) < 0)
+        return -1;
+    char *args[] = {"gnuplot", "plots.gp", NULL};
+    int rc = run_gnuplot(args, dir);
+    if (rc != 0) {
+        if (rc == GNUPLOT_MISSING)
+            return cmt_compare_check_gnuplot(err, errlen);
+        snprintf(err, errlen, "gnuplot failed on %s/plots.gp (its messages are above)", dir);
+        return -1;
+    }
+    return write_page(dir, trace, reports, n, stats, err, errlen);
+}

@@ -1,0 +1,105 @@
+/*
+ * analysis.h - what the analysis tools compute, in one pass over a trace
+ * of either kind with memory that follows the live blocks: the original
+ * scripts' annotations (lifetimes.py, overhead.py), the lifetime summary,
+ * and the statistics of cmtstat.
+ */
+#ifndef CMT_ANALYSIS_H
+#define CMT_ANALYSIS_H
+
+#include <cmt.h>
+
+#include <stdio.h>
+
+/* The column annotations start after, as the original scripts aligned them
+ * ('{:49} # ...'). */
+#define CMT_ANNOTATION_COLUMN 49
+
+/* Called every CMT_PROGRESS_EVERY events with the count so far, if set. */
+#define CMT_PROGRESS_EVERY 65536
+typedef struct cmt_progress {
+    void (*update)(void *context, uint64_t events);
+    void *context;
+} cmt_progress;
+
+/* cmtlifetimes: writes SOURCE to OUT as a text trace in which every free
+ * and realloc of a live block ends in "# N bytes, allocated K lines ago"
+ * (the block's size and the distance from the line that allocated it).
+ * Returns 0, or -1 with a message in ERR. */
+int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progress *progress,
+                           char *err, size_t errlen);
+
+/* cmtlifetimes --summary: how many blocks died at each (lifetime, size),
+ * most frequent first, as a table or JSON.  Returns 0 or -1. */
+int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_progress *progress,
+                          char *err, size_t errlen);
+
+/* cmtoverhead: writes SOURCE, which must carry addresses (a text trace,
+ * typically cmtreplay -v output), with each allocation annotated with its
+ * neighbours, the gaps to them, its 4 KiB pages and how many pages it
+ * added to the working set (pages holding any live byte), and each free
+ * with its size and age and the same, pages it took away.  Returns 0 or
+ * -1. */
+int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progress *progress,
+                          char *err, size_t errlen);
+
+/* ------------------------------------------------------------ statistics */
+
+/* Counts in power-of-two buckets: bucket 0 holds 0, bucket k > 0 holds
+ * [2^(k-1), 2^k). */
+#define CMT_LOG_BUCKETS 65
+typedef struct cmt_log_histogram {
+    uint64_t count[CMT_LOG_BUCKETS];
+} cmt_log_histogram;
+
+/* The bucket V falls in. */
+unsigned cmt_log_bucket(uint64_t v);
+
+/* Ratios in [0, 1] in fixed buckets: the macro lifetime's (what share of
+ * the whole trace a block lived through) and the micro lifetime's (what
+ * share of the operations during its life were on it). */
+#define CMT_RATIO_BUCKETS 10
+typedef struct cmt_ratio_histogram {
+    const double *upper; /* CMT_RATIO_BUCKETS upper bounds, the last 1 */
+    uint64_t count[CMT_RATIO_BUCKETS];
+} cmt_ratio_histogram;
+
+typedef struct cmt_trace_stats {
+    uint64_t events;
+    uint64_t calls[CMT_OP_COUNT];
+    uint64_t free_null, failed;
+    uint64_t allocated_bytes, allocated_blocks;
+    uint64_t live_bytes, live_blocks;
+    uint64_t peak_live_bytes, peak_live_blocks, peak_event;
+    uint64_t temporary;          /* freed before any other allocation came (heaptrack's count) */
+    uint64_t accessed_bytes;
+    cmt_log_histogram sizes;     /* bytes asked for, each allocation */
+    cmt_log_histogram lifetimes; /* events from allocation to free, each freed block */
+    cmt_ratio_histogram macro, micro; /* each block, the never freed ones at the end */
+    bool finished;
+    struct cmt_stats_state *state; /* the live blocks; freed by cmt_stats_finish */
+} cmt_trace_stats;
+
+void cmt_stats_init(cmt_trace_stats *stats);
+
+/* Counts EV, the next event of the trace. */
+void cmt_stats_add(cmt_trace_stats *stats, const cmt_event *ev);
+
+/* Closes the books at the end of the trace: the blocks never freed get
+ * their macro and micro lifetimes, and the live-block state is freed. */
+void cmt_stats_finish(cmt_trace_stats *stats);
+
+/* Reads all of SOURCE into STATS (initialised here, finished at the end).
+ * Returns 0, or -1 with a message in ERR. */
+int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
+                   char *err, size_t errlen);
+
+/* Writes finished STATS for a person (or as one JSON object); NAME is the
+ * trace's. */
+void cmt_stats_print(FILE *f, const char *name, const cmt_trace_stats *stats, bool json);
+
+/* Each bucket's range as text, "[1 KiB, 2 KiB)", for tables and plots. */
+void cmt_log_bucket_label(char *buf, size_t len, unsigned bucket);
+void cmt_ratio_bucket_label(char *buf, size_t len, const cmt_ratio_histogram *h, unsigned bucket);
+
+#endif /* CMT_ANALYSIS_H */

@@ -1,0 +1,373 @@
+/*
+ * annotate.c - the original scripts' annotations, as they wrote them:
+ *
+ *   lifetimes.py:
+ *     realloc(81d220b48<6655>, 16) = 81d3b83a0<6656>    # 8 bytes, allocated 1 lines ago
+ *   overhead.py:
+ *     malloc(20) = 81d2899a0<8>                         # prev 81d289980, gap 0, next 81d28ba20, gap 8300, pages [8508041, 8508041], 0 more pages 
+ *     free(81d2899a0<8>)                                # 20 bytes, allocated 2 lines ago, prev 81d289980, gap 0, next 81d28ba20, gap 8300, pages [8508041-8508041], 0 fewer pages
+ *
+ * The trailing space of an allocation's line and the two ways of writing
+ * the page range are the originals'.  Lines are counted in events, which
+ * are lines of a trace in the text format.
+ */
+#include "analysis.h"
+#include "../cmt/common/internal.h"
+#include "../cmt/common/map.h"
+#include "../cmt/common/ordered.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_SHIFT 12
+
+/* The annotation column's width plus the longest annotation. */
+#define ANNOTATED_LINE_MAX (CMT_EVENT_TEXT_MAX + CMT_ANNOTATION_COLUMN + 320)
+
+/* Writes EV as a line of SOURCE, tags numbered as the input numbered them,
+ * with " # NOTE" at the annotation column if NOTE is not empty. */
+static int write_line(cmt_output *out, const cmt_source *source, cmt_event ev, const char *note,
+                      char *err, size_t errlen)
+{
+    const cmt_text_reader *text = cmt_source_text(source);
+    uint64_t offset = text ? cmt_text_stats_of(text)->tag_offset : 0;
+    ev.tag += ev.tag ? offset : 0;
+    ev.arg_tag += ev.arg_tag ? offset : 0;
+    char line[ANNOTATED_LINE_MAX];
+    size_t n = cmt_format_event(line, &ev) - 1; /* without its newline */
+    if (*note) {
+        while (n < CMT_ANNOTATION_COLUMN)
+            line[n++] = ' ';
+        n += (size_t)snprintf(line + n, sizeof line - n, " # %s", note);
+    }
+    line[n++] = '\n';
+    if (cmt_output_write(out, line, n) < 0) {
+        snprintf(err, errlen, "%s", cmt_output_error(out));
+        return -1;
+    }
+    return 0;
+}
+
+static void report_progress(const cmt_progress *progress, uint64_t events)
+{
+    if (progress && progress->update && events % CMT_PROGRESS_EVERY == 0)
+        progress->update(progress->context, events);
+}
+
+/* The block EV releases, if it is live: a free, or a realloc that passed
+ * one (which keeps it only if it failed to grow it). */
+static cmt_map_entry *released_block(cmt_map *live, const cmt_event *ev)
+{
+    if ((ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC) || !ev->arg_tag)
+        return NULL;
+    return cmt_map_find(live, ev->arg_tag);
+}
+
+static bool release_kills(const cmt_event *ev)
+{
+    return ev->op == CMT_OP_FREE || ev->tag || ev->size == 0;
+}
+
+/* "N bytes, allocated K lines ago" for block E (a: bytes, b: line) at LINE. */
+static int lifetime_note(char *buf, size_t len, const cmt_map_entry *e, uint64_t line)
+{
+    return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", e->a, line - e->b);
+}
+
+#define WRITE_FAILED (-2)
+
+/* The result of a pass that ended with RC: 0 at the end of the trace, -1
+ * for a read error (its message into ERR) or a write error (ERR has it). */
+static int pass_result(cmt_source *source, int rc, char *err, size_t errlen)
+{
+    if (rc == -1)
+        snprintf(err, errlen, "%s", cmt_source_error(source));
+    return rc < 0 ? -1 : 0;
+}
+
+int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progress *progress,
+                           char *err, size_t errlen)
+{
+    cmt_map live; /* tag -> a: bytes, b: line */
+    cmt_map_init(&live);
+    cmt_event ev;
+    uint64_t line = 0;
+    int rc;
+    while ((rc = cmt_source_next(source, &ev)) > 0) {
+        line++;
+        char note[128] = "";
+        cmt_map_entry *e = released_block(&live, &ev);
+        if (e) {
+            lifetime_note(note, sizeof note, e, line);
+            if (release_kills(&ev))
+                cmt_map_remove(&live, e);
+        }
+        if (ev.tag) {
+            e = cmt_map_insert(&live, ev.tag);
+            e->a = cmt_event_bytes(&ev);
+            e->b = line;
+        }
+        if (write_line(out, source, ev, note, err, errlen) < 0) {
+            rc = WRITE_FAILED;
+            break;
+        }
+        report_progress(progress, line);
+    }
+    cmt_map_destroy(&live);
+    return pass_result(source, rc, err, errlen);
+}
+
+/* ---------------------------------------------------------------- summary */
+
+/* Counts of (lifetime, size) pairs: open addressing on both keys. */
+typedef struct pair_count {
+    uint64_t lifetime, size, count; /* count 0: empty */
+} pair_count;
+
+typedef struct pair_table {
+    pair_count *slots;
+    size_t mask, used;
+} pair_table;
+
+static size_t pair_hash(uint64_t lifetime, uint64_t size)
+{
+    uint64_t h = (lifetime * 0x9e3779b97f4a7c15u) ^ (size + 0x632be59bd9b4e019u + (lifetime << 6));
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9u;
+    return (size_t)(h ^ (h >> 32));
+}
+
+static void pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
+{
+    if (2 * (t->used + 1) > t->mask + 1) {
+        pair_table bigger = {cmt_xcalloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
+        for (size_t i = 0; i <= t->mask; i++) {
+            pair_count *p = &t->slots[i];
+            if (!p->count)
+                continue;
+            size_t j = pair_hash(p->lifetime, p->size) & bigger.mask;
+            while (bigger.slots[j].count)
+                j = (j + 1) & bigger.mask;
+            bigger.slots[j] = *p;
+            bigger.used++;
+        }
+        free(t->slots);
+        *t = bigger;
+    }
+    size_t j = pair_hash(lifetime, size) & t->mask;
+    while (t->slots[j].count && (t->slots[j].lifetime != lifetime || t->slots[j].size != size))
+        j = (j + 1) & t->mask;
+    if (!t->slots[j].count) {
+        t->slots[j] = (pair_count){lifetime, size, 0};
+        t->used++;
+    }
+    t->slots[j].count++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const pair_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->lifetime != y->lifetime)
+        return x->lifetime < y->lifetime ? -1 : 1;
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_progress *progress,
+                          char *err, size_t errlen)
+{
+    cmt_map live;
+    cmt_map_init(&live);
+    pair_table pairs = {cmt_xcalloc(1024, sizeof *pairs.slots), 1023, 0};
+    cmt_event ev;
+    uint64_t line = 0, died = 0;
+    int rc;
+    while ((rc = cmt_source_next(source, &ev)) > 0) {
+        line++;
+        cmt_map_entry *e = released_block(&live, &ev);
+        if (e && release_kills(&ev)) {
+            pair_add(&pairs, line - e->b, e->a);
+            died++;
+            cmt_map_remove(&live, e);
+        }
+        if (ev.tag) {
+            e = cmt_map_insert(&live, ev.tag);
+            e->a = cmt_event_bytes(&ev);
+            e->b = line;
+        }
+        report_progress(progress, line);
+    }
+    if (rc == 0) {
+        /* Compact the table into its first USED slots and sort them. */
+        size_t n = 0;
+        for (size_t i = 0; i <= pairs.mask; i++)
+            if (pairs.slots[i].count)
+                pairs.slots[n++] = pairs.slots[i];
+        qsort(pairs.slots, n, sizeof *pairs.slots, by_count);
+        if (json) {
+            fprintf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
+                    line, died, live.count);
+            for (size_t i = 0; i < n; i++)
+                fprintf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
+                        i ? ", " : "", pairs.slots[i].count, pairs.slots[i].lifetime, pairs.slots[i].size);
+            fprintf(out, "]}\n");
+        } else {
+            fprintf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
+                    "count", "lifetime", "size", died, live.count);
+            for (size_t i = 0; i < n; i++)
+                fprintf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs.slots[i].count,
+                        pairs.slots[i].lifetime, pairs.slots[i].size);
+        }
+    }
+    free(pairs.slots);
+    cmt_map_destroy(&live);
+    return pass_result(source, rc, err, errlen);
+}
+
+/* --------------------------------------------------------------- overhead */
+
+/* The live blocks by address (value: bytes) and their neighbourhood. */
+typedef struct layout {
+    uint64_t prev, prev_gap_end, next; /* prev_gap_end: where prev ends */
+    bool has_prev, has_next;
+    uint64_t first_page, last_page;
+    uint64_t pages; /* pages of the block no other live block holds a byte of */
+} layout;
+
+/* The page of the last byte of the nearest live block below ADDR that has
+ * bytes (blocks of size 0 hold none), or UINT64_MAX if there is none. */
+static uint64_t last_page_below(const cmt_ordered *by_address, uint64_t addr)
+{
+    uint64_t key, size;
+    while (addr > 0 && cmt_ordered_floor(by_address, addr - 1, &key, &size)) {
+        if (size)
+            return (key + size - 1) >> PAGE_SHIFT;
+        addr = key;
+    }
+    return UINT64_MAX;
+}
+
+/* The page of the first byte of the nearest live block above ADDR that
+ * has bytes, or UINT64_MAX. */
+static uint64_t first_page_above(const cmt_ordered *by_address, uint64_t addr)
+{
+    uint64_t key, size;
+    while (addr < UINT64_MAX && cmt_ordered_ceiling(by_address, addr + 1, &key, &size)) {
+        if (size)
+            return key >> PAGE_SHIFT;
+        addr = key;
+    }
+    return UINT64_MAX;
+}
+
+/* The neighbours of the block [ADDR, ADDR + BYTES) among the live blocks of
+ * BY_ADDRESS (which does not hold it), and the pages only it would hold. */
+static layout layout_of(const cmt_ordered *by_address, uint64_t addr, uint64_t bytes)
+{
+    layout l = {0};
+    uint64_t key, size;
+    if (addr > 0 && cmt_ordered_floor(by_address, addr - 1, &key, &size)) {
+        l.has_prev = true;
+        l.prev = key;
+        l.prev_gap_end = key + size;
+    }
+    if (addr < UINT64_MAX && cmt_ordered_ceiling(by_address, addr + 1, &key, &size)) {
+        l.has_next = true;
+        l.next = key;
+    }
+    uint64_t span = bytes ? bytes : 1;
+    l.first_page = addr >> PAGE_SHIFT;
+    l.last_page = (addr + span - 1) >> PAGE_SHIFT;
+    if (bytes == 0)
+        return l; /* holds no byte, so no page */
+    /* Live blocks do not overlap, so only the pages at either end can hold
+     * bytes of others, and only of the nearest neighbours with bytes. */
+    uint64_t prev_last = last_page_below(by_address, addr);
+    uint64_t next_first = first_page_above(by_address, addr);
+    l.pages = l.last_page - l.first_page + 1;
+    if (prev_last == l.first_page || next_first == l.first_page)
+        l.pages--;
+    if (l.last_page != l.first_page && (prev_last == l.last_page || next_first == l.last_page))
+        l.pages--;
+    return l;
+}
+
+/* "prev P, gap G, next N, gap G2, pages [A, B]" (SEPARATOR between A and
+ * B) for block [ADDR, ADDR + BYTES). */
+static int layout_note(char *buf, size_t len, const layout *l, uint64_t addr, uint64_t bytes,
+                       const char *separator)
+{
+    char prev[64] = "prev 0, gap -1", next[64] = "next 0, gap -1";
+    if (l->has_prev)
+        snprintf(prev, sizeof prev, "prev %" PRIx64 ", gap %" PRId64, l->prev, (int64_t)(addr - l->prev_gap_end));
+    if (l->has_next)
+        snprintf(next, sizeof next, "next %" PRIx64 ", gap %" PRId64, l->next, (int64_t)(l->next - (addr + bytes)));
+    return snprintf(buf, len, "%s, %s, pages [%" PRIu64 "%s%" PRIu64 "]", prev, next, l->first_page,
+                    separator, l->last_page);
+}
+
+int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progress *progress,
+                          char *err, size_t errlen)
+{
+    if (!cmt_source_has_addresses(source)) {
+        snprintf(err, errlen, "a .cmt file keeps no addresses: annotate a trace with them, such as "
+                              "the output of cmtreplay -a ALLOCATOR -v");
+        return -1;
+    }
+    cmt_map live; /* tag -> a: bytes, b: line, c: address */
+    cmt_map_init(&live);
+    cmt_ordered by_address; /* address -> bytes */
+    cmt_ordered_init(&by_address);
+    cmt_event ev;
+    uint64_t line = 0;
+    int rc;
+    while ((rc = cmt_source_next(source, &ev)) > 0) {
+        line++;
+        char note[320] = "";
+        size_t n = 0;
+        int64_t pages = 0;
+        cmt_map_entry *e = released_block(&live, &ev);
+        if (e) {
+            n += (size_t)lifetime_note(note, sizeof note, e, line);
+            if (release_kills(&ev)) {
+                uint64_t addr = e->c, bytes = e->a;
+                cmt_ordered_remove(&by_address, addr);
+                cmt_map_remove(&live, e);
+                layout l = layout_of(&by_address, addr, bytes);
+                pages -= (int64_t)l.pages;
+                if (!ev.tag) {
+                    n += (size_t)snprintf(note + n, sizeof note - n, ", ");
+                    n += (size_t)layout_note(note + n, sizeof note - n, &l, addr, bytes, "-");
+                    snprintf(note + n, sizeof note - n, ", %" PRIu64 " fewer pages", l.pages);
+                }
+            }
+        }
+        if (ev.tag) {
+            uint64_t bytes = cmt_event_bytes(&ev);
+            layout l = layout_of(&by_address, ev.addr, bytes);
+            pages += (int64_t)l.pages;
+            if (n)
+                n += (size_t)snprintf(note + n, sizeof note - n, ", ");
+            n += (size_t)layout_note(note + n, sizeof note - n, &l, ev.addr, bytes, ", ");
+            if (pages >= 0)
+                snprintf(note + n, sizeof note - n, ", %" PRId64 " more pages ", pages);
+            else
+                snprintf(note + n, sizeof note - n, ", %" PRId64 " fewer pages", -pages);
+            cmt_ordered_put(&by_address, ev.addr, bytes);
+            e = cmt_map_insert(&live, ev.tag);
+            e->a = bytes;
+            e->b = line;
+            e->c = ev.addr;
+        }
+        if (write_line(out, source, ev, note, err, errlen) < 0) {
+            rc = WRITE_FAILED;
+            break;
+        }
+        report_progress(progress, line);
+    }
+    cmt_ordered_destroy(&by_address);
+    cmt_map_destroy(&live);
+    return pass_result(source, rc, err, errlen);
+}

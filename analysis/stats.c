@@ -1,0 +1,313 @@
+/*
+ * stats.c - the numbers cmtstat prints, counted in one pass.
+ *
+ * A block's macro lifetime (the rmalloc project's measure: the operations
+ * of all blocks during its life over all operations of the trace, near 1
+ * for globals) needs the length of the whole trace, known only at the end.
+ * Rather than keep every block's life, lives go into a log-linear
+ * histogram (64 sub-buckets an octave, so within 1.6% of their value) that
+ * is shared out among the macro buckets at the end.  The micro lifetime
+ * (its own accesses over all operations during its life) is known when the
+ * block dies.
+ */
+#include "analysis.h"
+#include "../cmt/common/internal.h"
+#include "../cmt/common/map.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#define SUB_BITS 6
+#define SUB (1u << SUB_BITS)
+#define FINE_BUCKETS (SUB + (64 - SUB_BITS) * SUB)
+
+static const double macro_upper[CMT_RATIO_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0};
+static const double micro_upper[CMT_RATIO_BUCKETS] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+
+typedef struct cmt_stats_state {
+    cmt_map live;         /* tag -> a: bytes, b: event it was allocated at, c: its accesses */
+    uint64_t last_tag;    /* the newest block, for counting temporaries */
+    uint64_t lives[FINE_BUCKETS];
+} cmt_stats_state;
+
+unsigned cmt_log_bucket(uint64_t v)
+{
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0;
+}
+
+static unsigned fine_bucket(uint64_t v)
+{
+    if (v < SUB)
+        return (unsigned)v;
+    unsigned octave = 63u - (unsigned)__builtin_clzll(v) - SUB_BITS;
+    return SUB + octave * SUB + (unsigned)((v >> octave) & (SUB - 1));
+}
+
+/* The middle of the values fine bucket B holds. */
+static double fine_value(unsigned b)
+{
+    if (b < SUB)
+        return b;
+    unsigned octave = (b - SUB) / SUB;
+    double low = (double)(SUB + (b - SUB) % SUB) * (double)((uint64_t)1 << octave);
+    return low + (double)((uint64_t)1 << octave) / 2 - 0.5;
+}
+
+static void ratio_add(cmt_ratio_histogram *h, double ratio, uint64_t n)
+{
+    unsigned b = 0;
+    while (b < CMT_RATIO_BUCKETS - 1 && ratio >= h->upper[b])
+        b++;
+    h->count[b] += n;
+}
+
+void cmt_stats_init(cmt_trace_stats *s)
+{
+    *s = (cmt_trace_stats){.macro.upper = macro_upper, .micro.upper = micro_upper};
+    s->state = cmt_xcalloc(1, sizeof *s->state);
+    cmt_map_init(&s->state->live);
+}
+
+/* Block E's life ends at the current event. */
+static void block_dies(cmt_trace_stats *s, cmt_map_entry *e)
+{
+    uint64_t life = s->events - e->b;
+    s->state->lives[fine_bucket(life)]++;
+    if (life)
+        ratio_add(&s->micro, (double)e->c / (double)life, 1);
+    s->live_bytes -= e->a;
+    s->live_blocks--;
+}
+
+static void count_access(cmt_trace_stats *s, const cmt_event *ev)
+{
+    cmt_map_entry *e = cmt_map_find(&s->state->live, ev->arg_tag);
+    if (e)
+        e->c++;
+    s->accessed_bytes += ev->size;
+}
+
+void cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
+{
+    cmt_stats_state *st = s->state;
+    s->events++;
+    s->calls[ev->op]++;
+    if (cmt_op_accesses(ev->op)) {
+        count_access(s, ev);
+        return;
+    }
+    if (ev->op == CMT_OP_FREE && !ev->arg_tag)
+        s->free_null++;
+    if (cmt_event_failed(ev))
+        s->failed++;
+    cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&st->live, ev->arg_tag) : NULL;
+    bool dies = e && (ev->op == CMT_OP_FREE || ev->tag || ev->size == 0);
+    if (dies) {
+        s->lifetimes.count[cmt_log_bucket(s->events - e->b)]++;
+        if (ev->arg_tag == st->last_tag)
+            s->temporary++;
+        block_dies(s, e);
+        cmt_map_remove(&st->live, e);
+    }
+    if (!ev->tag)
+        return;
+    uint64_t bytes = cmt_event_bytes(ev);
+    e = cmt_map_insert(&st->live, ev->tag);
+    e->a = bytes;
+    e->b = s->events;
+    st->last_tag = ev->tag;
+    s->sizes.count[cmt_log_bucket(bytes)]++;
+    s->allocated_bytes += bytes;
+    s->allocated_blocks++;
+    s->live_bytes += bytes;
+    s->live_blocks++;
+    if (s->live_bytes > s->peak_live_bytes) {
+        s->peak_live_bytes = s->live_bytes;
+        s->peak_live_blocks = s->live_blocks;
+        s->peak_event = s->events;
+    }
+}
+
+void cmt_stats_finish(cmt_trace_stats *s)
+{
+    cmt_stats_state *st = s->state;
+    uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
+    for (size_t i = 0; i <= st->live.mask; i++)
+        if (st->live.slots[i].key)
+            block_dies(s, &st->live.slots[i]);
+    s->live_bytes = never_bytes; /* what is still live at the end: never freed */
+    s->live_blocks = never_blocks;
+    for (unsigned b = 0; b < FINE_BUCKETS; b++)
+        if (st->lives[b])
+            ratio_add(&s->macro, s->events ? fine_value(b) / (double)s->events : 0, st->lives[b]);
+    cmt_map_destroy(&st->live);
+    free(st);
+    s->state = NULL;
+    s->finished = true;
+}
+
+int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
+                   char *err, size_t errlen)
+{
+    cmt_stats_init(stats);
+    cmt_event ev;
+    int rc;
+    while ((rc = cmt_source_next(source, &ev)) > 0) {
+        cmt_stats_add(stats, &ev);
+        if (progress && progress->update && stats->events % CMT_PROGRESS_EVERY == 0)
+            progress->update(progress->context, stats->events);
+    }
+    cmt_stats_finish(stats);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", cmt_source_error(source));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- printing */
+
+static const char *const units[] = {"", " Ki", " Mi", " Gi", " Ti", " Pi", " Ei"};
+
+/* 2^K as "1 Ki", "512", "8 Ei". */
+static void power_label(char *buf, size_t len, unsigned k)
+{
+    snprintf(buf, len, "%llu%s", 1ULL << (k % 10), units[k / 10]);
+}
+
+void cmt_log_bucket_label(char *buf, size_t len, unsigned bucket)
+{
+    if (bucket == 0) {
+        snprintf(buf, len, "0");
+        return;
+    }
+    char low[16], high[16] = "2^64";
+    power_label(low, sizeof low, bucket - 1);
+    if (bucket < 64)
+        power_label(high, sizeof high, bucket);
+    snprintf(buf, len, "[%s, %s)", low, high);
+}
+
+void cmt_ratio_bucket_label(char *buf, size_t len, const cmt_ratio_histogram *h, unsigned bucket)
+{
+    double low = bucket ? h->upper[bucket - 1] : 0;
+    snprintf(buf, len, bucket == CMT_RATIO_BUCKETS - 1 ? "[%g, %g]" : "[%g, %g)", low, h->upper[bucket]);
+}
+
+static double percent(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* Rows of a histogram, from its first non-empty bucket to its last, with
+ * a bar of up to 40 '#'. */
+static void print_rows(FILE *f, const char *title, const uint64_t *count, unsigned n,
+                       void (*label)(char *, size_t, const void *, unsigned), const void *h)
+{
+    unsigned first = 0, last = 0;
+    uint64_t total = 0, most = 0;
+    for (unsigned b = 0; b < n; b++) {
+        if (!count[b])
+            continue;
+        if (!total)
+            first = b;
+        last = b;
+        total += count[b];
+        most = count[b] > most ? count[b] : most;
+    }
+    fprintf(f, "\n%s\n", title);
+    if (!total) {
+        fprintf(f, "  (none)\n");
+        return;
+    }
+    for (unsigned b = first; b <= last; b++) {
+        char name[48];
+        label(name, sizeof name, h, b);
+        int bar = (int)((count[b] * 40 + most - 1) / most);
+        fprintf(f, "  %-22s %12" PRIu64 " %6.2f%%  %.*s\n", name, count[b], percent(count[b], total), bar,
+                "########################################");
+    }
+}
+
+static void log_label(char *buf, size_t len, const void *h, unsigned b)
+{
+    (void)h;
+    cmt_log_bucket_label(buf, len, b);
+}
+
+static void ratio_label(char *buf, size_t len, const void *h, unsigned b)
+{
+    cmt_ratio_bucket_label(buf, len, h, b);
+}
+
+static void print_json_counts(FILE *f, const char *name, const uint64_t *count, unsigned n)
+{
+    fprintf(f, ", \"%s\": [", name);
+    for (unsigned b = 0; b < n; b++)
+        fprintf(f, "%s%" PRIu64, b ? ", " : "", count[b]);
+    fputc(']', f);
+}
+
+static uint64_t accesses(const cmt_trace_stats *s)
+{
+    return s->calls[CMT_OP_LOAD] + s->calls[CMT_OP_STORE] + s->calls[CMT_OP_MODIFY];
+}
+
+static void print_json(FILE *f, const char *name, const cmt_trace_stats *s)
+{
+    fprintf(f, "{\"trace\": \"");
+    for (const char *p = name; *p; p++)
+        fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "\\u%04x" : "%c", *p);
+    fprintf(f, "\", \"events\": %" PRIu64 ", \"calls\": {", s->events);
+    for (int op = 0; op < CMT_OP_COUNT; op++)
+        fprintf(f, "%s\"%s\": %" PRIu64, op ? ", " : "", cmt_op_name((cmt_op)op), s->calls[op]);
+    fprintf(f,
+            "}, \"free_null\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+            ", \"allocated_blocks\": %" PRIu64 ", \"peak_live_bytes\": %" PRIu64 ", \"peak_live_blocks\": %" PRIu64
+            ", \"peak_event\": %" PRIu64 ", \"never_freed_bytes\": %" PRIu64 ", \"never_freed_blocks\": %" PRIu64
+            ", \"temporary\": %" PRIu64 ", \"accessed_bytes\": %" PRIu64,
+            s->free_null, s->failed, s->allocated_bytes, s->allocated_blocks, s->peak_live_bytes,
+            s->peak_live_blocks, s->peak_event, s->live_bytes, s->live_blocks, s->temporary, s->accessed_bytes);
+    print_json_counts(f, "size_histogram", s->sizes.count, CMT_LOG_BUCKETS);
+    print_json_counts(f, "lifetime_histogram", s->lifetimes.count, CMT_LOG_BUCKETS);
+    print_json_counts(f, "macro_lifetime_histogram", s->macro.count, CMT_RATIO_BUCKETS);
+    fprintf(f, ", \"macro_lifetime_upper\": [");
+    for (unsigned b = 0; b < CMT_RATIO_BUCKETS; b++)
+        fprintf(f, "%s%g", b ? ", " : "", macro_upper[b]);
+    fputc(']', f);
+    if (accesses(s))
+        print_json_counts(f, "micro_lifetime_histogram", s->micro.count, CMT_RATIO_BUCKETS);
+    fprintf(f, "}\n");
+}
+
+void cmt_stats_print(FILE *f, const char *name, const cmt_trace_stats *s, bool json)
+{
+    if (json) {
+        print_json(f, name, s);
+        return;
+    }
+    uint64_t aligned = s->calls[CMT_OP_POSIX_MEMALIGN] + s->calls[CMT_OP_ALIGNED_ALLOC] + s->calls[CMT_OP_MEMALIGN];
+    fprintf(f, "trace           %s\n", name);
+    fprintf(f, "events          %" PRIu64 "\n", s->events);
+    fprintf(f, "calls           malloc %" PRIu64 ", calloc %" PRIu64 ", realloc %" PRIu64 ", free %" PRIu64
+               " (of NULL %" PRIu64 "), aligned %" PRIu64 "; %" PRIu64 " returned NULL\n",
+            s->calls[CMT_OP_MALLOC], s->calls[CMT_OP_CALLOC], s->calls[CMT_OP_REALLOC], s->calls[CMT_OP_FREE],
+            s->free_null, aligned, s->failed);
+    if (accesses(s))
+        fprintf(f, "accesses        load %" PRIu64 ", store %" PRIu64 ", modify %" PRIu64 "; %" PRIu64 " bytes\n",
+                s->calls[CMT_OP_LOAD], s->calls[CMT_OP_STORE], s->calls[CMT_OP_MODIFY], s->accessed_bytes);
+    fprintf(f, "allocated       %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->allocated_bytes, s->allocated_blocks);
+    fprintf(f, "peak live       %" PRIu64 " bytes in %" PRIu64 " blocks, at event %" PRIu64 " (%.1f%% of the way)\n",
+            s->peak_live_bytes, s->peak_live_blocks, s->peak_event, percent(s->peak_event, s->events));
+    fprintf(f, "never freed     %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->live_bytes, s->live_blocks);
+    fprintf(f, "temporary       %" PRIu64 " blocks (%.1f%%) freed before any other allocation\n", s->temporary,
+            percent(s->temporary, s->allocated_blocks));
+    print_rows(f, "sizes (bytes asked for, each allocation)", s->sizes.count, CMT_LOG_BUCKETS, log_label, NULL);
+    print_rows(f, "lifetimes (events from allocation to free, each freed block)", s->lifetimes.count,
+               CMT_LOG_BUCKETS, log_label, NULL);
+    print_rows(f, "macro lifetime (share of the trace a block lived through; near 1: globals)", s->macro.count,
+               CMT_RATIO_BUCKETS, ratio_label, &s->macro);
+    if (accesses(s))
+        print_rows(f, "micro lifetime (a block's own accesses over all events during its life)", s->micro.count,
+                   CMT_RATIO_BUCKETS, ratio_label, &s->micro);
+}

@@ -1,0 +1,68 @@
+/*
+ * source.c - a trace of either kind behind one interface: the first four
+ * bytes say whether it is a .cmt file or a text trace, and the input is
+ * then handed, unread, to the reader it needs (so standard input works
+ * too).
+ */
+#include "../format/codes.h"
+
+#include <stdlib.h>
+
+struct cmt_source {
+    cmt_reader *binary;
+    cmt_text_reader *text;
+};
+
+cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
+                            size_t errlen)
+{
+    cmt_input in;
+    if (cmt_input_open(&in, path, err, errlen) < 0)
+        return NULL;
+    ptrdiff_t got = cmt_input_fill(&in, sizeof CMT_MAGIC, err, errlen);
+    if (got <= 0) {
+        if (got == 0)
+            cmt_set_error(err, errlen, "%s: empty file, not a trace", in.name);
+        cmt_input_close(&in);
+        return NULL;
+    }
+    cmt_source *s = cmt_xcalloc(1, sizeof *s);
+    if (got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(in.buf + in.start, CMT_MAGIC, sizeof CMT_MAGIC) == 0)
+        s->binary = cmt_reader_open_input(&in, err, errlen);
+    else
+        s->text = cmt_text_open_input(&in, path, options, err, errlen);
+    if (!s->binary && !s->text) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int cmt_source_next(cmt_source *s, cmt_event *ev)
+{
+    return s->binary ? cmt_reader_next(s->binary, ev) : cmt_text_next(s->text, ev);
+}
+
+const char *cmt_source_error(const cmt_source *s)
+{
+    return s->binary ? cmt_reader_error(s->binary) : cmt_text_error(s->text);
+}
+
+bool cmt_source_has_addresses(const cmt_source *s)
+{
+    return s->text != NULL;
+}
+
+const cmt_text_reader *cmt_source_text(const cmt_source *s)
+{
+    return s->text;
+}
+
+void cmt_source_close(cmt_source *s)
+{
+    if (!s)
+        return;
+    cmt_reader_close(s->binary);
+    cmt_text_close(s->text);
+    free(s);
+}

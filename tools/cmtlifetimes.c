@@ -1,0 +1,67 @@
+/*
+ * cmtlifetimes - annotate a trace with how long each block lived, or sum
+ * it up (the original lifetimes.py and lifetimes-summary.sh).
+ */
+#include "cli.h"
+
+#include <stdio.h>
+
+static const char *const PROG = "cmtlifetimes";
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... [INPUT|-]\n"
+           "Annotate every free and realloc of a trace (.cmt or text, any format\n"
+           "trace2cmt reads) with the size of the block it released and how many\n"
+           "lines before it was allocated:\n"
+           "\n"
+           "  free(81d3b83a0<6656>)                             # 16 bytes, allocated 1 lines ago\n"
+           "\n"
+           "      --summary      instead, count the blocks that died at each lifetime and\n"
+           "                     size, most frequent first (count, lifetime, size)\n"
+           "      --json         the summary as JSON\n"
+           "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"
+           "      --pid N        valgrind: the process to read\n"
+           "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"
+           "  -h, --help         show this help\n"
+           "  -V, --version      show the version\n"
+           "\n"
+           "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n"
+           "See docs/cmtlifetimes.md.\n",
+           PROG);
+}
+
+typedef struct summary_job {
+    cmt_source *source;
+    const cli_trace_options *options;
+    const cmt_progress *progress;
+    int rc;
+    char *err;
+    size_t errlen;
+} summary_job;
+
+static void print_summary(FILE *f, const void *context)
+{
+    summary_job *job = (summary_job *)context;
+    job->rc = cmt_lifetimes_summary(job->source, f, job->options->json, job->progress, job->err, job->errlen);
+}
+
+static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
+                   const cmt_progress *progress, char *err, size_t errlen)
+{
+    if (!o->summary)
+        return cmt_annotate_lifetimes(source, out, progress, err, errlen);
+    summary_job job = {source, o, progress, 0, err, errlen};
+    if (cli_print_to_output(out, print_summary, &job, err, errlen) < 0)
+        return -1;
+    return job.rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli_trace_options o;
+    cli_parse_trace_options(PROG, argc, argv, usage, true, &o);
+    if (o.json && !o.summary)
+        cli_usage_error(PROG, "--json goes with --summary");
+    return cli_run_analysis(PROG, &o, analyse);
+}

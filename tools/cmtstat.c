@@ -1,0 +1,62 @@
+/*
+ * cmtstat - a trace's statistics at a glance: calls, live bytes and their
+ * peak, sizes, lifetimes, temporaries, leaks, macro and micro lifetimes.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+
+static const char *const PROG = "cmtstat";
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... [INPUT|-]\n"
+           "Print the statistics of a trace (.cmt or text, any format trace2cmt reads):\n"
+           "events by kind, bytes allocated, the peak of live bytes and blocks and when\n"
+           "it came, blocks never freed, temporary allocations (freed before any other\n"
+           "allocation), and histograms of sizes, lifetimes (in events), macro lifetime\n"
+           "(the share of the trace a block lived through) and, for traces with\n"
+           "accesses, micro lifetime (its own accesses over all events in its life).\n"
+           "\n"
+           "      --json         one JSON object\n"
+           "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"
+           "      --pid N        valgrind: the process to read\n"
+           "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"
+           "  -h, --help         show this help\n"
+           "  -V, --version      show the version\n"
+           "\n"
+           "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n"
+           "See docs/cmtstat.md.\n",
+           PROG);
+}
+
+typedef struct printed {
+    const cli_trace_options *options;
+    const cmt_trace_stats *stats;
+} printed;
+
+static void print_stats(FILE *f, const void *context)
+{
+    const printed *p = context;
+    const char *name = p->options->input && *p->options->input && p->options->input[0] != '-'
+                           ? p->options->input
+                           : "<stdin>";
+    cmt_stats_print(f, name, p->stats, p->options->json);
+}
+
+static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
+                   const cmt_progress *progress, char *err, size_t errlen)
+{
+    cmt_trace_stats stats;
+    if (cmt_stats_read(source, &stats, progress, err, errlen) < 0)
+        return -1;
+    printed p = {o, &stats};
+    return cli_print_to_output(out, print_stats, &p, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+    cli_trace_options o;
+    cli_parse_trace_options(PROG, argc, argv, usage, false, &o);
+    return cli_run_analysis(PROG, &o, analyse);
+}
