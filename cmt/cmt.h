@@ -70,6 +70,8 @@ typedef struct cmt_event {
     uint64_t arg_addr; /* address passed in (accesses: of the block), where known */
     uint64_t time;     /* when the call was made, in ns from the recorder's origin
                         * (dtrace, kdump -T); 0 where the trace does not say */
+    uint32_t thread;   /* the thread that made it, numbered from 1 in order of
+                        * appearance (cmtrecord); 0 where the trace does not say */
 } cmt_event;
 
 /* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */
@@ -102,6 +104,16 @@ typedef struct cmt_output cmt_output;
 /* Opens PATH ("-" or NULL for standard output) for writing.  Returns NULL
  * and a message in ERR (of ERRLEN bytes) on failure. */
 cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
+
+/* Writes straight to FD, already open (NAME is for messages): no
+ * temporary file and no signal handlers, for a recorder inside another
+ * program, whose file must be readable as far as it got even if the
+ * program is killed.  Commit closes FD; abort closes it and keeps what
+ * reached it. */
+cmt_output *cmt_output_open_fd(int fd, const char *name);
+
+/* Hands what OUT has buffered to the file now.  Returns 0 or -1. */
+int cmt_output_flush(cmt_output *out);
 
 /* Appends LEN bytes.  Returns 0, or -1 with a message in cmt_output_error. */
 int cmt_output_write(cmt_output *out, const void *data, size_t len);
@@ -220,6 +232,11 @@ int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
 /* Appends an extension record of kind KIND (see docs/FORMAT.md) that
  * readers which do not know KIND skip.  Returns 0 or -1. */
 int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
+
+/* Ends the block being written and hands it to the output's file, so
+ * that a reader (cmtreplay --salvage) gets every event so far even if the
+ * stream is never finished.  Returns 0 or -1. */
+int cmt_writer_flush(cmt_writer *writer);
 
 /* Ends the stream (end marker, event count, checksum) and flushes it to
  * the output.  Returns 0 or -1. */

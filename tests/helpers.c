@@ -153,6 +153,8 @@ cmt_event *random_events(size_t n, unsigned seed)
         ev->count = 1;
         if (seed % 2 && i % 3) /* timed, in order but for a step back now and then */
             ev->time = 1000000 * (uint64_t)i - (uint64_t)(rand() % 8 == 0) * 5000000;
+        if (seed % 3 == 2) /* threads taking turns */
+            ev->thread = 1 + (uint32_t)(i / 7 % 3);
         int dice = rand() % 100;
         /* Sizes: mostly repeats and neighbours, sometimes anything 64-bit. */
         uint64_t size = dice % 4 == 0   ? last_size
@@ -216,7 +218,7 @@ bool same_event(const cmt_event *a, const cmt_event *b)
 {
     return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
            a->count == b->count && a->align == b->align && a->offset == b->offset &&
-           a->time == b->time;
+           a->time == b->time && a->thread == b->thread;
 }
 
 const char *shared_trace(const char *name)

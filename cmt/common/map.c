@@ -5,33 +5,55 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* Small enough to cost nothing, large enough that a live set swinging
  * between a few and a few hundred blocks never rehashes. */
 #define MIN_SLOTS 1024
 
-static inline size_t home_slot(const cmt_map *map, uint64_t key)
+
+/* Tables past this many bytes get pages of their own, huge ones where the
+ * system has them: a lookup in a table of millions of live blocks is a
+ * cache miss anyway, and with 4 KiB pages a TLB miss besides. */
+#define HUGE_TABLE (2u << 20)
+
+static cmt_map_entry *table_alloc(size_t nslots)
 {
-    /* Fibonacci hashing: addresses are multiples of 16 and tags are
-     * consecutive; the high bits of the product spread both. */
-    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & map->mask;
+    size_t bytes = nslots * sizeof(cmt_map_entry);
+    if (bytes < HUGE_TABLE)
+        return cmt_xcalloc(nslots, sizeof(cmt_map_entry));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return cmt_xcalloc(nslots, sizeof(cmt_map_entry)); /* reports the failure as calloc would */
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+static void table_free(cmt_map_entry *slots, size_t nslots)
+{
+    size_t bytes = nslots * sizeof(cmt_map_entry);
+    if (bytes < HUGE_TABLE)
+        free(slots);
+    else
+        munmap(slots, bytes);
 }
 
 static void rehash(cmt_map *map, size_t nslots)
 {
     cmt_map_entry *old = map->slots;
     size_t old_n = old ? map->mask + 1 : 0;
-    map->slots = cmt_xcalloc(nslots, sizeof *map->slots);
+    map->slots = table_alloc(nslots);
     map->mask = nslots - 1;
     for (size_t i = 0; i < old_n; i++) {
         if (!old[i].key)
             continue;
-        size_t j = home_slot(map, old[i].key);
+        size_t j = cmt_map_home(map, old[i].key);
         while (map->slots[j].key)
             j = (j + 1) & map->mask;
         map->slots[j] = old[i];
     }
-    free(old);
+    if (old)
+        table_free(old, old_n);
 }
 
 void cmt_map_init(cmt_map *map)
@@ -43,13 +65,14 @@ void cmt_map_init(cmt_map *map)
 
 void cmt_map_destroy(cmt_map *map)
 {
-    free(map->slots);
+    if (map->slots)
+        table_free(map->slots, map->mask + 1);
     map->slots = NULL;
 }
 
 cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
 {
-    for (size_t i = home_slot(map, key);; i = (i + 1) & map->mask) {
+    for (size_t i = cmt_map_home(map, key);; i = (i + 1) & map->mask) {
         if (map->slots[i].key == key)
             return &map->slots[i];
         if (!map->slots[i].key)
@@ -61,7 +84,7 @@ cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
 {
     if ((map->count + 1) * 4 > (map->mask + 1) * 3)
         rehash(map, (map->mask + 1) * 2);
-    size_t i = home_slot(map, key);
+    size_t i = cmt_map_home(map, key);
     for (; map->slots[i].key; i = (i + 1) & map->mask)
         if (map->slots[i].key == key)
             return &map->slots[i];
@@ -76,7 +99,7 @@ void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
     /* Shift back the entries of the probe run after the hole that may sit
      * there, so that every lookup still finds its entry without tombstones. */
     for (size_t i = (hole + 1) & map->mask; map->slots[i].key; i = (i + 1) & map->mask) {
-        size_t home = home_slot(map, map->slots[i].key);
+        size_t home = cmt_map_home(map, map->slots[i].key);
         if (((i - home) & map->mask) >= ((i - hole) & map->mask)) {
             map->slots[hole] = map->slots[i];
             hole = i;

@@ -19,6 +19,8 @@
 #define OUTPUT_BUFFER (256 * 1024)
 #define MAX_PENDING_FILES 8
 
+static int flush(struct cmt_output *out);
+
 struct cmt_output {
     int fd;
     bool is_stdout;
@@ -142,6 +144,23 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
     return out;
 }
 
+cmt_output *cmt_output_open_fd(int fd, const char *name)
+{
+    cmt_output *out = cmt_xcalloc(1, sizeof *out);
+    out->slot = -1;
+    out->fd = fd;
+    out->path = cmt_xmalloc(strlen(name) + 1);
+    strcpy(out->path, name);
+    out->terminal = isatty(fd);
+    out->buf = cmt_xmalloc(OUTPUT_BUFFER);
+    return out;
+}
+
+int cmt_output_flush(cmt_output *out)
+{
+    return flush(out);
+}
+
 static int write_all(cmt_output *out, const uint8_t *p, size_t len)
 {
     while (len > 0) {
@@ -158,6 +177,7 @@ static int write_all(cmt_output *out, const uint8_t *p, size_t len)
     }
     return 0;
 }
+
 
 static int flush(cmt_output *out)
 {

@@ -56,6 +56,9 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
  * varint of the zigzag-coded difference in nanoseconds from the time of
  * the last event that had one (from 0 for the first). */
 #define CMT_EXTENSION_TIME 1u
+/* THREAD: the thread of the events that follow, up to the next THREAD
+ * record, as a varint (1, 2... in order of appearance). */
+#define CMT_EXTENSION_THREAD 2u
 
 /* Longest extension payload: it must fit a section. */
 #define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)

@@ -38,6 +38,7 @@ struct cmt_reader {
     cmt_size_model sizes;
     cmt_access_model access;
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
+    uint32_t thread;               /* from the last THREAD record */
     uint64_t next_tag;
     uint64_t events;
     bool done;
@@ -433,12 +434,18 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
             return corrupt_at(r, op_offset(r, op), "corrupt: an extension record runs past its block");
         const uint8_t *payload = r->tail;
         r->tail += len;
-        if (kind == CMT_EXTENSION_TIME) {
-            uint64_t delta;
-            if (cmt_varint_get(&payload, r->tail, &delta) < 0 || payload != r->tail)
-                return corrupt_at(r, op_offset(r, op), "corrupt: a time record that is not one number");
-            r->last_time += zigzag_decode(delta);
-            r->next_time = r->last_time;
+        if (kind == CMT_EXTENSION_TIME || kind == CMT_EXTENSION_THREAD) {
+            uint64_t value;
+            if (cmt_varint_get(&payload, r->tail, &value) < 0 || payload != r->tail ||
+                (kind == CMT_EXTENSION_THREAD && value > UINT32_MAX))
+                return corrupt_at(r, op_offset(r, op), "corrupt: a %s record that is not one number",
+                                  kind == CMT_EXTENSION_TIME ? "time" : "thread");
+            if (kind == CMT_EXTENSION_THREAD) {
+                r->thread = (uint32_t)value;
+            } else {
+                r->last_time += zigzag_decode(value);
+                r->next_time = r->last_time;
+            }
         }
         return SKIPPED; /* kinds this reader does not know are skipped */
     } else {
@@ -450,6 +457,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
     }
     ev->time = r->next_time;
     r->next_time = 0;
+    ev->thread = r->thread;
     r->events++;
     return 1;
 }

@@ -28,6 +28,7 @@ struct cmt_writer {
     cmt_size_model sizes;
     cmt_access_model access;
     uint64_t last_time;
+    uint32_t thread;
     uint64_t next_tag;
     uint64_t events;
     bool finished;
@@ -215,11 +216,17 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
 {
     if (check_event(w, ev) < 0)
         return -1;
+    uint8_t number[CMT_VARINT_MAX];
+    if (ev->thread != w->thread) {
+        w->thread = ev->thread;
+        size_t n = cmt_varint_put(number, ev->thread);
+        if (cmt_writer_write_extension(w, CMT_EXTENSION_THREAD, number, n) < 0)
+            return -1;
+    }
     if (ev->time) {
-        uint8_t delta[CMT_VARINT_MAX];
-        size_t n = cmt_varint_put(delta, zigzag_encode(ev->time - w->last_time));
+        size_t n = cmt_varint_put(number, zigzag_encode(ev->time - w->last_time));
         w->last_time = ev->time;
-        if (cmt_writer_write_extension(w, CMT_EXTENSION_TIME, delta, n) < 0)
+        if (cmt_writer_write_extension(w, CMT_EXTENSION_TIME, number, n) < 0)
             return -1;
     }
     if (reserve(w, 0) < 0)
@@ -300,6 +307,13 @@ int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, s
         memcpy(w->tails.bytes + w->tails.len, data, len);
     w->tails.len += len;
     return 0;
+}
+
+int cmt_writer_flush(cmt_writer *w)
+{
+    if (w->failed || w->finished || flush_block(w) < 0)
+        return -1;
+    return cmt_output_flush(w->out) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
 }
 
 int cmt_writer_finish(cmt_writer *w)

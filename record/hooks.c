@@ -1,0 +1,488 @@
+/*
+ * hooks.c - the allocator functions libcmtrecord.so puts in front of the
+ * C library's.
+ *
+ * Each goes to the real function (found with dlsym(RTLD_NEXT), whose own
+ * allocations are served from a small static arena while it runs) and
+ * leaves a record in its thread's ring: no lock, no system call.  A call
+ * the recorder makes itself, or one made inside another hook (a signal
+ * handler's malloc), is not recorded.  errno is left as the real function
+ * left it.
+ *
+ * The sequence number that orders the threads' calls is taken after the
+ * call for the calls that return a block and before it for free, so that
+ * a block freed by one thread and handed out again to another is freed
+ * first in the trace too.
+ *
+ * The process's end (exit, a fatal signal, exec) ends the file; a fork
+ * starts one for the child.
+ */
+#define _GNU_SOURCE /* RTLD_NEXT, execvpe */
+#include "recorder.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define THREAD_LOCAL __thread __attribute__((tls_model("initial-exec")))
+
+static struct {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+} real;
+
+enum { UNINITIALISED, STARTING, READY };
+static _Atomic int state;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t ring_key;
+static bool with_times;
+
+static THREAD_LOCAL ring *self;
+static THREAD_LOCAL bool busy;      /* inside a hook, or a thread of the recorder's */
+static THREAD_LOCAL bool resolving; /* in dlsym: allocate from the arena */
+static THREAD_LOCAL bool starting;  /* this thread is starting the recorder */
+static THREAD_LOCAL bool gone;      /* the thread is exiting: its ring is closed */
+
+/* ------------------------------------------------------ the boot arena */
+
+/* dlsym allocates (a little) before the real functions are known. */
+static _Alignas(16) unsigned char arena[64 * 1024];
+static size_t arena_used;
+
+static void *arena_alloc(size_t size)
+{
+    size_t need = (size + 15) & ~(size_t)15;
+    if (need < size || arena_used + 16 + need > sizeof arena)
+        return NULL;
+    unsigned char *p = arena + arena_used + 16;
+    memcpy(p - sizeof size, &size, sizeof size);
+    arena_used += 16 + need;
+    return p;
+}
+
+static bool in_arena(const void *p)
+{
+    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + sizeof arena;
+}
+
+static size_t arena_size(const void *p)
+{
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - sizeof size, sizeof size);
+    return size;
+}
+
+/* ----------------------------------------------------------- starting */
+
+static void ring_closed(void *r)
+{
+    atomic_store(&((ring *)r)->closed, true);
+    self = NULL;
+    gone = true;
+}
+
+static void finish_at_exit(void)
+{
+    busy = true;
+    sink_finish();
+}
+
+static void finish_on_signal(int sig)
+{
+    busy = true;
+    sink_finish();
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered when the handler returns: the program dies as it would have */
+}
+
+/* The fork handlers free and allocate the recorder's own memory: not the
+ * program's calls, and not to be recorded under the sink's lock. */
+static void before_fork(void)
+{
+    busy = true;
+    sink_before_fork();
+}
+
+static void after_fork_parent(void)
+{
+    sink_after_fork_parent();
+    busy = false;
+}
+
+static void after_fork_child(void)
+{
+    sink_after_fork_child(self);
+    busy = false;
+}
+
+/* Fatal signals the program leaves at their default: the file is ended
+ * before the program dies of them. */
+static void catch_fatal_signals(void)
+{
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM,
+                                SIGINT,  SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU, SIGXFSZ};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction old;
+        if (sigaction(fatal[i], NULL, &old) < 0 || old.sa_handler != SIG_DFL)
+            continue;
+        struct sigaction sa = {0};
+        sa.sa_handler = finish_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal[i], &sa, NULL);
+    }
+}
+
+static void resolve(void)
+{
+    resolving = true;
+    real.malloc = dlsym(RTLD_NEXT, "malloc");
+    real.calloc = dlsym(RTLD_NEXT, "calloc");
+    real.realloc = dlsym(RTLD_NEXT, "realloc");
+    real.free = dlsym(RTLD_NEXT, "free");
+    real.posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+    real.aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+    real.memalign = dlsym(RTLD_NEXT, "memalign");
+    real.valloc = dlsym(RTLD_NEXT, "valloc");
+    real.pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+    real.execve = dlsym(RTLD_NEXT, "execve");
+    real.execvpe = dlsym(RTLD_NEXT, "execvpe");
+    resolving = false;
+}
+
+/* Starts the recorder, or waits for the thread that is starting it; the
+ * starting thread's own calls meanwhile go straight through. */
+static void start(void)
+{
+    if (starting)
+        return;
+    pthread_mutex_lock(&start_lock);
+    if (atomic_load(&state) == UNINITIALISED) {
+        starting = true;
+        atomic_store(&state, STARTING);
+        resolve();
+        busy = true; /* what starting allocates is not the program's */
+        const char *stats = getenv("CMTRECORD_STATS"), *level = getenv("CMTRECORD_LEVEL");
+        sink_options options = {.output = getenv("CMTRECORD_OUTPUT"),
+                                .stats_seconds = stats ? atof(stats) : 0,
+                                .level = level ? atoi(level) : CMT_DEFAULT_LEVEL};
+        if (options.level < 1 || options.level > 22)
+            options.level = CMT_DEFAULT_LEVEL;
+        with_times = options.stats_seconds > 0;
+        sink_start(&options);
+        pthread_key_create(&ring_key, ring_closed);
+        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+        atexit(finish_at_exit);
+        catch_fatal_signals();
+        busy = false;
+        starting = false;
+        atomic_store(&state, READY);
+    }
+    pthread_mutex_unlock(&start_lock);
+}
+
+__attribute__((constructor)) static void start_with_the_program(void)
+{
+    if (atomic_load(&state) == UNINITIALISED)
+        start();
+}
+
+void hooks_ignore_this_thread(void)
+{
+    busy = true;
+}
+
+/* --------------------------------------------------------- recording */
+
+/* True if the calling thread's call is to be recorded; then BUSY is set
+ * and note() must follow. */
+static bool begin(void)
+{
+    if (atomic_load_explicit(&state, memory_order_acquire) != READY) {
+        if (!resolving)
+            start();
+        return false;
+    }
+    if (busy || gone || sink_finished())
+        return false;
+    busy = true;
+    return true;
+}
+
+/* Records the call, begun with begin().  Keeps errno as it is. */
+static void note(cmt_op op, const void *addr, const void *arg, uint64_t size, uint64_t aux)
+{
+    int saved = errno;
+    if (!self) {
+        self = sink_add_ring();
+        if (self)
+            pthread_setspecific(ring_key, self);
+    }
+    ring *r = self;
+    if (r) {
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        if (head - atomic_load_explicit(&r->tail, memory_order_acquire) == RING_RECORDS)
+            sink_drain(); /* takes every record handed out so far, ours too */
+        record *rec = &r->slots[head % RING_RECORDS];
+        rec->seq = sink_next_seq();
+        rec->op = (uint8_t)op;
+        rec->addr = (uint64_t)(uintptr_t)addr;
+        rec->arg = (uint64_t)(uintptr_t)arg;
+        rec->size = size;
+        rec->aux = aux;
+        rec->thread = r->thread;
+        rec->time = 0;
+        if (with_times) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+            rec->time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+        atomic_store_explicit(&r->head, head + 1, memory_order_release);
+    }
+    busy = false;
+    errno = saved;
+}
+
+/* ------------------------------------------------------------- hooks */
+
+EXPORT void *malloc(size_t size)
+{
+    if (resolving)
+        return arena_alloc(size);
+    bool rec = begin();
+    void *p = real.malloc(size);
+    if (rec)
+        note(CMT_OP_MALLOC, p, NULL, size, 0);
+    return p;
+}
+
+EXPORT void *calloc(size_t count, size_t size)
+{
+    if (resolving) {
+        size_t bytes;
+        return __builtin_mul_overflow(count, size, &bytes) ? NULL : arena_alloc(bytes); /* static: zeroed */
+    }
+    bool rec = begin();
+    void *p = real.calloc(count, size);
+    if (rec)
+        note(CMT_OP_CALLOC, p, NULL, size, count);
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (in_arena(p))
+        return;
+    bool rec = begin();
+    if (rec)
+        note(CMT_OP_FREE, NULL, p, 0, 0);
+    real.free(p);
+}
+
+EXPORT void *realloc(void *p, size_t size)
+{
+    if (resolving || in_arena(p)) {
+        void *q = resolving ? arena_alloc(size) : malloc(size);
+        if (q && p)
+            memcpy(q, p, arena_size(p) < size ? arena_size(p) : size);
+        return q;
+    }
+    bool rec = begin();
+    void *q = real.realloc(p, size);
+    if (rec)
+        note(CMT_OP_REALLOC, q, p, size, 0);
+    return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, bytes);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    bool rec = begin();
+    int rc = real.posix_memalign(out, align, size);
+    if (rec)
+        note(CMT_OP_POSIX_MEMALIGN, rc == 0 ? *out : NULL, NULL, size, align);
+    return rc;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    bool rec = begin();
+    void *p = real.aligned_alloc(align, size);
+    if (rec)
+        note(CMT_OP_ALIGNED_ALLOC, p, NULL, size, align);
+    return p;
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+    if (resolving)
+        return arena_alloc(size);
+    bool rec = begin();
+    void *p = real.memalign(align, size);
+    if (rec)
+        note(CMT_OP_MEMALIGN, p, NULL, size, align);
+    return p;
+}
+
+/* valloc and pvalloc: page-aligned memaligns, as the text readers read
+ * them (pvalloc's size rounded up to whole pages, as it allocates). */
+EXPORT void *valloc(size_t size)
+{
+    bool rec = begin();
+    void *p = real.valloc(size);
+    if (rec)
+        note(CMT_OP_MEMALIGN, p, NULL, size, (uint64_t)sysconf(_SC_PAGESIZE));
+    return p;
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    bool rec = begin();
+    void *p = real.pvalloc(size);
+    if (rec)
+        note(CMT_OP_MEMALIGN, p, NULL, size ? (size + page - 1) & ~(page - 1) : page, page);
+    return p;
+}
+
+/* -------------------------------------------------------------- exec */
+
+/* An exec replaces the program without running exit handlers: the file is
+ * ended first, and the new program (preloaded again through the
+ * environment) told that it is a later image of this process, so that it
+ * writes a file of its own.  If the exec fails, the rest of this image's
+ * calls go unrecorded. */
+static char *next_image_variable(char *buf, size_t len)
+{
+    const char *image = getenv("CMTRECORD_IMAGE");
+    snprintf(buf, len, "CMTRECORD_IMAGE=%ld", (image ? atol(image) : 0) + 1);
+    return buf;
+}
+
+/* ENVP with CMTRECORD_IMAGE replaced by VARIABLE, in OUT (room for all of
+ * ENVP and two more). */
+static char **with_image(char *const envp[], char *variable, char **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], "CMTRECORD_IMAGE=", 16) != 0)
+            out[n++] = envp[i];
+    out[n++] = variable;
+    out[n] = NULL;
+    return out;
+}
+
+static size_t count_strings(char *const v[])
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+static int exec_with(const char *file, char *const argv[], char *const envp[], bool search)
+{
+    if (atomic_load(&state) != READY)
+        start();
+    busy = true;
+    sink_finish();
+    char variable[64];
+    char **env = __builtin_alloca((count_strings(envp) + 2) * sizeof *env);
+    with_image(envp, next_image_variable(variable, sizeof variable), env);
+    int rc = search ? real.execvpe(file, argv, env) : real.execve(file, argv, env);
+    busy = false;
+    return rc;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return exec_with(path, argv, envp, false);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    return exec_with(path, argv, environ, false);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return exec_with(file, argv, envp, true);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    return exec_with(file, argv, environ, true);
+}
+
+/* The execl family: the arguments, up to and with their NULL, gathered
+ * into an array (execle's environment comes after them). */
+#define GATHER_ARGS(first, ap, argv)                                                               \
+    do {                                                                                           \
+        size_t n_ = 1;                                                                             \
+        va_list count_;                                                                            \
+        va_copy(count_, ap);                                                                       \
+        while (va_arg(count_, char *))                                                             \
+            n_++;                                                                                  \
+        va_end(count_);                                                                            \
+        argv = __builtin_alloca((n_ + 1) * sizeof *argv);                                          \
+        argv[0] = (char *)(first);                                                                 \
+        for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
+            argv[i_] = va_arg(ap, char *);                                                         \
+    } while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    char **argv;
+    GATHER_ARGS(arg, ap, argv);
+    va_end(ap);
+    return exec_with(path, argv, environ, false);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    char **argv;
+    GATHER_ARGS(arg, ap, argv);
+    va_end(ap);
+    return exec_with(file, argv, environ, true);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    char **argv;
+    GATHER_ARGS(arg, ap, argv);
+    char **envp = va_arg(ap, char **);
+    va_end(ap);
+    return exec_with(path, argv, envp, false);
+}

@@ -1,0 +1,432 @@
+/*
+ * sink.c - from the threads' rings to a .cmt file.
+ *
+ * Every call takes a sequence number from one atomic counter, so the
+ * numbers are dense: the sink writes number n once it has written n - 1,
+ * taking it from whichever ring has it next.  A thread holds no lock to
+ * record a call; whoever finds its ring full takes the sink's lock and
+ * drains every ring.  (A thread draining all the time on another core was
+ * tried: slower, the records crossing between caches.)  A number handed out whose record is not yet in its
+ * ring is a few instructions away (the thread made room before taking
+ * the number), so the drain waits for it.
+ *
+ * Addresses become tags here as the text readers make them: a block keeps
+ * its tag from the call that returned it to the call that frees it.  The
+ * file is written straight to its name, a block at a time, so that even
+ * a program killed outright leaves every block written before.
+ */
+#define _GNU_SOURCE /* program_invocation_short_name */
+#include "recorder.h"
+#include "../cmt/common/map.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_RINGS 4096
+/* A drain at the end waits this many turns for a record that may never
+ * come (its thread killed between number and record) before skipping it. */
+#define FINAL_PATIENCE 100000
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_t owner; /* who holds the lock, for a signal handler to tell */
+    bool owned;
+    sink_options options;
+    char path[4096];
+    _Atomic uint64_t issued; /* sequence numbers handed out */
+    uint64_t written;        /* sequence numbers taken out of the rings */
+    ring *rings[MAX_RINGS];
+    size_t nrings;
+    uint32_t next_thread;
+    cmt_output *out;
+    cmt_writer *writer;
+    bool failed;             /* the file could not be written: stop trying */
+    cmt_map blocks;          /* address -> a: tag, b: bytes, c: second allocated */
+    uint64_t next_tag;
+    age_stats ages;
+    bool stats_thread;
+    _Atomic bool finished;
+} sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A line on standard error, written at once (stdio may be the program's). */
+static void say(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void hold(void)
+{
+    pthread_mutex_lock(&sink.lock);
+    sink.owner = pthread_self();
+    sink.owned = true;
+}
+
+static void release(void)
+{
+    sink.owned = false;
+    pthread_mutex_unlock(&sink.lock);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* This process's file: the one cmtrecord named for the process it started
+ * (CMTRECORD_PID) in its first image, else NAME.PID[.IMAGE].cmt beside it. */
+static void choose_path(void)
+{
+    const char *pid_env = getenv("CMTRECORD_PID"), *image_env = getenv("CMTRECORD_IMAGE");
+    long image = image_env ? atol(image_env) : 0;
+    bool root = pid_env && atol(pid_env) == (long)getpid() && image == 0;
+    const char *output = sink.options.output;
+    if (output && root) {
+        snprintf(sink.path, sizeof sink.path, "%s", output);
+        return;
+    }
+    char stem[2048];
+    if (output) {
+        size_t len = strlen(output);
+        if (len > 4 && strcmp(output + len - 4, ".cmt") == 0)
+            len -= 4;
+        snprintf(stem, sizeof stem, "%.*s", (int)len, output);
+    } else {
+        snprintf(stem, sizeof stem, "%s", program_invocation_short_name);
+    }
+    if (image > 0)
+        snprintf(sink.path, sizeof sink.path, "%s.%ld.%ld.cmt", stem, (long)getpid(), image);
+    else
+        snprintf(sink.path, sizeof sink.path, "%s.%ld.cmt", stem, (long)getpid());
+}
+
+static void drain_to(uint64_t end, bool final);
+
+/* --stats: every so often, what the threads have recorded so far is
+ * taken in and the statistics printed. */
+static void *stats_loop(void *arg)
+{
+    (void)arg;
+    hooks_ignore_this_thread();
+    double seconds = sink.options.stats_seconds;
+    struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (!sink_finished()) {
+        nanosleep(&pause, NULL);
+        hold();
+        if (!sink_finished()) {
+            drain_to(atomic_load(&sink.issued), false);
+            ages_advance(&sink.ages, now_ns() / 1000000000u);
+            ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
+        }
+        release();
+    }
+    return NULL;
+}
+
+/* The file, made with the first event. */
+static bool open_file(void)
+{
+    if (sink.writer || sink.failed)
+        return !sink.failed;
+    choose_path();
+    char err[512];
+    int fd = open(sink.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        say("cmtrecord: %s: can't create: %s; not recording\n", sink.path, strerror(errno));
+        sink.failed = true;
+        return false;
+    }
+    sink.out = cmt_output_open_fd(fd, sink.path);
+    sink.writer = cmt_writer_open(sink.out, sink.options.level, err, sizeof err);
+    if (!sink.writer) {
+        say("cmtrecord: %s: %s; not recording\n", sink.path, err);
+        cmt_output_abort(sink.out);
+        sink.failed = true;
+        return false;
+    }
+    if (sink.options.stats_seconds > 0 && !sink.stats_thread) {
+        pthread_t t;
+        sink.stats_thread = pthread_create(&t, NULL, stats_loop, NULL) == 0;
+        if (sink.stats_thread)
+            pthread_detach(t);
+    }
+    return true;
+}
+
+static void put(const cmt_event *ev)
+{
+    if (!open_file())
+        return;
+    if (cmt_writer_write(sink.writer, ev) < 0) {
+        say("cmtrecord: %s: %s; recording stops here\n", sink.path, cmt_writer_error(sink.writer));
+        sink.failed = true;
+    }
+}
+
+/* A block the program no longer has: its statistics. */
+static void forget(cmt_map_entry *e)
+{
+    ages_remove(&sink.ages, e->c, e->b);
+    cmt_map_remove(&sink.blocks, e);
+}
+
+/* A block the program now has at ADDR; an earlier block still listed there
+ * lost its free somewhere (a race between threads), which is written
+ * first. */
+static void take(cmt_event *ev, uint64_t addr, uint64_t bytes, uint64_t second)
+{
+    cmt_map_entry *e = cmt_map_insert(&sink.blocks, addr);
+    if (e->a) {
+        cmt_event implied = {.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .thread = ev->thread};
+        put(&implied);
+        ages_remove(&sink.ages, e->c, e->b);
+    }
+    ev->tag = ++sink.next_tag;
+    e->a = ev->tag;
+    e->b = bytes;
+    e->c = second;
+    ages_add(&sink.ages, second, bytes);
+}
+
+static void convert(const record *r)
+{
+    cmt_event ev = {.op = (cmt_op)r->op, .count = 1, .size = r->size, .thread = r->thread};
+    uint64_t second = r->time / 1000000000u;
+    cmt_map_entry *old = r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
+    switch (ev.op) {
+    case CMT_OP_FREE:
+        if (r->arg && !old)
+            return; /* a block from before the recording began */
+        if (old) {
+            ev.arg_tag = old->a;
+            forget(old);
+        }
+        put(&ev);
+        return;
+    case CMT_OP_REALLOC:
+        if (old) {
+            ev.arg_tag = old->a;
+            if (r->addr == 0 && r->size != 0) {
+                put(&ev); /* failed: the block stays */
+                return;
+            }
+            if (r->addr == r->arg) {
+                /* In place: for the statistics the same block, grown. */
+                sink.ages.current_bytes += r->size - old->b;
+                sink.ages.total_bytes += r->size > old->b ? r->size - old->b : 0;
+                sink.ages.in_place_reallocs++;
+                old->b = r->size;
+                ev.tag = ++sink.next_tag;
+                old->a = ev.tag;
+                put(&ev);
+                return;
+            }
+            forget(old);
+        }
+        if (r->addr)
+            take(&ev, r->addr, r->size, second);
+        put(&ev);
+        return;
+    case CMT_OP_CALLOC:
+        ev.count = r->aux;
+        break;
+    case CMT_OP_POSIX_MEMALIGN:
+    case CMT_OP_ALIGNED_ALLOC:
+    case CMT_OP_MEMALIGN:
+        ev.align = r->aux;
+        break;
+    default:
+        break;
+    }
+    if (r->addr)
+        take(&ev, r->addr, cmt_event_bytes(&ev), second);
+    put(&ev);
+}
+
+/* Takes every record up to sequence number END (not included) out of the
+ * rings, in order.  With FINAL, a record that does not come is given up. */
+static void drain_to(uint64_t end, bool final)
+{
+    size_t at = 0;
+    unsigned waited = 0;
+    while (sink.written < end) {
+        ring *r = NULL;
+        for (size_t i = 0; i < sink.nrings && !r; i++) {
+            ring *q = sink.rings[(at + i) % sink.nrings];
+            uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+            if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
+                q->slots[tail % RING_RECORDS].seq == sink.written) {
+                r = q;
+                at = (at + i) % sink.nrings;
+            }
+        }
+        if (!r) {
+            if (final && ++waited > FINAL_PATIENCE) {
+                sink.written++; /* its thread died between number and record */
+                waited = 0;
+            } else {
+                sched_yield();
+            }
+            continue;
+        }
+        waited = 0;
+        /* A thread's records come in runs: take its run at once. */
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        while (tail != head && r->slots[tail % RING_RECORDS].seq == sink.written && sink.written < end) {
+            const record *ahead = &r->slots[(tail + 8) % RING_RECORDS];
+            cmt_map_prefetch(&sink.blocks, ahead->arg ? ahead->arg : ahead->addr);
+            if (!sink.failed)
+                convert(&r->slots[tail % RING_RECORDS]);
+            tail++;
+            sink.written++;
+        }
+        atomic_store_explicit(&r->tail, tail, memory_order_release);
+    }
+    /* Rings of threads that have exited, once empty, are given back. */
+    for (size_t i = 0; i < sink.nrings;) {
+        ring *q = sink.rings[i];
+        if (atomic_load(&q->closed) && atomic_load(&q->tail) == atomic_load(&q->head)) {
+            sink.rings[i] = sink.rings[--sink.nrings];
+            munmap(q, sizeof *q);
+        } else {
+            i++;
+        }
+    }
+}
+
+void sink_drain(void)
+{
+    hold();
+    drain_to(atomic_load(&sink.issued), false);
+    release();
+}
+
+void sink_start(const sink_options *options)
+{
+    sink.options = *options;
+    cmt_map_init(&sink.blocks);
+    sink.next_thread = 1;
+}
+
+ring *sink_add_ring(void)
+{
+    ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    hold();
+    if (sink.nrings == MAX_RINGS) {
+        release();
+        munmap(r, sizeof *r);
+        return NULL;
+    }
+    r->thread = sink.next_thread++;
+    sink.rings[sink.nrings++] = r;
+    release();
+    return r;
+}
+
+uint64_t sink_next_seq(void)
+{
+    return atomic_fetch_add(&sink.issued, 1);
+}
+
+bool sink_finished(void)
+{
+    return atomic_load_explicit(&sink.finished, memory_order_relaxed);
+}
+
+void sink_finish(void)
+{
+    if (sink_finished())
+        return;
+    /* From a signal handler the lock may be held: by this very thread (it
+     * crashed draining: nothing can be trusted) or by another (wait a
+     * little for it). */
+    if (sink.owned && pthread_equal(sink.owner, pthread_self()))
+        return;
+    bool held = false;
+    for (int i = 0; i < 2000 && !(held = pthread_mutex_trylock(&sink.lock) == 0); i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (!held)
+        return;
+    sink.owner = pthread_self();
+    sink.owned = true;
+    atomic_store(&sink.finished, true);
+    drain_to(atomic_load(&sink.issued), true);
+    if (sink.writer) {
+        char err[512];
+        if (!sink.failed && cmt_writer_finish(sink.writer) < 0)
+            say("cmtrecord: %s: %s\n", sink.path, cmt_writer_error(sink.writer));
+        cmt_writer_close(sink.writer);
+        if (cmt_output_commit(sink.out, err, sizeof err) < 0)
+            say("cmtrecord: %s\n", err);
+        sink.writer = NULL;
+    }
+    if (sink.options.stats_seconds > 0)
+        ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
+    release();
+}
+
+void sink_before_fork(void)
+{
+    hold();
+}
+
+void sink_after_fork_parent(void)
+{
+    release();
+}
+
+void sink_after_fork_child(ring *keep)
+{
+    /* The parent's file is the parent's: the child lets go of its copy
+     * (closing the descriptor, writing nothing) and starts its own with
+     * its first event.  Only the forking thread lives on, with its ring
+     * emptied. */
+    if (sink.writer) {
+        cmt_writer_close(sink.writer);
+        cmt_output_abort(sink.out);
+        sink.writer = NULL;
+    }
+    cmt_map_destroy(&sink.blocks);
+    cmt_map_init(&sink.blocks);
+    sink.next_tag = 0;
+    sink.ages = (age_stats){0};
+    sink.stats_thread = false;
+    sink.failed = false;
+    atomic_store(&sink.issued, 0);
+    sink.written = 0;
+    for (size_t i = 0; i < sink.nrings; i++)
+        if (sink.rings[i] != keep)
+            munmap(sink.rings[i], sizeof *sink.rings[i]);
+    sink.nrings = 0;
+    sink.next_thread = 1;
+    if (keep) {
+        atomic_store(&keep->head, 0);
+        atomic_store(&keep->tail, 0);
+        keep->thread = sink.next_thread++;
+        sink.rings[sink.nrings++] = keep;
+    }
+    release();
+}

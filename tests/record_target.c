@@ -1,0 +1,138 @@
+/*
+ * record_target.c - a program for the recorder's tests: every allocation
+ * entry point, threads that free each other's blocks, a fork, and, asked
+ * to, a crash.  Deterministic, so that its calls can be counted by
+ * cmtrecord and by valgrind --trace-malloc=yes alike.  Writes "done" to
+ * standard output and exits 0 if the recorder left errno alone.
+ */
+#define _GNU_SOURCE /* reallocarray, valloc, pvalloc */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define THREADS 4
+#define ROUNDS 1000
+
+static int failures;
+void *live_at_crash[100];
+
+/* Makes P look used, so that the compiler keeps the calls around it (an
+ * allocation freed unused may be left out altogether). */
+static void *volatile escaped;
+__attribute__((noinline)) static void *escape(void *p)
+{
+    escaped = p;
+    return escaped;
+}
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "record_target: %s\n", what);
+        failures++;
+    }
+}
+
+static void every_entry_point(void)
+{
+    errno = EILSEQ;
+    char *p = escape(malloc(100));
+    check(errno == EILSEQ, "malloc changed errno");
+    int *q = escape(calloc(10, sizeof *q));
+    p = escape(realloc(p, 1000));
+    p = escape(reallocarray(p, 20, 100));
+    void *a = NULL;
+    check(posix_memalign(&a, 64, 256) == 0, "posix_memalign");
+    void *b = escape(aligned_alloc(128, 512));
+    void *c = escape(memalign(32, 80));
+    void *d = escape(valloc(1000));
+    free(escape(NULL));
+    errno = 0;
+    void *huge = escape(malloc(SIZE_MAX / 2));
+    check(huge == NULL && errno == ENOMEM, "a failed malloc keeps its ENOMEM");
+    void *gone = escape(malloc(8));
+    check(realloc(gone, 0) == NULL, "realloc(p, 0) frees p");
+    free(escape(p));
+    free(escape(q));
+    free(escape(a));
+    free(escape(b));
+    free(escape(c));
+    free(escape(d));
+}
+
+/* Apart: valgrind does not support pvalloc. */
+static void page_rounded(void)
+{
+    free(escape(pvalloc(5000)));
+}
+
+static void *worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        void *p = escape(malloc(16 + (size_t)(i % 64) + id));
+        p = escape(realloc(p, 200));
+        free(escape(p));
+    }
+    return malloc(100 + id); /* freed by the main thread */
+}
+
+static void threads(void)
+{
+    pthread_t t[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        check(pthread_create(&t[i], NULL, worker, (void *)i) == 0, "pthread_create");
+    for (int i = 0; i < THREADS; i++) {
+        void *block;
+        pthread_join(t[i], &block);
+        free(block);
+    }
+}
+
+static void child(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        free(escape(malloc(4242)));
+        exit(0);
+    }
+    int status;
+    check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child");
+}
+
+/* Runs the parts named on the command line, in order: calls, pvalloc,
+ * threads, fork, crash; none: all but the crash. */
+int main(int argc, char **argv)
+{
+    static const char *const all[] = {"calls", "pvalloc", "threads", "fork"};
+    const char *const *parts = argc > 1 ? (const char *const *)argv + 1 : all;
+    int n = argc > 1 ? argc - 1 : 4;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(parts[i], "calls"))
+            every_entry_point();
+        else if (!strcmp(parts[i], "pvalloc"))
+            page_rounded();
+        else if (!strcmp(parts[i], "threads"))
+            threads();
+        else if (!strcmp(parts[i], "fork"))
+            child();
+        else if (!strcmp(parts[i], "crash")) {
+            for (int k = 0; k < 100; k++)
+                live_at_crash[k] = malloc(24);
+            raise(SIGSEGV);
+        } else {
+            fprintf(stderr, "record_target: no part '%s'\n", parts[i]);
+            return 2;
+        }
+    }
+    printf("done\n");
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * test_record.c - cmtrecord on real programs: a program of the project's
+ * own that makes every call, in threads and a fork (tests/record_target.c),
+ * and a system program; their counts against valgrind --trace-malloc=yes
+ * on the same run; a crash; the live statistics.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(record, .fini = scratch_cleanup);
+
+#define RECORD CMT_TOOLS "/cmtrecord"
+
+static int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int runf(char **out, char **err, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run(cmd, out, err);
+}
+
+typedef struct counts {
+    uint64_t calls[CMT_OP_COUNT];
+    uint64_t free_null, threads, events;
+} counts;
+
+static counts count(const char *cmt)
+{
+    size_t n;
+    int rc;
+    char err[512];
+    cmt_event *events = decode_events(cmt, &n, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    counts c = {.events = n};
+    for (size_t i = 0; i < n; i++) {
+        c.calls[events[i].op]++;
+        c.free_null += events[i].op == CMT_OP_FREE && !events[i].arg_tag;
+        if (events[i].thread > c.threads)
+            c.threads = events[i].thread;
+    }
+    free(events);
+    return c;
+}
+
+/* What valgrind --trace-malloc=yes counts for COMMAND (its exit handlers
+ * that free glibc's own memory off, as they do not run without it). */
+static counts valgrind_counts(const char *command)
+{
+    const char *log = scratch_path("valgrind.log"), *cmt = scratch_path("valgrind.cmt");
+    cr_assert_eq(runf(NULL, NULL, "valgrind --trace-malloc=yes --run-libc-freeres=no --run-cxx-freeres=no "
+                                  "--log-file=%s %s > /dev/null", log, command), 0);
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -o %s %s", CMT_TOOLS, cmt, log), 0);
+    return count(cmt);
+}
+
+static bool have_valgrind(void)
+{
+    return run("command -v valgrind > /dev/null", NULL, NULL) == 0;
+}
+
+/* The calls of C by kind, valgrind's way: it logs posix_memalign and
+ * aligned_alloc as memalign; frees without free(NULL). */
+static uint64_t kind_count(const counts *c, int op)
+{
+    switch (op) {
+    case CMT_OP_FREE: return c->calls[op] - c->free_null;
+    case CMT_OP_MEMALIGN:
+        return c->calls[CMT_OP_MEMALIGN] + c->calls[CMT_OP_POSIX_MEMALIGN] + c->calls[CMT_OP_ALIGNED_ALLOC];
+    case CMT_OP_POSIX_MEMALIGN:
+    case CMT_OP_ALIGNED_ALLOC: return 0;
+    default: return c->calls[op];
+    }
+}
+
+/* OURS against valgrind's THEIRS: every allocation and every free of a
+ * block; up to LOADER fewer allocations (made before the recorder is in
+ * place, or by the recorder's own start).  free(NULL) can only be fewer:
+ * glibc calls it on itself at thread exit, past any preloaded library. */
+static void expect_same_calls(const counts *ours, const counts *theirs, uint64_t loader)
+{
+    for (int op = 0; op < CMT_OP_COUNT; op++) {
+        uint64_t a = kind_count(ours, op), b = kind_count(theirs, op);
+        cr_assert(a <= b && b - a <= loader, "%s: cmtrecord %llu, valgrind %llu", cmt_op_name((cmt_op)op),
+                  (unsigned long long)a, (unsigned long long)b);
+    }
+    cr_assert_leq(ours->free_null, theirs->free_null);
+}
+
+Test(record, every_entry_point_and_threads_as_valgrind_counts_them)
+{
+    const char *cmt = scratch_path("target.cmt");
+    char *out, *err;
+    cr_assert_eq(runf(&out, &err, "%s -o %s -- %s calls pvalloc threads", RECORD, cmt, RECORD_TARGET), 0, "%s", err);
+    cr_assert_str_eq(out, "done\n", "the program's output is its own");
+    cr_assert(strstr(err, "cmtrecord: ") && strstr(err, "target.cmt: "), "%s", err);
+    free(out);
+    free(err);
+    counts ours = count(cmt);
+    cr_assert_eq(ours.calls[CMT_OP_POSIX_MEMALIGN], 1);
+    cr_assert_eq(ours.calls[CMT_OP_ALIGNED_ALLOC], 1);
+    cr_assert_geq(ours.calls[CMT_OP_MEMALIGN], 3, "memalign, valloc, pvalloc");
+    cr_assert_geq(ours.calls[CMT_OP_REALLOC], 4003, "realloc and reallocarray, 4000 in threads");
+    cr_assert_eq(ours.threads, 5, "the main thread and four workers");
+    if (!have_valgrind())
+        cr_skip_test("valgrind is not installed: the counts are not compared");
+    /* valgrind aborts on pvalloc: compared without it. */
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s calls threads > /dev/null", RECORD, cmt, RECORD_TARGET), 0);
+    ours = count(cmt);
+    char command[1024];
+    snprintf(command, sizeof command, "%s calls threads", RECORD_TARGET);
+    counts theirs = valgrind_counts(command);
+    expect_same_calls(&ours, &theirs, 0);
+}
+
+Test(record, a_system_program_as_valgrind_counts_it)
+{
+    if (!have_valgrind())
+        cr_skip_test("valgrind is not installed");
+    char command[1024];
+    snprintf(command, sizeof command, "sort -k2 %s/python-json.trace", CMT_SAMPLES);
+    const char *cmt = scratch_path("sort.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s > /dev/null", RECORD, cmt, command), 0);
+    counts ours = count(cmt), theirs = valgrind_counts(command);
+    cr_assert_gt(ours.events, 100);
+    expect_same_calls(&ours, &theirs, 2);
+}
+
+Test(record, a_forked_child_writes_its_own_file)
+{
+    const char *cmt = scratch_path("parent.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s fork > /dev/null", RECORD, cmt, RECORD_TARGET), 0);
+    char *found;
+    cr_assert_eq(runf(&found, NULL, "ls %s/parent.*.cmt", scratch_dir()), 0, "the child's file");
+    found[strcspn(found, "\n")] = '\0';
+    counts child = count(found);
+    cr_assert_eq(child.events, 2, "the child's malloc(4242) and its free, nothing of the parent's");
+    free(found);
+    count(cmt); /* the parent's decodes too */
+}
+
+Test(record, a_crashing_program_leaves_a_whole_file)
+{
+    const char *cmt = scratch_path("crash.cmt");
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s -- %s crash", RECORD, cmt, RECORD_TARGET), 128 + 11,
+                 "the program's own fate: SIGSEGV; %s", err);
+    free(err);
+    counts c = count(cmt);
+    cr_assert_geq(c.calls[CMT_OP_MALLOC], 100, "every allocation before the crash");
+}
+
+Test(record, live_statistics_show_allocations_by_age)
+{
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -q --stats 0.05 -o %s -- %s threads > /dev/null", RECORD,
+                      scratch_path("stats.cmt"), RECORD_TARGET), 0);
+    cr_assert(strstr(err, "current allocations") && strstr(err, "Current allocations by age") &&
+                  strstr(err, "< 1 s") && strstr(err, "reallocs in place"),
+              "%s", err);
+    free(err);
+}
+
+Test(record, preloaded_by_hand_with_the_environment)
+{
+    const char *cmt = scratch_path("byhand.cmt");
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "cd %s && LD_PRELOAD=%s/../record/libcmtrecord.so CMTRECORD_OUTPUT=%s %s calls",
+                      scratch_dir(), CMT_TOOLS, cmt, RECORD_TARGET), 0);
+    free(out);
+    /* Without cmtrecord to say which process is the one it started, the
+     * file is named for the process. */
+    char *found;
+    cr_assert_eq(runf(&found, NULL, "ls %s/byhand.*.cmt", scratch_dir()), 0);
+    found[strcspn(found, "\n")] = '\0';
+    cr_assert_geq(count(found).calls[CMT_OP_MALLOC], 3);
+    free(found);
+}
+
+Test(record, usage_errors_and_missing_programs)
+{
+    cr_assert_eq(runf(NULL, NULL, "%s > /dev/null 2>&1", RECORD), 2);
+    cr_assert_eq(runf(NULL, NULL, "%s --stats x -- true > /dev/null 2>&1", RECORD), 2);
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s -- /nonexistent/program", RECORD, scratch_path("none.cmt")), 127);
+    cr_assert(strstr(err, "/nonexistent/program: No such file"), "%s", err);
+    free(err);
+}
