@@ -83,6 +83,7 @@ size_t cmt_round_alignment(size_t align);
 
 typedef struct cmt_replay_options {
     bool touch;         /* write every allocated byte, so pages become resident */
+    bool stop_on_failure; /* an allocation that fails now but did not then ends the replay with an error */
     cmt_allocator_options allocator;
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
     cmt_output *timeline;    /* --timeline: a row every timeline_every events */

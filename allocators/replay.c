@@ -297,8 +297,17 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
         while (i < n) {
             cmt_event *ev = &events[i++];
             rep->calls[ev->op]++;
+            uint64_t failed = rep->failed_in_replay;
             replay_event(r, ev);
             rep->events++;
+            if (rep->failed_in_replay > failed && r->options->stop_on_failure) {
+                rep->seconds += now() - t0;
+                snprintf(err, errlen, "event %llu: %s of %llu bytes failed in the replay, not when traced "
+                                      "(--stop-on-failure)",
+                         (unsigned long long)rep->events, cmt_op_name(ev->op),
+                         (unsigned long long)cmt_event_bytes(ev));
+                return -1;
+            }
             if (r->live_bytes >= r->next_sample || timeline_due(r))
                 break;
         }

@@ -312,8 +312,8 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                           char *err, size_t errlen)
 {
     if (!cmt_source_has_addresses(source)) {
-        snprintf(err, errlen, "a .cmt file keeps no addresses: annotate a trace with them, such as "
-                              "the output of cmtreplay -a ALLOCATOR -v");
+        snprintf(err, errlen, "%s: a .cmt file keeps no addresses: annotate a trace with them, such as "
+                              "the output of cmtreplay -a ALLOCATOR -v", cmt_source_name(source));
         return -1;
     }
     cmt_map live; /* tag -> a: bytes, b: line, c: address */

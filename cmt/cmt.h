@@ -295,6 +295,18 @@ int cmt_source_next(cmt_source *source, cmt_event *ev);
 /* The last error, naming the file and the line or byte. */
 const char *cmt_source_error(const cmt_source *source);
 
+/* From now on damage (a file cut short, a corrupt block, a line that can't
+ * be read) ends the trace instead of failing it: every whole event before
+ * it is returned, then the end.  cmt_source_damaged says whether it came,
+ * cmt_source_error what it was. */
+void cmt_source_salvage(cmt_source *source);
+
+/* True if a salvaging SOURCE met damage and ended there. */
+bool cmt_source_damaged(const cmt_source *source);
+
+/* The name of the input, for messages ("<stdin>" for standard input). */
+const char *cmt_source_name(const cmt_source *source);
+
 /* True for a text trace, whose events carry the program's addresses; a
  * .cmt file keeps none. */
 bool cmt_source_has_addresses(const cmt_source *source);

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,4 +227,14 @@ const char *shared_trace(const char *name)
     static char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", CMT_SHARED_TRACES, name);
     return file_exists(path) ? path : NULL;
+}
+
+int runf(char **out, char **err, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run(cmd, out, err);
 }

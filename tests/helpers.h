@@ -30,6 +30,9 @@ bool file_exists(const char *path);
  * (free them).  Returns the exit status, or -1 if it did not exit. */
 int run(const char *cmd, char **out, char **err);
 
+/* run() of a command made with printf's FMT. */
+int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
 void encode_events(const char *path, const cmt_event *events, size_t n, int level);
 

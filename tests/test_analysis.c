@@ -15,18 +15,6 @@ TestSuite(analysis, .fini = scratch_cleanup);
 
 #define DATA CMT_SOURCE_DIR "/tests/data"
 
-static int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int runf(char **out, char **err, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return run(cmd, out, err);
-}
-
 /* The file GOT must equal WANT line by line; the first difference is
  * named. */
 static void expect_same_lines(const char *got_path, const char *want_path)
@@ -101,7 +89,7 @@ Test(analysis, overhead_needs_addresses_and_leaves_no_output_without)
     cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -o %s %s/overhead.trace", CMT_TOOLS, cmt, DATA), 0);
     char *err;
     cr_assert_eq(runf(NULL, &err, "%s/cmtoverhead -o %s %s", CMT_TOOLS, out, cmt), 1);
-    cr_assert(strstr(err, "cmtoverhead: a .cmt file keeps no addresses"), "%s", err);
+    cr_assert(strstr(err, "o.cmt: a .cmt file keeps no addresses"), "%s", err);
     cr_assert_not(file_exists(out));
     free(err);
     /* cmtreplay -v puts them back. */

@@ -14,18 +14,6 @@ TestSuite(cli, .fini = scratch_cleanup);
 #define T2C CMT_TOOLS "/trace2cmt"
 #define REPLAY CMT_TOOLS "/cmtreplay"
 
-static int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int runf(char **out, char **err, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return run(cmd, out, err);
-}
-
 /* Encodes the Python sample with trace2cmt OPTIONS into NAME in the
  * scratch folder; returns its path. */
 static const char *encoded_sample(const char *options, const char *name)
@@ -406,4 +394,89 @@ Test(cli, text_traces_replay_directly_as_their_cmt_files_do)
     }
     free(from_text);
     free(from_cmt);
+}
+
+/* Every tool that reads traces, on every kind of bad input: exit 1, one
+ * line naming the file (and the byte or line where it applies), and an
+ * output file that was there before left as it was. */
+Test(cli, every_tool_turns_away_every_bad_input_and_keeps_the_old_output)
+{
+    const char *good = encoded_sample("--raw", "bad-good.cmt");
+    size_t len;
+    char *data = read_file(good, &len);
+    struct {
+        const char *name;
+        const char *path;
+        const char *says;
+    } inputs[] = {
+        {"cut", scratch_path("bad-cut.cmt"), "byte "},
+        {"flipped", scratch_path("bad-flip.cmt"), "byte "},
+        {"version", scratch_path("bad-version.cmt"), "format version 9.0 is not supported"},
+        {"empty", scratch_path("bad-empty.cmt"), "empty file"},
+        {"directory", scratch_dir(), "is a directory"},
+        {"/dev/null", "/dev/null", "empty file"},
+        {"missing", "/nonexistent/trace.cmt", "No such file"},
+        {"elf", "/bin/true", ":1: can't parse: \\x7fELF"},
+    };
+    write_file(inputs[0].path, data, len - 7);
+    data[len / 2] ^= 0x10;
+    write_file(inputs[1].path, data, len);
+    data[len / 2] ^= 0x10;
+    data[4] = 9;
+    write_file(inputs[2].path, data, len);
+    write_file(inputs[3].path, data, 0);
+    free(data);
+    static const char *const tools[] = {"trace2cmt", "cmtreplay", "cmtstat", "cmtlifetimes", "cmtoverhead"};
+    const char *out = scratch_path("bad-out.txt");
+    for (size_t t = 0; t < sizeof tools / sizeof tools[0]; t++) {
+        for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+            write_text(out, "what was there before\n");
+            char *err;
+            /* cmtreplay's -o is the -v trace's. */
+            int rc = runf(NULL, &err, "%s/%s %s -o %s %s", CMT_TOOLS, tools[t],
+                          strcmp(tools[t], "cmtreplay") == 0 ? "-v" : "", out, inputs[i].path);
+            /* cmtoverhead turns away a readable .cmt file before the damage. */
+            bool readable_cmt = i < 2 && strcmp(tools[t], "cmtoverhead") == 0;
+            const char *says = readable_cmt ? "a .cmt file keeps no addresses" : inputs[i].says;
+            cr_assert_eq(rc, 1, "%s on %s: exit %d: %s", tools[t], inputs[i].name, rc, err);
+            cr_assert(strstr(err, inputs[i].path) && strstr(err, says), "%s on %s: %s", tools[t], inputs[i].name,
+                      err);
+            cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "%s on %s: one line: %s", tools[t],
+                         inputs[i].name, err);
+            char *kept = read_file(out, NULL);
+            cr_assert_str_eq(kept, "what was there before\n", "%s on %s", tools[t], inputs[i].name);
+            free(kept);
+            free(err);
+        }
+    }
+}
+
+Test(cli, salvage_keeps_every_block_before_the_damage)
+{
+    /* 456.hmmer's blocks hold 32 Ki events: a file cut in its second
+     * block still gives the first whole. */
+    const char *hmmer = shared_trace("456.hmmer.test.txt.bz2");
+    if (!hmmer)
+        cr_skip_test("456.hmmer is not in ../shared/traces");
+    const char *cmt = scratch_path("h.cmt"), *cut = scratch_path("hcut.cmt"), *fixed = scratch_path("hfixed.cmt");
+    cr_assert_eq(runf(NULL, NULL, "bzcat %s | %s -q -o %s -", hmmer, T2C, cmt), 0);
+    cr_assert_eq(runf(NULL, NULL, "head -c 20000 %s > %s", cmt, cut), 0);
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -q %s -o %s", T2C, cut, fixed), 1);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s --salvage -o %s %s", T2C, fixed, cut), 0);
+    cr_assert(strstr(err, "warning: ") && strstr(err, "truncated") && strstr(err, "salvaged the 32767 events before it"),
+              "%s", err);
+    free(err);
+    size_t n;
+    int rc;
+    free(decode_events(fixed, &n, &rc, NULL, 0));
+    cr_assert_eq(rc, 0, "the salvaged file is whole");
+    cr_assert_eq(n, 32767);
+    char *out;
+    cr_assert_eq(runf(&out, &err, "%s --salvage --json %s", REPLAY, cut), 0);
+    cr_assert(strstr(out, "\"events\": 32767"), "%s", out);
+    cr_assert(strstr(err, "warning: "), "%s", err);
+    free(out);
+    free(err);
 }

@@ -15,18 +15,6 @@ TestSuite(record, .fini = scratch_cleanup);
 
 #define RECORD CMT_TOOLS "/cmtrecord"
 
-static int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int runf(char **out, char **err, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return run(cmd, out, err);
-}
-
 typedef struct counts {
     uint64_t calls[CMT_OP_COUNT];
     uint64_t free_null, threads, events;

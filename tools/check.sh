@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs the whole test suite twice:
-# as released, and under AddressSanitizer and UndefinedBehaviorSanitizer.
+# as released, and under AddressSanitizer and UndefinedBehaviorSanitizer;
+# then fuzzes the .cmt decoder and the text readers for FUZZ_SECONDS each
+# (default 60; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -13,3 +15,4 @@ for build in build build-asan; do
   cmake --build "$build" -j"$jobs" >/dev/null
   ctest --test-dir "$build" --output-on-failure
 done
+[ "${FUZZ_SECONDS:-60}" = 0 ] || tools/fuzz.sh

@@ -89,15 +89,23 @@ cmt_format cli_parse_format(const char *prog, const char *name)
     cli_usage_error(prog, "no format '%s' (%s)", name, names);
 }
 
+void cli_warn_salvaged(const char *prog, const cmt_source *source, uint64_t events)
+{
+    if (cmt_source_damaged(source))
+        fprintf(stderr, "%s: warning: %s; salvaged the %llu events before it\n", prog, cmt_source_error(source),
+                (unsigned long long)events);
+}
+
 void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void),
                              bool takes_summary, cli_trace_options *o)
 {
-    enum { OPT_PID = 256, OPT_JSON, OPT_SUMMARY };
+    enum { OPT_PID = 256, OPT_JSON, OPT_SUMMARY, OPT_SALVAGE };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, OPT_JSON},
         {"summary", no_argument, NULL, OPT_SUMMARY}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"salvage", no_argument, NULL, OPT_SALVAGE},
+        {NULL, 0, NULL, 0},
     };
     *o = (cli_trace_options){0};
     int c;
@@ -107,6 +115,7 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
         case OPT_PID: o->text.pid = (uint64_t)cli_parse_long(prog, "--pid", optarg, 1, LONG_MAX); break;
         case 'o': o->output = optarg; break;
         case OPT_JSON: o->json = true; break;
+        case OPT_SALVAGE: o->salvage = true; break;
         case OPT_SUMMARY:
             if (!takes_summary)
                 cli_usage_error(prog, "unknown option '--summary'");
@@ -135,6 +144,8 @@ int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis 
         fprintf(stderr, "%s: %s\n", prog, err);
         return EXIT_DATA;
     }
+    if (o->salvage)
+        cmt_source_salvage(source);
     cmt_output *out = cmt_output_open(o->output, err, sizeof err);
     if (!out) {
         fprintf(stderr, "%s: %s\n", prog, err);
@@ -152,6 +163,8 @@ int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis 
         cmt_output_abort(out);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", prog, err);
+    else if (cmt_source_damaged(source))
+        fprintf(stderr, "%s: warning: %s; the output covers what came before it\n", prog, cmt_source_error(source));
     cmt_source_close(source);
     return rc == 0 ? EXIT_OK : EXIT_DATA;
 }

@@ -44,6 +44,10 @@ double cli_now(void);
 /* -f NAME: the format called NAME, or a usage error listing them. */
 cmt_format cli_parse_format(const char *prog, const char *name);
 
+/* After a salvaging read of SOURCE that met damage: a warning saying what
+ * it was and how many events (EVENTS) came before it. */
+void cli_warn_salvaged(const char *prog, const cmt_source *source, uint64_t events);
+
 /* ------------------------------------------------------ analysis tools */
 
 /* What the analysis tools take: [-f F] [--pid N] [-o FILE] [--json]
@@ -53,8 +57,19 @@ typedef struct cli_trace_options {
     const char *output;
     bool json;
     bool summary;
+    bool salvage;
     cmt_text_options text;
 } cli_trace_options;
+
+/* The help lines of the options every analysis tool takes. */
+#define CLI_TRACE_OPTIONS_HELP                                                                     \
+    "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"                 \
+    "      --pid N        valgrind: the process to read\n"                                         \
+    "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"         \
+    "      --salvage      read up to damage (a file cut short, a bad line) and stop\n"             \
+    "                     there, with a warning, instead of failing\n"                             \
+    "  -h, --help         show this help\n"                                                        \
+    "  -V, --version      show the version\n"
 
 /* Parses ARGV into O; -h calls USAGE and exits; --summary is an option only
  * if TAKES_SUMMARY. */

@@ -20,11 +20,7 @@ static void usage(void)
            "      --summary      instead, count the blocks that died at each lifetime and\n"
            "                     size, most frequent first (count, lifetime, size)\n"
            "      --json         the summary as JSON\n"
-           "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"
-           "      --pid N        valgrind: the process to read\n"
-           "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"
-           "  -h, --help         show this help\n"
-           "  -V, --version      show the version\n"
+           CLI_TRACE_OPTIONS_HELP
            "\n"
            "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n"
            "See docs/cmtlifetimes.md.\n",

@@ -21,11 +21,7 @@ static void usage(void)
            "\n"
            "A missing neighbour is prev 0 (next 0), gap -1.\n"
            "\n"
-           "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"
-           "      --pid N        valgrind: the process to read\n"
-           "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"
-           "  -h, --help         show this help\n"
-           "  -V, --version      show the version\n"
+           CLI_TRACE_OPTIONS_HELP
            "\n"
            "Exit status: 0 success, 1 bad input (a .cmt file: it keeps no addresses)\n"
            "or I/O error, 2 usage error.  See docs/cmtoverhead.md.\n",

@@ -35,6 +35,11 @@ static void usage(void)
            "      --report FILE     write the report to FILE\n"
            "      --json            write the report as JSON\n"
            "      --no-touch        do not write to the allocated bytes\n"
+           "      --salvage         replay up to damage in the trace (a file cut short,\n"
+           "                        a corrupt block) and report that far, with a warning\n"
+           "      --stop-on-failure stop at the first allocation that fails in the replay\n"
+           "                        though it succeeded when traced (default: count it,\n"
+           "                        go on without the block)\n"
            "      --timeline FILE   write event, live bytes and footprint every N events\n"
            "                        to FILE (FILE.NAME for each of several allocators)\n"
            "      --timeline-every N  the N of --timeline (default 1000; with --compare,\n"
@@ -75,6 +80,7 @@ typedef struct options {
     bool maxmem;
     const char *compare;
     bool allocators_given, every_given;
+    bool salvage, stop_on_failure;
 } options;
 
 static void list_allocators(void)
@@ -117,7 +123,7 @@ static options parse_options(int argc, char **argv)
 {
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
-        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE
+        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -130,6 +136,8 @@ static options parse_options(int argc, char **argv)
         {"capacity", required_argument, NULL, OPT_CAPACITY},
         {"maxmem", no_argument, NULL, OPT_MAXMEM},
         {"compare", required_argument, NULL, OPT_COMPARE},
+        {"salvage", no_argument, NULL, OPT_SALVAGE},
+        {"stop-on-failure", no_argument, NULL, OPT_STOP},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -153,6 +161,8 @@ static options parse_options(int argc, char **argv)
             o.every_given = true;
             break;
         case OPT_COMPARE: o.compare = optarg; break;
+        case OPT_SALVAGE: o.salvage = true; break;
+        case OPT_STOP: o.stop_on_failure = true; break;
         case OPT_PINNED: o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg); break;
         case OPT_NO_COMPACT: o.allocator.no_compaction = true; break;
         case OPT_CAPACITY:
@@ -227,6 +237,8 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
+    if (o->salvage)
+        cmt_source_salvage(source);
     if (o->timeline)
         snprintf(timeline_path, sizeof timeline_path, o->nallocators > 1 || o->compare ? "%s.%s" : "%s",
                  o->timeline, a->name);
@@ -239,7 +251,8 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     }
     cli_progress progress;
     cli_progress_init(&progress, PROG);
-    cmt_replay_options ro = {.touch = o->touch, .allocator = o->allocator, .trace = trace,
+    cmt_replay_options ro = {.touch = o->touch, .stop_on_failure = o->stop_on_failure,
+                             .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
                              .progress = show_progress, .progress_context = &progress};
     int rc = cmt_replay(source, a, &ro, report, err, sizeof err);
@@ -247,6 +260,8 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     rc = finish_optional(timeline, finish_optional(trace, rc));
+    if (rc == 0)
+        cli_warn_salvaged(PROG, source, report->events);
     cmt_source_close(source);
     return rc;
 }
@@ -365,6 +380,8 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
         return -1;
     }
     cmt_source *source = cmt_source_open(o->input, NULL, err, sizeof err);
+    if (source && o->salvage)
+        cmt_source_salvage(source);
     cli_progress bar;
     cli_progress_init(&bar, PROG);
     cmt_progress progress = {show_progress, &bar};

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *const PROG = "cmtstat";
 
@@ -19,11 +20,7 @@ static void usage(void)
            "accesses, micro lifetime (its own accesses over all events in its life).\n"
            "\n"
            "      --json         one JSON object\n"
-           "  -f, --format F     the input's text format (default auto; see trace2cmt)\n"
-           "      --pid N        valgrind: the process to read\n"
-           "  -o, --output FILE  write to FILE (default: standard output), whole or not at all\n"
-           "  -h, --help         show this help\n"
-           "  -V, --version      show the version\n"
+           CLI_TRACE_OPTIONS_HELP
            "\n"
            "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n"
            "See docs/cmtstat.md.\n",
@@ -38,9 +35,7 @@ typedef struct printed {
 static void print_stats(FILE *f, const void *context)
 {
     const printed *p = context;
-    const char *name = p->options->input && *p->options->input && p->options->input[0] != '-'
-                           ? p->options->input
-                           : "<stdin>";
+    const char *name = strcmp(p->options->input, "-") == 0 ? "<stdin>" : p->options->input;
     cmt_stats_print(f, name, p->stats, p->options->json);
 }
 

@@ -17,8 +17,9 @@ static void usage(void)
 {
     printf("Usage: %s [OPTION]... [INPUT|-]\n"
            "Convert an allocation trace (malloc(8) = 81d220b48<1> ..., or one of the\n"
-           "formats below) into the compact .cmt format.  Reads standard\n"
-           "input when INPUT is - or absent; zstd-compressed input is read as it is.\n"
+           "formats below, or a .cmt file to compress anew or repair) into the compact\n"
+           ".cmt format.  Reads standard input when INPUT is - or absent; zstd-compressed\n"
+           "input is read as it is.\n"
            "\n"
            "  -f, --format F     auto (default: decided from the first line), text, kdump,\n"
            "                     valgrind (--trace-malloc=yes output), dtrace (CHERI\n"
@@ -34,6 +35,8 @@ static void usage(void)
            "      --raw          write the stream uncompressed\n"
            "      --strict       a free or realloc of an address that is not live is\n"
            "                     an error (default: counted and skipped)\n"
+           "      --salvage      keep every whole event before damage (a file cut short,\n"
+           "                     a corrupt block, a bad line) instead of failing\n"
            "  -q, --quiet        no summary line on standard error\n"
            "  -h, --help         show this help\n"
            "  -V, --version      show the version\n"
@@ -50,17 +53,19 @@ typedef struct options {
     bool text;
     int level;
     bool quiet;
+    bool salvage;
     cmt_text_options text_options;
 } options;
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID };
+    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID, OPT_SALVAGE };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
         {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
         {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
+        {"salvage", no_argument, NULL, OPT_SALVAGE},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -75,6 +80,7 @@ static options parse_options(int argc, char **argv)
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
         case OPT_RAW: o.level = 0; break;
         case OPT_STRICT: o.text_options.strict = true; break;
+        case OPT_SALVAGE: o.salvage = true; break;
         case 'q': o.quiet = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
@@ -87,16 +93,17 @@ static options parse_options(int argc, char **argv)
     return o;
 }
 
-/* Copies every event from READER to WRITER or, with a NULL writer, as text
- * to OUT.  Returns 0 or -1 after printing the error. */
-static int convert(cmt_text_reader *reader, cmt_writer *writer, cmt_output *out)
+/* Copies every event from SOURCE to WRITER or, with a NULL writer, as text
+ * to OUT; *EVENTS gets their count.  Returns 0 or -1 after printing the
+ * error. */
+static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, uint64_t *events)
 {
     cli_progress progress;
     cli_progress_init(&progress, PROG);
     cmt_event ev;
     int rc;
     uint64_t n = 0;
-    while ((rc = cmt_text_next(reader, &ev)) > 0) {
+    while ((rc = cmt_source_next(source, &ev)) > 0) {
         if (writer) {
             rc = cmt_writer_write(writer, &ev);
         } else {
@@ -109,9 +116,10 @@ static int convert(cmt_text_reader *reader, cmt_writer *writer, cmt_output *out)
             cli_progress_update(&progress, n);
     }
     cli_progress_done(&progress);
+    *events = n;
     if (rc < 0) {
         const char *msg = writer ? cmt_writer_error(writer) : cmt_output_error(out);
-        fprintf(stderr, "%s: %s\n", PROG, *cmt_text_error(reader) ? cmt_text_error(reader) : msg);
+        fprintf(stderr, "%s: %s\n", PROG, *cmt_source_error(source) ? cmt_source_error(source) : msg);
         return -1;
     }
     if (writer && cmt_writer_finish(writer) < 0) {
@@ -121,17 +129,23 @@ static int convert(cmt_text_reader *reader, cmt_writer *writer, cmt_output *out)
     return 0;
 }
 
-static void print_summary(const options *o, const cmt_text_stats *stats, uint64_t bytes)
+/* The summary line: events, bytes, and for a text trace (STATS not NULL)
+ * what it was read as and what was skipped. */
+static void print_summary(const options *o, uint64_t events, const cmt_text_stats *stats, uint64_t bytes)
 {
-    double per_event = stats->events ? (double)bytes / (double)stats->events : 0.0;
-    fprintf(stderr, "%s: %llu events, %llu bytes, %.3f bytes/event", PROG,
-            (unsigned long long)stats->events, (unsigned long long)bytes, per_event);
+    double per_event = events ? (double)bytes / (double)events : 0.0;
+    fprintf(stderr, "%s: %llu events, %llu bytes, %.3f bytes/event", PROG, (unsigned long long)events,
+            (unsigned long long)bytes, per_event);
     if (o->text)
         fprintf(stderr, " (text)");
     else if (o->level == 0)
         fprintf(stderr, " (raw)");
     else
         fprintf(stderr, " (zstd -%d)", o->level);
+    if (!stats) {
+        fprintf(stderr, ", read as .cmt\n");
+        return;
+    }
     fprintf(stderr, ", read as %s", cmt_format_name(stats->format));
     if (stats->format == CMT_FORMAT_VALGRIND && stats->processes > 1)
         fprintf(stderr, " (process %llu of %llu%s)", (unsigned long long)stats->pid,
@@ -163,32 +177,35 @@ int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
     char err[512];
-    cmt_text_reader *reader = cmt_text_open(o.input, &o.text_options, err, sizeof err);
-    if (!reader) {
+    cmt_source *source = cmt_source_open(o.input, &o.text_options, err, sizeof err);
+    if (!source) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return EXIT_DATA;
     }
+    if (o.salvage)
+        cmt_source_salvage(source);
     cmt_output *out = cmt_output_open(o.output, err, sizeof err);
     if (!out) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        cmt_text_close(reader);
+        cmt_source_close(source);
         return EXIT_DATA;
     }
     if (!o.text && cmt_output_is_terminal(out)) {
         fprintf(stderr, "%s: not writing binary data to a terminal; use -o FILE, a redirection, "
                         "or -s for text\n", PROG);
         cmt_output_abort(out);
-        cmt_text_close(reader);
+        cmt_source_close(source);
         return EXIT_USAGE;
     }
     cmt_writer *writer = NULL;
     if (!o.text && !(writer = cmt_writer_open(out, o.level, err, sizeof err))) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         cmt_output_abort(out);
-        cmt_text_close(reader);
+        cmt_source_close(source);
         return EXIT_DATA;
     }
-    int rc = convert(reader, writer, out);
+    uint64_t events = 0;
+    int rc = convert(source, writer, out, &events);
     uint64_t bytes = cmt_output_bytes(out);
     cmt_writer_close(writer);
     if (rc == 0 && cmt_output_commit(out, err, sizeof err) < 0) {
@@ -197,8 +214,11 @@ int main(int argc, char **argv)
     } else if (rc < 0) {
         cmt_output_abort(out);
     }
+    const cmt_text_reader *text = cmt_source_text(source);
     if (rc == 0 && !o.quiet)
-        print_summary(&o, cmt_text_stats_of(reader), bytes);
-    cmt_text_close(reader);
+        print_summary(&o, events, text ? cmt_text_stats_of(text) : NULL, bytes);
+    if (rc == 0)
+        cli_warn_salvaged(PROG, source, events);
+    cmt_source_close(source);
     return rc == 0 ? EXIT_OK : EXIT_DATA;
 }

@@ -11,6 +11,8 @@
 struct cmt_source {
     cmt_reader *binary;
     cmt_text_reader *text;
+    bool salvage, damaged;
+    char name[256];
 };
 
 cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
@@ -27,6 +29,7 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         return NULL;
     }
     cmt_source *s = cmt_xcalloc(1, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", in.name);
     if (got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(in.buf + in.start, CMT_MAGIC, sizeof CMT_MAGIC) == 0)
         s->binary = cmt_reader_open_input(&in, err, errlen);
     else
@@ -40,12 +43,32 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
 
 int cmt_source_next(cmt_source *s, cmt_event *ev)
 {
-    return s->binary ? cmt_reader_next(s->binary, ev) : cmt_text_next(s->text, ev);
+    int rc = s->binary ? cmt_reader_next(s->binary, ev) : cmt_text_next(s->text, ev);
+    if (rc < 0 && s->salvage) {
+        s->damaged = true;
+        return 0; /* the events before the damage are the trace */
+    }
+    return rc;
+}
+
+void cmt_source_salvage(cmt_source *s)
+{
+    s->salvage = true;
+}
+
+bool cmt_source_damaged(const cmt_source *s)
+{
+    return s->damaged;
 }
 
 const char *cmt_source_error(const cmt_source *s)
 {
     return s->binary ? cmt_reader_error(s->binary) : cmt_text_error(s->text);
+}
+
+const char *cmt_source_name(const cmt_source *s)
+{
+    return s->name;
 }
 
 bool cmt_source_has_addresses(const cmt_source *s)

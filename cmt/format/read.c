@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <zstd.h>
 
-/* Holds a whole block (three sections and their header) and room to read
- * the next one in. */
-#define PLAIN_SIZE (8 * CMT_SECTION_MAX)
+/* The decoded bytes' buffer starts small and grows, up to room for the
+ * largest block the format allows (three sections and their header) and
+ * the next one read in: small files need little. */
+#define PLAIN_START (64 * 1024)
+#define PLAIN_MAX (8 * CMT_SECTION_MAX)
 #define BLOCK_HEADER_MAX (3 * CMT_VARINT_MAX)
 
 struct cmt_reader {
@@ -26,6 +28,7 @@ struct cmt_reader {
     ZSTD_DCtx *dctx; /* NULL for raw files */
     bool frame_done;
     uint8_t *plain;  /* decoded stream bytes */
+    size_t plain_cap;
     size_t pos, end;
     uint64_t plain_base; /* stream offset of plain[0], header included */
     size_t summed;       /* plain[0..summed) is in the checksum */
@@ -79,7 +82,7 @@ static int produce(cmt_reader *r)
         return -1;
     }
     if (!r->dctx) {
-        size_t n = (size_t)avail < PLAIN_SIZE - r->end ? (size_t)avail : PLAIN_SIZE - r->end;
+        size_t n = (size_t)avail < r->plain_cap - r->end ? (size_t)avail : r->plain_cap - r->end;
         memcpy(r->plain + r->end, r->in.buf + r->in.start, n);
         r->in.start += n;
         r->end += n;
@@ -104,7 +107,7 @@ static int produce(cmt_reader *r)
         r->frame_done = false;
     }
     ZSTD_inBuffer zin = {r->in.buf + r->in.start, (size_t)avail, 0};
-    ZSTD_outBuffer zout = {r->plain + r->end, PLAIN_SIZE - r->end, 0};
+    ZSTD_outBuffer zout = {r->plain + r->end, r->plain_cap - r->end, 0};
     size_t rc = ZSTD_decompressStream(r->dctx, &zout, &zin);
     if (ZSTD_isError(rc)) {
         char what[200];
@@ -125,15 +128,19 @@ static int produce(cmt_reader *r)
 static ptrdiff_t ensure(cmt_reader *r, size_t want)
 {
     while (r->end - r->pos < want && !r->source_done) {
-        if (r->pos > 0 && (PLAIN_SIZE - r->end < PLAIN_SIZE / 4 || PLAIN_SIZE - r->pos < want)) {
+        if (r->pos > 0 && (r->plain_cap - r->end < r->plain_cap / 4 || r->plain_cap - r->pos < want)) {
             cmt_checksum_update(&r->sum, r->plain + r->summed, r->pos - r->summed);
             memmove(r->plain, r->plain + r->pos, r->end - r->pos);
             r->plain_base += r->pos;
             r->end -= r->pos;
             r->pos = r->summed = 0;
         }
-        if (r->end == PLAIN_SIZE)
-            break; /* want exceeds the buffer: callers never ask that much */
+        if (r->end == r->plain_cap) {
+            if (r->plain_cap == PLAIN_MAX)
+                break; /* want exceeds the buffer: callers never ask that much */
+            r->plain_cap *= 2;
+            r->plain = cmt_xrealloc(r->plain, r->plain_cap);
+        }
         if (produce(r) < 0)
             return -1;
     }
@@ -197,7 +204,8 @@ cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
             return NULL;
         }
     }
-    r->plain = cmt_xmalloc(PLAIN_SIZE);
+    r->plain_cap = PLAIN_START;
+    r->plain = cmt_xmalloc(r->plain_cap);
     r->next_tag = 1;
     cmt_checksum_init(&r->sum);
     cmt_live_init(&r->live);

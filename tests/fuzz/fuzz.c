@@ -1,0 +1,89 @@
+/*
+ * fuzz.c - see fuzz.h.
+ */
+#define _GNU_SOURCE /* memfd_create */
+#include "fuzz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "fuzz: %s: %s\n", what, detail);
+    abort();
+}
+
+int fuzz_file(const uint8_t *data, size_t size, char *path, size_t len)
+{
+    int fd = memfd_create("fuzz-input", 0);
+    if (fd < 0)
+        die("memfd_create", "failed");
+    for (size_t done = 0; done < size;) {
+        ssize_t n = write(fd, data + done, size - done);
+        if (n <= 0)
+            die("write", "failed");
+        done += (size_t)n;
+    }
+    snprintf(path, len, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+cmt_event *fuzz_next_slot(fuzz_events *e)
+{
+    if (e->n == FUZZ_EVENTS)
+        return NULL;
+    if (e->n == e->cap) {
+        e->cap = e->cap ? 2 * e->cap : 256;
+        e->events = realloc(e->events, e->cap * sizeof *e->events);
+    }
+    return &e->events[e->n];
+}
+
+int fuzz_level(uint8_t b)
+{
+    return b % 8 == 0 ? 1 + b / 8 % 3 : 0;
+}
+
+static bool same(const cmt_event *a, const cmt_event *b)
+{
+    return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
+           a->count == b->count && a->align == b->align && a->offset == b->offset && a->time == b->time &&
+           a->thread == b->thread;
+}
+
+void fuzz_round_trip(const cmt_event *events, size_t n, int level)
+{
+    int fd = memfd_create("fuzz-output", 0);
+    char path[64], err[512];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    cmt_output *out = cmt_output_open_fd(dup(fd), path);
+    cmt_writer *w = cmt_writer_open(out, level, err, sizeof err);
+    if (!w)
+        die("cmt_writer_open", err);
+    for (size_t i = 0; i < n; i++)
+        if (cmt_writer_write(w, &events[i]) < 0)
+            die("a decoded event the writer refuses", cmt_writer_error(w));
+    if (cmt_writer_finish(w) < 0)
+        die("cmt_writer_finish", cmt_writer_error(w));
+    cmt_writer_close(w);
+    if (cmt_output_commit(out, err, sizeof err) < 0)
+        die("cmt_output_commit", err);
+    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    if (!r)
+        die("cmt_reader_open of what the writer wrote", err);
+    cmt_event ev;
+    size_t i = 0;
+    int rc;
+    while ((rc = cmt_reader_next(r, &ev)) > 0) {
+        if (i >= n || !same(&ev, &events[i]))
+            die("round trip", "an event came back different");
+        i++;
+    }
+    if (rc < 0 || i != n)
+        die("round trip", rc < 0 ? cmt_reader_error(r) : "events missing");
+    cmt_reader_close(r);
+    close(fd);
+}
