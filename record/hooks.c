@@ -410,6 +410,8 @@ static int exec_with(const char *file, char *const argv[], char *const envp[], b
 {
     if (atomic_load(&state) != READY)
         start();
+    if (!sink_is_ours()) /* a vfork child: the sink is its parent's, and it is a new process */
+        return search ? real.execvpe(file, argv, envp) : real.execve(file, argv, envp);
     busy = true;
     sink_finish();
     char variable[64];

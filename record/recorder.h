@@ -77,6 +77,10 @@ void sink_after_fork_child(ring *keep);
 /* True once sink_finish has run. */
 bool sink_finished(void);
 
+/* False in the child of a vfork (or a bare clone), which shares the
+ * parent's memory, sink included, without fork's handlers having run. */
+bool sink_is_ours(void);
+
 /* ----------------------------------------------------------------- hooks */
 
 /* The calling thread's allocations are the recorder's own from now on:

@@ -54,6 +54,7 @@ static struct {
     uint64_t next_tag;
     age_stats ages;
     bool stats_thread;
+    pid_t pid; /* the process the sink is for: a vfork child shares it */
     _Atomic bool finished;
 } sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -323,6 +324,7 @@ void sink_drain(void)
 void sink_start(const sink_options *options)
 {
     sink.options = *options;
+    sink.pid = getpid();
     cmt_map_init(&sink.blocks);
     sink.next_thread = 1;
 }
@@ -347,6 +349,11 @@ ring *sink_add_ring(void)
 uint64_t sink_next_seq(void)
 {
     return atomic_fetch_add(&sink.issued, 1);
+}
+
+bool sink_is_ours(void)
+{
+    return getpid() == sink.pid;
 }
 
 bool sink_finished(void)
@@ -417,6 +424,7 @@ void sink_after_fork_child(ring *keep)
     sink.failed = false;
     atomic_store(&sink.issued, 0);
     sink.written = 0;
+    sink.pid = getpid();
     for (size_t i = 0; i < sink.nrings; i++)
         if (sink.rings[i] != keep)
             munmap(sink.rings[i], sizeof *sink.rings[i]);

@@ -109,7 +109,23 @@ static void child(void)
 }
 
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, crash; none: all but the crash. */
+ * threads, fork, vfork, crash; none: all but vfork and the crash. */
+/* A vfork child shares the parent's memory, the recorder's too, and
+ * execs: the parent's recording must go on untouched. */
+static void vfork_exec(void)
+{
+    pid_t pid = vfork();
+    if (pid == 0) {
+        char *args[] = {"true", NULL};
+        execv("/bin/true", args);
+        _exit(127);
+    }
+    int status;
+    check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the vfork child");
+    for (int i = 0; i < 100; i++)
+        free(escape(malloc(20)));
+}
+
 int main(int argc, char **argv)
 {
     static const char *const all[] = {"calls", "pvalloc", "threads", "fork"};
@@ -124,6 +140,8 @@ int main(int argc, char **argv)
             threads();
         else if (!strcmp(parts[i], "fork"))
             child();
+        else if (!strcmp(parts[i], "vfork"))
+            vfork_exec();
         else if (!strcmp(parts[i], "crash")) {
             for (int k = 0; k < 100; k++)
                 live_at_crash[k] = malloc(24);

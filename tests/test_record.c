@@ -134,6 +134,15 @@ Test(record, a_forked_child_writes_its_own_file)
     count(cmt); /* the parent's decodes too */
 }
 
+Test(record, a_vfork_child_that_execs_leaves_the_parent_recording)
+{
+    const char *cmt = scratch_path("vfork.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s vfork > /dev/null", RECORD, cmt, RECORD_TARGET), 0);
+    counts c = count(cmt);
+    cr_assert_geq(c.calls[CMT_OP_MALLOC], 100, "the parent's 100 allocations after the child's exec");
+    cr_assert_geq(c.calls[CMT_OP_FREE], 100);
+}
+
 Test(record, a_crashing_program_leaves_a_whole_file)
 {
     const char *cmt = scratch_path("crash.cmt");
