@@ -688,6 +688,7 @@ Test(text, accesses_in_the_text_format_read_and_print)
                      "load(1000<1>+20, 4)\n"
                      "modify(0x1000+16, 16)\n"
                      "load(0x2000, 4)\n"
+                     "load(0, 4)\n" /* NULL: no block (the fuzzer's find) */
                      "free(0x1000)\n",
                      true);
     cr_assert_eq(p.rc, 0, "%s", p.err);
@@ -699,7 +700,7 @@ Test(text, accesses_in_the_text_format_read_and_print)
         {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
     };
     expect_events(&p, want, sizeof want / sizeof want[0]);
-    cr_assert_eq(p.stats.unmapped_accesses, 1);
+    cr_assert_eq(p.stats.unmapped_accesses, 2);
     cr_assert_eq(p.stats.overrunning_accesses, 1);
     char line[CMT_EVENT_TEXT_MAX];
     cmt_format_event(line, &p.events[2]);

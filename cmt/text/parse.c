@@ -324,6 +324,8 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     cmt_map_entry *e;
     if (t->ordered)
         e = block_holding(t, ev->arg_addr);
+    else if (!l->by_handle && ev->arg_addr == 0)
+        e = NULL; /* NULL is no block (and key 0 marks the map's empty slots) */
     else
         e = cmt_map_find(&t->live, block_key(l, ev->arg_addr));
     if (e && t->stats.format != CMT_FORMAT_TEXT) {
