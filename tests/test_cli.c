@@ -417,7 +417,9 @@ Test(cli, every_tool_turns_away_every_bad_input_and_keeps_the_old_output)
         {"/dev/null", "/dev/null", "empty file"},
         {"missing", "/nonexistent/trace.cmt", "No such file"},
         {"elf", "/bin/true", ":1: can't parse: \\x7fELF"},
+        {"bzip2", scratch_path("bad.trace.bz2"), "bzip2-compressed; only zstd is read directly (bzcat "},
     };
+    cr_assert_eq(runf(NULL, NULL, "bzip2 -c %s/every-call.trace > %s", CMT_SAMPLES, inputs[8].path), 0);
     write_file(inputs[0].path, data, len - 7);
     data[len / 2] ^= 0x10;
     write_file(inputs[1].path, data, len);

@@ -15,6 +15,30 @@
 
 static const uint8_t ZSTD_MAGIC_BYTES[4] = {0x28, 0xb5, 0x2f, 0xfd};
 
+/* Compressors whose output is not read directly, known by their first
+ * bytes, for a message better than "can't parse" on line 1. */
+static const struct {
+    const char *name, *magic, *cat;
+} other_compressors[] = {
+    {"gzip", "\x1f\x8b", "zcat"},
+    {"bzip2", "BZh", "bzcat"},
+    {"xz", "\xfd" "7zXZ", "xzcat"},
+};
+
+/* -1 with a message if IN starts as another compressor's output. */
+static int refuse_other_compressors(const cmt_input *in, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof other_compressors / sizeof other_compressors[0]; i++) {
+        size_t n = strlen(other_compressors[i].magic);
+        if (in->end >= n && memcmp(in->buf, other_compressors[i].magic, n) == 0) {
+            cmt_set_error(err, errlen, "%s: %s-compressed; only zstd is read directly (%s %s | ... -)", in->name,
+                          other_compressors[i].name, other_compressors[i].cat, in->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* read(), retried on EINTR; the bytes read, 0 at the end, -1 on an error. */
 static ssize_t read_some(cmt_input *in, void *dst, size_t cap, char *err, size_t errlen)
 {
@@ -87,8 +111,8 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     in->cap = INPUT_CHUNK * 2;
     in->buf = cmt_xmalloc(in->cap);
     /* Look at the first bytes: zstd's magic number means compressed input. */
-    while (in->end < sizeof ZSTD_MAGIC_BYTES) {
-        ssize_t n = read_some(in, in->buf + in->end, sizeof ZSTD_MAGIC_BYTES - in->end, err, errlen);
+    while (in->end < 6) {
+        ssize_t n = read_some(in, in->buf + in->end, 6 - in->end, err, errlen);
         if (n < 0) {
             cmt_input_close(in);
             return -1;
@@ -99,7 +123,11 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
         }
         in->end += (size_t)n;
     }
-    if (in->end == sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
+    if (refuse_other_compressors(in, err, errlen) < 0) {
+        cmt_input_close(in);
+        return -1;
+    }
+    if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
         in->dctx = ZSTD_createDCtx();
         in->packed = cmt_xmalloc(INPUT_CHUNK);
         memcpy(in->packed, in->buf, in->end);
