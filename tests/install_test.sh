@@ -6,7 +6,7 @@ build=$1 samples=$2 user_cflags=${3:-}
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in bin/trace2cmt bin/cmtreplay include/cmt.h; do
+for f in bin/trace2cmt bin/cmtreplay bin/cmtrecord bin/cmtstat bin/cmtlifetimes bin/cmtoverhead include/cmt.h; do
   [ -e "$prefix/$f" ] || { echo "install_test: $f was not installed" >&2; exit 1; }
 done
 cat > "$prefix/count.c" <<'C'
@@ -34,4 +34,7 @@ cc $user_cflags "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/
 "$prefix/bin/trace2cmt" -q -o "$prefix/s.cmt" "$samples/every-call.trace"
 out=$("$prefix/count" "$prefix/s.cmt")
 [ "$out" = "17 events" ] || { echo "install_test: got '$out'" >&2; exit 1; }
+# The installed cmtrecord finds the installed library, wherever the prefix.
+"$prefix/bin/cmtrecord" -q -o "$prefix/sort.cmt" -- sort "$samples/every-call.trace" > /dev/null
+"$prefix/bin/cmtstat" "$prefix/sort.cmt" > /dev/null
 echo "install_test: 1 passed, 0 failed"

@@ -90,7 +90,8 @@ static options parse_options(int argc, char **argv)
 }
 
 /* libcmtrecord.so: CMTRECORD_LIBRARY, else beside this program in the
- * build tree, else where it is installed. */
+ * build tree or in the installed tree it is part of (wherever that was
+ * installed), else where it was to be installed. */
 static bool find_library(char *path, size_t len)
 {
     const char *env = getenv("CMTRECORD_LIBRARY");
@@ -102,9 +103,14 @@ static bool find_library(char *path, size_t len)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         self[n] = '\0';
-        snprintf(path, len, "%s/../record/libcmtrecord.so", dirname(self));
-        if (access(path, R_OK) == 0)
-            return true;
+        const char *dir = dirname(self);
+        static const char *const beside[] = {"../record/libcmtrecord.so",
+                                             "../" CMT_INSTALL_LIBDIR "/cmt/libcmtrecord.so"};
+        for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+            snprintf(path, len, "%s/%s", dir, beside[i]);
+            if (access(path, R_OK) == 0)
+                return true;
+        }
     }
     snprintf(path, len, "%s", CMT_RECORD_LIBRARY_INSTALLED);
     return access(path, R_OK) == 0;
