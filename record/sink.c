@@ -318,6 +318,12 @@ void sink_drain(void)
 {
     hold();
     drain_to(atomic_load(&sink.issued), false);
+    /* Whole blocks go to the file now, not when the output's buffer
+     * fills: a program killed outright loses only the block in hand. */
+    if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
+        say("cmtrecord: %s; recording stops here\n", cmt_output_error(sink.out));
+        sink.failed = true;
+    }
     release();
 }
 

@@ -109,7 +109,7 @@ static void child(void)
 }
 
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, vfork, crash; none: all but vfork and the crash. */
+ * threads, fork, vfork, crash, killed; none: the first four. */
 /* A vfork child shares the parent's memory, the recorder's too, and
  * execs: the parent's recording must go on untouched. */
 static void vfork_exec(void)
@@ -142,7 +142,11 @@ int main(int argc, char **argv)
             child();
         else if (!strcmp(parts[i], "vfork"))
             vfork_exec();
-        else if (!strcmp(parts[i], "crash")) {
+        else if (!strcmp(parts[i], "killed")) {
+            for (int k = 0; k < 200000; k++)
+                free(escape(malloc(16 + (size_t)(k % 256))));
+            raise(SIGKILL); /* no handler runs: the file is as far as it got */
+        } else if (!strcmp(parts[i], "crash")) {
             for (int k = 0; k < 100; k++)
                 live_at_crash[k] = malloc(24);
             raise(SIGSEGV);

@@ -154,6 +154,22 @@ Test(record, a_crashing_program_leaves_a_whole_file)
     cr_assert_geq(c.calls[CMT_OP_MALLOC], 100, "every allocation before the crash");
 }
 
+Test(record, a_killed_program_leaves_every_block_written_before)
+{
+    const char *cmt = scratch_path("killed.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s killed 2>/dev/null", RECORD, cmt, RECORD_TARGET), 128 + 9);
+    char *out, *err;
+    cr_assert_eq(runf(NULL, &err, "%s/cmtstat %s", CMT_TOOLS, cmt), 1, "never ended: a plain read fails");
+    cr_assert(strstr(err, "truncated"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(&out, NULL, "%s/cmtstat --salvage --json %s 2>/dev/null", CMT_TOOLS, cmt), 0);
+    const char *events = strstr(out, "\"events\": ");
+    cr_assert_not_null(events, "%s", out);
+    /* 400,000 calls; lost at most the block in hand and a ring's worth. */
+    cr_assert_gt(strtoull(events + 10, NULL, 10), 400000 - 32768 - 4096, "%s", out);
+    free(out);
+}
+
 Test(record, live_statistics_show_allocations_by_age)
 {
     char *err;
