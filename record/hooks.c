@@ -442,49 +442,47 @@ EXPORT int execvp(const char *file, char *const argv[])
     return exec_with(file, argv, environ, true);
 }
 
-/* The execl family: the arguments, up to and with their NULL, gathered
- * into an array (execle's environment comes after them). */
-#define GATHER_ARGS(first, ap, argv)                                                               \
-    do {                                                                                           \
-        size_t n_ = 1;                                                                             \
-        va_list count_;                                                                            \
-        va_copy(count_, ap);                                                                       \
-        while (va_arg(count_, char *))                                                             \
-            n_++;                                                                                  \
-        va_end(count_);                                                                            \
-        argv = __builtin_alloca((n_ + 1) * sizeof *argv);                                          \
-        argv[0] = (char *)(first);                                                                 \
-        for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
-            argv[i_] = va_arg(ap, char *);                                                         \
-    } while (0)
+/* The execl family: the arguments after ARG, up to and with their NULL,
+ * gathered into an array, execle's environment after them. */
+static int exec_listed(const char *file, const char *arg, va_list *ap, bool search, bool with_env)
+{
+    size_t n = 1;
+    va_list count;
+    va_copy(count, *ap);
+    while (va_arg(count, char *))
+        n++;
+    va_end(count);
+    char **argv = __builtin_alloca((n + 1) * sizeof *argv);
+    argv[0] = (char *)arg;
+    for (size_t i = 1; i <= n; i++)
+        argv[i] = va_arg(*ap, char *);
+    char **envp = with_env ? va_arg(*ap, char **) : environ;
+    return exec_with(file, argv, envp, search);
+}
 
 EXPORT int execl(const char *path, const char *arg, ...)
 {
     va_list ap;
     va_start(ap, arg);
-    char **argv;
-    GATHER_ARGS(arg, ap, argv);
+    int rc = exec_listed(path, arg, &ap, false, false);
     va_end(ap);
-    return exec_with(path, argv, environ, false);
+    return rc;
 }
 
 EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
     va_start(ap, arg);
-    char **argv;
-    GATHER_ARGS(arg, ap, argv);
+    int rc = exec_listed(file, arg, &ap, true, false);
     va_end(ap);
-    return exec_with(file, argv, environ, true);
+    return rc;
 }
 
 EXPORT int execle(const char *path, const char *arg, ...)
 {
     va_list ap;
     va_start(ap, arg);
-    char **argv;
-    GATHER_ARGS(arg, ap, argv);
-    char **envp = va_arg(ap, char **);
+    int rc = exec_listed(path, arg, &ap, false, true);
     va_end(ap);
-    return exec_with(path, argv, envp, false);
+    return rc;
 }
