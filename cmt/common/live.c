@@ -126,7 +126,17 @@ int cmt_live_find_tag(const cmt_live *set, uint64_t tag, size_t *pos)
         *pos = set->n;
         return 0;
     }
+    /* Blocks mostly die young: gallop back from the newest to bracket TAG
+     * (cache lines near the end are warm), then bisect the bracket. */
     size_t lo = 1, hi = set->n + 1;
+    for (size_t step = 1; step < set->n; step *= 2) {
+        size_t probe = set->n - step;
+        if ((set->tags[probe] & ~LIVE_DEAD) < tag) {
+            lo = probe + 1;
+            break;
+        }
+        hi = probe + 1;
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if ((set->tags[mid] & ~LIVE_DEAD) < tag)
