@@ -173,8 +173,9 @@ Test(record, a_killed_program_leaves_every_block_written_before)
 Test(record, live_statistics_show_allocations_by_age)
 {
     char *err;
-    cr_assert_eq(runf(NULL, &err, "%s -q --stats 0.05 -o %s -- %s threads > /dev/null", RECORD,
-                      scratch_path("stats.cmt"), RECORD_TARGET), 0);
+    int rc = runf(NULL, &err, "%s -q --stats 0.05 -o %s -- %s threads > /dev/null", RECORD, scratch_path("stats.cmt"),
+                  RECORD_TARGET);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
     cr_assert(strstr(err, "current allocations") && strstr(err, "Current allocations by age") &&
                   strstr(err, "< 1 s") && strstr(err, "reallocs in place"),
               "%s", err);
