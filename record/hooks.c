@@ -105,12 +105,37 @@ static void finish_at_exit(void)
     sink_finish();
 }
 
+static volatile sig_atomic_t dying_of;
+
+/* Dies of the signal being handled, now: SIG_DFL, and unblocked. */
+static void die_of_it(int sig)
+{
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+}
+
+/* The file could not be ended in time (a program that aborts inside malloc
+ * holds malloc's lock, which ending the file needs): die as the program
+ * would have, without it. */
+static void give_up(int sig)
+{
+    (void)sig;
+    die_of_it(dying_of);
+}
+
 static void finish_on_signal(int sig)
 {
     busy = true;
+    dying_of = sig;
+    signal(SIGALRM, give_up);
+    alarm(2);
     sink_finish();
-    signal(sig, SIG_DFL);
-    raise(sig); /* delivered when the handler returns: the program dies as it would have */
+    alarm(0);
+    die_of_it(sig);
 }
 
 /* The fork handlers free and allocate the recorder's own memory: not the

@@ -26,10 +26,10 @@ void *live_at_crash[100];
 /* Makes P look used, so that the compiler keeps the calls around it (an
  * allocation freed unused may be left out altogether). */
 static void *volatile escaped;
-__attribute__((noinline)) static void *escape(void *p)
+__attribute__((noipa)) static void *escape(void *p)
 {
     escaped = p;
-    return escaped;
+    return p; /* not escaped: another thread may have written it since */
 }
 
 static void check(int ok, const char *what)
@@ -109,7 +109,19 @@ static void child(void)
 }
 
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, vfork, crash, killed; none: the first four. */
+ * threads, fork, vfork, crash, killed, heap-abort; none: the first four. */
+/* In a thread, so in an arena of its own: glibc finds the double free
+ * holding the arena's lock, then aborts. */
+static void *double_free(void *arg)
+{
+    char *big = malloc(4000), *guard = malloc(4000);
+    escape(guard);
+    void *again = escape(big); /* the compiler is not to see it is the same */
+    free(big);
+    free(again);
+    return arg;
+}
+
 /* A vfork child shares the parent's memory, the recorder's too, and
  * execs: the parent's recording must go on untouched. */
 static void vfork_exec(void)
@@ -146,6 +158,10 @@ int main(int argc, char **argv)
             for (int k = 0; k < 200000; k++)
                 free(escape(malloc(16 + (size_t)(k % 256))));
             raise(SIGKILL); /* no handler runs: the file is as far as it got */
+        } else if (!strcmp(parts[i], "heap-abort")) {
+            pthread_t t;
+            check(pthread_create(&t, NULL, double_free, NULL) == 0, "pthread_create");
+            pthread_join(t, NULL);
         } else if (!strcmp(parts[i], "crash")) {
             for (int k = 0; k < 100; k++)
                 live_at_crash[k] = malloc(24);

@@ -154,6 +154,19 @@ Test(record, a_crashing_program_leaves_a_whole_file)
     cr_assert_geq(c.calls[CMT_OP_MALLOC], 100, "every allocation before the crash");
 }
 
+Test(record, a_program_that_aborts_inside_malloc_still_dies)
+{
+    /* glibc aborts on a double free: the recorder ends the file in the
+     * SIGABRT handler and the program still dies of SIGABRT, promptly.  (If
+     * glibc held malloc's lock, which ending the file needs, hooks.c gives
+     * up after two seconds; this test does not reach that case.) */
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "timeout 20 %s -q -o %s -- %s heap-abort", RECORD, scratch_path("abort.cmt"),
+                      RECORD_TARGET),
+                 128 + 6, "%s", err);
+    free(err);
+}
+
 Test(record, a_killed_program_leaves_every_block_written_before)
 {
     const char *cmt = scratch_path("killed.cmt");
