@@ -64,6 +64,15 @@ static cmt_map_entry *released_block(cmt_map *live, const cmt_event *ev)
     return cmt_map_find(live, ev->arg_tag);
 }
 
+/* Notes the block EV returned as allocated on LINE (a: bytes, b: line). */
+static cmt_map_entry *remember(cmt_map *live, const cmt_event *ev, uint64_t line)
+{
+    cmt_map_entry *e = cmt_map_insert(live, ev->tag);
+    e->a = cmt_event_bytes(ev);
+    e->b = line;
+    return e;
+}
+
 static bool release_kills(const cmt_event *ev)
 {
     return ev->op == CMT_OP_FREE || ev->tag || ev->size == 0;
@@ -103,11 +112,8 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
             if (release_kills(&ev))
                 cmt_map_remove(&live, e);
         }
-        if (ev.tag) {
-            e = cmt_map_insert(&live, ev.tag);
-            e->a = cmt_event_bytes(&ev);
-            e->b = line;
-        }
+        if (ev.tag)
+            remember(&live, &ev, line);
         if (write_line(out, source, ev, note, err, errlen) < 0) {
             rc = WRITE_FAILED;
             break;
@@ -192,11 +198,8 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
             died++;
             cmt_map_remove(&live, e);
         }
-        if (ev.tag) {
-            e = cmt_map_insert(&live, ev.tag);
-            e->a = cmt_event_bytes(&ev);
-            e->b = line;
-        }
+        if (ev.tag)
+            remember(&live, &ev, line);
         report_progress(progress, line);
     }
     if (rc == 0) {
@@ -356,10 +359,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
             else
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " fewer pages", -pages);
             cmt_ordered_put(&by_address, ev.addr, bytes);
-            e = cmt_map_insert(&live, ev.tag);
-            e->a = bytes;
-            e->b = line;
-            e->c = ev.addr;
+            remember(&live, &ev, line)->c = ev.addr;
         }
         if (write_line(out, source, ev, note, err, errlen) < 0) {
             rc = WRITE_FAILED;

@@ -120,6 +120,7 @@ static void choose_path(void)
 }
 
 static void drain_to(uint64_t end, bool final);
+static void drain_held(void);
 
 /* --stats: every so often, what the threads have recorded so far is
  * taken in and the statistics printed. */
@@ -133,7 +134,7 @@ static void *stats_loop(void *arg)
         nanosleep(&pause, NULL);
         hold();
         if (!sink_finished()) {
-            drain_to(atomic_load(&sink.issued), false);
+            drain_held();
             ages_advance(&sink.ages, now_ns() / 1000000000u);
             ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
         }
@@ -314,16 +315,22 @@ static void drain_to(uint64_t end, bool final)
     }
 }
 
-void sink_drain(void)
+/* A drain, the sink held: every record handed out so far, and the whole
+ * blocks to the file now, not when the output's buffer fills, so that a
+ * program killed outright loses only the block in hand. */
+static void drain_held(void)
 {
-    hold();
     drain_to(atomic_load(&sink.issued), false);
-    /* Whole blocks go to the file now, not when the output's buffer
-     * fills: a program killed outright loses only the block in hand. */
     if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
         say("cmtrecord: %s; recording stops here\n", cmt_output_error(sink.out));
         sink.failed = true;
     }
+}
+
+void sink_drain(void)
+{
+    hold();
+    drain_held();
     release();
 }
 
