@@ -102,7 +102,7 @@ static void ring_closed(void *r)
 static void finish_at_exit(void)
 {
     busy = true;
-    sink_finish();
+    sink_finish(false);
 }
 
 static volatile sig_atomic_t dying_of;
@@ -133,7 +133,7 @@ static void finish_on_signal(int sig)
     dying_of = sig;
     signal(SIGALRM, give_up);
     alarm(2);
-    sink_finish();
+    sink_finish(true);
     alarm(0);
     die_of_it(sig);
 }
@@ -155,6 +155,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     sink_after_fork_child(self);
+    sink_start_thread();
     busy = false;
 }
 
@@ -223,10 +224,17 @@ static void start(void)
     pthread_mutex_unlock(&start_lock);
 }
 
+/* The sink's thread is started here, with the program's libraries all
+ * set up and none of their locks held, rather than from whichever hook
+ * happens to come first. */
 __attribute__((constructor)) static void start_with_the_program(void)
 {
     if (atomic_load(&state) == UNINITIALISED)
         start();
+    bool was_busy = busy;
+    busy = true;
+    sink_start_thread();
+    busy = was_busy;
 }
 
 void hooks_ignore_this_thread(void)
@@ -260,26 +268,17 @@ static void note(cmt_op op, const void *addr, const void *arg, uint64_t size, ui
         if (self)
             pthread_setspecific(ring_key, self);
     }
-    ring *r = self;
-    if (r) {
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        if (head - atomic_load_explicit(&r->tail, memory_order_acquire) == RING_RECORDS)
-            sink_drain(); /* takes every record handed out so far, ours too */
-        record *rec = &r->slots[head % RING_RECORDS];
-        rec->seq = sink_next_seq();
-        rec->op = (uint8_t)op;
-        rec->addr = (uint64_t)(uintptr_t)addr;
-        rec->arg = (uint64_t)(uintptr_t)arg;
-        rec->size = size;
-        rec->aux = aux;
-        rec->thread = r->thread;
-        rec->time = 0;
+    uint64_t *time;
+    record *rec = self ? ring_claim(self, &time) : NULL;
+    if (rec) {
+        *rec = (record){.seq = sink_next_seq(), .op = op, .addr = (uint64_t)(uintptr_t)addr,
+                        .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
         if (with_times) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-            rec->time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+            *time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
         }
-        atomic_store_explicit(&r->head, head + 1, memory_order_release);
+        ring_publish(self);
     }
     busy = false;
     errno = saved;
@@ -438,7 +437,7 @@ static int exec_with(const char *file, char *const argv[], char *const envp[], b
     if (!sink_is_ours()) /* a vfork child: the sink is its parent's, and it is a new process */
         return search ? real.execvpe(file, argv, envp) : real.execve(file, argv, envp);
     busy = true;
-    sink_finish();
+    sink_finish(false);
     char variable[64];
     char **env = __builtin_alloca((count_strings(envp) + 2) * sizeof *env);
     with_image(envp, next_image_variable(variable, sizeof variable), env);

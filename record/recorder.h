@@ -4,8 +4,10 @@
  *
  * hooks.c    the program's malloc, free... : each call goes to the real
  *            function and leaves a record in its thread's ring
+ * ring.c     a thread's records, in chunks, on their way to the sink
  * sink.c     records, from every thread's ring in the order the calls
- *            happened, turned into events and written as a .cmt file
+ *            happened, turned into events and written as a .cmt file by
+ *            a thread of the recorder's own
  * ages.c     the live statistics (--stats): allocations by age
  */
 #ifndef CMT_RECORDER_H
@@ -17,27 +19,72 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* One call, as the hook saw it: addresses, not yet tags. */
+/* One call, as the hook saw it: addresses, not yet tags.  32 bytes, two
+ * to a cache line: the lines cross from the program's core to the sink's. */
 typedef struct record {
-    uint64_t seq;  /* its place among all threads' calls, from 0 with no gaps */
-    uint64_t addr; /* the block returned */
-    uint64_t arg;  /* free, realloc: the block passed */
-    uint64_t size; /* bytes asked for; calloc: bytes an element */
-    uint64_t aux;  /* calloc: elements; the aligned calls: the alignment */
-    uint64_t time; /* CLOCK_MONOTONIC ns, with --stats; else 0 */
-    uint32_t thread;
-    uint8_t op;    /* cmt_op */
+    uint64_t seq : 56; /* its place among all threads' calls, from 0 with no gaps */
+    uint64_t op : 8;   /* cmt_op */
+    uint64_t addr;     /* the block returned */
+    union {
+        uint64_t arg;  /* free, realloc: the block passed */
+        uint64_t aux;  /* calloc: elements; the aligned calls: the alignment */
+    };
+    uint64_t size;     /* bytes asked for; calloc: bytes an element */
 } record;
 
-/* A thread's records on their way to the sink: written only by the
- * thread (head), read only by whoever holds the sink (tail). */
-#define RING_RECORDS 4096u
+/* ------------------------------------------------------------------ ring */
+
+/* A thread's records on their way to the sink: written only by the thread
+ * (head), read only by whoever holds the sink (tail).  The records are
+ * kept in a chain of chunks that grows while the sink is behind (programs
+ * allocate in bursts) up to RING_MOST records, and gives its chunks back
+ * as the sink takes them in.  The two ends live on cache lines of their
+ * own, and the thread looks at the sink's end only when the room it last
+ * saw is used up, so that a sink on another core costs the thread no
+ * cache misses of its own. */
+#define CHUNK_RECORDS 4096u
+#define RING_MOST (1u << 21)
+
+typedef struct chunk chunk;
+
 typedef struct ring {
-    _Atomic uint64_t head, tail;
+    _Alignas(64) _Atomic uint64_t head;
+    uint64_t room_until; /* head may go this far before the thread looks further */
+    uint64_t write_end;  /* where the chunk being written ends */
+    chunk *writing;
+    _Alignas(64) _Atomic uint64_t tail;
+    uint64_t read_end;   /* where the chunk being read ends */
+    chunk *reading;
+    uint32_t thread;     /* the sink's number for it */
     _Atomic bool closed; /* its thread has exited: reclaim when empty */
-    uint32_t thread;
-    record slots[RING_RECORDS];
 } ring;
+
+/* A new, empty ring; NULL if out of memory. */
+ring *ring_create(void);
+
+/* Gives back the ring and its chunks. */
+void ring_destroy(ring *r);
+
+/* The slot for the thread's next record, and in *TIME the slot for its
+ * time, made room for (with RING_MOST records waiting, the thread drains
+ * the sink itself); NULL if out of memory.  ring_publish hands it over. */
+record *ring_claim(ring *r, uint64_t **time);
+void ring_publish(ring *r);
+
+/* The sink's side: the record at TAIL, which must be below head (and its
+ * time in *TIME); once TAIL leaves a chunk, the chunk is given back. */
+const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time);
+
+/* The record at TAIL if it is in the chunk being read, for a prefetch;
+ * else NULL. */
+const record *ring_peek(const ring *r, uint64_t tail);
+
+/* Empties the ring, its records dropped (a fork's child). */
+void ring_clear(ring *r);
+
+/* fork(): the chunks kept for reuse are held across it. */
+void ring_before_fork(void);
+void ring_after_fork(void);
 
 /* ------------------------------------------------------------------ sink */
 
@@ -58,18 +105,26 @@ ring *sink_add_ring(void);
 /* The next sequence number, for a call about to be recorded. */
 uint64_t sink_next_seq(void);
 
+/* Starts the sink's thread, which takes the records in as they come, on
+ * another core if there is one; without it (it could not be started),
+ * threads drain their rings themselves when full.  The calling thread's
+ * allocations meanwhile must not be recorded. */
+void sink_start_thread(void);
+
 /* Takes records from every ring, in sequence order, into the file, up to
  * the last sequence number handed out when it started (so a thread whose
  * ring is full has room after).  Takes the sink's lock. */
 void sink_drain(void);
 
 /* Drains everything, ends the file and closes it; later calls are not
- * recorded.  Safe to call twice; from a signal handler it does its best. */
-void sink_finish(void);
+ * recorded.  Safe to call twice.  From a signal handler (IN_HANDLER) it
+ * does its best: it waits two seconds at most for the sink's lock. */
+void sink_finish(bool in_handler);
 
 /* fork(): before (the sink is held so that no drain is half done), after
  * in the parent, and after in the child, which starts a file of its own
- * and keeps only KEEP, the forking thread's ring (NULL if it had none). */
+ * and keeps only KEEP, the forking thread's ring (NULL if it had none);
+ * the child has no sink thread until sink_start_thread. */
 void sink_before_fork(void);
 void sink_after_fork_parent(void);
 void sink_after_fork_child(ring *keep);
@@ -84,7 +139,7 @@ bool sink_is_ours(void);
 /* ----------------------------------------------------------------- hooks */
 
 /* The calling thread's allocations are the recorder's own from now on:
- * never recorded (the statistics thread). */
+ * never recorded (the sink's thread). */
 void hooks_ignore_this_thread(void);
 
 /* ------------------------------------------------------------------ ages */

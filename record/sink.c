@@ -4,11 +4,13 @@
  * Every call takes a sequence number from one atomic counter, so the
  * numbers are dense: the sink writes number n once it has written n - 1,
  * taking it from whichever ring has it next.  A thread holds no lock to
- * record a call; whoever finds its ring full takes the sink's lock and
- * drains every ring.  (A thread draining all the time on another core was
- * tried: slower, the records crossing between caches.)  A number handed out whose record is not yet in its
- * ring is a few instructions away (the thread made room before taking
- * the number), so the drain waits for it.
+ * record a call.  The sink's own thread drains the rings as they fill,
+ * so that turning addresses into tags and compressing (cache misses in
+ * tables of millions of live blocks) happen on another core while the
+ * program runs on; a thread that finds its ring full all the same takes
+ * the sink's lock and drains every ring itself.  A number handed out
+ * whose record is not yet in its ring is a few instructions away (the
+ * thread made room before taking the number), so the drain waits for it.
  *
  * Addresses become tags here as the text readers make them: a block keeps
  * its tag from the call that returned it to the call that frees it.  The
@@ -26,8 +28,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,14 +38,36 @@
 /* A drain at the end waits this many turns for a record that may never
  * come (its thread killed between number and record) before skipping it. */
 #define FINAL_PATIENCE 100000
+/* The block a record this far ahead needs is asked of the cache: a table
+ * of millions of live blocks misses it, and the misses overlap. */
+#define PREFETCH_AHEAD 16
+/* Records the sink's thread lets gather before it takes them, staying
+ * half as many behind: taking them in small batches, close behind the
+ * program, cost the sink a third more time (cache lines crossing back
+ * and forth between the cores). */
+#define SINK_BATCH 65536
+/* The most it takes at one hold of the lock (some tens of ms), so that a
+ * thread ending the file never waits long. */
+#define PASS_MOST (4 * SINK_BATCH)
+/* The sink's thread, finding too little to take, naps, each nap twice the
+ * last within these bounds (ns); after the longest it takes whatever there
+ * is, so that an idle program's records reach the file within a few ms. */
+#define NAP_SHORTEST 20000
+#define NAP_LONGEST 1000000
 
+/* Every thread counts on issued and looks at finished and pid at every
+ * call; the rest is the drainer's.  Each on cache lines of its own, so
+ * that the drainer's writes never take the program's lines away. */
 static struct {
-    pthread_mutex_t lock;
+    _Alignas(64) _Atomic uint64_t issued; /* sequence numbers handed out */
+    _Alignas(64) _Atomic bool finished;
+    _Atomic bool finishing; /* the sink's thread is to stop: the file is being ended */
+    pid_t pid; /* the process the sink is for: a vfork child shares it */
+    _Alignas(64) pthread_mutex_t lock;
     pthread_t owner; /* who holds the lock, for a signal handler to tell */
     bool owned;
     sink_options options;
     char path[4096];
-    _Atomic uint64_t issued; /* sequence numbers handed out */
     uint64_t written;        /* sequence numbers taken out of the rings */
     ring *rings[MAX_RINGS];
     size_t nrings;
@@ -53,9 +78,8 @@ static struct {
     cmt_map blocks;          /* address -> a: tag, b: bytes, c: second allocated */
     uint64_t next_tag;
     age_stats ages;
-    bool stats_thread;
-    pid_t pid; /* the process the sink is for: a vfork child shares it */
-    _Atomic bool finished;
+    uint64_t stats_due; /* ns: when the live statistics are next printed */
+    bool has_thread;
 } sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -119,28 +143,72 @@ static void choose_path(void)
         snprintf(sink.path, sizeof sink.path, "%s.%ld.cmt", stem, (long)getpid());
 }
 
-static void drain_to(uint64_t end, bool final);
-static void drain_held(void);
+static bool drain_held(uint64_t lag, uint64_t most);
 
-/* --stats: every so often, what the threads have recorded so far is
- * taken in and the statistics printed. */
-static void *stats_loop(void *arg)
+/* --stats: the statistics, once they are due. */
+static void print_stats_if_due(void)
+{
+    if (sink.options.stats_seconds <= 0)
+        return;
+    uint64_t now = now_ns();
+    if (now < sink.stats_due)
+        return;
+    if (sink.stats_due)
+        ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
+    sink.stats_due = now + (uint64_t)(sink.options.stats_seconds * 1e9);
+    ages_advance(&sink.ages, now / 1000000000u);
+}
+
+/* The sink's thread: drains while there is anything to take, naps while
+ * there is not, and prints the live statistics when they are due.  It
+ * takes no signals (a signal handler on it would find the sink held by
+ * its own thread, and could not end the file). */
+static void *sink_loop(void *arg)
 {
     (void)arg;
     hooks_ignore_this_thread();
-    double seconds = sink.options.stats_seconds;
-    struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (!sink_finished()) {
-        nanosleep(&pause, NULL);
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    prctl(PR_SET_TIMERSLACK, 1000UL); /* naps as short as asked */
+    long nap = NAP_SHORTEST;
+    while (!atomic_load(&sink.finishing)) {
         hold();
+        bool took = false;
         if (!sink_finished()) {
-            drain_held();
-            ages_advance(&sink.ages, now_ns() / 1000000000u);
-            ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
+            /* While the program records flat out, the sink stays a batch
+             * behind it, off the cache lines it is writing; once it naps
+             * long, it takes everything. */
+            bool idle = nap == NAP_LONGEST;
+            if (idle || atomic_load(&sink.issued) - sink.written >= SINK_BATCH)
+                took = drain_held(idle ? 0 : SINK_BATCH / 2, PASS_MOST);
+            print_stats_if_due();
         }
         release();
+        if (took) {
+            nap = NAP_SHORTEST;
+            continue;
+        }
+        struct timespec pause = {0, nap};
+        nanosleep(&pause, NULL);
+        nap = nap * 2 < NAP_LONGEST ? nap * 2 : NAP_LONGEST;
     }
     return NULL;
+}
+
+void sink_start_thread(void)
+{
+    hold();
+    if (!sink.has_thread && !sink_finished()) {
+        pthread_t t;
+        int rc = pthread_create(&t, NULL, sink_loop, NULL);
+        sink.has_thread = rc == 0;
+        if (sink.has_thread)
+            pthread_detach(t);
+        else if (sink.options.stats_seconds > 0)
+            say("cmtrecord: can't start the recorder's thread: %s; no live statistics\n", strerror(rc));
+    }
+    release();
 }
 
 /* The file, made with the first event. */
@@ -163,12 +231,6 @@ static bool open_file(void)
         cmt_output_abort(sink.out);
         sink.failed = true;
         return false;
-    }
-    if (sink.options.stats_seconds > 0 && !sink.stats_thread) {
-        pthread_t t;
-        sink.stats_thread = pthread_create(&t, NULL, stats_loop, NULL) == 0;
-        if (sink.stats_thread)
-            pthread_detach(t);
     }
     return true;
 }
@@ -208,10 +270,11 @@ static void take(cmt_event *ev, uint64_t addr, uint64_t bytes, uint64_t second)
     ages_add(&sink.ages, second, bytes);
 }
 
-static void convert(const record *r)
+/* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
+__attribute__((noinline)) static void convert(const record *r, uint32_t thread, uint64_t time)
 {
-    cmt_event ev = {.op = (cmt_op)r->op, .count = 1, .size = r->size, .thread = r->thread};
-    uint64_t second = r->time / 1000000000u;
+    cmt_event ev = {.op = (cmt_op)r->op, .count = 1, .size = r->size, .thread = thread};
+    uint64_t second = time / 1000000000u;
     cmt_map_entry *old = r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
     switch (ev.op) {
     case CMT_OP_FREE:
@@ -275,7 +338,7 @@ static void drain_to(uint64_t end, bool final)
             ring *q = sink.rings[(at + i) % sink.nrings];
             uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
             if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
-                q->slots[tail % RING_RECORDS].seq == sink.written) {
+                ring_record_at(q, tail, NULL)->seq == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
             }
@@ -293,13 +356,18 @@ static void drain_to(uint64_t end, bool final)
         /* A thread's records come in runs: take its run at once. */
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-        while (tail != head && r->slots[tail % RING_RECORDS].seq == sink.written && sink.written < end) {
-            const record *ahead = &r->slots[(tail + 8) % RING_RECORDS];
-            cmt_map_prefetch(&sink.blocks, ahead->arg ? ahead->arg : ahead->addr);
+        bool timed = sink.options.stats_seconds > 0;
+        for (; tail != head && sink.written < end; tail++, sink.written++) {
+            uint64_t time = 0;
+            const record *rec = ring_record_at(r, tail, timed ? &time : NULL);
+            if (rec->seq != sink.written)
+                break;
+            const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
+            if (ahead)
+                cmt_map_prefetch(&sink.blocks, ahead->op == CMT_OP_FREE || ahead->op == CMT_OP_REALLOC
+                                                   ? ahead->arg : ahead->addr);
             if (!sink.failed)
-                convert(&r->slots[tail % RING_RECORDS]);
-            tail++;
-            sink.written++;
+                convert(rec, r->thread, time);
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }
@@ -308,29 +376,33 @@ static void drain_to(uint64_t end, bool final)
         ring *q = sink.rings[i];
         if (atomic_load(&q->closed) && atomic_load(&q->tail) == atomic_load(&q->head)) {
             sink.rings[i] = sink.rings[--sink.nrings];
-            munmap(q, sizeof *q);
+            ring_destroy(q);
         } else {
             i++;
         }
     }
 }
 
-/* A drain, the sink held: every record handed out so far, and the whole
- * blocks to the file now, not when the output's buffer fills, so that a
- * program killed outright loses only the block in hand. */
-static void drain_held(void)
+/* A drain, the sink held: every record handed out so far but the last
+ * LAG, at most MOST of them, and the whole blocks to the file now, not when the output's buffer
+ * fills, so that a program killed outright loses only the block in hand.
+ * True if there was anything to take. */
+static bool drain_held(uint64_t lag, uint64_t most)
 {
-    drain_to(atomic_load(&sink.issued), false);
+    uint64_t before = sink.written, end = atomic_load(&sink.issued);
+    end = end - lag > before ? end - lag : before;
+    drain_to(end - before > most ? before + most : end, false);
     if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
         say("cmtrecord: %s; recording stops here\n", cmt_output_error(sink.out));
         sink.failed = true;
     }
+    return sink.written != before;
 }
 
 void sink_drain(void)
 {
     hold();
-    drain_held();
+    drain_held(0, UINT64_MAX);
     release();
 }
 
@@ -344,13 +416,13 @@ void sink_start(const sink_options *options)
 
 ring *sink_add_ring(void)
 {
-    ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r == MAP_FAILED)
+    ring *r = ring_create();
+    if (!r)
         return NULL;
     hold();
     if (sink.nrings == MAX_RINGS) {
         release();
-        munmap(r, sizeof *r);
+        ring_destroy(r);
         return NULL;
     }
     r->thread = sink.next_thread++;
@@ -374,7 +446,7 @@ bool sink_finished(void)
     return atomic_load_explicit(&sink.finished, memory_order_relaxed);
 }
 
-void sink_finish(void)
+void sink_finish(bool in_handler)
 {
     if (sink_finished())
         return;
@@ -383,8 +455,9 @@ void sink_finish(void)
      * little for it). */
     if (sink.owned && pthread_equal(sink.owner, pthread_self()))
         return;
-    bool held = false;
-    for (int i = 0; i < 2000 && !(held = pthread_mutex_trylock(&sink.lock) == 0); i++) {
+    atomic_store(&sink.finishing, true);
+    bool held = !in_handler && pthread_mutex_lock(&sink.lock) == 0;
+    for (int i = 0; in_handler && i < 2000 && !(held = pthread_mutex_trylock(&sink.lock) == 0); i++) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
@@ -411,10 +484,12 @@ void sink_finish(void)
 void sink_before_fork(void)
 {
     hold();
+    ring_before_fork();
 }
 
 void sink_after_fork_parent(void)
 {
+    ring_after_fork();
     release();
 }
 
@@ -424,6 +499,7 @@ void sink_after_fork_child(ring *keep)
      * (closing the descriptor, writing nothing) and starts its own with
      * its first event.  Only the forking thread lives on, with its ring
      * emptied. */
+    ring_after_fork();
     if (sink.writer) {
         cmt_writer_close(sink.writer);
         cmt_output_abort(sink.out);
@@ -433,19 +509,20 @@ void sink_after_fork_child(ring *keep)
     cmt_map_init(&sink.blocks);
     sink.next_tag = 0;
     sink.ages = (age_stats){0};
-    sink.stats_thread = false;
+    sink.stats_due = 0;
+    sink.has_thread = false;
+    atomic_store(&sink.finishing, false);
     sink.failed = false;
     atomic_store(&sink.issued, 0);
     sink.written = 0;
     sink.pid = getpid();
     for (size_t i = 0; i < sink.nrings; i++)
         if (sink.rings[i] != keep)
-            munmap(sink.rings[i], sizeof *sink.rings[i]);
+            ring_destroy(sink.rings[i]);
     sink.nrings = 0;
     sink.next_thread = 1;
     if (keep) {
-        atomic_store(&keep->head, 0);
-        atomic_store(&keep->tail, 0);
+        ring_clear(keep);
         keep->thread = sink.next_thread++;
         sink.rings[sink.nrings++] = keep;
     }

@@ -76,7 +76,9 @@ Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
     cr_assert_neq(cmt_checksum_final(&b), cmt_checksum_final(&c));
 }
 
-/* The live set against a plain array that does the same the slow way. */
+/* The live set against a plain array that does the same the slow way:
+ * phases that grow the live set to thousands (ranks far enough back to
+ * need the tree) and shrink it to nothing (the end moving back). */
 Test(live, ranks_agree_with_a_naive_model)
 {
     cmt_live set;
@@ -86,8 +88,8 @@ Test(live, ranks_agree_with_a_naive_model)
     uint64_t next = 1;
     srand(42);
     for (int step = 0; step < 100000; step++) {
-        int dice = rand() % 100;
-        if (nmodel == 0 || dice < 52) {
+        int dice = rand() % 100, growing = step / 10000 % 2 == 0;
+        if (nmodel == 0 || rand() % 100 < (growing ? 62 : 38)) {
             cmt_live_push(&set, next);
             model[nmodel++] = next++;
             continue;
@@ -95,7 +97,7 @@ Test(live, ranks_agree_with_a_naive_model)
         size_t rank = rand() % 3 ? (size_t)rand() % (nmodel < 3 ? nmodel : 3) : (size_t)rand() % nmodel;
         size_t index = nmodel - 1 - rank;
         size_t pos;
-        if (dice < 76) {
+        if (dice < 50) {
             cr_assert_eq(cmt_live_find_rank(&set, rank, &pos), 0);
             cr_assert_eq(cmt_live_tag_at(&set, pos), model[index], "step %d rank %zu", step, rank);
         } else {
@@ -103,6 +105,7 @@ Test(live, ranks_agree_with_a_naive_model)
             cr_assert_eq(cmt_live_rank_at(&set, pos), rank, "step %d", step);
         }
         cmt_live_remove_at(&set, pos);
+        cr_assert_eq(cmt_live_find_tag(&set, model[index], &pos), -1, "step %d: a dead tag", step);
         memmove(&model[index], &model[index + 1], (nmodel - index - 1) * sizeof *model);
         nmodel--;
         cr_assert_eq(set.live, nmodel);

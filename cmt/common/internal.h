@@ -23,6 +23,17 @@ void *cmt_xmalloc(size_t size);
 void *cmt_xcalloc(size_t count, size_t size);
 void *cmt_xrealloc(void *p, size_t size);
 
+/* Memory for a table that may grow to millions of entries, zeroed where
+ * new: past CMT_TABLE_PAGES bytes it gets pages of its own, huge ones
+ * where the system has them, since a lookup in a table that size is a
+ * cache miss anyway and with 4 KiB pages a TLB miss besides (huge pages
+ * halved the recorder's time).  The caller keeps the size: resizing and
+ * freeing need it. */
+#define CMT_TABLE_PAGES (2u << 20)
+void *cmt_table_alloc(size_t bytes);
+void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes);
+void cmt_table_free(void *p, size_t bytes);
+
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
 const char *cmt_display_name(const char *path, bool output);
 

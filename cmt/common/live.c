@@ -6,43 +6,76 @@
 
 #include <stdlib.h>
 
-#define LIVE_DEAD (1ULL << 63)
+#define WORD 64
 #define MIN_CAP 64
+/* A search from the newest end counts this many words one by one before
+ * it turns to the tree: most frees are of blocks that young. */
+#define NEAR_WORDS 8
 
 static inline size_t lowbit(size_t i)
 {
     return i & (~i + 1);
 }
 
+static inline size_t words_of(size_t positions)
+{
+    return (positions + WORD - 1) / WORD;
+}
+
+static inline bool is_live(const cmt_live *set, size_t pos)
+{
+    return set->bits[pos / WORD] >> (pos % WORD) & 1;
+}
+
+/* Set bits in BITS (the builtin is a library call on plain x86-64). */
+static inline unsigned count_bits(uint64_t bits)
+{
+    bits = bits - ((bits >> 1) & 0x5555555555555555ULL);
+    bits = (bits & 0x3333333333333333ULL) + ((bits >> 2) & 0x3333333333333333ULL);
+    bits = (bits + (bits >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (unsigned)((bits * 0x0101010101010101ULL) >> 56);
+}
+
+/* The position within a word of its Ith live bit (0 = the lowest). */
+static inline unsigned select_bit(uint64_t bits, size_t i)
+{
+    for (; i > 0; i--)
+        bits &= bits - 1;
+    return (unsigned)__builtin_ctzll(bits);
+}
+
 static void resize(cmt_live *set, size_t cap)
 {
+    size_t old = set->cap;
     set->cap = cap;
-    set->tags = cmt_xrealloc(set->tags, (cap + 1) * sizeof *set->tags);
-    set->tree = cmt_xrealloc(set->tree, (cap + 1) * sizeof *set->tree);
+    set->tags = cmt_table_resize(set->tags, old * sizeof *set->tags, cap * sizeof *set->tags);
+    set->bits = cmt_table_resize(set->bits, old / WORD * sizeof *set->bits, cap / WORD * sizeof *set->bits);
+    set->first = cmt_table_resize(set->first, old / WORD * sizeof *set->first, cap / WORD * sizeof *set->first);
+    set->tree = cmt_table_resize(set->tree, (old / WORD + 1) * sizeof *set->tree,
+                                 (cap / WORD + 1) * sizeof *set->tree);
 }
 
 void cmt_live_init(cmt_live *set)
 {
-    set->tags = NULL;
-    set->tree = NULL;
-    set->n = set->live = 0;
+    *set = (cmt_live){0};
     resize(set, MIN_CAP);
 }
 
 void cmt_live_destroy(cmt_live *set)
 {
-    free(set->tags);
-    free(set->tree);
-    set->tags = NULL;
-    set->tree = NULL;
+    cmt_table_free(set->tags, set->cap * sizeof *set->tags);
+    cmt_table_free(set->bits, set->cap / WORD * sizeof *set->bits);
+    cmt_table_free(set->first, set->cap / WORD * sizeof *set->first);
+    cmt_table_free(set->tree, (set->cap / WORD + 1) * sizeof *set->tree);
+    *set = (cmt_live){0};
 }
 
-/* Live entries among positions 1..POS. */
-static size_t prefix(const cmt_live *set, size_t pos)
+/* Live blocks in the first K words. */
+static size_t live_in_words(const cmt_live *set, size_t k)
 {
     size_t sum = 0;
-    for (; pos > 0; pos -= lowbit(pos))
-        sum += set->tree[pos];
+    for (; k > 0; k -= lowbit(k))
+        sum += set->tree[k];
     return sum;
 }
 
@@ -50,48 +83,69 @@ void cmt_live_push(cmt_live *set, uint64_t tag)
 {
     if (set->n == set->cap)
         resize(set, set->cap * 2);
-    size_t pos = ++set->n;
+    size_t pos = set->n++, w = pos / WORD;
+    if (pos % WORD == 0) {
+        /* A new word.  Its tree node covers the words (k - lowbit(k), k]
+         * (1-based), all there now, so it can be computed at once from
+         * the nodes below it. */
+        size_t k = w + 1;
+        uint32_t count = 0;
+        for (size_t i = k - 1; i > k - lowbit(k); i -= lowbit(i))
+            count += set->tree[i];
+        set->tree[k] = count;
+        set->bits[w] = 0;
+        set->first[w] = tag;
+    }
     set->tags[pos] = tag;
-    /* A Fenwick node covers (pos - lowbit(pos), pos]: all at or before pos,
-     * so a node can be computed when its position is appended. */
-    uint32_t count = 1;
-    for (size_t i = pos - 1; i > pos - lowbit(pos); i -= lowbit(i))
-        count += set->tree[i];
-    set->tree[pos] = count;
+    set->bits[w] |= 1ULL << (pos % WORD);
+    set->tree[w + 1]++; /* the only node there is yet that covers it */
     set->live++;
 }
 
-/* Drops the dead entries so that the array holds only live ones. */
+/* Drops the dead positions, so that the array holds only live ones. */
 static void compact(cmt_live *set)
 {
-    size_t n = 0;
-    for (size_t i = 1; i <= set->n; i++)
-        if (!(set->tags[i] & LIVE_DEAD))
-            set->tags[++n] = set->tags[i];
-    set->n = n;
-    for (size_t i = 1; i <= n; i++)
-        set->tree[i] = 1;
-    for (size_t i = 1; i <= n; i++) {
-        size_t parent = i + lowbit(i);
-        if (parent <= n)
-            set->tree[parent] += set->tree[i];
+    size_t m = 0, words = words_of(set->n);
+    for (size_t w = 0; w < words; w++)
+        for (uint64_t b = set->bits[w]; b; b &= b - 1)
+            set->tags[m++] = set->tags[w * WORD + (size_t)__builtin_ctzll(b)];
+    set->n = m;
+    words = words_of(m);
+    for (size_t w = 0; w < words; w++) {
+        size_t in = w + 1 < words || m % WORD == 0 ? WORD : m % WORD;
+        set->bits[w] = in == WORD ? ~0ULL : (1ULL << in) - 1;
+        set->first[w] = set->tags[w * WORD];
+        set->tree[w + 1] = (uint32_t)in;
     }
-    if (set->cap > MIN_CAP && set->cap > 4 * n)
-        resize(set, set->cap / 2 > MIN_CAP ? set->cap / 2 : MIN_CAP);
+    for (size_t k = 1; k <= words; k++) {
+        size_t parent = k + lowbit(k);
+        if (parent <= words)
+            set->tree[parent] += set->tree[k];
+    }
+    if (set->cap > MIN_CAP && set->cap > 4 * m)
+        resize(set, set->cap / 2);
 }
 
 void cmt_live_remove_at(cmt_live *set, size_t pos)
 {
-    set->tags[pos] |= LIVE_DEAD;
+    size_t w = pos / WORD, words = words_of(set->n);
+    set->bits[w] &= ~(1ULL << (pos % WORD));
     set->live--;
-    if (pos == set->n) {
-        /* Nodes at or before the new end never cover the dropped tail. */
-        while (set->n > 0 && (set->tags[set->n] & LIVE_DEAD))
-            set->n--;
+    for (size_t k = w + 1; k <= words; k += lowbit(k))
+        set->tree[k]--;
+    if (pos == set->n - 1) {
+        /* The newest died: the end moves back to the newest still live
+         * (bits past the end are always clear). */
+        while (set->n > 0) {
+            size_t last = (set->n - 1) / WORD;
+            if (set->bits[last]) {
+                set->n = last * WORD + WORD - (size_t)__builtin_clzll(set->bits[last]);
+                break;
+            }
+            set->n = last * WORD;
+        }
         return;
     }
-    for (size_t i = pos; i <= set->n; i += lowbit(i))
-        set->tree[i]--;
     if (set->n > MIN_CAP && set->n > 2 * set->live)
         compact(set);
 }
@@ -100,57 +154,107 @@ int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos)
 {
     if (rank >= set->live)
         return -1;
-    if (rank == 0) { /* the last entry is always live */
-        *pos = set->n;
-        return 0;
+    size_t words = words_of(set->n);
+    uint64_t left = rank;
+    for (size_t w = words; w > 0 && words - w < NEAR_WORDS;) {
+        w--;
+        size_t count = (size_t)count_bits(set->bits[w]);
+        if (left < count) {
+            *pos = w * WORD + select_bit(set->bits[w], count - 1 - left);
+            return 0;
+        }
+        left -= count;
     }
-    /* The smallest position whose prefix count is live - rank. */
-    size_t want = set->live - rank;
-    size_t step = 1;
-    while (step * 2 <= set->n)
+    /* Further back: down the tree to the word that holds the block with
+     * live - rank live blocks up to and with it. */
+    size_t want = set->live - rank, k = 0, step = 1;
+    while (step * 2 <= words)
         step *= 2;
-    size_t p = 0;
     for (; step > 0; step /= 2) {
-        if (p + step <= set->n && set->tree[p + step] < want) {
-            p += step;
-            want -= set->tree[p];
+        if (k + step <= words && set->tree[k + step] < want) {
+            k += step;
+            want -= set->tree[k];
         }
     }
-    *pos = p + 1;
+    *pos = k * WORD + select_bit(set->bits[k], want - 1);
     return 0;
 }
 
-int cmt_live_find_tag(const cmt_live *set, uint64_t tag, size_t *pos)
+/* True if TAG would be in word W: W's first tag is at most TAG, and the
+ * next word's (if any) greater. */
+static inline bool word_would_hold(const cmt_live *set, size_t words, size_t w, uint64_t tag)
 {
-    if (set->n > 0 && set->tags[set->n] == tag) {
-        *pos = set->n;
-        return 0;
+    return w < words && set->first[w] <= tag && (w + 1 == words || set->first[w + 1] > tag);
+}
+
+/* The word that would hold TAG: the last whose first tag is at most TAG.
+ * Next to the last one found, else galloping back from the newest, then
+ * bisecting. */
+static bool find_word(const cmt_live *set, uint64_t tag, size_t *word)
+{
+    size_t words = words_of(set->n), finger = set->finger;
+    for (size_t w = finger > 0 ? finger - 1 : 0; w <= finger + 1; w++) {
+        if (word_would_hold(set, words, w, tag)) {
+            *word = w;
+            return true;
+        }
     }
-    /* Blocks mostly die young: gallop back from the newest to bracket TAG
-     * (cache lines near the end are warm), then bisect the bracket. */
-    size_t lo = 1, hi = set->n + 1;
-    for (size_t step = 1; step < set->n; step *= 2) {
-        size_t probe = set->n - step;
-        if ((set->tags[probe] & ~LIVE_DEAD) < tag) {
-            lo = probe + 1;
+    size_t lo = 0, hi = words;
+    for (size_t step = 1; step <= words; step *= 2) {
+        size_t probe = words - step;
+        if (set->first[probe] <= tag) {
+            lo = probe;
             break;
         }
-        hi = probe + 1;
+        hi = probe;
     }
-    while (lo < hi) {
+    if (set->first[lo] > tag)
+        return false;
+    while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if ((set->tags[mid] & ~LIVE_DEAD) < tag)
-            lo = mid + 1;
+        if (set->first[mid] <= tag)
+            lo = mid;
         else
             hi = mid;
     }
-    if (lo > set->n || set->tags[lo] != tag)
+    *word = lo;
+    return true;
+}
+
+int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
+{
+    if (set->n == 0)
+        return -1;
+    if (set->tags[set->n - 1] == tag) {
+        *pos = set->n - 1;
+        return 0;
+    }
+    size_t lo;
+    if (!find_word(set, tag, &lo))
+        return -1;
+    set->finger = lo;
+    /* Then TAG within the word. */
+    size_t a = lo * WORD, b = a + WORD < set->n ? a + WORD : set->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (set->tags[mid] < tag)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a >= set->n || set->tags[a] != tag || !is_live(set, a))
         return -1; /* absent, or present but dead */
-    *pos = lo;
+    *pos = a;
     return 0;
 }
 
 uint64_t cmt_live_rank_at(const cmt_live *set, size_t pos)
 {
-    return set->live - prefix(set, pos);
+    size_t w = pos / WORD, last = words_of(set->n) - 1;
+    uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
+    if (last - w > NEAR_WORDS)
+        return rank + set->live - live_in_words(set, w + 1);
+    for (size_t i = w + 1; i <= last; i++)
+        rank += (uint64_t)count_bits(set->bits[i]);
+    return rank;
 }

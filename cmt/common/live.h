@@ -8,10 +8,16 @@
  * allocated since; the rank does not, since dead blocks are not counted.
  *
  * The writer turns tags into ranks and the reader ranks into tags.  Both
- * keep the live tags in an array in allocation order, dead ones marked, with
- * a Fenwick tree of live counts over it: O(log n) both ways, O(1) for the
- * common case of freeing the newest block.  The array is compacted when
- * more than half of it is dead, so its size follows the live blocks.
+ * keep the tags in an array in allocation order, with a bit for each that
+ * says whether it is still live.  The bits are counted in words of 64: a
+ * Fenwick tree of the words' live counts, and each word's first tag, are
+ * small enough to stay in the cache with millions of blocks live, so that
+ * a rank or a tag is found with a search there and one word of the array,
+ * not a chain of cache misses across it.  Blocks mostly die young, so the
+ * searches start from the newest end, but a tag is first looked for next
+ * to the last one found: a program that tears down a structure frees its
+ * blocks in the order it made them, or in reverse.  The array is compacted when more
+ * than half of it is dead, so its size follows the live blocks.
  */
 #ifndef CMT_LIVE_H
 #define CMT_LIVE_H
@@ -20,11 +26,14 @@
 #include <stdint.h>
 
 typedef struct cmt_live {
-    uint64_t *tags;  /* 1-based; a dead entry has LIVE_DEAD set */
-    uint32_t *tree;  /* Fenwick tree of live counts, 1-based */
-    size_t n;        /* entries in use; the last is always live */
-    size_t cap;
+    uint64_t *tags;  /* by position, 0-based, in allocation order; dead ones too */
+    uint64_t *bits;  /* a live bit for each position, 64 to a word */
+    uint64_t *first; /* the tag at each word's first position */
+    uint32_t *tree;  /* Fenwick tree of the words' live counts, 1-based */
+    size_t n;        /* positions in use; the last is always live */
+    size_t cap;      /* positions allocated: a multiple of 64 */
     size_t live;
+    size_t finger;   /* the word where the last tag was found */
 } cmt_live;
 
 void cmt_live_init(cmt_live *set);
@@ -39,7 +48,7 @@ int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos);
 
 /* Finds live block TAG and stores its position in *POS.  Returns 0, or -1
  * if TAG is not live. */
-int cmt_live_find_tag(const cmt_live *set, uint64_t tag, size_t *pos);
+int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos);
 
 /* The tag at POS (from a find). */
 static inline uint64_t cmt_live_tag_at(const cmt_live *set, size_t pos)

@@ -5,44 +5,17 @@
 #include "internal.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
 
 /* Small enough to cost nothing, large enough that a live set swinging
  * between a few and a few hundred blocks never rehashes. */
 #define MIN_SLOTS 1024
 
 
-/* Tables past this many bytes get pages of their own, huge ones where the
- * system has them: a lookup in a table of millions of live blocks is a
- * cache miss anyway, and with 4 KiB pages a TLB miss besides. */
-#define HUGE_TABLE (2u << 20)
-
-static cmt_map_entry *table_alloc(size_t nslots)
-{
-    size_t bytes = nslots * sizeof(cmt_map_entry);
-    if (bytes < HUGE_TABLE)
-        return cmt_xcalloc(nslots, sizeof(cmt_map_entry));
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return cmt_xcalloc(nslots, sizeof(cmt_map_entry)); /* reports the failure as calloc would */
-    madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
-
-static void table_free(cmt_map_entry *slots, size_t nslots)
-{
-    size_t bytes = nslots * sizeof(cmt_map_entry);
-    if (bytes < HUGE_TABLE)
-        free(slots);
-    else
-        munmap(slots, bytes);
-}
-
 static void rehash(cmt_map *map, size_t nslots)
 {
     cmt_map_entry *old = map->slots;
     size_t old_n = old ? map->mask + 1 : 0;
-    map->slots = table_alloc(nslots);
+    map->slots = cmt_table_alloc(nslots * sizeof *map->slots);
     map->mask = nslots - 1;
     for (size_t i = 0; i < old_n; i++) {
         if (!old[i].key)
@@ -53,7 +26,7 @@ static void rehash(cmt_map *map, size_t nslots)
         map->slots[j] = old[i];
     }
     if (old)
-        table_free(old, old_n);
+        cmt_table_free(old, old_n * sizeof *old);
 }
 
 void cmt_map_init(cmt_map *map)
@@ -66,11 +39,11 @@ void cmt_map_init(cmt_map *map)
 void cmt_map_destroy(cmt_map *map)
 {
     if (map->slots)
-        table_free(map->slots, map->mask + 1);
+        cmt_table_free(map->slots, (map->mask + 1) * sizeof *map->slots);
     map->slots = NULL;
 }
 
-cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
+__attribute__((noinline)) cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
 {
     for (size_t i = cmt_map_home(map, key);; i = (i + 1) & map->mask) {
         if (map->slots[i].key == key)

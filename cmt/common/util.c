@@ -1,10 +1,12 @@
 /*
- * util.c - error messages, allocation that cannot fail quietly, and the
- * facts about calls that every part of the library asks.
+ * util.c - error messages, allocation that cannot fail quietly (tables
+ * too), and the facts about calls that every part of the library asks.
  */
+#define _GNU_SOURCE /* mremap */
 #include "internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
 {
@@ -38,6 +40,50 @@ void *cmt_xcalloc(size_t count, size_t size)
 void *cmt_xrealloc(void *p, size_t size)
 {
     return check_allocation(realloc(p, size), size);
+}
+
+void *cmt_table_alloc(size_t bytes)
+{
+    if (bytes < CMT_TABLE_PAGES)
+        return cmt_xcalloc(1, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return check_allocation(NULL, bytes);
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
+{
+    if (!p)
+        return cmt_table_alloc(new_bytes);
+    if (old_bytes >= CMT_TABLE_PAGES && new_bytes >= CMT_TABLE_PAGES) {
+        void *q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+        if (q == MAP_FAILED)
+            return check_allocation(NULL, new_bytes);
+        madvise(q, new_bytes, MADV_HUGEPAGE);
+        return q;
+    }
+    if (old_bytes < CMT_TABLE_PAGES && new_bytes < CMT_TABLE_PAGES) {
+        unsigned char *q = cmt_xrealloc(p, new_bytes);
+        if (new_bytes > old_bytes)
+            memset(q + old_bytes, 0, new_bytes - old_bytes);
+        return q;
+    }
+    void *q = cmt_table_alloc(new_bytes);
+    memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
+    cmt_table_free(p, old_bytes);
+    return q;
+}
+
+void cmt_table_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (bytes < CMT_TABLE_PAGES)
+        free(p);
+    else
+        munmap(p, bytes);
 }
 
 const char *cmt_display_name(const char *path, bool output)

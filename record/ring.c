@@ -1,0 +1,169 @@
+/*
+ * ring.c - a thread's records on their way to the sink: see recorder.h.
+ *
+ * Chunks come from mmap (malloc is the program's) and, once the sink is
+ * done with them, are kept for the next chunk any ring needs, up to a
+ * full ring's worth: a program recording flat out would otherwise pay a
+ * page fault for every page of every chunk, and every munmap interrupts
+ * the program's core to flush its TLB.
+ */
+#include "recorder.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+struct chunk {
+    _Atomic(chunk *) next; /* set by the thread before its first record there */
+    _Alignas(64) record slots[CHUNK_RECORDS];
+    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only */
+};
+
+#define POOL_MOST (RING_MOST / CHUNK_RECORDS)
+
+/* The thread asks for the cache line it will write this many records on,
+ * for writing: a line last read by the sink's core, or never touched,
+ * would otherwise stall the thread's next locked instruction (its own
+ * sequence number, malloc's arena lock) until the store was done.  A page
+ * ahead or so; much further, and the lines are gone again before use. */
+#define WRITE_AHEAD 256
+static struct {
+    pthread_mutex_t lock;
+    chunk *free; /* linked through next */
+    size_t count;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static chunk *chunk_take(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    chunk *c = pool.free;
+    if (c) {
+        pool.free = atomic_load_explicit(&c->next, memory_order_relaxed);
+        pool.count--;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (!c) {
+        c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (c == MAP_FAILED)
+            return NULL;
+    }
+    atomic_store_explicit(&c->next, NULL, memory_order_relaxed);
+    return c;
+}
+
+static void chunk_give(chunk *c)
+{
+    pthread_mutex_lock(&pool.lock);
+    if (pool.count < POOL_MOST) {
+        atomic_store_explicit(&c->next, pool.free, memory_order_relaxed);
+        pool.free = c;
+        pool.count++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (c)
+        munmap(c, sizeof *c);
+}
+
+ring *ring_create(void)
+{
+    ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    chunk *c = chunk_take();
+    if (!c) {
+        munmap(r, sizeof *r);
+        return NULL;
+    }
+    r->writing = r->reading = c;
+    r->write_end = r->read_end = CHUNK_RECORDS;
+    return r;
+}
+
+void ring_destroy(ring *r)
+{
+    for (chunk *c = r->reading; c;) {
+        chunk *next = atomic_load_explicit(&c->next, memory_order_acquire);
+        chunk_give(c);
+        c = next;
+    }
+    munmap(r, sizeof *r);
+}
+
+/* The thread's records reached room_until: the chunk is full, or the
+ * sink RING_MOST records behind. */
+static bool make_room(ring *r, uint64_t head)
+{
+    if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= RING_MOST)
+        sink_drain(); /* takes every record handed out so far, ours too */
+    if (head == r->write_end) {
+        chunk *c = chunk_take();
+        if (!c)
+            return false;
+        atomic_store_explicit(&r->writing->next, c, memory_order_release);
+        r->writing = c;
+        r->write_end += CHUNK_RECORDS;
+    }
+    uint64_t most = atomic_load_explicit(&r->tail, memory_order_acquire) + RING_MOST;
+    r->room_until = most < r->write_end ? most : r->write_end;
+    return true;
+}
+
+record *ring_claim(ring *r, uint64_t **time)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (head == r->room_until && !make_room(r, head))
+        return NULL;
+    *time = &r->writing->times[head % CHUNK_RECORDS];
+    if ((head + WRITE_AHEAD) % CHUNK_RECORDS > head % CHUNK_RECORDS)
+        __builtin_prefetch(&r->writing->slots[(head + WRITE_AHEAD) % CHUNK_RECORDS], 1);
+    return &r->writing->slots[head % CHUNK_RECORDS];
+}
+
+void ring_publish(ring *r)
+{
+    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
+const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time)
+{
+    if (tail == r->read_end) {
+        chunk *done = r->reading;
+        r->reading = atomic_load_explicit(&done->next, memory_order_acquire);
+        r->read_end += CHUNK_RECORDS;
+        chunk_give(done);
+    }
+    if (time)
+        *time = r->reading->times[tail % CHUNK_RECORDS];
+    return &r->reading->slots[tail % CHUNK_RECORDS];
+}
+
+const record *ring_peek(const ring *r, uint64_t tail)
+{
+    return tail < r->read_end ? &r->reading->slots[tail % CHUNK_RECORDS] : NULL;
+}
+
+void ring_clear(ring *r)
+{
+    chunk *keep = r->writing;
+    for (chunk *c = r->reading; c != keep;) {
+        chunk *next = atomic_load_explicit(&c->next, memory_order_relaxed);
+        chunk_give(c);
+        c = next;
+    }
+    r->reading = keep;
+    atomic_store(&r->head, 0);
+    atomic_store(&r->tail, 0);
+    r->room_until = 0;
+    r->write_end = r->read_end = CHUNK_RECORDS;
+}
+
+void ring_before_fork(void)
+{
+    pthread_mutex_lock(&pool.lock);
+}
+
+void ring_after_fork(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
