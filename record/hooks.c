@@ -246,7 +246,7 @@ void hooks_ignore_this_thread(void)
 
 /* True if the calling thread's call is to be recorded; then BUSY is set
  * and note() must follow. */
-static bool begin(void)
+static inline bool begin(void)
 {
     if (atomic_load_explicit(&state, memory_order_acquire) != READY) {
         if (!resolving)
@@ -259,17 +259,26 @@ static bool begin(void)
     return true;
 }
 
-/* Records the call, begun with begin().  Keeps errno as it is. */
-static void note(cmt_op op, const void *addr, const void *arg, uint64_t size, uint64_t aux)
+/* The calling thread's ring, made on its first call; NULL if out of
+ * memory (the thread's calls then go unrecorded). */
+static __attribute__((noinline)) ring *first_ring(void)
 {
     int saved = errno;
-    if (!self) {
-        self = sink_add_ring();
-        if (self)
-            pthread_setspecific(ring_key, self);
-    }
+    self = sink_add_ring();
+    if (self)
+        pthread_setspecific(ring_key, self);
+    errno = saved;
+    return self;
+}
+
+/* Records the call, begun with begin().  Inline in every hook, and what
+ * runs at every call touches no errno (making room does, and keeps it). */
+static inline __attribute__((always_inline)) void note(cmt_op op, const void *addr, const void *arg, uint64_t size,
+                                                       uint64_t aux)
+{
+    ring *r = self ? self : first_ring();
     uint64_t *time;
-    record *rec = self ? ring_claim(self, &time) : NULL;
+    record *rec = r ? ring_claim(r, &time) : NULL;
     if (rec) {
         *rec = (record){.seq = sink_next_seq(), .op = op, .addr = (uint64_t)(uintptr_t)addr,
                         .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
@@ -278,10 +287,9 @@ static void note(cmt_op op, const void *addr, const void *arg, uint64_t size, ui
             clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
             *time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
         }
-        ring_publish(self);
+        ring_publish(r);
     }
     busy = false;
-    errno = saved;
 }
 
 /* ------------------------------------------------------------- hooks */

@@ -52,6 +52,8 @@ typedef struct ring {
     uint64_t room_until; /* head may go this far before the thread looks further */
     uint64_t write_end;  /* where the chunk being written ends */
     chunk *writing;
+    record *write_slots; /* the writing chunk's records and their times */
+    uint64_t *write_times;
     _Alignas(64) _Atomic uint64_t tail;
     uint64_t read_end;   /* where the chunk being read ends */
     chunk *reading;
@@ -65,11 +67,38 @@ ring *ring_create(void);
 /* Gives back the ring and its chunks. */
 void ring_destroy(ring *r);
 
+/* The thread's records reached room_until: moves on to a new chunk if
+ * the one being written is full, and with RING_MOST records waiting the
+ * thread drains the sink itself.  False if out of memory. */
+bool ring_make_room(ring *r, uint64_t head);
+
+/* The thread asks for the cache line it will write this many records on,
+ * for writing: a line last read by the sink's core, or never touched,
+ * would otherwise stall the thread's next locked instruction (its own
+ * sequence number, malloc's arena lock) until the store was done.  A page
+ * ahead or so; much further, and the lines are gone again before use. */
+#define WRITE_AHEAD 256u
+
 /* The slot for the thread's next record, and in *TIME the slot for its
- * time, made room for (with RING_MOST records waiting, the thread drains
- * the sink itself); NULL if out of memory.  ring_publish hands it over. */
-record *ring_claim(ring *r, uint64_t **time);
-void ring_publish(ring *r);
+ * time, made room for; NULL if out of memory.  ring_publish hands it
+ * over.  Inline: every call the program makes comes through here. */
+static inline record *ring_claim(ring *r, uint64_t **time)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (__builtin_expect(head == r->room_until, 0) && !ring_make_room(r, head))
+        return NULL;
+    unsigned at = (unsigned)(head % CHUNK_RECORDS);
+    if (at + WRITE_AHEAD < CHUNK_RECORDS)
+        __builtin_prefetch(&r->write_slots[at + WRITE_AHEAD], 1);
+    *time = &r->write_times[at];
+    return &r->write_slots[at];
+}
+
+static inline void ring_publish(ring *r)
+{
+    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
 
 /* The sink's side: the record at TAIL, which must be below head (and its
  * time in *TIME); once TAIL leaves a chunk, the chunk is given back. */
@@ -102,8 +131,16 @@ void sink_start(const sink_options *options);
 /* A new thread's ring, registered with the sink; NULL if out of memory. */
 ring *sink_add_ring(void);
 
+/* Sequence numbers handed out, and whether the file has been ended: every
+ * call looks at both, so each has a cache line of its own. */
+extern _Alignas(64) _Atomic uint64_t sink_issued;
+extern _Alignas(64) _Atomic bool sink_ended;
+
 /* The next sequence number, for a call about to be recorded. */
-uint64_t sink_next_seq(void);
+static inline uint64_t sink_next_seq(void)
+{
+    return atomic_fetch_add_explicit(&sink_issued, 1, memory_order_relaxed);
+}
 
 /* Starts the sink's thread, which takes the records in as they come, on
  * another core if there is one; without it (it could not be started),
@@ -130,7 +167,10 @@ void sink_after_fork_parent(void);
 void sink_after_fork_child(ring *keep);
 
 /* True once sink_finish has run. */
-bool sink_finished(void);
+static inline bool sink_finished(void)
+{
+    return atomic_load_explicit(&sink_ended, memory_order_relaxed);
+}
 
 /* False in the child of a vfork (or a bare clone), which shares the
  * parent's memory, sink included, without fork's handlers having run. */

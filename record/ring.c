@@ -5,10 +5,14 @@
  * done with them, are kept for the next chunk any ring needs, up to a
  * full ring's worth: a program recording flat out would otherwise pay a
  * page fault for every page of every chunk, and every munmap interrupts
- * the program's core to flush its TLB.
+ * the program's core to flush its TLB.  They are reused oldest first, and
+ * only once POOL_LEAST others wait behind: a chunk the sink has just read
+ * is still in its core's caches, and writing it again from the program's
+ * core took each line back from there (the program ran a fifth slower).
  */
 #include "recorder.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -19,25 +23,22 @@ struct chunk {
 };
 
 #define POOL_MOST (RING_MOST / CHUNK_RECORDS)
+#define POOL_LEAST 64
 
-/* The thread asks for the cache line it will write this many records on,
- * for writing: a line last read by the sink's core, or never touched,
- * would otherwise stall the thread's next locked instruction (its own
- * sequence number, malloc's arena lock) until the store was done.  A page
- * ahead or so; much further, and the lines are gone again before use. */
-#define WRITE_AHEAD 256
 static struct {
     pthread_mutex_t lock;
-    chunk *free; /* linked through next */
+    chunk *oldest, *newest; /* linked through next, oldest first */
     size_t count;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static chunk *chunk_take(void)
 {
     pthread_mutex_lock(&pool.lock);
-    chunk *c = pool.free;
+    chunk *c = pool.count > POOL_LEAST ? pool.oldest : NULL;
     if (c) {
-        pool.free = atomic_load_explicit(&c->next, memory_order_relaxed);
+        pool.oldest = atomic_load_explicit(&c->next, memory_order_relaxed);
+        if (!pool.oldest)
+            pool.newest = NULL;
         pool.count--;
     }
     pthread_mutex_unlock(&pool.lock);
@@ -54,8 +55,12 @@ static void chunk_give(chunk *c)
 {
     pthread_mutex_lock(&pool.lock);
     if (pool.count < POOL_MOST) {
-        atomic_store_explicit(&c->next, pool.free, memory_order_relaxed);
-        pool.free = c;
+        atomic_store_explicit(&c->next, NULL, memory_order_relaxed);
+        if (pool.newest)
+            atomic_store_explicit(&pool.newest->next, c, memory_order_relaxed);
+        else
+            pool.oldest = c;
+        pool.newest = c;
         pool.count++;
         c = NULL;
     }
@@ -75,6 +80,8 @@ ring *ring_create(void)
         return NULL;
     }
     r->writing = r->reading = c;
+    r->write_slots = c->slots;
+    r->write_times = c->times;
     r->write_end = r->read_end = CHUNK_RECORDS;
     return r;
 }
@@ -89,8 +96,8 @@ void ring_destroy(ring *r)
     munmap(r, sizeof *r);
 }
 
-/* The thread's records reached room_until: the chunk is full, or the
- * sink RING_MOST records behind. */
+/* A new chunk when the one being written is full; with the sink
+ * RING_MOST records behind, the thread drains it itself first. */
 static bool make_room(ring *r, uint64_t head)
 {
     if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= RING_MOST)
@@ -101,6 +108,8 @@ static bool make_room(ring *r, uint64_t head)
             return false;
         atomic_store_explicit(&r->writing->next, c, memory_order_release);
         r->writing = c;
+        r->write_slots = c->slots;
+        r->write_times = c->times;
         r->write_end += CHUNK_RECORDS;
     }
     uint64_t most = atomic_load_explicit(&r->tail, memory_order_acquire) + RING_MOST;
@@ -108,21 +117,12 @@ static bool make_room(ring *r, uint64_t head)
     return true;
 }
 
-record *ring_claim(ring *r, uint64_t **time)
+bool ring_make_room(ring *r, uint64_t head)
 {
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (head == r->room_until && !make_room(r, head))
-        return NULL;
-    *time = &r->writing->times[head % CHUNK_RECORDS];
-    if ((head + WRITE_AHEAD) % CHUNK_RECORDS > head % CHUNK_RECORDS)
-        __builtin_prefetch(&r->writing->slots[(head + WRITE_AHEAD) % CHUNK_RECORDS], 1);
-    return &r->writing->slots[head % CHUNK_RECORDS];
-}
-
-void ring_publish(ring *r)
-{
-    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
-                          memory_order_release);
+    int saved = errno; /* the program's, whatever draining or mmap does */
+    bool made = make_room(r, head);
+    errno = saved;
+    return made;
 }
 
 const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time)

@@ -55,14 +55,15 @@
 #define NAP_SHORTEST 20000
 #define NAP_LONGEST 1000000
 
-/* Every thread counts on issued and looks at finished and pid at every
- * call; the rest is the drainer's.  Each on cache lines of its own, so
- * that the drainer's writes never take the program's lines away. */
+_Alignas(64) _Atomic uint64_t sink_issued;
+_Alignas(64) _Atomic bool sink_ended;
+
+/* Every thread looks at pid at every call; the rest is the drainer's, on
+ * cache lines of its own, so that its writes never take the program's
+ * lines away. */
 static struct {
-    _Alignas(64) _Atomic uint64_t issued; /* sequence numbers handed out */
-    _Alignas(64) _Atomic bool finished;
+    _Alignas(64) pid_t pid; /* the process the sink is for: a vfork child shares it */
     _Atomic bool finishing; /* the sink's thread is to stop: the file is being ended */
-    pid_t pid; /* the process the sink is for: a vfork child shares it */
     _Alignas(64) pthread_mutex_t lock;
     pthread_t owner; /* who holds the lock, for a signal handler to tell */
     bool owned;
@@ -180,7 +181,7 @@ static void *sink_loop(void *arg)
              * behind it, off the cache lines it is writing; once it naps
              * long, it takes everything. */
             bool idle = nap == NAP_LONGEST;
-            if (idle || atomic_load(&sink.issued) - sink.written >= SINK_BATCH)
+            if (idle || atomic_load(&sink_issued) - sink.written >= SINK_BATCH)
                 took = drain_held(idle ? 0 : SINK_BATCH / 2, PASS_MOST);
             print_stats_if_due();
         }
@@ -389,7 +390,7 @@ static void drain_to(uint64_t end, bool final)
  * True if there was anything to take. */
 static bool drain_held(uint64_t lag, uint64_t most)
 {
-    uint64_t before = sink.written, end = atomic_load(&sink.issued);
+    uint64_t before = sink.written, end = atomic_load(&sink_issued);
     end = end - lag > before ? end - lag : before;
     drain_to(end - before > most ? before + most : end, false);
     if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
@@ -431,19 +432,9 @@ ring *sink_add_ring(void)
     return r;
 }
 
-uint64_t sink_next_seq(void)
-{
-    return atomic_fetch_add(&sink.issued, 1);
-}
-
 bool sink_is_ours(void)
 {
     return getpid() == sink.pid;
-}
-
-bool sink_finished(void)
-{
-    return atomic_load_explicit(&sink.finished, memory_order_relaxed);
 }
 
 void sink_finish(bool in_handler)
@@ -465,8 +456,8 @@ void sink_finish(bool in_handler)
         return;
     sink.owner = pthread_self();
     sink.owned = true;
-    atomic_store(&sink.finished, true);
-    drain_to(atomic_load(&sink.issued), true);
+    atomic_store(&sink_ended, true);
+    drain_to(atomic_load(&sink_issued), true);
     if (sink.writer) {
         char err[512];
         if (!sink.failed && cmt_writer_finish(sink.writer) < 0)
@@ -513,7 +504,7 @@ void sink_after_fork_child(ring *keep)
     sink.has_thread = false;
     atomic_store(&sink.finishing, false);
     sink.failed = false;
-    atomic_store(&sink.issued, 0);
+    atomic_store(&sink_issued, 0);
     sink.written = 0;
     sink.pid = getpid();
     for (size_t i = 0; i < sink.nrings; i++)
