@@ -7,10 +7,11 @@
  * record a call.  The sink's own thread drains the rings as they fill,
  * so that turning addresses into tags and compressing (cache misses in
  * tables of millions of live blocks) happen on another core while the
- * program runs on; a thread that finds its ring full all the same takes
- * the sink's lock and drains every ring itself.  A number handed out
- * whose record is not yet in its ring is a few instructions away (the
- * thread made room before taking the number), so the drain waits for it.
+ * program runs on; a thread whose ring has grown to RING_MOST all the
+ * same takes the sink's lock and drains every ring itself.  A number
+ * handed out whose record is not yet in its ring is a few instructions
+ * away (the thread made room before taking the number), so the drain
+ * waits for it.
  *
  * Addresses become tags here as the text readers make them: a block keeps
  * its tag from the call that returned it to the call that frees it.  The

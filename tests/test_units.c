@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 Test(varint, round_trips_boundaries_and_random_values)
 {
@@ -133,6 +134,29 @@ Test(live, keeps_memory_proportional_to_live_blocks)
     cr_assert_eq(set.live, 100);
     cr_assert_leq(set.cap, 1024, "capacity %zu for 100 live blocks", set.cap);
     cmt_live_destroy(&set);
+}
+
+/* A table grown and shrunk across CMT_TABLE_PAGES, where it moves between
+ * malloc and pages of its own: what was there stays, what is new is zero. */
+Test(table, keeps_its_contents_and_zeroes_the_rest_across_the_page_threshold)
+{
+    size_t small = CMT_TABLE_PAGES / 16, large = CMT_TABLE_PAGES * 2, larger = CMT_TABLE_PAGES * 4;
+    unsigned char *t = cmt_table_alloc(small);
+    for (size_t i = 0; i < small; i++)
+        cr_assert_eq(t[i], 0, "fresh memory is zeroed (byte %zu)", i);
+    memset(t, 0xab, small);
+    size_t steps[] = {small / 4, small, small * 2, large, larger, small / 2, large};
+    size_t size = small, filled = small;
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        t = cmt_table_resize(t, size, steps[k]);
+        size_t kept = filled < steps[k] ? filled : steps[k];
+        for (size_t i = 0; i < steps[k]; i += 997)
+            cr_assert_eq(t[i], i < kept ? 0xab : 0, "step %zu byte %zu", k, i);
+        cr_assert_eq(t[kept - 1], 0xab, "step %zu: the last byte kept", k);
+        size = steps[k];
+        filled = kept;
+    }
+    cmt_table_free(t, size);
 }
 
 Test(map, inserts_finds_removes_and_shrinks)
