@@ -27,21 +27,39 @@ static inline bool is_live(const cmt_live *set, size_t pos)
     return set->bits[pos / WORD] >> (pos % WORD) & 1;
 }
 
-/* Set bits in BITS (the builtin is a library call on plain x86-64). */
+/* The functions that count bits are built twice, for processors with a
+ * popcnt instruction and for those without (plain x86-64, where the
+ * builtin is a library call), and the loader picks. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define COUNTS_BITS __attribute__((target_clones("popcnt", "default")))
+#else
+#define COUNTS_BITS
+#endif
+
 static inline unsigned count_bits(uint64_t bits)
 {
-    bits = bits - ((bits >> 1) & 0x5555555555555555ULL);
-    bits = (bits & 0x3333333333333333ULL) + ((bits >> 2) & 0x3333333333333333ULL);
-    bits = (bits + (bits >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-    return (unsigned)((bits * 0x0101010101010101ULL) >> 56);
+    return (unsigned)__builtin_popcountll(bits);
 }
 
-/* The position within a word of its Ith live bit (0 = the lowest). */
+/* The position within a word of its Ith live bit (0 = the lowest): the
+ * byte that holds it from the bytes' running counts, then the bit within
+ * the byte.  The highest, the newest block, is the common case. */
 static inline unsigned select_bit(uint64_t bits, size_t i)
 {
-    for (; i > 0; i--)
-        bits &= bits - 1;
-    return (unsigned)__builtin_ctzll(bits);
+    uint64_t counts = bits - ((bits >> 1) & 0x5555555555555555ULL);
+    counts = (counts & 0x3333333333333333ULL) + ((counts >> 2) & 0x3333333333333333ULL);
+    counts = (counts + (counts >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    uint64_t running = counts * 0x0101010101010101ULL; /* byte k: live bits in bytes 0..k */
+    if (i + 1 == running >> 56)
+        return 63u - (unsigned)__builtin_clzll(bits);
+    unsigned byte = 0;
+    while ((running >> (8 * byte) & 0xff) <= i)
+        byte++;
+    size_t before = byte ? running >> (8 * (byte - 1)) & 0xff : 0;
+    uint64_t in = bits >> (8 * byte) & 0xff;
+    for (i -= before; i > 0; i--)
+        in &= in - 1;
+    return 8 * byte + (unsigned)__builtin_ctzll(in);
 }
 
 static void resize(cmt_live *set, size_t cap)
@@ -150,10 +168,14 @@ void cmt_live_remove_at(cmt_live *set, size_t pos)
         compact(set);
 }
 
-int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos)
+COUNTS_BITS int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos)
 {
     if (rank >= set->live)
         return -1;
+    if (rank == 0) { /* the newest: the last position is always live */
+        *pos = set->n - 1;
+        return 0;
+    }
     size_t words = words_of(set->n);
     uint64_t left = rank;
     for (size_t w = words; w > 0 && words - w < NEAR_WORDS;) {
@@ -248,7 +270,7 @@ int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
     return 0;
 }
 
-uint64_t cmt_live_rank_at(const cmt_live *set, size_t pos)
+COUNTS_BITS uint64_t cmt_live_rank_at(const cmt_live *set, size_t pos)
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1;
     uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
