@@ -65,6 +65,8 @@ _Alignas(64) _Atomic bool sink_ended;
 static struct {
     _Alignas(64) pid_t pid; /* the process the sink is for: a vfork child shares it */
     _Atomic bool finishing; /* the sink's thread is to stop: the file is being ended */
+    _Atomic bool catching_up; /* the sink's thread is to take everything, at once */
+    _Atomic uint64_t taken;   /* sequence numbers written, as of the last drain */
     _Alignas(64) pthread_mutex_t lock;
     pthread_t owner; /* who holds the lock, for a signal handler to tell */
     bool owned;
@@ -81,7 +83,7 @@ static struct {
     uint64_t next_tag;
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
-    bool has_thread;
+    _Atomic bool has_thread;
 } sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -181,7 +183,7 @@ static void *sink_loop(void *arg)
             /* While the program records flat out, the sink stays a batch
              * behind it, off the cache lines it is writing; once it naps
              * long, it takes everything. */
-            bool idle = nap == NAP_LONGEST;
+            bool idle = nap == NAP_LONGEST || atomic_load(&sink.catching_up);
             if (idle || atomic_load(&sink_issued) - sink.written >= SINK_BATCH)
                 took = drain_held(idle ? 0 : SINK_BATCH / 2, PASS_MOST);
             print_stats_if_due();
@@ -394,6 +396,7 @@ static bool drain_held(uint64_t lag, uint64_t most)
     uint64_t before = sink.written, end = atomic_load(&sink_issued);
     end = end - lag > before ? end - lag : before;
     drain_to(end - before > most ? before + most : end, false);
+    atomic_store(&sink.taken, sink.written);
     if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
         say("cmtrecord: %s; recording stops here\n", cmt_output_error(sink.out));
         sink.failed = true;
@@ -438,6 +441,26 @@ bool sink_is_ours(void)
     return getpid() == sink.pid;
 }
 
+/* At the end the sink's thread is usually behind (programs free all they
+ * have as they exit): it takes what is left, its tables warm in its
+ * core's caches, while the ending thread waits; it gives up waiting if
+ * the sink's thread stops making progress. */
+static void let_the_thread_catch_up(void)
+{
+    if (!atomic_load(&sink.has_thread))
+        return;
+    uint64_t end = atomic_load(&sink_issued), seen = atomic_load(&sink.taken);
+    atomic_store(&sink.catching_up, true);
+    for (int still = 0; seen < end && still < 2000; still++) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+        uint64_t now = atomic_load(&sink.taken);
+        if (now != seen)
+            still = 0;
+        seen = now;
+    }
+}
+
 void sink_finish(bool in_handler)
 {
     if (sink_finished())
@@ -447,6 +470,8 @@ void sink_finish(bool in_handler)
      * little for it). */
     if (sink.owned && pthread_equal(sink.owner, pthread_self()))
         return;
+    if (!in_handler)
+        let_the_thread_catch_up();
     atomic_store(&sink.finishing, true);
     bool held = !in_handler && pthread_mutex_lock(&sink.lock) == 0;
     for (int i = 0; in_handler && i < 2000 && !(held = pthread_mutex_trylock(&sink.lock) == 0); i++) {
@@ -504,6 +529,8 @@ void sink_after_fork_child(ring *keep)
     sink.stats_due = 0;
     sink.has_thread = false;
     atomic_store(&sink.finishing, false);
+    atomic_store(&sink.catching_up, false);
+    atomic_store(&sink.taken, 0);
     sink.failed = false;
     atomic_store(&sink_issued, 0);
     sink.written = 0;
