@@ -43,7 +43,7 @@ typedef struct record {
  * saw is used up, so that a sink on another core costs the thread no
  * cache misses of its own. */
 #define CHUNK_RECORDS 4096u
-#define RING_MOST (1u << 21)
+#define RING_MOST (1u << 22)
 
 typedef struct chunk chunk;
 
@@ -69,7 +69,7 @@ void ring_destroy(ring *r);
 
 /* The thread's records reached room_until: moves on to a new chunk if
  * the one being written is full, and with RING_MOST records waiting the
- * thread drains the sink itself.  False if out of memory. */
+ * thread waits for the sink first.  False if out of memory. */
 bool ring_make_room(ring *r, uint64_t head);
 
 /* The thread asks for the cache line it will write this many records on,
@@ -147,6 +147,12 @@ static inline uint64_t sink_next_seq(void)
  * threads drain their rings themselves when full.  The calling thread's
  * allocations meanwhile must not be recorded. */
 void sink_start_thread(void);
+
+/* Returns once R's records up to TAIL have been taken: waits while the
+ * sink's thread runs (it is taking records as fast as it can, its tables
+ * warm in its core's caches; draining here would only stop it), else
+ * drains. */
+void sink_wait_for(ring *r, uint64_t tail);
 
 /* Takes records from every ring, in sequence order, into the file, up to
  * the last sequence number handed out when it started (so a thread whose

@@ -97,11 +97,11 @@ void ring_destroy(ring *r)
 }
 
 /* A new chunk when the one being written is full; with the sink
- * RING_MOST records behind, the thread drains it itself first. */
+ * RING_MOST records behind, the thread waits for it first. */
 static bool make_room(ring *r, uint64_t head)
 {
     if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= RING_MOST)
-        sink_drain(); /* takes every record handed out so far, ours too */
+        sink_wait_for(r, head - RING_MOST / 2);
     if (head == r->write_end) {
         chunk *c = chunk_take();
         if (!c)

@@ -7,8 +7,8 @@
  * record a call.  The sink's own thread drains the rings as they fill,
  * so that turning addresses into tags and compressing (cache misses in
  * tables of millions of live blocks) happen on another core while the
- * program runs on; a thread whose ring has grown to RING_MOST all the
- * same takes the sink's lock and drains every ring itself.  A number
+ * program runs on; a thread whose ring has grown to RING_MOST waits for
+ * it (without the sink's thread, it drains every ring itself).  A number
  * handed out whose record is not yet in its ring is a few instructions
  * away (the thread made room before taking the number), so the drain
  * waits for it.
@@ -402,6 +402,18 @@ static bool drain_held(uint64_t lag, uint64_t most)
         sink.failed = true;
     }
     return sink.written != before;
+}
+
+void sink_wait_for(ring *r, uint64_t tail)
+{
+    while (atomic_load_explicit(&r->tail, memory_order_acquire) < tail) {
+        if (!atomic_load(&sink.has_thread) || atomic_load(&sink.finishing)) {
+            sink_drain();
+            return;
+        }
+        struct timespec pause = {0, NAP_SHORTEST};
+        nanosleep(&pause, NULL);
+    }
 }
 
 void sink_drain(void)
