@@ -205,10 +205,12 @@ static void start(void)
         atomic_store(&state, STARTING);
         resolve();
         busy = true; /* what starting allocates is not the program's */
-        const char *stats = getenv("CMTRECORD_STATS"), *level = getenv("CMTRECORD_LEVEL");
+        const char *stats = getenv("CMTRECORD_STATS"), *level = getenv("CMTRECORD_LEVEL"),
+                   *thread = getenv("CMTRECORD_THREAD");
         sink_options options = {.output = getenv("CMTRECORD_OUTPUT"),
                                 .stats_seconds = stats ? atof(stats) : 0,
-                                .level = level ? atoi(level) : CMT_DEFAULT_LEVEL};
+                                .level = level ? atoi(level) : CMT_DEFAULT_LEVEL,
+                                .own_thread = !thread || strcmp(thread, "0") != 0};
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
         with_times = options.stats_seconds > 0;

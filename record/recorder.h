@@ -36,8 +36,9 @@ typedef struct record {
 
 /* A thread's records on their way to the sink: written only by the thread
  * (head), read only by whoever holds the sink (tail).  The records are
- * kept in a chain of chunks that grows while the sink is behind (programs
- * allocate in bursts) up to RING_MOST records, and gives its chunks back
+ * kept in a chain of chunks that grows while the sink's thread is behind
+ * (programs allocate in bursts) up to RING_MOST records (without the
+ * thread, a chunk's worth), and gives its chunks back
  * as the sink takes them in.  The two ends live on cache lines of their
  * own, and the thread looks at the sink's end only when the room it last
  * saw is used up, so that a sink on another core costs the thread no
@@ -122,6 +123,7 @@ typedef struct sink_options {
     const char *output;     /* CMTRECORD_OUTPUT: this process's file; NULL: PROGRAM.PID.cmt */
     double stats_seconds;   /* CMTRECORD_STATS: live statistics every so often; 0: none */
     int level;              /* CMTRECORD_LEVEL: zstd level */
+    bool own_thread;        /* CMTRECORD_THREAD (not 0): the sink has a thread of its own */
 } sink_options;
 
 /* Reads the options and starts the sink; the file is created with the
@@ -143,10 +145,13 @@ static inline uint64_t sink_next_seq(void)
 }
 
 /* Starts the sink's thread, which takes the records in as they come, on
- * another core if there is one; without it (it could not be started),
- * threads drain their rings themselves when full.  The calling thread's
- * allocations meanwhile must not be recorded. */
+ * another core if there is one; without it (not wanted, or it could not
+ * be started), threads drain the rings themselves whenever a chunk fills.
+ * The calling thread's allocations meanwhile must not be recorded. */
 void sink_start_thread(void);
+
+/* True if the sink's thread is taking the records in. */
+bool sink_has_thread(void);
 
 /* Returns once R's records up to TAIL have been taken: waits while the
  * sink's thread runs (it is taking records as fast as it can, its tables

@@ -96,12 +96,13 @@ void ring_destroy(ring *r)
     munmap(r, sizeof *r);
 }
 
-/* A new chunk when the one being written is full; with the sink
- * RING_MOST records behind, the thread waits for it first. */
+/* A new chunk when the one being written is full; with the sink too far
+ * behind, the thread waits for it first. */
 static bool make_room(ring *r, uint64_t head)
 {
-    if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= RING_MOST)
-        sink_wait_for(r, head - RING_MOST / 2);
+    uint64_t most = sink_has_thread() ? RING_MOST : CHUNK_RECORDS;
+    if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= most)
+        sink_wait_for(r, head - most / 2);
     if (head == r->write_end) {
         chunk *c = chunk_take();
         if (!c)
@@ -112,8 +113,8 @@ static bool make_room(ring *r, uint64_t head)
         r->write_times = c->times;
         r->write_end += CHUNK_RECORDS;
     }
-    uint64_t most = atomic_load_explicit(&r->tail, memory_order_acquire) + RING_MOST;
-    r->room_until = most < r->write_end ? most : r->write_end;
+    uint64_t until = atomic_load_explicit(&r->tail, memory_order_acquire) + most;
+    r->room_until = until < r->write_end ? until : r->write_end;
     return true;
 }
 

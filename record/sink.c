@@ -200,10 +200,15 @@ static void *sink_loop(void *arg)
     return NULL;
 }
 
+bool sink_has_thread(void)
+{
+    return atomic_load_explicit(&sink.has_thread, memory_order_relaxed);
+}
+
 void sink_start_thread(void)
 {
     hold();
-    if (!sink.has_thread && !sink_finished()) {
+    if (sink.options.own_thread && !sink.has_thread && !sink_finished()) {
         pthread_t t;
         int rc = pthread_create(&t, NULL, sink_loop, NULL);
         sink.has_thread = rc == 0;
@@ -420,6 +425,7 @@ void sink_drain(void)
 {
     hold();
     drain_held(0, UINT64_MAX);
+    print_stats_if_due(); /* without the sink's thread, the only place */
     release();
 }
 

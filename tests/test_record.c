@@ -108,6 +108,26 @@ Test(record, every_entry_point_and_threads_as_valgrind_counts_them)
     expect_same_calls(&ours, &theirs, 0);
 }
 
+/* CMTRECORD_THREAD=0: no thread of the recorder's own, the program's
+ * threads converting and writing as their chunks fill; the same calls. */
+Test(record, without_a_thread_of_its_own_the_same_calls)
+{
+    const char *with = scratch_path("with-thread.cmt"), *without = scratch_path("without-thread.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s calls threads many > /dev/null", RECORD, with,
+                      RECORD_TARGET),
+                 0);
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "CMTRECORD_THREAD=0 %s -q --stats 0.01 -o %s -- %s calls threads many > /dev/null",
+                      RECORD, without, RECORD_TARGET),
+                 0, "%s", err);
+    cr_assert(strstr(err, "Current allocations by age"), "the statistics, from the program's threads: %s", err);
+    free(err);
+    counts a = count(with), b = count(without);
+    expect_same_calls(&b, &a, 0);
+    cr_assert_gt(b.events, 400000, "more calls than a chunk holds, many times over");
+    cr_assert_eq(b.threads, a.threads);
+}
+
 Test(record, a_system_program_as_valgrind_counts_it)
 {
     if (!have_valgrind())
