@@ -59,7 +59,8 @@
 _Alignas(64) _Atomic uint64_t sink_issued;
 _Alignas(64) _Atomic bool sink_ended;
 
-/* Every thread looks at pid at every call; the rest is the drainer's, on
+/* Every thread looks at pid at every call, and the flags after it pass
+ * between the ending thread and the sink's; the rest is the drainer's, on
  * cache lines of its own, so that its writes never take the program's
  * lines away. */
 static struct {
@@ -210,12 +211,9 @@ void sink_start_thread(void)
     hold();
     if (sink.options.own_thread && !sink.has_thread && !sink_finished()) {
         pthread_t t;
-        int rc = pthread_create(&t, NULL, sink_loop, NULL);
-        sink.has_thread = rc == 0;
-        if (sink.has_thread)
+        sink.has_thread = pthread_create(&t, NULL, sink_loop, NULL) == 0;
+        if (sink.has_thread) /* else the program's threads drain, as with CMTRECORD_THREAD=0 */
             pthread_detach(t);
-        else if (sink.options.stats_seconds > 0)
-            say("cmtrecord: can't start the recorder's thread: %s; no live statistics\n", strerror(rc));
     }
     release();
 }
