@@ -88,6 +88,10 @@ bool cmt_op_accesses(cmt_op op);
  * UINT64_MAX, which no allocator can satisfy). */
 uint64_t cmt_event_bytes(const cmt_event *ev);
 
+/* True if A and B are the same event as a .cmt file keeps it: every field
+ * but the addresses, which the format does not store. */
+bool cmt_event_same(const cmt_event *a, const cmt_event *b);
+
 /* True when the call returned NULL although it asked for a block: a failed
  * allocation.  realloc(p, 0) returning NULL is a free, not a failure. */
 bool cmt_event_failed(const cmt_event *ev);

@@ -215,13 +215,6 @@ cmt_event *random_events(size_t n, unsigned seed)
     return events;
 }
 
-bool same_event(const cmt_event *a, const cmt_event *b)
-{
-    return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
-           a->count == b->count && a->align == b->align && a->offset == b->offset &&
-           a->time == b->time && a->thread == b->thread;
-}
-
 const char *shared_trace(const char *name)
 {
     static char path[PATH_MAX];

@@ -44,10 +44,6 @@ cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t
 /* A random but valid trace of N events, the same for the same SEED. */
 cmt_event *random_events(size_t n, unsigned seed);
 
-/* True if two events say the same (addresses aside: .cmt keeps none);
- * times included. */
-bool same_event(const cmt_event *a, const cmt_event *b);
-
 /* The path of a file under ../shared/traces, or NULL if it is absent; in a
  * static buffer that the next call reuses. */
 const char *shared_trace(const char *name);

@@ -290,7 +290,7 @@ Test(cli, the_valgrind_and_kdump_recordings_of_one_run_agree)
         cmt_event want = v[i];
         if (want.op == CMT_OP_CALLOC)
             want = (cmt_event){.op = CMT_OP_MALLOC, .tag = want.tag, .size = cmt_event_bytes(&want), .count = 1};
-        cr_assert(same_event(&want, &k[i]), "event %zu differs", i + 1);
+        cr_assert(cmt_event_same(&want, &k[i]), "event %zu differs", i + 1);
     }
     free(v);
     free(k);

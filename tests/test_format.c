@@ -22,7 +22,7 @@ static void check_round_trip(size_t n, unsigned seed, int level)
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(got, n);
     for (size_t i = 0; i < n; i++)
-        cr_assert(same_event(&events[i], &back[i]), "event %zu differs (seed %u, level %d)", i, seed, level);
+        cr_assert(cmt_event_same(&events[i], &back[i]), "event %zu differs (seed %u, level %d)", i, seed, level);
     free(events);
     free(back);
 }
@@ -63,7 +63,7 @@ Test(format, sizes_and_counts_keep_all_64_bits)
     cr_assert_eq(rc, 0);
     cr_assert_eq(got, n);
     for (size_t i = 0; i < n; i++)
-        cr_assert(same_event(&events[i], &back[i]), "event %zu", i);
+        cr_assert(cmt_event_same(&events[i], &back[i]), "event %zu", i);
     free(back);
 }
 
@@ -108,7 +108,7 @@ Test(format, unknown_extension_records_are_skipped)
     cmt_event *back = decode_events(path, &n, &rc, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(n, 2);
-    cr_assert(same_event(&back[0], &a) && same_event(&back[1], &b));
+    cr_assert(cmt_event_same(&back[0], &a) && cmt_event_same(&back[1], &b));
     free(back);
 }
 
@@ -197,7 +197,7 @@ static void expect_failure_or_same(const char *path, const cmt_event *original, 
     } else {
         cr_assert_eq(got, n, "%s: decoded %zu events and a clean end", what, got);
         for (size_t i = 0; i < n; i++)
-            cr_assert(same_event(&back[i], &original[i]), "%s: event %zu decoded wrong", what, i);
+            cr_assert(cmt_event_same(&back[i], &original[i]), "%s: event %zu decoded wrong", what, i);
     }
     free(back);
 }

@@ -43,7 +43,7 @@ static void expect_events(const parsed *p, const cmt_event *want, size_t n)
 {
     cr_assert_eq(p->n, n, "%zu events where %zu were wanted", p->n, n);
     for (size_t i = 0; i < n; i++)
-        cr_assert(same_event(&p->events[i], &want[i]), "event %zu", i + 1);
+        cr_assert(cmt_event_same(&p->events[i], &want[i]), "event %zu", i + 1);
 }
 
 /* Reading TEXT must stop with an error containing NEEDLE. */

@@ -131,6 +131,13 @@ uint64_t cmt_event_bytes(const cmt_event *ev)
     return total;
 }
 
+bool cmt_event_same(const cmt_event *a, const cmt_event *b)
+{
+    return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
+           a->count == b->count && a->align == b->align && a->offset == b->offset && a->time == b->time &&
+           a->thread == b->thread;
+}
+
 bool cmt_event_failed(const cmt_event *ev)
 {
     if (!cmt_op_allocates(ev->op) || ev->tag != 0)

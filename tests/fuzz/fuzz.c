@@ -47,13 +47,6 @@ int fuzz_level(uint8_t b)
     return b % 8 == 0 ? 1 + b / 8 % 3 : 0;
 }
 
-static bool same(const cmt_event *a, const cmt_event *b)
-{
-    return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
-           a->count == b->count && a->align == b->align && a->offset == b->offset && a->time == b->time &&
-           a->thread == b->thread;
-}
-
 void fuzz_round_trip(const cmt_event *events, size_t n, int level)
 {
     int fd = memfd_create("fuzz-output", 0);
@@ -78,7 +71,7 @@ void fuzz_round_trip(const cmt_event *events, size_t n, int level)
     size_t i = 0;
     int rc;
     while ((rc = cmt_reader_next(r, &ev)) > 0) {
-        if (i >= n || !same(&ev, &events[i]))
+        if (i >= n || !cmt_event_same(&ev, &events[i]))
             die("round trip", "an event came back different");
         i++;
     }
