@@ -237,11 +237,6 @@ int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
  * readers which do not know KIND skip.  Returns 0 or -1. */
 int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
 
-/* Ends the block being written and hands it to the output's file, so
- * that a reader (cmtreplay --salvage) gets every event so far even if the
- * stream is never finished.  Returns 0 or -1. */
-int cmt_writer_flush(cmt_writer *writer);
-
 /* Ends the stream (end marker, event count, checksum) and flushes it to
  * the output.  Returns 0 or -1. */
 int cmt_writer_finish(cmt_writer *writer);

@@ -5,7 +5,6 @@
 #include "cli.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static const char *const PROG = "cmtstat";
 
@@ -28,15 +27,15 @@ static void usage(void)
 }
 
 typedef struct printed {
-    const cli_trace_options *options;
+    const char *name;
     const cmt_trace_stats *stats;
+    bool json;
 } printed;
 
 static void print_stats(FILE *f, const void *context)
 {
     const printed *p = context;
-    const char *name = strcmp(p->options->input, "-") == 0 ? "<stdin>" : p->options->input;
-    cmt_stats_print(f, name, p->stats, p->options->json);
+    cmt_stats_print(f, p->name, p->stats, p->json);
 }
 
 static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
@@ -45,7 +44,7 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
     cmt_trace_stats stats;
     if (cmt_stats_read(source, &stats, progress, err, errlen) < 0)
         return -1;
-    printed p = {o, &stats};
+    printed p = {cmt_source_name(source), &stats, o->json};
     return cli_print_to_output(out, print_stats, &p, err, errlen);
 }
 

@@ -25,6 +25,10 @@ static const struct {
     {"xz", "\xfd" "7zXZ", "xzcat"},
 };
 
+/* Bytes looked at before deciding what the input is: the longest magic
+ * number above ("\xfd7zXZ"). */
+#define SNIFF_BYTES 6
+
 /* -1 with a message if IN starts as another compressor's output. */
 static int refuse_other_compressors(const cmt_input *in, char *err, size_t errlen)
 {
@@ -111,8 +115,8 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     in->cap = INPUT_CHUNK * 2;
     in->buf = cmt_xmalloc(in->cap);
     /* Look at the first bytes: zstd's magic number means compressed input. */
-    while (in->end < 6) {
-        ssize_t n = read_some(in, in->buf + in->end, 6 - in->end, err, errlen);
+    while (in->end < SNIFF_BYTES) {
+        ssize_t n = read_some(in, in->buf + in->end, SNIFF_BYTES - in->end, err, errlen);
         if (n < 0) {
             cmt_input_close(in);
             return -1;

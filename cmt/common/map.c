@@ -10,7 +10,6 @@
  * between a few and a few hundred blocks never rehashes. */
 #define MIN_SLOTS 1024
 
-
 static void rehash(cmt_map *map, size_t nslots)
 {
     cmt_map_entry *old = map->slots;
@@ -25,8 +24,7 @@ static void rehash(cmt_map *map, size_t nslots)
             j = (j + 1) & map->mask;
         map->slots[j] = old[i];
     }
-    if (old)
-        cmt_table_free(old, old_n * sizeof *old);
+    cmt_table_free(old, old_n * sizeof *old);
 }
 
 void cmt_map_init(cmt_map *map)
@@ -38,12 +36,11 @@ void cmt_map_init(cmt_map *map)
 
 void cmt_map_destroy(cmt_map *map)
 {
-    if (map->slots)
-        cmt_table_free(map->slots, (map->mask + 1) * sizeof *map->slots);
+    cmt_table_free(map->slots, (map->mask + 1) * sizeof *map->slots);
     map->slots = NULL;
 }
 
-__attribute__((noinline)) cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
+cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
 {
     for (size_t i = cmt_map_home(map, key);; i = (i + 1) & map->mask) {
         if (map->slots[i].key == key)

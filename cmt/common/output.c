@@ -178,7 +178,6 @@ static int write_all(cmt_output *out, const uint8_t *p, size_t len)
     return 0;
 }
 
-
 static int flush(cmt_output *out)
 {
     int rc = write_all(out, out->buf, out->used);

@@ -315,13 +315,6 @@ int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, s
     return 0;
 }
 
-int cmt_writer_flush(cmt_writer *w)
-{
-    if (w->failed || w->finished || flush_block(w) < 0)
-        return -1;
-    return cmt_output_flush(w->out) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
-}
-
 int cmt_writer_finish(cmt_writer *w)
 {
     if (w->failed || w->finished || flush_block(w) < 0)
