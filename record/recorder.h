@@ -38,23 +38,25 @@ typedef struct record {
  * (head), read only by whoever holds the sink (tail).  The records are
  * kept in a chain of chunks that grows while the sink's thread is behind
  * (programs allocate in bursts) up to RING_MOST records (without the
- * thread, a chunk's worth), and gives its chunks back
- * as the sink takes them in.  The two ends live on cache lines of their
- * own, and the thread looks at the sink's end only when the room it last
- * saw is used up, so that a sink on another core costs the thread no
- * cache misses of its own. */
+ * thread, a chunk's worth), and gives its chunks back as the sink takes
+ * them in.  The two ends live on cache lines of their own, and the thread
+ * looks at the sink's end only when the room it last saw is used up, so
+ * that a sink on another core costs the thread no cache misses of its
+ * own. */
 #define CHUNK_RECORDS 4096u
 #define RING_MOST (1u << 22)
 
-typedef struct chunk chunk;
+typedef struct chunk {
+    _Atomic(struct chunk *) next; /* set by the thread before its first record there */
+    _Alignas(64) record slots[CHUNK_RECORDS];
+    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only */
+} chunk;
 
 typedef struct ring {
     _Alignas(64) _Atomic uint64_t head;
     uint64_t room_until; /* head may go this far before the thread looks further */
     uint64_t write_end;  /* where the chunk being written ends */
     chunk *writing;
-    record *write_slots; /* the writing chunk's records and their times */
-    uint64_t *write_times;
     _Alignas(64) _Atomic uint64_t tail;
     uint64_t read_end;   /* where the chunk being read ends */
     chunk *reading;
@@ -90,9 +92,9 @@ static inline record *ring_claim(ring *r, uint64_t **time)
         return NULL;
     unsigned at = (unsigned)(head % CHUNK_RECORDS);
     if (at + WRITE_AHEAD < CHUNK_RECORDS)
-        __builtin_prefetch(&r->write_slots[at + WRITE_AHEAD], 1);
-    *time = &r->write_times[at];
-    return &r->write_slots[at];
+        __builtin_prefetch(&r->writing->slots[at + WRITE_AHEAD], 1);
+    *time = &r->writing->times[at];
+    return &r->writing->slots[at];
 }
 
 static inline void ring_publish(ring *r)

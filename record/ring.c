@@ -16,12 +16,6 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-struct chunk {
-    _Atomic(chunk *) next; /* set by the thread before its first record there */
-    _Alignas(64) record slots[CHUNK_RECORDS];
-    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only */
-};
-
 #define POOL_MOST (RING_MOST / CHUNK_RECORDS)
 #define POOL_LEAST 64
 
@@ -80,8 +74,6 @@ ring *ring_create(void)
         return NULL;
     }
     r->writing = r->reading = c;
-    r->write_slots = c->slots;
-    r->write_times = c->times;
     r->write_end = r->read_end = CHUNK_RECORDS;
     return r;
 }
@@ -109,8 +101,6 @@ static bool make_room(ring *r, uint64_t head)
             return false;
         atomic_store_explicit(&r->writing->next, c, memory_order_release);
         r->writing = c;
-        r->write_slots = c->slots;
-        r->write_times = c->times;
         r->write_end += CHUNK_RECORDS;
     }
     uint64_t until = atomic_load_explicit(&r->tail, memory_order_acquire) + most;

@@ -114,6 +114,13 @@ static void release(void)
     pthread_mutex_unlock(&sink.lock);
 }
 
+/* Sleeps NS nanoseconds (less than a second). */
+static void sleep_ns(long ns)
+{
+    struct timespec pause = {0, ns};
+    nanosleep(&pause, NULL);
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -194,8 +201,7 @@ static void *sink_loop(void *arg)
             nap = NAP_SHORTEST;
             continue;
         }
-        struct timespec pause = {0, nap};
-        nanosleep(&pause, NULL);
+        sleep_ns(nap);
         nap = nap * 2 < NAP_LONGEST ? nap * 2 : NAP_LONGEST;
     }
     return NULL;
@@ -278,11 +284,13 @@ static void take(cmt_event *ev, uint64_t addr, uint64_t bytes, uint64_t second)
 }
 
 /* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
-__attribute__((noinline)) static void convert(const record *r, uint32_t thread, uint64_t time)
+static void convert(const record *r, uint32_t thread, uint64_t time)
 {
     cmt_event ev = {.op = (cmt_op)r->op, .count = 1, .size = r->size, .thread = thread};
     uint64_t second = time / 1000000000u;
-    cmt_map_entry *old = r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
+    /* Only free and realloc pass a block; for the other calls the field holds aux. */
+    bool passes = ev.op == CMT_OP_FREE || ev.op == CMT_OP_REALLOC;
+    cmt_map_entry *old = passes && r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
     switch (ev.op) {
     case CMT_OP_FREE:
         if (r->arg && !old)
@@ -391,13 +399,13 @@ static void drain_to(uint64_t end, bool final)
 }
 
 /* A drain, the sink held: every record handed out so far but the last
- * LAG, at most MOST of them, and the whole blocks to the file now, not when the output's buffer
- * fills, so that a program killed outright loses only the block in hand.
- * True if there was anything to take. */
+ * LAG, at most MOST of them, and the whole blocks to the file now, not
+ * when the output's buffer fills, so that a program killed outright loses
+ * only the block in hand.  True if there was anything to take. */
 static bool drain_held(uint64_t lag, uint64_t most)
 {
-    uint64_t before = sink.written, end = atomic_load(&sink_issued);
-    end = end - lag > before ? end - lag : before;
+    uint64_t before = sink.written, issued = atomic_load(&sink_issued);
+    uint64_t end = issued > before + lag ? issued - lag : before;
     drain_to(end - before > most ? before + most : end, false);
     atomic_store(&sink.taken, sink.written);
     if (sink.out && !sink.failed && cmt_output_flush(sink.out) < 0) {
@@ -414,8 +422,7 @@ void sink_wait_for(ring *r, uint64_t tail)
             sink_drain();
             return;
         }
-        struct timespec pause = {0, NAP_SHORTEST};
-        nanosleep(&pause, NULL);
+        sleep_ns(NAP_SHORTEST);
     }
 }
 
@@ -468,8 +475,7 @@ static void let_the_thread_catch_up(void)
     uint64_t end = atomic_load(&sink_issued), seen = atomic_load(&sink.taken);
     atomic_store(&sink.catching_up, true);
     for (int still = 0; seen < end && still < 2000; still++) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
+        sleep_ns(100000);
         uint64_t now = atomic_load(&sink.taken);
         if (now != seen)
             still = 0;
@@ -491,8 +497,7 @@ void sink_finish(bool in_handler)
     atomic_store(&sink.finishing, true);
     bool held = !in_handler && pthread_mutex_lock(&sink.lock) == 0;
     for (int i = 0; in_handler && i < 2000 && !(held = pthread_mutex_trylock(&sink.lock) == 0); i++) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        sleep_ns(1000000);
     }
     if (!held)
         return;
