@@ -326,8 +326,8 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
 /* Gives back what the trace never freed, so the heap ends empty. */
 static void release_leftovers(replay *r)
 {
-    for (size_t i = 0; i <= r->blocks.mask; i++) {
-        cmt_map_entry *e = &r->blocks.slots[i];
+    for (size_t i = 0; i < r->blocks.capacity; i++) {
+        cmt_map_entry *e = cmt_map_slot(&r->blocks, i);
         if (e->key && e->a)
             r->alloc->free(r->heap, (void *)(uintptr_t)e->a);
     }
@@ -352,7 +352,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             return -1;
         }
     }
-    cmt_map_init(&r.blocks);
+    cmt_map_init(&r.blocks, 3);
     report->start_rss = current_rss();
     cmt_event *events = malloc(BATCH * sizeof *events);
     int rc = 0;

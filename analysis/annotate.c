@@ -99,7 +99,7 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
                            char *err, size_t errlen)
 {
     cmt_map live; /* tag -> a: bytes, b: line */
-    cmt_map_init(&live);
+    cmt_map_init(&live, 3);
     cmt_event ev;
     uint64_t line = 0;
     int rc;
@@ -185,7 +185,7 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
                           char *err, size_t errlen)
 {
     cmt_map live;
-    cmt_map_init(&live);
+    cmt_map_init(&live, 3);
     pair_table pairs = {cmt_xcalloc(1024, sizeof *pairs.slots), 1023, 0};
     cmt_event ev;
     uint64_t line = 0, died = 0;
@@ -320,7 +320,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         return -1;
     }
     cmt_map live; /* tag -> a: bytes, b: line, c: address */
-    cmt_map_init(&live);
+    cmt_map_init(&live, 3);
     cmt_ordered by_address; /* address -> bytes */
     cmt_ordered_init(&by_address);
     cmt_event ev;

@@ -65,7 +65,7 @@ void cmt_stats_init(cmt_trace_stats *s)
 {
     *s = (cmt_trace_stats){.macro.upper = macro_upper, .micro.upper = micro_upper};
     s->state = cmt_xcalloc(1, sizeof *s->state);
-    cmt_map_init(&s->state->live);
+    cmt_map_init(&s->state->live, 3);
 }
 
 /* Block E's life ends at the current event. */
@@ -132,9 +132,9 @@ void cmt_stats_finish(cmt_trace_stats *s)
 {
     cmt_stats_state *st = s->state;
     uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
-    for (size_t i = 0; i <= st->live.mask; i++)
-        if (st->live.slots[i].key)
-            block_dies(s, &st->live.slots[i]);
+    for (size_t i = 0; i < st->live.capacity; i++)
+        if (cmt_map_slot(&st->live, i)->key)
+            block_dies(s, cmt_map_slot(&st->live, i));
     s->live_bytes = never_bytes; /* what is still live at the end: never freed */
     s->live_blocks = never_blocks;
     for (unsigned b = 0; b < FINE_BUCKETS; b++)

@@ -162,7 +162,7 @@ Test(table, keeps_its_contents_and_zeroes_the_rest_across_the_page_threshold)
 Test(map, inserts_finds_removes_and_shrinks)
 {
     cmt_map map;
-    cmt_map_init(&map);
+    cmt_map_init(&map, 3);
     for (uint64_t k = 1; k <= 50000; k++)
         cmt_map_insert(&map, k * 16)->a = k;
     for (uint64_t k = 1; k <= 50000; k++) {
@@ -179,4 +179,123 @@ Test(map, inserts_finds_removes_and_shrinks)
     cr_assert_eq(map.count, 0);
     cr_assert_leq(map.mask + 1, 1024, "the table shrinks as blocks die");
     cmt_map_destroy(&map);
+}
+
+/* Checks MAP against the model: KEYS[i] is live with value VALUES[i] where
+ * LIVE[i]. */
+static void map_agrees(const cmt_map *map, unsigned values, const uint64_t *keys, const uint64_t *vals,
+                       const bool *live, size_t n, const char *when)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        cmt_map_entry *e = cmt_map_find(map, keys[i]);
+        cr_assert_eq(e != NULL, live[i], "%s: key %zu found %d, live %d", when, i, e != NULL, live[i]);
+        if (!e)
+            continue;
+        count++;
+        cr_assert_eq(e->a, vals[i], "%s: key %zu's a", when, i);
+        if (values == 3) {
+            cr_assert_eq(e->b, ~vals[i], "%s: key %zu's b", when, i);
+            cr_assert_eq(e->c, vals[i] * 3, "%s: key %zu's c", when, i);
+        }
+    }
+    cr_assert_eq(map->count, count, "%s: count", when);
+}
+
+/* Random inserts and removes past the size where the table gets pages of
+ * its own (and grows with mremap), down again, for both entry sizes. */
+Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
+{
+    enum { KEYS = 400000 };
+    uint64_t *keys = malloc(KEYS * sizeof *keys), *vals = calloc(KEYS, sizeof *vals);
+    bool *live = calloc(KEYS, sizeof *live);
+    cr_assert(keys && vals && live);
+    for (unsigned values = 1; values <= 3; values += 2) {
+        cmt_map map;
+        cmt_map_init(&map, values);
+        uint64_t state = 88172645463325252ull;
+        for (size_t i = 0; i < KEYS; i++) {
+            keys[i] = (i + 1) * 16 + (i % 7 == 0 ? 0x7f0000000000ull : 0); /* two heaps */
+            live[i] = false;
+        }
+        /* Phase p of 4: mostly inserts, then mostly removes, twice. */
+        for (int phase = 0; phase < 4; phase++) {
+            unsigned insert_percent = phase % 2 == 0 ? 80 : 15;
+            for (size_t step = 0; step < 600000; step++) {
+                state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+                size_t i = (size_t)(state >> 20) % KEYS;
+                if ((state & 127) * 100 / 128 < insert_percent) {
+                    cmt_map_entry *e = cmt_map_insert(&map, keys[i]);
+                    cr_assert_eq(e->key, keys[i]);
+                    if (!live[i])
+                        cr_assert(e->a == 0 && (values == 1 || (e->b == 0 && e->c == 0)),
+                                  "a new entry starts at zero");
+                    vals[i] = state | 1;
+                    e->a = vals[i];
+                    if (values == 3) {
+                        e->b = ~vals[i];
+                        e->c = vals[i] * 3;
+                    }
+                    live[i] = true;
+                } else if (live[i]) {
+                    cmt_map_remove(&map, cmt_map_find(&map, keys[i]));
+                    live[i] = false;
+                }
+            }
+            char when[64];
+            snprintf(when, sizeof when, "%u value(s), phase %d", values, phase);
+            map_agrees(&map, values, keys, vals, live, KEYS, when);
+        }
+        cmt_map_destroy(&map);
+    }
+    free(keys);
+    free(vals);
+    free(live);
+}
+
+/* Keys whose home is the last home slot make a run longer than the
+ * overflow past it: the overflow grows, and doubling sets its entries
+ * aside and places them again. */
+Test(map, runs_past_the_last_home_slot)
+{
+    for (unsigned values = 1; values <= 3; values += 2) {
+        cmt_map map;
+        cmt_map_init(&map, values);
+        size_t first_mask = map.mask;
+        uint64_t keys[700];
+        size_t n = 0;
+        for (uint64_t k = 16; n < 700; k += 16)
+            if (cmt_map_home(&map, k) == first_mask)
+                keys[n++] = k;
+        for (size_t i = 0; i < n; i++)
+            cmt_map_insert(&map, keys[i])->a = i + 1;
+        cr_assert_gt(map.capacity - map.mask - 1, 64, "the overflow grew");
+        /* Enough others to double the table twice. */
+        uint64_t others[3000];
+        size_t m = 0;
+        for (uint64_t k = 1; map.mask < 4 * first_mask; k++)
+            if (!cmt_map_find(&map, k * 48 + 8)) {
+                cr_assert_lt(m, 3000);
+                others[m++] = k * 48 + 8;
+                cmt_map_insert(&map, k * 48 + 8)->a = 0xabc;
+            }
+        for (size_t i = 0; i < n; i++) {
+            cmt_map_entry *e = cmt_map_find(&map, keys[i]);
+            cr_assert(e && e->a == i + 1, "key %zu after doubling", i);
+        }
+        for (size_t i = 0; i < n; i += 3)
+            cmt_map_remove(&map, cmt_map_find(&map, keys[i]));
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(cmt_map_find(&map, keys[i]) != NULL, i % 3 != 0, "key %zu after removes", i);
+        /* The others gone, the table halves with runs in its overflow. */
+        for (size_t i = 0; i < m; i++)
+            cmt_map_remove(&map, cmt_map_find(&map, others[i]));
+        cr_assert_lt(map.mask, 4 * first_mask, "the table shrank");
+        for (size_t i = 0; i < n; i++) {
+            cmt_map_entry *e = cmt_map_find(&map, keys[i]);
+            cr_assert_eq(e != NULL, i % 3 != 0, "key %zu after halving", i);
+            cr_assert(!e || e->a == i + 1, "key %zu's value after halving", i);
+        }
+        cmt_map_destroy(&map);
+    }
 }

@@ -5,78 +5,162 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Small enough to cost nothing, large enough that a live set swinging
  * between a few and a few hundred blocks never rehashes. */
 #define MIN_SLOTS 1024
+/* Slots past the last home slot to begin with: runs that long at the end
+ * are rare at three-quarters load, and the overflow grows when one is. */
+#define FIRST_OVERFLOW 64
 
-static void rehash(cmt_map *map, size_t nslots)
+static size_t entry_bytes(const cmt_map *map)
 {
-    cmt_map_entry *old = map->slots;
-    size_t old_n = old ? map->mask + 1 : 0;
-    map->slots = cmt_table_alloc(nslots * sizeof *map->slots);
-    map->mask = nslots - 1;
-    for (size_t i = 0; i < old_n; i++) {
-        if (!old[i].key)
-            continue;
-        size_t j = cmt_map_home(map, old[i].key);
-        while (map->slots[j].key)
-            j = (j + 1) & map->mask;
-        map->slots[j] = old[i];
-    }
-    cmt_table_free(old, old_n * sizeof *old);
+    return (size_t)1 << map->entry_shift;
 }
 
-void cmt_map_init(cmt_map *map)
+static size_t bytes_for(const cmt_map *map, size_t slots)
+{
+    return slots << map->entry_shift;
+}
+
+/* Makes room for ADD more slots at the end, zeroed. */
+static void extend(cmt_map *map, size_t add)
+{
+    map->slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity),
+                                  bytes_for(map, map->capacity + add));
+    map->capacity += add;
+}
+
+/* Puts a copy of ENTRY in the first free slot from its home on, the
+ * overflow doubling if the run reaches its end. */
+static void place(cmt_map *map, const cmt_map_entry *entry)
+{
+    size_t i = cmt_map_home(map, entry->key);
+    while (i < map->capacity && cmt_map_slot(map, i)->key)
+        i++;
+    if (i == map->capacity)
+        extend(map, map->capacity - map->mask - 1);
+    memcpy(cmt_map_slot(map, i), entry, entry_bytes(map));
+}
+
+/* Moves every entry in slots [FROM, TO) that is not at its home to the
+ * first free slot from its home, taking the slots in order.  With the home
+ * slots just halved, or doubled with the new half empty, that is a rehash
+ * in place: an entry whose new home is at or below its slot lands between
+ * the two (the slot it left is free, and every slot before it is final),
+ * and one whose home moved up lands in the new half, among moved entries
+ * only. */
+static void settle(cmt_map *map, size_t from, size_t to)
+{
+    _Alignas(cmt_map_entry) unsigned char moving[sizeof(cmt_map_entry)];
+    for (size_t i = from; i < to; i++) {
+        cmt_map_entry *e = cmt_map_slot(map, i);
+        if (!e->key || cmt_map_home(map, e->key) == i)
+            continue;
+        memcpy(moving, e, entry_bytes(map));
+        e->key = 0;
+        place(map, (const cmt_map_entry *)moving);
+    }
+}
+
+/* Doubles the home slots.  The old overflow sits where the new half
+ * begins, so its entries are set aside first and placed last. */
+static void grow(cmt_map *map)
+{
+    size_t n = map->mask + 1, overflow = map->capacity - n;
+    size_t bytes = bytes_for(map, overflow);
+    unsigned char *aside = cmt_xmalloc(bytes);
+    memcpy(aside, cmt_map_slot(map, n), bytes);
+    memset(cmt_map_slot(map, n), 0, bytes);
+    extend(map, n);
+    map->mask = 2 * n - 1;
+    settle(map, 0, n);
+    for (size_t i = 0; i < overflow; i++) {
+        const cmt_map_entry *e = (const cmt_map_entry *)(aside + (i << map->entry_shift));
+        if (e->key)
+            place(map, e);
+    }
+    free(aside);
+}
+
+/* Halves the home slots, and gives back the slots past the last entry. */
+static void shrink(cmt_map *map)
+{
+    size_t n = (map->mask + 1) / 2;
+    map->mask = n - 1;
+    settle(map, 0, map->capacity);
+    size_t used = map->capacity;
+    while (used > n + FIRST_OVERFLOW && !cmt_map_slot(map, used - 1)->key)
+        used--;
+    map->slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity), bytes_for(map, used));
+    map->capacity = used;
+}
+
+void cmt_map_init(cmt_map *map, unsigned values)
 {
     map->slots = NULL;
+    map->capacity = 0;
     map->count = 0;
-    rehash(map, MIN_SLOTS);
+    map->entry_shift = values == 1 ? 4 : 5;
+    map->mask = MIN_SLOTS - 1;
+    extend(map, MIN_SLOTS + FIRST_OVERFLOW);
 }
 
 void cmt_map_destroy(cmt_map *map)
 {
-    cmt_table_free(map->slots, (map->mask + 1) * sizeof *map->slots);
+    cmt_table_free(map->slots, bytes_for(map, map->capacity));
     map->slots = NULL;
 }
 
 cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
 {
-    for (size_t i = cmt_map_home(map, key);; i = (i + 1) & map->mask) {
-        if (map->slots[i].key == key)
-            return &map->slots[i];
-        if (!map->slots[i].key)
+    for (size_t i = cmt_map_home(map, key); i < map->capacity; i++) {
+        cmt_map_entry *e = cmt_map_slot(map, i);
+        if (e->key == key)
+            return e;
+        if (!e->key)
             return NULL;
     }
+    return NULL;
 }
 
 cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
 {
     if ((map->count + 1) * 4 > (map->mask + 1) * 3)
-        rehash(map, (map->mask + 1) * 2);
+        grow(map);
     size_t i = cmt_map_home(map, key);
-    for (; map->slots[i].key; i = (i + 1) & map->mask)
-        if (map->slots[i].key == key)
-            return &map->slots[i];
+    for (; i < map->capacity; i++) {
+        cmt_map_entry *e = cmt_map_slot(map, i);
+        if (e->key == key)
+            return e;
+        if (!e->key)
+            break;
+    }
+    if (i == map->capacity)
+        extend(map, map->capacity - map->mask - 1);
     map->count++;
-    map->slots[i] = (cmt_map_entry){.key = key};
-    return &map->slots[i];
+    cmt_map_entry *e = cmt_map_slot(map, i);
+    memset(e, 0, entry_bytes(map));
+    e->key = key;
+    return e;
 }
 
 void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
 {
-    size_t hole = (size_t)(entry - map->slots);
-    /* Shift back the entries of the probe run after the hole that may sit
-     * there, so that every lookup still finds its entry without tombstones. */
-    for (size_t i = (hole + 1) & map->mask; map->slots[i].key; i = (i + 1) & map->mask) {
-        size_t home = cmt_map_home(map, map->slots[i].key);
-        if (((i - home) & map->mask) >= ((i - hole) & map->mask)) {
-            map->slots[hole] = map->slots[i];
+    size_t hole = (size_t)((unsigned char *)entry - map->slots) >> map->entry_shift;
+    /* Shift back the entries of the run after the hole whose home is at or
+     * before it, so that every lookup still finds its entry without
+     * tombstones. */
+    for (size_t i = hole + 1; i < map->capacity && cmt_map_slot(map, i)->key; i++) {
+        cmt_map_entry *e = cmt_map_slot(map, i);
+        if (cmt_map_home(map, e->key) <= hole) {
+            memcpy(cmt_map_slot(map, hole), e, entry_bytes(map));
             hole = i;
         }
     }
-    map->slots[hole].key = 0;
+    cmt_map_slot(map, hole)->key = 0;
     map->count--;
     if (map->mask + 1 > MIN_SLOTS && map->count * 8 < map->mask + 1)
-        rehash(map, (map->mask + 1) / 2);
+        shrink(map);
 }

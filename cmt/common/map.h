@@ -1,12 +1,20 @@
 /*
- * map.h - a hash map from a non-zero 64-bit key to three 64-bit values.
+ * map.h - a hash map from a non-zero 64-bit key to one or three 64-bit
+ * values.
  *
- * The text reader maps live addresses to tags with it and the replayer
- * maps live tags to the replaying allocator's blocks.  Open addressing with
- * linear probing and backward-shift deletion: no tombstones, so a trace of
- * 10^8 events with a thousand live blocks keeps a table of a few thousand
- * slots.  The table shrinks as blocks die, so its size follows what is
- * live, not what was.
+ * The text reader maps live addresses to tags with it, the replayer maps
+ * live tags to the replaying allocator's blocks, and the recorder maps
+ * live addresses to tags.  Open addressing with linear probing and
+ * backward-shift deletion: no tombstones, so a trace of 10^8 events with a
+ * thousand live blocks keeps a table of a few thousand slots.  The table
+ * shrinks as blocks die, so its size follows what is live, not what was.
+ *
+ * Probes never wrap around: a run that reaches the last home slot goes on
+ * into an overflow past it, which grows when a run needs more.  Without
+ * wrapping, doubling can happen in place (the table grows with mremap and
+ * each entry moves at most once, to its home or its home plus the old
+ * size), so a table of millions of entries never holds its old and new
+ * copies at once, and only the new half's pages are ever first touched.
  */
 #ifndef CMT_MAP_H
 #define CMT_MAP_H
@@ -14,33 +22,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An entry.  In a map of one value only key and a exist: b and c belong
+ * to the next entry. */
 typedef struct cmt_map_entry {
     uint64_t key; /* 0: empty slot */
     uint64_t a, b, c;
 } cmt_map_entry;
 
 typedef struct cmt_map {
-    cmt_map_entry *slots;
-    size_t mask;
+    unsigned char *slots;
+    unsigned entry_shift; /* log2 of an entry's bytes: 4 (one value) or 5 (three) */
+    size_t mask;          /* home slots - 1 */
+    size_t capacity;      /* slots allocated: the home slots and the overflow past them */
     size_t count;
 } cmt_map;
 
 /* The slot where KEY's search starts.  Fibonacci hashing: addresses are
  * multiples of 16 and tags are consecutive; the high bits of the product
- * spread both. */
+ * spread both.  Doubling the home slots adds one bit above the old ones,
+ * so an entry's new home is its old one or that plus the old size. */
 static inline size_t cmt_map_home(const cmt_map *map, uint64_t key)
 {
     return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & map->mask;
+}
+
+/* The entry in slot I: every entry is in one of slots 0 to capacity - 1,
+ * the empty ones with key 0. */
+static inline cmt_map_entry *cmt_map_slot(const cmt_map *map, size_t i)
+{
+    return (cmt_map_entry *)(map->slots + (i << map->entry_shift));
 }
 
 /* Asks the cache for KEY's slot ahead of a find or insert: with a table
  * larger than the cache, a batch of lookups overlaps its misses. */
 static inline void cmt_map_prefetch(const cmt_map *map, uint64_t key)
 {
-    __builtin_prefetch(&map->slots[cmt_map_home(map, key)]);
+    __builtin_prefetch(cmt_map_slot(map, cmt_map_home(map, key)));
 }
 
-void cmt_map_init(cmt_map *map);
+/* An empty map whose entries hold VALUES values: 1 (a) or 3 (a, b, c).
+ * One value makes entries half as large: twice as many to a cache line. */
+void cmt_map_init(cmt_map *map, unsigned values);
 void cmt_map_destroy(cmt_map *map);
 
 /* The entry for KEY, or NULL. */

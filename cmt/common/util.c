@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
 {
@@ -42,15 +43,33 @@ void *cmt_xrealloc(void *p, size_t size)
     return check_allocation(realloc(p, size), size);
 }
 
+/* Huge pages are 2 MiB here; a table's pages start on such a boundary,
+ * else the kernel gives it none at its two ends and splits them all when
+ * the table moves. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* BYTES of fresh zeroed pages on a huge-page boundary, or NULL. */
+static void *map_huge_aligned(size_t bytes)
+{
+    size_t span = bytes + HUGE_PAGE;
+    unsigned char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    unsigned char *start = (unsigned char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), used = (bytes + page - 1) & ~(page - 1);
+    if (start > p)
+        munmap(p, (size_t)(start - p));
+    if (start + used < p + span)
+        munmap(start + used, (size_t)(p + span - (start + used)));
+    madvise(start, used, MADV_HUGEPAGE);
+    return start;
+}
+
 void *cmt_table_alloc(size_t bytes)
 {
     if (bytes < CMT_TABLE_PAGES)
         return cmt_xcalloc(1, bytes);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return check_allocation(NULL, bytes);
-    madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
+    return check_allocation(map_huge_aligned(bytes), bytes);
 }
 
 void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
@@ -58,10 +77,17 @@ void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
     if (!p)
         return cmt_table_alloc(new_bytes);
     if (old_bytes >= CMT_TABLE_PAGES && new_bytes >= CMT_TABLE_PAGES) {
-        void *q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
-        if (q == MAP_FAILED)
+        /* Where it is if the pages after it are free (and always to
+         * shrink); else the old pages move, not copied, to the start of a
+         * fresh aligned span. */
+        void *q = mremap(p, old_bytes, new_bytes, 0);
+        if (q != MAP_FAILED) {
+            madvise(q, new_bytes, MADV_HUGEPAGE);
+            return q;
+        }
+        q = check_allocation(map_huge_aligned(new_bytes), new_bytes);
+        if (mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED)
             return check_allocation(NULL, new_bytes);
-        madvise(q, new_bytes, MADV_HUGEPAGE);
         return q;
     }
     if (old_bytes < CMT_TABLE_PAGES && new_bytes < CMT_TABLE_PAGES) {

@@ -105,7 +105,7 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
     if (cmt_input_open(&in, path, err, errlen) < 0)
         return -1;
     cmt_map counts;
-    cmt_map_init(&counts);
+    cmt_map_init(&counts, 1);
     const char *line;
     size_t len;
     uint64_t best = 0;
@@ -165,7 +165,7 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
         cmt_text_close(t);
         return NULL;
     }
-    cmt_map_init(&t->live);
+    cmt_map_init(&t->live, 3);
     t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
     cmt_ordered_init(&t->by_address);
     t->next_tag = 1;
