@@ -64,6 +64,13 @@ void ages_remove(age_stats *a, uint64_t second, uint64_t bytes)
     a->total_frees++;
 }
 
+void ages_resize(age_stats *a, uint64_t old_bytes, uint64_t new_bytes)
+{
+    a->current_bytes += new_bytes - old_bytes;
+    a->total_bytes += new_bytes > old_bytes ? new_bytes - old_bytes : 0;
+    a->in_place_reallocs++;
+}
+
 void ages_print(const age_stats *a, int fd, const char *program, long pid)
 {
     static const struct {

@@ -282,7 +282,7 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
     uint64_t *time;
     record *rec = r ? ring_claim(r, &time) : NULL;
     if (rec) {
-        *rec = (record){.seq = sink_next_seq(), .op = op, .addr = (uint64_t)(uintptr_t)addr,
+        *rec = (record){.order = record_order(sink_next_seq(), op), .addr = (uint64_t)(uintptr_t)addr,
                         .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
         if (with_times) {
             struct timespec ts;

@@ -22,8 +22,10 @@
 /* One call, as the hook saw it: addresses, not yet tags.  32 bytes, two
  * to a cache line: the lines cross from the program's core to the sink's. */
 typedef struct record {
-    uint64_t seq : 56; /* its place among all threads' calls, from 0 with no gaps */
-    uint64_t op : 8;   /* cmt_op */
+    /* Its place among all threads' calls (from 0 with no gaps) << 8 | its
+     * cmt_op: one plain word, where bit-fields would have the thread load
+     * the line before it writes it. */
+    uint64_t order;
     uint64_t addr;     /* the block returned */
     union {
         uint64_t arg;  /* free, realloc: the block passed */
@@ -31,6 +33,21 @@ typedef struct record {
     };
     uint64_t size;     /* bytes asked for; calloc: bytes an element */
 } record;
+
+static inline uint64_t record_order(uint64_t seq, cmt_op op)
+{
+    return seq << 8 | (uint64_t)op;
+}
+
+static inline uint64_t record_seq(const record *r)
+{
+    return r->order >> 8;
+}
+
+static inline cmt_op record_op(const record *r)
+{
+    return (cmt_op)(r->order & 0xff);
+}
 
 /* ------------------------------------------------------------------ ring */
 
@@ -213,6 +230,10 @@ void ages_add(age_stats *a, uint64_t second, uint64_t bytes);
 
 /* The block allocated at SECOND, of BYTES, is freed. */
 void ages_remove(age_stats *a, uint64_t second, uint64_t bytes);
+
+/* A block grew or shrank where it was (realloc): for the statistics the
+ * same block, not a free and an allocation. */
+void ages_resize(age_stats *a, uint64_t old_bytes, uint64_t new_bytes);
 
 /* Moves the slices on to SECOND. */
 void ages_advance(age_stats *a, uint64_t second);

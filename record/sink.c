@@ -80,7 +80,7 @@ static struct {
     cmt_output *out;
     cmt_writer *writer;
     bool failed;             /* the file could not be written: stop trying */
-    cmt_map blocks;          /* address -> a: tag, b: bytes, c: second allocated */
+    cmt_map blocks;          /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
     uint64_t next_tag;
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
@@ -157,10 +157,17 @@ static void choose_path(void)
 
 static bool drain_held(uint64_t lag, uint64_t most);
 
+/* True if the live statistics are kept (--stats): only then does the
+ * table hold each block's bytes and age, and the rings each call's time. */
+static bool counting(void)
+{
+    return sink.options.stats_seconds > 0;
+}
+
 /* --stats: the statistics, once they are due. */
 static void print_stats_if_due(void)
 {
-    if (sink.options.stats_seconds <= 0)
+    if (!counting())
         return;
     uint64_t now = now_ns();
     if (now < sink.stats_due)
@@ -261,7 +268,8 @@ static void put(const cmt_event *ev)
 /* A block the program no longer has: its statistics. */
 static void forget(cmt_map_entry *e)
 {
-    ages_remove(&sink.ages, e->c, e->b);
+    if (counting())
+        ages_remove(&sink.ages, e->c, e->b);
     cmt_map_remove(&sink.blocks, e);
 }
 
@@ -274,19 +282,22 @@ static void take(cmt_event *ev, uint64_t addr, uint64_t bytes, uint64_t second)
     if (e->a) {
         cmt_event implied = {.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .thread = ev->thread};
         put(&implied);
-        ages_remove(&sink.ages, e->c, e->b);
+        if (counting())
+            ages_remove(&sink.ages, e->c, e->b);
     }
     ev->tag = ++sink.next_tag;
     e->a = ev->tag;
-    e->b = bytes;
-    e->c = second;
-    ages_add(&sink.ages, second, bytes);
+    if (counting()) {
+        e->b = bytes;
+        e->c = second;
+        ages_add(&sink.ages, second, bytes);
+    }
 }
 
 /* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
 static void convert(const record *r, uint32_t thread, uint64_t time)
 {
-    cmt_event ev = {.op = (cmt_op)r->op, .count = 1, .size = r->size, .thread = thread};
+    cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread};
     uint64_t second = time / 1000000000u;
     /* Only free and realloc pass a block; for the other calls the field holds aux. */
     bool passes = ev.op == CMT_OP_FREE || ev.op == CMT_OP_REALLOC;
@@ -309,11 +320,10 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
                 return;
             }
             if (r->addr == r->arg) {
-                /* In place: for the statistics the same block, grown. */
-                sink.ages.current_bytes += r->size - old->b;
-                sink.ages.total_bytes += r->size > old->b ? r->size - old->b : 0;
-                sink.ages.in_place_reallocs++;
-                old->b = r->size;
+                if (counting()) {
+                    ages_resize(&sink.ages, old->b, r->size);
+                    old->b = r->size;
+                }
                 ev.tag = ++sink.next_tag;
                 old->a = ev.tag;
                 put(&ev);
@@ -353,7 +363,7 @@ static void drain_to(uint64_t end, bool final)
             ring *q = sink.rings[(at + i) % sink.nrings];
             uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
             if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
-                ring_record_at(q, tail, NULL)->seq == sink.written) {
+                record_seq(ring_record_at(q, tail, NULL)) == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
             }
@@ -371,15 +381,14 @@ static void drain_to(uint64_t end, bool final)
         /* A thread's records come in runs: take its run at once. */
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-        bool timed = sink.options.stats_seconds > 0;
         for (; tail != head && sink.written < end; tail++, sink.written++) {
             uint64_t time = 0;
-            const record *rec = ring_record_at(r, tail, timed ? &time : NULL);
-            if (rec->seq != sink.written)
+            const record *rec = ring_record_at(r, tail, counting() ? &time : NULL);
+            if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
-                cmt_map_prefetch(&sink.blocks, ahead->op == CMT_OP_FREE || ahead->op == CMT_OP_REALLOC
+                cmt_map_prefetch(&sink.blocks, record_op(ahead) == CMT_OP_FREE || record_op(ahead) == CMT_OP_REALLOC
                                                    ? ahead->arg : ahead->addr);
             if (!sink.failed)
                 convert(rec, r->thread, time);
@@ -438,7 +447,7 @@ void sink_start(const sink_options *options)
 {
     sink.options = *options;
     sink.pid = getpid();
-    cmt_map_init(&sink.blocks);
+    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
     sink.next_thread = 1;
 }
 
@@ -514,7 +523,7 @@ void sink_finish(bool in_handler)
             say("cmtrecord: %s\n", err);
         sink.writer = NULL;
     }
-    if (sink.options.stats_seconds > 0)
+    if (counting())
         ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
     release();
 }
@@ -544,7 +553,7 @@ void sink_after_fork_child(ring *keep)
         sink.writer = NULL;
     }
     cmt_map_destroy(&sink.blocks);
-    cmt_map_init(&sink.blocks);
+    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
     sink.next_tag = 0;
     sink.ages = (age_stats){0};
     sink.stats_due = 0;
