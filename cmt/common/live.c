@@ -255,8 +255,17 @@ int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
     if (!find_word(set, tag, &lo))
         return -1;
     set->finger = lo;
-    /* Then TAG within the word. */
+    /* Then TAG within the word.  Tags grow by at least one a position, so
+     * TAG is at most TAG - first positions in, and exactly there unless a
+     * compaction dropped tags between: one cache line, not a bisection's
+     * four. */
     size_t a = lo * WORD, b = a + WORD < set->n ? a + WORD : set->n;
+    uint64_t in = tag - set->first[lo];
+    size_t guess = in < b - a ? a + (size_t)in : b - 1;
+    if (set->tags[guess] <= tag)
+        a = b = guess;
+    else
+        b = guess;
     while (a < b) {
         size_t mid = a + (b - a) / 2;
         if (set->tags[mid] < tag)
