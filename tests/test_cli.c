@@ -96,6 +96,29 @@ Test(cli, the_verbose_trace_converts_back_to_the_same_file)
     free(b);
 }
 
+/* A .cmt file keeps no addresses, so its text names blocks as 0<tag>: that
+ * text, every kind of call in it, converts back to the same file. */
+Test(cli, the_text_of_a_cmt_file_converts_back_to_the_same_file)
+{
+    const char *samples[] = {"python-json.trace", "every-call.trace"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *a = scratch_path("a.cmt"), *text = scratch_path("a.trace"), *b = scratch_path("b.cmt");
+        cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s/%s", T2C, a, CMT_SAMPLES, samples[i]), 0);
+        cr_assert_eq(runf(NULL, NULL, "%s -q -s -o %s %s", T2C, text, a), 0);
+        char *printed = read_file(text, NULL);
+        cr_assert(strstr(printed, "free(0<"), "%s: blocks are named 0<tag>", samples[i]);
+        free(printed);
+        char *err;
+        cr_assert_eq(runf(NULL, &err, "%s -q --strict -o %s %s", T2C, b, text), 0, "%s: %s", samples[i], err);
+        free(err);
+        size_t la, lb;
+        char *x = read_file(a, &la), *y = read_file(b, &lb);
+        cr_assert(la == lb && memcmp(x, y, la) == 0, "%s: converting the text back changed the file", samples[i]);
+        free(x);
+        free(y);
+    }
+}
+
 Test(cli, stdin_and_stdout_are_dash)
 {
     char *out;

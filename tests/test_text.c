@@ -180,7 +180,28 @@ Test(text, tags_must_agree_where_given)
                        ":2: tags must count up by one: malloc(8) = 0x20<3>");
     expect_parse_error("malloc(8) = 0x10<1>\nmalloc(8) = 0x20<2>\nfree(0x10<2>)\n", false,
                        ":3: the tag does not match");
-    expect_parse_error("malloc(8) = 0x0<1>\n", false, ":1: NULL can't carry a tag");
+}
+
+Test(text, address_0_with_a_tag_names_the_block_by_its_tag)
+{
+    parsed p = parse("malloc(8) = 0<1>\n"
+                     "calloc(2, 8) = 0<2>\n"
+                     "realloc(0<1>, 32) = 0<3>\n"
+                     "realloc(0<2>, 64) = 0\n" /* failed: block 2 stays */
+                     "free(0<2>)\n"
+                     "free(0)\n"
+                     "free(0<3>)\n",
+                     true);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.n, 7);
+    cr_assert_eq(p.events[2].arg_tag, 1);
+    cr_assert_eq(p.events[2].tag, 3);
+    cr_assert_eq(p.events[3].arg_tag, 2);
+    cr_assert_eq(p.events[3].tag, 0);
+    cr_assert_eq(p.events[4].arg_tag, 2);
+    cr_assert_eq(p.events[5].arg_tag, 0);
+    cr_assert_eq(p.events[6].arg_tag, 3);
+    expect_parse_error("malloc(8) = 0<1>\nfree(0<2>)\n", true, ":2: address is not live (--strict)");
 }
 
 Test(text, an_excerpt_may_start_at_any_tag)

@@ -246,10 +246,18 @@ static bool input_tag_agrees(cmt_text_reader *t, uint64_t ours, uint64_t input_t
     return input_tag == ours + t->stats.tag_offset;
 }
 
-/* The key of the block a line names in the live map. */
-static uint64_t block_key(const parsed_line *l, uint64_t addr)
+/* Blocks a text trace names by tag alone, `0<tag>` (a .cmt file keeps no
+ * addresses, so its canonical text prints them so), are keyed above every
+ * user-space address. */
+#define TAG_KEY (1ULL << 63)
+
+/* The key of the block a line names in the live map: its handle, its
+ * address, or for address 0 with a tag, the tag. */
+static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_tag)
 {
-    return l->by_handle ? l->handle + 1 : addr;
+    if (l->by_handle)
+        return l->handle + 1;
+    return addr == 0 && input_tag ? TAG_KEY | input_tag : addr;
 }
 
 /* Sets what the live map says of block KEY, and keeps by_address in step. */
@@ -280,9 +288,9 @@ static int resolve_argument(cmt_text_reader *t, parsed_line *l)
     cmt_event *ev = &l->ev;
     if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
         return 1;
-    if (ev->arg_addr == 0 && !l->by_handle)
-        return l->arg_input_tag ? line_error(t, "NULL can't carry a tag") : 1;
-    cmt_map_entry *e = cmt_map_find(&t->live, block_key(l, ev->arg_addr));
+    if (ev->arg_addr == 0 && !l->by_handle && !l->arg_input_tag)
+        return 1;
+    cmt_map_entry *e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (!e) {
         if (t->options.strict)
             return line_error(t, "address is not live (--strict)");
@@ -296,7 +304,8 @@ static int resolve_argument(cmt_text_reader *t, parsed_line *l)
     if (!input_tag_agrees(t, e->a, l->arg_input_tag))
         return line_error(t, "the tag does not match the block at that address");
     ev->arg_tag = e->a;
-    bool dies = ev->op == CMT_OP_FREE || ev->addr != 0 || ev->size == 0;
+    bool succeeded = ev->addr != 0 || l->result_input_tag;
+    bool dies = ev->op == CMT_OP_FREE || succeeded || ev->size == 0;
     if (dies)
         live_remove(t, e);
     return 1;
@@ -324,10 +333,10 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     cmt_map_entry *e;
     if (t->ordered)
         e = block_holding(t, ev->arg_addr);
-    else if (!l->by_handle && ev->arg_addr == 0)
+    else if (!l->by_handle && ev->arg_addr == 0 && !l->arg_input_tag)
         e = NULL; /* NULL is no block (and key 0 marks the map's empty slots) */
     else
-        e = cmt_map_find(&t->live, block_key(l, ev->arg_addr));
+        e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (e && t->stats.format != CMT_FORMAT_TEXT) {
         /* An address in the block, not the block with an offset. */
         ev->offset = ev->arg_addr - e->c;
@@ -355,8 +364,8 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     cmt_event *ev = &l->ev;
     if (!cmt_op_allocates(ev->op))
         return 1;
-    if (ev->addr == 0)
-        return l->result_input_tag ? line_error(t, "NULL can't carry a tag") : 1;
+    if (ev->addr == 0 && !l->result_input_tag)
+        return 1; /* failed: no block */
     ev->tag = t->next_tag;
     if (l->result_input_tag && !t->tag_offset_known) {
         t->tag_offset_known = true;
@@ -365,7 +374,7 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
         return line_error(t, "tags must count up by one");
     int rc = 1;
-    cmt_map_entry *e = cmt_map_insert(&t->live, block_key(l, ev->addr));
+    cmt_map_entry *e = cmt_map_insert(&t->live, block_key(l, ev->addr, l->result_input_tag));
     if (e->a) {
         /* The trace missed the free of the block that was here. */
         if (t->options.strict)
