@@ -147,7 +147,22 @@ static char *small_file(int level, size_t *len)
     return read_file(scratch_path("small.cmt"), len);
 }
 
-/* Decoding PATH must end in an error, never a clean end or a crash. */
+/* Skims PATH (cmt_reader_skim): 0 and the events in *N, or -1 with the
+ * message in ERR. */
+static int skim(const char *path, uint64_t *n, char *err, size_t errlen)
+{
+    cmt_reader *r = cmt_reader_open(path, err, errlen);
+    if (!r)
+        return -1;
+    int rc = cmt_reader_skim(r, n);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", cmt_reader_error(r));
+    cmt_reader_close(r);
+    return rc;
+}
+
+/* Decoding PATH, and skimming it, must end in an error, never a clean end
+ * or a crash. */
 static void expect_failure(const char *path, const char *what)
 {
     size_t n;
@@ -156,6 +171,10 @@ static void expect_failure(const char *path, const char *what)
     free(decode_events(path, &n, &rc, err, sizeof err));
     cr_assert_lt(rc, 0, "%s: decoded %zu events and a clean end", what, n);
     cr_assert(strstr(err, path) != NULL, "%s: the message names the file: %s", what, err);
+    uint64_t skimmed;
+    cr_assert_lt(skim(path, &skimmed, err, sizeof err), 0, "%s: skimmed %llu events and a clean end", what,
+                 (unsigned long long)skimmed);
+    cr_assert(strstr(err, path) != NULL, "%s: the skim's message names the file: %s", what, err);
 }
 
 static void check_every_truncation(int level)
@@ -200,6 +219,10 @@ static void expect_failure_or_same(const char *path, const cmt_event *original, 
             cr_assert(cmt_event_same(&back[i], &original[i]), "%s: event %zu decoded wrong", what, i);
     }
     free(back);
+    uint64_t skimmed;
+    int skim_rc = skim(path, &skimmed, err, sizeof err);
+    cr_assert_eq(skim_rc < 0, rc < 0, "%s: the skim and the decoding disagree", what);
+    cr_assert(skim_rc < 0 || skimmed == n, "%s: skimmed %llu events", what, (unsigned long long)skimmed);
 }
 
 static void check_every_bit_flip(int level)
@@ -235,6 +258,32 @@ Test(format, a_flipped_bit_anywhere_is_an_error_raw)
 Test(format, a_flipped_bit_anywhere_is_an_error_compressed)
 {
     check_every_bit_flip(3);
+}
+
+/* The skim's count is the file's, whether it starts at the beginning or
+ * after some events were decoded; the reader is at the end after it. */
+Test(format, a_skim_counts_every_event_without_decoding)
+{
+    for (int level = 0; level <= 3; level += 3) {
+        enum { N = 100000 };
+        cmt_event *events = random_events(N, 11);
+        const char *path = scratch_path("skim.cmt");
+        encode_events(path, events, N, level);
+        free(events);
+        char err[512];
+        uint64_t n = 0;
+        cr_assert_eq(skim(path, &n, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(n, N, "level %d", level);
+        cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+        cmt_event ev;
+        for (int i = 0; i < 40000; i++)
+            cr_assert_eq(cmt_reader_next(r, &ev), 1);
+        n = 0;
+        cr_assert_eq(cmt_reader_skim(r, &n), 0, "%s", cmt_reader_error(r));
+        cr_assert_eq(n, N);
+        cr_assert_eq(cmt_reader_next(r, &ev), 0, "the skim read to the verified end");
+        cmt_reader_close(r);
+    }
 }
 
 Test(format, trailing_data_is_an_error)

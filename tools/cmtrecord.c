@@ -166,11 +166,7 @@ static void describe(const char *file)
     }
     cmt_reader *r = cmt_reader_open(file, err, sizeof err);
     uint64_t events = 0;
-    cmt_event ev;
-    int rc = r ? 0 : -1;
-    while (r && (rc = cmt_reader_next(r, &ev)) > 0)
-        events++;
-    if (rc < 0)
+    if (!r || cmt_reader_skim(r, &events) < 0)
         fprintf(stderr, "%s: %s\n", PROG, r ? cmt_reader_error(r) : err);
     else
         fprintf(stderr, "%s: %s: %llu events, %lld bytes, %.3f bytes/event\n", PROG, file,

@@ -46,6 +46,8 @@ struct cmt_reader {
     uint64_t events;
     bool done;
     bool failed;
+    bool skimming; /* cmt_reader_skim: the end record's counts are taken as given */
+    char scratch[48]; /* a message's part */
     char err[CMT_ERRLEN];
 };
 
@@ -271,6 +273,10 @@ static int read_end(cmt_reader *r, size_t at)
     size_t start = r->pos;
     if (get_header_varint(r, &at, &events) < 0 || get_header_varint(r, &at, &tags) < 0)
         return -1;
+    if (r->skimming) {
+        r->events = events;
+        r->next_tag = tags + 1;
+    }
     if (events != r->events || tags != r->next_tag - 1)
         return corrupt_at(r, offset_of(r, start),
                           "corrupt: the end record counts %llu events and %llu blocks, the stream "
@@ -299,6 +305,16 @@ static int read_end(cmt_reader *r, size_t at)
     return 0;
 }
 
+/* " after N events" for a message, or nothing when skimming (the events
+ * were not counted). */
+static const char *events_so_far(cmt_reader *r)
+{
+    if (r->skimming)
+        return "";
+    snprintf(r->scratch, sizeof r->scratch, " after %llu events", (unsigned long long)r->events);
+    return r->scratch;
+}
+
 /* Loads the next block, or reads the end record.  Returns 1 for a block,
  * 0 at the verified end, -1 on an error. */
 static int next_block(cmt_reader *r)
@@ -311,8 +327,7 @@ static int next_block(cmt_reader *r)
         return -1;
     if (avail == 0)
         return corrupt_at(r, offset_of(r, r->pos),
-                          "truncated: the stream stops after %llu events without its end record",
-                          (unsigned long long)r->events);
+                          "truncated: the stream stops%s without its end record", events_so_far(r));
     size_t at = r->pos;
     uint64_t lens[3];
     if (get_header_varint(r, &at, &lens[0]) < 0)
@@ -330,9 +345,8 @@ static int next_block(cmt_reader *r)
     if (avail < 0)
         return -1;
     if ((size_t)avail < total)
-        return corrupt_at(r, offset_of(r, r->pos),
-                          "truncated: the stream ends inside a block (after %llu events)",
-                          (unsigned long long)r->events);
+        return corrupt_at(r, offset_of(r, r->pos), "truncated: the stream ends inside a block%s",
+                          events_so_far(r));
     r->ops_start = r->op = r->plain + r->pos + header;
     r->ops_offset = offset_of(r, r->pos + header);
     r->op_end = r->head = r->op + lens[0];
@@ -487,6 +501,23 @@ int cmt_reader_next(cmt_reader *r, cmt_event *ev)
         if (rc != SKIPPED)
             return rc;
     }
+}
+
+int cmt_reader_skim(cmt_reader *r, uint64_t *events)
+{
+    r->skimming = true;
+    while (!r->done && !r->failed) {
+        /* The rest of the block in hand goes unread. */
+        r->op = r->op_end;
+        r->head = r->head_end;
+        r->tail = r->tail_end;
+        if (next_block(r) < 0)
+            return -1;
+    }
+    if (r->failed)
+        return -1;
+    *events = r->events;
+    return 0;
 }
 
 const char *cmt_reader_error(const cmt_reader *r)
