@@ -214,6 +214,7 @@ static void start(void)
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
         with_times = options.stats_seconds > 0;
+        ring_keep_times(with_times);
         sink_start(&options);
         pthread_key_create(&ring_key, ring_closed);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);

@@ -66,7 +66,7 @@ static inline cmt_op record_op(const record *r)
 typedef struct chunk {
     _Atomic(struct chunk *) next; /* set by the thread before its first record there */
     _Alignas(64) record slots[CHUNK_RECORDS];
-    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only */
+    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only (else not mapped) */
 } chunk;
 
 typedef struct ring {
@@ -80,6 +80,10 @@ typedef struct ring {
     uint32_t thread;     /* the sink's number for it */
     _Atomic bool closed; /* its thread has exited: reclaim when empty */
 } ring;
+
+/* Whether chunks have room for each record's time (--stats); called once,
+ * before the first ring is made. */
+void ring_keep_times(bool keep);
 
 /* A new, empty ring; NULL if out of memory. */
 ring *ring_create(void);

@@ -14,11 +14,21 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
 #define POOL_MOST (RING_MOST / CHUNK_RECORDS)
 #define POOL_LEAST 64
+
+/* Without --stats a chunk's times are never touched, and its pages for
+ * them are not mapped. */
+static size_t chunk_bytes = sizeof(chunk);
+
+void ring_keep_times(bool keep)
+{
+    chunk_bytes = keep ? sizeof(chunk) : offsetof(chunk, times);
+}
 
 static struct {
     pthread_mutex_t lock;
@@ -38,7 +48,7 @@ static chunk *chunk_take(void)
     }
     pthread_mutex_unlock(&pool.lock);
     if (!c) {
-        c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        c = mmap(NULL, chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (c == MAP_FAILED)
             return NULL;
     }
@@ -61,7 +71,7 @@ static void chunk_give(chunk *c)
     }
     pthread_mutex_unlock(&pool.lock);
     if (c)
-        munmap(c, sizeof *c);
+        munmap(c, chunk_bytes);
 }
 
 ring *ring_create(void)
