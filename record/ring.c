@@ -6,10 +6,11 @@
  * each new chunk was a sixth of the program's thread's time under a
  * hypervisor.  Once the sink is done with them, they are kept for the
  * next chunk any ring needs, up to a full ring's worth: every munmap
- * interrupts the program's core to flush its TLB.  They are reused oldest first, and
- * only once POOL_LEAST others wait behind: a chunk the sink has just read
- * is still in its core's caches, and writing it again from the program's
- * core took each line back from there (the program ran a fifth slower).
+ * interrupts the program's core to flush its TLB.  They are reused
+ * oldest first, and only once POOL_LEAST others wait behind: a chunk the
+ * sink has just read is still in its core's caches, and writing it again
+ * from the program's core took each line back from there (the program ran
+ * a fifth slower).
  */
 #include "recorder.h"
 
