@@ -259,23 +259,25 @@ int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
      * TAG is at most TAG - first positions in, and exactly there unless a
      * compaction dropped tags between: one cache line, not a bisection's
      * four. */
-    size_t a = lo * WORD, b = a + WORD < set->n ? a + WORD : set->n;
+    size_t a = lo * WORD, end = a + WORD < set->n ? a + WORD : set->n;
     uint64_t in = tag - set->first[lo];
-    size_t guess = in < b - a ? a + (size_t)in : b - 1;
-    if (set->tags[guess] <= tag)
-        a = b = guess;
-    else
-        b = guess;
-    while (a < b) {
-        size_t mid = a + (b - a) / 2;
-        if (set->tags[mid] < tag)
-            a = mid + 1;
-        else
-            b = mid;
+    size_t at = in < end - a ? a + (size_t)in : end - 1;
+    if (set->tags[at] > tag) {
+        /* Else the last position before it holding at most TAG (the
+         * word's first does), by a bisection with no branch to mispredict:
+         * after compactions, the mispredicted one was a third of the
+         * recorder's time on a program with few blocks live. */
+        const uint64_t *p = set->tags + a;
+        for (size_t len = at - a; len > 1;) {
+            size_t half = len / 2;
+            p = p[half] <= tag ? p + half : p;
+            len -= half;
+        }
+        at = (size_t)(p - set->tags);
     }
-    if (a >= set->n || set->tags[a] != tag || !is_live(set, a))
+    if (set->tags[at] != tag || !is_live(set, at))
         return -1; /* absent, or present but dead */
-    *pos = a;
+    *pos = at;
     return 0;
 }
 
