@@ -96,11 +96,13 @@ void ring_destroy(ring *r);
  * thread waits for the sink first.  False if out of memory. */
 bool ring_make_room(ring *r, uint64_t head);
 
-/* The thread asks for the cache line it will write this many records on,
- * for writing: a line last read by the sink's core, or never touched,
- * would otherwise stall the thread's next locked instruction (its own
- * sequence number, malloc's arena lock) until the store was done.  A page
- * ahead or so; much further, and the lines are gone again before use. */
+/* The thread asks for the cache line it will write this many records on:
+ * a line not in its cache would otherwise stall the thread's next locked
+ * instruction (its own sequence number, malloc's arena lock) until the
+ * store was done.  A page ahead or so; much further, and the lines are
+ * gone again before use.  (Built for any x86-64 the hint is a plain
+ * prefetch; PREFETCHW, asking for the line to write, measured no
+ * different on the Python bench.) */
 #define WRITE_AHEAD 256u
 
 /* The slot for the thread's next record, and in *TIME the slot for its
