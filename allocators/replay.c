@@ -326,11 +326,10 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
 /* Gives back what the trace never freed, so the heap ends empty. */
 static void release_leftovers(replay *r)
 {
-    for (size_t i = 0; i < r->blocks.capacity; i++) {
-        cmt_map_entry *e = cmt_map_slot(&r->blocks, i);
-        if (e->key && e->a)
+    size_t i = 0;
+    for (cmt_map_entry *e; (e = cmt_map_next(&r->blocks, &i));)
+        if (e->a)
             r->alloc->free(r->heap, (void *)(uintptr_t)e->a);
-    }
 }
 
 int cmt_replay(cmt_source *source, const cmt_allocator *allocator,

@@ -132,9 +132,9 @@ void cmt_stats_finish(cmt_trace_stats *s)
 {
     cmt_stats_state *st = s->state;
     uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
-    for (size_t i = 0; i < st->live.capacity; i++)
-        if (cmt_map_slot(&st->live, i)->key)
-            block_dies(s, cmt_map_slot(&st->live, i));
+    size_t i = 0;
+    for (cmt_map_entry *e; (e = cmt_map_next(&st->live, &i));)
+        block_dies(s, e);
     s->live_bytes = never_bytes; /* what is still live at the end: never freed */
     s->live_blocks = never_blocks;
     for (unsigned b = 0; b < FINE_BUCKETS; b++)

@@ -53,6 +53,21 @@ static inline cmt_map_entry *cmt_map_slot(const cmt_map *map, size_t i)
     return (cmt_map_entry *)(map->slots + (i << map->entry_shift));
 }
 
+/* The next entry from slot *I on, or NULL past the last; *I is left
+ * after it.  Start with *I = 0 to visit every entry (none may be added or
+ * removed meanwhile). */
+static inline cmt_map_entry *cmt_map_next(const cmt_map *map, size_t *i)
+{
+    for (; *i < map->capacity; ++*i) {
+        cmt_map_entry *e = cmt_map_slot(map, *i);
+        if (e->key) {
+            ++*i;
+            return e;
+        }
+    }
+    return NULL;
+}
+
 /* Asks the cache for KEY's slot ahead of a find or insert: with a table
  * larger than the cache, a batch of lookups overlaps its misses. */
 static inline void cmt_map_prefetch(const cmt_map *map, uint64_t key)
