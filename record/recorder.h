@@ -49,6 +49,13 @@ static inline cmt_op record_op(const record *r)
     return (cmt_op)(r->order & 0xff);
 }
 
+/* True if the call passed a block, in arg (free, realloc); for the other
+ * calls that field holds aux. */
+static inline bool record_passes_block(const record *r)
+{
+    return record_op(r) == CMT_OP_FREE || record_op(r) == CMT_OP_REALLOC;
+}
+
 /* ------------------------------------------------------------------ ring */
 
 /* A thread's records on their way to the sink: written only by the thread

@@ -265,6 +265,13 @@ static void put(const cmt_event *ev)
     }
 }
 
+/* An empty address table: tags only, unless the statistics want each
+ * block's bytes and age too. */
+static void new_table(void)
+{
+    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
+}
+
 /* A block the program no longer has: its statistics. */
 static void forget(cmt_map_entry *e)
 {
@@ -299,9 +306,7 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
 {
     cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread};
     uint64_t second = time / 1000000000u;
-    /* Only free and realloc pass a block; for the other calls the field holds aux. */
-    bool passes = ev.op == CMT_OP_FREE || ev.op == CMT_OP_REALLOC;
-    cmt_map_entry *old = passes && r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
+    cmt_map_entry *old = record_passes_block(r) && r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
     switch (ev.op) {
     case CMT_OP_FREE:
         if (r->arg && !old)
@@ -388,8 +393,7 @@ static void drain_to(uint64_t end, bool final)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
-                cmt_map_prefetch(&sink.blocks, record_op(ahead) == CMT_OP_FREE || record_op(ahead) == CMT_OP_REALLOC
-                                                   ? ahead->arg : ahead->addr);
+                cmt_map_prefetch(&sink.blocks, record_passes_block(ahead) ? ahead->arg : ahead->addr);
             if (!sink.failed)
                 convert(rec, r->thread, time);
         }
@@ -447,7 +451,7 @@ void sink_start(const sink_options *options)
 {
     sink.options = *options;
     sink.pid = getpid();
-    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
+    new_table();
     sink.next_thread = 1;
 }
 
@@ -553,7 +557,7 @@ void sink_after_fork_child(ring *keep)
         sink.writer = NULL;
     }
     cmt_map_destroy(&sink.blocks);
-    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
+    new_table();
     sink.next_tag = 0;
     sink.ages = (age_stats){0};
     sink.stats_due = 0;
