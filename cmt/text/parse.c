@@ -251,6 +251,12 @@ static bool input_tag_agrees(cmt_text_reader *t, uint64_t ours, uint64_t input_t
  * user-space address. */
 #define TAG_KEY (1ULL << 63)
 
+/* True if a pointer is NULL: address 0 and no tag (0<tag> is a block). */
+static bool is_null(uint64_t addr, uint64_t input_tag)
+{
+    return addr == 0 && !input_tag;
+}
+
 /* The key of the block a line names in the live map: its handle, its
  * address, or for address 0 with a tag, the tag. */
 static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_tag)
@@ -288,7 +294,7 @@ static int resolve_argument(cmt_text_reader *t, parsed_line *l)
     cmt_event *ev = &l->ev;
     if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
         return 1;
-    if (ev->arg_addr == 0 && !l->by_handle && !l->arg_input_tag)
+    if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
         return 1;
     cmt_map_entry *e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (!e) {
@@ -304,7 +310,7 @@ static int resolve_argument(cmt_text_reader *t, parsed_line *l)
     if (!input_tag_agrees(t, e->a, l->arg_input_tag))
         return line_error(t, "the tag does not match the block at that address");
     ev->arg_tag = e->a;
-    bool succeeded = ev->addr != 0 || l->result_input_tag;
+    bool succeeded = !is_null(ev->addr, l->result_input_tag);
     bool dies = ev->op == CMT_OP_FREE || succeeded || ev->size == 0;
     if (dies)
         live_remove(t, e);
@@ -333,7 +339,7 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     cmt_map_entry *e;
     if (t->ordered)
         e = block_holding(t, ev->arg_addr);
-    else if (!l->by_handle && ev->arg_addr == 0 && !l->arg_input_tag)
+    else if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
         e = NULL; /* NULL is no block (and key 0 marks the map's empty slots) */
     else
         e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
@@ -364,7 +370,7 @@ static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     cmt_event *ev = &l->ev;
     if (!cmt_op_allocates(ev->op))
         return 1;
-    if (ev->addr == 0 && !l->result_input_tag)
+    if (is_null(ev->addr, l->result_input_tag))
         return 1; /* failed: no block */
     ev->tag = t->next_tag;
     if (l->result_input_tag && !t->tag_offset_known) {
