@@ -16,8 +16,9 @@
  * not a chain of cache misses across it.  Blocks mostly die young, so the
  * searches start from the newest end, but a tag is first looked for next
  * to the last one found: a program that tears down a structure frees its
- * blocks in the order it made them, or in reverse.  The array is compacted when more
- * than half of it is dead, so its size follows the live blocks.
+ * blocks in the order it made them, or in reverse.  The array is
+ * compacted when more than half of it is dead, so its size follows the
+ * live blocks.
  */
 #ifndef CMT_LIVE_H
 #define CMT_LIVE_H

@@ -43,10 +43,10 @@ void *cmt_xrealloc(void *p, size_t size)
     return check_allocation(realloc(p, size), size);
 }
 
-/* Huge pages are 2 MiB here; a table's pages start on such a boundary,
- * else the kernel gives it none at its two ends and splits them all when
- * the table moves. */
-#define HUGE_PAGE ((size_t)2 << 20)
+/* Huge pages are 2 MiB here, the size from which tables get pages of
+ * their own; a table's pages start on such a boundary, else the kernel
+ * gives it none at its two ends and splits them all when the table moves. */
+#define HUGE_PAGE ((size_t)CMT_TABLE_PAGES)
 
 /* BYTES of fresh zeroed pages on a huge-page boundary, or NULL. */
 static void *map_huge_aligned(size_t bytes)
