@@ -14,8 +14,9 @@
  * a block freed by one thread and handed out again to another is freed
  * first in the trace too.
  *
- * The process's end (exit, a fatal signal, exec) ends the file; a fork
- * starts one for the child.
+ * The process's end ends the file: exit (through atexit), _exit, _Exit
+ * and syscall(SYS_exit_group) (which run no exit handlers), a fatal
+ * signal, an exec.  A fork starts one for the child.
  */
 #define _GNU_SOURCE /* RTLD_NEXT, execvpe */
 #include "recorder.h"
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +49,8 @@ static struct {
     void *(*pvalloc)(size_t);
     int (*execve)(const char *, char *const[], char *const[]);
     int (*execvpe)(const char *, char *const[], char *const[]);
+    void (*exit_now)(int); /* _exit */
+    long (*syscall)(long, ...);
 } real;
 
 enum { UNINITIALISED, STARTING, READY };
@@ -99,10 +103,30 @@ static void ring_closed(void *r)
     gone = true;
 }
 
-static void finish_at_exit(void)
+/* The normal end, after the program's exit handlers and every library's
+ * destructor, which free what they hold (a C++ program's static objects
+ * and the libraries' caches: a third of its frees).  The loader runs this
+ * library's destructor among the first (it comes early in the list and
+ * nothing depends on it), so the destructor only registers the real end
+ * as an exit handler: exit runs handlers registered while it runs, and
+ * the loader's destructors are one of its handlers, the first registered,
+ * so the last to run before this one.  Registered for no library (atexit
+ * would tie it to this one, and the loader would run it at once). */
+int __cxa_atexit(void (*function)(void *), void *arg, void *library);
+
+static void finish_at_exit(void *unused)
 {
+    (void)unused;
     busy = true;
     sink_finish(false);
+}
+
+__attribute__((destructor)) static void finish_after_the_destructors(void)
+{
+    if (atomic_load(&state) != READY || !sink_is_ours())
+        return;
+    if (__cxa_atexit(finish_at_exit, NULL, NULL) != 0)
+        finish_at_exit(NULL);
 }
 
 static volatile sig_atomic_t dying_of;
@@ -190,6 +214,8 @@ static void resolve(void)
     real.pvalloc = dlsym(RTLD_NEXT, "pvalloc");
     real.execve = dlsym(RTLD_NEXT, "execve");
     real.execvpe = dlsym(RTLD_NEXT, "execvpe");
+    real.exit_now = dlsym(RTLD_NEXT, "_exit");
+    real.syscall = dlsym(RTLD_NEXT, "syscall");
     resolving = false;
 }
 
@@ -218,7 +244,6 @@ static void start(void)
         sink_start(&options);
         pthread_key_create(&ring_key, ring_closed);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-        atexit(finish_at_exit);
         catch_fatal_signals();
         busy = false;
         starting = false;
@@ -247,15 +272,24 @@ void hooks_ignore_this_thread(void)
 
 /* --------------------------------------------------------- recording */
 
+/* The first call starts the recorder, and is recorded like any other:
+ * it is the program's (a library's constructor may make it before ours
+ * runs).  False if the recorder is not ready: the starting thread's own
+ * calls, and dlsym's while it resolves the real functions. */
+static __attribute__((noinline)) bool ready_after_start(void)
+{
+    if (resolving || starting)
+        return false;
+    start();
+    return atomic_load(&state) == READY;
+}
+
 /* True if the calling thread's call is to be recorded; then BUSY is set
  * and note() must follow. */
 static inline bool begin(void)
 {
-    if (atomic_load_explicit(&state, memory_order_acquire) != READY) {
-        if (!resolving)
-            start();
+    if (atomic_load_explicit(&state, memory_order_acquire) != READY && !ready_after_start())
         return false;
-    }
     if (busy || gone || sink_finished())
         return false;
     busy = true;
@@ -404,6 +438,52 @@ EXPORT void *pvalloc(size_t size)
     if (rec)
         note(CMT_OP_MEMALIGN, p, NULL, size ? (size + page - 1) & ~(page - 1) : page, page);
     return p;
+}
+
+/* -------------------------------------------------------------- exit */
+
+/* _exit and its spellings end the process without exit handlers, so the
+ * file is ended first: a forked child that ends with _exit (Python's
+ * os._exit, multiprocessing's workers) writes its whole file.  A vfork
+ * child's sink is its parent's, which goes on. */
+static void finish_before_exit(void)
+{
+    if (atomic_load(&state) != READY || !sink_is_ours() || busy)
+        return;
+    busy = true;
+    sink_finish(false);
+}
+
+EXPORT void _exit(int status)
+{
+    finish_before_exit();
+    if (!real.exit_now)
+        start();
+    real.exit_now(status);
+    __builtin_unreachable();
+}
+
+EXPORT void _Exit(int status)
+{
+    _exit(status);
+}
+
+/* syscall(SYS_exit_group, ...) is the last way to leave that passes
+ * through a function: the arguments are passed on as the six registers
+ * a system call takes, whatever the number. */
+EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_exit_group)
+        finish_before_exit();
+    if (!real.syscall)
+        start();
+    return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* -------------------------------------------------------------- exec */

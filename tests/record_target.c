@@ -3,13 +3,16 @@
  * entry point, threads that free each other's blocks, a fork, and, asked
  * to, a crash.  Deterministic, so that its calls can be counted by
  * cmtrecord and by valgrind --trace-malloc=yes alike.  Writes "done" to
- * standard output and exits 0 if the recorder left errno alone.
+ * standard output and exits 0 if the recorder left errno alone.  It is
+ * linked with record_early.c, a library whose constructor allocates
+ * before the recorder's own constructor runs.
  */
 #define _GNU_SOURCE /* reallocarray, valloc, pvalloc */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <time.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,8 +44,12 @@ static void check(int ok, const char *what)
     }
 }
 
+/* record_early.c's blocks, allocated by its constructor. */
+void release_early_blocks(void);
+
 static void every_entry_point(void)
 {
+    release_early_blocks();
     errno = EILSEQ;
     char *p = escape(malloc(100));
     check(errno == EILSEQ, "malloc changed errno");
@@ -145,14 +152,31 @@ static void many(void)
         free(escape(malloc(16 + (size_t)(k % 256))));
 }
 
+/* A fork whose child and parent both end with _exit, which runs no exit
+ * handlers: the child at once, the parent after the rest of the parts. */
+static void fork_exit_now(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int k = 0; k < 1000; k++)
+            free(escape(malloc(32 + (size_t)k)));
+        _exit(0);
+    }
+    int status;
+    check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child");
+}
+
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, vfork, many, crash, killed, heap-abort; none: the first
- * four. */
+ * threads, fork, vfork, many, crash, killed, heap-abort, and exit-now
+ * (a fork child that ends with _exit, and the parent too, at the end);
+ * none: the first four. */
 int main(int argc, char **argv)
 {
     static const char *const all[] = {"calls", "pvalloc", "threads", "fork"};
     const char *const *parts = argc > 1 ? (const char *const *)argv + 1 : all;
     int n = argc > 1 ? argc - 1 : 4;
+    bool exit_now = false;
     for (int i = 0; i < n; i++) {
         if (!strcmp(parts[i], "calls"))
             every_entry_point();
@@ -166,6 +190,10 @@ int main(int argc, char **argv)
             vfork_exec();
         else if (!strcmp(parts[i], "many"))
             many();
+        else if (!strcmp(parts[i], "exit-now")) {
+            fork_exit_now();
+            exit_now = true;
+        }
         else if (!strcmp(parts[i], "killed")) {
             many();
             /* The recorder's thread takes the calls in a batch behind: a
@@ -188,5 +216,9 @@ int main(int argc, char **argv)
         }
     }
     printf("done\n");
+    if (exit_now) {
+        fflush(stdout);
+        _exit(failures ? 1 : 0);
+    }
     return failures ? 1 : 0;
 }
