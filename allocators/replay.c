@@ -165,7 +165,7 @@ static void replay_realloc(replay *r, cmt_event *ev)
             drop_block(r, old);
         }
         add_block(r, ev, p, ev->size, touch(r, p, old_p ? old_bytes : 0, ev->size));
-    } else if (ev->size == 0 && old) {
+    } else if (old && cmt_event_releases(ev)) {
         drop_block(r, old); /* realloc(p, 0) freed p */
     } else {
         r->report->failed_in_trace++;

@@ -73,11 +73,6 @@ static cmt_map_entry *remember(cmt_map *live, const cmt_event *ev, uint64_t line
     return e;
 }
 
-static bool release_kills(const cmt_event *ev)
-{
-    return ev->op == CMT_OP_FREE || ev->tag || ev->size == 0;
-}
-
 /* "N bytes, allocated K lines ago" for block E (a: bytes, b: line) at LINE. */
 static int lifetime_note(char *buf, size_t len, const cmt_map_entry *e, uint64_t line)
 {
@@ -109,7 +104,7 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
         cmt_map_entry *e = released_block(&live, &ev);
         if (e) {
             lifetime_note(note, sizeof note, e, line);
-            if (release_kills(&ev))
+            if (cmt_event_releases(&ev))
                 cmt_map_remove(&live, e);
         }
         if (ev.tag)
@@ -193,7 +188,7 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
     while ((rc = cmt_source_next(source, &ev)) > 0) {
         line++;
         cmt_map_entry *e = released_block(&live, &ev);
-        if (e && release_kills(&ev)) {
+        if (e && cmt_event_releases(&ev)) {
             pair_add(&pairs, line - e->b, e->a);
             died++;
             cmt_map_remove(&live, e);
@@ -334,7 +329,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         cmt_map_entry *e = released_block(&live, &ev);
         if (e) {
             n += (size_t)lifetime_note(note, sizeof note, e, line);
-            if (release_kills(&ev)) {
+            if (cmt_event_releases(&ev)) {
                 uint64_t addr = e->c, bytes = e->a;
                 cmt_ordered_remove(&by_address, addr);
                 cmt_map_remove(&live, e);

@@ -101,7 +101,7 @@ void cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
     if (cmt_event_failed(ev))
         s->failed++;
     cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&st->live, ev->arg_tag) : NULL;
-    bool dies = e && (ev->op == CMT_OP_FREE || ev->tag || ev->size == 0);
+    bool dies = e && cmt_event_releases(ev);
     if (dies) {
         s->lifetimes.count[cmt_log_bucket(s->events - e->b)]++;
         if (ev->arg_tag == st->last_tag)

@@ -92,6 +92,18 @@ uint64_t cmt_event_bytes(const cmt_event *ev);
  * but the addresses, which the format does not store. */
 bool cmt_event_same(const cmt_event *a, const cmt_event *b);
 
+/* True when a call OP that passes a block (free, realloc) releases it, given
+ * whether it RETURNED a block and the SIZE it asked for: a free does; a
+ * realloc does when it returned a block (moved or in place) or asked for
+ * 0 bytes (realloc(p, 0) frees p, as glibc's does, whatever it returns); a
+ * realloc that failed keeps its block.  For readers that know whether a
+ * call returned a block before they know its tag. */
+bool cmt_releases_block(cmt_op op, bool returned, uint64_t size);
+
+/* True when EV releases the block it passes (ev->arg_tag, not 0): the same
+ * rule, for a tagged event. */
+bool cmt_event_releases(const cmt_event *ev);
+
 /* True when the call returned NULL although it asked for a block: a failed
  * allocation.  realloc(p, 0) returning NULL is a free, not a failure. */
 bool cmt_event_failed(const cmt_event *ev);

@@ -495,8 +495,7 @@ EXPORT long syscall(long number, ...)
  * calls go unrecorded. */
 static char *next_image_variable(char *buf, size_t len)
 {
-    const char *image = getenv("CMTRECORD_IMAGE");
-    snprintf(buf, len, "CMTRECORD_IMAGE=%ld", (image ? atol(image) : 0) + 1);
+    snprintf(buf, len, "CMTRECORD_IMAGE=%ld.%ld", (long)getpid(), sink_image() + 1);
     return buf;
 }
 

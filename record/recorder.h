@@ -209,6 +209,12 @@ void sink_before_fork(void);
 void sink_after_fork_parent(void);
 void sink_after_fork_child(ring *keep);
 
+/* Which image of this process is running: 0 for its first, N after its
+ * Nth exec.  CMTRECORD_IMAGE says "PID.N", so that a child (forked, or
+ * spawned, which execs inside the C library) inherits no count of its
+ * parent's. */
+long sink_image(void);
+
 /* True once sink_finish has run. */
 static inline bool sink_finished(void)
 {

@@ -13,14 +13,15 @@
  * away (the thread made room before taking the number), so the drain
  * waits for it.
  *
- * Addresses become tags here as the text readers make them: a block keeps
- * its tag from the call that returned it to the call that frees it.  The
+ * Addresses become tags here by the rules the text readers follow (one
+ * tagger, cmt/common/tagger.h): a block keeps its tag from the call that
+ * returned it to the call that frees it.  The
  * file is written straight to its name, a block at a time, so that even
  * a program killed outright leaves every block written before.
  */
 #define _GNU_SOURCE /* program_invocation_short_name */
 #include "recorder.h"
-#include "../cmt/common/map.h"
+#include "../cmt/common/tagger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,8 +81,7 @@ static struct {
     cmt_output *out;
     cmt_writer *writer;
     bool failed;             /* the file could not be written: stop trying */
-    cmt_map blocks;          /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
-    uint64_t next_tag;
+    cmt_tagger blocks;       /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
     _Atomic bool has_thread;
@@ -128,12 +128,23 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* This process's file: the one cmtrecord named for the process it started
- * (CMTRECORD_PID) in its first image, else NAME.PID[.IMAGE].cmt beside it. */
+long sink_image(void)
+{
+    const char *image = getenv("CMTRECORD_IMAGE");
+    char *dot;
+    if (!image || strtol(image, &dot, 10) != (long)getpid() || *dot != '.')
+        return 0;
+    return atol(dot + 1);
+}
+
+/* This process's file, by one rule: the one cmtrecord named (-o) for the
+ * process it started (CMTRECORD_PID), in its first image; for every other
+ * process STEM.PID.cmt beside it, and STEM.PID.N.cmt for the program it
+ * runs after its Nth exec. */
 static void choose_path(void)
 {
-    const char *pid_env = getenv("CMTRECORD_PID"), *image_env = getenv("CMTRECORD_IMAGE");
-    long image = image_env ? atol(image_env) : 0;
+    const char *pid_env = getenv("CMTRECORD_PID");
+    long image = sink_image();
     bool root = pid_env && atol(pid_env) == (long)getpid() && image == 0;
     const char *output = sink.options.output;
     if (output && root) {
@@ -231,6 +242,43 @@ void sink_start_thread(void)
     release();
 }
 
+/* cmtrecord's list of the files a run wrote (CMTRECORD_MANIFEST), a line
+ * for each when it is made and one when it is ended, with the tagger's
+ * counts: "PATH" and "PATH\tunknown frees\tunknown reallocs\treused live".
+ * Lines of a few hundred bytes, appended in one write: whole, whatever
+ * other processes append at the same time. */
+static void tell_cmtrecord(bool ended)
+{
+    const char *manifest = getenv("CMTRECORD_MANIFEST");
+    if (!manifest)
+        return;
+    char line[sizeof sink.path + 80];
+    int n = ended ? snprintf(line, sizeof line, "%s\t%llu\t%llu\t%llu\n", sink.path,
+                             (unsigned long long)sink.blocks.counts.unknown_frees,
+                             (unsigned long long)sink.blocks.counts.unknown_reallocs,
+                             (unsigned long long)sink.blocks.counts.reused_live)
+                  : snprintf(line, sizeof line, "%s\n", sink.path);
+    int fd = open(manifest, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (n > 0 && (size_t)n < sizeof line)
+        (void)!write(fd, line, (size_t)n);
+    close(fd);
+}
+
+/* By hand, without cmtrecord to tell: what the tagger counted, if
+ * anything, on standard error. */
+static void say_counts(void)
+{
+    const cmt_tag_counts *c = &sink.blocks.counts;
+    if (getenv("CMTRECORD_MANIFEST") || !(c->unknown_frees || c->unknown_reallocs || c->reused_live))
+        return;
+    say("cmtrecord: %s: %llu frees and %llu reallocs of blocks not live (from before the recording), "
+        "%llu blocks returned while still live\n",
+        sink.path, (unsigned long long)c->unknown_frees, (unsigned long long)c->unknown_reallocs,
+        (unsigned long long)c->reused_live);
+}
+
 /* The file, made with the first event. */
 static bool open_file(void)
 {
@@ -252,6 +300,7 @@ static bool open_file(void)
         sink.failed = true;
         return false;
     }
+    tell_cmtrecord(false);
     return true;
 }
 
@@ -265,94 +314,50 @@ static void put(const cmt_event *ev)
     }
 }
 
+/* The tagger's word that block E is gone: its statistics. */
+static void forget(void *context, const cmt_map_entry *e)
+{
+    (void)context;
+    if (counting())
+        ages_remove(&sink.ages, e->c, e->b);
+}
+
 /* An empty address table: tags only, unless the statistics want each
  * block's bytes and age too. */
 static void new_table(void)
 {
-    cmt_map_init(&sink.blocks, counting() ? 3 : 1);
-}
-
-/* A block the program no longer has: its statistics. */
-static void forget(cmt_map_entry *e)
-{
-    if (counting())
-        ages_remove(&sink.ages, e->c, e->b);
-    cmt_map_remove(&sink.blocks, e);
-}
-
-/* A block the program now has at ADDR; an earlier block still listed there
- * lost its free somewhere (a race between threads), which is written
- * first. */
-static void take(cmt_event *ev, uint64_t addr, uint64_t bytes, uint64_t second)
-{
-    cmt_map_entry *e = cmt_map_insert(&sink.blocks, addr);
-    if (e->a) {
-        cmt_event implied = {.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .thread = ev->thread};
-        put(&implied);
-        if (counting())
-            ages_remove(&sink.ages, e->c, e->b);
-    }
-    ev->tag = ++sink.next_tag;
-    e->a = ev->tag;
-    if (counting()) {
-        e->b = bytes;
-        e->c = second;
-        ages_add(&sink.ages, second, bytes);
-    }
+    cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, forget, NULL);
 }
 
 /* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
 static void convert(const record *r, uint32_t thread, uint64_t time)
 {
     cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread};
-    uint64_t second = time / 1000000000u;
-    cmt_map_entry *old = record_passes_block(r) && r->arg ? cmt_map_find(&sink.blocks, r->arg) : NULL;
     switch (ev.op) {
-    case CMT_OP_FREE:
-        if (r->arg && !old)
-            return; /* a block from before the recording began */
-        if (old) {
-            ev.arg_tag = old->a;
-            forget(old);
-        }
-        put(&ev);
-        return;
-    case CMT_OP_REALLOC:
-        if (old) {
-            ev.arg_tag = old->a;
-            if (r->addr == 0 && r->size != 0) {
-                put(&ev); /* failed: the block stays */
-                return;
-            }
-            if (r->addr == r->arg) {
-                if (counting()) {
-                    ages_resize(&sink.ages, old->b, r->size);
-                    old->b = r->size;
-                }
-                ev.tag = ++sink.next_tag;
-                old->a = ev.tag;
-                put(&ev);
-                return;
-            }
-            forget(old);
-        }
-        if (r->addr)
-            take(&ev, r->addr, r->size, second);
-        put(&ev);
-        return;
-    case CMT_OP_CALLOC:
-        ev.count = r->aux;
-        break;
+    case CMT_OP_CALLOC: ev.count = r->aux; break;
     case CMT_OP_POSIX_MEMALIGN:
     case CMT_OP_ALIGNED_ALLOC:
-    case CMT_OP_MEMALIGN:
-        ev.align = r->aux;
-        break;
-    default:
-        break;
+    case CMT_OP_MEMALIGN: ev.align = r->aux; break;
+    default: break;
     }
-    if (r->addr)
-        take(&ev, r->addr, cmt_event_bytes(&ev), second);
+    cmt_event implied;
+    cmt_map_entry *e;
+    cmt_tag_result rc =
+        cmt_tagger_tag(&sink.blocks, &ev, record_passes_block(r) ? r->arg : 0, r->addr, &implied, &e);
+    if (rc == CMT_TAG_DROP)
+        return; /* a block from before the recording began */
+    if (rc == CMT_TAG_IMPLIED)
+        put(&implied); /* the free of the block that was there was lost in a race between threads */
+    if (e && counting()) {
+        uint64_t bytes = cmt_event_bytes(&ev);
+        if (rc == CMT_TAG_IN_PLACE) {
+            ages_resize(&sink.ages, e->b, bytes); /* not a free and an allocation: its age goes on */
+        } else {
+            e->c = time / 1000000000u;
+            ages_add(&sink.ages, e->c, bytes);
+        }
+        e->b = bytes;
+    }
     put(&ev);
 }
 
@@ -393,7 +398,7 @@ static void drain_to(uint64_t end, bool final)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
-                cmt_map_prefetch(&sink.blocks, record_passes_block(ahead) ? ahead->arg : ahead->addr);
+                cmt_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
             if (!sink.failed)
                 convert(rec, r->thread, time);
         }
@@ -526,6 +531,8 @@ void sink_finish(bool in_handler)
         if (cmt_output_commit(sink.out, err, sizeof err) < 0)
             say("cmtrecord: %s\n", err);
         sink.writer = NULL;
+        tell_cmtrecord(true);
+        say_counts();
     }
     if (counting())
         ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
@@ -556,9 +563,8 @@ void sink_after_fork_child(ring *keep)
         cmt_output_abort(sink.out);
         sink.writer = NULL;
     }
-    cmt_map_destroy(&sink.blocks);
+    cmt_tagger_destroy(&sink.blocks);
     new_table();
-    sink.next_tag = 0;
     sink.ages = (age_stats){0};
     sink.stats_due = 0;
     sink.has_thread = false;

@@ -167,8 +167,25 @@ static void fork_exit_now(void)
     check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child");
 }
 
+/* A forked child that frees a block its parent allocated: a block the
+ * child's recording never saw allocated. */
+static void child_frees_inherited(void)
+{
+    void *inherited = escape(malloc(77));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        free(escape(malloc(88)));
+        free(inherited);
+        exit(0);
+    }
+    int status;
+    check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child");
+    free(inherited);
+}
+
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, vfork, many, crash, killed, heap-abort, and exit-now
+ * threads, fork, vfork, many, crash, killed, heap-abort, inherited, and exit-now
  * (a fork child that ends with _exit, and the parent too, at the end);
  * none: the first four. */
 int main(int argc, char **argv)
@@ -190,6 +207,8 @@ int main(int argc, char **argv)
             vfork_exec();
         else if (!strcmp(parts[i], "many"))
             many();
+        else if (!strcmp(parts[i], "inherited"))
+            child_frees_inherited();
         else if (!strcmp(parts[i], "exit-now")) {
             fork_exit_now();
             exit_now = true;

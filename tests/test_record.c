@@ -246,8 +246,10 @@ Test(record, a_program_that_aborts_inside_malloc_still_dies)
 Test(record, a_killed_program_leaves_every_block_written_before)
 {
     const char *cmt = scratch_path("killed.cmt");
-    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s killed 2>/dev/null", RECORD, cmt, RECORD_TARGET), 128 + 9);
     char *out, *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s -- %s killed", RECORD, cmt, RECORD_TARGET), 128 + 9);
+    cr_assert(strstr(err, "--salvage reads every whole block"), "the summary says what to do: %s", err);
+    free(err);
     cr_assert_eq(runf(NULL, &err, "%s/cmtstat %s", CMT_TOOLS, cmt), 1, "never ended: a plain read fails");
     cr_assert(strstr(err, "truncated"), "%s", err);
     free(err);
@@ -287,9 +289,64 @@ Test(record, preloaded_by_hand_with_the_environment)
     free(found);
 }
 
+/* One naming rule: FILE for the process cmtrecord starts, STEM.PID.cmt
+ * for every other process, STEM.PID.N.cmt after a process's Nth exec (a
+ * child used to inherit its parent's N); the summary names every file. */
+Test(record, every_process_names_its_file_by_one_rule_and_the_summary_lists_them)
+{
+    const char *dir = scratch_path("names");
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "mkdir -p %s && %s -o %s/run.cmt -- bash -c 'exec bash -c \"sort /dev/null; true\"'",
+                      dir, RECORD, dir),
+                 0);
+    char *names;
+    cr_assert_eq(runf(&names, NULL, "ls %s", dir), 0);
+    size_t files = 0, exec_images = 0;
+    for (char *name = strtok(names, "\n"); name; name = strtok(NULL, "\n")) {
+        files++;
+        long pid, image;
+        char tail[16] = "";
+        bool plain = sscanf(name, "run.%ld.%15s", &pid, tail) == 2 && strcmp(tail, "cmt") == 0;
+        bool after_exec = sscanf(name, "run.%ld.%ld.%15s", &pid, &image, tail) == 3 && image == 1 &&
+                          strcmp(tail, "cmt") == 0;
+        exec_images += after_exec;
+        cr_assert(strcmp(name, "run.cmt") == 0 || plain || after_exec, "%s: not the rule's", name);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        cr_assert(strstr(err, path), "the summary names %s: %s", path, err);
+    }
+    free(names);
+    cr_assert_geq(exec_images, 2, "bash after its exec, and sort after the fork and exec (bash forks; sh vforks)");
+    char heading[64];
+    snprintf(heading, sizeof heading, "cmtrecord: %zu files, ", files);
+    cr_assert(strstr(err, heading), "%s", err);
+    free(err);
+}
+
+Test(record, frees_the_recording_could_not_match_are_counted)
+{
+    const char *cmt = scratch_path("inherited.cmt");
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s -- %s inherited > /dev/null", RECORD, cmt, RECORD_TARGET), 0);
+    cr_assert(strstr(err, "1 frees and 0 reallocs of blocks"), "the child's free of its parent's block: %s", err);
+    free(err);
+}
+
+Test(record, a_static_program_is_named_as_such)
+{
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -o %s -- /sbin/ldconfig -p > /dev/null", RECORD, scratch_path("static.cmt")), 0);
+    cr_assert(strstr(err, "linked statically: LD_PRELOAD cannot reach"), "%s", err);
+    free(err);
+}
+
 Test(record, usage_errors_and_missing_programs)
 {
     cr_assert_eq(runf(NULL, NULL, "%s > /dev/null 2>&1", RECORD), 2);
+    char *refused;
+    cr_assert_eq(runf(NULL, &refused, "%s -o - -- true", RECORD), 2, "no - for the file");
+    cr_assert(strstr(refused, "standard output is its own"), "%s", refused);
+    free(refused);
     cr_assert_eq(runf(NULL, NULL, "%s --stats x -- true > /dev/null 2>&1", RECORD), 2);
     char *err;
     cr_assert_eq(runf(NULL, &err, "%s -o %s -- /nonexistent/program", RECORD, scratch_path("none.cmt")), 127);

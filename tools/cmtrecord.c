@@ -28,9 +28,11 @@ static void usage(void)
            "pvalloc; C++ new and delete through them), with the thread of each, into\n"
            "a .cmt file that cmtreplay and the other tools read as it is.\n"
            "\n"
-           "  -o, --output FILE   the file (default: PROGRAM.PID.cmt); children the\n"
-           "                      program forks write FILE's name with .PID added, and\n"
-           "                      programs it execs .PID.N\n"
+           "  -o, --output FILE   the file (default: PROGRAM.PID.cmt); every other\n"
+           "                      process of the run writes FILE's name with .PID\n"
+           "                      added, and .PID.N for what it runs after its Nth\n"
+           "                      exec (FILE cannot be -: the program's standard\n"
+           "                      output is its own)\n"
            "      --stats SECONDS print live statistics to standard error that often:\n"
            "                      current allocations and bytes, totals, allocations by\n"
            "                      age (preloading by hand: CMTRECORD_STATS=SECONDS)\n"
@@ -67,7 +69,12 @@ static options parse_options(int argc, char **argv)
     /* "+": stop at the program's name, its options are its own. */
     while ((c = getopt_long(argc, argv, "+o:l:qhV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': o.output = optarg; break;
+        case 'o':
+            if (strcmp(optarg, "-") == 0)
+                cli_usage_error(PROG, "-o -: the recording is written from inside the program, whose standard "
+                                      "output is its own; name a file");
+            o.output = optarg;
+            break;
         case OPT_STATS: {
             char *end;
             double s = strtod(optarg, &end);
@@ -155,24 +162,182 @@ static void run_program(const options *o, const char *library, const char *file)
     _exit(err == ENOENT ? 127 : 126);
 }
 
-/* "FILE: N events, B bytes" for the summary, or why not. */
-static void describe(const char *file)
+/* A file for the recorder in each process of the run to list its file in
+ * (CMTRECORD_MANIFEST), so that the summary names them all. */
+static bool make_manifest(char *path, size_t len)
 {
-    char err[512];
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, len, "%s/cmtrecord.XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* A file of the run, as the summary tells it. */
+typedef struct recorded {
+    char *path;
+    uint64_t events, bytes;
+    bool whole;
+    char error[512];
+    uint64_t unknown_frees, unknown_reallocs, reused_live;
+} recorded;
+
+/* R's events and size, or why it cannot be read. */
+static void look_at(recorded *r)
+{
     struct stat st;
-    if (stat(file, &st) < 0) {
-        fprintf(stderr, "%s: no %s: the program made no allocation, or could not create it\n", PROG, file);
+    if (stat(r->path, &st) < 0) {
+        snprintf(r->error, sizeof r->error, "%s: %s", r->path, strerror(errno));
         return;
     }
-    cmt_reader *r = cmt_reader_open(file, err, sizeof err);
-    uint64_t events = 0;
-    if (!r || cmt_reader_skim(r, &events) < 0)
-        fprintf(stderr, "%s: %s\n", PROG, r ? cmt_reader_error(r) : err);
-    else
-        fprintf(stderr, "%s: %s: %llu events, %lld bytes, %.3f bytes/event\n", PROG, file,
-                (unsigned long long)events, (long long)st.st_size,
-                events ? (double)st.st_size / (double)events : 0.0);
-    cmt_reader_close(r);
+    r->bytes = (uint64_t)st.st_size;
+    cmt_reader *reader = cmt_reader_open(r->path, r->error, sizeof r->error);
+    if (reader && cmt_reader_skim(reader, &r->events) == 0)
+        r->whole = true;
+    else if (reader)
+        snprintf(r->error, sizeof r->error, "%s", cmt_reader_error(reader));
+    cmt_reader_close(reader);
+}
+
+/* The files the manifest lists, each once, with the counts its ending
+ * line gives; FILE first if it is not listed (the recorder never started).
+ * Returns how many, in *OUT (to be freed). */
+static size_t read_manifest(const char *manifest, recorded **out)
+{
+    recorded *files = NULL;
+    size_t n = 0;
+    FILE *f = manifest ? fopen(manifest, "r") : NULL;
+    char line[PATH_MAX + 100];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (tab)
+            *tab++ = '\0';
+        size_t i = 0;
+        while (i < n && strcmp(files[i].path, line) != 0)
+            i++;
+        if (i == n) {
+            recorded *grown = realloc(files, (n + 1) * sizeof *files);
+            if (!grown)
+                break;
+            files = grown;
+            files[n++] = (recorded){.path = strdup(line)};
+        }
+        unsigned long long counts[3] = {0};
+        if (tab && sscanf(tab, "%llu\t%llu\t%llu", &counts[0], &counts[1], &counts[2]) == 3) {
+            files[i].unknown_frees = counts[0];
+            files[i].unknown_reallocs = counts[1];
+            files[i].reused_live = counts[2];
+        }
+    }
+    if (f)
+        fclose(f);
+    *out = files;
+    return n;
+}
+
+static int by_events_descending(const void *a, const void *b)
+{
+    const recorded *x = a, *y = b;
+    return (x->events < y->events) - (x->events > y->events);
+}
+
+/* True if the executable PROGRAM (found on PATH as execvp would) is
+ * linked statically: an ELF file without an interpreter, which LD_PRELOAD
+ * does not reach. */
+static bool statically_linked(const char *program)
+{
+    char path[PATH_MAX];
+    const char *search = getenv("PATH");
+    bool found = strchr(program, '/') != NULL;
+    if (found)
+        snprintf(path, sizeof path, "%s", program);
+    for (const char *p = search; !found && p && *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(path, sizeof path, "%.*s/%s", (int)len, len ? p : ".", program);
+        found = access(path, X_OK) == 0;
+        p += len + (p[len] == ':');
+    }
+    FILE *f = found ? fopen(path, "rb") : NULL;
+    if (!f)
+        return false;
+    unsigned char header[64];
+    bool is_static = false;
+    if (fread(header, 1, sizeof header, f) == sizeof header && memcmp(header, "\177ELF\2\1", 6) == 0) {
+        uint64_t phoff;
+        uint16_t phentsize, phnum;
+        memcpy(&phoff, header + 32, 8);
+        memcpy(&phentsize, header + 54, 2);
+        memcpy(&phnum, header + 56, 2);
+        is_static = phentsize >= 4;
+        for (uint16_t i = 0; is_static && i < phnum; i++) {
+            uint32_t type;
+            if (fseek(f, (long)(phoff + (uint64_t)i * phentsize), SEEK_SET) != 0 || fread(&type, 4, 1, f) != 1)
+                is_static = false;
+            else if (type == 3) /* PT_INTERP */
+                is_static = false;
+        }
+    }
+    fclose(f);
+    return is_static;
+}
+
+/* What the tagger counted in R, if anything. */
+static void say_counts(const recorded *r)
+{
+    if (r->unknown_frees || r->unknown_reallocs)
+        fprintf(stderr, "%s: %s: %llu frees and %llu reallocs of blocks it never saw allocated (from before the "
+                        "recording or the fork began: frees dropped, reallocs kept as allocations)\n",
+                PROG, r->path, (unsigned long long)r->unknown_frees, (unsigned long long)r->unknown_reallocs);
+    if (r->reused_live)
+        fprintf(stderr, "%s: %s: %llu blocks returned while still live (their frees raced the allocation "
+                        "in another thread): each freed just before\n",
+                PROG, r->path, (unsigned long long)r->reused_live);
+}
+
+/* The closing lines: every file the run wrote, the largest first, with its
+ * events and size, or why it is not whole; or why there is none. */
+static void summarise(const char *file, const char *manifest, const char *program)
+{
+    recorded *files;
+    size_t n = read_manifest(manifest, &files);
+    if (!manifest && access(file, F_OK) == 0 && (files = malloc(sizeof *files))) {
+        files[0] = (recorded){.path = strdup(file)}; /* no list to read: the one file named */
+        n = 1;
+    }
+    if (n == 0) {
+        if (statically_linked(program))
+            fprintf(stderr, "%s: %s is linked statically: LD_PRELOAD cannot reach its allocations, and "
+                            "nothing was recorded\n", PROG, program);
+        else
+            fprintf(stderr, "%s: no %s: the program made no allocation, or could not create it\n", PROG, file);
+        free(files);
+        return;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        look_at(&files[i]);
+        total += files[i].events;
+    }
+    qsort(files, n, sizeof *files, by_events_descending);
+    if (n > 1)
+        fprintf(stderr, "%s: %zu files, %llu events:\n", PROG, n, (unsigned long long)total);
+    for (size_t i = 0; i < n; i++) {
+        const recorded *r = &files[i];
+        if (r->whole)
+            fprintf(stderr, "%s: %s: %llu events, %llu bytes, %.3f bytes/event\n", PROG, r->path,
+                    (unsigned long long)r->events, (unsigned long long)r->bytes,
+                    r->events ? (double)r->bytes / (double)r->events : 0.0);
+        else
+            fprintf(stderr, "%s: %s; its process ended before it could end the file (killed?): "
+                            "--salvage reads every whole block it has (cmtstat --salvage %s)\n",
+                    PROG, r->error, r->path);
+        say_counts(r);
+        free(r->path);
+    }
+    free(files);
 }
 
 int main(int argc, char **argv)
@@ -183,10 +348,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: can't find libcmtrecord.so (tried %s; set CMTRECORD_LIBRARY)\n", PROG, library);
         return EXIT_DATA;
     }
+    char manifest[PATH_MAX];
+    bool listed = make_manifest(manifest, sizeof manifest);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "%s: fork: %s\n", PROG, strerror(errno));
+        if (listed)
+            unlink(manifest);
         return EXIT_DATA;
     }
     char name[PATH_MAX], file[PATH_MAX];
@@ -198,8 +367,11 @@ int main(int argc, char **argv)
         free(copy);
     }
     absolute(name, file, sizeof file);
-    if (pid == 0)
+    if (pid == 0) {
+        if (listed)
+            setenv("CMTRECORD_MANIFEST", manifest, 1);
         run_program(&o, library, file);
+    }
     /* Like time(1): the terminal's ^C is the program's to handle. */
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
@@ -207,11 +379,15 @@ int main(int argc, char **argv)
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             fprintf(stderr, "%s: waitpid: %s\n", PROG, strerror(errno));
+            if (listed)
+                unlink(manifest);
             return EXIT_DATA;
         }
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (!o.quiet && !(WIFEXITED(status) && (code == 126 || code == 127)))
-        describe(file);
+        summarise(file, listed ? manifest : NULL, o.command[0]);
+    if (listed)
+        unlink(manifest);
     return code;
 }

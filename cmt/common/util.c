@@ -164,12 +164,19 @@ bool cmt_event_same(const cmt_event *a, const cmt_event *b)
            a->thread == b->thread;
 }
 
+bool cmt_releases_block(cmt_op op, bool returned, uint64_t size)
+{
+    return op == CMT_OP_FREE || (op == CMT_OP_REALLOC && (returned || size == 0));
+}
+
+bool cmt_event_releases(const cmt_event *ev)
+{
+    return ev->arg_tag != 0 && cmt_releases_block(ev->op, ev->tag != 0, ev->size);
+}
+
 bool cmt_event_failed(const cmt_event *ev)
 {
-    if (!cmt_op_allocates(ev->op) || ev->tag != 0)
-        return false;
-    /* realloc(p, 0) that returns NULL has freed p, as glibc does. */
-    return !(ev->op == CMT_OP_REALLOC && ev->size == 0 && ev->arg_tag != 0);
+    return cmt_op_allocates(ev->op) && ev->tag == 0 && !cmt_event_releases(ev);
 }
 
 static const char *const format_names[CMT_FORMAT_COUNT] = {

@@ -431,7 +431,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         if (decode_size(r, op, code - CODE_REALLOC, &ev->size) < 0 ||
             get_number(r, op, &rank) < 0)
             return -1;
-        bool dies = !null_result || ev->size == 0;
+        bool dies = cmt_releases_block(ev->op, !null_result, ev->size);
         if (rank > 0 && take_rank(r, op, rank - 1, dies, &ev->arg_tag) < 0)
             return -1;
     } else if (code < CODE_POSIX_MEMALIGN) {

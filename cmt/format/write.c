@@ -266,10 +266,7 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
     case CMT_OP_REALLOC:
         rank = 0;
         if (ev->arg_tag) {
-            /* A realloc that returns NULL keeps its block, unless it was a
-             * realloc to size 0, which frees it. */
-            bool dies = ev->tag != 0 || ev->size == 0;
-            if (rank_of(w, ev->arg_tag, dies, &rank) < 0)
+            if (rank_of(w, ev->arg_tag, cmt_event_releases(ev), &rank) < 0)
                 return -1;
             rank++;
         }

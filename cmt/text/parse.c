@@ -13,7 +13,8 @@
  *     store(81d3b83a0<2>+8, 4)                    (also load, modify: block+offset, bytes)
  *     free(81d3b83a0<2>)                          # annotations are ignored
  *
- * A map of the live blocks turns addresses into tags.  Tags in the input
+ * The tagger (common/tagger.h) turns addresses into tags, by the rules the
+ * recorder follows too.  Tags in the input
  * are optional; where present they must agree with the ones the
  * reader assigns (counted from the first tag seen, so an excerpt that
  * starts at <6655> is fine).  The memtrace format's accesses name any
@@ -21,8 +22,8 @@
  * by address, to find the one that holds it.
  */
 #include "scan.h"
-#include "../common/map.h"
 #include "../common/ordered.h"
+#include "../common/tagger.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -31,11 +32,10 @@ struct cmt_text_reader {
     cmt_input in;
     cmt_text_options options;
     cmt_text_stats stats;
-    cmt_map live;          /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
+    cmt_tagger tagger;     /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
     cmt_ordered by_address; /* memtrace: address -> bytes of each live block */
     bool ordered;          /* by_address is kept */
     uint64_t last_hit;     /* memtrace: address of the block the last access hit, 0: none */
-    uint64_t next_tag;
     bool tag_offset_known; /* input tags = our tags + stats.tag_offset */
     line_kind (*scan_line)(scanner *s, parsed_line *l, line_context *ctx); /* the format's */
     line_context context;
@@ -128,6 +128,8 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
     return rc == -1 ? -1 : 0;
 }
 
+static cmt_tag_forget forget_block;
+
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
                                size_t errlen)
 {
@@ -165,10 +167,10 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
         cmt_text_close(t);
         return NULL;
     }
-    cmt_map_init(&t->live, 3);
+    cmt_tagger_init(&t->tagger, 3, forget_block, t);
+    t->tagger.strict = t->options.strict;
     t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
     cmt_ordered_init(&t->by_address);
-    t->next_tag = 1;
     return t;
 }
 
@@ -177,7 +179,7 @@ void cmt_text_close(cmt_text_reader *t)
     if (!t)
         return;
     cmt_input_close(&t->in);
-    cmt_map_destroy(&t->live);
+    cmt_tagger_destroy(&t->tagger);
     cmt_ordered_destroy(&t->by_address);
     free(t);
 }
@@ -266,66 +268,35 @@ static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_ta
     return addr == 0 && input_tag ? TAG_KEY | input_tag : addr;
 }
 
-/* Sets what the live map says of block KEY, and keeps by_address in step. */
-static void live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t tag, uint64_t bytes,
-                     uint64_t addr)
+/* Sets what the live map says of block E, and keeps by_address in step. */
+static void live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t bytes, uint64_t addr)
 {
-    e->a = tag;
     e->b = bytes;
     e->c = addr;
     if (t->ordered)
         cmt_ordered_put(&t->by_address, addr, bytes);
 }
 
-static void live_remove(cmt_text_reader *t, cmt_map_entry *e)
+/* The tagger's word that block E is gone. */
+static void forget_block(void *context, const cmt_map_entry *e)
 {
+    cmt_text_reader *t = context;
     if (t->ordered) {
         cmt_ordered_remove(&t->by_address, e->c);
         if (t->last_hit == e->c)
             t->last_hit = 0;
     }
-    cmt_map_remove(&t->live, e);
-}
-
-/* Turns the argument address into a tag.  Returns 1, 0 if the line is to be
- * skipped, -1 on an error. */
-static int resolve_argument(cmt_text_reader *t, parsed_line *l)
-{
-    cmt_event *ev = &l->ev;
-    if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
-        return 1;
-    if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
-        return 1;
-    cmt_map_entry *e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
-    if (!e) {
-        if (t->options.strict)
-            return line_error(t, "address is not live (--strict)");
-        if (ev->op == CMT_OP_FREE) {
-            t->stats.unknown_frees++;
-            return 0;
-        }
-        t->stats.unknown_reallocs++;
-        return 1; /* realloc of a block from before the trace: a fresh allocation */
-    }
-    if (!input_tag_agrees(t, e->a, l->arg_input_tag))
-        return line_error(t, "the tag does not match the block at that address");
-    ev->arg_tag = e->a;
-    bool succeeded = !is_null(ev->addr, l->result_input_tag);
-    bool dies = ev->op == CMT_OP_FREE || succeeded || ev->size == 0;
-    if (dies)
-        live_remove(t, e);
-    return 1;
 }
 
 /* The live block that holds ADDR in a memtrace, or NULL. */
 static cmt_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
 {
     uint64_t start = t->last_hit, bytes;
-    cmt_map_entry *e = start ? cmt_map_find(&t->live, start) : NULL;
+    cmt_map_entry *e = start ? cmt_tagger_find(&t->tagger, start) : NULL;
     if (!e || addr < start || addr - start >= e->b) {
         if (!cmt_ordered_floor(&t->by_address, addr, &start, &bytes) || addr - start >= bytes)
             return NULL;
-        e = cmt_map_find(&t->live, start);
+        e = cmt_tagger_find(&t->tagger, start);
         t->last_hit = start;
     }
     return e;
@@ -342,7 +313,7 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     else if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
         e = NULL; /* NULL is no block (and key 0 marks the map's empty slots) */
     else
-        e = cmt_map_find(&t->live, block_key(l, ev->arg_addr, l->arg_input_tag));
+        e = cmt_tagger_find(&t->tagger, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (e && t->stats.format != CMT_FORMAT_TEXT) {
         /* An address in the block, not the block with an offset. */
         ev->offset = ev->arg_addr - e->c;
@@ -362,39 +333,60 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     return 1;
 }
 
-/* Gives the result its tag.  Returns 1, 2 when an implied free of an
- * earlier block at the same address was stored in *IMPLIED, -1 on an
+/* The key of the block a call passed (free, realloc), 0 for none. */
+static uint64_t passed_key(const parsed_line *l)
+{
+    const cmt_event *ev = &l->ev;
+    if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
+        return 0;
+    if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
+        return 0;
+    return block_key(l, ev->arg_addr, l->arg_input_tag);
+}
+
+/* The key of the block a call returned, 0 for none. */
+static uint64_t returned_key(const parsed_line *l)
+{
+    const cmt_event *ev = &l->ev;
+    if (!cmt_op_allocates(ev->op) || is_null(ev->addr, l->result_input_tag))
+        return 0;
+    return block_key(l, ev->addr, l->result_input_tag);
+}
+
+/* Tags a call (not an access).  Returns 1, 0 if the line is dropped (a
+ * free of a block not live), 2 when an implied free of a block still live
+ * where the call returned its block was stored in *IMPLIED, -1 on an
  * error. */
-static int assign_result(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
+static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
 {
     cmt_event *ev = &l->ev;
-    if (!cmt_op_allocates(ev->op))
+    cmt_map_entry *e;
+    cmt_tag_result rc = cmt_tagger_tag(&t->tagger, ev, passed_key(l), returned_key(l), implied, &e);
+    t->stats.unknown_frees = t->tagger.counts.unknown_frees;
+    t->stats.unknown_reallocs = t->tagger.counts.unknown_reallocs;
+    t->stats.reused_live = t->tagger.counts.reused_live;
+    switch (rc) {
+    case CMT_TAG_DROP: return 0;
+    case CMT_TAG_NOT_LIVE: return line_error(t, "address is not live (--strict)");
+    case CMT_TAG_STILL_LIVE:
+        return line_error(t, l->by_handle ? "handle allocated while still live (--strict)"
+                                          : "address returned while still live (--strict)");
+    default: break;
+    }
+    if (ev->arg_tag && !input_tag_agrees(t, ev->arg_tag, l->arg_input_tag))
+        return line_error(t, "the tag does not match the block at that address");
+    if (!e)
         return 1;
-    if (is_null(ev->addr, l->result_input_tag))
-        return 1; /* failed: no block */
-    ev->tag = t->next_tag;
     if (l->result_input_tag && !t->tag_offset_known) {
         t->tag_offset_known = true;
         t->stats.tag_offset = l->result_input_tag - ev->tag;
     }
     if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
         return line_error(t, "tags must count up by one");
-    int rc = 1;
-    cmt_map_entry *e = cmt_map_insert(&t->live, block_key(l, ev->addr, l->result_input_tag));
-    if (e->a) {
-        /* The trace missed the free of the block that was here. */
-        if (t->options.strict)
-            return line_error(t, l->by_handle ? "handle allocated while still live (--strict)"
-                                              : "address returned while still live (--strict)");
-        t->stats.reused_live++;
-        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .arg_addr = e->c};
-        if (t->ordered && e->c != ev->addr)
-            cmt_ordered_remove(&t->by_address, e->c);
-        rc = 2;
-    }
-    live_set(t, e, ev->tag, cmt_event_bytes(ev), ev->addr);
-    t->next_tag++;
-    return rc;
+    if (rc == CMT_TAG_IMPLIED)
+        implied->arg_addr = e->c;
+    live_set(t, e, cmt_event_bytes(ev), ev->addr);
+    return rc == CMT_TAG_IMPLIED ? 2 : 1;
 }
 
 /* Finds the next line; returns its length (without the newline), or -1 at
@@ -445,15 +437,12 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
             t->stats.other_records++;
         if (kind != LINE_EVENT)
             continue;
-        int rc = cmt_op_accesses(l.ev.op) ? resolve_access(t, &l) : resolve_argument(t, &l);
+        cmt_event implied;
+        int rc = cmt_op_accesses(l.ev.op) ? resolve_access(t, &l) : tag_call(t, &l, &implied);
         if (rc < 0)
             return -1;
         if (rc == 0)
             continue;
-        cmt_event implied;
-        rc = assign_result(t, &l, &implied);
-        if (rc < 0)
-            return -1;
         t->stats.events++;
         if (rc == 2) {
             t->pending = l.ev;

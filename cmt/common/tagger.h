@@ -1,0 +1,83 @@
+/*
+ * tagger.h - addresses into tags: the one set of rules every reader of
+ * addresses follows, the text readers (text/parse.c) and the recorder
+ * (record/sink.c) alike.
+ *
+ * A block gets the next tag when a call returns it and keeps it until a
+ * call releases it (cmt_releases_block).  What a trace may say that a
+ * program could not, each counted and handled one way:
+ *   - a free of a block that is not live (from before the trace, or a
+ *     double free): dropped, counted as an unknown free;
+ *   - a realloc of a block that is not live: read as realloc(NULL, n),
+ *     counted as an unknown realloc;
+ *   - an allocation that returns a block still live (the trace missed its
+ *     free, or another thread's free raced the record): the old block is
+ *     freed first by an implied free, counted as reused live.
+ * And what programs do that is easy to get wrong: a realloc that fails
+ * keeps its block; realloc(p, 0) frees p whatever it returns; a realloc
+ * that returns the block it was passed (in place) gives it a new tag, as
+ * every realloc that returns a block does.
+ *
+ * Blocks are named by a key of the caller's choosing (an address, a
+ * handle + 1), never 0.
+ */
+#ifndef CMT_TAGGER_H
+#define CMT_TAGGER_H
+
+#include "map.h"
+#include "../cmt.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct cmt_tag_counts {
+    uint64_t unknown_frees;    /* free of a block not live: dropped */
+    uint64_t unknown_reallocs; /* realloc of a block not live: realloc(NULL, n) */
+    uint64_t reused_live;      /* a block returned while still live: an implied free first */
+} cmt_tag_counts;
+
+/* Called when a live block goes (freed, moved by a realloc, or freed by
+ * an implied free), before its entry is removed or reused. */
+typedef void cmt_tag_forget(void *context, const cmt_map_entry *e);
+
+typedef struct cmt_tagger {
+    cmt_map live; /* key -> a: tag; b, c (maps of three values): the caller's */
+    uint64_t next_tag;
+    cmt_tag_counts counts;
+    bool strict; /* what would be counted is an error instead */
+    cmt_tag_forget *forget;
+    void *context;
+} cmt_tagger;
+
+/* An empty tagger; its entries hold VALUES values (1: the tag only, or 3).
+ * FORGET may be NULL. */
+void cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context);
+void cmt_tagger_destroy(cmt_tagger *t);
+
+typedef enum cmt_tag_result {
+    CMT_TAG_EVENT,      /* the event is tagged */
+    CMT_TAG_IN_PLACE,   /* tagged: a realloc that kept its block where it was */
+    CMT_TAG_IMPLIED,    /* tagged, and an implied free must come before it */
+    CMT_TAG_DROP,       /* a free of a block not live: counted, the event dropped */
+    CMT_TAG_NOT_LIVE,   /* strict: the block passed is not live */
+    CMT_TAG_STILL_LIVE, /* strict: the block returned is still live */
+} cmt_tag_result;
+
+/* Tags EV (op, sizes set), a call passed the block keyed ARG (0: none, or
+ * NULL) that returned the block keyed RESULT (0: none, or NULL): sets
+ * ev->arg_tag and ev->tag.  *ENTRY is the returned block's entry (NULL if
+ * none), good until the next call, for the caller's values: new ones are
+ * zero; in place, and with CMT_TAG_IMPLIED, they are the block's that was
+ * there (the implied free's, which FORGET has seen).  With
+ * CMT_TAG_IMPLIED, *IMPLIED is the free to write first.  After a strict
+ * error the tagger is not to be used again. */
+cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64_t result, cmt_event *implied,
+                              cmt_map_entry **entry);
+
+/* The live block keyed KEY, or NULL. */
+static inline cmt_map_entry *cmt_tagger_find(const cmt_tagger *t, uint64_t key)
+{
+    return cmt_map_find(&t->live, key);
+}
+
+#endif /* CMT_TAGGER_H */
