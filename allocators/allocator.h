@@ -93,8 +93,9 @@ typedef struct cmt_replay_options {
     void *progress_context;
 } cmt_replay_options;
 
-/* What a replay measured.  Live bytes follow the trace (requested sizes),
- * so they are the same for every allocator; footprint and time are the
+/* What a replay measured.  Live bytes follow the trace (requested sizes)
+ * over the blocks that exist in the replay, so they are the same for every
+ * allocator that made every block; footprint and time are the
  * allocator's. */
 typedef struct cmt_replay_report {
     char allocator[32];
@@ -102,7 +103,8 @@ typedef struct cmt_replay_report {
     uint64_t calls[CMT_OP_COUNT];
     uint64_t free_null;         /* free(NULL) calls */
     uint64_t failed_in_trace;   /* allocations that returned NULL when traced */
-    uint64_t failed_in_replay;  /* allocations that returned NULL now but not then */
+    uint64_t failed_in_replay;  /* allocations that returned NULL now but not then: not live */
+    uint64_t failed_bytes;      /* the bytes they asked for */
     uint64_t failure_not_reproduced; /* returned NULL then, succeeded now */
     double seconds;             /* in allocator calls, bookkeeping and touching */
     uint64_t peak_live_bytes, peak_live_blocks, peak_live_event;
@@ -141,6 +143,9 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
 
 /* The overhead report of one replay, as text or as one JSON object. */
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
+
+/* V with its thousands grouped, "1,234,567", in BUF (32 bytes). */
+const char *cmt_report_grouped(char *buf, uint64_t v);
 
 /* Several replays of one trace side by side, as a table or a JSON array. */
 void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json);

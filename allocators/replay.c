@@ -113,18 +113,23 @@ static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 
 /* Records the block the trace's event EV created: where the replay put it
  * (P, possibly NULL if the replay ran out where the trace did not) and the
- * address it had then, which -v prints for it from then on. */
+ * address it had then, which -v prints for it from then on.  A block the
+ * replay could not make does not exist: it counts for nothing live (a
+ * 2^60-byte block that existed only in the trace made every overhead 0). */
 static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_t addr)
 {
     cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
     e->a = (uint64_t)(uintptr_t)p;
-    e->b = bytes;
+    e->b = p ? bytes : 0;
     e->c = addr;
     ev->addr = addr;
+    if (!p) {
+        r->report->failed_in_replay++;
+        r->report->failed_bytes += bytes;
+        return;
+    }
     r->live_bytes += bytes;
     r->live_blocks++;
-    if (!p)
-        r->report->failed_in_replay++;
     cmt_replay_report *rep = r->report;
     if (r->live_bytes > rep->peak_live_bytes) {
         rep->peak_live_bytes = r->live_bytes;
@@ -135,8 +140,10 @@ static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_
 
 static void drop_block(replay *r, cmt_map_entry *e)
 {
-    r->live_bytes -= e->b;
-    r->live_blocks--;
+    if (e->a) {
+        r->live_bytes -= e->b;
+        r->live_blocks--;
+    }
     cmt_map_remove(&r->blocks, e);
 }
 

@@ -16,7 +16,7 @@ static double ns_per_event(const cmt_replay_report *r)
 }
 
 /* 1234567 -> "1,234,567" */
-static const char *grouped(char *buf, uint64_t v)
+const char *cmt_report_grouped(char *buf, uint64_t v)
 {
     char digits[24];
     int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), o = 0;
@@ -62,7 +62,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
             "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, "
             "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, "
-            "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, "
+            "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
             "\"compact_seconds\": %.9f}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
@@ -72,7 +72,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped,
             ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
             (unsigned long long)r->peak_rss, (unsigned long long)r->failed_in_trace,
-            (unsigned long long)r->failed_in_replay,
+            (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
             (unsigned long long)r->bytes_moved, r->compact_seconds);
 }
@@ -87,7 +87,7 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
     char a[32], b[32], c[32];
     fprintf(f, "allocator       %s\n", r->allocator);
     fprintf(f, "events          %s: malloc %llu, calloc %llu, realloc %llu, free %llu, aligned %llu",
-            grouped(a, r->events), (unsigned long long)r->calls[CMT_OP_MALLOC],
+            cmt_report_grouped(a, r->events), (unsigned long long)r->calls[CMT_OP_MALLOC],
             (unsigned long long)r->calls[CMT_OP_CALLOC], (unsigned long long)r->calls[CMT_OP_REALLOC],
             (unsigned long long)r->calls[CMT_OP_FREE], (unsigned long long)aligned_calls(r));
     if (r->free_null)
@@ -98,17 +98,21 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
                 (unsigned long long)r->calls[CMT_OP_MODIFY],
                 r->relocating ? " (each with its block locked)" : "");
     fprintf(f, "\ntime            %.3f ms, %.1f ns/event\n", r->seconds * 1e3, ns_per_event(r));
-    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu\n", grouped(a, r->peak_live_bytes),
-            grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);
-    fprintf(f, "end live        %s bytes in %s blocks (never freed)\n", grouped(a, r->end_live_bytes),
-            grouped(b, r->end_live_blocks));
-    fprintf(f, "footprint       peak %s bytes, at end %s bytes (%s)\n", grouped(a, r->peak_footprint),
-            grouped(b, r->end_footprint), human(c, r->peak_footprint));
+    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (blocks that exist in the replay",
+            cmt_report_grouped(a, r->peak_live_bytes), cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);
+    if (r->failed_in_replay)
+        fprintf(f, "; %s that failed in it left out", cmt_report_grouped(c, r->failed_in_replay));
+    fputs(")\n", f);
+    fprintf(f, "end live        %s bytes in %s blocks (never freed)\n", cmt_report_grouped(a, r->end_live_bytes),
+            cmt_report_grouped(b, r->end_live_blocks));
+    char d[32];
+    fprintf(f, "footprint       peak %s bytes (%s), at end %s bytes (%s)\n", cmt_report_grouped(a, r->peak_footprint),
+            human(c, r->peak_footprint), cmt_report_grouped(b, r->end_footprint), human(d, r->end_footprint));
     fprintf(f, "overhead        %.3f (peak footprint / peak live)\n",
             ratio(r->peak_footprint, r->peak_live_bytes));
     if (r->relocating)
         fprintf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
-                (unsigned long long)r->compactions, grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
+                (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
     fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
             human(b, r->start_rss));
     fprintf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
@@ -129,8 +133,8 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
     }
     char a[32], b[32], c[32];
     if (n > 0)
-        fprintf(f, "%s events, peak live %s bytes in %s blocks\n", grouped(a, reports[0].events),
-                grouped(b, reports[0].peak_live_bytes), grouped(c, reports[0].peak_live_blocks));
+        fprintf(f, "%s events, peak live %s bytes in %s blocks\n", cmt_report_grouped(a, reports[0].events),
+                cmt_report_grouped(b, reports[0].peak_live_bytes), cmt_report_grouped(c, reports[0].peak_live_blocks));
     fprintf(f, "%-10s %10s %14s %10s %12s %9s\n", "allocator", "ns/event", "peak footprint",
             "overhead", "peak RSS", "failures");
     for (size_t i = 0; i < n; i++) {
@@ -167,7 +171,7 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
     char a[32];
     fprintf(f, "%-40s %16s %10s\n", "", "bytes", "/ optimal");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        fprintf(f, "%-40s %16s %10.3f\n", rows[i].what, grouped(a, rows[i].bytes),
+        fprintf(f, "%-40s %16s %10.3f\n", rows[i].what, cmt_report_grouped(a, rows[i].bytes),
                 ratio(rows[i].bytes, m->peak_live));
     fprintf(f, "(heaps found by bisection in steps of %llu bytes; rmalloc's handle table is outside the heap)\n",
             (unsigned long long)m->step);

@@ -271,6 +271,58 @@ Test(cli, rmalloc_knobs_timeline_and_the_max_memory_experiment)
     free(err);
 }
 
+/* A block the program had that the replay could not make: said after the
+ * report, exit 1 unless --allow-failures; never counted as live. */
+Test(cli, allocations_that_fail_only_in_the_replay_are_said_and_fail_the_run)
+{
+    const char *trace = scratch_path("huge.trace");
+    write_text(trace, "malloc(16) = 0x10\nmalloc(1152921504606846976) = 0x30\nfree(0x10)\nfree(0x30)\n");
+    char *out, *err;
+    cr_assert_eq(runf(&out, &err, "%s -a all %s", REPLAY, trace), 1);
+    cr_assert(strstr(err, "WARNING: jemalloc: 1 allocations (1,152,921,504,606,846,976 bytes asked) failed in the "
+                          "replay that did not fail when traced") && strstr(err, "--allow-failures"),
+              "%s", err);
+    cr_assert(strstr(out, "peak live 16 bytes in 1 blocks"), "%s", out);
+    free(out);
+    free(err);
+    cr_assert_eq(runf(&out, &err, "%s --allow-failures %s", REPLAY, trace), 0);
+    cr_assert(strstr(out, "(blocks that exist in the replay; 1 that failed in it left out)"), "%s", out);
+    cr_assert(strstr(err, "WARNING: system"), "%s", err);
+    free(out);
+    free(err);
+}
+
+Test(cli, the_report_puts_each_unit_by_its_number)
+{
+    const char *cmt = encoded_sample("", "py.cmt");
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a rmalloc %s", REPLAY, cmt), 0);
+    const char *line = strstr(out, "footprint       peak ");
+    cr_assert_not_null(line, "%s", out);
+    char peak_unit[32], end_unit[32];
+    cr_assert_eq(sscanf(line, "footprint       peak %*[0-9,] bytes (%*f %31[^)]), at end %*[0-9,] bytes (%*f %31[^)])",
+                        peak_unit, end_unit), 2, "%.80s", line);
+    free(out);
+}
+
+Test(cli, options_that_would_do_nothing_are_refused)
+{
+    const char *cmt = encoded_sample("", "py.cmt");
+    static const char *const refused[][2] = {
+        {"-a jemalloc --capacity 1000000", "--capacity is an rmalloc option"},
+        {"-a system,jemalloc --pinned 0.1", "--pinned is an rmalloc option"},
+        {"--no-compact", "--no-compact is an rmalloc option"},
+        {"-a jemalloc --maxmem", "no -a with it"},
+        {"--stop-on-failure --allow-failures", "not both"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char *err;
+        cr_assert_eq(runf(NULL, &err, "%s %s %s", REPLAY, refused[i][0], cmt), 2, "%s", refused[i][0]);
+        cr_assert(strstr(err, refused[i][1]), "%s: %s", refused[i][0], err);
+        free(err);
+    }
+}
+
 Test(cli, the_cppcheck_kdump_reads_directly_and_through_kdump2trace)
 {
     const char *path = shared_trace("cppcheck.kdump.txt.zst");

@@ -227,7 +227,12 @@ Test(replay, an_allocation_that_fails_only_in_the_replay_is_counted)
     for (size_t i = 0; cmt_allocators[i]; i++) {
         cmt_replay_report rep = replay_file(scratch_path("huge.cmt"), cmt_allocators[i], NULL);
         cr_assert_eq(rep.failed_in_replay, 1, "%s", cmt_allocators[i]->name);
+        cr_assert_eq(rep.failed_bytes, 1152921504606846976ULL);
         cr_assert_eq(rep.events, 4, "the replay went on past the failure");
+        /* The block exists only in the trace: live counts the replay's. */
+        cr_assert_eq(rep.peak_live_bytes, 8, "%s", cmt_allocators[i]->name);
+        cr_assert_eq(rep.peak_live_blocks, 1);
+        cr_assert_geq(rep.peak_footprint, rep.peak_live_bytes, "an overhead of at least 1");
     }
 }
 

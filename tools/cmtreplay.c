@@ -39,7 +39,8 @@ static void usage(void)
            "                        a corrupt block) and report that far, with a warning\n"
            "      --stop-on-failure stop at the first allocation that fails in the replay\n"
            "                        though it succeeded when traced (default: count it,\n"
-           "                        go on without the block)\n"
+           "                        go on without the block, say so and exit 1)\n"
+           "      --allow-failures  such failures are expected: report them, exit 0\n"
            "      --timeline FILE   write event, live bytes and footprint every N events\n"
            "                        to FILE (FILE.NAME for each of several allocators)\n"
            "      --timeline-every N  the N of --timeline (default 1000; with --compare,\n"
@@ -60,7 +61,8 @@ static void usage(void)
            "  -h, --help            show this help\n"
            "  -V, --version         show the version\n"
            "\n"
-           "Exit status: 0 success, 1 bad trace or I/O error, 2 usage error.\n"
+           "Exit status: 0 success; 1 bad trace, I/O error, or allocations that failed in\n"
+           "the replay but not when traced (without --allow-failures); 2 usage error.\n"
            "See docs/cmtreplay.md.\n",
            PROG);
 }
@@ -80,7 +82,8 @@ typedef struct options {
     bool maxmem;
     const char *compare;
     bool allocators_given, every_given;
-    bool salvage, stop_on_failure;
+    bool salvage, stop_on_failure, allow_failures;
+    const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
 } options;
 
 static void list_allocators(void)
@@ -123,7 +126,7 @@ static options parse_options(int argc, char **argv)
 {
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
-        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP
+        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -138,6 +141,7 @@ static options parse_options(int argc, char **argv)
         {"compare", required_argument, NULL, OPT_COMPARE},
         {"salvage", no_argument, NULL, OPT_SALVAGE},
         {"stop-on-failure", no_argument, NULL, OPT_STOP},
+        {"allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -163,10 +167,18 @@ static options parse_options(int argc, char **argv)
         case OPT_COMPARE: o.compare = optarg; break;
         case OPT_SALVAGE: o.salvage = true; break;
         case OPT_STOP: o.stop_on_failure = true; break;
-        case OPT_PINNED: o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg); break;
-        case OPT_NO_COMPACT: o.allocator.no_compaction = true; break;
+        case OPT_ALLOW_FAILURES: o.allow_failures = true; break;
+        case OPT_PINNED:
+            o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg);
+            o.rmalloc_option = "--pinned";
+            break;
+        case OPT_NO_COMPACT:
+            o.allocator.no_compaction = true;
+            o.rmalloc_option = "--no-compact";
+            break;
         case OPT_CAPACITY:
             o.allocator.capacity = (uint64_t)cli_parse_long(PROG, "--capacity", optarg, 16, LONG_MAX);
+            o.rmalloc_option = "--capacity";
             break;
         case OPT_MAXMEM: o.maxmem = true; break;
         case 'h': usage(); exit(EXIT_OK);
@@ -186,6 +198,16 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "--compare writes its own timelines: no -v, --timeline or --maxmem with it");
     if (o.output && !o.verbose)
         cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
+    if (o.maxmem && o.allocators_given)
+        cli_usage_error(PROG, "--maxmem replays rmalloc, system and jemalloc as it must: no -a with it");
+    if (o.stop_on_failure && o.allow_failures)
+        cli_usage_error(PROG, "--stop-on-failure or --allow-failures, not both");
+    bool rmalloc_named = o.maxmem || (o.compare && !o.allocators_given);
+    for (size_t i = 0; i < o.nallocators; i++)
+        rmalloc_named |= o.allocators[i] == &cmt_allocator_rmalloc;
+    if (o.rmalloc_option && !rmalloc_named)
+        cli_usage_error(PROG, "%s is an rmalloc option, and rmalloc is not among the allocators (-a)",
+                        o.rmalloc_option);
     o.input = argv[optind];
     return o;
 }
@@ -399,6 +421,27 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
     return 0;
 }
 
+/* Says, after the report, which allocators could not make blocks the
+ * traced program had: their figures leave those blocks out.  True if any. */
+static bool failures_said(const options *o, const cmt_replay_report *reports)
+{
+    bool any = false;
+    for (size_t i = 0; i < o->nallocators; i++) {
+        const cmt_replay_report *r = &reports[i];
+        if (!r->failed_in_replay)
+            continue;
+        any = true;
+        char bytes[32];
+        fprintf(stderr,
+                "%s: WARNING: %s: %llu allocations (%s bytes asked) failed in the replay that did not fail "
+                "when traced: the replay went on without those blocks, and its figures leave them out%s\n",
+                PROG, r->allocator, (unsigned long long)r->failed_in_replay,
+                cmt_report_grouped(bytes, r->failed_bytes),
+                o->allow_failures ? "" : " (--allow-failures to accept this and exit 0)");
+    }
+    return any;
+}
+
 int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
@@ -428,5 +471,7 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "%s: the report is %s/index.html\n", PROG, o.compare);
     }
-    return emit_report(&o, reports, NULL) == 0 ? EXIT_OK : EXIT_DATA;
+    if (emit_report(&o, reports, NULL) < 0)
+        return EXIT_DATA;
+    return failures_said(&o, reports) && !o.allow_failures ? EXIT_DATA : EXIT_OK;
 }
