@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* reallocarray, valloc, pvalloc */
 #include <errno.h>
 #include <malloc.h>
+#include <mcheck.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -185,7 +186,8 @@ static void child_frees_inherited(void)
 }
 
 /* Runs the parts named on the command line, in order: calls, pvalloc,
- * threads, fork, vfork, many, crash, killed, heap-abort, inherited, and exit-now
+ * threads, fork, vfork, many, crash, killed, heap-abort, inherited,
+ * mtrace (glibc's log from here on), and exit-now
  * (a fork child that ends with _exit, and the parent too, at the end);
  * none: the first four. */
 int main(int argc, char **argv)
@@ -209,6 +211,8 @@ int main(int argc, char **argv)
             many();
         else if (!strcmp(parts[i], "inherited"))
             child_frees_inherited();
+        else if (!strcmp(parts[i], "mtrace"))
+            mtrace(); /* glibc's own log, where libc_malloc_debug.so is preloaded and MALLOC_TRACE set */
         else if (!strcmp(parts[i], "exit-now")) {
             fork_exit_now();
             exit_now = true;

@@ -491,8 +491,10 @@ Test(cli, every_tool_turns_away_every_bad_input_and_keeps_the_old_output)
         {"directory", scratch_dir(), "is a directory"},
         {"/dev/null", "/dev/null", "empty file"},
         {"missing", "/nonexistent/trace.cmt", "No such file"},
-        {"elf", "/bin/true", ":1: can't parse: \\x7fELF"},
+        {"elf", "/bin/true", "an ELF file (a program or library), not a trace"},
         {"bzip2", scratch_path("bad.trace.bz2"), "bzip2-compressed; only zstd is read directly (bzcat "},
+        {"magic", scratch_path("bad-magic.cmt"), "not a .cmt trace (bad magic number"},
+        {"binary", scratch_path("bad-binary"), "binary data, neither a .cmt file nor a text trace"},
     };
     cr_assert_eq(runf(NULL, NULL, "bzip2 -c %s/every-call.trace > %s", CMT_SAMPLES, inputs[8].path), 0);
     write_file(inputs[0].path, data, len - 7);
@@ -502,6 +504,12 @@ Test(cli, every_tool_turns_away_every_bad_input_and_keeps_the_old_output)
     data[4] = 9;
     write_file(inputs[2].path, data, len);
     write_file(inputs[3].path, data, 0);
+    data[4] = 1;
+    data[0] = 'X';
+    write_file(inputs[9].path, data, len);
+    data[0] = 'a';
+    data[1] = '\0';
+    write_file(inputs[10].path, data, len);
     free(data);
     static const char *const tools[] = {"trace2cmt", "cmtreplay", "cmtstat", "cmtlifetimes", "cmtoverhead"};
     const char *out = scratch_path("bad-out.txt");

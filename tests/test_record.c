@@ -332,6 +332,40 @@ Test(record, frees_the_recording_could_not_match_are_counted)
     free(err);
 }
 
+/* glibc's own MALLOC_TRACE log, as glibc writes it (not lines written by
+ * hand): callers with and without symbols, a failed malloc as (nil), the
+ * frees of blocks from before mtrace() began. */
+Test(record, a_log_glibc_mtrace_writes_reads_whole)
+{
+    if (run("test -e /lib/x86_64-linux-gnu/libc_malloc_debug.so.0", NULL, NULL) != 0)
+        cr_skip_test("no libc_malloc_debug.so.0");
+    const char *log = scratch_path("mtrace.log"), *cmt = scratch_path("mtrace.cmt");
+    cr_assert_eq(runf(NULL, NULL, "LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=%s %s mtrace calls threads > /dev/null",
+                      log, RECORD_TARGET),
+                 0);
+    char *text = read_file(log, NULL);
+    cr_assert(strstr(text, ":(release_early_blocks+") && strstr(text, " + (nil) 0x"), "callers with symbols, a failure");
+    free(text);
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s/trace2cmt -o %s %s", CMT_TOOLS, cmt, log), 0, "%s", err);
+    cr_assert(strstr(err, "read as mtrace") && strstr(err, "2 frees of addresses not live skipped"),
+              "record_early's two blocks, allocated before mtrace(): %s", err);
+    free(err);
+    size_t n;
+    int rc;
+    char message[512];
+    cmt_event *events = decode_events(cmt, &n, &rc, message, sizeof message);
+    cr_assert_eq(rc, 0, "%s", message);
+    uint64_t failed = 0, reallocs = 0;
+    for (size_t i = 0; i < n; i++) {
+        failed += cmt_event_failed(&events[i]);
+        reallocs += events[i].op == CMT_OP_REALLOC;
+    }
+    free(events);
+    cr_assert_eq(failed, 1, "malloc(SIZE_MAX / 2), kept as a failure");
+    cr_assert_eq(reallocs, 4002, "realloc, reallocarray and the threads' 4000 (realloc(p, 0) is logged as a free)");
+}
+
 Test(record, a_static_program_is_named_as_such)
 {
     char *err;

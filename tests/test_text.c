@@ -550,6 +550,9 @@ Test(text, mtrace_records_of_every_kind)
                         "@ ./prog:[0x400600] ! 0x1b4a4a0 0x1000\n"
                         "@ ./prog:[0x4005e2] - 0x1b4a4a0\n"
                         "@ ./prog:[0x4005e2] - 0x1b4a480\n"
+                        "@ ./prog:(main+0x1c)[0x4005d4] + (nil) 0x1000000000000000\n"
+                        "@ /opt/my app/lib.so:(f-0x8)[0x7f00] + 0x1b4a500 0x8\n"
+                        "- 0x1b4a500\n"
                         "= End\n",
                         CMT_FORMAT_AUTO);
     cr_assert_eq(p.rc, 0, "%s", p.err);
@@ -561,6 +564,9 @@ Test(text, mtrace_records_of_every_kind)
         {.op = CMT_OP_REALLOC, .arg_tag = 3, .size = 4096, .count = 1}, /* failed: block 3 lives on */
         {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+        {.op = CMT_OP_MALLOC, .size = 1ULL << 60, .count = 1}, /* failed, kept as a failure */
+        {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1}, /* a caller whose file has a space */
+        {.op = CMT_OP_FREE, .arg_tag = 4, .count = 1},          /* no caller at all */
     };
     expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.stats.other_records, 2);
@@ -574,6 +580,7 @@ Test(text, malformed_mtrace_records_name_their_line)
         "@ ./prog:[0x4005d4] > 0x1b4a460 0x10",
         "@ ./prog:[0x4005d4] - zz",
         "x ./prog:[0x4005d4] + 0x1b4a460 0x10",
+        "@ ./prog:[0x4005d4]+ 0x1b4a460 0x10",
     };
     expect_second_lines_bad("= Start", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_MTRACE);
 }
@@ -733,4 +740,32 @@ Test(text, accesses_in_the_text_format_read_and_print)
     expect_parse_error("malloc(8) = 0x10<1>\nload(0x10<2>, 4)\n", false, ":2: the tag does not match");
     expect_parse_error("malloc(8) = 0x10\nload(0x10+, 4)\n", false, ":2: can't parse");
     expect_parse_error("malloc(8) = 0x10\nstore(0x10) = 0x10\n", false, ":2: can't parse");
+}
+
+/* The 64 KiB limit holds wherever the line ends: inside the reader's
+ * buffer (megabytes), at the end of the input, or past the limit; the
+ * quoted line is cut to a readable length. */
+Test(text, a_line_over_the_limit_is_refused_wherever_it_ends)
+{
+    static const char *const endings[] = {"\n", "", "\nfree(0x10)\n"};
+    for (size_t i = 0; i < sizeof endings / sizeof endings[0]; i++) {
+        size_t digits = 70000;
+        char *text = malloc(digits + 64);
+        size_t n = (size_t)sprintf(text, "malloc(");
+        memset(text + n, '1', digits);
+        sprintf(text + n + digits, ") = 0x10%s", endings[i]);
+        parsed p = parse(text, false);
+        free(text);
+        cr_assert_eq(p.rc, -1, "ending %zu", i);
+        cr_assert(strstr(p.err, ":1: line longer than 65536 bytes: malloc(1111"), "%s", p.err);
+        cr_assert_lt(strlen(p.err), 200, "the line quoted in part: %s", p.err);
+    }
+    char *text = malloc(CMT_MAX_LINE + 64);
+    size_t n = (size_t)sprintf(text, "malloc(8) = 0x10\n");
+    memset(text + n, '#', CMT_MAX_LINE);
+    strcpy(text + n + CMT_MAX_LINE, "\nfree(0x10)\n");
+    parsed p = parse(text, false);
+    free(text);
+    cr_assert_eq(p.rc, 0, "a line of exactly the limit: %s", p.err);
+    cr_assert_eq(p.n, 2);
 }

@@ -174,18 +174,19 @@ int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, siz
         size_t avail = in->end - in->start;
         const char *nl = memchr(start + scanned, '\n', avail - scanned);
         *line = start;
+        /* A longer line is refused wherever it ends: in the buffer, which
+         * holds megabytes, at the end of the input, or past the limit. */
+        *len = nl ? (size_t)(nl - start) : avail;
+        if (*len > CMT_MAX_LINE)
+            return -2;
         if (nl) {
-            *len = (size_t)(nl - start);
             in->start += *len + 1;
             return 1;
         }
-        *len = avail;
         if (in->eof) {
             in->start += avail;
             return avail > 0;
         }
-        if (avail > CMT_MAX_LINE)
-            return -2;
         scanned = avail;
         if (cmt_input_fill(in, avail + 1, err, errlen) < 0)
             return -1;

@@ -15,22 +15,58 @@ struct cmt_source {
     char name[256];
 };
 
+/* Bytes looked at to tell a file that is no trace at all from a text trace
+ * with a bad line: a text trace's first line has no NUL in it. */
+#define SNIFF 64
+
+/* -1 with a message naming what the N bytes at P look like, if they are
+ * no trace: a program, a .cmt file whose magic number is damaged, binary
+ * data; else 0 (a text trace, or text that its reader will judge line by
+ * line). */
+static int refuse_non_traces(const char *name, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    if (n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0) {
+        cmt_set_error(err, errlen, "%s: an ELF file (a program or library), not a trace", name);
+        return -1;
+    }
+    int same = 0;
+    for (size_t i = 0; i < sizeof CMT_MAGIC && i < n; i++)
+        same += p[i] == CMT_MAGIC[i];
+    if (same == 3) {
+        cmt_set_error(err, errlen, "%s: not a .cmt trace (bad magic number: a .cmt file whose header is "
+                                   "damaged, or another format)", name);
+        return -1;
+    }
+    const uint8_t *nl = memchr(p, '\n', n);
+    if (memchr(p, '\0', nl ? (size_t)(nl - p) : n)) {
+        cmt_set_error(err, errlen, "%s: binary data, neither a .cmt file nor a text trace", name);
+        return -1;
+    }
+    return 0;
+}
+
 cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
                             size_t errlen)
 {
     cmt_input in;
     if (cmt_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    ptrdiff_t got = cmt_input_fill(&in, sizeof CMT_MAGIC, err, errlen);
+    ptrdiff_t got = cmt_input_fill(&in, SNIFF, err, errlen);
     if (got <= 0) {
         if (got == 0)
             cmt_set_error(err, errlen, "%s: empty file, not a trace", in.name);
         cmt_input_close(&in);
         return NULL;
     }
+    const uint8_t *first = in.buf + in.start;
+    bool binary = got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(first, CMT_MAGIC, sizeof CMT_MAGIC) == 0;
+    if (!binary && refuse_non_traces(in.name, first, (size_t)got, err, errlen) < 0) {
+        cmt_input_close(&in);
+        return NULL;
+    }
     cmt_source *s = cmt_xcalloc(1, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", in.name);
-    if (got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(in.buf + in.start, CMT_MAGIC, sizeof CMT_MAGIC) == 0)
+    if (binary)
         s->binary = cmt_reader_open_input(&in, err, errlen);
     else
         s->text = cmt_text_open_input(&in, path, options, err, errlen);

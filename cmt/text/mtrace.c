@@ -1,17 +1,22 @@
 /*
- * mtrace.c - glibc mtrace() logs (MALLOC_TRACE=file):
+ * mtrace.c - glibc mtrace() logs (MALLOC_TRACE=file), every line glibc's
+ * malloc/mtrace-impl.c writes:
  *
  *     = Start
  *     @ ./prog:[0x4005d4] + 0x1b4a460 0x10        malloc, calloc, memalign...
- *     @ ./prog:[0x4005e2] - 0x1b4a460             free
- *     @ ./prog:[0x4005f0] < 0x1b4a460             realloc: the old block,
- *     @ ./prog:[0x4005f0] > 0x1b4a4a0 0x20        then the new one
+ *     @ ./prog:[0x4005d4] + (nil) 0x1000000000    ... that failed
+ *     @ ./prog:(main+0x1c)[0x4005e2] - 0x1b4a460  free (free(NULL) is not logged)
+ *     @ [0x7f0e2b1c4e6a] < 0x1b4a460              realloc: the old block,
+ *     @ [0x7f0e2b1c4e6a] > 0x1b4a4a0 0x20         then the new one
  *     @ ./prog:[0x400600] ! 0x1b4a4a0 0x1000      a realloc that failed
  *     = End
  *
- * The caller after "@" (a file and address, or an address) is skipped.
- * "+" lines are allocations (mtrace does not say which call); a "<" waits
- * for its ">" to make one realloc.  "=" lines are counted and skipped.
+ * The caller after "@" (FILE:[ADDR], FILE:(SYMBOL+OFF)[ADDR] or [ADDR],
+ * where FILE may hold spaces) is skipped up to its "] "; without a caller
+ * glibc writes the record alone.  "+" lines are allocations (mtrace does
+ * not say which call; realloc(NULL, n) is one too); a "<" waits for its
+ * ">" to make one realloc; realloc(p, 0) is logged as "- p".  "=" lines
+ * are counted and skipped.
  */
 #include "scan.h"
 
@@ -20,17 +25,26 @@ bool cmt_looks_like_mtrace(const char *line, size_t len)
     return (len >= 7 && memcmp(line, "= Start", 7) == 0) || (len > 2 && memcmp(line, "@ ", 2) == 0);
 }
 
+/* Past the caller "@ ...] ", to the record. */
+static bool skip_caller(scanner *s)
+{
+    if (!accept(s, '@'))
+        return true; /* glibc writes no caller where it has none */
+    for (const char *p = s->p; p + 1 < s->end; p++) {
+        if (p[0] == ']' && p[1] == ' ') {
+            s->p = p + 2;
+            skip_space(s);
+            return s->p < s->end;
+        }
+    }
+    return false;
+}
+
 line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     if (*s->p == '=')
         return LINE_OTHER;
-    if (!accept(s, '@'))
-        return LINE_BAD;
-    skip_space(s);
-    while (s->p < s->end && *s->p != ' ')
-        s->p++; /* the caller */
-    skip_space(s);
-    if (s->p == s->end)
+    if (!skip_caller(s))
         return LINE_BAD;
     char kind = *s->p++;
     cmt_event *ev = &l->ev;
@@ -39,7 +53,7 @@ line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
     switch (kind) {
     case '+':
         ev->op = CMT_OP_MALLOC;
-        ok = scan_pointer(s, &ev->addr, &tag) && scan_number(s, &ev->size) && ev->addr != 0;
+        ok = scan_pointer(s, &ev->addr, &tag) && scan_number(s, &ev->size); /* (nil): failed */
         break;
     case '-':
         ev->op = CMT_OP_FREE;

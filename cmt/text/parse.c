@@ -194,11 +194,12 @@ const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *t)
     return &t->stats;
 }
 
-/* Copies the line into BUF for a message: control bytes escaped, long
- * lines cut. */
+/* Copies the line into BUF for a message: control bytes escaped, cut
+ * after 60 bytes (enough to recognise a line; the message stays one line
+ * of a terminal or two). */
 static void quote_line(const char *line, size_t len, char *buf, size_t cap)
 {
-    const size_t shown = 200;
+    const size_t shown = 60;
     size_t o = 0;
     for (size_t i = 0; i < len && i < shown && o + 5 < cap; i++) {
         unsigned char c = (unsigned char)line[i];
