@@ -496,6 +496,17 @@ Test(text, valgrind_logs_of_several_processes_read_the_busiest)
     p = parse_with(log, (cmt_text_options){.format = CMT_FORMAT_VALGRIND, .pid = 100});
     cr_assert_eq(p.n, 2);
     cr_assert_eq(p.events[0].size, 1);
+    /* A process the log does not have: an error that lists the ones it has,
+     * not an empty trace. */
+    p = parse_with(log, (cmt_text_options){.pid = 300});
+    cr_assert_eq(p.rc, -1);
+    cr_assert(strstr(p.err, "no call of process 300 in the log; its processes: 100, 200"), "%s", p.err);
+    /* --pid of a format without processes does nothing: refused. */
+    write_text(scratch_path("kd.trace"), "malloc(8) = 0x10\n");
+    char err[512];
+    cmt_text_options pid_of_text = {.pid = 100};
+    cr_assert_null(cmt_text_open(scratch_path("kd.trace"), &pid_of_text, err, sizeof err));
+    cr_assert(strstr(err, "--pid reads one process of a valgrind log, and this is text"), "%s", err);
 }
 
 /* --------------------------------------------------------------- dtrace */

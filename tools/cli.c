@@ -19,7 +19,13 @@ void cli_usage_error(const char *prog, const char *fmt, ...)
     fprintf(stderr, "%s: ", prog);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    fputc('\n', stderr);
+    cli_bad_option(prog);
+}
+
+void cli_bad_option(const char *prog)
+{
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
     exit(EXIT_USAGE);
 }
 
@@ -123,7 +129,7 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
             break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", prog, CMT_VERSION_STRING); exit(EXIT_OK);
-        default: cli_usage_error(prog, "unknown option");
+        default: cli_bad_option(prog);
         }
     }
     if (argc - optind > 1)

@@ -16,6 +16,10 @@ enum { EXIT_OK = 0, EXIT_DATA = 1, EXIT_USAGE = 2 };
 /* Prints "PROG: MESSAGE" and the hint to try --help; exits with 2. */
 void cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
+/* After getopt has said what is wrong with an option (unknown, or its
+ * argument missing): the hint, and exit 2, without saying it twice. */
+void cli_bad_option(const char *prog) __attribute__((noreturn));
+
 /* Parses an integer option value in [MIN, MAX] or exits with a usage error. */
 long cli_parse_long(const char *prog, const char *option, const char *value, long min, long max);
 

@@ -183,7 +183,7 @@ static options parse_options(int argc, char **argv)
         case OPT_MAXMEM: o.maxmem = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
-        default: cli_usage_error(PROG, "unknown option");
+        default: cli_bad_option(PROG);
         }
     }
     if (optind == argc)

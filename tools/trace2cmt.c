@@ -84,7 +84,7 @@ static options parse_options(int argc, char **argv)
         case 'q': o.quiet = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
-        default: cli_usage_error(PROG, "unknown option");
+        default: cli_bad_option(PROG);
         }
     }
     if (argc - optind > 1)

@@ -160,6 +160,12 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
     }
     t->context.stats = &t->stats;
     t->stats.pid = t->options.pid;
+    if (t->options.pid && t->stats.format != CMT_FORMAT_VALGRIND) {
+        cmt_set_error(err, errlen, "%s: --pid reads one process of a valgrind log, and this is %s", t->in.name,
+                      cmt_format_name(t->stats.format));
+        cmt_text_close(t);
+        return NULL;
+    }
     struct stat st;
     bool rereadable = path && strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
     if (t->stats.format == CMT_FORMAT_VALGRIND && !t->options.pid && rereadable &&
@@ -405,6 +411,26 @@ static ptrdiff_t next_line(cmt_text_reader *t, const char **line)
     return rc > 0 ? (ptrdiff_t)len : rc == 0 ? -1 : -2;
 }
 
+/* At the end of a valgrind log that has no call of the process --pid
+ * asked for: -1, naming the processes it has. */
+static int no_such_process(cmt_text_reader *t)
+{
+    const line_context *c = &t->context;
+    char pids[SEEN_PIDS * 24 + 8] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < c->nother_pids; i++)
+        o += (size_t)snprintf(pids + o, sizeof pids - o, "%s%llu", i ? ", " : "", (unsigned long long)c->other_pids[i]);
+    if (c->nother_pids == SEEN_PIDS)
+        snprintf(pids + o, sizeof pids - o, "...");
+    if (c->nother_pids)
+        cmt_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log; its processes: %s", t->in.name,
+                      (unsigned long long)t->options.pid, pids);
+    else
+        cmt_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log, nor of any other", t->in.name,
+                      (unsigned long long)t->options.pid);
+    return -1;
+}
+
 int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
 {
     if (t->has_pending) {
@@ -417,7 +443,7 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         const char *line;
         ptrdiff_t len = next_line(t, &line);
         if (len == -1)
-            return 0;
+            return t->options.pid && !t->context.pid_read ? no_such_process(t) : 0;
         if (len < 0)
             return -1;
         t->stats.lines++;

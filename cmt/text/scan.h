@@ -193,10 +193,14 @@ typedef enum line_kind {
 } line_kind;
 
 /* What a line scanner keeps from line to line. */
+#define SEEN_PIDS 8
 typedef struct line_context {
     cmt_text_stats *stats;  /* the reader's: valgrind keeps pid and other_process there */
     uint64_t realloc_from;  /* mtrace: the block of a "<" awaiting its ">" */
     bool realloc_pending;
+    bool pid_read;          /* valgrind: a call of the process read was seen */
+    uint64_t other_pids[SEEN_PIDS]; /* valgrind: the first other processes met, for a message */
+    size_t nother_pids;
 } line_context;
 
 /* The line scanners, one a format: S holds the line without its newline,

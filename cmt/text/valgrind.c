@@ -125,8 +125,14 @@ line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx)
         stats->pid = pid; /* the first process, when nothing chose one */
     if (pid != stats->pid) {
         stats->other_process++;
+        size_t i = 0;
+        while (i < ctx->nother_pids && ctx->other_pids[i] != pid)
+            i++;
+        if (i == ctx->nother_pids && i < SEEN_PIDS)
+            ctx->other_pids[ctx->nother_pids++] = pid;
         return LINE_SKIPPED;
     }
+    ctx->pid_read = true;
     cmt_event *ev = &l->ev;
     ev->op = calls[call].op;
     const char *name = calls[call].name;
