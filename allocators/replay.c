@@ -29,6 +29,7 @@
 #define TOUCH_BYTE 0xa5
 
 typedef struct replay {
+    const char *name; /* the trace's, for messages */
     const cmt_allocator *alloc;
     void *heap;
     const cmt_replay_options *options;
@@ -309,9 +310,9 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             rep->events++;
             if (rep->failed_in_replay > failed && r->options->stop_on_failure) {
                 rep->seconds += now() - t0;
-                snprintf(err, errlen, "event %llu: %s of %llu bytes failed in the replay, not when traced "
+                snprintf(err, errlen, "%s: event %llu: %s of %llu bytes failed in the replay, not when traced "
                                       "(--stop-on-failure)",
-                         (unsigned long long)rep->events, cmt_op_name(ev->op),
+                         r->name, (unsigned long long)rep->events, cmt_op_name(ev->op),
                          (unsigned long long)cmt_event_bytes(ev));
                 return -1;
             }
@@ -345,7 +346,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
 {
     memset(report, 0, sizeof *report);
     snprintf(report->allocator, sizeof report->allocator, "%s", allocator->name);
-    replay r = {.alloc = allocator, .options = options, .report = report, .next_sample = 1};
+    replay r = {.name = cmt_source_name(source), .alloc = allocator, .options = options, .report = report,
+                .next_sample = 1};
     report->relocating = allocator->lock != NULL;
     r.heap = allocator->create(&options->allocator, err, errlen);
     if (!r.heap)

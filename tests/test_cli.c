@@ -291,11 +291,38 @@ Test(cli, allocations_that_fail_only_in_the_replay_are_said_and_fail_the_run)
     cr_assert(strstr(out, "peak live 16 bytes in 1 blocks"), "%s", out);
     free(out);
     free(err);
+    cr_assert_eq(runf(NULL, &err, "%s --stop-on-failure %s", REPLAY, trace), 1);
+    cr_assert(strstr(err, "huge.trace: event 2: malloc of 1152921504606846976 bytes failed in the replay"), "%s",
+              err);
+    free(err);
     cr_assert_eq(runf(&out, &err, "%s --allow-failures %s", REPLAY, trace), 0);
     cr_assert(strstr(out, "(blocks that exist in the replay; 1 that failed in it left out)"), "%s", out);
     cr_assert(strstr(err, "WARNING: system"), "%s", err);
     free(out);
     free(err);
+}
+
+/* Damaged zstd data, in a .cmt file and in a compressed text trace: the
+ * documented form, FILE: byte N: corrupt. */
+Test(cli, corrupt_zstd_data_is_named_by_file_and_byte)
+{
+    const char *cmt = encoded_sample("", "zs.cmt");
+    const char *text = scratch_path("zs.trace.zst");
+    cr_assert_eq(runf(NULL, NULL, "zstd -q -c %s/python-json.trace > %s", CMT_SAMPLES, text), 0);
+    const char *const files[] = {cmt, text};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len;
+        char *data = read_file(files[i], &len);
+        for (size_t at = 20; at < len - 8; at++)
+            data[at] ^= 0x5a;
+        write_file(files[i], data, len);
+        free(data);
+        char *err, want[4096];
+        cr_assert_eq(runf(NULL, &err, "%s/cmtstat %s", CMT_TOOLS, files[i]), 1);
+        snprintf(want, sizeof want, "cmtstat: %s: byte ", files[i]);
+        cr_assert(strstr(err, want) && strstr(err, ": corrupt: zstd data: "), "%s", err);
+        free(err);
+    }
 }
 
 Test(cli, the_report_puts_each_unit_by_its_number)

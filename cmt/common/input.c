@@ -81,7 +81,7 @@ static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *
         ZSTD_outBuffer zout = {dst, cap, 0};
         size_t rc = ZSTD_decompressStream(in->dctx, &zout, &zin);
         if (ZSTD_isError(rc)) {
-            cmt_set_error(err, errlen, "%s: byte %llu: corrupt zstd data: %s", in->name,
+            cmt_set_error(err, errlen, "%s: byte %llu: corrupt: zstd data: %s", in->name,
                           (unsigned long long)(in->packed_read + in->packed_start), ZSTD_getErrorName(rc));
             return -1;
         }

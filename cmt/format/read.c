@@ -113,7 +113,7 @@ static int produce(cmt_reader *r)
     size_t rc = ZSTD_decompressStream(r->dctx, &zout, &zin);
     if (ZSTD_isError(rc)) {
         char what[200];
-        snprintf(what, sizeof what, "corrupt zstd data near byte %llu: %s",
+        snprintf(what, sizeof what, "byte %llu: corrupt: zstd data: %s",
                  (unsigned long long)(r->in.consumed + r->in.start + zin.pos),
                  ZSTD_getErrorName(rc));
         return source_error(r, what);
