@@ -325,6 +325,11 @@ bool cmt_source_damaged(const cmt_source *source);
 /* The name of the input, for messages ("<stdin>" for standard input). */
 const char *cmt_source_name(const cmt_source *source);
 
+/* How far SOURCE has read: the bytes of its file taken in so far in *DONE,
+ * the file's size in *TOTAL (0 where the input is no regular file: a pipe,
+ * a terminal), for a progress line. */
+void cmt_source_progress(const cmt_source *source, uint64_t *done, uint64_t *total);
+
 /* True for a text trace, whose events carry the program's addresses; a
  * .cmt file keeps none. */
 bool cmt_source_has_addresses(const cmt_source *source);

@@ -299,3 +299,30 @@ Test(map, runs_past_the_last_home_slot)
         cmt_map_destroy(&map);
     }
 }
+
+/* The progress line's figures: how far into its file a source has read,
+ * of the file's size. */
+Test(source, says_how_far_into_its_file_it_has_read)
+{
+    const char *path = scratch_path("progress.trace");
+    char *text = malloc(40 * 100000 + 1);
+    size_t n = 0;
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)sprintf(text + n, "malloc(16) = 0x%x\nfree(0x%x)\n", 0x1000 + i % 7 * 16, 0x1000 + i % 7 * 16);
+    write_text(path, text);
+    free(text);
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    uint64_t done, total, before = 0;
+    cmt_event ev;
+    for (int events = 0; cmt_source_next(s, &ev) > 0; events++) {
+        cmt_source_progress(s, &done, &total);
+        cr_assert_eq(total, n, "the file's size");
+        cr_assert(done >= before && done <= total, "%llu of %llu", (unsigned long long)done,
+                  (unsigned long long)total);
+        before = done;
+    }
+    cr_assert_eq(done, total, "all of it, at the end");
+    cmt_source_close(s);
+}

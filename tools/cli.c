@@ -57,11 +57,12 @@ double cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void cli_progress_init(cli_progress *p, const char *prog)
+void cli_progress_init(cli_progress *p, const char *prog, const cmt_source *source)
 {
     p->enabled = isatty(STDERR_FILENO);
     p->shown = false;
     p->prog = prog;
+    p->source = source;
     p->last = cli_now();
 }
 
@@ -74,7 +75,14 @@ void cli_progress_update(cli_progress *p, uint64_t events)
         return;
     p->last = now;
     p->shown = true;
-    fprintf(stderr, "\r%s: %llu events...", p->prog, (unsigned long long)events);
+    uint64_t done = 0, total = 0;
+    if (p->source)
+        cmt_source_progress(p->source, &done, &total);
+    if (total)
+        fprintf(stderr, "\r%s: %llu events, %.0f%% of %s...", p->prog, (unsigned long long)events,
+                100.0 * (double)done / (double)total, cmt_source_name(p->source));
+    else
+        fprintf(stderr, "\r%s: %llu events...", p->prog, (unsigned long long)events);
 }
 
 void cli_progress_done(cli_progress *p)
@@ -159,7 +167,7 @@ int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis 
         return EXIT_DATA;
     }
     cli_progress bar;
-    cli_progress_init(&bar, prog);
+    cli_progress_init(&bar, prog, source);
     cmt_progress progress = {show_progress, &bar};
     int rc = analyse(source, out, o, &progress, err, sizeof err);
     cli_progress_done(&bar);

@@ -26,15 +26,17 @@ long cli_parse_long(const char *prog, const char *option, const char *value, lon
 /* Parses a fraction in [0, 1] or exits with a usage error. */
 double cli_parse_fraction(const char *prog, const char *option, const char *value);
 
-/* A progress line that redraws itself at most a few times a second. */
+/* A progress line that redraws itself at most a few times a second: the
+ * events so far and, where the source is a file, how much of it that is. */
 typedef struct cli_progress {
     bool enabled;
     bool shown;
     const char *prog;
+    const cmt_source *source; /* NULL: events only */
     double last;
 } cli_progress;
 
-void cli_progress_init(cli_progress *p, const char *prog);
+void cli_progress_init(cli_progress *p, const char *prog, const cmt_source *source);
 
 /* Called often (every few thousand events): redraws when due. */
 void cli_progress_update(cli_progress *p, uint64_t events);

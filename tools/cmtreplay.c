@@ -272,7 +272,7 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
         return -1;
     }
     cli_progress progress;
-    cli_progress_init(&progress, PROG);
+    cli_progress_init(&progress, PROG, source);
     cmt_replay_options ro = {.touch = o->touch, .stop_on_failure = o->stop_on_failure,
                              .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
@@ -405,7 +405,7 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
     if (source && o->salvage)
         cmt_source_salvage(source);
     cli_progress bar;
-    cli_progress_init(&bar, PROG);
+    cli_progress_init(&bar, PROG, source);
     cmt_progress progress = {show_progress, &bar};
     int rc = source ? cmt_stats_read(source, stats, &progress, err, sizeof err) : -1;
     cli_progress_done(&bar);

@@ -99,7 +99,7 @@ static options parse_options(int argc, char **argv)
 static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, uint64_t *events)
 {
     cli_progress progress;
-    cli_progress_init(&progress, PROG);
+    cli_progress_init(&progress, PROG, source);
     cmt_event ev;
     int rc;
     uint64_t n = 0;

@@ -105,13 +105,17 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
             return -1;
         }
         in->owns_fd = true;
-        struct stat st;
-        if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            cmt_set_error(err, errlen, "%s: is a directory", path);
-            close(in->fd);
-            return -1;
-        }
     }
+    struct stat st;
+    bool stated = fstat(in->fd, &st) == 0;
+    if (stated && S_ISDIR(st.st_mode)) {
+        cmt_set_error(err, errlen, "%s: is a directory", in->name);
+        if (in->owns_fd)
+            close(in->fd);
+        return -1;
+    }
+    if (stated && S_ISREG(st.st_mode))
+        in->size = (uint64_t)st.st_size; /* standard input too, when it is a file */
     in->cap = INPUT_CHUNK * 2;
     in->buf = cmt_xmalloc(in->cap);
     /* Look at the first bytes: zstd's magic number means compressed input. */
@@ -191,6 +195,11 @@ int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, siz
         if (cmt_input_fill(in, avail + 1, err, errlen) < 0)
             return -1;
     }
+}
+
+uint64_t cmt_input_position(const cmt_input *in)
+{
+    return in->dctx ? in->packed_read + in->packed_start : in->consumed + in->start;
 }
 
 void cmt_input_close(cmt_input *in)

@@ -120,6 +120,7 @@ typedef struct cmt_input {
     size_t packed_start, packed_end;
     uint64_t packed_read; /* compressed bytes read before packed[0] */
     bool frame_done;
+    uint64_t size;        /* the file's bytes, for progress; 0 if not a regular file */
 } cmt_input;
 
 /* Opens PATH ("-" for standard input); refuses directories.  Returns 0 or
@@ -138,11 +139,18 @@ int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, siz
 
 void cmt_input_close(cmt_input *in);
 
+/* Bytes of the file (compressed, where it is) taken in so far. */
+uint64_t cmt_input_position(const cmt_input *in);
+
 /* The readers of cmt.h on an input already open, which they take over
  * (closing it if they fail).  PATH is where IN came from, for a reader that
  * reads a file twice. */
 cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen);
 cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
                                      char *err, size_t errlen);
+
+/* The input each reader reads, for its progress. */
+const cmt_input *cmt_reader_input(const cmt_reader *r);
+const cmt_input *cmt_text_input(const cmt_text_reader *t);
 
 #endif /* CMT_INTERNAL_H */

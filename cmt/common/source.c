@@ -87,6 +87,13 @@ int cmt_source_next(cmt_source *s, cmt_event *ev)
     return rc;
 }
 
+void cmt_source_progress(const cmt_source *s, uint64_t *done, uint64_t *total)
+{
+    const cmt_input *in = s->binary ? cmt_reader_input(s->binary) : cmt_text_input(s->text);
+    *done = cmt_input_position(in);
+    *total = in->size;
+}
+
 void cmt_source_salvage(cmt_source *s)
 {
     s->salvage = true;

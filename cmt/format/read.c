@@ -520,6 +520,11 @@ int cmt_reader_skim(cmt_reader *r, uint64_t *events)
     return 0;
 }
 
+const cmt_input *cmt_reader_input(const cmt_reader *r)
+{
+    return &r->in;
+}
+
 const char *cmt_reader_error(const cmt_reader *r)
 {
     return r->err;

@@ -190,6 +190,11 @@ void cmt_text_close(cmt_text_reader *t)
     free(t);
 }
 
+const cmt_input *cmt_text_input(const cmt_text_reader *t)
+{
+    return &t->in;
+}
+
 const char *cmt_text_error(const cmt_text_reader *t)
 {
     return t->err;
