@@ -34,7 +34,9 @@ typedef struct replay {
     void *heap;
     const cmt_replay_options *options;
     cmt_replay_report *report;
-    cmt_map blocks; /* tag -> a: the block's address (0 if the replay failed), b: bytes */
+    cmt_map blocks; /* tag -> a: the allocator's pointer to the block (0 if the replay failed), b: bytes */
+    uint64_t where[BATCH]; /* -v, a relocating allocator: where each event of the batch found its block's bytes */
+    uint64_t bytes_at;     /* ... the event being replayed: 0 for none */
     uint64_t live_bytes, live_blocks;
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
     uint64_t last_sample_event;
@@ -112,18 +114,21 @@ static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
     return (uint64_t)(uintptr_t)bytes;
 }
 
-/* Records the block the trace's event EV created: where the replay put it
- * (P, possibly NULL if the replay ran out where the trace did not) and the
- * address it had then, which -v prints for it from then on.  A block the
- * replay could not make does not exist: it counts for nothing live (a
- * 2^60-byte block that existed only in the trace made every overhead 0). */
+/* Records the block the trace's event EV created: the allocator's pointer
+ * to it (P, possibly NULL if the replay ran out where the trace did not),
+ * which -v prints for it as long as it lives: a relocating allocator's
+ * pointers are handles, unique while live where its blocks' addresses are
+ * not (compaction moves one block where another was), so the trace it
+ * prints reads back; ADDR is where its bytes were.  A block the replay
+ * could not make does not exist: it counts for nothing live (a 2^60-byte
+ * block that existed only in the trace made every overhead 0). */
 static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_t addr)
 {
     cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
     e->a = (uint64_t)(uintptr_t)p;
     e->b = p ? bytes : 0;
-    e->c = addr;
-    ev->addr = addr;
+    ev->addr = e->a;
+    r->bytes_at = addr;
     if (!p) {
         r->report->failed_in_replay++;
         r->report->failed_bytes += bytes;
@@ -162,7 +167,7 @@ static void replay_realloc(replay *r, cmt_event *ev)
     cmt_map_entry *old = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
     void *old_p = old ? (void *)(uintptr_t)old->a : NULL;
     uint64_t old_bytes = old ? old->b : 0;
-    ev->arg_addr = old ? old->c : 0;
+    ev->arg_addr = (uint64_t)(uintptr_t)old_p;
     void *p = A->realloc(r->heap, old_p, ev->size);
     if (ev->tag) {
         if (old) {
@@ -201,6 +206,8 @@ static void replay_access(replay *r, cmt_event *ev)
     uint8_t *bytes = lock_block(r, p);
     uint8_t *at = bytes + from;
     uint8_t loaded = 0;
+    ev->arg_addr = e->a;
+    r->bytes_at = (uint64_t)(uintptr_t)bytes;
     if (ev->op == CMT_OP_STORE) {
         memset(at, TOUCH_BYTE, n);
     } else {
@@ -212,7 +219,6 @@ static void replay_access(replay *r, cmt_event *ev)
     }
     load_sink = loaded;
     unlock_block(r, p);
-    ev->arg_addr = (uint64_t)(uintptr_t)bytes;
 }
 
 static void replay_event(replay *r, cmt_event *ev)
@@ -228,7 +234,7 @@ static void replay_event(replay *r, cmt_event *ev)
         }
         cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
         p = (void *)(uintptr_t)e->a;
-        ev->arg_addr = e->c;
+        ev->arg_addr = e->a;
         if (p)
             A->free(r->heap, p);
         drop_block(r, e);
@@ -262,11 +268,18 @@ static void replay_event(replay *r, cmt_event *ev)
     }
 }
 
-static int print_events(replay *r, const cmt_event *events, size_t n, char *err, size_t errlen)
+/* -v: the events with the allocator's pointers; for a relocating one, the
+ * address of the block's bytes at that moment follows as a comment. */
+static int print_events(replay *r, const cmt_event *events, const uint64_t *where, size_t n, char *err,
+                        size_t errlen)
 {
-    char line[CMT_EVENT_TEXT_MAX];
+    char line[CMT_EVENT_TEXT_MAX + 32];
     for (size_t i = 0; i < n; i++) {
-        if (cmt_output_write(r->options->trace, line, cmt_format_event(line, &events[i])) < 0) {
+        size_t len = cmt_format_event(line, &events[i]);
+        if (r->report->relocating && where[i])
+            len += (size_t)snprintf(line + len - 1, sizeof line - len + 1, "  # at 0x%llx\n",
+                                    (unsigned long long)where[i]) - 1;
+        if (cmt_output_write(r->options->trace, line, len) < 0) {
             snprintf(err, errlen, "%s", cmt_output_error(r->options->trace));
             return -1;
         }
@@ -306,7 +319,9 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             cmt_event *ev = &events[i++];
             rep->calls[ev->op]++;
             uint64_t failed = rep->failed_in_replay;
+            r->bytes_at = 0;
             replay_event(r, ev);
+            r->where[i - 1] = r->bytes_at;
             rep->events++;
             if (rep->failed_in_replay > failed && r->options->stop_on_failure) {
                 rep->seconds += now() - t0;
@@ -325,7 +340,7 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             sample_footprint(r);
         if (row && write_timeline_row(r, err, errlen) < 0)
             return -1;
-        if (r->options->trace && print_events(r, events + start, i - start, err, errlen) < 0)
+        if (r->options->trace && print_events(r, events + start, r->where + start, i - start, err, errlen) < 0)
             return -1;
     }
     return 0;
