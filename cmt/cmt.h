@@ -30,7 +30,7 @@ extern "C" {
 /* The .cmt format version this library writes; it reads every minor version
  * of the same major version. */
 #define CMT_FORMAT_MAJOR 1
-#define CMT_FORMAT_MINOR 0
+#define CMT_FORMAT_MINOR 1
 
 /* Compression level trace2cmt uses unless told otherwise (zstd's scale). */
 #define CMT_DEFAULT_LEVEL 3

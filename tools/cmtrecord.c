@@ -284,21 +284,50 @@ static bool statically_linked(const char *program)
     return is_static;
 }
 
-/* What the tagger counted in R, if anything. */
-static void say_counts(const recorded *r)
+/* What the tagger counted in the N files at FILES, if anything, summed:
+ * NAME is the file's name when there is one. */
+static void say_counts(const recorded *files, size_t n, const char *name)
 {
-    if (r->unknown_frees || r->unknown_reallocs)
-        fprintf(stderr, "%s: %s: %llu frees and %llu reallocs of blocks it never saw allocated (from before the "
+    unsigned long long frees = 0, reallocs = 0, reused = 0;
+    size_t with = 0;
+    for (size_t i = 0; i < n; i++) {
+        frees += files[i].unknown_frees;
+        reallocs += files[i].unknown_reallocs;
+        reused += files[i].reused_live;
+        with += files[i].unknown_frees || files[i].unknown_reallocs || files[i].reused_live;
+    }
+    char where[4200];
+    if (name)
+        snprintf(where, sizeof where, "%s", name);
+    else
+        snprintf(where, sizeof where, "in %zu of the files", with);
+    if (frees || reallocs)
+        fprintf(stderr, "%s: %s: %llu frees and %llu reallocs of blocks never seen allocated (from before the "
                         "recording or the fork began: frees dropped, reallocs kept as allocations)\n",
-                PROG, r->path, (unsigned long long)r->unknown_frees, (unsigned long long)r->unknown_reallocs);
-    if (r->reused_live)
-        fprintf(stderr, "%s: %s: %llu blocks returned while still live (their frees raced the allocation "
-                        "in another thread): each freed just before\n",
-                PROG, r->path, (unsigned long long)r->reused_live);
+                PROG, where, frees, reallocs);
+    if (reused)
+        fprintf(stderr, "%s: %s: %llu blocks returned while still live (their frees raced the allocation in "
+                        "another thread): each freed just before\n",
+                PROG, where, reused);
 }
 
-/* The closing lines: every file the run wrote, the largest first, with its
- * events and size, or why it is not whole; or why there is none. */
+/* FILE without its .cmt, the stem of the other files' names (in a static
+ * buffer). */
+static const char *stem_of(const char *file)
+{
+    static char stem[PATH_MAX];
+    size_t len = strlen(file);
+    if (len > 4 && strcmp(file + len - 4, ".cmt") == 0)
+        len -= 4;
+    snprintf(stem, sizeof stem, "%.*s", (int)len, file);
+    return stem;
+}
+
+/* Files the summary names one by one; the rest are counted. */
+#define FILES_LISTED 10
+
+/* The closing lines: the files the run wrote, the largest first, with
+ * their events and size, or why one is not whole; or why there is none. */
 static void summarise(const char *file, const char *manifest, const char *program)
 {
     recorded *files;
@@ -316,7 +345,7 @@ static void summarise(const char *file, const char *manifest, const char *progra
         free(files);
         return;
     }
-    uint64_t total = 0;
+    uint64_t total = 0, rest = 0;
     for (size_t i = 0; i < n; i++) {
         look_at(&files[i]);
         total += files[i].events;
@@ -326,6 +355,10 @@ static void summarise(const char *file, const char *manifest, const char *progra
         fprintf(stderr, "%s: %zu files, %llu events:\n", PROG, n, (unsigned long long)total);
     for (size_t i = 0; i < n; i++) {
         const recorded *r = &files[i];
+        if (i >= FILES_LISTED && r->whole) {
+            rest += r->events;
+            continue;
+        }
         if (r->whole)
             fprintf(stderr, "%s: %s: %llu events, %llu bytes, %.3f bytes/event\n", PROG, r->path,
                     (unsigned long long)r->events, (unsigned long long)r->bytes,
@@ -334,9 +367,16 @@ static void summarise(const char *file, const char *manifest, const char *progra
             fprintf(stderr, "%s: %s; its process ended before it could end the file (killed?): "
                             "--salvage reads every whole block it has (cmtstat --salvage %s)\n",
                     PROG, r->error, r->path);
-        say_counts(r);
-        free(r->path);
     }
+    size_t listed = 0;
+    for (size_t i = 0; i < n; i++)
+        listed += i < FILES_LISTED || !files[i].whole;
+    if (listed < n)
+        fprintf(stderr, "%s: and %zu smaller files, %llu events (ls %s.*.cmt)\n", PROG, n - listed,
+                (unsigned long long)rest, stem_of(file));
+    say_counts(files, n, n == 1 ? files[0].path : NULL);
+    for (size_t i = 0; i < n; i++)
+        free(files[i].path);
     free(files);
 }
 

@@ -7,6 +7,7 @@
  * truncated, extended or bit-flipped stream gives another sum.
  */
 #include "internal.h"
+#include "../format/codes.h"
 
 static const uint64_t PRIME1 = 0x9E3779B185EBCA87ULL;
 static const uint64_t PRIME2 = 0xC2B2AE3D27D4EB4FULL;
@@ -60,4 +61,15 @@ uint64_t cmt_checksum_final(const cmt_checksum *c)
     h *= PRIME2;
     h ^= h >> 32;
     return h;
+}
+
+uint32_t cmt_block_checksum(const uint8_t *p, size_t lead, size_t tails)
+{
+    static const uint8_t zeros[CMT_BLOCK_CHECKSUM_BYTES];
+    cmt_checksum c;
+    cmt_checksum_init(&c);
+    cmt_checksum_update(&c, p, lead);
+    cmt_checksum_update(&c, zeros, sizeof zeros);
+    cmt_checksum_update(&c, p + lead + sizeof zeros, tails - sizeof zeros);
+    return (uint32_t)cmt_checksum_final(&c);
 }

@@ -59,6 +59,19 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
 /* THREAD: the thread of the events that follow, up to the next THREAD
  * record, as a varint (1, 2... in order of appearance). */
 #define CMT_EXTENSION_THREAD 2u
+/* BLOCK_CHECKSUM (format 1.1): the first record of every block, its
+ * payload four bytes, little endian: the low 32 bits of the checksum of
+ * the block as it stands in the body, its header included and these four
+ * bytes taken as zeros.  A reader checks a block before it decodes any of
+ * it, so that salvage never returns an event of a damaged block; a 1.0
+ * reader skips the record as a kind it does not know. */
+#define CMT_EXTENSION_BLOCK_CHECKSUM 3u
+#define CMT_BLOCK_CHECKSUM_BYTES 4u
+
+/* The checksum BLOCK_CHECKSUM holds, of a block whose header, ops and
+ * heads are the LEAD bytes at P and whose tails are the TAILS bytes after
+ * them, the first four of them the checksum's own place. */
+uint32_t cmt_block_checksum(const uint8_t *p, size_t lead, size_t tails);
 
 /* Longest extension payload: it must fit a section. */
 #define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)

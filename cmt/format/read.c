@@ -47,6 +47,7 @@ struct cmt_reader {
     bool done;
     bool failed;
     bool skimming; /* cmt_reader_skim: the end record's counts are taken as given */
+    uint8_t minor;  /* the format's minor version: 1 and up, every block carries its checksum */
     char scratch[48]; /* a message's part */
     char err[CMT_ERRLEN];
 };
@@ -197,6 +198,7 @@ cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
         return NULL;
     }
     bool compressed = r->in.buf[6] & CMT_FLAG_ZSTD;
+    r->minor = r->in.buf[5];
     r->in.start += CMT_HEADER_SIZE;
     if (compressed) {
         r->dctx = ZSTD_createDCtx();
@@ -315,6 +317,25 @@ static const char *events_so_far(cmt_reader *r)
     return r->scratch;
 }
 
+/* Format 1.1: the block at plain[pos] (a HEADER of that many bytes, then
+ * sections of LENS bytes) opens with its checksum record, and the
+ * checksum matches.  Checked before any of it is decoded, so that a reader
+ * that salvages stops at the first damaged block, never returning events
+ * that were not written. */
+static int check_block(cmt_reader *r, size_t header, const uint64_t lens[3])
+{
+    const uint8_t *ops = r->plain + r->pos + header, *heads = ops + lens[0], *tails = heads + lens[1];
+    if (lens[0] < 1 || ops[0] != CODE_EXTENSION || lens[1] < 2 || heads[0] != CMT_EXTENSION_BLOCK_CHECKSUM ||
+        heads[1] != CMT_BLOCK_CHECKSUM_BYTES || lens[2] < CMT_BLOCK_CHECKSUM_BYTES)
+        return corrupt_at(r, offset_of(r, r->pos), "corrupt: a block without its checksum record");
+    uint32_t stored = 0;
+    for (int i = CMT_BLOCK_CHECKSUM_BYTES - 1; i >= 0; i--)
+        stored = stored << 8 | tails[i];
+    if (stored != cmt_block_checksum(r->plain + r->pos, (size_t)(tails - (r->plain + r->pos)), lens[2]))
+        return corrupt_at(r, offset_of(r, r->pos), "corrupt: the block's checksum does not match");
+    return 0;
+}
+
 /* Loads the next block, or reads the end record.  Returns 1 for a block,
  * 0 at the verified end, -1 on an error. */
 static int next_block(cmt_reader *r)
@@ -347,6 +368,8 @@ static int next_block(cmt_reader *r)
     if ((size_t)avail < total)
         return corrupt_at(r, offset_of(r, r->pos), "truncated: the stream ends inside a block%s",
                           events_so_far(r));
+    if (r->minor >= 1 && check_block(r, header, lens) < 0)
+        return -1;
     r->ops_start = r->op = r->plain + r->pos + header;
     r->ops_offset = offset_of(r, r->pos + header);
     r->op_end = r->head = r->op + lens[0];

@@ -21,6 +21,7 @@ struct cmt_writer {
     cmt_output *out;
     ZSTD_CCtx *cctx; /* NULL for raw output */
     section ops, heads, tails;
+    uint8_t *block; /* a whole block, put together for its checksum */
     uint8_t *packed; /* compressed bytes on their way to OUT */
     size_t packed_cap;
     cmt_checksum sum;
@@ -71,6 +72,30 @@ static int send(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirectiv
     return 0;
 }
 
+static inline void put_op(cmt_writer *w, unsigned code)
+{
+    w->ops.bytes[w->ops.len++] = (uint8_t)code;
+}
+
+static inline void put_varint(cmt_writer *w, uint64_t v)
+{
+    uint8_t buf[CMT_VARINT_MAX];
+    size_t n = cmt_varint_put(buf, v);
+    w->heads.bytes[w->heads.len++] = buf[0];
+    memcpy(w->tails.bytes + w->tails.len, buf + 1, n - 1);
+    w->tails.len += n - 1;
+}
+
+/* A block's first record: its checksum, filled in by flush_block. */
+static void open_block(cmt_writer *w)
+{
+    put_op(w, CODE_EXTENSION);
+    put_varint(w, CMT_EXTENSION_BLOCK_CHECKSUM);
+    put_varint(w, CMT_BLOCK_CHECKSUM_BYTES);
+    memset(w->tails.bytes + w->tails.len, 0, CMT_BLOCK_CHECKSUM_BYTES);
+    w->tails.len += CMT_BLOCK_CHECKSUM_BYTES;
+}
+
 static int flush_block(cmt_writer *w)
 {
     if (w->ops.len == 0)
@@ -79,6 +104,17 @@ static int flush_block(cmt_writer *w)
     size_t n = cmt_varint_put(header, w->ops.len);
     n += cmt_varint_put(header + n, w->heads.len);
     n += cmt_varint_put(header + n, w->tails.len);
+    /* The block's checksum, of the bytes as they will stand in the body:
+     * put together here, where they lie in four buffers. */
+    size_t lead = n + w->ops.len + w->heads.len, total = lead + w->tails.len;
+    uint8_t *whole = w->block;
+    memcpy(whole, header, n);
+    memcpy(whole + n, w->ops.bytes, w->ops.len);
+    memcpy(whole + n + w->ops.len, w->heads.bytes, w->heads.len);
+    memcpy(whole + lead, w->tails.bytes, w->tails.len);
+    uint32_t sum = cmt_block_checksum(whole, lead, total - lead);
+    for (unsigned i = 0; i < CMT_BLOCK_CHECKSUM_BYTES; i++)
+        w->tails.bytes[i] = (uint8_t)(sum >> (8 * i));
     int rc = send(w, header, n, ZSTD_e_continue) < 0 ||
                      send(w, w->ops.bytes, w->ops.len, ZSTD_e_flush) < 0 ||
                      send(w, w->heads.bytes, w->heads.len, ZSTD_e_flush) < 0 ||
@@ -98,24 +134,13 @@ static int flush_block(cmt_writer *w)
 /* Room for one more event, with TAIL_BYTES of payload in tails. */
 static int reserve(cmt_writer *w, size_t tail_bytes)
 {
-    if (w->ops.len + 2 > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS > CMT_SECTION_MAX ||
-        w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes > CMT_SECTION_MAX)
-        return flush_block(w);
+    if ((w->ops.len + 2 > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS > CMT_SECTION_MAX ||
+         w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes > CMT_SECTION_MAX) &&
+        flush_block(w) < 0)
+        return -1;
+    if (w->ops.len == 0)
+        open_block(w);
     return 0;
-}
-
-static inline void put_op(cmt_writer *w, unsigned code)
-{
-    w->ops.bytes[w->ops.len++] = (uint8_t)code;
-}
-
-static inline void put_varint(cmt_writer *w, uint64_t v)
-{
-    uint8_t buf[CMT_VARINT_MAX];
-    size_t n = cmt_varint_put(buf, v);
-    w->heads.bytes[w->heads.len++] = buf[0];
-    memcpy(w->tails.bytes + w->tails.len, buf + 1, n - 1);
-    w->tails.len += n - 1;
 }
 
 static void put_sized_op(cmt_writer *w, unsigned base, uint64_t size)
@@ -139,6 +164,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     w->ops.bytes = cmt_xmalloc(CMT_SECTION_MAX);
     w->heads.bytes = cmt_xmalloc(CMT_SECTION_MAX);
     w->tails.bytes = cmt_xmalloc(CMT_SECTION_MAX);
+    w->block = cmt_xmalloc(3 * CMT_VARINT_MAX + 3 * CMT_SECTION_MAX);
     cmt_checksum_init(&w->sum);
     cmt_live_init(&w->live);
     if (level > 0) {
@@ -351,6 +377,7 @@ void cmt_writer_close(cmt_writer *w)
     free(w->ops.bytes);
     free(w->heads.bytes);
     free(w->tails.bytes);
+    free(w->block);
     free(w->packed);
     free(w);
 }
