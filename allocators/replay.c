@@ -34,9 +34,11 @@ typedef struct replay {
     void *heap;
     const cmt_replay_options *options;
     cmt_replay_report *report;
-    cmt_map blocks; /* tag -> a: the allocator's pointer to the block (0 if the replay failed), b: bytes */
+    cmt_map blocks; /* tag -> a: the allocator's pointer to the block (0 if the replay failed), b: bytes
+                     * live in the trace, c: bytes the replay's block has (what accesses may touch) */
     uint64_t where[BATCH]; /* -v, a relocating allocator: where each event of the batch found its block's bytes */
     uint64_t bytes_at;     /* ... the event being replayed: 0 for none */
+    bool no_memory;        /* the replayer's own bookkeeping ran out */
     uint64_t live_bytes, live_blocks;
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
     uint64_t last_sample_event;
@@ -125,8 +127,14 @@ static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_t addr)
 {
     cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
+    if (!e) {
+        r->no_memory = true;
+        if (p)
+            r->alloc->free(r->heap, p);
+        return;
+    }
     e->a = (uint64_t)(uintptr_t)p;
-    e->b = p ? bytes : 0;
+    e->b = e->c = p ? bytes : 0;
     ev->addr = e->a;
     r->bytes_at = addr;
     if (!p) {
@@ -182,11 +190,17 @@ static void replay_realloc(replay *r, cmt_event *ev)
         drop_block(r, old); /* realloc(p, 0) freed p */
     } else {
         r->report->failed_in_trace++;
-        if (p && old) {
-            old->a = (uint64_t)(uintptr_t)p; /* the block lives on where it moved */
+        if (p && old_p) {
+            /* The trace's realloc failed and kept its block as it was: so
+             * does the replay's, taken back to its old size (else an access
+             * the trace makes to its old bytes would run past the new;
+             * not to 0 bytes, which would free it). */
+            void *back = A->realloc(r->heap, p, old_bytes ? old_bytes : 1);
+            old->a = (uint64_t)(uintptr_t)(back ? back : p);
+            old->c = back ? old_bytes : (old_bytes < ev->size ? old_bytes : ev->size);
             r->report->failure_not_reproduced++;
         } else if (p) {
-            unexpected_block(r, p);
+            unexpected_block(r, p); /* realloc(NULL, n), or of a block the replay could not make */
         }
     }
 }
@@ -201,8 +215,8 @@ static void replay_access(replay *r, cmt_event *ev)
     ev->arg_addr = 0;
     if (!p)
         return; /* the replay could not allocate the block */
-    uint64_t from = ev->offset < e->b ? ev->offset : e->b;
-    uint64_t n = ev->size < e->b - from ? ev->size : e->b - from;
+    uint64_t from = ev->offset < e->c ? ev->offset : e->c;
+    uint64_t n = ev->size < e->c - from ? ev->size : e->c - from;
     uint8_t *bytes = lock_block(r, p);
     uint8_t *at = bytes + from;
     uint8_t loaded = 0;
@@ -322,6 +336,12 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             r->bytes_at = 0;
             replay_event(r, ev);
             r->where[i - 1] = r->bytes_at;
+            if (r->no_memory) {
+                rep->seconds += now() - t0;
+                snprintf(err, errlen, "%s: event %llu: out of memory for the replay's own table of blocks", r->name,
+                         (unsigned long long)rep->events);
+                return -1;
+            }
             rep->events++;
             if (rep->failed_in_replay > failed && r->options->stop_on_failure) {
                 rep->seconds += now() - t0;
@@ -375,9 +395,15 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             return -1;
         }
     }
-    cmt_map_init(&r.blocks, 3);
-    report->start_rss = current_rss();
     cmt_event *events = malloc(BATCH * sizeof *events);
+    if (cmt_map_init(&r.blocks, 3) < 0 || !events) {
+        snprintf(err, errlen, "%s: out of memory", r.name);
+        free(events);
+        cmt_map_destroy(&r.blocks);
+        allocator->destroy(r.heap);
+        return -1;
+    }
+    report->start_rss = current_rss();
     int rc = 0;
     for (;;) {
         size_t n = 0;

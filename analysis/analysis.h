@@ -80,10 +80,13 @@ typedef struct cmt_trace_stats {
     struct cmt_stats_state *state; /* the live blocks; freed by cmt_stats_finish */
 } cmt_trace_stats;
 
-void cmt_stats_init(cmt_trace_stats *stats);
+/* Empty statistics.  Returns 0, or -1 when out of memory (finish them
+ * all the same). */
+int cmt_stats_init(cmt_trace_stats *stats);
 
-/* Counts EV, the next event of the trace. */
-void cmt_stats_add(cmt_trace_stats *stats, const cmt_event *ev);
+/* Counts EV, the next event of the trace.  Returns 0, or -1 when out of
+ * memory (then only finish them). */
+int cmt_stats_add(cmt_trace_stats *stats, const cmt_event *ev);
 
 /* Closes the books at the end of the trace: the blocks never freed get
  * their macro and micro lifetimes, and the live-block state is freed. */

@@ -64,12 +64,15 @@ static cmt_map_entry *released_block(cmt_map *live, const cmt_event *ev)
     return cmt_map_find(live, ev->arg_tag);
 }
 
-/* Notes the block EV returned as allocated on LINE (a: bytes, b: line). */
+/* Notes the block EV returned as allocated on LINE (a: bytes, b: line);
+ * NULL when out of memory. */
 static cmt_map_entry *remember(cmt_map *live, const cmt_event *ev, uint64_t line)
 {
     cmt_map_entry *e = cmt_map_insert(live, ev->tag);
-    e->a = cmt_event_bytes(ev);
-    e->b = line;
+    if (e) {
+        e->a = cmt_event_bytes(ev);
+        e->b = line;
+    }
     return e;
 }
 
@@ -80,13 +83,17 @@ static int lifetime_note(char *buf, size_t len, const cmt_map_entry *e, uint64_t
 }
 
 #define WRITE_FAILED (-2)
+#define NO_MEMORY (-3)
 
 /* The result of a pass that ended with RC: 0 at the end of the trace, -1
- * for a read error (its message into ERR) or a write error (ERR has it). */
+ * for a read error (its message into ERR), a write error (ERR has it) or
+ * no memory. */
 static int pass_result(cmt_source *source, int rc, char *err, size_t errlen)
 {
     if (rc == -1)
         snprintf(err, errlen, "%s", cmt_source_error(source));
+    if (rc == NO_MEMORY)
+        snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
     return rc < 0 ? -1 : 0;
 }
 
@@ -94,11 +101,11 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
                            char *err, size_t errlen)
 {
     cmt_map live; /* tag -> a: bytes, b: line */
-    cmt_map_init(&live, 3);
+    int rc = cmt_map_init(&live, 3) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
-    int rc;
-    while ((rc = cmt_source_next(source, &ev)) > 0) {
+    while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
+        rc = 0;
         line++;
         char note[128] = "";
         cmt_map_entry *e = released_block(&live, &ev);
@@ -107,12 +114,10 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
             if (cmt_event_releases(&ev))
                 cmt_map_remove(&live, e);
         }
-        if (ev.tag)
-            remember(&live, &ev, line);
-        if (write_line(out, source, ev, note, err, errlen) < 0) {
+        if (ev.tag && !remember(&live, &ev, line))
+            rc = NO_MEMORY;
+        else if (write_line(out, source, ev, note, err, errlen) < 0)
             rc = WRITE_FAILED;
-            break;
-        }
         report_progress(progress, line);
     }
     cmt_map_destroy(&live);
@@ -139,10 +144,13 @@ static size_t pair_hash(uint64_t lifetime, uint64_t size)
     return (size_t)(h ^ (h >> 32));
 }
 
-static void pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
+/* Counts one more block of that lifetime and size; -1 when out of memory. */
+static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
 {
     if (2 * (t->used + 1) > t->mask + 1) {
-        pair_table bigger = {cmt_xcalloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
+        pair_table bigger = {cmt_calloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
+        if (!bigger.slots)
+            return -1;
         for (size_t i = 0; i <= t->mask; i++) {
             pair_count *p = &t->slots[i];
             if (!p->count)
@@ -164,6 +172,7 @@ static void pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
         t->used++;
     }
     t->slots[j].count++;
+    return 0;
 }
 
 static int by_count(const void *a, const void *b)
@@ -180,21 +189,22 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
                           char *err, size_t errlen)
 {
     cmt_map live;
-    cmt_map_init(&live, 3);
-    pair_table pairs = {cmt_xcalloc(1024, sizeof *pairs.slots), 1023, 0};
+    pair_table pairs = {cmt_calloc(1024, sizeof *pairs.slots), 1023, 0};
+    int rc = cmt_map_init(&live, 3) < 0 || !pairs.slots ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0, died = 0;
-    int rc;
-    while ((rc = cmt_source_next(source, &ev)) > 0) {
+    while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
+        rc = 0;
         line++;
         cmt_map_entry *e = released_block(&live, &ev);
         if (e && cmt_event_releases(&ev)) {
-            pair_add(&pairs, line - e->b, e->a);
+            if (pair_add(&pairs, line - e->b, e->a) < 0)
+                rc = NO_MEMORY;
             died++;
             cmt_map_remove(&live, e);
         }
-        if (ev.tag)
-            remember(&live, &ev, line);
+        if (ev.tag && !remember(&live, &ev, line))
+            rc = NO_MEMORY;
         report_progress(progress, line);
     }
     if (rc == 0) {
@@ -315,13 +325,12 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         return -1;
     }
     cmt_map live; /* tag -> a: bytes, b: line, c: address */
-    cmt_map_init(&live, 3);
-    cmt_ordered by_address; /* address -> bytes */
-    cmt_ordered_init(&by_address);
+    cmt_ordered by_address = {0}; /* address -> bytes */
+    int rc = cmt_map_init(&live, 3) < 0 || cmt_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
-    int rc;
-    while ((rc = cmt_source_next(source, &ev)) > 0) {
+    while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
+        rc = 0;
         line++;
         char note[320] = "";
         size_t n = 0;
@@ -353,8 +362,12 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " more pages ", pages);
             else
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " fewer pages", -pages);
-            cmt_ordered_put(&by_address, ev.addr, bytes);
-            remember(&live, &ev, line)->c = ev.addr;
+            cmt_map_entry *block = remember(&live, &ev, line);
+            if (!block || cmt_ordered_put(&by_address, ev.addr, bytes) < 0) {
+                rc = NO_MEMORY;
+                break;
+            }
+            block->c = ev.addr;
         }
         if (write_line(out, source, ev, note, err, errlen) < 0) {
             rc = WRITE_FAILED;

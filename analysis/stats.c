@@ -61,11 +61,11 @@ static void ratio_add(cmt_ratio_histogram *h, double ratio, uint64_t n)
     h->count[b] += n;
 }
 
-void cmt_stats_init(cmt_trace_stats *s)
+int cmt_stats_init(cmt_trace_stats *s)
 {
     *s = (cmt_trace_stats){.macro.upper = macro_upper, .micro.upper = micro_upper};
-    s->state = cmt_xcalloc(1, sizeof *s->state);
-    cmt_map_init(&s->state->live, 3);
+    s->state = cmt_calloc(1, sizeof *s->state);
+    return s->state && cmt_map_init(&s->state->live, 3) == 0 ? 0 : -1;
 }
 
 /* Block E's life ends at the current event. */
@@ -87,14 +87,14 @@ static void count_access(cmt_trace_stats *s, const cmt_event *ev)
     s->accessed_bytes += ev->size;
 }
 
-void cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
+int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
 {
     cmt_stats_state *st = s->state;
     s->events++;
     s->calls[ev->op]++;
     if (cmt_op_accesses(ev->op)) {
         count_access(s, ev);
-        return;
+        return 0;
     }
     if (ev->op == CMT_OP_FREE && !ev->arg_tag)
         s->free_null++;
@@ -110,9 +110,11 @@ void cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
         cmt_map_remove(&st->live, e);
     }
     if (!ev->tag)
-        return;
+        return 0;
     uint64_t bytes = cmt_event_bytes(ev);
     e = cmt_map_insert(&st->live, ev->tag);
+    if (!e)
+        return -1;
     e->a = bytes;
     e->b = s->events;
     st->last_tag = ev->tag;
@@ -126,11 +128,16 @@ void cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
         s->peak_live_blocks = s->live_blocks;
         s->peak_event = s->events;
     }
+    return 0;
 }
 
 void cmt_stats_finish(cmt_trace_stats *s)
 {
     cmt_stats_state *st = s->state;
+    if (!st) {
+        s->finished = true;
+        return;
+    }
     uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
     size_t i = 0;
     for (cmt_map_entry *e; (e = cmt_map_next(&st->live, &i));)
@@ -149,15 +156,19 @@ void cmt_stats_finish(cmt_trace_stats *s)
 int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
                    char *err, size_t errlen)
 {
-    cmt_stats_init(stats);
+    bool no_memory = cmt_stats_init(stats) < 0;
     cmt_event ev;
-    int rc;
-    while ((rc = cmt_source_next(source, &ev)) > 0) {
-        cmt_stats_add(stats, &ev);
+    int rc = 0;
+    while (!no_memory && (rc = cmt_source_next(source, &ev)) > 0) {
+        no_memory = cmt_stats_add(stats, &ev) < 0;
         if (progress && progress->update && stats->events % CMT_PROGRESS_EVERY == 0)
             progress->update(progress->context, stats->events);
     }
     cmt_stats_finish(stats);
+    if (no_memory) {
+        snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
+        return -1;
+    }
     if (rc < 0) {
         snprintf(err, errlen, "%s", cmt_source_error(source));
         return -1;

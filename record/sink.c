@@ -279,6 +279,15 @@ static void say_counts(void)
         (unsigned long long)c->reused_live);
 }
 
+/* Out of memory for the recorder's own tables: the file ends where it is
+ * (its blocks so far whole), the program goes on. */
+static void out_of_memory(void)
+{
+    if (!sink.failed)
+        say("cmtrecord: %s: out of memory; recording stops here\n", sink.path[0] ? sink.path : "the recording");
+    sink.failed = true;
+}
+
 /* The file, made with the first event. */
 static bool open_file(void)
 {
@@ -293,6 +302,11 @@ static bool open_file(void)
         return false;
     }
     sink.out = cmt_output_open_fd(fd, sink.path);
+    if (!sink.out) {
+        close(fd);
+        out_of_memory();
+        return false;
+    }
     sink.writer = cmt_writer_open(sink.out, sink.options.level, err, sizeof err);
     if (!sink.writer) {
         say("cmtrecord: %s: %s; not recording\n", sink.path, err);
@@ -326,7 +340,8 @@ static void forget(void *context, const cmt_map_entry *e)
  * block's bytes and age too. */
 static void new_table(void)
 {
-    cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, forget, NULL);
+    if (cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, forget, NULL) < 0)
+        out_of_memory();
 }
 
 /* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
@@ -346,6 +361,10 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
         cmt_tagger_tag(&sink.blocks, &ev, record_passes_block(r) ? r->arg : 0, r->addr, &implied, &e);
     if (rc == CMT_TAG_DROP)
         return; /* a block from before the recording began */
+    if (rc == CMT_TAG_NO_MEMORY) {
+        out_of_memory();
+        return;
+    }
     if (rc == CMT_TAG_IMPLIED)
         put(&implied); /* the free of the block that was there was lost in a race between threads */
     if (e && counting()) {

@@ -385,3 +385,27 @@ Test(replay, verbose_accesses_name_the_block_by_its_pointer)
         free(text);
     }
 }
+
+/* A realloc that failed when traced keeps its block as it was; where the
+ * replay's realloc succeeds, its block is taken back to the old size, so
+ * that the trace's later accesses to the old bytes stay inside it (they
+ * once ran past the shrunken block, and glibc aborted on the corruption).
+ * A zero-byte block is not taken back to 0 bytes, which would free it. */
+Test(replay, a_realloc_that_fails_only_when_traced_keeps_the_old_size)
+{
+    const char *path = converted("malloc(4096) = 0x1000\n"
+                                 "realloc(0x1000, 16) = 0x0\n"
+                                 "store(0x1000+8, 4000)\n"
+                                 "calloc(0, 8) = 0x3000\n"
+                                 "realloc(0x3000, 8) = 0x0\n"
+                                 "malloc(64) = 0x4000\n"
+                                 "free(0x4000)\n"
+                                 "free(0x3000)\n"
+                                 "free(0x1000)\n");
+    for (size_t i = 0; cmt_allocators[i]; i++) {
+        cmt_replay_report rep = replay_file(path, cmt_allocators[i], NULL);
+        cr_assert_eq(rep.events, 9, "%s", cmt_allocators[i]->name);
+        cr_assert_eq(rep.failure_not_reproduced, 2, "%s", cmt_allocators[i]->name);
+        cr_assert_eq(rep.end_live_blocks, 0);
+    }
+}

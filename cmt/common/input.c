@@ -117,7 +117,12 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     if (stated && S_ISREG(st.st_mode))
         in->size = (uint64_t)st.st_size; /* standard input too, when it is a file */
     in->cap = INPUT_CHUNK * 2;
-    in->buf = cmt_xmalloc(in->cap);
+    in->buf = cmt_malloc(in->cap);
+    if (!in->buf) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmt_input_close(in);
+        return -1;
+    }
     /* Look at the first bytes: zstd's magic number means compressed input. */
     while (in->end < SNIFF_BYTES) {
         ssize_t n = read_some(in, in->buf + in->end, SNIFF_BYTES - in->end, err, errlen);
@@ -137,7 +142,12 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     }
     if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
         in->dctx = ZSTD_createDCtx();
-        in->packed = cmt_xmalloc(INPUT_CHUNK);
+        in->packed = cmt_malloc(INPUT_CHUNK);
+        if (!in->dctx || !in->packed) {
+            cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+            cmt_input_close(in);
+            return -1;
+        }
         memcpy(in->packed, in->buf, in->end);
         in->packed_end = in->end;
         in->end = 0;
@@ -155,9 +165,16 @@ ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
             in->start = 0;
         }
         if (in->cap - in->end < INPUT_CHUNK) {
-            while (in->cap - in->end < INPUT_CHUNK)
-                in->cap *= 2;
-            in->buf = cmt_xrealloc(in->buf, in->cap);
+            size_t cap = in->cap;
+            while (cap - in->end < INPUT_CHUNK)
+                cap *= 2;
+            uint8_t *buf = cmt_realloc(in->buf, cap);
+            if (!buf) {
+                cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+                return -1;
+            }
+            in->buf = buf;
+            in->cap = cap;
         }
         ssize_t n = in->dctx ? read_decompressed(in, in->buf + in->end, in->cap - in->end, err, errlen)
                              : read_some(in, in->buf + in->end, in->cap - in->end, err, errlen);

@@ -17,11 +17,24 @@
 void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* malloc that treats exhaustion as the fatal condition it is for a tool:
- * libcmt's own bookkeeping is small and proportional to live blocks. */
-void *cmt_xmalloc(size_t size);
-void *cmt_xcalloc(size_t count, size_t size);
-void *cmt_xrealloc(void *p, size_t size);
+/* The library's malloc, calloc and realloc: NULL when memory runs out,
+ * which every caller turns into an error for its own caller (a program
+ * that links libcmt is never aborted by it).  Every allocation of the
+ * library's own goes through them or the table functions below, so that
+ * the tests can make any one of them fail. */
+void *cmt_malloc(size_t size);
+void *cmt_calloc(size_t count, size_t size);
+void *cmt_realloc(void *p, size_t size);
+
+/* Tests: the NTH allocation from now on fails (0: none), and with
+ * EVERY_ONE_AFTER every one after it too. */
+void cmt_fail_allocation(unsigned long nth, bool every_one_after);
+
+/* Tests: allocations asked of the library so far, failed ones too. */
+unsigned long cmt_allocations_made(void);
+
+/* The message every out-of-memory error carries. */
+#define CMT_NO_MEMORY "out of memory"
 
 /* Memory for a table that may grow to millions of entries, zeroed where
  * new: past CMT_TABLE_PAGES bytes it gets pages of its own, huge ones
@@ -30,6 +43,7 @@ void *cmt_xrealloc(void *p, size_t size);
  * halved the recorder's time).  The caller keeps the size: resizing and
  * freeing need it. */
 #define CMT_TABLE_PAGES (2u << 20)
+/* NULL when out of memory; a failed resize leaves the table as it was. */
 void *cmt_table_alloc(size_t bytes);
 void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes);
 void cmt_table_free(void *p, size_t bytes);

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define WORD 64
 #define MIN_CAP 64
@@ -62,29 +63,75 @@ static inline unsigned select_bit(uint64_t bits, size_t i)
     return 8 * byte + (unsigned)__builtin_ctzll(in);
 }
 
-static void resize(cmt_live *set, size_t cap)
+/* The four arrays live in one table, so that growing it either works or
+ * leaves everything as it was: the tags first, then for each word its live
+ * bits, its first tag, and the tree's node.  Bytes for CAP positions, and
+ * where each array starts in them. */
+static size_t table_bytes(size_t cap)
 {
-    size_t old = set->cap;
-    set->cap = cap;
-    set->tags = cmt_table_resize(set->tags, old * sizeof *set->tags, cap * sizeof *set->tags);
-    set->bits = cmt_table_resize(set->bits, old / WORD * sizeof *set->bits, cap / WORD * sizeof *set->bits);
-    set->first = cmt_table_resize(set->first, old / WORD * sizeof *set->first, cap / WORD * sizeof *set->first);
-    set->tree = cmt_table_resize(set->tree, (old / WORD + 1) * sizeof *set->tree,
-                                 (cap / WORD + 1) * sizeof *set->tree);
+    return cap * sizeof(uint64_t) + 2 * (cap / WORD) * sizeof(uint64_t) + (cap / WORD + 1) * sizeof(uint32_t);
 }
 
-void cmt_live_init(cmt_live *set)
+static void point_into(cmt_live *set, unsigned char *table, size_t cap)
+{
+    set->tags = (uint64_t *)table;
+    set->bits = (uint64_t *)(table + cap * sizeof(uint64_t));
+    set->first = set->bits + cap / WORD;
+    set->tree = (uint32_t *)(set->first + cap / WORD);
+}
+
+/* Gives the set room for CAP positions (at least its N); -1 if out of
+ * memory to grow, when it is as it was.  A table that will not shrink
+ * keeps its size, holding the smaller layout. */
+static int resize(cmt_live *set, size_t cap)
+{
+    size_t old = set->cap, words = words_of(set->n);
+    unsigned char *table = (unsigned char *)set->tags;
+    if (cap > old) {
+        table = cmt_table_resize(table, set->bytes, table_bytes(cap));
+        if (!table)
+            return -1;
+        set->bytes = table_bytes(cap);
+    }
+    /* The small arrays move to where CAP puts them: last first when they
+     * move up, first first when they move down. */
+    cmt_live moved;
+    point_into(&moved, table, cap);
+    if (old) {
+        cmt_live was;
+        point_into(&was, table, old);
+        size_t tree_bytes = (words + 1) * sizeof(uint32_t), word_bytes = words * sizeof(uint64_t);
+        if (cap > old) {
+            memmove(moved.tree, was.tree, tree_bytes);
+            memmove(moved.first, was.first, word_bytes);
+            memmove(moved.bits, was.bits, word_bytes);
+        } else {
+            memmove(moved.bits, was.bits, word_bytes);
+            memmove(moved.first, was.first, word_bytes);
+            memmove(moved.tree, was.tree, tree_bytes);
+        }
+    }
+    set->cap = cap;
+    point_into(set, table, cap);
+    if (cap < old) {
+        unsigned char *smaller = cmt_table_resize(table, set->bytes, table_bytes(cap));
+        if (smaller) {
+            set->bytes = table_bytes(cap);
+            point_into(set, smaller, cap);
+        }
+    }
+    return 0;
+}
+
+int cmt_live_init(cmt_live *set)
 {
     *set = (cmt_live){0};
-    resize(set, MIN_CAP);
+    return resize(set, MIN_CAP);
 }
 
 void cmt_live_destroy(cmt_live *set)
 {
-    cmt_table_free(set->tags, set->cap * sizeof *set->tags);
-    cmt_table_free(set->bits, set->cap / WORD * sizeof *set->bits);
-    cmt_table_free(set->first, set->cap / WORD * sizeof *set->first);
-    cmt_table_free(set->tree, (set->cap / WORD + 1) * sizeof *set->tree);
+    cmt_table_free(set->tags, set->bytes);
     *set = (cmt_live){0};
 }
 
@@ -97,10 +144,10 @@ static size_t live_in_words(const cmt_live *set, size_t k)
     return sum;
 }
 
-void cmt_live_push(cmt_live *set, uint64_t tag)
+int cmt_live_push(cmt_live *set, uint64_t tag)
 {
-    if (set->n == set->cap)
-        resize(set, set->cap * 2);
+    if (set->n == set->cap && resize(set, set->cap * 2) < 0)
+        return -1;
     size_t pos = set->n++, w = pos / WORD;
     if (pos % WORD == 0) {
         /* A new word.  Its tree node covers the words (k - lowbit(k), k]
@@ -118,6 +165,7 @@ void cmt_live_push(cmt_live *set, uint64_t tag)
     set->bits[w] |= 1ULL << (pos % WORD);
     set->tree[w + 1]++; /* the only node there is yet that covers it */
     set->live++;
+    return 0;
 }
 
 /* Drops the dead positions, so that the array holds only live ones. */
@@ -141,7 +189,7 @@ static void compact(cmt_live *set)
             set->tree[parent] += set->tree[k];
     }
     if (set->cap > MIN_CAP && set->cap > 4 * m)
-        resize(set, set->cap / 2);
+        (void)resize(set, set->cap / 2); /* needs no memory */
 }
 
 void cmt_live_remove_at(cmt_live *set, size_t pos)

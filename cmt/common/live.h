@@ -35,13 +35,16 @@ typedef struct cmt_live {
     size_t cap;      /* positions allocated: a multiple of 64 */
     size_t live;
     size_t finger;   /* the word where the last tag was found */
+    size_t bytes;    /* of the one table the four arrays are in */
 } cmt_live;
 
-void cmt_live_init(cmt_live *set);
+/* An empty set; 0, or -1 when out of memory (then only destroy it). */
+int cmt_live_init(cmt_live *set);
 void cmt_live_destroy(cmt_live *set);
 
-/* Adds TAG, which must be greater than every tag added before. */
-void cmt_live_push(cmt_live *set, uint64_t tag);
+/* Adds TAG, which must be greater than every tag added before.  Returns
+ * 0, or -1 when out of memory, the set as it was. */
+int cmt_live_push(cmt_live *set, uint64_t tag);
 
 /* Finds the block of rank RANK (0 = newest live) and stores its position
  * in *POS.  Returns 0, or -1 if fewer than RANK + 1 blocks are live. */

@@ -4,6 +4,7 @@
 #include "map.h"
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,24 +25,31 @@ static size_t bytes_for(const cmt_map *map, size_t slots)
     return slots << map->entry_shift;
 }
 
-/* Makes room for ADD more slots at the end, zeroed. */
-static void extend(cmt_map *map, size_t add)
+/* Makes room for ADD more slots at the end, zeroed; false (the map as
+ * it was) when out of memory. */
+static bool extend(cmt_map *map, size_t add)
 {
-    map->slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity),
-                                  bytes_for(map, map->capacity + add));
+    unsigned char *slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity),
+                                            bytes_for(map, map->capacity + add));
+    if (!slots)
+        return false;
+    map->slots = slots;
     map->capacity += add;
+    return true;
 }
 
 /* Puts a copy of ENTRY in the first free slot from its home on, the
- * overflow doubling if the run reaches its end. */
-static void place(cmt_map *map, const cmt_map_entry *entry)
+ * overflow doubling if the run reaches its end; false when out of memory
+ * for that. */
+static bool place(cmt_map *map, const cmt_map_entry *entry)
 {
     size_t i = cmt_map_home(map, entry->key);
     while (i < map->capacity && cmt_map_slot(map, i)->key)
         i++;
-    if (i == map->capacity)
-        extend(map, map->capacity - map->mask - 1);
+    if (i == map->capacity && !extend(map, map->capacity - map->mask - 1))
+        return false;
     memcpy(cmt_map_slot(map, i), entry, entry_bytes(map));
+    return true;
 }
 
 /* Moves every entry in slots [FROM, TO) that is not at its home to the
@@ -51,7 +59,7 @@ static void place(cmt_map *map, const cmt_map_entry *entry)
  * the two (the slot it left is free, and every slot before it is final),
  * and one whose home moved up lands in the new half, among moved entries
  * only. */
-static void settle(cmt_map *map, size_t from, size_t to)
+static bool settle(cmt_map *map, size_t from, size_t to)
 {
     _Alignas(cmt_map_entry) unsigned char moving[sizeof(cmt_map_entry)];
     for (size_t i = from; i < to; i++) {
@@ -60,51 +68,70 @@ static void settle(cmt_map *map, size_t from, size_t to)
             continue;
         memcpy(moving, e, entry_bytes(map));
         e->key = 0;
-        place(map, (const cmt_map_entry *)moving);
+        if (!place(map, (const cmt_map_entry *)moving))
+            return false;
     }
+    return true;
 }
 
 /* Doubles the home slots.  The old overflow sits where the new half
- * begins, so its entries are set aside first and placed last. */
-static void grow(cmt_map *map)
+ * begins, so its entries are set aside first and placed last.  False when
+ * out of memory: before anything moved, the map as it was; after (an
+ * overflow that had to grow again while entries moved, which a run as
+ * long as the table's home slots would take), a map only to destroy. */
+static bool grow(cmt_map *map)
 {
     size_t n = map->mask + 1, overflow = map->capacity - n;
     size_t bytes = bytes_for(map, overflow);
-    unsigned char *aside = cmt_xmalloc(bytes);
+    unsigned char *aside = cmt_malloc(bytes);
+    if (!aside)
+        return false;
     memcpy(aside, cmt_map_slot(map, n), bytes);
     memset(cmt_map_slot(map, n), 0, bytes);
-    extend(map, n);
+    bool ok = extend(map, n);
+    if (!ok) {
+        memcpy(cmt_map_slot(map, n), aside, bytes);
+        free(aside);
+        return false;
+    }
     map->mask = 2 * n - 1;
-    settle(map, 0, n);
-    for (size_t i = 0; i < overflow; i++) {
+    ok = settle(map, 0, n);
+    for (size_t i = 0; ok && i < overflow; i++) {
         const cmt_map_entry *e = (const cmt_map_entry *)(aside + (i << map->entry_shift));
         if (e->key)
-            place(map, e);
+            ok = place(map, e);
     }
     free(aside);
+    return ok;
 }
 
-/* Halves the home slots, and gives back the slots past the last entry. */
+/* Halves the home slots, and gives back the slots past the last entry.
+ * It needs no memory: at an eighth of the home slots used no run can
+ * reach the end of the slots there are (the table keeps them all if the
+ * system will not take some back). */
 static void shrink(cmt_map *map)
 {
     size_t n = (map->mask + 1) / 2;
     map->mask = n - 1;
-    settle(map, 0, map->capacity);
+    (void)settle(map, 0, map->capacity);
     size_t used = map->capacity;
     while (used > n + FIRST_OVERFLOW && !cmt_map_slot(map, used - 1)->key)
         used--;
-    map->slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity), bytes_for(map, used));
-    map->capacity = used;
+    unsigned char *slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity), bytes_for(map, used));
+    if (slots) {
+        map->slots = slots;
+        map->capacity = used;
+    }
 }
 
-void cmt_map_init(cmt_map *map, unsigned values)
+int cmt_map_init(cmt_map *map, unsigned values)
 {
     map->slots = NULL;
     map->capacity = 0;
     map->count = 0;
     map->entry_shift = values == 1 ? 4 : 5;
     map->mask = MIN_SLOTS - 1;
-    extend(map, MIN_SLOTS + FIRST_OVERFLOW);
+    return extend(map, MIN_SLOTS + FIRST_OVERFLOW) ? 0 : -1;
 }
 
 void cmt_map_destroy(cmt_map *map)
@@ -127,8 +154,8 @@ cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
 
 cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
 {
-    if ((map->count + 1) * 4 > (map->mask + 1) * 3)
-        grow(map);
+    if ((map->count + 1) * 4 > (map->mask + 1) * 3 && !grow(map))
+        return NULL;
     size_t i = cmt_map_home(map, key);
     for (; i < map->capacity; i++) {
         cmt_map_entry *e = cmt_map_slot(map, i);
@@ -137,8 +164,8 @@ cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
         if (!e->key)
             break;
     }
-    if (i == map->capacity)
-        extend(map, map->capacity - map->mask - 1);
+    if (i == map->capacity && !extend(map, map->capacity - map->mask - 1))
+        return NULL;
     map->count++;
     cmt_map_entry *e = cmt_map_slot(map, i);
     memset(e, 0, entry_bytes(map));

@@ -76,15 +76,18 @@ static inline void cmt_map_prefetch(const cmt_map *map, uint64_t key)
 }
 
 /* An empty map whose entries hold VALUES values: 1 (a) or 3 (a, b, c).
- * One value makes entries half as large: twice as many to a cache line. */
-void cmt_map_init(cmt_map *map, unsigned values);
+ * One value makes entries half as large: twice as many to a cache line.
+ * Returns 0, or -1 when out of memory (then only destroy it). */
+int cmt_map_init(cmt_map *map, unsigned values);
 void cmt_map_destroy(cmt_map *map);
 
 /* The entry for KEY, or NULL. */
 cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key);
 
 /* The entry for KEY, added with zero values if it was missing.  The pointer
- * is good until the next insert or remove. */
+ * is good until the next insert or remove.  NULL when out of memory, after
+ * which the map is only to be destroyed (a doubling that failed half done
+ * may have lost entries). */
 cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key);
 
 /* Removes ENTRY (from cmt_map_find or cmt_map_insert). */

@@ -17,12 +17,13 @@ struct cmt_ordered_node {
     uint32_t priority;
 };
 
-void cmt_ordered_init(cmt_ordered *map)
+int cmt_ordered_init(cmt_ordered *map)
 {
     *map = (cmt_ordered){.seed = 0x9e3779b97f4a7c15u};
     map->cap = 64;
-    map->nodes = cmt_xcalloc(map->cap, sizeof *map->nodes);
+    map->nodes = cmt_calloc(map->cap, sizeof *map->nodes);
     map->used = 1;
+    return map->nodes ? 0 : -1;
 }
 
 void cmt_ordered_destroy(cmt_ordered *map)
@@ -49,12 +50,13 @@ static uint32_t new_node(cmt_ordered *map, uint64_t key, uint64_t value)
         map->free_list = map->nodes[n].left;
     } else {
         if (map->used == map->cap) {
-            if (map->cap > UINT32_MAX / 2) {
-                fprintf(stderr, "cmt: more than 2^31 live blocks\n");
-                abort();
-            }
+            if (map->cap > UINT32_MAX / 2)
+                return 0; /* nodes are numbered in 32 bits */
+            cmt_ordered_node *nodes = cmt_realloc(map->nodes, 2 * (size_t)map->cap * sizeof *map->nodes);
+            if (!nodes)
+                return 0;
+            map->nodes = nodes;
             map->cap *= 2;
-            map->nodes = cmt_xrealloc(map->nodes, (size_t)map->cap * sizeof *map->nodes);
         }
         n = map->used++;
     }
@@ -112,16 +114,19 @@ static uint32_t find(const cmt_ordered *map, uint64_t key)
     return t;
 }
 
-void cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value)
+int cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value)
 {
     uint32_t t = find(map, key);
     if (t) {
         map->nodes[t].value = value;
-        return;
+        return 0;
     }
     uint32_t n = new_node(map, key, value);
+    if (!n)
+        return -1;
     map->root = insert(map->nodes, map->root, n);
     map->count++;
+    return 0;
 }
 
 /* Removes KEY from tree *T; returns the removed node or 0. */

@@ -27,11 +27,13 @@ typedef struct cmt_ordered {
     uint64_t seed;
 } cmt_ordered;
 
-void cmt_ordered_init(cmt_ordered *map);
+/* An empty map; 0, or -1 when out of memory (then only destroy it). */
+int cmt_ordered_init(cmt_ordered *map);
 void cmt_ordered_destroy(cmt_ordered *map);
 
-/* Sets the value of KEY, adding KEY if it is missing. */
-void cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value);
+/* Sets the value of KEY, adding KEY if it is missing.  Returns 0, or -1
+ * when out of memory (or past 2^32 - 1 keys), the map as it was. */
+int cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value);
 
 /* Removes KEY; false if it was missing. */
 bool cmt_ordered_remove(cmt_ordered *map, uint64_t key);

@@ -94,7 +94,11 @@ static int create_temporary(cmt_output *out, const char *path, char *err, size_t
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     const char *base = slash ? slash + 1 : path;
     size_t len = dirlen + strlen(base) + 16;
-    out->tmp_path = cmt_xmalloc(len);
+    out->tmp_path = cmt_malloc(len);
+    if (!out->tmp_path) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, path);
+        return -1;
+    }
     snprintf(out->tmp_path, len, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
     out->fd = mkstemp(out->tmp_path);
     if (out->fd < 0) {
@@ -111,7 +115,11 @@ static int create_temporary(cmt_output *out, const char *path, char *err, size_t
 
 cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
 {
-    cmt_output *out = cmt_xcalloc(1, sizeof *out);
+    cmt_output *out = cmt_calloc(1, sizeof *out);
+    if (!out) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmt_display_name(path, true));
+        return NULL;
+    }
     out->slot = -1;
     if (!path || strcmp(path, "-") == 0) {
         out->fd = STDOUT_FILENO;
@@ -136,23 +144,36 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
             free(out);
             return NULL;
         }
-        out->path = cmt_xmalloc(strlen(path) + 1);
-        strcpy(out->path, path);
+        out->path = cmt_malloc(strlen(path) + 1);
+        if (out->path)
+            strcpy(out->path, path);
     }
     out->terminal = isatty(out->fd);
-    out->buf = cmt_xmalloc(OUTPUT_BUFFER);
+    out->buf = cmt_malloc(OUTPUT_BUFFER);
+    if (!out->buf || (!out->is_stdout && !out->path)) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmt_display_name(path, true));
+        cmt_output_abort(out);
+        return NULL;
+    }
     return out;
 }
 
 cmt_output *cmt_output_open_fd(int fd, const char *name)
 {
-    cmt_output *out = cmt_xcalloc(1, sizeof *out);
+    cmt_output *out = cmt_calloc(1, sizeof *out);
+    if (!out)
+        return NULL;
     out->slot = -1;
     out->fd = fd;
-    out->path = cmt_xmalloc(strlen(name) + 1);
+    out->path = cmt_malloc(strlen(name) + 1);
+    out->buf = cmt_malloc(OUTPUT_BUFFER);
+    if (!out->path || !out->buf) {
+        out->fd = -1; /* the caller's still */
+        cmt_output_abort(out);
+        return NULL;
+    }
     strcpy(out->path, name);
     out->terminal = isatty(fd);
-    out->buf = cmt_xmalloc(OUTPUT_BUFFER);
     return out;
 }
 
@@ -248,8 +269,9 @@ int cmt_output_commit(cmt_output *out, char *err, size_t errlen)
 void cmt_output_abort(cmt_output *out)
 {
     if (out->is_stdout) {
-        flush(out); /* what reached a pipe cannot be taken back anyway */
-    } else {
+        if (out->buf)
+            flush(out); /* what reached a pipe cannot be taken back anyway */
+    } else if (out->fd >= 0) {
         close(out->fd);
         if (out->tmp_path)
             unlink(out->tmp_path);

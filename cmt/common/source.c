@@ -64,7 +64,12 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         cmt_input_close(&in);
         return NULL;
     }
-    cmt_source *s = cmt_xcalloc(1, sizeof *s);
+    cmt_source *s = cmt_calloc(1, sizeof *s);
+    if (!s) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
+        cmt_input_close(&in);
+        return NULL;
+    }
     snprintf(s->name, sizeof s->name, "%s", in.name);
     if (binary)
         s->binary = cmt_reader_open_input(&in, err, errlen);

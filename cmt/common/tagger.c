@@ -3,10 +3,10 @@
  */
 #include "tagger.h"
 
-void cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context)
+int cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context)
 {
     *t = (cmt_tagger){.next_tag = 1, .forget = forget, .context = context};
-    cmt_map_init(&t->live, values);
+    return cmt_map_init(&t->live, values);
 }
 
 void cmt_tagger_destroy(cmt_tagger *t)
@@ -53,6 +53,8 @@ cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64
         return CMT_TAG_EVENT;
     cmt_tag_result rc = CMT_TAG_EVENT;
     cmt_map_entry *e = cmt_map_insert(&t->live, result);
+    if (!e)
+        return CMT_TAG_NO_MEMORY;
     if (e->a) {
         if (t->strict)
             return CMT_TAG_STILL_LIVE;

@@ -50,8 +50,9 @@ typedef struct cmt_tagger {
 } cmt_tagger;
 
 /* An empty tagger; its entries hold VALUES values (1: the tag only, or 3).
- * FORGET may be NULL. */
-void cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context);
+ * FORGET may be NULL.  Returns 0, or -1 when out of memory (then only
+ * destroy it). */
+int cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context);
 void cmt_tagger_destroy(cmt_tagger *t);
 
 typedef enum cmt_tag_result {
@@ -61,6 +62,7 @@ typedef enum cmt_tag_result {
     CMT_TAG_DROP,       /* a free of a block not live: counted, the event dropped */
     CMT_TAG_NOT_LIVE,   /* strict: the block passed is not live */
     CMT_TAG_STILL_LIVE, /* strict: the block returned is still live */
+    CMT_TAG_NO_MEMORY,  /* out of memory: the tagger is only to be destroyed */
 } cmt_tag_result;
 
 /* Tags EV (op, sizes set), a call passed the block keyed ARG (0: none, or

@@ -1,10 +1,12 @@
 /*
- * util.c - error messages, allocation that cannot fail quietly (tables
- * too), and the facts about calls that every part of the library asks.
+ * util.c - error messages, allocation (tables too) with the fault
+ * injection the tests fail it with, and the facts about calls that every
+ * part of the library asks.
  */
 #define _GNU_SOURCE /* mremap */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -19,28 +21,49 @@ void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-static void *check_allocation(void *p, size_t size)
+/* Fault injection for the tests (cmt_fail_allocation): the allocation
+ * that brings the count to 0 fails, and with every_one_after the ones
+ * after it too. */
+static unsigned long allocations_left;
+static bool failing_after;
+static _Atomic unsigned long allocations_made; /* the recorder allocates from more than one thread */
+
+void cmt_fail_allocation(unsigned long nth, bool every_one_after)
 {
-    if (!p && size) {
-        fprintf(stderr, "cmt: out of memory (asked for %zu bytes)\n", size);
-        abort();
-    }
-    return p;
+    allocations_left = nth;
+    failing_after = every_one_after;
 }
 
-void *cmt_xmalloc(size_t size)
+unsigned long cmt_allocations_made(void)
 {
-    return check_allocation(malloc(size), size);
+    return atomic_load_explicit(&allocations_made, memory_order_relaxed);
 }
 
-void *cmt_xcalloc(size_t count, size_t size)
+/* False if the allocation about to be made is to fail. */
+static bool allocation_allowed(void)
 {
-    return check_allocation(calloc(count, size), count * size);
+    atomic_fetch_add_explicit(&allocations_made, 1, memory_order_relaxed);
+    if (!allocations_left)
+        return true;
+    if (--allocations_left)
+        return true;
+    allocations_left = failing_after;
+    return false;
 }
 
-void *cmt_xrealloc(void *p, size_t size)
+void *cmt_malloc(size_t size)
 {
-    return check_allocation(realloc(p, size), size);
+    return allocation_allowed() ? malloc(size) : NULL;
+}
+
+void *cmt_calloc(size_t count, size_t size)
+{
+    return allocation_allowed() ? calloc(count, size) : NULL;
+}
+
+void *cmt_realloc(void *p, size_t size)
+{
+    return allocation_allowed() ? realloc(p, size) : NULL;
 }
 
 /* Huge pages are 2 MiB here, the size from which tables get pages of
@@ -68,8 +91,8 @@ static void *map_huge_aligned(size_t bytes)
 void *cmt_table_alloc(size_t bytes)
 {
     if (bytes < CMT_TABLE_PAGES)
-        return cmt_xcalloc(1, bytes);
-    return check_allocation(map_huge_aligned(bytes), bytes);
+        return cmt_calloc(1, bytes);
+    return allocation_allowed() ? map_huge_aligned(bytes) : NULL;
 }
 
 void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
@@ -77,6 +100,8 @@ void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
     if (!p)
         return cmt_table_alloc(new_bytes);
     if (old_bytes >= CMT_TABLE_PAGES && new_bytes >= CMT_TABLE_PAGES) {
+        if (!allocation_allowed())
+            return NULL;
         /* Where it is if the pages after it are free (and always to
          * shrink); else the old pages move, not copied, to the start of a
          * fresh aligned span. */
@@ -85,18 +110,24 @@ void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
             madvise(q, new_bytes, MADV_HUGEPAGE);
             return q;
         }
-        q = check_allocation(map_huge_aligned(new_bytes), new_bytes);
-        if (mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED)
-            return check_allocation(NULL, new_bytes);
+        q = map_huge_aligned(new_bytes);
+        if (!q)
+            return NULL;
+        if (mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED) {
+            munmap(q, new_bytes);
+            return NULL;
+        }
         return q;
     }
     if (old_bytes < CMT_TABLE_PAGES && new_bytes < CMT_TABLE_PAGES) {
-        unsigned char *q = cmt_xrealloc(p, new_bytes);
-        if (new_bytes > old_bytes)
+        unsigned char *q = cmt_realloc(p, new_bytes);
+        if (q && new_bytes > old_bytes)
             memset(q + old_bytes, 0, new_bytes - old_bytes);
         return q;
     }
     void *q = cmt_table_alloc(new_bytes);
+    if (!q)
+        return NULL;
     memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
     cmt_table_free(p, old_bytes);
     return q;

@@ -141,8 +141,11 @@ static ptrdiff_t ensure(cmt_reader *r, size_t want)
         if (r->end == r->plain_cap) {
             if (r->plain_cap == PLAIN_MAX)
                 break; /* want exceeds the buffer: callers never ask that much */
+            uint8_t *plain = cmt_realloc(r->plain, 2 * r->plain_cap);
+            if (!plain)
+                return source_error(r, CMT_NO_MEMORY);
+            r->plain = plain;
             r->plain_cap *= 2;
-            r->plain = cmt_xrealloc(r->plain, r->plain_cap);
         }
         if (produce(r) < 0)
             return -1;
@@ -186,7 +189,12 @@ cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen)
 
 cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
 {
-    cmt_reader *r = cmt_xcalloc(1, sizeof *r);
+    cmt_reader *r = cmt_calloc(1, sizeof *r);
+    if (!r) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmt_input_close(in);
+        return NULL;
+    }
     r->in = *in;
     snprintf(r->name, sizeof r->name, "%s", r->in.name);
     ptrdiff_t got = cmt_input_fill(&r->in, CMT_HEADER_SIZE, err, errlen);
@@ -209,10 +217,14 @@ cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
         }
     }
     r->plain_cap = PLAIN_START;
-    r->plain = cmt_xmalloc(r->plain_cap);
+    r->plain = cmt_malloc(r->plain_cap);
     r->next_tag = 1;
     cmt_checksum_init(&r->sum);
-    cmt_live_init(&r->live);
+    if (cmt_live_init(&r->live) < 0 || !r->plain) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, r->name);
+        cmt_reader_close(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -497,8 +509,9 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         return corrupt_at(r, op_offset(r, op), "corrupt: unknown code 0x%02x", code);
     }
     if (cmt_op_allocates(ev->op) && !null_result) {
+        if (cmt_live_push(&r->live, r->next_tag) < 0)
+            return source_error(r, CMT_NO_MEMORY);
         ev->tag = r->next_tag++;
-        cmt_live_push(&r->live, ev->tag);
     }
     ev->time = r->next_time;
     r->next_time = 0;

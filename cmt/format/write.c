@@ -158,26 +158,33 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
                       level, ZSTD_maxCLevel());
         return NULL;
     }
-    cmt_writer *w = cmt_xcalloc(1, sizeof *w);
+    cmt_writer *w = cmt_calloc(1, sizeof *w);
+    if (!w) {
+        cmt_set_error(err, errlen, CMT_NO_MEMORY);
+        return NULL;
+    }
     w->out = out;
     w->next_tag = 1;
-    w->ops.bytes = cmt_xmalloc(CMT_SECTION_MAX);
-    w->heads.bytes = cmt_xmalloc(CMT_SECTION_MAX);
-    w->tails.bytes = cmt_xmalloc(CMT_SECTION_MAX);
-    w->block = cmt_xmalloc(3 * CMT_VARINT_MAX + 3 * CMT_SECTION_MAX);
+    w->ops.bytes = cmt_malloc(CMT_SECTION_MAX);
+    w->heads.bytes = cmt_malloc(CMT_SECTION_MAX);
+    w->tails.bytes = cmt_malloc(CMT_SECTION_MAX);
+    w->block = cmt_malloc(3 * CMT_VARINT_MAX + 3 * CMT_SECTION_MAX);
     cmt_checksum_init(&w->sum);
-    cmt_live_init(&w->live);
-    if (level > 0) {
+    bool ok = cmt_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes && w->block;
+    if (ok && level > 0) {
         w->cctx = ZSTD_createCCtx();
-        if (!w->cctx) {
-            cmt_set_error(err, errlen, "can't create a zstd compression context");
-            cmt_writer_close(w);
-            return NULL;
-        }
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
         w->packed_cap = ZSTD_CStreamOutSize();
-        w->packed = cmt_xmalloc(w->packed_cap);
+        w->packed = cmt_malloc(w->packed_cap);
+        ok = w->cctx && w->packed;
+        if (ok) {
+            ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+            ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+        }
+    }
+    if (!ok) {
+        cmt_set_error(err, errlen, CMT_NO_MEMORY);
+        cmt_writer_close(w);
+        return NULL;
     }
     uint8_t header[CMT_HEADER_SIZE] = {CMT_MAGIC[0], CMT_MAGIC[1], CMT_MAGIC[2], CMT_MAGIC[3],
                                        CMT_FORMAT_MAJOR, CMT_FORMAT_MINOR,
@@ -316,7 +323,8 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         break;
     }
     if (ev->tag) {
-        cmt_live_push(&w->live, ev->tag);
+        if (cmt_live_push(&w->live, ev->tag) < 0)
+            return fail(w, CMT_NO_MEMORY);
         w->next_tag++;
     }
     w->events++;

@@ -105,16 +105,19 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
     if (cmt_input_open(&in, path, err, errlen) < 0)
         return -1;
     cmt_map counts;
-    cmt_map_init(&counts, 1);
+    int rc = cmt_map_init(&counts, 1) < 0 ? -3 : 1;
     const char *line;
     size_t len;
     uint64_t best = 0;
-    int rc;
     /* A line too long stops the count: the real pass reports it. */
-    while ((rc = cmt_input_line(&in, &line, &len, err, errlen)) > 0) {
+    while (rc > 0 && (rc = cmt_input_line(&in, &line, &len, err, errlen)) > 0) {
         uint64_t line_pid;
         if (cmt_valgrind_line_pid(line, len, &line_pid)) {
             cmt_map_entry *e = cmt_map_insert(&counts, line_pid);
+            if (!e) {
+                rc = -3;
+                break;
+            }
             if (!e->a++)
                 ++*processes;
             if (e->a > best) {
@@ -123,9 +126,11 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
             }
         }
     }
+    if (rc == -3)
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
     cmt_map_destroy(&counts);
     cmt_input_close(&in);
-    return rc == -1 ? -1 : 0;
+    return rc == -1 || rc == -3 ? -1 : 0;
 }
 
 static cmt_tag_forget forget_block;
@@ -142,7 +147,12 @@ cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options
 cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
                                      char *err, size_t errlen)
 {
-    cmt_text_reader *t = cmt_xcalloc(1, sizeof *t);
+    cmt_text_reader *t = cmt_calloc(1, sizeof *t);
+    if (!t) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmt_input_close(in);
+        return NULL;
+    }
     t->in = *in;
     if (options)
         t->options = *options;
@@ -173,10 +183,13 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
         cmt_text_close(t);
         return NULL;
     }
-    cmt_tagger_init(&t->tagger, 3, forget_block, t);
-    t->tagger.strict = t->options.strict;
     t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
-    cmt_ordered_init(&t->by_address);
+    if (cmt_tagger_init(&t->tagger, 3, forget_block, t) < 0 || cmt_ordered_init(&t->by_address) < 0) {
+        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, t->in.name);
+        cmt_text_close(t);
+        return NULL;
+    }
+    t->tagger.strict = t->options.strict;
     return t;
 }
 
@@ -222,6 +235,13 @@ static void quote_line(const char *line, size_t len, char *buf, size_t cap)
     if (len > shown && o + 4 < cap)
         o += (size_t)snprintf(buf + o, cap - o, "...");
     buf[o] = '\0';
+}
+
+/* "FILE: WHAT", where no line is to blame. */
+static int reader_error(cmt_text_reader *t, const char *what)
+{
+    cmt_set_error(t->err, sizeof t->err, "%s: %s", t->in.name, what);
+    return -1;
 }
 
 /* "FILE:LINE: WHAT: <line>" */
@@ -280,13 +300,13 @@ static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_ta
     return addr == 0 && input_tag ? TAG_KEY | input_tag : addr;
 }
 
-/* Sets what the live map says of block E, and keeps by_address in step. */
-static void live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t bytes, uint64_t addr)
+/* Sets what the live map says of block E, and keeps by_address in step.
+ * Returns 0, or -1 when out of memory. */
+static int live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t bytes, uint64_t addr)
 {
     e->b = bytes;
     e->c = addr;
-    if (t->ordered)
-        cmt_ordered_put(&t->by_address, addr, bytes);
+    return t->ordered ? cmt_ordered_put(&t->by_address, addr, bytes) : 0;
 }
 
 /* The tagger's word that block E is gone. */
@@ -379,6 +399,7 @@ static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     t->stats.reused_live = t->tagger.counts.reused_live;
     switch (rc) {
     case CMT_TAG_DROP: return 0;
+    case CMT_TAG_NO_MEMORY: return reader_error(t, CMT_NO_MEMORY);
     case CMT_TAG_NOT_LIVE: return line_error(t, "address is not live (--strict)");
     case CMT_TAG_STILL_LIVE:
         return line_error(t, l->by_handle ? "handle allocated while still live (--strict)"
@@ -397,7 +418,8 @@ static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
         return line_error(t, "tags must count up by one");
     if (rc == CMT_TAG_IMPLIED)
         implied->arg_addr = e->c;
-    live_set(t, e, cmt_event_bytes(ev), ev->addr);
+    if (live_set(t, e, cmt_event_bytes(ev), ev->addr) < 0)
+        return reader_error(t, CMT_NO_MEMORY);
     return rc == CMT_TAG_IMPLIED ? 2 : 1;
 }
 

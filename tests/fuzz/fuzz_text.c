@@ -23,13 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (t) {
         fuzz_events got = {0};
         cmt_trace_stats stats;
-        cmt_stats_init(&stats);
+        bool counting = cmt_stats_init(&stats) == 0;
         cmt_event *ev;
         while ((ev = fuzz_next_slot(&got)) && cmt_text_next(t, ev) > 0) {
             char line[CMT_EVENT_TEXT_MAX];
             if (cmt_format_event(line, ev) >= CMT_EVENT_TEXT_MAX || strlen(line) >= CMT_EVENT_TEXT_MAX)
                 abort();
-            cmt_stats_add(&stats, ev);
+            counting = counting && cmt_stats_add(&stats, ev) == 0;
             got.n++;
         }
         cmt_stats_finish(&stats);

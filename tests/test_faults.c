@@ -1,0 +1,306 @@
+/*
+ * test_faults.c - running out of memory, SQLite's way: each operation is
+ * run once to count the allocations it makes, then again with the Nth
+ * failing, for every N, and with the Nth and every one after it failing.
+ * Each run must end in a clean "out of memory" error, or succeed with the
+ * result of the run that had all it asked for (a failure the library can
+ * do without, such as a table that could not shrink); nothing may leak
+ * (in the sanitizer build LeakSanitizer looks after every run: at the
+ * process's end it only reports, which fails no test) and nothing may
+ * abort.
+ */
+#include "helpers.h"
+#include "allocator.h"
+#include "analysis.h"
+#include "../cmt/common/internal.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
+TestSuite(faults, .fini = scratch_cleanup);
+
+/* True if memory that nothing points to any more was found (sanitizer
+ * builds; elsewhere, never). */
+static bool leaked(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return __lsan_do_recoverable_leak_check() != 0;
+#else
+    return false;
+#endif
+}
+
+/* An operation: 0 and a digest of its result in *DIGEST, or -1 and its
+ * message in ERR. */
+typedef int operation(uint64_t *digest, char *err, size_t errlen);
+
+static void fail_each_allocation(const char *what, operation *op)
+{
+    char err[1024];
+    uint64_t want = 0, got;
+    unsigned long before = cmt_allocations_made();
+    cr_assert_eq(op(&want, err, sizeof err), 0, "%s, with all the memory it asks for: %s", what, err);
+    unsigned long total = cmt_allocations_made() - before;
+    cr_assert_gt(total, 1, "%s allocates", what);
+    for (int every_one_after = 0; every_one_after < 2; every_one_after++) {
+        for (unsigned long nth = 1; nth <= total; nth++) {
+            err[0] = '\0';
+            got = 0;
+            cmt_fail_allocation(nth, every_one_after);
+            int rc = op(&got, err, sizeof err);
+            cmt_fail_allocation(0, false);
+            cr_assert(!leaked(), "%s: allocation %lu of %lu failed, and memory leaked", what, nth, total);
+            if (rc == 0)
+                cr_assert_eq(got, want, "%s: allocation %lu of %lu failed, and it went on to another result", what,
+                             nth, total);
+            else
+                cr_assert(strstr(err, "out of memory"), "%s: allocation %lu of %lu failed: %s", what, nth, total,
+                          err);
+        }
+    }
+}
+
+/* A digest of events: their count and every field, mixed. */
+static uint64_t digest_event(uint64_t h, const cmt_event *ev)
+{
+    const uint64_t fields[] = {ev->op, ev->tag, ev->arg_tag, ev->size, ev->count, ev->align, ev->offset, ev->thread};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        h = (h ^ fields[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Many blocks live at once, so that every table grows several times. */
+#define EVENTS 120000
+
+static const char *trace_cmt(int level)
+{
+    const char *path = scratch_path(level ? "faults.cmt" : "faults-raw.cmt");
+    if (!file_exists(path)) {
+        cmt_event *events = random_events(EVENTS, 7);
+        encode_events(path, events, EVENTS, level);
+        free(events);
+    }
+    return path;
+}
+
+static int encode(int level, uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_event *events = random_events(EVENTS, 7);
+    cmt_output *out = cmt_output_open(scratch_path("encoded.cmt"), err, errlen);
+    cmt_writer *w = out ? cmt_writer_open(out, level, err, errlen) : NULL;
+    int rc = w ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < EVENTS; i++)
+        if ((rc = cmt_writer_write(w, &events[i])) < 0)
+            snprintf(err, errlen, "%s", cmt_writer_error(w));
+    if (rc == 0 && (rc = cmt_writer_finish(w)) < 0)
+        snprintf(err, errlen, "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    if (out && rc == 0)
+        rc = cmt_output_commit(out, err, errlen);
+    else if (out)
+        cmt_output_abort(out);
+    free(events);
+    *digest = (uint64_t)rc;
+    return rc;
+}
+
+static int encode_raw(uint64_t *digest, char *err, size_t errlen)
+{
+    return encode(0, digest, err, errlen);
+}
+
+static int encode_compressed(uint64_t *digest, char *err, size_t errlen)
+{
+    return encode(3, digest, err, errlen);
+}
+
+Test(faults, writing_a_cmt_file)
+{
+    fail_each_allocation("encoding, raw", encode_raw);
+    fail_each_allocation("encoding, zstd", encode_compressed);
+}
+
+/* Reads PATH whole through a source. */
+static int read_source(const char *path, uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(path, NULL, err, errlen);
+    if (!s)
+        return -1;
+    cmt_event ev;
+    int rc;
+    uint64_t h = 0;
+    while ((rc = cmt_source_next(s, &ev)) > 0)
+        h = digest_event(h, &ev);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", cmt_source_error(s));
+    cmt_source_close(s);
+    *digest = h;
+    return rc;
+}
+
+static int decode_raw(uint64_t *digest, char *err, size_t errlen)
+{
+    return read_source(trace_cmt(0), digest, err, errlen);
+}
+
+static int decode_compressed(uint64_t *digest, char *err, size_t errlen)
+{
+    return read_source(trace_cmt(3), digest, err, errlen);
+}
+
+Test(faults, reading_a_cmt_file)
+{
+    trace_cmt(0);
+    trace_cmt(3);
+    fail_each_allocation("decoding, raw", decode_raw);
+    fail_each_allocation("decoding, zstd", decode_compressed);
+}
+
+/* A text trace with thousands of blocks live, a missed free (an address
+ * handed out again while live) and an unknown free, in the text format,
+ * and the same calls as a valgrind log of two processes (its busiest
+ * process found in a first pass) and a memtrace (blocks ordered by
+ * address, for accesses). */
+static const char *text_trace(const char *name)
+{
+    const char *path = scratch_path(name);
+    if (file_exists(path))
+        return path;
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    bool valgrind = strstr(name, "valgrind") != NULL, memtrace = strstr(name, "memtrace") != NULL;
+    for (unsigned i = 0; i < 6000; i++) {
+        unsigned long addr = 0x10000 + 64ul * i, size = 16 + i % 40;
+        if (valgrind)
+            fprintf(f, "--%u-- malloc(%lu) = 0x%lx\n", i % 5 ? 100 : 200, size, addr);
+        else if (memtrace)
+            fprintf(f, ">>> N %lu %lu\n>>> S %lu 4\n", addr, size, addr + 4);
+        else
+            fprintf(f, "malloc(%lu) = 0x%lx\n", size, addr);
+    }
+    for (unsigned i = 0; i < 6000; i += 2) {
+        unsigned long addr = 0x10000 + 64ul * i;
+        if (valgrind)
+            fprintf(f, "--100-- free(0x%lx)\n", addr);
+        else if (memtrace)
+            fprintf(f, ">>> F %lu 0\n", addr);
+        else
+            fprintf(f, "free(0x%lx)\n", addr);
+    }
+    if (!valgrind && !memtrace)
+        fprintf(f, "malloc(8) = 0x10040\nfree(0x999990)\n");
+    fclose(f);
+    return path;
+}
+
+static int read_text(uint64_t *digest, char *err, size_t errlen)
+{
+    return read_source(text_trace("faults.trace"), digest, err, errlen);
+}
+
+static int read_valgrind(uint64_t *digest, char *err, size_t errlen)
+{
+    return read_source(text_trace("faults-valgrind.log"), digest, err, errlen);
+}
+
+static int read_memtrace(uint64_t *digest, char *err, size_t errlen)
+{
+    return read_source(text_trace("faults.memtrace"), digest, err, errlen);
+}
+
+Test(faults, reading_text_traces)
+{
+    fail_each_allocation("the text reader", read_text);
+    fail_each_allocation("the valgrind reader", read_valgrind);
+    fail_each_allocation("the memtrace reader", read_memtrace);
+}
+
+static int statistics(uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(trace_cmt(3), NULL, err, errlen);
+    if (!s)
+        return -1;
+    cmt_trace_stats stats;
+    int rc = cmt_stats_read(s, &stats, NULL, err, errlen);
+    cmt_source_close(s);
+    *digest = stats.peak_live_bytes ^ stats.events << 32;
+    return rc;
+}
+
+/* The annotators, writing to a file: lifetimes, and (on a text trace,
+ * which has addresses) the overhead of its layout. */
+static int annotate(const char *input, bool overhead, uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(input, NULL, err, errlen);
+    if (!s)
+        return -1;
+    cmt_output *out = cmt_output_open(scratch_path("annotated.txt"), err, errlen);
+    int rc = -1;
+    if (out) {
+        rc = overhead ? cmt_annotate_overhead(s, out, NULL, err, errlen)
+                      : cmt_annotate_lifetimes(s, out, NULL, err, errlen);
+        if (rc == 0)
+            rc = cmt_output_commit(out, err, errlen);
+        else
+            cmt_output_abort(out);
+    }
+    cmt_source_close(s);
+    *digest = (uint64_t)rc;
+    return rc;
+}
+
+static int lifetimes(uint64_t *digest, char *err, size_t errlen)
+{
+    return annotate(trace_cmt(3), false, digest, err, errlen);
+}
+
+static int overhead(uint64_t *digest, char *err, size_t errlen)
+{
+    return annotate(text_trace("faults.trace"), true, digest, err, errlen);
+}
+
+static int lifetime_summary(uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(trace_cmt(3), NULL, err, errlen);
+    if (!s)
+        return -1;
+    FILE *sink = fopen("/dev/null", "w");
+    int rc = cmt_lifetimes_summary(s, sink, false, NULL, err, errlen);
+    fclose(sink);
+    cmt_source_close(s);
+    *digest = (uint64_t)rc;
+    return rc;
+}
+
+Test(faults, the_analyses)
+{
+    trace_cmt(3);
+    text_trace("faults.trace");
+    fail_each_allocation("cmtstat's statistics", statistics);
+    fail_each_allocation("cmtlifetimes", lifetimes);
+    fail_each_allocation("cmtlifetimes --summary", lifetime_summary);
+    fail_each_allocation("cmtoverhead", overhead);
+}
+
+static int replay(uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(trace_cmt(3), NULL, err, errlen);
+    if (!s)
+        return -1;
+    cmt_replay_options options = {.touch = true};
+    cmt_replay_report report;
+    int rc = cmt_replay(s, &cmt_allocator_system, &options, &report, err, errlen);
+    cmt_source_close(s);
+    *digest = report.peak_live_bytes ^ report.events << 32;
+    return rc;
+}
+
+Test(faults, a_replay)
+{
+    trace_cmt(3);
+    fail_each_allocation("a replay", replay);
+}
