@@ -125,7 +125,7 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
  * temporary file and no signal handlers, for a recorder inside another
  * program, whose file must be readable as far as it got even if the
  * program is killed.  Commit closes FD; abort closes it and keeps what
- * reached it. */
+ * reached it.  NULL when out of memory (FD is then still the caller's). */
 cmt_output *cmt_output_open_fd(int fd, const char *name);
 
 /* Hands what OUT has buffered to the file now.  Returns 0 or -1. */
