@@ -454,12 +454,27 @@ static void finish_before_exit(void)
     sink_finish(false);
 }
 
+/* The real function NAME, found on its own where the recorder has not
+ * started: these hooks may run anywhere (in a signal handler, before any
+ * constructor), where starting the recorder would be out of place.  dlsym's
+ * own allocations come from the arena meanwhile. */
+static void *real_function(void *known, const char *name)
+{
+    if (known)
+        return known;
+    bool was = resolving;
+    resolving = true;
+    void *f = dlsym(RTLD_NEXT, name);
+    resolving = was;
+    return f;
+}
+
 EXPORT void _exit(int status)
 {
     finish_before_exit();
-    if (!real.exit_now)
-        start();
-    real.exit_now(status);
+    void (*exit_now)(int);
+    *(void **)&exit_now = real_function(*(void **)&real.exit_now, "_exit");
+    exit_now(status);
     __builtin_unreachable();
 }
 
@@ -481,9 +496,9 @@ EXPORT long syscall(long number, ...)
     va_end(ap);
     if (number == SYS_exit_group)
         finish_before_exit();
-    if (!real.syscall)
-        start();
-    return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    long (*call)(long, ...);
+    *(void **)&call = real_function(*(void **)&real.syscall, "syscall");
+    return call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* -------------------------------------------------------------- exec */
