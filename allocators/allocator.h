@@ -54,6 +54,9 @@ typedef struct cmt_allocator {
     void (*stats)(void *heap, cmt_heap_stats *stats);
     void *(*lock)(void *heap, void *block);
     void (*unlock)(void *heap, void *block);
+    /* NULL if a heap takes calls from several threads at once; else why
+     * not, and a trace's threads then replay on one. */
+    const char *not_thread_safe;
 } cmt_allocator;
 
 /* The vtable of the allocator NAME whose functions are NAME_create,
@@ -83,6 +86,7 @@ size_t cmt_round_alignment(size_t align);
 
 typedef struct cmt_replay_options {
     bool touch;         /* write every allocated byte, so pages become resident */
+    bool serial;        /* every event on one thread, in the recorded order, even of a trace with threads */
     bool stop_on_failure; /* an allocation that fails now but did not then ends the replay with an error */
     cmt_allocator_options allocator;
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
@@ -114,6 +118,11 @@ typedef struct cmt_replay_report {
     double compact_seconds;
     bool relocating;
     uint64_t start_rss, peak_rss; /* bytes, whole process */
+    uint64_t threads;            /* replay threads: the trace's threads, or 1 */
+    uint64_t cross_thread_frees; /* frees and reallocs of a block another thread allocated */
+    double wall_seconds;         /* the replay from start to end; seconds is summed over threads */
+    double wait_seconds;         /* threads waiting at hand-offs, not counted in seconds */
+    char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
 } cmt_replay_report;
 
 /* Replays every event SOURCE yields (a .cmt file or a text trace) against

@@ -126,4 +126,5 @@ static void jemalloc_stats(void *heap, cmt_heap_stats *fp)
 }
 
 const cmt_allocator cmt_allocator_jemalloc =
-    CMT_ALLOCATOR_VTABLE(jemalloc, "jemalloc 5 in an arena and thread cache of its own, measured with mallctl");
+    CMT_ALLOCATOR_VTABLE(jemalloc, "jemalloc 5 in an arena and thread cache of its own, measured with mallctl",
+                         .not_thread_safe = "jemalloc's replay has one thread cache, which takes one thread's calls");

@@ -16,6 +16,7 @@
  * rmalloc project's "lockops".
  */
 #include "allocator.h"
+#include "replay_internal.h"
 #include "../cmt/common/map.h"
 
 #include <stdlib.h>
@@ -366,6 +367,52 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
     return 0;
 }
 
+/* True if any of the N events at EVENTS says which thread made it. */
+static bool has_threads(const cmt_event *events, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (events[i].thread)
+            return true;
+    return false;
+}
+
+/* Why a trace with threads replays on one thread, or NULL if it need not. */
+static const char *serial_reason(const cmt_allocator *a, const cmt_replay_options *o)
+{
+    if (o->serial)
+        return "--serial";
+    if (a->not_thread_safe)
+        return a->not_thread_safe;
+    if (o->trace)
+        return "-v prints one order of events";
+    if (o->timeline)
+        return "the timeline is drawn from one order of events";
+    return NULL;
+}
+
+/* A serial replay of a trace with threads counts its cross-thread frees
+ * all the same, outside the clock, with OWNERS (tag -> thread).  Returns
+ * 0, or -1 when out of memory. */
+static int count_cross_thread_frees(cmt_map *owners, const cmt_event *events, size_t n, cmt_replay_report *rep)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cmt_event *ev = &events[i];
+        cmt_map_entry *e = ev->arg_tag ? cmt_map_find(owners, ev->arg_tag) : NULL;
+        if (e && (ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC)) {
+            rep->cross_thread_frees += e->a != ev->thread;
+            if (cmt_event_releases(ev))
+                cmt_map_remove(owners, e);
+        }
+        if (ev->tag) {
+            cmt_map_entry *made = cmt_map_insert(owners, ev->tag);
+            if (!made)
+                return -1;
+            made->a = ev->thread;
+        }
+    }
+    return 0;
+}
+
 /* Gives back what the trace never freed, so the heap ends empty. */
 static void release_leftovers(replay *r)
 {
@@ -404,13 +451,37 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         return -1;
     }
     report->start_rss = current_rss();
+    report->threads = 1;
+    double start = now();
     int rc = 0;
+    cmt_map owners = {0}; /* threads in the trace: tag -> the thread that allocated it */
+    bool first = true, threaded = false;
     for (;;) {
         size_t n = 0;
         while (n < BATCH && (rc = cmt_source_next(source, &events[n])) > 0)
             n++;
         if (rc < 0)
             snprintf(err, errlen, "%s", cmt_source_error(source));
+        if (first && rc >= 0 && has_threads(events, n)) {
+            const char *why = serial_reason(allocator, options);
+            if (!why) {
+                threaded = true;
+                rc = cmt_replay_threads(source, allocator, r.heap, options, report, events, n, err, errlen);
+                break;
+            }
+            snprintf(report->serial_reason, sizeof report->serial_reason, "%s", why);
+            if (cmt_map_init(&owners, 1) < 0) {
+                snprintf(err, errlen, "%s: out of memory", r.name);
+                rc = -1;
+                break;
+            }
+        }
+        first = false;
+        if (owners.slots && count_cross_thread_frees(&owners, events, n, report) < 0) {
+            snprintf(err, errlen, "%s: out of memory", r.name);
+            rc = -1;
+            break;
+        }
         if (n > 0 && replay_batch(&r, events, n, err, errlen) < 0)
             rc = -1;
         if (options->progress)
@@ -418,15 +489,19 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         if (rc <= 0)
             break;
     }
-    sample_footprint(&r);
-    if (rc == 0 && options->timeline && !timeline_due(&r) && write_timeline_row(&r, err, errlen) < 0)
-        rc = -1;
-    report->end_live_bytes = r.live_bytes;
-    report->end_live_blocks = r.live_blocks;
+    if (!threaded) {
+        sample_footprint(&r);
+        if (rc == 0 && options->timeline && !timeline_due(&r) && write_timeline_row(&r, err, errlen) < 0)
+            rc = -1;
+        report->end_live_bytes = r.live_bytes;
+        report->end_live_blocks = r.live_blocks;
+        report->wall_seconds = now() - start;
+    }
     report->peak_rss = peak_rss();
     release_leftovers(&r);
     free(events);
     cmt_map_destroy(&r.blocks);
+    cmt_map_destroy(&owners);
     allocator->destroy(r.heap);
     return rc < 0 ? -1 : 0;
 }

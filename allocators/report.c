@@ -64,7 +64,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, "
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
-            "\"compact_seconds\": %.9f}",
+            "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, "
+            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\"}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -74,7 +75,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->peak_rss, (unsigned long long)r->failed_in_trace,
             (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
-            (unsigned long long)r->bytes_moved, r->compact_seconds);
+            (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
+            (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason);
 }
 
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
@@ -97,7 +99,15 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
                 (unsigned long long)r->calls[CMT_OP_LOAD], (unsigned long long)r->calls[CMT_OP_STORE],
                 (unsigned long long)r->calls[CMT_OP_MODIFY],
                 r->relocating ? " (each with its block locked)" : "");
-    fprintf(f, "\ntime            %.3f ms, %.1f ns/event\n", r->seconds * 1e3, ns_per_event(r));
+    fprintf(f, "\ntime            %.3f ms, %.1f ns/event", r->seconds * 1e3, ns_per_event(r));
+    if (r->threads > 1)
+        fprintf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
+                r->wall_seconds * 1e3, r->wait_seconds * 1e3);
+    fprintf(f, "\nthreads         %llu, %llu frees and reallocs of another thread's block",
+            (unsigned long long)r->threads, (unsigned long long)r->cross_thread_frees);
+    if (r->serial_reason[0])
+        fprintf(f, " (the trace's threads replayed on one: %s)", r->serial_reason);
+    fputc('\n', f);
     fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (blocks that exist in the replay",
             cmt_report_grouped(a, r->peak_live_bytes), cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);
     if (r->failed_in_replay)

@@ -148,4 +148,5 @@ static void rmalloc_unlock(void *heap, void *p)
 
 const cmt_allocator cmt_allocator_rmalloc =
     CMT_ALLOCATOR_VTABLE(rmalloc, "rmalloc, relocatable and compacting (handles, lock/unlock)",
-                         .lock = rmalloc_lock, .unlock = rmalloc_unlock);
+                         .lock = rmalloc_lock, .unlock = rmalloc_unlock,
+                         .not_thread_safe = "rmalloc is not thread-safe yet");

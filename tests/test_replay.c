@@ -409,3 +409,126 @@ Test(replay, a_realloc_that_fails_only_when_traced_keeps_the_old_size)
         cr_assert_eq(rep.end_live_blocks, 0);
     }
 }
+
+/* --------------------------------------------------------------- threads */
+
+/* A trace built event by event, with threads. */
+typedef struct built {
+    cmt_event *events;
+    size_t n, cap;
+    uint64_t next_tag;
+} built;
+
+static uint64_t built_malloc(built *b, uint32_t thread, uint64_t size)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 4096;
+        b->events = realloc(b->events, b->cap * sizeof *b->events);
+    }
+    uint64_t tag = ++b->next_tag;
+    b->events[b->n++] = (cmt_event){.op = CMT_OP_MALLOC, .tag = tag, .size = size, .count = 1, .thread = thread};
+    return tag;
+}
+
+static void built_op(built *b, cmt_op op, uint32_t thread, uint64_t tag, uint64_t offset, uint64_t size)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 4096;
+        b->events = realloc(b->events, b->cap * sizeof *b->events);
+    }
+    b->events[b->n++] = (cmt_event){.op = op, .arg_tag = tag, .offset = offset, .size = size, .count = 1,
+                                    .thread = thread};
+}
+
+/* Replays B threaded and serially: the same live figures and hand-offs,
+ * every block made; returns the threaded report. */
+static cmt_replay_report replay_both_ways(built *b, uint64_t cross_thread_frees, uint64_t threads)
+{
+    const char *path = scratch_path("threads.cmt");
+    encode_events(path, b->events, b->n, 3);
+    free(b->events);
+    cmt_replay_report threaded = replay_file(path, &cmt_allocator_system, NULL);
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    cmt_replay_options serial = {.touch = true, .serial = true};
+    cmt_replay_report one;
+    cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &serial, &one, err, sizeof err), 0, "%s", err);
+    cmt_source_close(s);
+    cr_assert_eq(threaded.threads, threads);
+    cr_assert_eq(one.threads, 1, "--serial: one thread");
+    cr_assert_str_eq(one.serial_reason, "--serial");
+    cr_assert_str_eq(threaded.serial_reason, "");
+    cr_assert_eq(threaded.cross_thread_frees, cross_thread_frees);
+    cr_assert_eq(one.cross_thread_frees, cross_thread_frees, "counted serially too");
+    cr_assert_eq(threaded.events, one.events);
+    cr_assert_eq(threaded.peak_live_bytes, one.peak_live_bytes);
+    cr_assert_eq(threaded.end_live_bytes, one.end_live_bytes);
+    cr_assert_eq(threaded.failed_in_replay, 0);
+    cr_assert_geq(threaded.wall_seconds, 0.0);
+    return threaded;
+}
+
+/* Every block handed from one thread to the other and back: a wait at
+ * every event. */
+Test(replay, ping_pong_hand_offs_between_two_threads, .timeout = 60)
+{
+    built b = {0};
+    for (int i = 0; i < 50000; i++) {
+        uint64_t x = built_malloc(&b, 1, 32);
+        built_op(&b, CMT_OP_STORE, 2, x, 0, 32);
+        built_op(&b, CMT_OP_FREE, 2, x, 0, 0);
+        uint64_t y = built_malloc(&b, 2, 48);
+        built_op(&b, CMT_OP_FREE, 1, y, 0, 0);
+    }
+    replay_both_ways(&b, 100000, 2);
+}
+
+/* One thread far ahead of the other, which at the end frees the first's
+ * long-lived blocks; a thread that frees everything eight others made. */
+Test(replay, a_thread_far_ahead_and_one_that_frees_all_the_others_made, .timeout = 60)
+{
+    built b = {0};
+    uint64_t kept[1000];
+    for (int i = 0; i < 1000; i++)
+        kept[i] = built_malloc(&b, 1, 100);
+    for (int i = 0; i < 200000; i++) {
+        uint64_t t = built_malloc(&b, 1, 16 + (uint64_t)(i % 64));
+        built_op(&b, CMT_OP_FREE, 1, t, 0, 0);
+    }
+    for (int i = 0; i < 1000; i++)
+        built_op(&b, CMT_OP_FREE, 2, kept[i], 0, 0);
+    replay_both_ways(&b, 1000, 2);
+
+    built all = {0};
+    uint64_t made[8][2000];
+    for (int k = 0; k < 2000; k++)
+        for (uint32_t t = 0; t < 8; t++)
+            made[t][k] = built_malloc(&all, t + 1, 24 + t);
+    for (int k = 0; k < 2000; k++)
+        for (uint32_t t = 0; t < 8; t++)
+            built_op(&all, CMT_OP_FREE, 9, made[t][k], 0, 0);
+    cmt_replay_report rep = replay_both_ways(&all, 16000, 9);
+    cr_assert_eq(rep.end_live_blocks, 0);
+}
+
+/* A recorded run of the recorder's test program: four workers each hand a
+ * block to the main thread, which frees it. */
+Test(replay, a_recorded_run_replays_on_its_threads)
+{
+    const char *cmt = scratch_path("recorded.cmt");
+    char *out;
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtrecord -q -o %s -- %s calls threads > /dev/null", CMT_TOOLS, cmt,
+                      RECORD_TARGET),
+                 0);
+    cr_assert_eq(runf(&out, NULL, "%s/cmtreplay --json %s", CMT_TOOLS, cmt), 0);
+    cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4,"), "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s/cmtreplay --serial --json %s", CMT_TOOLS, cmt), 0);
+    cr_assert(strstr(out, "\"threads\": 1, \"cross_thread_frees\": 4,") && strstr(out, "\"serial_reason\": \"--serial\""),
+              "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s/cmtreplay -a rmalloc --json %s", CMT_TOOLS, cmt), 0);
+    cr_assert(strstr(out, "\"threads\": 1,") && strstr(out, "rmalloc is not thread-safe yet"), "%s", out);
+    free(out);
+}

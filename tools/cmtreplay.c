@@ -35,6 +35,8 @@ static void usage(void)
            "      --report FILE     write the report to FILE\n"
            "      --json            write the report as JSON\n"
            "      --no-touch        do not write to the allocated bytes\n"
+           "      --serial          replay a trace's threads on one thread, every event\n"
+           "                        in the recorded order (default: a thread for each)\n"
            "      --salvage         replay up to damage in the trace (a file cut short,\n"
            "                        a corrupt block) and report that far, with a warning\n"
            "      --stop-on-failure stop at the first allocation that fails in the replay\n"
@@ -82,7 +84,7 @@ typedef struct options {
     bool maxmem;
     const char *compare;
     bool allocators_given, every_given;
-    bool salvage, stop_on_failure, allow_failures;
+    bool salvage, stop_on_failure, allow_failures, serial;
     const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
 } options;
 
@@ -126,7 +128,8 @@ static options parse_options(int argc, char **argv)
 {
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
-        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES
+        OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES,
+        OPT_SERIAL
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -142,6 +145,7 @@ static options parse_options(int argc, char **argv)
         {"salvage", no_argument, NULL, OPT_SALVAGE},
         {"stop-on-failure", no_argument, NULL, OPT_STOP},
         {"allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES},
+        {"serial", no_argument, NULL, OPT_SERIAL},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -168,6 +172,7 @@ static options parse_options(int argc, char **argv)
         case OPT_SALVAGE: o.salvage = true; break;
         case OPT_STOP: o.stop_on_failure = true; break;
         case OPT_ALLOW_FAILURES: o.allow_failures = true; break;
+        case OPT_SERIAL: o.serial = true; break;
         case OPT_PINNED:
             o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg);
             o.rmalloc_option = "--pinned";
@@ -273,7 +278,7 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     }
     cli_progress progress;
     cli_progress_init(&progress, PROG, source);
-    cmt_replay_options ro = {.touch = o->touch, .stop_on_failure = o->stop_on_failure,
+    cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .stop_on_failure = o->stop_on_failure,
                              .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
                              .progress = show_progress, .progress_context = &progress};

@@ -1,0 +1,558 @@
+/*
+ * threads.c - a trace replayed on as many threads as it was recorded on.
+ *
+ * The calling thread decodes the trace in its recorded order and hands
+ * each event to the replay thread of the thread that made it, through a
+ * queue of that thread's own.  Each replay thread runs its events in their
+ * order, all threads at once.  The only order kept between threads is the
+ * one no program can do without: an event on a block that another thread
+ * touched last (a free or realloc of a block another thread allocated, an
+ * access after another thread's) waits until that thread has run that
+ * event.  Each thread publishes the number of the last event it has run,
+ * so a wait is for one counter to pass one number, and threads wait only
+ * at such hand-offs.  (glibc's trace2wl syncs at each hand-off the same
+ * way; AOSP's memory_replay serialises every free instead, which takes
+ * away the contention a replay of threads is there to measure.)  No wait
+ * can deadlock, whatever the interleaving: a wait is only ever for an
+ * event earlier in the recorded order, and the earliest event not yet run
+ * waits for nothing, its thread's earlier events and the event it waits
+ * for having run; a full queue only holds up the decoding thread, and
+ * every event already handed out keeps that property.
+ *
+ * Blocks are slots of a table the decoding thread hands out: a slot is
+ * taken when a block is allocated and comes back once the event that
+ * released the block has run, so the table follows the live blocks plus
+ * the events in flight (at most QUEUE_EVENTS a thread), never the length
+ * of the trace.  The replay threads write a block's pointer into its slot,
+ * and the counter that tells another thread the event has run publishes it.
+ */
+#include "allocator.h"
+#include "replay_internal.h"
+#include "../cmt/common/map.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Events a replay thread may have waiting: enough that the decoding
+ * thread seldom waits for a thread, few enough to stay in the cache. */
+#define QUEUE_EVENTS 4096u
+/* Recorded threads past this many share replay threads (thread k runs on
+ * replay thread k % MAX_THREADS): still in the recorded order. */
+#define MAX_THREADS 256u
+/* Slots a table chunk holds; chunks are added as the live blocks grow. */
+#define CHUNK_SLOTS (64u * 1024)
+#define MAX_CHUNKS (64u * 1024)
+#define STOP CMT_OP_COUNT /* the work item that ends a thread */
+#define NO_THREAD UINT32_MAX
+
+/* A block: where the allocator put it, and its bytes. */
+typedef struct slot {
+    void *p;          /* the allocator's pointer; NULL if the replay could not make it */
+    uint64_t usable;  /* bytes accesses may touch */
+    uint64_t traced;  /* bytes live in the trace (the decoding thread's) */
+} slot;
+
+/* One event for a replay thread. */
+typedef struct work {
+    uint64_t seq;      /* its place in the recorded order, from 1 */
+    uint64_t wait_seq; /* run after thread wait_thread has run this event */
+    uint64_t size, extra, offset; /* extra: calloc's count, the alignment */
+    uint32_t wait_thread;         /* NO_THREAD: no wait */
+    uint32_t result, arg;         /* slots + 1; 0: none */
+    uint8_t op;
+    bool releases; /* the event releases the block passed */
+} work;
+
+typedef struct replayer replayer;
+
+/* A replay thread and the queue that feeds it. */
+typedef struct lane {
+    _Alignas(64) _Atomic uint64_t done; /* seq of the last event run */
+    _Alignas(64) _Atomic uint32_t head; /* written by the decoding thread */
+    _Alignas(64) _Atomic uint32_t tail; /* written by the replay thread */
+    work *queue;
+    replayer *r;
+    uint32_t index; /* in r->lanes */
+    pthread_t thread;
+    /* The thread's own counts, added up at the end. */
+    double busy_seconds, wait_seconds;
+    uint64_t failed_in_replay, failed_bytes, failure_not_reproduced, free_null, failed_in_trace;
+} lane;
+
+struct replayer {
+    const cmt_allocator *alloc;
+    void *heap;
+    const cmt_replay_options *options;
+    cmt_replay_report *report;
+    lane *lanes[MAX_THREADS];
+    uint32_t lane_of[MAX_THREADS]; /* recorded thread % MAX_THREADS -> lane + 1 */
+    uint32_t nlanes;
+    slot *chunks[MAX_CHUNKS];
+    uint64_t next_slot;
+    uint32_t *free_slots; /* slots whose release has run */
+    size_t nfree, free_cap;
+    struct released {     /* slots released by events that may not have run yet */
+        uint32_t slot, thread;
+        uint64_t seq;
+    } *pending;
+    size_t pending_head, pending_tail, pending_cap; /* a ring */
+    cmt_map blocks; /* tag -> a: slot, b: allocating lane | last lane << 16, c: seq of the last event on it */
+    uint64_t seq;
+    uint64_t live_bytes, live_blocks, next_sample;
+    bool no_memory;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A moment's wait for another thread: spin a little, then give the core
+ * away (two cores and many threads: spinning long would starve the one
+ * waited for). */
+static void pause_for(unsigned *spins)
+{
+    if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else if (*spins < 256) {
+        sched_yield();
+    } else {
+        struct timespec nap = {0, 20000};
+        nanosleep(&nap, NULL);
+    }
+}
+
+static slot *slot_at(replayer *r, uint32_t s)
+{
+    return &r->chunks[s / CHUNK_SLOTS][s % CHUNK_SLOTS];
+}
+
+/* ------------------------------------------------------ replay threads */
+
+static void touch_bytes(const replayer *r, void *p, uint64_t from, uint64_t to)
+{
+    if (p && r->options->touch && to > from)
+        memset((uint8_t *)p + from, 0xa5, to - from);
+}
+
+/* A block the trace says was made: into slot S, or, if the trace has no
+ * slot for it (the call returned NULL when traced), given back. */
+static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
+{
+    replayer *r = l->r;
+    if (!s) {
+        l->failed_in_trace++;
+        if (p) {
+            l->failure_not_reproduced++;
+            r->alloc->free(r->heap, p);
+        }
+        return;
+    }
+    slot *b = slot_at(r, s - 1);
+    b->p = p;
+    b->usable = p ? bytes : 0;
+    if (!p) {
+        l->failed_in_replay++;
+        l->failed_bytes += bytes;
+    }
+    touch_bytes(r, p, from, bytes);
+}
+
+static void run_realloc(lane *l, const work *w)
+{
+    replayer *r = l->r;
+    const cmt_allocator *A = r->alloc;
+    slot *old = w->arg ? slot_at(r, w->arg - 1) : NULL;
+    void *old_p = old ? old->p : NULL;
+    uint64_t old_bytes = old ? old->usable : 0;
+    void *p = A->realloc(r->heap, old_p, w->size);
+    if (w->result) {
+        if (!p && old_p && w->size != 0)
+            A->free(r->heap, old_p); /* the trace moved on without the old block */
+        if (old)
+            old->p = NULL;
+        made(l, w->result, p, w->size, old_p ? old_bytes : 0);
+    } else if (old && w->releases) {
+        old->p = NULL; /* realloc(p, 0) freed p */
+    } else {
+        l->failed_in_trace++;
+        if (p && old_p) {
+            /* As the serial replay: the block goes back to its old size. */
+            void *back = A->realloc(r->heap, p, old_bytes ? old_bytes : 1);
+            old->p = back ? back : p;
+            old->usable = back ? old_bytes : (old_bytes < w->size ? old_bytes : w->size);
+            l->failure_not_reproduced++;
+        } else if (p) {
+            l->failure_not_reproduced++;
+            A->free(r->heap, p);
+        }
+    }
+}
+
+static void run_access(lane *l, const work *w)
+{
+    slot *b = slot_at(l->r, w->arg - 1);
+    if (!b->p)
+        return;
+    uint64_t from = w->offset < b->usable ? w->offset : b->usable;
+    uint64_t n = w->size < b->usable - from ? w->size : b->usable - from;
+    volatile uint8_t *at = (uint8_t *)b->p + from;
+    if (w->op == CMT_OP_STORE) {
+        memset((uint8_t *)b->p + from, 0xa5, n);
+    } else {
+        uint8_t sum = 0;
+        for (uint64_t i = 0; i < n; i++)
+            sum += at[i];
+        if (w->op == CMT_OP_MODIFY)
+            for (uint64_t i = 0; i < n; i++)
+                at[i]++;
+        (void)sum;
+    }
+}
+
+static void run(lane *l, const work *w)
+{
+    replayer *r = l->r;
+    const cmt_allocator *A = r->alloc;
+    switch (w->op) {
+    case CMT_OP_FREE:
+        if (!w->arg) {
+            A->free(r->heap, NULL);
+            l->free_null++;
+        } else {
+            slot *b = slot_at(r, w->arg - 1);
+            if (b->p)
+                A->free(r->heap, b->p);
+            b->p = NULL;
+        }
+        return;
+    case CMT_OP_REALLOC: run_realloc(l, w); return;
+    case CMT_OP_LOAD:
+    case CMT_OP_STORE:
+    case CMT_OP_MODIFY: run_access(l, w); return;
+    case CMT_OP_MALLOC: made(l, w->result, A->malloc(r->heap, w->size), w->size, 0); return;
+    case CMT_OP_CALLOC: {
+        uint64_t bytes;
+        if (__builtin_mul_overflow(w->extra, w->size, &bytes))
+            bytes = UINT64_MAX;
+        made(l, w->result, A->calloc(r->heap, w->extra, w->size), bytes, 0);
+        return;
+    }
+    default: made(l, w->result, A->memalign(r->heap, w->extra, w->size), w->size, 0); return;
+    }
+}
+
+/* A replay thread: its queue's events in order, each after the event of
+ * another thread it must follow. */
+static void *lane_loop(void *arg)
+{
+    lane *l = arg;
+    replayer *r = l->r;
+    double busy_from = now();
+    for (;;) {
+        uint32_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed);
+        unsigned spins = 0;
+        if (tail == atomic_load_explicit(&l->head, memory_order_acquire)) {
+            double idle = now();
+            l->busy_seconds += idle - busy_from;
+            while (tail == atomic_load_explicit(&l->head, memory_order_acquire))
+                pause_for(&spins);
+            busy_from = now();
+        }
+        const work *w = &l->queue[tail % QUEUE_EVENTS];
+        if (w->op == STOP)
+            break;
+        if (w->wait_thread != NO_THREAD) {
+            _Atomic uint64_t *done = &r->lanes[w->wait_thread]->done;
+            if (atomic_load_explicit(done, memory_order_acquire) < w->wait_seq) {
+                double from = now();
+                spins = 0;
+                while (atomic_load_explicit(done, memory_order_acquire) < w->wait_seq)
+                    pause_for(&spins);
+                double to = now();
+                l->wait_seconds += to - from;
+                busy_from += to - from;
+            }
+        }
+        run(l, w);
+        atomic_store_explicit(&l->done, w->seq, memory_order_release);
+        atomic_store_explicit(&l->tail, tail + 1, memory_order_release);
+    }
+    l->busy_seconds += now() - busy_from;
+    return NULL;
+}
+
+/* -------------------------------------------------------- the decoder */
+
+/* The lane of recorded thread THREAD, started on its first event; NULL
+ * when out of memory or threads. */
+static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
+{
+    uint32_t k = thread % MAX_THREADS;
+    if (r->lane_of[k])
+        return r->lanes[r->lane_of[k] - 1];
+    lane *l = calloc(1, sizeof *l);
+    work *queue = l ? calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
+    if (!queue) {
+        free(l);
+        snprintf(err, errlen, "out of memory for a replay thread");
+        return NULL;
+    }
+    l->queue = queue;
+    l->r = r;
+    l->index = r->nlanes;
+    r->lanes[r->nlanes] = l;
+    if (pthread_create(&l->thread, NULL, lane_loop, l) != 0) {
+        snprintf(err, errlen, "can't start a replay thread (%u running)", r->nlanes);
+        free(queue);
+        free(l);
+        r->lanes[r->nlanes] = NULL;
+        return NULL;
+    }
+    r->lane_of[k] = ++r->nlanes;
+    return l;
+}
+
+/* Hands W to lane L, waiting while its queue is full. */
+static void hand_to(lane *l, const work *w)
+{
+    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+    unsigned spins = 0;
+    while (head - atomic_load_explicit(&l->tail, memory_order_acquire) >= QUEUE_EVENTS)
+        pause_for(&spins);
+    l->queue[head % QUEUE_EVENTS] = *w;
+    atomic_store_explicit(&l->head, head + 1, memory_order_release);
+}
+
+/* Slots whose releasing event has run come back, oldest first. */
+static void reclaim(replayer *r)
+{
+    while (r->pending_head != r->pending_tail) {
+        struct released *p = &r->pending[r->pending_head % r->pending_cap];
+        if (atomic_load_explicit(&r->lanes[p->thread]->done, memory_order_acquire) < p->seq)
+            return;
+        if (r->nfree == r->free_cap) {
+            size_t cap = r->free_cap ? 2 * r->free_cap : 4096;
+            uint32_t *grown = realloc(r->free_slots, cap * sizeof *grown);
+            if (!grown) {
+                r->no_memory = true;
+                return;
+            }
+            r->free_slots = grown;
+            r->free_cap = cap;
+        }
+        r->free_slots[r->nfree++] = p->slot;
+        r->pending_head++;
+    }
+}
+
+/* A slot for a new block: one given back, else a new one; -1 when out of
+ * memory. */
+static int64_t take_slot(replayer *r)
+{
+    reclaim(r);
+    if (r->nfree)
+        return r->free_slots[--r->nfree];
+    uint64_t s = r->next_slot;
+    if (s / CHUNK_SLOTS >= MAX_CHUNKS)
+        return -1;
+    if (!r->chunks[s / CHUNK_SLOTS] && !(r->chunks[s / CHUNK_SLOTS] = calloc(CHUNK_SLOTS, sizeof(slot))))
+        return -1;
+    r->next_slot++;
+    return (int64_t)s;
+}
+
+/* SLOT, released by event SEQ of lane THREAD, comes back once it has run. */
+static void release_later(replayer *r, uint32_t s, uint32_t thread, uint64_t seq)
+{
+    if (r->pending_tail - r->pending_head == r->pending_cap) {
+        size_t cap = r->pending_cap ? 2 * r->pending_cap : 4096;
+        struct released *grown = malloc(cap * sizeof *grown);
+        if (!grown) {
+            r->no_memory = true;
+            return;
+        }
+        for (size_t i = r->pending_head; i != r->pending_tail; i++)
+            grown[i - r->pending_head] = r->pending[i % r->pending_cap];
+        free(r->pending);
+        r->pending = grown;
+        r->pending_tail -= r->pending_head;
+        r->pending_head = 0;
+        r->pending_cap = cap;
+    }
+    r->pending[r->pending_tail++ % r->pending_cap] = (struct released){s, thread, seq};
+}
+
+static void note_peak(replayer *r)
+{
+    cmt_replay_report *rep = r->report;
+    if (r->live_bytes > rep->peak_live_bytes) {
+        rep->peak_live_bytes = r->live_bytes;
+        rep->peak_live_blocks = r->live_blocks;
+        rep->peak_live_event = rep->events;
+    }
+}
+
+/* Hands out EV; 0, or -1 with a message. */
+static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
+{
+    cmt_replay_report *rep = r->report;
+    lane *l = lane_for(r, ev->thread, err, errlen);
+    if (!l)
+        return -1;
+    uint32_t me = l->index;
+    work w = {.seq = ++r->seq, .size = ev->size, .offset = ev->offset, .op = (uint8_t)ev->op,
+              .wait_thread = NO_THREAD};
+    w.extra = ev->op == CMT_OP_CALLOC ? ev->count : ev->align;
+    rep->events++;
+    rep->calls[ev->op]++;
+    cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
+    uint32_t released = 0;
+    if (e) {
+        w.arg = (uint32_t)e->a + 1;
+        uint32_t made_by = (uint32_t)(e->b & 0xffff), last = (uint32_t)(e->b >> 16);
+        if (last != me) {
+            w.wait_thread = last;
+            w.wait_seq = e->c;
+        }
+        w.releases = cmt_event_releases(ev);
+        if ((ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC) && made_by != me)
+            rep->cross_thread_frees++;
+        if (w.releases) {
+            slot *b = slot_at(r, (uint32_t)e->a);
+            r->live_bytes -= b->traced;
+            r->live_blocks--;
+            released = w.arg;
+            cmt_map_remove(&r->blocks, e);
+        } else {
+            e->b = made_by | (uint64_t)me << 16;
+            e->c = w.seq;
+        }
+    }
+    if (ev->tag) {
+        int64_t s = take_slot(r);
+        cmt_map_entry *n = s >= 0 ? cmt_map_insert(&r->blocks, ev->tag) : NULL;
+        if (!n || r->no_memory) {
+            snprintf(err, errlen, "out of memory for the replay's own table of blocks");
+            return -1;
+        }
+        n->a = (uint64_t)s;
+        n->b = me | (uint64_t)me << 16;
+        n->c = w.seq;
+        w.result = (uint32_t)s + 1;
+        slot *b = slot_at(r, (uint32_t)s);
+        b->traced = cmt_event_bytes(ev);
+        r->live_bytes += b->traced;
+        r->live_blocks++;
+        note_peak(r);
+    }
+    hand_to(l, &w);
+    if (released)
+        release_later(r, released - 1, me, w.seq);
+    return 0;
+}
+
+/* Samples the allocator's footprint (its statistics are thread-safe). */
+static void sample(replayer *r)
+{
+    cmt_heap_stats fp = {0};
+    r->alloc->stats(r->heap, &fp);
+    cmt_replay_report *rep = r->report;
+    rep->end_footprint = fp.bytes;
+    if (fp.bytes > rep->peak_footprint)
+        rep->peak_footprint = fp.bytes;
+    if (fp.mapped > rep->peak_mapped)
+        rep->peak_mapped = fp.mapped;
+    r->next_sample = rep->peak_live_bytes + rep->peak_live_bytes / 1024 + 1;
+}
+
+/* Ends every lane and adds up what each counted. */
+static void stop_lanes(replayer *r)
+{
+    cmt_replay_report *rep = r->report;
+    work stop = {.op = STOP};
+    for (uint32_t i = 0; i < r->nlanes; i++)
+        hand_to(r->lanes[i], &stop);
+    for (uint32_t i = 0; i < r->nlanes; i++) {
+        lane *l = r->lanes[i];
+        pthread_join(l->thread, NULL);
+        rep->seconds += l->busy_seconds;
+        rep->wait_seconds += l->wait_seconds;
+        rep->failed_in_replay += l->failed_in_replay;
+        rep->failed_bytes += l->failed_bytes;
+        rep->failure_not_reproduced += l->failure_not_reproduced;
+        rep->free_null += l->free_null;
+        rep->failed_in_trace += l->failed_in_trace;
+        free(l->queue);
+        free(l);
+    }
+}
+
+int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
+                       const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
+                       size_t nfirst, char *err, size_t errlen)
+{
+    replayer *r = calloc(1, sizeof *r);
+    if (!r || cmt_map_init(&r->blocks, 3) < 0) {
+        if (r)
+            cmt_map_destroy(&r->blocks);
+        free(r);
+        snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
+        return -1;
+    }
+    r->alloc = allocator;
+    r->heap = heap;
+    r->options = options;
+    r->report = report;
+    r->next_sample = 1;
+    double start = now();
+    int rc = 0;
+    cmt_event ev;
+    size_t i = 0;
+    uint64_t since_sample = 0;
+    for (;;) {
+        const cmt_event *next = &ev;
+        if (i < nfirst)
+            next = &first[i++];
+        else if ((rc = cmt_source_next(source, &ev)) <= 0)
+            break;
+        if ((rc = dispatch(r, next, err, errlen)) < 0)
+            break;
+        if (r->live_bytes >= r->next_sample || ++since_sample == 16384) {
+            sample(r);
+            since_sample = 0;
+        }
+        if (options->progress && report->events % 65536 == 0)
+            options->progress(options->progress_context, report->events);
+    }
+    if (rc < 0 && !err[0])
+        snprintf(err, errlen, "%s", cmt_source_error(source));
+    stop_lanes(r);
+    report->wall_seconds = now() - start;
+    sample(r);
+    report->threads = r->nlanes;
+    report->end_live_bytes = r->live_bytes;
+    report->end_live_blocks = r->live_blocks;
+    /* What the trace never freed goes back, so the heap ends empty. */
+    size_t at = 0;
+    for (cmt_map_entry *e; (e = cmt_map_next(&r->blocks, &at));) {
+        slot *b = slot_at(r, (uint32_t)e->a);
+        if (b->p)
+            allocator->free(heap, b->p);
+    }
+    cmt_map_destroy(&r->blocks);
+    for (uint32_t c = 0; c < MAX_CHUNKS && r->chunks[c]; c++)
+        free(r->chunks[c]);
+    free(r->free_slots);
+    free(r->pending);
+    free(r);
+    return rc < 0 ? -1 : 0;
+}
