@@ -108,8 +108,9 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
     if (r->serial_reason[0])
         fprintf(f, " (the trace's threads replayed on one: %s)", r->serial_reason);
     fputc('\n', f);
-    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (blocks that exist in the replay",
-            cmt_report_grouped(a, r->peak_live_bytes), cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event);
+    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (%s", cmt_report_grouped(a, r->peak_live_bytes),
+            cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event,
+            r->threads > 1 ? "the trace's blocks, in the recorded order" : "blocks that exist in the replay");
     if (r->failed_in_replay)
         fprintf(f, "; %s that failed in it left out", cmt_report_grouped(c, r->failed_in_replay));
     fputs(")\n", f);
