@@ -353,6 +353,27 @@ static void expect_second_lines_bad(const char *first, const char *const *bad, s
     }
 }
 
+/* kdump -H: a thread id after the pid, kept as the thread of the events,
+ * numbered 1, 2... in order of appearance as cmtrecord numbers them. */
+Test(text, kdump_thread_ids_are_kept)
+{
+    parsed p = parse_as("  61039 100234 cppcheck USER  0x4df1040 = malloc(72)\n"
+                        "  61039 100240 cppcheck USER  0x4e02c80 = malloc(16)\n"
+                        "  61039 100234 cppcheck USER  free(0x4e02c80)\n"
+                        "  61039 100240 cppcheck 1536334807.907404 USER  free(0x4df1040)\n",
+                        CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_KDUMP);
+    cr_assert_eq(p.n, 4);
+    cr_assert_eq(p.events[0].thread, 1);
+    cr_assert_eq(p.events[1].thread, 2);
+    cr_assert_eq(p.events[2].thread, 1, "a free of thread 2's block by thread 1");
+    cr_assert_eq(p.events[3].thread, 2);
+    cr_assert_eq(p.events[3].time, 1536334807907404000ULL, "-T with -H");
+    parsed plain = parse_as("  61039 cppcheck USER  0x4df1040 = malloc(72)\n", CMT_FORMAT_AUTO);
+    cr_assert_eq(plain.events[0].thread, 0, "without -H, no thread");
+}
+
 Test(text, kdump_records_of_every_kind)
 {
     parsed p = parse_as("  61039 make     USER  malloc_init()\n"
@@ -375,7 +396,7 @@ Test(text, kdump_records_of_every_kind)
         {.op = CMT_OP_REALLOC, .tag = 2, .arg_tag = 1, .size = 52, .count = 1},
         {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 2, .size = 60, .count = 1}, /* in place */
         {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1},
-        {.op = CMT_OP_MALLOC, .tag = 5, .size = 9, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 5, .size = 9, .count = 1, .thread = 1}, /* kdump -H: thread 100150 */
         {.op = CMT_OP_MALLOC, .size = 99999999999, .count = 1, .time = 1536334807907404000}, /* failed; kdump -T */
         {.op = CMT_OP_FREE, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},

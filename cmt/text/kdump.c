@@ -8,10 +8,11 @@
  *       61039 make     USER  malloc_init()
  *
  * The prefix is the pid, the command name (up to 19 characters, spaces
- * allowed) and the record type; kdump -H adds a thread id and -T a
- * timestamp before the type, so the reader looks for the type rather than
- * counting columns; the timestamp (seconds.fraction, absolute or relative)
- * is kept in the event, in nanoseconds.  Records of other types,
+ * allowed) and the record type; kdump -H adds a thread id after the pid
+ * and -T a timestamp before the type, so the reader looks for the type
+ * rather than counting columns.  The timestamp (seconds.fraction, absolute
+ * or relative) is kept in the event, in nanoseconds, and the thread as
+ * cmtrecord numbers them: 1, 2... in order of appearance.  Records of other types,
  * malloc_init() and utrace records of other programs are counted and
  * skipped.
  */
@@ -75,9 +76,37 @@ static uint64_t timestamp_before(const char *start, const char *type_at)
     return seconds * 1000000000 + ns;
 }
 
+/* kdump -H: the thread id after the pid at P ("  61039 100234 make"), as
+ * its number in order of appearance in *THREAD; 0 without one.  False
+ * when out of memory. */
+static bool thread_after_pid(const char *p, const char *end, line_context *ctx, uint32_t *thread)
+{
+    *thread = 0;
+    while (p < end && *p == ' ')
+        p++;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    while (p < end && *p == ' ')
+        p++;
+    const char *digits = p;
+    uint64_t tid = 0;
+    while (p < end && *p >= '0' && *p <= '9' && tid < UINT64_MAX / 10)
+        tid = tid * 10 + (uint64_t)(*p++ - '0');
+    if (p == digits || p == end || *p != ' ')
+        return true; /* a command name, not a thread id */
+    if (!ctx->threads.slots && cmt_map_init(&ctx->threads, 1) < 0)
+        return false;
+    cmt_map_entry *e = cmt_map_insert(&ctx->threads, tid + 1);
+    if (!e)
+        return false;
+    if (!e->a)
+        e->a = ctx->threads.count;
+    *thread = (uint32_t)e->a;
+    return true;
+}
+
 line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
 {
-    (void)ctx;
     if (!starts_with_pid(s->p, s->end))
         return LINE_BAD;
     const char *user = find_type(s->p, s->end, " USER ");
@@ -85,6 +114,8 @@ line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
         return cmt_looks_like_kdump(s->p, (size_t)(s->end - s->p)) ? LINE_OTHER : LINE_BAD;
     cmt_event *ev = &l->ev;
     ev->time = timestamp_before(s->p, user);
+    if (!thread_after_pid(s->p, user, ctx, &ev->thread))
+        return LINE_NO_MEMORY;
     s->p = user + 6;
     skip_space(s);
     if (accept_word(s, "malloc_init()")) {

@@ -200,6 +200,7 @@ void cmt_text_close(cmt_text_reader *t)
     cmt_input_close(&t->in);
     cmt_tagger_destroy(&t->tagger);
     cmt_ordered_destroy(&t->by_address);
+    cmt_map_destroy(&t->context.threads);
     free(t);
 }
 
@@ -487,6 +488,8 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         line_kind kind = t->scan_line(&s, &l, &t->context);
         if (kind == LINE_BAD)
             return line_error(t, "can't parse");
+        if (kind == LINE_NO_MEMORY)
+            return reader_error(t, CMT_NO_MEMORY);
         if (kind == LINE_OTHER)
             t->stats.other_records++;
         if (kind != LINE_EVENT)

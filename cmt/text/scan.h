@@ -6,6 +6,7 @@
 #define CMT_SCAN_H
 
 #include "../common/internal.h"
+#include "../common/map.h"
 
 typedef struct scanner {
     const char *p, *end;
@@ -190,6 +191,7 @@ typedef enum line_kind {
     LINE_SKIPPED, /* skipped, and counted by the scanner where it belongs */
     LINE_PENDING, /* the first line of a record that goes on */
     LINE_BAD,    /* can't parse */
+    LINE_NO_MEMORY, /* the scanner's own table could not grow */
 } line_kind;
 
 /* What a line scanner keeps from line to line. */
@@ -201,6 +203,7 @@ typedef struct line_context {
     bool pid_read;          /* valgrind: a call of the process read was seen */
     uint64_t other_pids[SEEN_PIDS]; /* valgrind: the first other processes met, for a message */
     size_t nother_pids;
+    cmt_map threads;        /* kdump -H: thread id -> 1, 2... in order of appearance (slots NULL: none yet) */
 } line_context;
 
 /* The line scanners, one a format: S holds the line without its newline,
