@@ -57,6 +57,13 @@ typedef struct cmt_allocator {
     /* NULL if a heap takes calls from several threads at once; else why
      * not, and a trace's threads then replay on one. */
     const char *not_thread_safe;
+    /* A library the replay's process must be started with in LD_PRELOAD
+     * (the vtable then calls the process's own malloc); NULL for an
+     * allocator that replays in any process. */
+    const char *preload;
+    /* What the report should say of the heap (a preloaded library's
+     * functions that came from elsewhere), or NULL. */
+    void (*remarks)(void *heap, char *buf, size_t len);
 } cmt_allocator;
 
 /* The vtable of the allocator NAME whose functions are NAME_create,
@@ -70,6 +77,9 @@ typedef struct cmt_allocator {
     }
 
 extern const cmt_allocator cmt_allocator_system;
+/* The process's own malloc, in a process started with a library in
+ * LD_PRELOAD (and CMT_REPLAY_PRELOADED naming it); preload.c. */
+extern const cmt_allocator cmt_allocator_process;
 extern const cmt_allocator cmt_allocator_jemalloc;
 extern const cmt_allocator cmt_allocator_rmalloc;
 
@@ -78,6 +88,21 @@ extern const cmt_allocator *const cmt_allocators[];
 
 /* The allocator called NAME, or NULL. */
 const cmt_allocator *cmt_allocator_find(const char *name);
+
+/* A library that replaces malloc, known by name: where Debian installs it
+ * and the package that does. */
+typedef struct cmt_preload {
+    const char *name, *description, *library, *package;
+} cmt_preload;
+
+/* Every such library, ended by a NULL name. */
+extern const cmt_preload cmt_preloads[];
+
+/* True if P's library is installed. */
+bool cmt_preload_available(const cmt_preload *p);
+
+/* The allocator NAME that replays in a process with LIBRARY preloaded. */
+cmt_allocator cmt_allocator_preloaded(const char *name, const char *library);
 
 /* The smallest power of two at least ALIGN (and at least a pointer's size). */
 size_t cmt_round_alignment(size_t align);
@@ -123,6 +148,7 @@ typedef struct cmt_replay_report {
     double wall_seconds;         /* the replay from start to end; seconds is summed over threads */
     double wait_seconds;         /* threads waiting at hand-offs, not counted in seconds */
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
+    char remarks[160];           /* the allocator's: a preloaded library's fallbacks */
 } cmt_replay_report;
 
 /* Replays every event SOURCE yields (a .cmt file or a text trace) against

@@ -17,6 +17,7 @@
  */
 #include "allocator.h"
 #include "replay_internal.h"
+#include "../cmt/common/internal.h"
 #include "../cmt/common/map.h"
 
 #include <stdlib.h>
@@ -434,6 +435,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     r.heap = allocator->create(&options->allocator, err, errlen);
     if (!r.heap)
         return -1;
+    if (allocator->remarks)
+        allocator->remarks(r.heap, report->remarks, sizeof report->remarks);
     if (options->timeline) {
         static const char header[] = "# event live_bytes footprint_bytes\n";
         if (cmt_output_write(options->timeline, header, sizeof header - 1) < 0) {
@@ -442,10 +445,10 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             return -1;
         }
     }
-    cmt_event *events = malloc(BATCH * sizeof *events);
+    cmt_event *events = cmt_malloc(BATCH * sizeof *events);
     if (cmt_map_init(&r.blocks, 3) < 0 || !events) {
         snprintf(err, errlen, "%s: out of memory", r.name);
-        free(events);
+        cmt_free(events);
         cmt_map_destroy(&r.blocks);
         allocator->destroy(r.heap);
         return -1;
@@ -499,7 +502,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     }
     report->peak_rss = peak_rss();
     release_leftovers(&r);
-    free(events);
+    cmt_free(events);
     cmt_map_destroy(&r.blocks);
     cmt_map_destroy(&owners);
     allocator->destroy(r.heap);

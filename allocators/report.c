@@ -65,7 +65,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
             "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, "
-            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\"}",
+            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\"}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -76,7 +76,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
             (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
-            (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason);
+            (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason,
+            r->remarks);
 }
 
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
@@ -126,6 +127,9 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
                 (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
     fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
             human(b, r->start_rss));
+    if (r->remarks[0])
+        fprintf(f, "not replaced    %s: from another library than the preloaded one, so never called\n",
+                r->remarks);
     fprintf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
             (unsigned long long)r->failed_in_trace, (unsigned long long)r->failed_in_replay,
             (unsigned long long)r->failure_not_reproduced);

@@ -28,6 +28,7 @@
  */
 #include "allocator.h"
 #include "replay_internal.h"
+#include "../cmt/common/internal.h"
 #include "../cmt/common/map.h"
 
 #include <pthread.h>
@@ -318,10 +319,10 @@ static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
     uint32_t k = thread % MAX_THREADS;
     if (r->lane_of[k])
         return r->lanes[r->lane_of[k] - 1];
-    lane *l = calloc(1, sizeof *l);
-    work *queue = l ? calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
+    lane *l = cmt_calloc(1, sizeof *l);
+    work *queue = l ? cmt_calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
     if (!queue) {
-        free(l);
+        cmt_free(l);
         snprintf(err, errlen, "out of memory for a replay thread");
         return NULL;
     }
@@ -331,8 +332,8 @@ static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
     r->lanes[r->nlanes] = l;
     if (pthread_create(&l->thread, NULL, lane_loop, l) != 0) {
         snprintf(err, errlen, "can't start a replay thread (%u running)", r->nlanes);
-        free(queue);
-        free(l);
+        cmt_free(queue);
+        cmt_free(l);
         r->lanes[r->nlanes] = NULL;
         return NULL;
     }
@@ -363,7 +364,7 @@ static void reclaim(replayer *r)
             return;
         if (r->nfree == r->free_cap) {
             size_t cap = r->free_cap ? 2 * r->free_cap : 4096;
-            uint32_t *grown = realloc(r->free_slots, cap * sizeof *grown);
+            uint32_t *grown = cmt_realloc(r->free_slots, cap * sizeof *grown);
             if (!grown) {
                 r->no_memory = true;
                 return;
@@ -386,7 +387,7 @@ static int64_t take_slot(replayer *r)
     uint64_t s = r->next_slot;
     if (s / CHUNK_SLOTS >= MAX_CHUNKS)
         return -1;
-    if (!r->chunks[s / CHUNK_SLOTS] && !(r->chunks[s / CHUNK_SLOTS] = calloc(CHUNK_SLOTS, sizeof(slot))))
+    if (!r->chunks[s / CHUNK_SLOTS] && !(r->chunks[s / CHUNK_SLOTS] = cmt_calloc(CHUNK_SLOTS, sizeof(slot))))
         return -1;
     r->next_slot++;
     return (int64_t)s;
@@ -397,14 +398,14 @@ static void release_later(replayer *r, uint32_t s, uint32_t thread, uint64_t seq
 {
     if (r->pending_tail - r->pending_head == r->pending_cap) {
         size_t cap = r->pending_cap ? 2 * r->pending_cap : 4096;
-        struct released *grown = malloc(cap * sizeof *grown);
+        struct released *grown = cmt_malloc(cap * sizeof *grown);
         if (!grown) {
             r->no_memory = true;
             return;
         }
         for (size_t i = r->pending_head; i != r->pending_tail; i++)
             grown[i - r->pending_head] = r->pending[i % r->pending_cap];
-        free(r->pending);
+        cmt_free(r->pending);
         r->pending = grown;
         r->pending_tail -= r->pending_head;
         r->pending_head = 0;
@@ -513,8 +514,8 @@ static void stop_lanes(replayer *r)
         rep->failure_not_reproduced += l->failure_not_reproduced;
         rep->free_null += l->free_null;
         rep->failed_in_trace += l->failed_in_trace;
-        free(l->queue);
-        free(l);
+        cmt_free(l->queue);
+        cmt_free(l);
     }
 }
 
@@ -522,11 +523,11 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
                        size_t nfirst, char *err, size_t errlen)
 {
-    replayer *r = calloc(1, sizeof *r);
+    replayer *r = cmt_calloc(1, sizeof *r);
     if (!r || cmt_map_init(&r->blocks, 3) < 0) {
         if (r)
             cmt_map_destroy(&r->blocks);
-        free(r);
+        cmt_free(r);
         snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
         return -1;
     }
@@ -572,9 +573,9 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     }
     cmt_map_destroy(&r->blocks);
     for (uint32_t c = 0; c < MAX_CHUNKS && r->chunks[c]; c++)
-        free(r->chunks[c]);
-    free(r->free_slots);
-    free(r->pending);
-    free(r);
+        cmt_free(r->chunks[c]);
+    cmt_free(r->free_slots);
+    cmt_free(r->pending);
+    cmt_free(r);
     return rc < 0 ? -1 : 0;
 }

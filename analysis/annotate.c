@@ -5,7 +5,7 @@
  *     realloc(81d220b48<6655>, 16) = 81d3b83a0<6656>    # 8 bytes, allocated 1 lines ago
  *   overhead.py:
  *     malloc(20) = 81d2899a0<8>                         # prev 81d289980, gap 0, next 81d28ba20, gap 8300, pages [8508041, 8508041], 0 more pages 
- *     free(81d2899a0<8>)                                # 20 bytes, allocated 2 lines ago, prev 81d289980, gap 0, next 81d28ba20, gap 8300, pages [8508041-8508041], 0 fewer pages
+ *     free(81d2899a0<8>)                                    # 20 bytes, allocated 2 lines ago, prev 81d289980, gap 0, next 81d28ba20, gap 8300, pages [8508041-8508041], 0 fewer pages
  *
  * The trailing space of an allocation's line and the two ways of writing
  * the page range are the originals'.  Lines are counted in events, which
@@ -161,7 +161,7 @@ static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
             bigger.slots[j] = *p;
             bigger.used++;
         }
-        free(t->slots);
+        cmt_free(t->slots);
         *t = bigger;
     }
     size_t j = pair_hash(lifetime, size) & t->mask;
@@ -229,7 +229,7 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
                         pairs.slots[i].lifetime, pairs.slots[i].size);
         }
     }
-    free(pairs.slots);
+    cmt_free(pairs.slots);
     cmt_map_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }

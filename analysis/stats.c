@@ -148,7 +148,7 @@ void cmt_stats_finish(cmt_trace_stats *s)
         if (st->lives[b])
             ratio_add(&s->macro, s->events ? fine_value(b) / (double)s->events : 0, st->lives[b]);
     cmt_map_destroy(&st->live);
-    free(st);
+    cmt_free(st);
     s->state = NULL;
     s->finished = true;
 }

@@ -599,3 +599,63 @@ Test(cli, salvage_keeps_every_block_before_the_damage)
     free(out);
     free(err);
 }
+
+/* -a preload:LIBRARY: a user's own malloc, preloaded into a replay of its
+ * own, which takes the replay's calls (it counts them), and none of the
+ * replayer's own; the functions it lacks are found elsewhere, said, and
+ * never called; a library that replaces nothing is refused. */
+Test(cli, a_preloaded_library_is_the_replay_s_malloc)
+{
+#ifdef CMT_SANITIZED
+    cr_skip_test("a library preloaded into a sanitized cmtreplay would come before the sanitizer");
+#endif
+    const char *cmt = encoded_sample("", "pre.cmt"), *count = scratch_path("calls");
+    char *out, *err;
+    cr_assert_eq(runf(&out, &err, "TEST_ALLOCATOR_COUNT=%s %s -a preload:%s --json %s", count, REPLAY, TEST_ALLOCATOR,
+                      cmt),
+                 0, "%s", err);
+    cr_assert(strstr(out, "\"fallbacks\": \"\"") && strstr(out, "\"events\": 3506"), "%s", out);
+    free(out);
+    free(err);
+    char *calls = read_file(count, NULL);
+    cr_assert_not_null(calls, "the library's count");
+    cr_assert_geq(strtoul(calls, NULL, 10), 3506, "every call of the trace went to the library: %s", calls);
+    free(calls);
+    cr_assert_eq(runf(&out, NULL, "%s -a preload:%s %s", REPLAY, TEST_ALLOCATOR_PARTIAL, cmt), 0);
+    cr_assert(strstr(out, "not replaced    posix_memalign, aligned_alloc, malloc_usable_size: from another library"),
+              "%s", out);
+    free(out);
+    cr_assert_eq(runf(NULL, &err, "%s -a preload:/lib/x86_64-linux-gnu/libz.so.1 %s", REPLAY, cmt), 1);
+    cr_assert(strstr(err, "does not replace malloc: malloc, calloc"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s -a preload:/nonexistent.so %s", REPLAY, cmt), 2);
+    free(err);
+}
+
+/* tcmalloc and mimalloc, where installed (tools/setup.sh installs them):
+ * listed, and replayed on a trace's threads in a process of their own. */
+Test(cli, tcmalloc_and_mimalloc_are_listed_and_replay_threads)
+{
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a list", REPLAY), 0);
+    cr_assert(strstr(out, "tcmalloc ") && strstr(out, "mimalloc ") && strstr(out, "preload:LIBRARY.so"), "%s", out);
+    bool installed = strstr(out, "not installed") == NULL;
+    free(out);
+#ifdef CMT_SANITIZED
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s -a preload:%s %s", REPLAY, TEST_ALLOCATOR, encoded_sample("", "san.cmt")), 2);
+    cr_assert(strstr(err, "built with AddressSanitizer"), "said, not crashed: %s", err);
+    free(err);
+    cr_skip_test("a library preloaded into a sanitized cmtreplay would come before the sanitizer");
+#endif
+    if (!installed)
+        cr_skip_test("tcmalloc or mimalloc is not installed");
+    const char *cmt = scratch_path("threads.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtrecord -q -o %s -- %s calls threads > /dev/null", CMT_TOOLS, cmt,
+                      RECORD_TARGET),
+                 0);
+    cr_assert_eq(runf(&out, NULL, "%s -a tcmalloc,mimalloc --json %s", REPLAY, cmt), 0);
+    cr_assert(strstr(out, "\"allocator\": \"tcmalloc\"") && strstr(out, "\"allocator\": \"mimalloc\""), "%s", out);
+    cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4"), "%s", out);
+    free(out);
+}

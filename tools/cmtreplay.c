@@ -4,6 +4,7 @@
  */
 #include "allocator.h"
 #include "cli.h"
+#include "../cmt/common/internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,9 +27,12 @@ static void usage(void)
            "Replay a trace (.cmt, or text in any format trace2cmt reads) against an\n"
            "allocator and report what it cost in time and memory.\n"
            "\n"
-           "  -a, --allocator NAME  system (default), jemalloc, rmalloc; a comma-separated list or\n"
-           "                        'all' replays against each in a fresh process and\n"
-           "                        prints them side by side; 'list' lists them\n"
+           "  -a, --allocator NAME  system (default), jemalloc, rmalloc; tcmalloc and mimalloc\n"
+           "                        where installed, and preload:LIBRARY.so for any library\n"
+           "                        that replaces malloc (each preloaded into a process\n"
+           "                        of its own); a comma-separated list or 'all' replays\n"
+           "                        against each in a fresh process and prints them\n"
+           "                        side by side; 'list' lists them\n"
            "  -v, --verbose         print the trace with the replaying allocator's\n"
            "                        pointers (the report then goes to standard error)\n"
            "  -o, --output FILE     write the -v trace to FILE instead of standard output\n"
@@ -86,22 +90,75 @@ typedef struct options {
     bool allocators_given, every_given;
     bool salvage, stop_on_failure, allow_failures, serial;
     const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
+    int child_fd;                /* --replay-child: a replay in a preloaded process, its report to this fd */
+    const char *child_allocator; /* ... under this name */
 } options;
+
+/* The preload allocators named on the command line (options point here). */
+static cmt_allocator preloaded[MAX_ALLOCATORS];
+static size_t npreloaded;
+
+/* The command line as given, for a replay in a process of its own. */
+static char **command_line;
+static int command_words;
 
 static void list_allocators(void)
 {
     for (size_t i = 0; cmt_allocators[i]; i++)
         printf("%-10s %s\n", cmt_allocators[i]->name, cmt_allocators[i]->description);
+    for (const cmt_preload *p = cmt_preloads; p->name; p++) {
+        if (cmt_preload_available(p))
+            printf("%-10s %s (%s)\n", p->name, p->description, p->library);
+        else
+            printf("%-10s %s: not installed (apt-get install %s)\n", p->name, p->description, p->package);
+    }
+    printf("%-10s any library that replaces malloc, preloaded\n", "preload:LIBRARY.so");
+}
+
+/* A sanitized build's runtime must come first among the libraries, so no
+ * allocator can be preloaded before it. */
+#ifdef __SANITIZE_ADDRESS__
+#define PRELOADING false
+#else
+#define PRELOADING true
+#endif
+
+static void add_preloaded(options *o, const char *name, const char *library)
+{
+    if (!PRELOADING)
+        cli_usage_error(PROG, "%s: this cmtreplay is built with AddressSanitizer, whose runtime must come first: "
+                              "no allocator can be preloaded before it", name);
+    preloaded[npreloaded] = cmt_allocator_preloaded(name, library);
+    o->allocators[o->nallocators++] = &preloaded[npreloaded++];
 }
 
 static void add_allocator(options *o, const char *name)
 {
-    const cmt_allocator *a = cmt_allocator_find(name);
-    if (!a)
-        cli_usage_error(PROG, "no allocator '%s' (-a list shows them)", name);
     if (o->nallocators == MAX_ALLOCATORS)
         cli_usage_error(PROG, "too many allocators");
-    o->allocators[o->nallocators++] = a;
+    const cmt_allocator *a = cmt_allocator_find(name);
+    if (a) {
+        o->allocators[o->nallocators++] = a;
+        return;
+    }
+    if (strncmp(name, "preload:", 8) == 0) {
+        if (access(name + 8, R_OK) != 0)
+            cli_usage_error(PROG, "%s: %s", name + 8, strerror(errno));
+        const char *kept = strdup(name); /* the command line's words outlive the parsing copy; this must too */
+        if (!kept)
+            cli_usage_error(PROG, "out of memory");
+        add_preloaded(o, kept, kept + 8);
+        return;
+    }
+    for (const cmt_preload *p = cmt_preloads; p->name; p++) {
+        if (strcmp(p->name, name) != 0)
+            continue;
+        if (!cmt_preload_available(p))
+            cli_usage_error(PROG, "%s is not installed (%s; apt-get install %s)", name, p->library, p->package);
+        add_preloaded(o, p->name, p->library);
+        return;
+    }
+    cli_usage_error(PROG, "no allocator '%s' (-a list shows them)", name);
 }
 
 static void parse_allocators(options *o, const char *spec)
@@ -111,9 +168,13 @@ static void parse_allocators(options *o, const char *spec)
         exit(EXIT_OK);
     }
     o->nallocators = 0;
+    npreloaded = 0;
     if (strcmp(spec, "all") == 0) {
         for (size_t i = 0; cmt_allocators[i]; i++)
             o->allocators[o->nallocators++] = cmt_allocators[i];
+        for (const cmt_preload *p = cmt_preloads; p->name && PRELOADING; p++)
+            if (cmt_preload_available(p))
+                add_preloaded(o, p->name, p->library);
         return;
     }
     char *copy = strdup(spec), *save = NULL;
@@ -129,7 +190,7 @@ static options parse_options(int argc, char **argv)
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
         OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES,
-        OPT_SERIAL
+        OPT_SERIAL, OPT_CHILD, OPT_CHILD_ALLOCATOR
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -146,11 +207,13 @@ static options parse_options(int argc, char **argv)
         {"stop-on-failure", no_argument, NULL, OPT_STOP},
         {"allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES},
         {"serial", no_argument, NULL, OPT_SERIAL},
+        {"replay-child", required_argument, NULL, OPT_CHILD},
+        {"replay-allocator", required_argument, NULL, OPT_CHILD_ALLOCATOR},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = true,
-                 .timeline_every = 1000};
+                 .timeline_every = 1000, .child_fd = -1};
     int c;
     while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -173,6 +236,8 @@ static options parse_options(int argc, char **argv)
         case OPT_STOP: o.stop_on_failure = true; break;
         case OPT_ALLOW_FAILURES: o.allow_failures = true; break;
         case OPT_SERIAL: o.serial = true; break;
+        case OPT_CHILD: o.child_fd = (int)cli_parse_long(PROG, "--replay-child", optarg, 0, 1 << 20); break;
+        case OPT_CHILD_ALLOCATOR: o.child_allocator = optarg; break;
         case OPT_PINNED:
             o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg);
             o.rmalloc_option = "--pinned";
@@ -199,7 +264,7 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "-v prints one replay: name one allocator");
     if (o.maxmem && (o.verbose || o.timeline))
         cli_usage_error(PROG, "--maxmem replays many times: no -v or --timeline with it");
-    if (o.compare && (o.verbose || o.timeline || o.maxmem))
+    if (o.compare && (o.verbose || o.timeline || o.maxmem) && o.child_fd < 0)
         cli_usage_error(PROG, "--compare writes its own timelines: no -v, --timeline or --maxmem with it");
     if (o.output && !o.verbose)
         cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
@@ -293,6 +358,36 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     return rc;
 }
 
+/* In the child: cmtreplay again, with A's library preloaded, to replay
+ * as the command line says against the process's own malloc and write
+ * its report to FD. */
+static void run_preloaded(const options *o, const cmt_allocator *a, int fd)
+{
+    char **argv = calloc((size_t)command_words + 8, sizeof *argv);
+    char child[32], name[512], timeline[4200], every[48];
+    if (!argv)
+        _exit(EXIT_DATA);
+    int n = 0;
+    for (int i = 0; i < command_words; i++)
+        argv[n++] = command_line[i];
+    snprintf(child, sizeof child, "--replay-child=%d", fd);
+    snprintf(name, sizeof name, "--replay-allocator=%s", a->name);
+    argv[n++] = child;
+    argv[n++] = name;
+    if (o->timeline) {
+        snprintf(timeline, sizeof timeline, "--timeline=%s", o->timeline);
+        snprintf(every, sizeof every, "--timeline-every=%llu", (unsigned long long)o->timeline_every);
+        argv[n++] = timeline;
+        argv[n++] = every;
+    }
+    argv[n] = NULL;
+    setenv("LD_PRELOAD", a->preload, 1);
+    setenv("CMT_REPLAY_PRELOADED", a->preload, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "%s: can't run the %s replay: %s\n", PROG, a->name, strerror(errno));
+    _exit(EXIT_DATA);
+}
+
 /* Replays against A in a child process, so that every allocator starts
  * from a fresh process and its peak RSS is its own. */
 static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_report *report)
@@ -310,6 +405,8 @@ static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_
     }
     if (pid == 0) {
         close(fds[0]);
+        if (a->preload)
+            run_preloaded(o, a, fds[1]);
         int rc = replay_one(o, a, report);
         if (rc == 0 && write(fds[1], report, sizeof *report) != (ssize_t)sizeof *report)
             rc = -1;
@@ -447,9 +544,28 @@ static bool failures_said(const options *o, const cmt_replay_report *reports)
     return any;
 }
 
+/* --replay-child: this process was started with a library preloaded; it
+ * replays against its own malloc (its own memory kept apart from it) and
+ * writes the report to the parent. */
+static int replay_as_child(const options *o)
+{
+    cmt_allocate_privately();
+    cmt_allocator a = cmt_allocator_process;
+    a.name = o->child_allocator ? o->child_allocator : "process";
+    cmt_replay_report report;
+    int rc = replay_one(o, &a, &report);
+    if (rc == 0 && write(o->child_fd, &report, sizeof report) != (ssize_t)sizeof report)
+        rc = -1;
+    return rc == 0 ? EXIT_OK : EXIT_DATA;
+}
+
 int main(int argc, char **argv)
 {
+    command_line = argv;
+    command_words = argc;
     options o = parse_options(argc, argv);
+    if (o.child_fd >= 0)
+        return replay_as_child(&o);
     if ((o.nallocators > 1 || o.maxmem || o.compare) && strcmp(o.input, "-") == 0)
         cli_usage_error(PROG, "this reads the trace more than once: give a file, not -");
     if (o.maxmem)
@@ -460,7 +576,7 @@ int main(int argc, char **argv)
         return EXIT_DATA;
     cmt_replay_report reports[MAX_ALLOCATORS];
     int rc = 0;
-    if (o.nallocators == 1 && !o.compare) {
+    if (o.nallocators == 1 && !o.compare && !o.allocators[0]->preload) {
         rc = replay_one(&o, o.allocators[0], &reports[0]);
     } else {
         for (size_t i = 0; i < o.nallocators && rc == 0; i++)

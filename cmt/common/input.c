@@ -224,8 +224,8 @@ void cmt_input_close(cmt_input *in)
     if (in->owns_fd)
         close(in->fd);
     ZSTD_freeDCtx(in->dctx);
-    free(in->packed);
-    free(in->buf);
+    cmt_free(in->packed);
+    cmt_free(in->buf);
     in->buf = NULL;
     in->packed = NULL;
     in->dctx = NULL;

@@ -25,6 +25,13 @@ void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
 void *cmt_malloc(size_t size);
 void *cmt_calloc(size_t count, size_t size);
 void *cmt_realloc(void *p, size_t size);
+void cmt_free(void *p);
+
+/* From now on the library's memory is pages it maps itself, none of it
+ * from malloc: for a replay whose malloc is the allocator it measures
+ * (a preloaded library), which must see only the trace's calls.  Call it
+ * before anything is allocated. */
+void cmt_allocate_privately(void);
 
 /* Tests: the NTH allocation from now on fails (0: none), and with
  * EVERY_ONE_AFTER every one after it too. */

@@ -91,7 +91,7 @@ static bool grow(cmt_map *map)
     bool ok = extend(map, n);
     if (!ok) {
         memcpy(cmt_map_slot(map, n), aside, bytes);
-        free(aside);
+        cmt_free(aside);
         return false;
     }
     map->mask = 2 * n - 1;
@@ -101,7 +101,7 @@ static bool grow(cmt_map *map)
         if (e->key)
             ok = place(map, e);
     }
-    free(aside);
+    cmt_free(aside);
     return ok;
 }
 

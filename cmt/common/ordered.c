@@ -28,7 +28,7 @@ int cmt_ordered_init(cmt_ordered *map)
 
 void cmt_ordered_destroy(cmt_ordered *map)
 {
-    free(map->nodes);
+    cmt_free(map->nodes);
     map->nodes = NULL;
 }
 

@@ -128,7 +128,7 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             cmt_set_error(err, errlen, "%s: is a directory", path);
-            free(out);
+            cmt_free(out);
             return NULL;
         }
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
@@ -136,12 +136,12 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
             out->fd = open(path, O_WRONLY | O_CLOEXEC);
             if (out->fd < 0) {
                 cmt_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
-                free(out);
+                cmt_free(out);
                 return NULL;
             }
         } else if (create_temporary(out, path, err, errlen) < 0) {
-            free(out->tmp_path);
-            free(out);
+            cmt_free(out->tmp_path);
+            cmt_free(out);
             return NULL;
         }
         out->path = cmt_malloc(strlen(path) + 1);
@@ -238,10 +238,10 @@ uint64_t cmt_output_bytes(const cmt_output *out)
 static void release(cmt_output *out)
 {
     release_slot(out);
-    free(out->buf);
-    free(out->path);
-    free(out->tmp_path);
-    free(out);
+    cmt_free(out->buf);
+    cmt_free(out->path);
+    cmt_free(out->tmp_path);
+    cmt_free(out);
 }
 
 int cmt_output_commit(cmt_output *out, char *err, size_t errlen)

@@ -76,7 +76,7 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
     else
         s->text = cmt_text_open_input(&in, path, options, err, errlen);
     if (!s->binary && !s->text) {
-        free(s);
+        cmt_free(s);
         return NULL;
     }
     return s;
@@ -135,5 +135,5 @@ void cmt_source_close(cmt_source *s)
         return;
     cmt_reader_close(s->binary);
     cmt_text_close(s->text);
-    free(s);
+    cmt_free(s);
 }

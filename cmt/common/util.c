@@ -51,19 +51,85 @@ static bool allocation_allowed(void)
     return false;
 }
 
+/* Private allocation (cmt_allocate_privately): each block pages of its
+ * own, its size in the 16 bytes before it.  The library allocates a few
+ * tables and buffers, large and seldom, so a system call each is cheap. */
+static bool private_pages;
+
+void cmt_allocate_privately(void)
+{
+    private_pages = true;
+}
+
+static void *private_alloc(size_t size)
+{
+    size_t total = size + 16;
+    if (total < size)
+        return NULL;
+    unsigned char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    memcpy(p, &total, sizeof total);
+    return p + 16;
+}
+
+static size_t private_size(const void *p)
+{
+    size_t total;
+    memcpy(&total, (const unsigned char *)p - 16, sizeof total);
+    return total - 16;
+}
+
+static void private_free(void *p)
+{
+    if (p)
+        munmap((unsigned char *)p - 16, private_size(p) + 16);
+}
+
+static void *private_realloc(void *p, size_t size)
+{
+    if (!p)
+        return private_alloc(size);
+    size_t total = size + 16, old = private_size(p) + 16;
+    if (total < size)
+        return NULL;
+    unsigned char *q = mremap((unsigned char *)p - 16, old, total, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED)
+        return NULL;
+    memcpy(q, &total, sizeof total);
+    return q + 16;
+}
+
 void *cmt_malloc(size_t size)
 {
-    return allocation_allowed() ? malloc(size) : NULL;
+    if (!allocation_allowed())
+        return NULL;
+    return private_pages ? private_alloc(size) : malloc(size);
 }
 
 void *cmt_calloc(size_t count, size_t size)
 {
-    return allocation_allowed() ? calloc(count, size) : NULL;
+    if (!allocation_allowed())
+        return NULL;
+    size_t bytes;
+    if (private_pages)
+        return __builtin_mul_overflow(count, size, &bytes) ? NULL : private_alloc(bytes); /* fresh pages: zeroed */
+    return calloc(count, size);
 }
 
 void *cmt_realloc(void *p, size_t size)
 {
-    return allocation_allowed() ? realloc(p, size) : NULL;
+    if (!allocation_allowed())
+        return NULL;
+    return private_pages ? private_realloc(p, size) : realloc(p, size);
+}
+
+void cmt_free(void *p)
+{
+    if (private_pages)
+        private_free(p);
+    else
+        free(p);
 }
 
 /* Huge pages are 2 MiB here, the size from which tables get pages of
@@ -138,7 +204,7 @@ void cmt_table_free(void *p, size_t bytes)
     if (!p)
         return;
     if (bytes < CMT_TABLE_PAGES)
-        free(p);
+        cmt_free(p);
     else
         munmap(p, bytes);
 }

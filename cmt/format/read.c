@@ -202,7 +202,7 @@ cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
         if (got >= 0)
             cmt_set_error(err, errlen, "%s", r->err);
         cmt_input_close(&r->in);
-        free(r);
+        cmt_free(r);
         return NULL;
     }
     bool compressed = r->in.buf[6] & CMT_FLAG_ZSTD;
@@ -583,6 +583,6 @@ void cmt_reader_close(cmt_reader *r)
     ZSTD_freeDCtx(r->dctx);
     cmt_live_destroy(&r->live);
     cmt_input_close(&r->in);
-    free(r->plain);
-    free(r);
+    cmt_free(r->plain);
+    cmt_free(r);
 }

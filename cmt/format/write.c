@@ -382,10 +382,10 @@ void cmt_writer_close(cmt_writer *w)
         return;
     ZSTD_freeCCtx(w->cctx);
     cmt_live_destroy(&w->live);
-    free(w->ops.bytes);
-    free(w->heads.bytes);
-    free(w->tails.bytes);
-    free(w->block);
-    free(w->packed);
-    free(w);
+    cmt_free(w->ops.bytes);
+    cmt_free(w->heads.bytes);
+    cmt_free(w->tails.bytes);
+    cmt_free(w->block);
+    cmt_free(w->packed);
+    cmt_free(w);
 }

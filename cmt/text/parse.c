@@ -11,7 +11,7 @@
  *     realloc(81d220b48<1>, 16) = 81d3b83a0<2>
  *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
  *     store(81d3b83a0<2>+8, 4)                    (also load, modify: block+offset, bytes)
- *     free(81d3b83a0<2>)                          # annotations are ignored
+ *     free(81d3b83a0<2>)                              # annotations are ignored
  *
  * The tagger (common/tagger.h) turns addresses into tags, by the rules the
  * recorder follows too.  Tags in the input
@@ -201,7 +201,7 @@ void cmt_text_close(cmt_text_reader *t)
     cmt_tagger_destroy(&t->tagger);
     cmt_ordered_destroy(&t->by_address);
     cmt_map_destroy(&t->context.threads);
-    free(t);
+    cmt_free(t);
 }
 
 const cmt_input *cmt_text_input(const cmt_text_reader *t)
