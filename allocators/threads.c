@@ -504,9 +504,12 @@ static void stop_lanes(replayer *r)
     work stop = {.op = STOP};
     for (uint32_t i = 0; i < r->nlanes; i++)
         hand_to(r->lanes[i], &stop);
+    /* All of them ended before any is freed: a thread still running may
+     * read another's counter. */
+    for (uint32_t i = 0; i < r->nlanes; i++)
+        pthread_join(r->lanes[i]->thread, NULL);
     for (uint32_t i = 0; i < r->nlanes; i++) {
         lane *l = r->lanes[i];
-        pthread_join(l->thread, NULL);
         rep->seconds += l->busy_seconds;
         rep->wait_seconds += l->wait_seconds;
         rep->failed_in_replay += l->failed_in_replay;
