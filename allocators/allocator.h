@@ -82,6 +82,10 @@ extern const cmt_allocator cmt_allocator_system;
 extern const cmt_allocator cmt_allocator_process;
 extern const cmt_allocator cmt_allocator_jemalloc;
 extern const cmt_allocator cmt_allocator_rmalloc;
+/* A bump pointer that never frees, for the replayer's own cost (not in
+ * cmt_allocators: its footprint only grows, and it is no allocator to
+ * choose). */
+extern const cmt_allocator cmt_allocator_null;
 
 /* Every allocator, NULL-terminated, in the order -a list shows them. */
 extern const cmt_allocator *const cmt_allocators[];
@@ -149,6 +153,7 @@ typedef struct cmt_replay_report {
     double wait_seconds;         /* threads waiting at hand-offs, not counted in seconds */
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
     char remarks[160];           /* the allocator's: a preloaded library's fallbacks */
+    double harness_ns_per_event; /* the null allocator's in the same run: the replayer's own cost (0: not run) */
 } cmt_replay_report;
 
 /* Replays every event SOURCE yields (a .cmt file or a text trace) against

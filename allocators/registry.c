@@ -17,7 +17,7 @@ const cmt_allocator *cmt_allocator_find(const char *name)
     for (size_t i = 0; cmt_allocators[i]; i++)
         if (strcmp(cmt_allocators[i]->name, name) == 0)
             return cmt_allocators[i];
-    return NULL;
+    return strcmp(name, cmt_allocator_null.name) == 0 ? &cmt_allocator_null : NULL;
 }
 
 size_t cmt_round_alignment(size_t align)

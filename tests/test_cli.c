@@ -347,6 +347,7 @@ Test(cli, options_that_would_do_nothing_are_refused)
         {"--no-compact", "--no-compact is an rmalloc option"},
         {"-a jemalloc --maxmem", "no -a with it"},
         {"--stop-on-failure --allow-failures", "not both"},
+        {"-a null -v", "the null allocator's blocks share their bytes"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char *err;
@@ -657,5 +658,20 @@ Test(cli, tcmalloc_and_mimalloc_are_listed_and_replay_threads)
     cr_assert_eq(runf(&out, NULL, "%s -a tcmalloc,mimalloc --json %s", REPLAY, cmt), 0);
     cr_assert(strstr(out, "\"allocator\": \"tcmalloc\"") && strstr(out, "\"allocator\": \"mimalloc\""), "%s", out);
     cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4"), "%s", out);
+    free(out);
+}
+
+/* Beside the others, the null allocator's time per event is the
+ * replayer's own: said under the table and in each report. */
+Test(cli, the_replayer_s_own_cost_is_reported_beside_the_allocators)
+{
+    const char *cmt = encoded_sample("", "harness.cmt");
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a null,system %s", REPLAY, cmt), 0);
+    cr_assert(strstr(out, "\nnull  ") && strstr(out, "the replayer's own cost (null): "), "%s", out);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s -a null,system --json %s", REPLAY, cmt), 0);
+    const char *h = strstr(out, "\"harness_ns_per_event\": ");
+    cr_assert(h && strtod(h + 24, NULL) > 0, "%s", out);
     free(out);
 }

@@ -532,3 +532,21 @@ Test(replay, a_recorded_run_replays_on_its_threads)
     cr_assert(strstr(out, "\"threads\": 1,") && strstr(out, "rmalloc is not thread-safe yet"), "%s", out);
     free(out);
 }
+
+/* The null allocator: every block the same bytes, nothing freed; the
+ * replay's figures as for any allocator, its footprint the largest block,
+ * a block too large for its reservation a failure. */
+Test(replay, the_null_allocator_measures_the_replayer_alone)
+{
+    const cmt_allocator *null = cmt_allocator_find("null");
+    cr_assert_not_null(null, "found by name");
+    for (size_t i = 0; cmt_allocators[i]; i++)
+        cr_assert_neq(cmt_allocators[i], null, "not among the allocators to choose");
+    cmt_replay_report rep = replay_file(sample_cmt("every-call.trace"), null, NULL);
+    cr_assert_eq(rep.events, 17);
+    cr_assert_eq(rep.peak_live_bytes, 800);
+    cr_assert_eq(rep.failed_in_trace, 1, "malloc(2^60) fails under null too");
+    cr_assert_eq(rep.failure_not_reproduced, 0);
+    cr_assert_leq(rep.peak_footprint, 800, "the largest block, not the sum");
+    cr_assert_gt(rep.peak_footprint, 0);
+}

@@ -106,6 +106,7 @@ static void list_allocators(void)
 {
     for (size_t i = 0; cmt_allocators[i]; i++)
         printf("%-10s %s\n", cmt_allocators[i]->name, cmt_allocators[i]->description);
+    printf("%-10s %s (not in all)\n", cmt_allocator_null.name, cmt_allocator_null.description);
     for (const cmt_preload *p = cmt_preloads; p->name; p++) {
         if (cmt_preload_available(p))
             printf("%-10s %s (%s)\n", p->name, p->description, p->library);
@@ -262,6 +263,8 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "one input at a time");
     if (o.verbose && o.nallocators > 1)
         cli_usage_error(PROG, "-v prints one replay: name one allocator");
+    if (o.verbose && o.allocators[0] == &cmt_allocator_null)
+        cli_usage_error(PROG, "-v: the null allocator's blocks share their bytes, so its pointers name no block");
     if (o.maxmem && (o.verbose || o.timeline))
         cli_usage_error(PROG, "--maxmem replays many times: no -v or --timeline with it");
     if (o.compare && (o.verbose || o.timeline || o.maxmem) && o.child_fd < 0)
@@ -584,6 +587,11 @@ int main(int argc, char **argv)
     }
     if (rc < 0)
         return EXIT_DATA;
+    for (size_t i = 0; i < o.nallocators; i++)
+        if (o.allocators[i] == &cmt_allocator_null)
+            for (size_t k = 0; k < o.nallocators; k++)
+                reports[k].harness_ns_per_event =
+                    reports[i].events ? reports[i].seconds * 1e9 / (double)reports[i].events : 0;
     if (o.compare) {
         char err[1024];
         if (cmt_compare_report(o.compare, o.input, reports, o.nallocators, &stats, err, sizeof err) < 0) {
