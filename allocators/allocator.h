@@ -154,6 +154,9 @@ typedef struct cmt_replay_report {
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
     char remarks[160];           /* the allocator's: a preloaded library's fallbacks */
     double harness_ns_per_event; /* the null allocator's in the same run: the replayer's own cost (0: not run) */
+    /* The kernel's figures for the replay, decoding included (getrusage). */
+    uint64_t minor_faults, major_faults;
+    double user_seconds, system_seconds;
 } cmt_replay_report;
 
 /* Replays every event SOURCE yields (a .cmt file or a text trace) against

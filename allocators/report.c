@@ -66,7 +66,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
             "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, "
             "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
-            "\"harness_ns_per_event\": %.2f}",
+            "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
+            "\"user_seconds\": %.6f, \"system_seconds\": %.6f}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -78,7 +79,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
             (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
             (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason,
-            r->remarks, r->harness_ns_per_event);
+            r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
+            (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds);
 }
 
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
@@ -128,6 +130,10 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
                 (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
     fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
             human(b, r->start_rss));
+    fprintf(f, "kernel          %s minor and %llu major page faults, %.3f s user and %.3f s system CPU "
+               "(the replay, decoding included)\n",
+            cmt_report_grouped(a, r->minor_faults), (unsigned long long)r->major_faults, r->user_seconds,
+            r->system_seconds);
     if (r->remarks[0])
         fprintf(f, "not replaced    %s: from another library than the preloaded one, so never called\n",
                 r->remarks);

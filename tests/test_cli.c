@@ -675,3 +675,21 @@ Test(cli, the_replayer_s_own_cost_is_reported_beside_the_allocators)
     cr_assert(h && strtod(h + 24, NULL) > 0, "%s", out);
     free(out);
 }
+
+/* The kernel's figures: the page faults of writing a 64 MiB block, which
+ * --no-touch does not write. */
+Test(cli, the_kernel_counts_the_replay_s_page_faults)
+{
+    const char *trace = scratch_path("big.trace");
+    write_text(trace, "malloc(67108864) = 0x10\nfree(0x10)\n");
+    char *touched, *untouched;
+    cr_assert_eq(runf(&touched, NULL, "%s --json %s", REPLAY, trace), 0);
+    cr_assert_eq(runf(&untouched, NULL, "%s --no-touch --json %s", REPLAY, trace), 0);
+    const char *a = strstr(touched, "\"minor_faults\": "), *b = strstr(untouched, "\"minor_faults\": ");
+    cr_assert(a && b && strstr(touched, "\"user_seconds\": "), "%s", touched);
+    unsigned long with = strtoul(a + 16, NULL, 10), without = strtoul(b + 16, NULL, 10);
+    cr_assert_gt(with, without + 16, "%lu faults writing 64 MiB, %lu without (huge pages make them few)", with,
+                 without);
+    free(touched);
+    free(untouched);
+}
