@@ -113,8 +113,16 @@ size_t cmt_round_alignment(size_t align);
 
 /* ---------------------------------------------------------------- replay */
 
+/* What a replay writes of the bytes it allocates, so that pages become
+ * resident as they would in the program. */
+typedef enum cmt_touch {
+    CMT_TOUCH_NONE, /* nothing: only what the allocator writes itself */
+    CMT_TOUCH_ALL,  /* every byte (glibc's trace_run) */
+    CMT_TOUCH_PAGE, /* a byte a page (AOSP's memory_replay): resident, without the program's cost of writing */
+} cmt_touch;
+
 typedef struct cmt_replay_options {
-    bool touch;         /* write every allocated byte, so pages become resident */
+    cmt_touch touch;
     bool serial;        /* every event on one thread, in the recorded order, even of a trace with threads */
     bool stop_on_failure; /* an allocation that fails now but did not then ends the replay with an error */
     cmt_allocator_options allocator;

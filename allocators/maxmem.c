@@ -14,7 +14,7 @@ static int replays_in(const char *path, const cmt_allocator_options *options,
     cmt_source *source = cmt_source_open(path, NULL, err, errlen);
     if (!source)
         return -1;
-    cmt_replay_options ro = {.touch = false, .allocator = *options};
+    cmt_replay_options ro = {.touch = CMT_TOUCH_NONE, .allocator = *options};
     int rc = cmt_replay(source, &cmt_allocator_rmalloc, &ro, report, err, errlen);
     cmt_source_close(source);
     if (rc < 0)

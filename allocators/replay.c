@@ -106,14 +106,26 @@ static void unlock_block(const replay *r, void *p)
         r->alloc->unlock(r->heap, p);
 }
 
+void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to)
+{
+    if (!p || to <= from)
+        return;
+    if (mode == CMT_TOUCH_ALL) {
+        memset(p + from, TOUCH_BYTE, to - from);
+    } else if (mode == CMT_TOUCH_PAGE) {
+        const uint64_t page = 4096;
+        for (uint64_t at = from; at < to; at = (at / page + 1) * page)
+            p[at] = TOUCH_BYTE;
+    }
+}
+
 /* Writes bytes [from, to) of block P and returns the address it has now. */
 static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 {
     if (!p)
         return 0;
     uint8_t *bytes = lock_block(r, p);
-    if (r->options->touch && to > from)
-        memset(bytes + from, TOUCH_BYTE, to - from);
+    cmt_touch_bytes(r->options->touch, bytes, from, to);
     unlock_block(r, p);
     return (uint64_t)(uintptr_t)bytes;
 }

@@ -15,4 +15,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
                        size_t nfirst, char *err, size_t errlen);
 
+/* Writes bytes [FROM, TO) of the block at P as MODE says. */
+void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to);
+
 #endif /* CMT_REPLAY_INTERNAL_H */

@@ -156,8 +156,7 @@ static slot *slot_at(replayer *r, uint32_t s)
 
 static void touch_bytes(const replayer *r, void *p, uint64_t from, uint64_t to)
 {
-    if (p && r->options->touch && to > from)
-        memset((uint8_t *)p + from, 0xa5, to - from);
+    cmt_touch_bytes(r->options->touch, p, from, to);
 }
 
 /* A block the trace says was made: into slot S, or, if the trace has no
@@ -223,7 +222,7 @@ static void run_access(lane *l, const work *w)
     uint64_t n = w->size < b->usable - from ? w->size : b->usable - from;
     volatile uint8_t *at = (uint8_t *)b->p + from;
     if (w->op == CMT_OP_STORE) {
-        memset((uint8_t *)b->p + from, 0xa5, n);
+        memset((uint8_t *)b->p + from, 0xa5, n); /* the trace's own store, whatever --touch says */
     } else {
         uint8_t sum = 0;
         for (uint64_t i = 0; i < n; i++)

@@ -692,4 +692,13 @@ Test(cli, the_kernel_counts_the_replay_s_page_faults)
                  without);
     free(touched);
     free(untouched);
+    /* --touch=page: a byte a page, every page resident all the same. */
+    char *paged;
+    cr_assert_eq(runf(&paged, NULL, "%s --touch=page --json %s", REPLAY, trace), 0);
+    const char *c = strstr(paged, "\"minor_faults\": ");
+    cr_assert_not_null(c);
+    unsigned long page = strtoul(c + 16, NULL, 10);
+    cr_assert(page + 64 >= with && page <= with + 64, "%lu faults a byte a page, %lu writing all", page, with);
+    free(paged);
+    cr_assert_eq(runf(NULL, NULL, "%s --touch=some %s 2>/dev/null", REPLAY, trace), 2);
 }

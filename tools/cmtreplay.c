@@ -38,7 +38,10 @@ static void usage(void)
            "  -o, --output FILE     write the -v trace to FILE instead of standard output\n"
            "      --report FILE     write the report to FILE\n"
            "      --json            write the report as JSON\n"
-           "      --no-touch        do not write to the allocated bytes\n"
+           "      --touch=all|page|none  write every allocated byte (all, the default),\n"
+           "                        a byte a page (page, as memory_replay does: the\n"
+           "                        pages resident without writing them all), or none\n"
+           "      --no-touch        --touch=none\n"
            "      --serial          replay a trace's threads on one thread, every event\n"
            "                        in the recorded order (default: a thread for each)\n"
            "      --salvage         replay up to damage in the trace (a file cut short,\n"
@@ -81,7 +84,7 @@ typedef struct options {
     const char *output;
     const char *report;
     bool json;
-    bool touch;
+    cmt_touch touch;
     const char *timeline;
     uint64_t timeline_every;
     cmt_allocator_options allocator;
@@ -191,12 +194,13 @@ static options parse_options(int argc, char **argv)
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
         OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES,
-        OPT_SERIAL, OPT_CHILD, OPT_CHILD_ALLOCATOR
+        OPT_SERIAL, OPT_CHILD, OPT_CHILD_ALLOCATOR, OPT_TOUCH
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
         {"output", required_argument, NULL, 'o'},    {"report", required_argument, NULL, OPT_REPORT},
         {"json", no_argument, NULL, OPT_JSON},        {"no-touch", no_argument, NULL, OPT_NO_TOUCH},
+        {"touch", required_argument, NULL, OPT_TOUCH},
         {"timeline", required_argument, NULL, OPT_TIMELINE},
         {"timeline-every", required_argument, NULL, OPT_TIMELINE_EVERY},
         {"pinned", required_argument, NULL, OPT_PINNED},
@@ -213,7 +217,7 @@ static options parse_options(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = true,
+    options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = CMT_TOUCH_ALL,
                  .timeline_every = 1000, .child_fd = -1};
     int c;
     while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
@@ -226,7 +230,17 @@ static options parse_options(int argc, char **argv)
         case 'o': o.output = optarg; break;
         case OPT_REPORT: o.report = optarg; break;
         case OPT_JSON: o.json = true; break;
-        case OPT_NO_TOUCH: o.touch = false; break;
+        case OPT_NO_TOUCH: o.touch = CMT_TOUCH_NONE; break;
+        case OPT_TOUCH:
+            if (!strcmp(optarg, "all"))
+                o.touch = CMT_TOUCH_ALL;
+            else if (!strcmp(optarg, "page"))
+                o.touch = CMT_TOUCH_PAGE;
+            else if (!strcmp(optarg, "none"))
+                o.touch = CMT_TOUCH_NONE;
+            else
+                cli_usage_error(PROG, "--touch takes all, page or none, not '%s'", optarg);
+            break;
         case OPT_TIMELINE: o.timeline = optarg; break;
         case OPT_TIMELINE_EVERY:
             o.timeline_every = (uint64_t)cli_parse_long(PROG, "--timeline-every", optarg, 1, LONG_MAX);
