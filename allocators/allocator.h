@@ -162,6 +162,12 @@ typedef struct cmt_replay_report {
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
     char remarks[160];           /* the allocator's: a preloaded library's fallbacks */
     double harness_ns_per_event; /* the null allocator's in the same run: the replayer's own cost (0: not run) */
+    /* -r N: the replays this report is the median of (by time per event;
+     * 1 for a single one), and the fastest's and slowest's times and the
+     * least and most RSS among them. */
+    uint64_t repetitions;
+    double ns_per_event_min, ns_per_event_max;
+    uint64_t peak_rss_min, peak_rss_max;
     /* The kernel's figures for the replay, decoding included (getrusage). */
     uint64_t minor_faults, major_faults;
     double user_seconds, system_seconds;

@@ -67,7 +67,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, "
             "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
             "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
-            "\"user_seconds\": %.6f, \"system_seconds\": %.6f}",
+            "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
+            "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
             (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -80,7 +81,9 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
             (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason,
             r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
-            (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds);
+            (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
+            (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
+            (unsigned long long)r->peak_rss_min, (unsigned long long)r->peak_rss_max);
 }
 
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
@@ -107,6 +110,11 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
     if (r->threads > 1)
         fprintf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
                 r->wall_seconds * 1e3, r->wait_seconds * 1e3);
+    if (r->repetitions > 1)
+        fprintf(f, "\nrepeated        %llu times in fresh processes: the median by time; %.1f to %.1f ns/event, "
+                   "peak RSS %s to %s",
+                (unsigned long long)r->repetitions, r->ns_per_event_min, r->ns_per_event_max,
+                human(a, r->peak_rss_min), human(b, r->peak_rss_max));
     fprintf(f, "\nthreads         %llu, %llu frees and reallocs of another thread's block",
             (unsigned long long)r->threads, (unsigned long long)r->cross_thread_frees);
     if (r->serial_reason[0])
@@ -164,6 +172,14 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
         fprintf(f, "%-10s %10.1f %14s %10.3f %12s %9llu\n", r->allocator, ns_per_event(r),
                 human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
                 human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
+    }
+    if (n > 0 && reports[0].repetitions > 1) {
+        fprintf(f, "(each the median of %llu replays; ns/event from fastest to slowest:",
+                (unsigned long long)reports[0].repetitions);
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, " %s %.1f-%.1f", reports[i].allocator, reports[i].ns_per_event_min,
+                    reports[i].ns_per_event_max);
+        fputs(")\n", f);
     }
     if (n > 0 && reports[0].harness_ns_per_event > 0)
         fprintf(f, "the replayer's own cost (null): %.1f ns/event of each allocator's\n",

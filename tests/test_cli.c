@@ -702,3 +702,23 @@ Test(cli, the_kernel_counts_the_replay_s_page_faults)
     free(paged);
     cr_assert_eq(runf(NULL, NULL, "%s --touch=some %s 2>/dev/null", REPLAY, trace), 2);
 }
+
+/* -r N: N replays in fresh processes, the median by time with the spread. */
+Test(cli, repeated_replays_give_the_median_and_the_spread)
+{
+    const char *cmt = encoded_sample("", "rep.cmt");
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -r 3 --json %s", REPLAY, cmt), 0);
+    const char *spread = strstr(out, "\"repetitions\": 3, \"ns_per_event_spread\": [");
+    cr_assert_not_null(spread, "%s", out);
+    double lo = strtod(spread + 42, NULL), hi = strtod(strchr(spread + 42, ',') + 1, NULL);
+    const char *ns = strstr(out, "\"ns_per_event\": ");
+    double median = strtod(ns + 16, NULL);
+    cr_assert(lo <= median + 0.01 && median <= hi + 0.01, "%f <= %f <= %f", lo, median, hi);
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s -r 2 -a system,rmalloc %s", REPLAY, cmt), 0);
+    cr_assert(strstr(out, "(each the median of 2 replays; ns/event from fastest to slowest: system "), "%s", out);
+    free(out);
+    cr_assert_eq(runf(NULL, NULL, "%s -r 3 -v %s > /dev/null 2>&1", REPLAY, cmt), 2);
+    cr_assert_eq(runf(NULL, NULL, "%s -r 0 %s > /dev/null 2>&1", REPLAY, cmt), 2);
+}

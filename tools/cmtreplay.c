@@ -42,6 +42,8 @@ static void usage(void)
            "                        a byte a page (page, as memory_replay does: the\n"
            "                        pages resident without writing them all), or none\n"
            "      --no-touch        --touch=none\n"
+           "  -r, --repeat N        each replay N times, each in a fresh process: the\n"
+           "                        median by time, with the spread\n"
            "      --serial          replay a trace's threads on one thread, every event\n"
            "                        in the recorded order (default: a thread for each)\n"
            "      --salvage         replay up to damage in the trace (a file cut short,\n"
@@ -93,6 +95,7 @@ typedef struct options {
     bool allocators_given, every_given;
     bool salvage, stop_on_failure, allow_failures, serial;
     const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
+    long repetitions;            /* -r */
     int child_fd;                /* --replay-child: a replay in a preloaded process, its report to this fd */
     const char *child_allocator; /* ... under this name */
 } options;
@@ -198,6 +201,7 @@ static options parse_options(int argc, char **argv)
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
+        {"repeat", required_argument, NULL, 'r'},
         {"output", required_argument, NULL, 'o'},    {"report", required_argument, NULL, OPT_REPORT},
         {"json", no_argument, NULL, OPT_JSON},        {"no-touch", no_argument, NULL, OPT_NO_TOUCH},
         {"touch", required_argument, NULL, OPT_TOUCH},
@@ -220,13 +224,14 @@ static options parse_options(int argc, char **argv)
     options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = CMT_TOUCH_ALL,
                  .timeline_every = 1000, .child_fd = -1};
     int c;
-    while ((c = getopt_long(argc, argv, "a:vo:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:vo:r:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             parse_allocators(&o, optarg);
             o.allocators_given = true;
             break;
         case 'v': o.verbose = true; break;
+        case 'r': o.repetitions = cli_parse_long(PROG, "-r", optarg, 1, 1000); break;
         case 'o': o.output = optarg; break;
         case OPT_REPORT: o.report = optarg; break;
         case OPT_JSON: o.json = true; break;
@@ -287,6 +292,8 @@ static options parse_options(int argc, char **argv)
         cli_usage_error(PROG, "-o names where -v writes the trace; add -v");
     if (o.maxmem && o.allocators_given)
         cli_usage_error(PROG, "--maxmem replays rmalloc, system and jemalloc as it must: no -a with it");
+    if (o.repetitions > 1 && (o.verbose || o.timeline || o.compare || o.maxmem))
+        cli_usage_error(PROG, "-r repeats a replay for its figures: no -v, --timeline, --compare or --maxmem with it");
     if (o.stop_on_failure && o.allow_failures)
         cli_usage_error(PROG, "--stop-on-failure or --allow-failures, not both");
     bool rmalloc_named = o.maxmem || (o.compare && !o.allocators_given);
@@ -444,6 +451,50 @@ static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_
     return 0;
 }
 
+static double time_per_event(const cmt_replay_report *r)
+{
+    return r->events ? r->seconds * 1e9 / (double)r->events : 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    double x = time_per_event(a), y = time_per_event(b);
+    return (x > y) - (x < y);
+}
+
+/* -r N: N replays against A, each in a fresh process (run-to-run noise
+ * of 15% can swap two allocators' places); *REPORT is the median by time
+ * per event, with the spread.  Returns 0 or -1. */
+static int replay_repeated(const options *o, const cmt_allocator *a, cmt_replay_report *report)
+{
+    size_t n = (size_t)o->repetitions;
+    cmt_replay_report *runs = calloc(n, sizeof *runs);
+    if (!runs) {
+        fprintf(stderr, "%s: out of memory\n", PROG);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (replay_in_child(o, a, &runs[k]) < 0) {
+            free(runs);
+            return -1;
+        }
+    }
+    qsort(runs, n, sizeof *runs, by_time);
+    *report = runs[n / 2];
+    report->repetitions = n;
+    report->ns_per_event_min = time_per_event(&runs[0]);
+    report->ns_per_event_max = time_per_event(&runs[n - 1]);
+    report->peak_rss_min = report->peak_rss_max = runs[0].peak_rss;
+    for (size_t k = 1; k < n; k++) {
+        if (runs[k].peak_rss < report->peak_rss_min)
+            report->peak_rss_min = runs[k].peak_rss;
+        if (runs[k].peak_rss > report->peak_rss_max)
+            report->peak_rss_max = runs[k].peak_rss;
+    }
+    free(runs);
+    return 0;
+}
+
 /* Prints the report to --report FILE, or to standard output (standard
  * error when -v has standard output).  Returns 0 or -1. */
 static int emit_report(const options *o, const cmt_replay_report *reports, const cmt_maxmem *maxmem)
@@ -593,7 +644,10 @@ int main(int argc, char **argv)
         return EXIT_DATA;
     cmt_replay_report reports[MAX_ALLOCATORS];
     int rc = 0;
-    if (o.nallocators == 1 && !o.compare && !o.allocators[0]->preload) {
+    if (o.repetitions > 1) {
+        for (size_t i = 0; i < o.nallocators && rc == 0; i++)
+            rc = replay_repeated(&o, o.allocators[i], &reports[i]);
+    } else if (o.nallocators == 1 && !o.compare && !o.allocators[0]->preload) {
         rc = replay_one(&o, o.allocators[0], &reports[0]);
     } else {
         for (size_t i = 0; i < o.nallocators && rc == 0; i++)
