@@ -186,8 +186,12 @@ static void write_script(FILE *f, const char *trace, const cmt_replay_report *re
         fprintf(f, "plot 'timeline.%s' using 1:($2/1048576) title 'optimal (live bytes)' lw 2 lc rgb 'black'",
                 reports[0].allocator);
         for (size_t i = 0; i < n; i++)
-            fprintf(f, ", \\\n     'timeline.%s' using 1:($3/1048576) title '%s' lw 1.5", reports[i].allocator,
-                    reports[i].allocator);
+            fprintf(f, ", \\\n     'timeline.%s' using 1:($3/1048576) title '%s' lw 1.5 lc %zu", reports[i].allocator,
+                    reports[i].allocator, i + 1);
+        /* The kernel's count beside each allocator's own: dashed. */
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, ", \\\n     'timeline.%s' using 1:($4/1048576) title '%s RSS' lw 1 dt 2 lc %zu",
+                    reports[i].allocator, reports[i].allocator, i + 1);
         fprintf(f, "\n");
         for (size_t h = 0; h < plotted_histograms(stats); h++) {
             fprintf(f, "set output '%s.%s'\nset title ", histograms[h].name, terminals[t][0]);

@@ -264,7 +264,7 @@ Test(cli, rmalloc_knobs_timeline_and_the_max_memory_experiment)
     cr_assert_eq(runf(NULL, NULL, "%s -a system,rmalloc --timeline %s --timeline-every 1000 %s", REPLAY,
                       scratch_path("tl"), cmt), 0);
     char *table = read_file(scratch_path("tl.rmalloc"), NULL);
-    cr_assert(strncmp(table, "# event live_bytes footprint_bytes\n1000 ", 40) == 0, "%s", table);
+    cr_assert(strncmp(table, "# event live_bytes footprint_bytes rss_bytes\n1000 ", 50) == 0, "%s", table);
     free(table);
     cr_assert(file_exists(scratch_path("tl.system")));
     cr_assert_eq(runf(&out, &err, "%s --maxmem %s", REPLAY, cmt), 0, "%s", err);

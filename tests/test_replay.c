@@ -191,7 +191,7 @@ Test(replay, the_timeline_has_a_row_every_n_events)
     cmt_source_close(r);
     cr_assert_eq(cmt_output_commit(timeline, err, sizeof err), 0);
     char *text = read_file(scratch_path("t.txt"), NULL);
-    const char *start = "# event live_bytes footprint_bytes\n500 ";
+    const char *start = "# event live_bytes footprint_bytes rss_bytes\n500 ";
     cr_assert(strncmp(text, start, strlen(start)) == 0, "%s", text);
     cr_assert(strstr(text, "\n3500 ") && strstr(text, "\n3506 "), "a last row at the end: %s", text);
     int rows = 0;
