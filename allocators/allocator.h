@@ -108,6 +108,9 @@ bool cmt_preload_available(const cmt_preload *p);
 /* The allocator NAME that replays in a process with LIBRARY preloaded. */
 cmt_allocator cmt_allocator_preloaded(const char *name, const char *library);
 
+/* The process's resident bytes, as the kernel counts them (/proc). */
+uint64_t cmt_resident_bytes(void);
+
 /* The smallest power of two at least ALIGN (and at least a pointer's size). */
 size_t cmt_round_alignment(size_t align);
 

@@ -52,18 +52,6 @@ typedef struct process_heap {
     char fallbacks[160];
 } process_heap;
 
-static uint64_t resident_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* The function NAME as the process calls it, if it comes from LIBRARY
  * (its real path); else NULL, and NAME added to FALLBACKS. */
 static void *from_library(const char *name, const char *library, char *fallbacks, size_t len)
@@ -108,7 +96,7 @@ static void *process_create(const cmt_allocator_options *options, char *err, siz
         free(h);
         return NULL;
     }
-    h->start_rss = resident_bytes();
+    h->start_rss = cmt_resident_bytes();
     return h;
 }
 
@@ -165,7 +153,7 @@ static size_t process_usable_size(void *heap, void *p)
 static void process_stats(void *heap, cmt_heap_stats *stats)
 {
     process_heap *h = heap;
-    uint64_t now = resident_bytes();
+    uint64_t now = cmt_resident_bytes();
     stats->bytes = now > h->start_rss ? now - h->start_rss : 0;
     stats->mapped = stats->bytes;
 }

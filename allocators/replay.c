@@ -20,6 +20,7 @@
 #include "../cmt/common/internal.h"
 #include "../cmt/common/map.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -56,16 +57,21 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint64_t current_rss(void)
+uint64_t cmt_resident_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages_total = 0, pages_resident = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &pages_total, &pages_resident) != 2)
-            pages_resident = 0;
-        fclose(f);
-    }
-    return (uint64_t)pages_resident * (uint64_t)sysconf(_SC_PAGESIZE);
+    /* read(), not stdio, which would allocate from the allocator being
+     * measured. */
+    char text[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    char *resident;
+    strtoull(text, &resident, 10); /* the size of the address space, then what is resident */
+    return strtoull(resident, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static uint64_t peak_rss(void)
@@ -321,7 +327,7 @@ static int print_events(replay *r, const cmt_event *events, const uint64_t *wher
 static int write_timeline_row(replay *r, char *err, size_t errlen)
 {
     char row[128];
-    uint64_t rss = current_rss(), start = r->report->start_rss;
+    uint64_t rss = cmt_resident_bytes(), start = r->report->start_rss;
     int n = snprintf(row, sizeof row, "%llu %llu %llu %llu\n", (unsigned long long)r->report->events,
                      (unsigned long long)r->live_bytes, (unsigned long long)r->report->end_footprint,
                      (unsigned long long)(rss > start ? rss - start : 0));
@@ -485,7 +491,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         allocator->destroy(r.heap);
         return -1;
     }
-    report->start_rss = current_rss();
+    report->start_rss = cmt_resident_bytes();
     struct rusage before;
     getrusage(RUSAGE_SELF, &before);
     report->threads = 1;
