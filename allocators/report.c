@@ -165,11 +165,15 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
     if (n > 0)
         fprintf(f, "%s events, peak live %s bytes in %s blocks\n", cmt_report_grouped(a, reports[0].events),
                 cmt_report_grouped(b, reports[0].peak_live_bytes), cmt_report_grouped(c, reports[0].peak_live_blocks));
-    fprintf(f, "%-10s %10s %14s %10s %12s %9s\n", "allocator", "ns/event", "peak footprint",
+    int width = 10; /* the names' column: as wide as the longest (a plugin's) */
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(reports[i].allocator) > width)
+            width = (int)strlen(reports[i].allocator);
+    fprintf(f, "%-*s %10s %14s %10s %12s %9s\n", width, "allocator", "ns/event", "peak footprint",
             "overhead", "peak RSS", "failures");
     for (size_t i = 0; i < n; i++) {
         const cmt_replay_report *r = &reports[i];
-        fprintf(f, "%-10s %10.1f %14s %10.3f %12s %9llu\n", r->allocator, ns_per_event(r),
+        fprintf(f, "%-*s %10.1f %14s %10.3f %12s %9llu\n", width, r->allocator, ns_per_event(r),
                 human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
                 human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
     }

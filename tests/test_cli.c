@@ -722,3 +722,30 @@ Test(cli, repeated_replays_give_the_median_and_the_spread)
     cr_assert_eq(runf(NULL, NULL, "%s -r 3 -v %s > /dev/null 2>&1", REPLAY, cmt), 2);
     cr_assert_eq(runf(NULL, NULL, "%s -r 0 %s > /dev/null 2>&1", REPLAY, cmt), 2);
 }
+
+/* -a plugin:LIBRARY.so: an allocator with a vtable of its own
+ * (tests/plugin_allocator.c), replayed serially and on a trace's
+ * threads; a library without the vtable is refused. */
+Test(cli, a_plugin_s_vtable_is_replayed)
+{
+    const char *cmt = encoded_sample("", "plugin.cmt");
+    char *out, *err;
+    cr_assert_eq(runf(&out, &err, "%s -a plugin:%s --json %s", REPLAY, PLUGIN_ALLOCATOR, cmt), 0, "%s", err);
+    cr_assert(strstr(out, "\"allocator\": \"plugin:libplugin_allocator.so\"") && strstr(out, "\"events\": 3506") &&
+                  strstr(out, "\"failed_in_replay\": 0,"),
+              "%s", out);
+    /* It counts exactly the bytes it holds: its peak is the peak of live bytes. */
+    cr_assert(strstr(out, "\"peak_live_bytes\": 1123160,") && strstr(out, "\"peak_footprint\": 1123160,"), "%s", out);
+    free(out);
+    free(err);
+    const char *threads = scratch_path("plugin-threads.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtrecord -q -o %s -- %s calls threads > /dev/null", CMT_TOOLS, threads,
+                      RECORD_TARGET),
+                 0);
+    cr_assert_eq(runf(&out, NULL, "%s -a plugin:%s --json %s", REPLAY, PLUGIN_ALLOCATOR, threads), 0);
+    cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4"), "%s", out);
+    free(out);
+    cr_assert_eq(runf(NULL, &err, "%s -a plugin:/lib/x86_64-linux-gnu/libz.so.1 %s", REPLAY, cmt), 2);
+    cr_assert(strstr(err, "exports no cmt_allocator_plugin"), "%s", err);
+    free(err);
+}

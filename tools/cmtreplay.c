@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "../cmt/common/internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -30,7 +31,8 @@ static void usage(void)
            "  -a, --allocator NAME  system (default), jemalloc, rmalloc; tcmalloc and mimalloc\n"
            "                        where installed, and preload:LIBRARY.so for any library\n"
            "                        that replaces malloc (each preloaded into a process\n"
-           "                        of its own); a comma-separated list or 'all' replays\n"
+           "                        of its own), plugin:LIBRARY.so for one exporting the\n"
+           "                        vtable of cmt_allocator.h; a comma-separated list or 'all' replays\n"
            "                        against each in a fresh process and prints them\n"
            "                        side by side; 'list' lists them\n"
            "  -v, --verbose         print the trace with the replaying allocator's\n"
@@ -120,6 +122,7 @@ static void list_allocators(void)
             printf("%-10s %s: not installed (apt-get install %s)\n", p->name, p->description, p->package);
     }
     printf("%-10s any library that replaces malloc, preloaded\n", "preload:LIBRARY.so");
+    printf("%-10s any library that exports the vtable of cmt_allocator.h\n", "plugin:LIBRARY.so");
 }
 
 /* A sanitized build's runtime must come first among the libraries, so no
@@ -139,6 +142,36 @@ static void add_preloaded(options *o, const char *name, const char *library)
     o->allocators[o->nallocators++] = &preloaded[npreloaded++];
 }
 
+/* KIND:PATH as the reports name it: KIND and the file's name (reports
+ * keep 31 characters), in memory that lasts. */
+static const char *short_name(const char *kind, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *name = malloc(strlen(kind) + strlen(path) + 2);
+    if (!name)
+        cli_usage_error(PROG, "out of memory");
+    sprintf(name, "%s:%s", kind, slash ? slash + 1 : path);
+    return name;
+}
+
+/* -a plugin:PATH.so: the vtable the library exports. */
+static void add_plugin(options *o, const char *name)
+{
+    void *library = dlopen(name + 7, RTLD_NOW | RTLD_LOCAL);
+    if (!library)
+        cli_usage_error(PROG, "%s: %s", name, dlerror());
+    const cmt_allocator *vtable = dlsym(library, "cmt_allocator_plugin");
+    const int *abi = dlsym(library, "cmt_allocator_abi");
+    if (!vtable || !abi)
+        cli_usage_error(PROG, "%s exports no cmt_allocator_plugin and cmt_allocator_abi (cmt_allocator.h)", name + 7);
+    if (*abi != CMT_ALLOCATOR_ABI)
+        cli_usage_error(PROG, "%s is built for vtable %d; this cmtreplay takes %d", name + 7, *abi, CMT_ALLOCATOR_ABI);
+    preloaded[npreloaded] = *vtable;
+    preloaded[npreloaded].name = short_name("plugin", name + 7);
+    preloaded[npreloaded].preload = NULL; /* the library is in this process already */
+    o->allocators[o->nallocators++] = &preloaded[npreloaded++];
+}
+
 static void add_allocator(options *o, const char *name)
 {
     if (o->nallocators == MAX_ALLOCATORS)
@@ -148,13 +181,17 @@ static void add_allocator(options *o, const char *name)
         o->allocators[o->nallocators++] = a;
         return;
     }
+    if (strncmp(name, "plugin:", 7) == 0) {
+        add_plugin(o, name);
+        return;
+    }
     if (strncmp(name, "preload:", 8) == 0) {
         if (access(name + 8, R_OK) != 0)
             cli_usage_error(PROG, "%s: %s", name + 8, strerror(errno));
-        const char *kept = strdup(name); /* the command line's words outlive the parsing copy; this must too */
-        if (!kept)
+        const char *library = strdup(name + 8); /* the parsing copy of the words goes; this must stay */
+        if (!library)
             cli_usage_error(PROG, "out of memory");
-        add_preloaded(o, kept, kept + 8);
+        add_preloaded(o, short_name("preload", library), library);
         return;
     }
     for (const cmt_preload *p = cmt_preloads; p->name; p++) {

@@ -1,0 +1,87 @@
+/*
+ * cmt_allocator.h - the vtable cmtreplay replays a trace against: the one
+ * header an allocator needs to be replayed as a plugin.
+ *
+ * A plugin is a shared library that exports
+ *
+ *     const cmt_allocator cmt_allocator_plugin = {...};
+ *     const int cmt_allocator_abi = CMT_ALLOCATOR_ABI;
+ *
+ * and is named with cmtreplay -a plugin:PATH.so (tests/plugin_allocator.c
+ * is a small one).  The replay calls it as the vtable says, from as many
+ * threads at once as the trace has, unless not_thread_safe says why not.
+ * Every pointer it returns must stay valid until the replay frees it.
+ */
+#ifndef CMT_ALLOCATOR_VTABLE_H
+#define CMT_ALLOCATOR_VTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The vtable's layout: a plugin built against another is refused. */
+#define CMT_ALLOCATOR_ABI 1
+
+/* What an allocator says of its heap.  bytes is the memory it holds from
+ * the system, as the allocator itself counts it (glibc: mallinfo2's arena +
+ * hblkhd; jemalloc: the replay arena's resident bytes; rmalloc: the highest
+ * top of its heap and its handle table). */
+typedef struct cmt_heap_stats {
+    uint64_t bytes;
+    uint64_t mapped; /* address space reserved, resident or not */
+    uint64_t compactions, bytes_moved; /* relocating allocators */
+    double compact_seconds;
+} cmt_heap_stats;
+
+/* Knobs of the allocators that have them; zero is every default. */
+typedef struct cmt_allocator_options {
+    double pinned;      /* rmalloc: the fraction of blocks locked for their whole life */
+    bool no_compaction; /* rmalloc: never move blocks */
+    uint64_t capacity;  /* rmalloc: heap capacity in bytes; 0: CMT_RMALLOC_CAPACITY */
+} cmt_allocator_options;
+
+/* One allocator behind the replay.  Every call takes the heap that create
+ * returned, so that an allocator can replay in a heap of its own and count
+ * only what the replay asked of it.  A relocating allocator hands out
+ * handles (as pointers, NULL for none) and gives addresses through lock;
+ * the others leave lock and unlock NULL. */
+typedef struct cmt_allocator {
+    const char *name;
+    const char *description;
+    /* Makes a heap; NULL with a message in ERR when the allocator can't. */
+    void *(*create)(const cmt_allocator_options *options, char *err, size_t errlen);
+    void (*destroy)(void *heap);
+    void *(*malloc)(void *heap, size_t size);
+    void *(*calloc)(void *heap, size_t count, size_t size);
+    /* realloc(p, 0) frees p and returns NULL, as glibc's does. */
+    void *(*realloc)(void *heap, void *p, size_t size);
+    void (*free)(void *heap, void *p);
+    /* Any alignment: one that is not a power of two is rounded up to one. */
+    void *(*memalign)(void *heap, size_t align, size_t size);
+    size_t (*usable_size)(void *heap, void *p);
+    void (*stats)(void *heap, cmt_heap_stats *stats);
+    void *(*lock)(void *heap, void *block);
+    void (*unlock)(void *heap, void *block);
+    /* NULL if a heap takes calls from several threads at once; else why
+     * not, and a trace's threads then replay on one. */
+    const char *not_thread_safe;
+    /* A library the replay's process must be started with in LD_PRELOAD
+     * (the vtable then calls the process's own malloc); NULL for an
+     * allocator that replays in any process. */
+    const char *preload;
+    /* What the report should say of the heap (a preloaded library's
+     * functions that came from elsewhere), or NULL. */
+    void (*remarks)(void *heap, char *buf, size_t len);
+} cmt_allocator;
+
+/* The vtable of the allocator NAME whose functions are NAME_create,
+ * NAME_destroy, NAME_malloc... NAME_stats; more fields may follow. */
+#define CMT_ALLOCATOR_VTABLE(NAME, DESCRIPTION, ...)                                               \
+    {                                                                                              \
+        .name = #NAME, .description = DESCRIPTION, .create = NAME##_create,                        \
+        .destroy = NAME##_destroy, .malloc = NAME##_malloc, .calloc = NAME##_calloc,               \
+        .realloc = NAME##_realloc, .free = NAME##_free, .memalign = NAME##_memalign,               \
+        .usable_size = NAME##_usable_size, .stats = NAME##_stats, __VA_ARGS__                      \
+    }
+
+#endif /* CMT_ALLOCATOR_VTABLE_H */
