@@ -1,19 +1,21 @@
 /*
  * plugin_allocator.c - an allocator of a user's own as cmtreplay takes it
  * with -a plugin:LIBRARY.so: the vtable of cmt_allocator.h, exported.  It
- * hands out blocks from glibc's own functions (under their internal
- * names, whatever malloc the process has), each behind a 16-byte header
- * that keeps its size, and counts the bytes it holds as its footprint.
+ * hands out blocks from glibc's own functions (found in libc.so.6 itself,
+ * whatever malloc the process has: cmtreplay links jemalloc, and a
+ * sanitizer intercepts some of glibc's other names), each behind a
+ * 16-byte header that keeps its size, and counts the bytes it holds as its
+ * footprint.
  */
 #include "cmt_allocator.h"
 
+#include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-void *__libc_malloc(size_t size);
-void __libc_free(void *p);
-void *__libc_memalign(size_t align, size_t size);
+static void *(*glibc_memalign)(size_t, size_t);
+static void (*glibc_free)(void *);
 
 #define HEADER 16
 
@@ -24,7 +26,16 @@ typedef struct counting_heap {
 static void *counting_create(const cmt_allocator_options *options, char *err, size_t errlen)
 {
     (void)options;
-    counting_heap *h = __libc_malloc(sizeof *h);
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (libc) {
+        *(void **)&glibc_memalign = dlsym(libc, "memalign");
+        *(void **)&glibc_free = dlsym(libc, "free");
+    }
+    if (!glibc_memalign || !glibc_free) {
+        snprintf(err, errlen, "counting: can't find glibc's memalign and free");
+        return NULL;
+    }
+    counting_heap *h = glibc_memalign(16, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "counting: out of memory");
         return NULL;
@@ -35,7 +46,7 @@ static void *counting_create(const cmt_allocator_options *options, char *err, si
 
 static void counting_destroy(void *heap)
 {
-    __libc_free(heap);
+    glibc_free(heap);
 }
 
 static size_t size_of(const void *p)
@@ -50,7 +61,7 @@ static void *take(counting_heap *h, size_t align, size_t size)
 {
     if (size > SIZE_MAX / 2)
         return NULL;
-    unsigned char *base = __libc_memalign(align, align + size);
+    unsigned char *base = glibc_memalign(align, align + size);
     if (!base)
         return NULL;
     unsigned char *p = base + align;
@@ -70,7 +81,7 @@ static void counting_free(void *heap, void *p)
     atomic_fetch_sub(&h->bytes, size_of(p));
     unsigned char *base;
     memcpy(&base, (unsigned char *)p - HEADER + sizeof(size_t), sizeof base);
-    __libc_free(base);
+    glibc_free(base);
 }
 
 static void *counting_malloc(void *heap, size_t size)
