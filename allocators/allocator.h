@@ -144,6 +144,9 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
 /* The overhead report of one replay, as text or as one JSON object. */
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
 
+/* R's time per event in ns: the allocator's time over the events. */
+double cmt_report_ns_per_event(const cmt_replay_report *r);
+
 /* V with its thousands grouped, "1,234,567", in BUF (32 bytes). */
 const char *cmt_report_grouped(char *buf, uint64_t v);
 

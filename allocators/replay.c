@@ -81,11 +81,10 @@ static uint64_t peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024;
 }
 
-static void sample_footprint(replay *r)
+uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep)
 {
     cmt_heap_stats fp = {0};
-    r->alloc->stats(r->heap, &fp);
-    cmt_replay_report *rep = r->report;
+    a->stats(heap, &fp);
     rep->compactions = fp.compactions;
     rep->bytes_moved = fp.bytes_moved;
     rep->compact_seconds = fp.compact_seconds;
@@ -94,9 +93,22 @@ static void sample_footprint(replay *r)
         rep->peak_footprint = fp.bytes;
     if (fp.mapped > rep->peak_mapped)
         rep->peak_mapped = fp.mapped;
-    uint64_t peak = rep->peak_live_bytes;
-    r->next_sample = peak + peak / 1024 + 1;
-    r->last_sample_event = rep->events;
+    return rep->peak_live_bytes + rep->peak_live_bytes / 1024 + 1;
+}
+
+void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event)
+{
+    if (live_bytes > rep->peak_live_bytes) {
+        rep->peak_live_bytes = live_bytes;
+        rep->peak_live_blocks = live_blocks;
+        rep->peak_live_event = event;
+    }
+}
+
+static void sample_footprint(replay *r)
+{
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report);
+    r->last_sample_event = r->report->events;
 }
 
 /* The bytes of block P, pinned in place for a relocating allocator until
@@ -123,6 +135,32 @@ void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to)
         for (uint64_t at = from; at < to; at = (at / page + 1) * page)
             p[at] = TOUCH_BYTE;
     }
+}
+
+void cmt_access_bytes(const cmt_event *ev, uint8_t *bytes, uint64_t usable)
+{
+    uint64_t from = ev->offset < usable ? ev->offset : usable;
+    uint64_t n = ev->size < usable - from ? ev->size : usable - from;
+    uint8_t *at = bytes + from;
+    if (ev->op == CMT_OP_STORE) {
+        memset(at, TOUCH_BYTE, n);
+        return;
+    }
+    uint8_t loaded = 0;
+    for (uint64_t i = 0; i < n; i++)
+        loaded += at[i];
+    if (ev->op == CMT_OP_MODIFY)
+        for (uint64_t i = 0; i < n; i++)
+            at[i]++;
+    load_sink = loaded;
+}
+
+void *cmt_keep_old_size(const cmt_allocator *a, void *heap, void *p, uint64_t old_bytes, uint64_t size,
+                        uint64_t *usable)
+{
+    void *back = a->realloc(heap, p, old_bytes ? old_bytes : 1);
+    *usable = back ? old_bytes : (old_bytes < size ? old_bytes : size);
+    return back ? back : p;
 }
 
 /* Writes bytes [from, to) of block P and returns the address it has now. */
@@ -164,12 +202,7 @@ static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_
     }
     r->live_bytes += bytes;
     r->live_blocks++;
-    cmt_replay_report *rep = r->report;
-    if (r->live_bytes > rep->peak_live_bytes) {
-        rep->peak_live_bytes = r->live_bytes;
-        rep->peak_live_blocks = r->live_blocks;
-        rep->peak_live_event = rep->events + 1;
-    }
+    cmt_note_live(r->report, r->live_bytes, r->live_blocks, r->report->events + 1);
 }
 
 static void drop_block(replay *r, cmt_map_entry *e)
@@ -211,13 +244,7 @@ static void replay_realloc(replay *r, cmt_event *ev)
     } else {
         r->report->failed_in_trace++;
         if (p && old_p) {
-            /* The trace's realloc failed and kept its block as it was: so
-             * does the replay's, taken back to its old size (else an access
-             * the trace makes to its old bytes would run past the new;
-             * not to 0 bytes, which would free it). */
-            void *back = A->realloc(r->heap, p, old_bytes ? old_bytes : 1);
-            old->a = (uint64_t)(uintptr_t)(back ? back : p);
-            old->c = back ? old_bytes : (old_bytes < ev->size ? old_bytes : ev->size);
+            old->a = (uint64_t)(uintptr_t)cmt_keep_old_size(A, r->heap, p, old_bytes, ev->size, &old->c);
             r->report->failure_not_reproduced++;
         } else if (p) {
             unexpected_block(r, p); /* realloc(NULL, n), or of a block the replay could not make */
@@ -225,9 +252,7 @@ static void replay_realloc(replay *r, cmt_event *ev)
     }
 }
 
-/* Reads, writes or both the bytes an access names, as far as they lie in
- * its block: a trace may say that a load ran past the end (strlen reading
- * 16 bytes at a time does), the replay must not. */
+/* Reads, writes or both the bytes an access names, its block locked. */
 static void replay_access(replay *r, cmt_event *ev)
 {
     cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
@@ -235,23 +260,10 @@ static void replay_access(replay *r, cmt_event *ev)
     ev->arg_addr = 0;
     if (!p)
         return; /* the replay could not allocate the block */
-    uint64_t from = ev->offset < e->c ? ev->offset : e->c;
-    uint64_t n = ev->size < e->c - from ? ev->size : e->c - from;
     uint8_t *bytes = lock_block(r, p);
-    uint8_t *at = bytes + from;
-    uint8_t loaded = 0;
     ev->arg_addr = e->a;
     r->bytes_at = (uint64_t)(uintptr_t)bytes;
-    if (ev->op == CMT_OP_STORE) {
-        memset(at, TOUCH_BYTE, n);
-    } else {
-        for (uint64_t i = 0; i < n; i++)
-            loaded += at[i];
-        if (ev->op == CMT_OP_MODIFY)
-            for (uint64_t i = 0; i < n; i++)
-                at[i]++;
-    }
-    load_sink = loaded;
+    cmt_access_bytes(ev, bytes, e->c);
     unlock_block(r, p);
 }
 

@@ -15,7 +15,31 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
                        size_t nfirst, char *err, size_t errlen);
 
+/* Takes A's footprint of HEAP into REP (now, and its peaks).  Returns the
+ * live bytes at which to sample next: 1/1024 past their peak, so that the
+ * footprint is seen within 0.1% of the peak of live bytes. */
+uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep);
+
+/* LIVE_BYTES in LIVE_BLOCKS at EVENT: a new peak of live bytes in REP if
+ * they pass it. */
+void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event);
+
 /* Writes bytes [FROM, TO) of the block at P as MODE says. */
 void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to);
+
+/* The access EV (a load, store or modify) on the BYTES of a block the
+ * replay made USABLE bytes long, clipped to them: a trace may say that a
+ * load ran past the end (strlen reading 16 bytes at a time does), the
+ * replay must not. */
+void cmt_access_bytes(const cmt_event *ev, uint8_t *bytes, uint64_t usable);
+
+/* A realloc that failed when traced succeeded in the replay, moving the
+ * block of OLD_BYTES to P: the trace kept its block as it was, so the
+ * replay takes P back to the old size (else an access the trace makes to
+ * its old bytes would run past the new; not to 0 bytes, which would free
+ * it).  Returns where the block is now, with the bytes it has in
+ * *USABLE. */
+void *cmt_keep_old_size(const cmt_allocator *a, void *heap, void *p, uint64_t old_bytes, uint64_t size,
+                        uint64_t *usable);
 
 #endif /* CMT_REPLAY_INTERNAL_H */

@@ -10,7 +10,7 @@ static double ratio(uint64_t a, uint64_t b)
     return b ? (double)a / (double)b : 0.0;
 }
 
-static double ns_per_event(const cmt_replay_report *r)
+double cmt_report_ns_per_event(const cmt_replay_report *r)
 {
     return r->events ? r->seconds * 1e9 / (double)r->events : 0.0;
 }
@@ -69,7 +69,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
             "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
             "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
-            (unsigned long long)r->free_null, r->seconds, ns_per_event(r),
+            (unsigned long long)r->free_null, r->seconds, cmt_report_ns_per_event(r),
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
             (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
@@ -106,7 +106,7 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
                 (unsigned long long)r->calls[CMT_OP_LOAD], (unsigned long long)r->calls[CMT_OP_STORE],
                 (unsigned long long)r->calls[CMT_OP_MODIFY],
                 r->relocating ? " (each with its block locked)" : "");
-    fprintf(f, "\ntime            %.3f ms, %.1f ns/event", r->seconds * 1e3, ns_per_event(r));
+    fprintf(f, "\ntime            %.3f ms, %.1f ns/event", r->seconds * 1e3, cmt_report_ns_per_event(r));
     if (r->threads > 1)
         fprintf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
                 r->wall_seconds * 1e3, r->wait_seconds * 1e3);
@@ -173,7 +173,7 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
             "overhead", "peak RSS", "failures");
     for (size_t i = 0; i < n; i++) {
         const cmt_replay_report *r = &reports[i];
-        fprintf(f, "%-*s %10.1f %14s %10.3f %12s %9llu\n", width, r->allocator, ns_per_event(r),
+        fprintf(f, "%-*s %10.1f %14s %10.3f %12s %9llu\n", width, r->allocator, cmt_report_ns_per_event(r),
                 human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
                 human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
     }

@@ -154,11 +154,6 @@ static slot *slot_at(replayer *r, uint32_t s)
 
 /* ------------------------------------------------------ replay threads */
 
-static void touch_bytes(const replayer *r, void *p, uint64_t from, uint64_t to)
-{
-    cmt_touch_bytes(r->options->touch, p, from, to);
-}
-
 /* A block the trace says was made: into slot S, or, if the trace has no
  * slot for it (the call returned NULL when traced), given back. */
 static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
@@ -179,7 +174,7 @@ static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
         l->failed_in_replay++;
         l->failed_bytes += bytes;
     }
-    touch_bytes(r, p, from, bytes);
+    cmt_touch_bytes(r->options->touch, p, from, bytes);
 }
 
 static void run_realloc(lane *l, const work *w)
@@ -201,10 +196,7 @@ static void run_realloc(lane *l, const work *w)
     } else {
         l->failed_in_trace++;
         if (p && old_p) {
-            /* As the serial replay: the block goes back to its old size. */
-            void *back = A->realloc(r->heap, p, old_bytes ? old_bytes : 1);
-            old->p = back ? back : p;
-            old->usable = back ? old_bytes : (old_bytes < w->size ? old_bytes : w->size);
+            old->p = cmt_keep_old_size(A, r->heap, p, old_bytes, w->size, &old->usable);
             l->failure_not_reproduced++;
         } else if (p) {
             l->failure_not_reproduced++;
@@ -216,22 +208,8 @@ static void run_realloc(lane *l, const work *w)
 static void run_access(lane *l, const work *w)
 {
     slot *b = slot_at(l->r, w->arg - 1);
-    if (!b->p)
-        return;
-    uint64_t from = w->offset < b->usable ? w->offset : b->usable;
-    uint64_t n = w->size < b->usable - from ? w->size : b->usable - from;
-    volatile uint8_t *at = (uint8_t *)b->p + from;
-    if (w->op == CMT_OP_STORE) {
-        memset((uint8_t *)b->p + from, 0xa5, n); /* the trace's own store, whatever --touch says */
-    } else {
-        uint8_t sum = 0;
-        for (uint64_t i = 0; i < n; i++)
-            sum += at[i];
-        if (w->op == CMT_OP_MODIFY)
-            for (uint64_t i = 0; i < n; i++)
-                at[i]++;
-        (void)sum;
-    }
+    if (b->p)
+        cmt_access_bytes(&(cmt_event){.op = (cmt_op)w->op, .offset = w->offset, .size = w->size}, b->p, b->usable);
 }
 
 static void run(lane *l, const work *w)
@@ -413,16 +391,6 @@ static void release_later(replayer *r, uint32_t s, uint32_t thread, uint64_t seq
     r->pending[r->pending_tail++ % r->pending_cap] = (struct released){s, thread, seq};
 }
 
-static void note_peak(replayer *r)
-{
-    cmt_replay_report *rep = r->report;
-    if (r->live_bytes > rep->peak_live_bytes) {
-        rep->peak_live_bytes = r->live_bytes;
-        rep->peak_live_blocks = r->live_blocks;
-        rep->peak_live_event = rep->events;
-    }
-}
-
 /* Hands out EV; 0, or -1 with a message. */
 static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
 {
@@ -474,7 +442,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
         b->traced = cmt_event_bytes(ev);
         r->live_bytes += b->traced;
         r->live_blocks++;
-        note_peak(r);
+        cmt_note_live(rep, r->live_bytes, r->live_blocks, rep->events);
     }
     hand_to(l, &w);
     if (released)
@@ -485,15 +453,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
 /* Samples the allocator's footprint (its statistics are thread-safe). */
 static void sample(replayer *r)
 {
-    cmt_heap_stats fp = {0};
-    r->alloc->stats(r->heap, &fp);
-    cmt_replay_report *rep = r->report;
-    rep->end_footprint = fp.bytes;
-    if (fp.bytes > rep->peak_footprint)
-        rep->peak_footprint = fp.bytes;
-    if (fp.mapped > rep->peak_mapped)
-        rep->peak_mapped = fp.mapped;
-    r->next_sample = rep->peak_live_bytes + rep->peak_live_bytes / 1024 + 1;
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report);
 }
 
 /* Ends every lane and adds up what each counted. */

@@ -102,9 +102,17 @@ typedef struct options {
     const char *child_allocator; /* ... under this name */
 } options;
 
-/* The preload allocators named on the command line (options point here). */
-static cmt_allocator preloaded[MAX_ALLOCATORS];
-static size_t npreloaded;
+/* The vtables made for the preload and plugin allocators named on the
+ * command line (options point here). */
+static cmt_allocator made[MAX_ALLOCATORS];
+static size_t nmade;
+
+/* Appends A, one of these, to O's allocators. */
+static void add_made(options *o, cmt_allocator a)
+{
+    made[nmade] = a;
+    o->allocators[o->nallocators++] = &made[nmade++];
+}
 
 /* The command line as given, for a replay in a process of its own. */
 static char **command_line;
@@ -138,8 +146,7 @@ static void add_preloaded(options *o, const char *name, const char *library)
     if (!PRELOADING)
         cli_usage_error(PROG, "%s: this cmtreplay is built with AddressSanitizer, whose runtime must come first: "
                               "no allocator can be preloaded before it", name);
-    preloaded[npreloaded] = cmt_allocator_preloaded(name, library);
-    o->allocators[o->nallocators++] = &preloaded[npreloaded++];
+    add_made(o, cmt_allocator_preloaded(name, library));
 }
 
 /* KIND:PATH as the reports name it: KIND and the file's name (reports
@@ -166,10 +173,10 @@ static void add_plugin(options *o, const char *name)
         cli_usage_error(PROG, "%s exports no cmt_allocator_plugin and cmt_allocator_abi (cmt_allocator.h)", name + 7);
     if (*abi != CMT_ALLOCATOR_ABI)
         cli_usage_error(PROG, "%s is built for vtable %d; this cmtreplay takes %d", name + 7, *abi, CMT_ALLOCATOR_ABI);
-    preloaded[npreloaded] = *vtable;
-    preloaded[npreloaded].name = short_name("plugin", name + 7);
-    preloaded[npreloaded].preload = NULL; /* the library is in this process already */
-    o->allocators[o->nallocators++] = &preloaded[npreloaded++];
+    cmt_allocator a = *vtable;
+    a.name = short_name("plugin", name + 7);
+    a.preload = NULL; /* the library is in this process already */
+    add_made(o, a);
 }
 
 static void add_allocator(options *o, const char *name)
@@ -212,7 +219,7 @@ static void parse_allocators(options *o, const char *spec)
         exit(EXIT_OK);
     }
     o->nallocators = 0;
-    npreloaded = 0;
+    nmade = 0;
     if (strcmp(spec, "all") == 0) {
         for (size_t i = 0; cmt_allocators[i]; i++)
             o->allocators[o->nallocators++] = cmt_allocators[i];
@@ -488,14 +495,9 @@ static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_
     return 0;
 }
 
-static double time_per_event(const cmt_replay_report *r)
-{
-    return r->events ? r->seconds * 1e9 / (double)r->events : 0;
-}
-
 static int by_time(const void *a, const void *b)
 {
-    double x = time_per_event(a), y = time_per_event(b);
+    double x = cmt_report_ns_per_event(a), y = cmt_report_ns_per_event(b);
     return (x > y) - (x < y);
 }
 
@@ -519,8 +521,8 @@ static int replay_repeated(const options *o, const cmt_allocator *a, cmt_replay_
     qsort(runs, n, sizeof *runs, by_time);
     *report = runs[n / 2];
     report->repetitions = n;
-    report->ns_per_event_min = time_per_event(&runs[0]);
-    report->ns_per_event_max = time_per_event(&runs[n - 1]);
+    report->ns_per_event_min = cmt_report_ns_per_event(&runs[0]);
+    report->ns_per_event_max = cmt_report_ns_per_event(&runs[n - 1]);
     report->peak_rss_min = report->peak_rss_max = runs[0].peak_rss;
     for (size_t k = 1; k < n; k++) {
         if (runs[k].peak_rss < report->peak_rss_min)
@@ -695,8 +697,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < o.nallocators; i++)
         if (o.allocators[i] == &cmt_allocator_null)
             for (size_t k = 0; k < o.nallocators; k++)
-                reports[k].harness_ns_per_event =
-                    reports[i].events ? reports[i].seconds * 1e9 / (double)reports[i].events : 0;
+                reports[k].harness_ns_per_event = cmt_report_ns_per_event(&reports[i]);
     if (o.compare) {
         char err[1024];
         if (cmt_compare_report(o.compare, o.input, reports, o.nallocators, &stats, err, sizeof err) < 0) {
