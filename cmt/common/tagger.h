@@ -66,7 +66,8 @@ typedef enum cmt_tag_result {
 } cmt_tag_result;
 
 /* Tags EV (op, sizes set), a call passed the block keyed ARG (0: none, or
- * NULL) that returned the block keyed RESULT (0: none, or NULL): sets
+ * NULL; looked at only for free and realloc, the calls that pass one) that
+ * returned the block keyed RESULT (0: none, or NULL): sets
  * ev->arg_tag and ev->tag.  *ENTRY is the returned block's entry (NULL if
  * none), good until the next call, for the caller's values: new ones are
  * zero; in place, and with CMT_TAG_IMPLIED, they are the block's that was

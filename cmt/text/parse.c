@@ -11,7 +11,7 @@
  *     realloc(81d220b48<1>, 16) = 81d3b83a0<2>
  *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
  *     store(81d3b83a0<2>+8, 4)                    (also load, modify: block+offset, bytes)
- *     free(81d3b83a0<2>)                              # annotations are ignored
+ *     free(81d3b83a0<2>)                          # annotations are ignored
  *
  * The tagger (common/tagger.h) turns addresses into tags, by the rules the
  * recorder follows too.  Tags in the input
@@ -366,12 +366,11 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
     return 1;
 }
 
-/* The key of the block a call passed (free, realloc), 0 for none. */
+/* The key of the block a call passed, 0 for none (the tagger looks at it
+ * only for the calls that pass one). */
 static uint64_t passed_key(const parsed_line *l)
 {
     const cmt_event *ev = &l->ev;
-    if (ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC)
-        return 0;
     if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
         return 0;
     return block_key(l, ev->arg_addr, l->arg_input_tag);
