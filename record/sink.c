@@ -273,8 +273,8 @@ static void say_counts(void)
     const cmt_tag_counts *c = &sink.blocks.counts;
     if (getenv("CMTRECORD_MANIFEST") || !(c->unknown_frees || c->unknown_reallocs || c->reused_live))
         return;
-    say("cmtrecord: %s: %llu frees and %llu reallocs of blocks not live (from before the recording), "
-        "%llu blocks returned while still live\n",
+    say("cmtrecord: %s: %llu frees and %llu reallocs of blocks never seen allocated (from before the recording "
+        "or the fork began), %llu blocks returned while still live\n",
         sink.path, (unsigned long long)c->unknown_frees, (unsigned long long)c->unknown_reallocs,
         (unsigned long long)c->reused_live);
 }

@@ -346,6 +346,7 @@ static void summarise(const char *file, const char *manifest, const char *progra
         return;
     }
     uint64_t total = 0, rest = 0;
+    size_t unlisted = 0;
     for (size_t i = 0; i < n; i++) {
         look_at(&files[i]);
         total += files[i].events;
@@ -356,6 +357,7 @@ static void summarise(const char *file, const char *manifest, const char *progra
     for (size_t i = 0; i < n; i++) {
         const recorded *r = &files[i];
         if (i >= FILES_LISTED && r->whole) {
+            unlisted++;
             rest += r->events;
             continue;
         }
@@ -368,11 +370,8 @@ static void summarise(const char *file, const char *manifest, const char *progra
                             "--salvage reads every whole block it has (cmtstat --salvage %s)\n",
                     PROG, r->error, r->path);
     }
-    size_t listed = 0;
-    for (size_t i = 0; i < n; i++)
-        listed += i < FILES_LISTED || !files[i].whole;
-    if (listed < n)
-        fprintf(stderr, "%s: and %zu smaller files, %llu events (ls %s.*.cmt)\n", PROG, n - listed,
+    if (unlisted)
+        fprintf(stderr, "%s: and %zu smaller files, %llu events (ls %s.*.cmt)\n", PROG, unlisted,
                 (unsigned long long)rest, stem_of(file));
     say_counts(files, n, n == 1 ? files[0].path : NULL);
     for (size_t i = 0; i < n; i++)
