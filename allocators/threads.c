@@ -74,6 +74,7 @@ typedef struct replayer replayer;
 typedef struct lane {
     _Alignas(64) _Atomic uint64_t done; /* seq of the last event run */
     _Alignas(64) _Atomic uint32_t head; /* written by the decoding thread */
+    uint32_t tail_seen; /* the decoding thread's: tail when it last looked, read again only when its room is used up */
     _Alignas(64) _Atomic uint32_t tail; /* written by the replay thread */
     work *queue;
     replayer *r;
@@ -251,17 +252,23 @@ static void *lane_loop(void *arg)
     lane *l = arg;
     replayer *r = l->r;
     double busy_from = cpu_now();
+    /* The thread's own end of the queue, and the other end as it last saw
+     * it: the decoding thread's line is read again only when the events
+     * seen are all run. */
+    uint32_t tail = 0, head_seen = 0;
     for (;;) {
-        uint32_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed);
         unsigned spins = 0;
         /* A queue that is empty for a moment is waited for on the clock
          * of the work (reading the thread's CPU time is a system call);
          * one that stays empty, off it. */
-        while (tail == atomic_load_explicit(&l->head, memory_order_acquire) && spins < BRIEF_SPINS)
-            pause_for(&spins);
-        if (tail == atomic_load_explicit(&l->head, memory_order_acquire)) {
+        while (tail == head_seen && spins < BRIEF_SPINS) {
+            head_seen = atomic_load_explicit(&l->head, memory_order_acquire);
+            if (tail == head_seen)
+                pause_for(&spins);
+        }
+        if (tail == head_seen) {
             l->busy_seconds += cpu_now() - busy_from;
-            while (tail == atomic_load_explicit(&l->head, memory_order_acquire))
+            while (tail == (head_seen = atomic_load_explicit(&l->head, memory_order_acquire)))
                 pause_for(&spins);
             busy_from = cpu_now();
         }
@@ -281,7 +288,7 @@ static void *lane_loop(void *arg)
         }
         run(l, w);
         atomic_store_explicit(&l->done, w->seq, memory_order_release);
-        atomic_store_explicit(&l->tail, tail + 1, memory_order_release);
+        atomic_store_explicit(&l->tail, ++tail, memory_order_release);
     }
     l->busy_seconds += cpu_now() - busy_from;
     return NULL;
@@ -318,16 +325,21 @@ static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
     return l;
 }
 
-/* Hands W to lane L.  A full queue is waited on until a quarter of it is
- * free: the two threads then take turns in stretches, not an event at a
- * time. */
+/* Hands W to lane L.  The lane's end is looked at only when the room last
+ * seen there is used up; a full queue is waited on until a quarter of it
+ * is free: the two threads then take turns in stretches, not an event at
+ * a time. */
 static void hand_to(lane *l, const work *w)
 {
     uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
     unsigned spins = 0;
-    if (head - atomic_load_explicit(&l->tail, memory_order_acquire) >= QUEUE_EVENTS)
-        while (head - atomic_load_explicit(&l->tail, memory_order_acquire) > QUEUE_EVENTS - QUEUE_EVENTS / 4)
-            pause_for(&spins);
+    if (head - l->tail_seen >= QUEUE_EVENTS) {
+        l->tail_seen = atomic_load_explicit(&l->tail, memory_order_acquire);
+        if (head - l->tail_seen >= QUEUE_EVENTS)
+            while (head - (l->tail_seen = atomic_load_explicit(&l->tail, memory_order_acquire)) >
+                   QUEUE_EVENTS - QUEUE_EVENTS / 4)
+                pause_for(&spins);
+    }
     l->queue[head % QUEUE_EVENTS] = *w;
     atomic_store_explicit(&l->head, head + 1, memory_order_release);
 }
