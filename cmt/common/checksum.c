@@ -63,13 +63,14 @@ uint64_t cmt_checksum_final(const cmt_checksum *c)
     return h;
 }
 
-uint32_t cmt_block_checksum(const uint8_t *p, size_t lead, size_t tails)
+uint32_t cmt_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n)
 {
     static const uint8_t zeros[CMT_BLOCK_CHECKSUM_BYTES];
     cmt_checksum c;
     cmt_checksum_init(&c);
-    cmt_checksum_update(&c, p, lead);
+    for (size_t i = 0; i + 1 < n; i++)
+        cmt_checksum_update(&c, pieces[i], lens[i]);
     cmt_checksum_update(&c, zeros, sizeof zeros);
-    cmt_checksum_update(&c, p + lead + sizeof zeros, tails - sizeof zeros);
+    cmt_checksum_update(&c, pieces[n - 1] + sizeof zeros, lens[n - 1] - sizeof zeros);
     return (uint32_t)cmt_checksum_final(&c);
 }

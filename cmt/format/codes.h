@@ -68,10 +68,11 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
 #define CMT_EXTENSION_BLOCK_CHECKSUM 3u
 #define CMT_BLOCK_CHECKSUM_BYTES 4u
 
-/* The checksum BLOCK_CHECKSUM holds, of a block whose header, ops and
- * heads are the LEAD bytes at P and whose tails are the TAILS bytes after
- * them, the first four of them the checksum's own place. */
-uint32_t cmt_block_checksum(const uint8_t *p, size_t lead, size_t tails);
+/* The checksum BLOCK_CHECKSUM holds, of a block whose bytes are the N
+ * PIECES of LENS bytes, one after the other (the writer has its header and
+ * sections apart, the reader the block whole); its last piece is the
+ * tails, whose first four bytes are the checksum's own place. */
+uint32_t cmt_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n);
 
 /* Longest extension payload: it must fit a section. */
 #define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)

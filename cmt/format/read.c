@@ -343,7 +343,9 @@ static int check_block(cmt_reader *r, size_t header, const uint64_t lens[3])
     uint32_t stored = 0;
     for (int i = CMT_BLOCK_CHECKSUM_BYTES - 1; i >= 0; i--)
         stored = stored << 8 | tails[i];
-    if (stored != cmt_block_checksum(r->plain + r->pos, (size_t)(tails - (r->plain + r->pos)), lens[2]))
+    const uint8_t *pieces[] = {r->plain + r->pos, tails};
+    const size_t sizes[] = {(size_t)(tails - (r->plain + r->pos)), lens[2]};
+    if (stored != cmt_block_checksum(pieces, sizes, 2))
         return corrupt_at(r, offset_of(r, r->pos), "corrupt: the block's checksum does not match");
     return 0;
 }

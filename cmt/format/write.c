@@ -21,7 +21,6 @@ struct cmt_writer {
     cmt_output *out;
     ZSTD_CCtx *cctx; /* NULL for raw output */
     section ops, heads, tails;
-    uint8_t *block; /* a whole block, put together for its checksum */
     uint8_t *packed; /* compressed bytes on their way to OUT */
     size_t packed_cap;
     cmt_checksum sum;
@@ -104,15 +103,10 @@ static int flush_block(cmt_writer *w)
     size_t n = cmt_varint_put(header, w->ops.len);
     n += cmt_varint_put(header + n, w->heads.len);
     n += cmt_varint_put(header + n, w->tails.len);
-    /* The block's checksum, of the bytes as they will stand in the body:
-     * put together here, where they lie in four buffers. */
-    size_t lead = n + w->ops.len + w->heads.len, total = lead + w->tails.len;
-    uint8_t *whole = w->block;
-    memcpy(whole, header, n);
-    memcpy(whole + n, w->ops.bytes, w->ops.len);
-    memcpy(whole + n + w->ops.len, w->heads.bytes, w->heads.len);
-    memcpy(whole + lead, w->tails.bytes, w->tails.len);
-    uint32_t sum = cmt_block_checksum(whole, lead, total - lead);
+    /* The block's checksum, of the bytes as they will stand in the body. */
+    const uint8_t *pieces[] = {header, w->ops.bytes, w->heads.bytes, w->tails.bytes};
+    const size_t lens[] = {n, w->ops.len, w->heads.len, w->tails.len};
+    uint32_t sum = cmt_block_checksum(pieces, lens, 4);
     for (unsigned i = 0; i < CMT_BLOCK_CHECKSUM_BYTES; i++)
         w->tails.bytes[i] = (uint8_t)(sum >> (8 * i));
     int rc = send(w, header, n, ZSTD_e_continue) < 0 ||
@@ -168,9 +162,8 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     w->ops.bytes = cmt_malloc(CMT_SECTION_MAX);
     w->heads.bytes = cmt_malloc(CMT_SECTION_MAX);
     w->tails.bytes = cmt_malloc(CMT_SECTION_MAX);
-    w->block = cmt_malloc(3 * CMT_VARINT_MAX + 3 * CMT_SECTION_MAX);
     cmt_checksum_init(&w->sum);
-    bool ok = cmt_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes && w->block;
+    bool ok = cmt_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes;
     if (ok && level > 0) {
         w->cctx = ZSTD_createCCtx();
         w->packed_cap = ZSTD_CStreamOutSize();
@@ -385,7 +378,6 @@ void cmt_writer_close(cmt_writer *w)
     cmt_free(w->ops.bytes);
     cmt_free(w->heads.bytes);
     cmt_free(w->tails.bytes);
-    cmt_free(w->block);
     cmt_free(w->packed);
     cmt_free(w);
 }
