@@ -10,6 +10,8 @@
 #include <cmt.h>
 
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 
 /* The heap rmalloc reserves for a replay unless told otherwise: address
  * space only, pages are touched as the heap grows. */
@@ -20,7 +22,6 @@ extern const cmt_allocator cmt_allocator_system;
 /* The process's own malloc, in a process started with a library in
  * LD_PRELOAD (and CMT_REPLAY_PRELOADED naming it); preload.c. */
 extern const cmt_allocator cmt_allocator_process;
-extern const cmt_allocator cmt_allocator_jemalloc;
 extern const cmt_allocator cmt_allocator_rmalloc;
 /* A bump pointer that never frees, for the replayer's own cost (not in
  * cmt_allocators: its footprint only grows, and it is no allocator to
@@ -41,6 +42,9 @@ typedef struct cmt_preload {
 
 /* Every such library, ended by a NULL name. */
 extern const cmt_preload cmt_preloads[];
+
+/* The library called NAME, or NULL. */
+const cmt_preload *cmt_preload_find(const char *name);
 
 /* True if P's library is installed. */
 bool cmt_preload_available(const cmt_preload *p);
@@ -122,6 +126,54 @@ typedef struct cmt_replay_report {
 int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
                const cmt_replay_options *options, cmt_replay_report *report, char *err,
                size_t errlen);
+
+/* ------------------------------------------------- the replay's process */
+
+/* What a replay in a process of its own shares with its parent: a page
+ * both map (a memfd, so it survives the child's exec). */
+typedef struct cmt_replay_channel {
+    uint64_t events;          /* events replayed so far, for the parent's samples */
+    bool done;                /* report holds the child's report */
+    cmt_replay_report report;
+} cmt_replay_channel;
+
+/* A new channel, its descriptor in *FD (not close-on-exec); NULL with a
+ * message in ERR. */
+cmt_replay_channel *cmt_channel_create(int *fd, char *err, size_t errlen);
+
+/* The channel behind FD, in the child; NULL if it can't be mapped. */
+cmt_replay_channel *cmt_channel_open(int fd);
+
+void cmt_channel_close(cmt_replay_channel *ch);
+
+/* The kernel's resident bytes of the replay's process at a moment. */
+typedef struct cmt_rss_sample {
+    double seconds; /* since the process started */
+    uint64_t events; /* replayed by then, as the channel said */
+    uint64_t rss;
+} cmt_rss_sample;
+
+/* The samples of one replay: every millisecond at first, thinned to half
+ * and the interval doubled whenever 4096 are kept, so a run of any length
+ * holds a few thousand. */
+typedef struct cmt_rss_samples {
+    cmt_rss_sample *at;
+    size_t n;
+    double interval;
+    uint64_t peak; /* the most resident bytes any sample saw */
+} cmt_rss_samples;
+
+/* Waits for the replay process PID, sampling its resident bytes into
+ * SAMPLES (and the events CH says it has replayed) until it ends; then
+ * *STATUS and *USAGE are wait4's.  Returns 0, or -1 if wait4 fails. */
+int cmt_replay_watch(pid_t pid, const cmt_replay_channel *ch, cmt_rss_samples *samples, int *status,
+                     struct rusage *usage);
+
+void cmt_rss_samples_free(cmt_rss_samples *s);
+
+/* S as a table, "# seconds event rss_bytes" and a row a sample, to OUT;
+ * 0 or -1 (OUT's error). */
+int cmt_rss_samples_write(const cmt_rss_samples *s, cmt_output *out);
 
 /* The max-memory experiment: the smallest heap capacity, a multiple of
  * STEP bytes, in which the trace at PATH replays under rmalloc with OPTIONS

@@ -190,7 +190,7 @@ static void write_script(FILE *f, const char *trace, const cmt_replay_report *re
                     reports[i].allocator, i + 1);
         /* The kernel's count beside each allocator's own: dashed. */
         for (size_t i = 0; i < n; i++)
-            fprintf(f, ", \\\n     'timeline.%s' using 1:($4/1048576) title '%s RSS' lw 1 dt 2 lc %zu",
+            fprintf(f, ", \\\n     'timeline.%s.rss' using 2:($3/1048576) title '%s RSS' lw 1 dt 2 lc %zu",
                     reports[i].allocator, reports[i].allocator, i + 1);
         fprintf(f, "\n");
         for (size_t h = 0; h < plotted_histograms(stats); h++) {

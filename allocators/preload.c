@@ -12,8 +12,10 @@
  * function comes from: one that is not the preloaded library's is a
  * fallback (gperftools' tcmalloc lacks aligned_alloc), never called, and
  * said in the report; a free of a block from another malloc would crash.
- * The footprint is the kernel's: the process's resident bytes over those
- * at the start, since such a library keeps no count that can be read.
+ * The footprint is the library's own count where it keeps one that can be
+ * read (jemalloc's stats.resident, tcmalloc's heap less what it has given
+ * back), else the kernel's: the process's resident bytes over those at the
+ * start (mimalloc, a user's library).
  */
 #define _GNU_SOURCE /* dladdr, RTLD_DEFAULT */
 #include "allocator.h"
@@ -28,11 +30,21 @@
 /* The preloaded libraries cmtreplay knows by name, where Debian installs
  * them. */
 const cmt_preload cmt_preloads[] = {
+    {"jemalloc", "jemalloc 5, preloaded, measured with mallctl",
+     "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "libjemalloc2"},
     {"tcmalloc", "gperftools' tcmalloc (minimal), preloaded",
      "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"},
     {"mimalloc", "Microsoft's mimalloc 2, preloaded", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "libmimalloc2.0"},
     {NULL, NULL, NULL, NULL},
 };
+
+const cmt_preload *cmt_preload_find(const char *name)
+{
+    for (const cmt_preload *p = cmt_preloads; p->name; p++)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
 
 bool cmt_preload_available(const cmt_preload *p)
 {
@@ -50,6 +62,10 @@ typedef struct process_heap {
     size_t (*usable_size)(void *);
     uint64_t start_rss;
     char fallbacks[160];
+    /* The library's own count of what it holds, if it keeps one. */
+    uint64_t (*own_count)(struct process_heap *);
+    int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+    int (*tcmalloc_property)(const char *, size_t *);
 } process_heap;
 
 /* The function NAME as the process calls it, if it comes from LIBRARY
@@ -64,6 +80,36 @@ static void *from_library(const char *name, const char *library, char *fallbacks
     size_t used = strlen(fallbacks);
     snprintf(fallbacks + used, len - used, "%s%s", used ? ", " : "", name);
     return NULL;
+}
+
+/* jemalloc's resident bytes: its pages in use, its metadata and the dirty
+ * pages it has not given back, a snapshot taken when the epoch advances. */
+static uint64_t jemalloc_count(process_heap *h)
+{
+    uint64_t epoch = 1;
+    size_t resident = 0, len = sizeof resident;
+    h->mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+    return h->mallctl("stats.resident", &resident, &len, NULL, 0) == 0 ? resident : 0;
+}
+
+/* tcmalloc's heap from the system less the pages it has given back. */
+static uint64_t tcmalloc_count(process_heap *h)
+{
+    size_t heap = 0, unmapped = 0;
+    h->tcmalloc_property("generic.heap_size", &heap);
+    h->tcmalloc_property("tcmalloc.pageheap_unmapped_bytes", &unmapped);
+    return heap > unmapped ? heap - unmapped : 0;
+}
+
+/* The library's own count, where it exports one. */
+static void find_own_count(process_heap *h, const char *library)
+{
+    char none[160] = "";
+    if ((*(void **)&h->mallctl = from_library("mallctl", library, none, sizeof none)))
+        h->own_count = jemalloc_count;
+    else if ((*(void **)&h->tcmalloc_property =
+                  from_library("MallocExtension_GetNumericProperty", library, none, sizeof none)))
+        h->own_count = tcmalloc_count;
 }
 
 static void *process_create(const cmt_allocator_options *options, char *err, size_t errlen)
@@ -96,6 +142,7 @@ static void *process_create(const cmt_allocator_options *options, char *err, siz
         free(h);
         return NULL;
     }
+    find_own_count(h, library);
     h->start_rss = cmt_resident_bytes();
     return h;
 }
@@ -153,8 +200,8 @@ static size_t process_usable_size(void *heap, void *p)
 static void process_stats(void *heap, cmt_heap_stats *stats)
 {
     process_heap *h = heap;
-    uint64_t now = cmt_resident_bytes();
-    stats->bytes = now > h->start_rss ? now - h->start_rss : 0;
+    uint64_t now = h->own_count ? 0 : cmt_resident_bytes();
+    stats->bytes = h->own_count ? h->own_count(h) : now > h->start_rss ? now - h->start_rss : 0;
     stats->mapped = stats->bytes;
 }
 

@@ -7,7 +7,6 @@
 
 const cmt_allocator *const cmt_allocators[] = {
     &cmt_allocator_system,
-    &cmt_allocator_jemalloc,
     &cmt_allocator_rmalloc,
     NULL,
 };

@@ -334,15 +334,13 @@ static int print_events(replay *r, const cmt_event *events, const uint64_t *wher
 }
 
 /* One row of the --timeline table: event, live bytes (the optimal
- * footprint), the allocator's footprint, and the kernel's: the process's
- * resident bytes over those at the start. */
+ * footprint) and the allocator's footprint.  The kernel's resident bytes
+ * are the parent's to sample, by time (watch.c). */
 static int write_timeline_row(replay *r, char *err, size_t errlen)
 {
-    char row[128];
-    uint64_t rss = cmt_resident_bytes(), start = r->report->start_rss;
-    int n = snprintf(row, sizeof row, "%llu %llu %llu %llu\n", (unsigned long long)r->report->events,
-                     (unsigned long long)r->live_bytes, (unsigned long long)r->report->end_footprint,
-                     (unsigned long long)(rss > start ? rss - start : 0));
+    char row[96];
+    int n = snprintf(row, sizeof row, "%llu %llu %llu\n", (unsigned long long)r->report->events,
+                     (unsigned long long)r->live_bytes, (unsigned long long)r->report->end_footprint);
     if (cmt_output_write(r->options->timeline, row, (size_t)n) < 0) {
         snprintf(err, errlen, "%s", cmt_output_error(r->options->timeline));
         return -1;
@@ -488,7 +486,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     if (allocator->remarks)
         allocator->remarks(r.heap, report->remarks, sizeof report->remarks);
     if (options->timeline) {
-        static const char header[] = "# event live_bytes footprint_bytes rss_bytes\n";
+        static const char header[] = "# event live_bytes footprint_bytes\n";
         if (cmt_output_write(options->timeline, header, sizeof header - 1) < 0) {
             snprintf(err, errlen, "%s", cmt_output_error(options->timeline));
             allocator->destroy(r.heap);

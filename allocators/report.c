@@ -192,15 +192,19 @@ void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size
 
 void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
 {
+    bool jemalloc = m->jemalloc.allocator[0] != '\0'; /* replayed where it is installed */
     if (json) {
         fprintf(f,
                 "{\"step\": %llu, \"peak_live\": %llu, \"rmalloc_compacting\": %llu, "
                 "\"rmalloc_no_compaction\": %llu, \"system_peak_footprint\": %llu, "
-                "\"jemalloc_peak_footprint\": %llu}\n",
+                "\"jemalloc_peak_footprint\": ",
                 (unsigned long long)m->step, (unsigned long long)m->peak_live,
                 (unsigned long long)m->compacting, (unsigned long long)m->fixed,
-                (unsigned long long)m->system.peak_footprint,
-                (unsigned long long)m->jemalloc.peak_footprint);
+                (unsigned long long)m->system.peak_footprint);
+        if (jemalloc)
+            fprintf(f, "%llu}\n", (unsigned long long)m->jemalloc.peak_footprint);
+        else
+            fprintf(f, "null}\n");
         return;
     }
     const struct {
@@ -215,7 +219,7 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
     };
     char a[32];
     fprintf(f, "%-40s %16s %10s\n", "", "bytes", "/ optimal");
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] - !jemalloc; i++)
         fprintf(f, "%-40s %16s %10.3f\n", rows[i].what, cmt_report_grouped(a, rows[i].bytes),
                 ratio(rows[i].bytes, m->peak_live));
     fprintf(f, "(heaps found by bisection in steps of %llu bytes; rmalloc's handle table is outside the heap)\n",

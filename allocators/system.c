@@ -1,11 +1,12 @@
 /*
  * system.c - the C library's own allocator, glibc's malloc.
  *
- * cmtreplay links jemalloc, which then serves every malloc the process
- * makes, the replayer's bookkeeping included.  The replayed calls go to
- * glibc's functions, found by name inside libc.so.6 itself, so glibc's heap
- * holds the replayed blocks and nothing else, and mallinfo2 measures the
- * replay alone.
+ * The replay runs in a process of its own with nothing preloaded, whose
+ * malloc is glibc's, for the replayed calls and the C library's own; the
+ * replayer's bookkeeping lives in pages it maps itself, so mallinfo2
+ * measures the replay (and libc's few blocks) alone.  The functions are
+ * found by name inside libc.so.6, so a sanitized build, whose malloc is the
+ * sanitizer's, still replays glibc's.
  */
 #include "allocator.h"
 
@@ -38,7 +39,7 @@ static void *system_create(const cmt_allocator_options *options, char *err, size
         return NULL;
     }
     /* dlsym on libc's own handle finds libc's definitions, not the ones
-     * jemalloc interposes.  Storing through void ** is the conversion to a
+     * a sanitizer interposes.  Storing through void ** is the conversion to a
      * function pointer that POSIX's dlsym documentation shows. */
     *(void **)&g->malloc = dlsym(libc, "malloc");
     *(void **)&g->calloc = dlsym(libc, "calloc");

@@ -48,4 +48,14 @@ cmt_event *random_events(size_t n, unsigned seed);
  * static buffer that the next call reuses. */
 const char *shared_trace(const char *name);
 
+/* jemalloc, which the replay preloads into a process of its own; a
+ * sanitized cmtreplay refuses preloads (the sanitizer's runtime must come
+ * first), and the tests that only need another allocator than glibc's
+ * take rmalloc there. */
+#ifdef __SANITIZE_ADDRESS__
+#define JEMALLOC_OR_RMALLOC "rmalloc"
+#else
+#define JEMALLOC_OR_RMALLOC "jemalloc"
+#endif
+
 #endif

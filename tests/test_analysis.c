@@ -93,7 +93,7 @@ Test(analysis, overhead_needs_addresses_and_leaves_no_output_without)
     cr_assert_not(file_exists(out));
     free(err);
     /* cmtreplay -v puts them back. */
-    cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a jemalloc -v %s 2>/dev/null | %s/cmtoverhead -o %s -", CMT_TOOLS,
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a " JEMALLOC_OR_RMALLOC " -v %s 2>/dev/null | %s/cmtoverhead -o %s -", CMT_TOOLS,
                       cmt, CMT_TOOLS, out), 0);
     char *text = read_file(out, NULL);
     cr_assert(strstr(text, "# prev 0, gap -1, next 0, gap -1, pages ["), "the first block has no neighbours: %s", text);
@@ -207,7 +207,13 @@ Test(analysis, compare_draws_pictures_and_a_page)
     char path[4096];
     snprintf(path, sizeof path, "%s/index.html", dir);
     char *page = read_file(path, NULL);
-    cr_assert(strstr(page, "<svg") && strstr(page, "jemalloc") && strstr(page, "peak live"), "the page has it all");
+    cr_assert(strstr(page, "<svg") && strstr(page, "rmalloc") && strstr(page, "peak live"), "the page has it all");
+#ifndef __SANITIZE_ADDRESS__ /* preloaded allocators are refused there */
+    cr_assert(strstr(page, "jemalloc"), "every allocator installed");
+#endif
+    char *rss = read_file(scratch_path("report/timeline.system.rss"), NULL);
+    cr_assert(strncmp(rss, "# seconds event rss_bytes\n", 26) == 0, "the kernel's samples: %s", rss);
+    free(rss);
     free(page);
 }
 

@@ -201,9 +201,8 @@ static void add_allocator(options *o, const char *name)
         add_preloaded(o, short_name("preload", library), library);
         return;
     }
-    for (const cmt_preload *p = cmt_preloads; p->name; p++) {
-        if (strcmp(p->name, name) != 0)
-            continue;
+    const cmt_preload *p = cmt_preload_find(name);
+    if (p) {
         if (!cmt_preload_available(p))
             cli_usage_error(PROG, "%s is not installed (%s; apt-get install %s)", name, p->library, p->package);
         add_preloaded(o, p->name, p->library);
@@ -387,11 +386,32 @@ static int finish_optional(cmt_output *out, int rc)
     return 0;
 }
 
-/* Replays INPUT against one allocator in this process.  Returns 0 or -1
- * after printing the error. */
-static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_report *report)
+/* Where the replay against A writes its --timeline: FILE, or FILE.NAME
+ * when there are several allocators. */
+static void timeline_path(const options *o, const cmt_allocator *a, char *path, size_t len)
 {
-    char err[512], timeline_path[4096];
+    snprintf(path, len, o->nallocators > 1 || o->compare ? "%s.%s" : "%s", o->timeline, a->name);
+}
+
+/* The replay's progress: on the terminal, and in the channel for the
+ * parent's samples. */
+typedef struct child_progress {
+    cli_progress bar;
+    cmt_replay_channel *channel;
+} child_progress;
+
+static void show_child_progress(void *context, uint64_t events)
+{
+    child_progress *p = context;
+    __atomic_store_n(&p->channel->events, events, __ATOMIC_RELAXED);
+    cli_progress_update(&p->bar, events);
+}
+
+/* Replays INPUT against one allocator in this process, the replay's own.
+ * Returns 0 or -1 after printing the error. */
+static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_channel *channel)
+{
+    char err[512], timeline_file[4096];
     cmt_source *source = cmt_source_open(o->input, NULL, err, sizeof err);
     if (!source) {
         fprintf(stderr, "%s: %s\n", PROG, err);
@@ -400,23 +420,23 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     if (o->salvage)
         cmt_source_salvage(source);
     if (o->timeline)
-        snprintf(timeline_path, sizeof timeline_path, o->nallocators > 1 || o->compare ? "%s.%s" : "%s",
-                 o->timeline, a->name);
+        timeline_path(o, a, timeline_file, sizeof timeline_file);
     cmt_output *trace, *timeline;
     if (open_optional(o->output, o->verbose, &trace) < 0 ||
-        open_optional(timeline_path, o->timeline != NULL, &timeline) < 0) {
+        open_optional(timeline_file, o->timeline != NULL, &timeline) < 0) {
         finish_optional(trace, -1);
         cmt_source_close(source);
         return -1;
     }
-    cli_progress progress;
-    cli_progress_init(&progress, PROG, source);
+    child_progress progress = {.channel = channel};
+    cli_progress_init(&progress.bar, PROG, source);
     cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .stop_on_failure = o->stop_on_failure,
                              .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
-                             .progress = show_progress, .progress_context = &progress};
+                             .progress = show_child_progress, .progress_context = &progress};
+    cmt_replay_report *report = &channel->report;
     int rc = cmt_replay(source, a, &ro, report, err, sizeof err);
-    cli_progress_done(&progress);
+    cli_progress_done(&progress.bar);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     rc = finish_optional(timeline, finish_optional(trace, rc));
@@ -426,10 +446,10 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_repor
     return rc;
 }
 
-/* In the child: cmtreplay again, with A's library preloaded, to replay
- * as the command line says against the process's own malloc and write
- * its report to FD. */
-static void run_preloaded(const options *o, const cmt_allocator *a, int fd)
+/* In the child: cmtreplay again, a fresh process (with A's library
+ * preloaded if it has one), to replay as the command line says against A
+ * and report through the channel at FD. */
+static void run_child(const options *o, const cmt_allocator *a, int fd)
 {
     char **argv = calloc((size_t)command_words + 8, sizeof *argv);
     char child[32], name[512], timeline[4200], every[48];
@@ -449,50 +469,89 @@ static void run_preloaded(const options *o, const cmt_allocator *a, int fd)
         argv[n++] = every;
     }
     argv[n] = NULL;
-    setenv("LD_PRELOAD", a->preload, 1);
-    setenv("CMT_REPLAY_PRELOADED", a->preload, 1);
+    if (a->preload) {
+        setenv("LD_PRELOAD", a->preload, 1);
+        setenv("CMT_REPLAY_PRELOADED", a->preload, 1);
+    } else {
+        unsetenv("CMT_REPLAY_PRELOADED");
+    }
     execv("/proc/self/exe", argv);
     fprintf(stderr, "%s: can't run the %s replay: %s\n", PROG, a->name, strerror(errno));
     _exit(EXIT_DATA);
 }
 
-/* Replays against A in a child process, so that every allocator starts
- * from a fresh process and its peak RSS is its own. */
+static double seconds_of(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* With --timeline, the parent's samples of the process's resident bytes
+ * beside the child's table, in FILE.rss.  Returns 0 or -1. */
+static int write_rss_samples(const options *o, const cmt_allocator *a, const cmt_rss_samples *samples)
+{
+    char path[4200], err[512];
+    timeline_path(o, a, path, sizeof path - 4);
+    strcat(path, ".rss");
+    cmt_output *out = cmt_output_open(path, err, sizeof err);
+    if (out && cmt_rss_samples_write(samples, out) < 0) {
+        snprintf(err, sizeof err, "%s", cmt_output_error(out));
+        cmt_output_abort(out);
+        out = NULL;
+    }
+    if (!out || cmt_output_commit(out, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replays against A in a fresh process of its own, so that every
+ * allocator starts alike and the kernel's figures are the replay's:
+ * wait4's max RSS, faults and CPU, and the resident bytes sampled from
+ * /proc while it runs.  Returns 0 or -1 after printing the error. */
 static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_report *report)
 {
-    int fds[2];
-    if (pipe(fds) < 0) {
-        fprintf(stderr, "%s: pipe: %s\n", PROG, strerror(errno));
+    char err[512];
+    int fd;
+    cmt_replay_channel *ch = cmt_channel_create(&fd, err, sizeof err);
+    if (!ch) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "%s: fork: %s\n", PROG, strerror(errno));
+        cmt_channel_close(ch);
+        close(fd);
         return -1;
     }
-    if (pid == 0) {
-        close(fds[0]);
-        if (a->preload)
-            run_preloaded(o, a, fds[1]);
-        int rc = replay_one(o, a, report);
-        if (rc == 0 && write(fds[1], report, sizeof *report) != (ssize_t)sizeof *report)
-            rc = -1;
-        _exit(rc == 0 ? EXIT_OK : EXIT_DATA);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], report, sizeof *report);
-    close(fds[0]);
-    int status;
+    if (pid == 0)
+        run_child(o, a, fd);
+    close(fd);
+    int status = 0;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        got != (ssize_t)sizeof *report) {
-        if (WIFSIGNALED(status))
-            fprintf(stderr, "%s: the %s replay died of signal %d\n", PROG, a->name, WTERMSIG(status));
-        return -1;
+    cmt_rss_samples samples = {0};
+    int rc = cmt_replay_watch(pid, ch, &samples, &status, &ru);
+    if (rc < 0)
+        fprintf(stderr, "%s: the %s replay: wait4: %s\n", PROG, a->name, strerror(errno));
+    else if (WIFSIGNALED(status))
+        fprintf(stderr, "%s: the %s replay died of signal %d\n", PROG, a->name, WTERMSIG(status));
+    if (rc < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !ch->done)
+        rc = -1;
+    if (rc == 0) {
+        *report = ch->report;
+        report->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+        report->minor_faults = (uint64_t)ru.ru_minflt;
+        report->major_faults = (uint64_t)ru.ru_majflt;
+        report->user_seconds = seconds_of(ru.ru_utime);
+        report->system_seconds = seconds_of(ru.ru_stime);
+        if (o->timeline)
+            rc = write_rss_samples(o, a, &samples);
     }
-    report->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
-    return 0;
+    cmt_rss_samples_free(&samples);
+    cmt_channel_close(ch);
+    return rc;
 }
 
 static int by_time(const void *a, const void *b)
@@ -586,9 +645,14 @@ static int max_memory(const options *o)
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
-    if (replay_in_child(o, &cmt_allocator_system, &m.system) < 0 ||
-        replay_in_child(o, &cmt_allocator_jemalloc, &m.jemalloc) < 0)
+    if (replay_in_child(o, &cmt_allocator_system, &m.system) < 0)
         return -1;
+    const cmt_preload *je = cmt_preload_find("jemalloc");
+    if (PRELOADING && cmt_preload_available(je)) {
+        cmt_allocator jemalloc = cmt_allocator_preloaded(je->name, je->library);
+        if (replay_in_child(o, &jemalloc, &m.jemalloc) < 0)
+            return -1;
+    }
     return emit_report(o, NULL, &m);
 }
 
@@ -602,10 +666,8 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
-    if (!o->allocators_given) {
-        for (o->nallocators = 0; cmt_allocators[o->nallocators]; o->nallocators++)
-            o->allocators[o->nallocators] = cmt_allocators[o->nallocators];
-    }
+    if (!o->allocators_given)
+        parse_allocators(o, "all");
     if (mkdir(o->compare, 0777) < 0 && errno != EEXIST) {
         fprintf(stderr, "%s: %s: %s\n", PROG, o->compare, strerror(errno));
         return -1;
@@ -651,18 +713,37 @@ static bool failures_said(const options *o, const cmt_replay_report *reports)
     return any;
 }
 
-/* --replay-child: this process was started with a library preloaded; it
- * replays against its own malloc (its own memory kept apart from it) and
- * writes the report to the parent. */
+/* In the child, the allocator --replay-allocator names: the process's
+ * own malloc if a library was preloaded for it, else the one of that name
+ * among those the command line gave (or built in, for --maxmem). */
+static const cmt_allocator *child_allocator(const options *o, cmt_allocator *process)
+{
+    if (getenv("CMT_REPLAY_PRELOADED")) {
+        *process = cmt_allocator_process;
+        process->name = o->child_allocator;
+        return process;
+    }
+    for (size_t i = 0; i < o->nallocators; i++)
+        if (strcmp(o->allocators[i]->name, o->child_allocator) == 0)
+            return o->allocators[i];
+    return cmt_allocator_find(o->child_allocator);
+}
+
+/* --replay-child: this process was started fresh by cmtreplay to replay
+ * against one allocator, its own memory kept apart from the allocator's,
+ * and to leave the report in the channel. */
 static int replay_as_child(const options *o)
 {
+    cmt_replay_channel *ch = cmt_channel_open(o->child_fd);
+    cmt_allocator process;
+    const cmt_allocator *a = o->child_allocator ? child_allocator(o, &process) : NULL;
+    if (!ch || !a) {
+        fprintf(stderr, "%s: --replay-child is cmtreplay's own, for the process it starts for a replay\n", PROG);
+        return EXIT_USAGE;
+    }
     cmt_allocate_privately();
-    cmt_allocator a = cmt_allocator_process;
-    a.name = o->child_allocator ? o->child_allocator : "process";
-    cmt_replay_report report;
-    int rc = replay_one(o, &a, &report);
-    if (rc == 0 && write(o->child_fd, &report, sizeof report) != (ssize_t)sizeof report)
-        rc = -1;
+    int rc = replay_one(o, a, ch);
+    ch->done = rc == 0;
     return rc == 0 ? EXIT_OK : EXIT_DATA;
 }
 
@@ -686,8 +767,6 @@ int main(int argc, char **argv)
     if (o.repetitions > 1) {
         for (size_t i = 0; i < o.nallocators && rc == 0; i++)
             rc = replay_repeated(&o, o.allocators[i], &reports[i]);
-    } else if (o.nallocators == 1 && !o.compare && !o.allocators[0]->preload) {
-        rc = replay_one(&o, o.allocators[0], &reports[0]);
     } else {
         for (size_t i = 0; i < o.nallocators && rc == 0; i++)
             rc = replay_in_child(&o, o.allocators[i], &reports[i]);

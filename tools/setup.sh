@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing cmt needs on Debian, if it is missing.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libzstd-dev libjemalloc-dev libcriterion-dev zstd xz-utils bzip2
+packages=(build-essential cmake pkg-config libzstd-dev libjemalloc2 libcriterion-dev zstd xz-utils bzip2
           gnuplot-nox fonts-liberation valgrind clang libclang-rt-14-dev libtcmalloc-minimal4 libmimalloc2.0)
 missing=()
 for p in "${packages[@]}"; do
