@@ -345,10 +345,10 @@ Test(cli, options_that_would_do_nothing_are_refused)
 {
     const char *cmt = encoded_sample("", "py.cmt");
     static const char *const refused[][2] = {
-        {"-a jemalloc --capacity 1000000", "--capacity is an rmalloc option"},
-        {"-a system,jemalloc --pinned 0.1", "--pinned is an rmalloc option"},
+        {"-a system --capacity 1000000", "--capacity is an rmalloc option"},
+        {"-a system,null --pinned 0.1", "--pinned is an rmalloc option"},
         {"--no-compact", "--no-compact is an rmalloc option"},
-        {"-a jemalloc --maxmem", "no -a with it"},
+        {"-a system --maxmem", "no -a with it"},
         {"--stop-on-failure --allow-failures", "not both"},
         {"-a null -v", "the null allocator's blocks share their bytes"},
     };

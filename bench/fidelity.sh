@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Does the replay predict the real run?  Each program runs natively under
+# every allocator installed (LD_PRELOAD; GNU time's max RSS, the median of
+# ROUNDS runs), is recorded once with cmtrecord, and the recording is
+# replayed under each allocator (cmtreplay -r ROUNDS: each in a fresh
+# process, the kernel's max RSS of the median run).  Prints native and
+# replayed peak RSS side by side, their ratio, and both rankings.
+# Usage: bench/fidelity.sh BUILD_DIR
+set -euo pipefail
+build=$(cd "$1" && pwd)
+ROUNDS=${ROUNDS:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tools=$build/tools
+lib=/usr/lib/x86_64-linux-gnu
+
+if [ ! -x /usr/bin/time ]; then
+  echo "bench-fidelity: needs GNU time for the native runs' max RSS (apt-get install time)" >&2
+  exit 1
+fi
+allocators=(system)
+declare -A preload=([system]="")
+for a in jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4 mimalloc:libmimalloc.so.2; do
+  name=${a%%:*} file=$lib/${a#*:}
+  if [ -r "$file" ]; then
+    allocators+=("$name")
+    preload[$name]=$file
+  else
+    echo "bench-fidelity: ${a#*:} is not installed: $name left out" >&2
+  fi
+done
+list=$(IFS=,; echo "${allocators[*]}")
+
+# The programs, as NAME|COMMAND.  Debian's own where installed: Python
+# with PYTHONMALLOC=malloc (every object through malloc) in four threads,
+# and pbzip2 compressing on four threads.
+python=/usr/bin/python3
+script='import json, threading
+def work(k):
+    d = [{"id": i, "name": "item%d" % i, "tags": [str(j) for j in range(k % 7 + 10)]} for i in range(50000)]
+    s = json.dumps(d)
+    keep = [json.loads(s) for _ in range(2)]
+    del d
+    return len(keep)
+ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()'
+printf '%s\n' "$script" > "$work/threads.py"
+export PYTHONMALLOC=malloc
+programs=("workload|$build/bench/fidelity_workload 4 256")
+if [ -x "$python" ]; then
+  programs+=("python-4-threads|$python $work/threads.py")
+else
+  echo "bench-fidelity: no $python: the Python program left out" >&2
+fi
+if command -v pbzip2 > /dev/null; then
+  seq 1 6000000 | awk '{ print $1, $1 * 7 % 1000, "line", $1 % 97 }' > "$work/data.txt"
+  programs+=("pbzip2-4-threads|pbzip2 -p4 -c -9 $work/data.txt")
+else
+  echo "bench-fidelity: pbzip2 is not installed (apt-get install pbzip2): left out" >&2
+fi
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# The native max RSS of COMMAND under allocator A, in bytes: the median of ROUNDS runs.
+native_rss() {
+  local a=$1 command=$2
+  for _ in $(seq "$ROUNDS"); do
+    # shellcheck disable=SC2086 # the command's words
+    LD_PRELOAD=${preload[$a]} /usr/bin/time -f %M -o "$work/time" $command > /dev/null 2>&1
+    echo $(( $(tail -1 "$work/time") * 1024 ))
+  done | median
+}
+
+# The allocators from least to most of column COL of the table rows.
+ranking() { sort -k"$1" -n "$work/rows" | awk '{ printf "%s%s", sep, $1; sep = " < " } END { print "" }'; }
+
+same=0 total=0
+for entry in "${programs[@]}"; do
+  name=${entry%%|*} command=${entry#*|}
+  # shellcheck disable=SC2086
+  "$tools/cmtrecord" -q -o "$work/$name.cmt" -- $command > /dev/null
+  "$tools/cmtreplay" -r "$ROUNDS" -a "$list" --json "$work/$name.cmt" > "$work/$name.json"
+  threads=$(grep -o '"threads": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
+  cross=$(grep -o '"cross_thread_frees": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
+  live=$(grep -o '"peak_live_bytes": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
+  : > "$work/rows"
+  for a in "${allocators[@]}"; do
+    native=$(native_rss "$a" "$command")
+    replayed=$(tr '{' '\n' < "$work/$name.json" | grep "\"allocator\": \"$a\"" |
+               grep -o '"peak_rss": [0-9]*' | cut -d' ' -f2)
+    echo "$a $native $replayed" >> "$work/rows"
+  done
+  printf '\n%s: %s threads, %s cross-thread frees, peak live %.1f MiB\n' "$name" "$threads" "$cross" \
+    "$(echo "$live / 1048576" | bc -l)"
+  printf '%-10s %14s %14s %9s\n' allocator "native MiB" "replayed MiB" "replayed/native"
+  awk '{ printf "%-10s %14.1f %14.1f %9.3f\n", $1, $2 / 1048576, $3 / 1048576, $3 / $2 }' "$work/rows"
+  native_rank=$(ranking 2) replay_rank=$(ranking 3)
+  echo "native order:   $native_rank"
+  echo "replayed order: $replay_rank"
+  total=$((total + 1))
+  [ "$native_rank" = "$replay_rank" ] && same=$((same + 1))
+done
+echo
+echo "the same order on $same of $total programs (ROUNDS=$ROUNDS)"
