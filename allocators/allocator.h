@@ -55,6 +55,9 @@ cmt_allocator cmt_allocator_preloaded(const char *name, const char *library);
 /* The process's resident bytes, as the kernel counts them (/proc). */
 uint64_t cmt_resident_bytes(void);
 
+/* Process PID's (0: this one's); 0 once it is gone. */
+uint64_t cmt_resident_bytes_of(pid_t pid);
+
 /* The smallest power of two at least ALIGN (and at least a pointer's size). */
 size_t cmt_round_alignment(size_t align);
 

@@ -57,12 +57,16 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-uint64_t cmt_resident_bytes(void)
+uint64_t cmt_resident_bytes_of(pid_t pid)
 {
     /* read(), not stdio, which would allocate from the allocator being
      * measured. */
-    char text[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char path[64], text[128];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/statm");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
     if (fd >= 0)
         close(fd);
@@ -72,6 +76,11 @@ uint64_t cmt_resident_bytes(void)
     char *resident;
     strtoull(text, &resident, 10); /* the size of the address space, then what is resident */
     return strtoull(resident, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+uint64_t cmt_resident_bytes(void)
+{
+    return cmt_resident_bytes_of(0);
 }
 
 static uint64_t peak_rss(void)

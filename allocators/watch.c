@@ -63,24 +63,6 @@ static double seconds_since(const struct timespec *start)
     return (double)(t.tv_sec - start->tv_sec) + (double)(t.tv_nsec - start->tv_nsec) * 1e-9;
 }
 
-/* PID's resident bytes, 0 once it is gone. */
-static uint64_t resident_of(pid_t pid)
-{
-    char path[64], text[128];
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return 0;
-    text[n] = '\0';
-    unsigned long long size, resident;
-    if (sscanf(text, "%llu %llu", &size, &resident) != 2)
-        return 0;
-    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Keeps every other sample, so the table has room for as many again at
  * twice the interval. */
 static void thin(cmt_rss_samples *s)
@@ -122,7 +104,7 @@ int cmt_replay_watch(pid_t pid, const cmt_replay_channel *ch, cmt_rss_samples *s
         double t = seconds_since(&start);
         if (t >= next) {
             uint64_t events = __atomic_load_n(&ch->events, __ATOMIC_RELAXED);
-            uint64_t rss = resident_of(pid);
+            uint64_t rss = cmt_resident_bytes_of(pid);
             if (rss)
                 add_sample(samples, t, events, rss);
             next = t + samples->interval;
