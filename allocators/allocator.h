@@ -199,6 +199,11 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
 /* The overhead report of one replay, as text or as one JSON object. */
 void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
 
+/* The kernel's count of what a replay cost, from rusage NOW less BEFORE
+ * (NULL: since its process started): page faults and CPU time, every
+ * thread's, into REP. */
+void cmt_report_kernel_figures(cmt_replay_report *rep, const struct rusage *now, const struct rusage *before);
+
 /* R's time per event in ns: the allocator's time over the events. */
 double cmt_report_ns_per_event(const cmt_replay_report *r);
 

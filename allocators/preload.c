@@ -200,8 +200,12 @@ static size_t process_usable_size(void *heap, void *p)
 static void process_stats(void *heap, cmt_heap_stats *stats)
 {
     process_heap *h = heap;
-    uint64_t now = h->own_count ? 0 : cmt_resident_bytes();
-    stats->bytes = h->own_count ? h->own_count(h) : now > h->start_rss ? now - h->start_rss : 0;
+    if (h->own_count) {
+        stats->bytes = h->own_count(h);
+    } else {
+        uint64_t now = cmt_resident_bytes();
+        stats->bytes = now > h->start_rss ? now - h->start_rss : 0;
+    }
     stats->mapped = stats->bytes;
 }
 

@@ -413,16 +413,15 @@ static double seconds_of(struct timeval tv)
     return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
-/* The kernel's count of what the replay cost, since BEFORE: page faults
- * and CPU time, every thread's. */
-static void kernel_figures(cmt_replay_report *rep, const struct rusage *before)
+void cmt_report_kernel_figures(cmt_replay_report *rep, const struct rusage *now, const struct rusage *before)
 {
-    struct rusage now;
-    getrusage(RUSAGE_SELF, &now);
-    rep->minor_faults = (uint64_t)(now.ru_minflt - before->ru_minflt);
-    rep->major_faults = (uint64_t)(now.ru_majflt - before->ru_majflt);
-    rep->user_seconds = seconds_of(now.ru_utime) - seconds_of(before->ru_utime);
-    rep->system_seconds = seconds_of(now.ru_stime) - seconds_of(before->ru_stime);
+    static const struct rusage zero;
+    if (!before)
+        before = &zero;
+    rep->minor_faults = (uint64_t)(now->ru_minflt - before->ru_minflt);
+    rep->major_faults = (uint64_t)(now->ru_majflt - before->ru_majflt);
+    rep->user_seconds = seconds_of(now->ru_utime) - seconds_of(before->ru_utime);
+    rep->system_seconds = seconds_of(now->ru_stime) - seconds_of(before->ru_stime);
 }
 
 /* True if any of the N events at EVENTS says which thread made it. */
@@ -560,7 +559,9 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         report->wall_seconds = now() - start;
     }
     report->peak_rss = peak_rss();
-    kernel_figures(report, &before);
+    struct rusage after;
+    getrusage(RUSAGE_SELF, &after);
+    cmt_report_kernel_figures(report, &after, &before);
     release_leftovers(&r);
     cmt_free(events);
     cmt_map_destroy(&r.blocks);

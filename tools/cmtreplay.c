@@ -480,20 +480,13 @@ static void run_child(const options *o, const cmt_allocator *a, int fd)
     _exit(EXIT_DATA);
 }
 
-static double seconds_of(struct timeval tv)
+/* Writes PATH whole with WRITE(OUT, WHAT): committed if it went well,
+ * else discarded and the error said.  Returns 0 or -1. */
+static int write_whole(const char *path, int (*write)(cmt_output *out, const void *what), const void *what)
 {
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
-/* With --timeline, the parent's samples of the process's resident bytes
- * beside the child's table, in FILE.rss.  Returns 0 or -1. */
-static int write_rss_samples(const options *o, const cmt_allocator *a, const cmt_rss_samples *samples)
-{
-    char path[4200], err[512];
-    timeline_path(o, a, path, sizeof path - 4);
-    strcat(path, ".rss");
+    char err[512];
     cmt_output *out = cmt_output_open(path, err, sizeof err);
-    if (out && cmt_rss_samples_write(samples, out) < 0) {
+    if (out && write(out, what) < 0) {
         snprintf(err, sizeof err, "%s", cmt_output_error(out));
         cmt_output_abort(out);
         out = NULL;
@@ -503,6 +496,21 @@ static int write_rss_samples(const options *o, const cmt_allocator *a, const cmt
         return -1;
     }
     return 0;
+}
+
+static int write_samples(cmt_output *out, const void *samples)
+{
+    return cmt_rss_samples_write(samples, out);
+}
+
+/* With --timeline, the parent's samples of the process's resident bytes
+ * beside the child's table, in FILE.rss.  Returns 0 or -1. */
+static int write_rss_samples(const options *o, const cmt_allocator *a, const cmt_rss_samples *samples)
+{
+    char path[4200];
+    timeline_path(o, a, path, sizeof path - 4);
+    strcat(path, ".rss");
+    return write_whole(path, write_samples, samples);
 }
 
 /* Replays against A in a fresh process of its own, so that every
@@ -542,10 +550,7 @@ static int replay_in_child(const options *o, const cmt_allocator *a, cmt_replay_
     if (rc == 0) {
         *report = ch->report;
         report->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
-        report->minor_faults = (uint64_t)ru.ru_minflt;
-        report->major_faults = (uint64_t)ru.ru_majflt;
-        report->user_seconds = seconds_of(ru.ru_utime);
-        report->system_seconds = seconds_of(ru.ru_stime);
+        cmt_report_kernel_figures(report, &ru, NULL);
         if (o->timeline)
             rc = write_rss_samples(o, a, &samples);
     }
@@ -593,6 +598,11 @@ static int replay_repeated(const options *o, const cmt_allocator *a, cmt_replay_
     return 0;
 }
 
+static int write_text(cmt_output *out, const void *text)
+{
+    return cmt_output_write(out, text, strlen(text));
+}
+
 /* Prints the report to --report FILE, or to standard output (standard
  * error when -v has standard output).  Returns 0 or -1. */
 static int emit_report(const options *o, const cmt_replay_report *reports, const cmt_maxmem *maxmem)
@@ -612,21 +622,10 @@ static int emit_report(const options *o, const cmt_replay_report *reports, const
         cmt_report_print_comparison(mem, reports, o->nallocators, o->json);
     fclose(mem);
     int rc = 0;
-    if (!o->report) {
+    if (!o->report)
         fwrite(text, 1, len, o->verbose && !o->output ? stderr : stdout);
-    } else {
-        char err[512];
-        cmt_output *out = cmt_output_open(o->report, err, sizeof err);
-        if (out && cmt_output_write(out, text, len) < 0) {
-            snprintf(err, sizeof err, "%s", cmt_output_error(out));
-            cmt_output_abort(out);
-            out = NULL;
-        }
-        if (!out || cmt_output_commit(out, err, sizeof err) < 0) {
-            fprintf(stderr, "%s: %s\n", PROG, err);
-            rc = -1;
-        }
-    }
+    else
+        rc = write_whole(o->report, write_text, text);
     free(text);
     return rc;
 }
