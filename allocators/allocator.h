@@ -74,6 +74,8 @@ typedef enum cmt_touch {
 typedef struct cmt_replay_options {
     cmt_touch touch;
     bool serial;        /* every event on one thread, in the recorded order, even of a trace with threads */
+    uint64_t window;    /* threads: how far in the recorded order an event may run before the earliest not yet run
+                         * (0: as far as the queues allow) */
     bool stop_on_failure; /* an allocation that fails now but did not then ends the replay with an error */
     cmt_allocator_options allocator;
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
@@ -105,8 +107,10 @@ typedef struct cmt_replay_report {
     double compact_seconds;
     bool relocating;
     uint64_t start_rss, peak_rss; /* bytes, whole process */
+    uint64_t harness_peak_bytes;  /* the most the replayer's own tables and buffers held mapped (0: not known) */
     uint64_t threads;            /* replay threads: the trace's threads, or 1 */
     uint64_t cross_thread_frees; /* frees and reallocs of a block another thread allocated */
+    uint64_t window;             /* threads: the --window they ran within (0: unbounded) */
     double wall_seconds;         /* the replay from start to end; seconds is summed over threads */
     double wait_seconds;         /* threads waiting at hand-offs, not counted in seconds */
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */

@@ -559,6 +559,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         report->wall_seconds = now() - start;
     }
     report->peak_rss = peak_rss();
+    report->harness_peak_bytes = cmt_private_peak_bytes();
     struct rusage after;
     getrusage(RUSAGE_SELF, &after);
     cmt_report_kernel_figures(report, &after, &before);

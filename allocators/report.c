@@ -61,10 +61,10 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
             "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
             "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, "
-            "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, "
+            "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
-            "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, "
+            "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
             "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
             "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
             "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
@@ -75,11 +75,12 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
             (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped,
             ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
-            (unsigned long long)r->peak_rss, (unsigned long long)r->failed_in_trace,
+            (unsigned long long)r->peak_rss, (unsigned long long)r->harness_peak_bytes,
+            (unsigned long long)r->failed_in_trace,
             (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
             (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
-            (unsigned long long)r->cross_thread_frees, r->wall_seconds, r->wait_seconds, r->serial_reason,
+            (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds, r->serial_reason,
             r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
             (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
             (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
@@ -119,6 +120,9 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
             (unsigned long long)r->threads, (unsigned long long)r->cross_thread_frees);
     if (r->serial_reason[0])
         fprintf(f, " (the trace's threads replayed on one: %s)", r->serial_reason);
+    else if (r->threads > 1)
+        fprintf(f, r->window ? " (each within %llu events of the recorded order)" : " (waiting only at hand-offs)",
+                (unsigned long long)r->window);
     fputc('\n', f);
     fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (%s", cmt_report_grouped(a, r->peak_live_bytes),
             cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event,
@@ -136,8 +140,10 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
     if (r->relocating)
         fprintf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
                 (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
-    fprintf(f, "RSS             peak %s, %s at start (whole process)\n", human(a, r->peak_rss),
-            human(b, r->start_rss));
+    fprintf(f, "RSS             peak %s, %s at start (whole process", human(a, r->peak_rss), human(b, r->start_rss));
+    if (r->harness_peak_bytes)
+        fprintf(f, "; the replayer's own tables and buffers at most %s", human(c, r->harness_peak_bytes));
+    fputs(")\n", f);
     fprintf(f, "kernel          %s minor and %llu major page faults, %.3f s user and %.3f s system CPU "
                "(the replay, decoding included)\n",
             cmt_report_grouped(a, r->minor_faults), (unsigned long long)r->major_faults, r->user_seconds,

@@ -4,7 +4,11 @@
 # ROUNDS runs), is recorded once with cmtrecord, and the recording is
 # replayed under each allocator (cmtreplay -r ROUNDS: each in a fresh
 # process, the kernel's max RSS of the median run).  Prints native and
-# replayed peak RSS side by side, their ratio, and both rankings.
+# replayed peak RSS side by side, and the replayed less the replayer's own
+# resident memory (its tables of live blocks and the decoder's, as the
+# null allocator's replay of the same recording measures them: the part
+# of a replay's RSS the program did not have), their ratio to the native,
+# and both rankings.
 # Usage: bench/fidelity.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -84,20 +88,26 @@ for entry in "${programs[@]}"; do
   threads=$(grep -o '"threads": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
   cross=$(grep -o '"cross_thread_frees": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
   live=$(grep -o '"peak_live_bytes": [0-9]*' "$work/$name.json" | head -1 | cut -d' ' -f2)
+  "$tools/cmtreplay" -a null --touch=none --json "$work/$name.cmt" > "$work/null.json"
+  own=$(( $(grep -o '"peak_rss": [0-9]*' "$work/null.json" | cut -d' ' -f2) -
+          $(grep -o '"start_rss": [0-9]*' "$work/null.json" | cut -d' ' -f2) ))
   : > "$work/rows"
   for a in "${allocators[@]}"; do
     native=$(native_rss "$a" "$command")
-    replayed=$(tr '{' '\n' < "$work/$name.json" | grep "\"allocator\": \"$a\"" |
+    replayed=$(sed 's/{"allocator"/\n&/g' "$work/$name.json" | grep "\"allocator\": \"$a\"" |
                grep -o '"peak_rss": [0-9]*' | cut -d' ' -f2)
-    echo "$a $native $replayed" >> "$work/rows"
+    echo "$a $native $replayed $((replayed - own))" >> "$work/rows"
   done
-  printf '\n%s: %s threads, %s cross-thread frees, peak live %.1f MiB\n' "$name" "$threads" "$cross" \
-    "$(echo "$live / 1048576" | bc -l)"
-  printf '%-10s %14s %14s %9s\n' allocator "native MiB" "replayed MiB" "replayed/native"
-  awk '{ printf "%-10s %14.1f %14.1f %9.3f\n", $1, $2 / 1048576, $3 / 1048576, $3 / $2 }' "$work/rows"
+  printf '\n%s: %s threads, %s cross-thread frees, peak live %.1f MiB, the replayer'"'"'s own %.1f MiB\n' \
+    "$name" "$threads" "$cross" "$(echo "$live / 1048576" | bc -l)" "$(echo "$own / 1048576" | bc -l)"
+  printf '%-10s %11s %13s %13s %10s\n' allocator "native MiB" "replayed MiB" "less own MiB" "/ native"
+  awk '{ printf "%-10s %11.1f %13.1f %13.1f %10.3f\n", $1, $2 / 1048576, $3 / 1048576, $4 / 1048576, $4 / $2 }' \
+    "$work/rows"
   native_rank=$(ranking 2) replay_rank=$(ranking 3)
   echo "native order:   $native_rank"
   echo "replayed order: $replay_rank"
+  awk '{ n++; r = $4 / $2; if (r >= 0.85 && r <= 1.15) k++ } END { printf "within 15%% of native: %d of %d\n", k, n }' \
+    "$work/rows"
   total=$((total + 1))
   [ "$native_rank" = "$replay_rank" ] && same=$((same + 1))
 done

@@ -78,11 +78,31 @@ typedef struct slot {
     size_t size;
 } slot;
 
+typedef struct holding {
+    slot *held;
+    size_t n, cap;
+} holding;
+
+/* Keeps P.  The array grows by doubling, as programs' vectors do: sized for
+ * the worst case up front (a slot per 16 bytes of the target), it was a
+ * calloc as big as the live set that the program never touched but the
+ * replay does, and the replayed peak came out twice the program's. */
+static void hold(holding *h, void *p, size_t size)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 1024;
+        h->held = realloc(h->held, h->cap * sizeof *h->held);
+        if (!h->held)
+            abort();
+    }
+    h->held[h->n++] = (slot){p, size};
+}
+
 /* Grows the thread's live set to the target, handing every 16th block on. */
-static size_t grow(slot *held, size_t *n, size_t cap, size_t bytes, uint64_t *state, int phase, int self)
+static size_t grow(holding *h, size_t bytes, uint64_t *state, int phase, int self)
 {
     inbox *next = &inboxes[(self + 1) % threads];
-    while (bytes < live_target && *n < cap) {
+    while (bytes < live_target) {
         size_t size = pick_size(state, phase);
         char *p = malloc(size);
         if (!p)
@@ -90,9 +110,9 @@ static size_t grow(slot *held, size_t *n, size_t cap, size_t bytes, uint64_t *st
         memset(p, phase + 1, size);
         if (next_random(state) % 16 == 0 && hand_over(next, p))
             continue;
-        held[(*n)++] = (slot){p, size};
+        hold(h, p, size);
         bytes += size;
-        if (*n % 256 == 0)
+        if (h->n % 256 == 0)
             drain(&inboxes[self]);
     }
     return bytes;
@@ -102,29 +122,27 @@ static void *worker(void *arg)
 {
     int self = (int)(intptr_t)arg;
     uint64_t state = 0x9E3779B97F4A7C15ull * (uint64_t)(self + 1);
-    size_t cap = live_target / 16 + 1, n = 0, bytes = 0;
-    slot *held = calloc(cap, sizeof *held);
-    if (!held)
-        abort();
+    holding h = {0};
+    size_t bytes = 0;
     for (int phase = 0; phase < 2; phase++) {
-        bytes = grow(held, &n, cap, bytes, &state, phase, self);
+        bytes = grow(&h, bytes, &state, phase, self);
         /* Free three in four at random: the holes are what allocators differ on. */
         size_t kept = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < h.n; i++) {
             if (next_random(&state) % 4) {
-                bytes -= held[i].size;
-                free(held[i].p);
+                bytes -= h.held[i].size;
+                free(h.held[i].p);
             } else {
-                held[kept++] = held[i];
+                h.held[kept++] = h.held[i];
             }
         }
-        n = kept;
+        h.n = kept;
         drain(&inboxes[self]);
     }
-    bytes = grow(held, &n, cap, bytes, &state, 1, self);
-    for (size_t i = 0; i < n; i++)
-        free(held[i].p);
-    free(held);
+    grow(&h, bytes, &state, 1, self);
+    for (size_t i = 0; i < h.n; i++)
+        free(h.held[i].p);
+    free(h.held);
     return NULL;
 }
 

@@ -6,6 +6,7 @@
 #include "allocator.h"
 
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -490,6 +491,84 @@ Test(replay, a_thread_far_ahead_and_one_that_frees_all_the_others_made, .timeout
             built_op(&all, CMT_OP_FREE, 9, made[t][k], 0, 0);
     cmt_replay_report rep = replay_both_ways(&all, 16000, 9);
     cr_assert_eq(rep.end_live_blocks, 0);
+}
+
+/* An allocator that counts the bytes its blocks hold at once: what the
+ * threads of a replay really had live together, whatever the trace says. */
+typedef struct together {
+    _Atomic uint64_t live, most;
+} together;
+
+static void *together_create(const cmt_allocator_options *options, char *err, size_t errlen)
+{
+    (void)options, (void)err, (void)errlen;
+    return calloc(1, sizeof(together));
+}
+
+static void *together_malloc(void *heap, size_t size)
+{
+    together *t = heap;
+    uint64_t *p = malloc(size + 16);
+    if (!p)
+        return NULL;
+    *p = size;
+    uint64_t live = atomic_fetch_add(&t->live, size) + size, most = atomic_load(&t->most);
+    while (live > most && !atomic_compare_exchange_weak(&t->most, &most, live))
+        ;
+    return p + 2;
+}
+
+static void together_free(void *heap, void *p)
+{
+    if (!p)
+        return;
+    uint64_t *block = (uint64_t *)p - 2;
+    atomic_fetch_sub(&((together *)heap)->live, *block);
+    free(block);
+}
+
+static void together_stats(void *heap, cmt_heap_stats *stats)
+{
+    stats->bytes = atomic_load(&((together *)heap)->most);
+}
+
+static const cmt_allocator together_allocator = {
+    .name = "together", .create = together_create, .destroy = free, .malloc = together_malloc,
+    .free = together_free, .stats = together_stats};
+
+/* Two threads taking turns, each making 100 blocks of 1000 bytes and
+ * freeing them, with no hand-off between them: within a window of N
+ * events no more than N events' blocks join the recorded 100 (window 1:
+ * the recorded order exactly), where unbounded the second thread may run
+ * all its turns beside the first's. */
+Test(replay, the_window_keeps_the_blocks_live_at_once_the_recorded_ones, .timeout = 60)
+{
+    built b = {0};
+    for (uint32_t turn = 0; turn < 40; turn++) {
+        uint64_t tags[100];
+        for (int i = 0; i < 100; i++)
+            tags[i] = built_malloc(&b, turn % 2 + 1, 1000);
+        for (int i = 0; i < 100; i++)
+            built_op(&b, CMT_OP_FREE, turn % 2 + 1, tags[i], 0, 0);
+    }
+    const char *path = scratch_path("turns.cmt");
+    encode_events(path, b.events, b.n, 3);
+    free(b.events);
+    for (uint64_t window = 1; window <= 64; window *= 8) {
+        char err[512];
+        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+        cr_assert_not_null(s, "%s", err);
+        cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .window = window};
+        cmt_replay_report rep;
+        cr_assert_eq(cmt_replay(s, &together_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
+        cmt_source_close(s);
+        cr_assert_eq(rep.threads, 2);
+        cr_assert_eq(rep.window, window);
+        cr_assert_eq(rep.peak_live_bytes, 100000);
+        cr_assert_leq(rep.peak_footprint, 100000 + (window - 1) * 1000, "window %llu: %llu bytes live at once",
+                      (unsigned long long)window, (unsigned long long)rep.peak_footprint);
+        cr_assert_geq(rep.peak_footprint, 100000);
+    }
 }
 
 /* A recorded run of the recorder's test program: four workers each hand a

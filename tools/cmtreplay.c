@@ -48,6 +48,10 @@ static void usage(void)
            "                        median by time, with the spread\n"
            "      --serial          replay a trace's threads on one thread, every event\n"
            "                        in the recorded order (default: a thread for each)\n"
+           "      --window N        no thread runs an event more than N events (of the\n"
+           "                        recorded order) ahead of the earliest not yet run,\n"
+           "                        so that the blocks live at once are the recorded\n"
+           "                        ones (default 64; 0: only the hand-offs wait)\n"
            "      --salvage         replay up to damage in the trace (a file cut short,\n"
            "                        a corrupt block) and report that far, with a warning\n"
            "      --stop-on-failure stop at the first allocation that fails in the replay\n"
@@ -96,6 +100,7 @@ typedef struct options {
     const char *compare;
     bool allocators_given, every_given;
     bool salvage, stop_on_failure, allow_failures, serial;
+    uint64_t window; /* --window: 0 unbounded */
     const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
     long repetitions;            /* -r */
     int child_fd;                /* --replay-child: a replay in a preloaded process, its report to this fd */
@@ -240,7 +245,7 @@ static options parse_options(int argc, char **argv)
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
         OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES,
-        OPT_SERIAL, OPT_CHILD, OPT_CHILD_ALLOCATOR, OPT_TOUCH
+        OPT_SERIAL, OPT_WINDOW, OPT_CHILD, OPT_CHILD_ALLOCATOR, OPT_TOUCH
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -259,13 +264,14 @@ static options parse_options(int argc, char **argv)
         {"stop-on-failure", no_argument, NULL, OPT_STOP},
         {"allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES},
         {"serial", no_argument, NULL, OPT_SERIAL},
+        {"window", required_argument, NULL, OPT_WINDOW},
         {"replay-child", required_argument, NULL, OPT_CHILD},
         {"replay-allocator", required_argument, NULL, OPT_CHILD_ALLOCATOR},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     options o = {.allocators = {&cmt_allocator_system}, .nallocators = 1, .touch = CMT_TOUCH_ALL,
-                 .timeline_every = 1000, .child_fd = -1};
+                 .timeline_every = 1000, .window = 64, .child_fd = -1};
     int c;
     while ((c = getopt_long(argc, argv, "a:vo:r:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -299,6 +305,7 @@ static options parse_options(int argc, char **argv)
         case OPT_STOP: o.stop_on_failure = true; break;
         case OPT_ALLOW_FAILURES: o.allow_failures = true; break;
         case OPT_SERIAL: o.serial = true; break;
+        case OPT_WINDOW: o.window = (uint64_t)cli_parse_long(PROG, "--window", optarg, 0, 1L << 40); break;
         case OPT_CHILD: o.child_fd = (int)cli_parse_long(PROG, "--replay-child", optarg, 0, 1 << 20); break;
         case OPT_CHILD_ALLOCATOR: o.child_allocator = optarg; break;
         case OPT_PINNED:
@@ -430,7 +437,8 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_chann
     }
     child_progress progress = {.channel = channel};
     cli_progress_init(&progress.bar, PROG, source);
-    cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .stop_on_failure = o->stop_on_failure,
+    cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .window = o->window,
+                             .stop_on_failure = o->stop_on_failure,
                              .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
                              .progress = show_child_progress, .progress_context = &progress};

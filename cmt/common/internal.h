@@ -33,6 +33,11 @@ void cmt_free(void *p);
  * before anything is allocated. */
 void cmt_allocate_privately(void);
 
+/* The most bytes of pages the library has held mapped at once since
+ * cmt_allocate_privately (its tables and buffers): what of a replay's
+ * resident memory is the replayer's own and not the allocator's. */
+uint64_t cmt_private_peak_bytes(void);
+
 /* Tests: the NTH allocation from now on fails (0: none), and with
  * EVERY_ONE_AFTER every one after it too. */
 void cmt_fail_allocation(unsigned long nth, bool every_one_after);

@@ -58,6 +58,32 @@ static bool allocation_allowed(void)
  * tables and buffers, large and seldom, so a system call each is cheap. */
 #define PRIVATE_HEADER 64
 static bool private_pages;
+/* Bytes mapped now and at most, counted in private mode only: the
+ * threaded replay's lanes allocate at once, hence atomics. */
+static _Atomic uint64_t private_mapped, private_mapped_peak;
+
+static size_t whole_pages(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) & ~(page - 1);
+}
+
+/* Counts a mapping's change from BEFORE bytes to AFTER (either 0). */
+static void count_mapped(size_t before, size_t after)
+{
+    if (!private_pages)
+        return;
+    uint64_t now = atomic_fetch_add(&private_mapped, (uint64_t)whole_pages(after) - whole_pages(before)) +
+                   whole_pages(after) - whole_pages(before);
+    uint64_t peak = atomic_load(&private_mapped_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&private_mapped_peak, &peak, now))
+        ;
+}
+
+uint64_t cmt_private_peak_bytes(void)
+{
+    return atomic_load(&private_mapped_peak);
+}
 
 void cmt_allocate_privately(void)
 {
@@ -72,6 +98,7 @@ static void *private_alloc(size_t size)
     unsigned char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    count_mapped(0, total);
     memcpy(p, &total, sizeof total);
     return p + PRIVATE_HEADER;
 }
@@ -85,8 +112,11 @@ static size_t private_size(const void *p)
 
 static void private_free(void *p)
 {
-    if (p)
-        munmap((unsigned char *)p - PRIVATE_HEADER, private_size(p) + PRIVATE_HEADER);
+    if (!p)
+        return;
+    size_t total = private_size(p) + PRIVATE_HEADER;
+    munmap((unsigned char *)p - PRIVATE_HEADER, total);
+    count_mapped(total, 0);
 }
 
 static void *private_realloc(void *p, size_t size)
@@ -99,6 +129,7 @@ static void *private_realloc(void *p, size_t size)
     unsigned char *q = mremap((unsigned char *)p - PRIVATE_HEADER, old, total, MREMAP_MAYMOVE);
     if (q == MAP_FAILED)
         return NULL;
+    count_mapped(old, total);
     memcpy(q, &total, sizeof total);
     return q + PRIVATE_HEADER;
 }
@@ -154,6 +185,7 @@ static void *map_huge_aligned(size_t bytes)
     if (start + used < p + span)
         munmap(start + used, (size_t)(p + span - (start + used)));
     madvise(start, used, MADV_HUGEPAGE);
+    count_mapped(0, used);
     return start;
 }
 
@@ -177,15 +209,17 @@ void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
         void *q = mremap(p, old_bytes, new_bytes, 0);
         if (q != MAP_FAILED) {
             madvise(q, new_bytes, MADV_HUGEPAGE);
+            count_mapped(old_bytes, new_bytes);
             return q;
         }
         q = map_huge_aligned(new_bytes);
         if (!q)
             return NULL;
         if (mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED) {
-            munmap(q, new_bytes);
+            cmt_table_free(q, new_bytes);
             return NULL;
         }
+        count_mapped(old_bytes, 0); /* the old pages are now the new span's first ones */
         return q;
     }
     if (old_bytes < CMT_TABLE_PAGES && new_bytes < CMT_TABLE_PAGES) {
@@ -206,10 +240,12 @@ void cmt_table_free(void *p, size_t bytes)
 {
     if (!p)
         return;
-    if (bytes < CMT_TABLE_PAGES)
+    if (bytes < CMT_TABLE_PAGES) {
         cmt_free(p);
-    else
+    } else {
         munmap(p, bytes);
+        count_mapped(bytes, 0);
+    }
 }
 
 const char *cmt_display_name(const char *path, bool output)
