@@ -74,6 +74,7 @@ typedef enum cmt_touch {
 typedef struct cmt_replay_options {
     cmt_touch touch;
     bool serial;        /* every event on one thread, in the recorded order, even of a trace with threads */
+    bool pace;          /* keep the recorded gaps between events, where the trace has times */
     uint64_t window;    /* threads: how far in the recorded order an event may run before the earliest not yet run
                          * (0: as far as the queues allow) */
     bool stop_on_failure; /* an allocation that fails now but did not then ends the replay with an error */
@@ -113,6 +114,8 @@ typedef struct cmt_replay_report {
     uint64_t window;             /* threads: the --window they ran within (0: unbounded) */
     double wall_seconds;         /* the replay from start to end; seconds is summed over threads */
     double wait_seconds;         /* threads waiting at hand-offs, not counted in seconds */
+    bool paced;                  /* --pace, and the trace had times to keep */
+    double paced_seconds;        /* asleep keeping them (summed over threads), not counted in seconds */
     char serial_reason[128];     /* why a trace with threads replayed on one ("" if it did not) */
     char remarks[160];           /* the allocator's: a preloaded library's fallbacks */
     double harness_ns_per_event; /* the null allocator's in the same run: the replayer's own cost (0: not run) */

@@ -20,6 +20,7 @@
 #include "../cmt/common/internal.h"
 #include "../cmt/common/map.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ typedef struct replay {
     bool no_memory;        /* the replayer's own bookkeeping ran out */
     uint64_t live_bytes, live_blocks;
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
+    bool pacing;            /* --pace, and an event with a time has come */
+    cmt_pace pace;
+    cmt_pace_thread paced;
     uint64_t last_sample_event;
 } replay;
 
@@ -55,6 +59,37 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+cmt_pace cmt_pace_start(uint64_t time)
+{
+    return (cmt_pace){.trace_origin = time, .wall_origin = now()};
+}
+
+double cmt_pace_wait(const cmt_pace *pace, cmt_pace_thread *self, uint64_t time)
+{
+    if (!time || time <= pace->trace_origin || time - pace->trace_origin <= self->elapsed)
+        return 0;
+    double at = now();
+    self->elapsed = (uint64_t)((at - pace->wall_origin) * 1e9);
+    if (time - pace->trace_origin <= self->elapsed)
+        return 0;
+    double due = pace->wall_origin + (double)(time - pace->trace_origin) * 1e-9;
+    struct timespec until = {.tv_sec = (time_t)due, .tv_nsec = (long)((due - (double)(time_t)due) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+        ;
+    double woke = now();
+    self->slept += woke - at;
+    self->elapsed = (uint64_t)((woke - pace->wall_origin) * 1e9);
+    return woke - at;
+}
+
+uint64_t cmt_first_time(const cmt_event *events, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (events[i].time)
+            return events[i].time;
+    return 0;
 }
 
 uint64_t cmt_resident_bytes_of(pid_t pid)
@@ -373,6 +408,8 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
         double t0 = now();
         while (i < n) {
             cmt_event *ev = &events[i++];
+            if (r->pacing)
+                t0 += cmt_pace_wait(&r->pace, &r->paced, ev->time);
             rep->calls[ev->op]++;
             uint64_t failed = rep->failed_in_replay;
             r->bytes_at = 0;
@@ -538,6 +575,10 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             }
         }
         first = false;
+        if (options->pace && !r.pacing && (r.pace.trace_origin = cmt_first_time(events, n))) {
+            r.pace = cmt_pace_start(r.pace.trace_origin);
+            r.pacing = true;
+        }
         if (owners.slots && count_cross_thread_frees(&owners, events, n, report) < 0) {
             snprintf(err, errlen, "%s: out of memory", r.name);
             rc = -1;
@@ -557,6 +598,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         report->end_live_bytes = r.live_bytes;
         report->end_live_blocks = r.live_blocks;
         report->wall_seconds = now() - start;
+        report->paced = r.pacing;
+        report->paced_seconds = r.paced.slept;
     }
     report->peak_rss = peak_rss();
     report->harness_peak_bytes = cmt_private_peak_bytes();

@@ -15,6 +15,32 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
                        size_t nfirst, char *err, size_t errlen);
 
+/* --pace: the recorded gaps kept.  The replay starts the clock at its
+ * first event with a time; each thread then runs an event with a time
+ * no sooner than that time after it, and sleeps until then when it is
+ * early.  The wall clock is read only when a thread may be early, so a
+ * replay slower than the program reads it seldom. */
+typedef struct cmt_pace {
+    uint64_t trace_origin; /* the first event's recorded time, ns */
+    double wall_origin;    /* CLOCK_MONOTONIC seconds then */
+} cmt_pace;
+
+/* A thread's own view of the pace. */
+typedef struct cmt_pace_thread {
+    uint64_t elapsed; /* ns since the origin, when last read */
+    double slept;     /* seconds asleep waiting for recorded times, in all */
+} cmt_pace_thread;
+
+/* The pace of a replay whose first event with a time is at TIME (ns). */
+cmt_pace cmt_pace_start(uint64_t time);
+
+/* Waits until the event recorded at TIME (0: no time) is due.  Returns
+ * the seconds slept, which the caller's clock of the work must not count. */
+double cmt_pace_wait(const cmt_pace *pace, cmt_pace_thread *self, uint64_t time);
+
+/* The recorded time of the first of the N events at EVENTS with one, or 0. */
+uint64_t cmt_first_time(const cmt_event *events, size_t n);
+
 /* Takes A's footprint of HEAP into REP (now, and its peaks).  Returns the
  * live bytes at which to sample next: 1/1024 past their peak, so that the
  * footprint is seen within 0.1% of the peak of live bytes. */

@@ -65,7 +65,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
             "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
-            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
+            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"paced\": %s, \"paced_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
             "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
             "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
             "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
@@ -80,7 +80,8 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
             (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
             (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
-            (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds, r->serial_reason,
+            (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds,
+            r->paced ? "true" : "false", r->paced_seconds, r->serial_reason,
             r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
             (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
             (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
@@ -111,6 +112,9 @@ void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
     if (r->threads > 1)
         fprintf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
                 r->wall_seconds * 1e3, r->wait_seconds * 1e3);
+    if (r->paced)
+        fprintf(f, "\npace            the recorded gaps kept: %.3f ms asleep%s, %.3f ms from start to end",
+                r->paced_seconds * 1e3, r->threads > 1 ? " (summed over threads)" : "", r->wall_seconds * 1e3);
     if (r->repetitions > 1)
         fprintf(f, "\nrepeated        %llu times in fresh processes: the median by time; %.1f to %.1f ns/event, "
                    "peak RSS %s to %s",

@@ -60,6 +60,7 @@ typedef struct slot {
 /* One event for a replay thread. */
 typedef struct work {
     uint64_t seq;      /* its place in the recorded order, from 1 */
+    uint64_t time;     /* --pace: its recorded time, run no sooner (0: at once) */
     uint64_t wait_seq; /* run after thread wait_thread has run this event */
     uint64_t size, extra, offset; /* extra: calloc's count, the alignment */
     uint32_t wait_thread;         /* NO_THREAD: no wait */
@@ -82,6 +83,7 @@ typedef struct lane {
     pthread_t thread;
     /* The thread's own counts, added up at the end. */
     double busy_seconds, wait_seconds;
+    cmt_pace_thread paced;
     uint64_t failed_in_replay, failed_bytes, failure_not_reproduced, free_null, failed_in_trace;
 } lane;
 
@@ -105,6 +107,8 @@ struct replayer {
     cmt_map blocks; /* tag -> a: slot, b: allocating lane | last lane << 16, c: seq of the last event on it */
     uint64_t seq;
     uint64_t earliest_unrun; /* the earliest event not yet run, when last looked at */
+    bool pacing;             /* --pace, and an event with a time has come: pace is set, before any work with a time */
+    cmt_pace pace;
     uint64_t live_bytes, live_blocks, next_sample;
     bool no_memory;
 };
@@ -287,6 +291,8 @@ static void *lane_loop(void *arg)
                 busy_from += cpu_now() - cpu_from;
             }
         }
+        if (w->time)
+            cmt_pace_wait(&r->pace, &l->paced, w->time); /* off the clock, which is the thread's CPU time */
         run(l, w);
         atomic_store_explicit(&l->done, w->seq, memory_order_release);
         atomic_store_explicit(&l->tail, ++tail, memory_order_release);
@@ -451,6 +457,12 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
     work w = {.seq = ++r->seq, .size = ev->size, .offset = ev->offset, .op = (uint8_t)ev->op,
               .wait_thread = NO_THREAD};
     w.extra = ev->op == CMT_OP_CALLOC ? ev->count : ev->align;
+    if (r->options->pace && ev->time) {
+        if (!r->pacing)
+            r->pace = cmt_pace_start(ev->time);
+        r->pacing = true;
+        w.time = ev->time;
+    }
     rep->events++;
     rep->calls[ev->op]++;
     cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
@@ -521,6 +533,7 @@ static void stop_lanes(replayer *r)
         lane *l = r->lanes[i];
         rep->seconds += l->busy_seconds;
         rep->wait_seconds += l->wait_seconds;
+        rep->paced_seconds += l->paced.slept;
         rep->failed_in_replay += l->failed_in_replay;
         rep->failed_bytes += l->failed_bytes;
         rep->failure_not_reproduced += l->failure_not_reproduced;
@@ -575,6 +588,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     sample(r);
     report->threads = r->nlanes;
     report->window = options->window;
+    report->paced = r->pacing;
     report->end_live_bytes = r->live_bytes;
     report->end_live_blocks = r->live_blocks;
     /* What the trace never freed goes back, so the heap ends empty. */

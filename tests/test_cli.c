@@ -682,6 +682,30 @@ Test(cli, the_replayer_s_own_cost_is_reported_beside_the_allocators)
     free(out);
 }
 
+/* --pace on a trace with times (a CHERI dtrace log, 40 ms between its
+ * calls) keeps its gaps; on one without, it warns and replays at once. */
+Test(cli, pace_keeps_a_timed_trace_s_gaps_and_warns_of_a_trace_without)
+{
+    const char *trace = scratch_path("timed.dtrace");
+    write_text(trace, "call-trace\t1536334807900000000\t50a0805 14\tmalloc\t96\t81d21e100\n"
+                      "call-trace\t1536334807940000000\t\tfree\t81d21e100\t\n"
+                      "call-trace\t1536334807980000000\t50a0805 14\tmalloc\t16\t81d239670\n");
+    char *out, *err;
+    cr_assert_eq(runf(&out, &err, "%s --pace %s", REPLAY, trace), 0, "%s", err);
+    const char *pace = strstr(out, "\npace            the recorded gaps kept: ");
+    cr_assert(pace, "%s", out);
+    const char *wall = strstr(pace, "asleep, ");
+    cr_assert(wall && strtod(wall + 8, NULL) >= 79.0, "%s", out);
+    cr_assert_str_eq(err, "");
+    free(out);
+    free(err);
+    cr_assert_eq(runf(&out, &err, "%s --pace %s", REPLAY, encoded_sample("", "untimed.cmt")), 0);
+    cr_assert(!strstr(out, "\npace "), "%s", out);
+    cr_assert(strstr(err, "--pace: ") && strstr(err, "has no times to keep"), "%s", err);
+    free(out);
+    free(err);
+}
+
 /* The kernel's figures: the page faults of writing a 64 MiB block, which
  * --no-touch does not write. */
 Test(cli, the_kernel_counts_the_replay_s_page_faults)

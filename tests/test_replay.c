@@ -571,6 +571,55 @@ Test(replay, the_window_keeps_the_blocks_live_at_once_the_recorded_ones, .timeou
     }
 }
 
+/* --pace: events 30 ms apart in the trace are 30 ms apart in the replay,
+ * serial and threaded, and the sleeps are not the allocator's time; a
+ * trace without times replays unpaced and says so. */
+Test(replay, pace_keeps_the_recorded_gaps_off_the_clock, .timeout = 60)
+{
+    built b = {0};
+    uint64_t x = built_malloc(&b, 1, 4000);
+    built_op(&b, CMT_OP_FREE, 2, x, 0, 0);
+    uint64_t y = built_malloc(&b, 2, 4000);
+    built_op(&b, CMT_OP_FREE, 1, y, 0, 0);
+    for (size_t i = 0; i < b.n; i++)
+        b.events[i].time = 5000000000u + i * 30000000u;
+    const char *path = scratch_path("paced.cmt");
+    encode_events(path, b.events, b.n, 3);
+    for (int serial = 0; serial < 2; serial++) {
+        for (int pace = 0; pace < 2; pace++) {
+            char err[512];
+            cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+            cr_assert_not_null(s, "%s", err);
+            cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .serial = serial, .pace = pace, .window = 64};
+            cmt_replay_report rep;
+            cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &options, &rep, err, sizeof err), 0, "%s", err);
+            cmt_source_close(s);
+            cr_assert_eq(rep.threads, serial ? 1 : 2);
+            cr_assert_eq(rep.paced, pace);
+            cr_assert_eq(rep.cross_thread_frees, 2);
+            if (!pace) {
+                cr_assert_eq(rep.paced_seconds, 0);
+                continue;
+            }
+            cr_assert_geq(rep.wall_seconds, 0.089, "serial %d: %f s", serial, rep.wall_seconds);
+            cr_assert_geq(rep.paced_seconds, 0.05, "serial %d: %f s asleep", serial, rep.paced_seconds);
+            cr_assert_lt(rep.seconds, rep.wall_seconds - 0.05, "serial %d: the sleeps off the clock", serial);
+        }
+    }
+    for (size_t i = 0; i < b.n; i++)
+        b.events[i].time = 0;
+    encode_events(path, b.events, b.n, 3);
+    free(b.events);
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .pace = true};
+    cmt_replay_report rep;
+    cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &options, &rep, err, sizeof err), 0, "%s", err);
+    cmt_source_close(s);
+    cr_assert(!rep.paced, "no times: nothing to pace");
+}
+
 /* A recorded run of the recorder's test program: four workers each hand a
  * block to the main thread, which frees it. */
 Test(replay, a_recorded_run_replays_on_its_threads)

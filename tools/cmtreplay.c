@@ -48,6 +48,9 @@ static void usage(void)
            "                        median by time, with the spread\n"
            "      --serial          replay a trace's threads on one thread, every event\n"
            "                        in the recorded order (default: a thread for each)\n"
+           "      --pace            keep the recorded gaps between calls, where the\n"
+           "                        trace has times (dtrace, kdump -T): a thread that\n"
+           "                        is early sleeps, off the clock\n"
            "      --window N        no thread runs an event more than N events (of the\n"
            "                        recorded order) ahead of the earliest not yet run,\n"
            "                        so that the blocks live at once are the recorded\n"
@@ -99,7 +102,7 @@ typedef struct options {
     bool maxmem;
     const char *compare;
     bool allocators_given, every_given;
-    bool salvage, stop_on_failure, allow_failures, serial;
+    bool salvage, stop_on_failure, allow_failures, serial, pace;
     uint64_t window; /* --window: 0 unbounded */
     const char *rmalloc_option; /* the last rmalloc-only option given, for the check that rmalloc is named */
     long repetitions;            /* -r */
@@ -245,7 +248,7 @@ static options parse_options(int argc, char **argv)
     enum {
         OPT_REPORT = 256, OPT_JSON, OPT_NO_TOUCH, OPT_TIMELINE, OPT_TIMELINE_EVERY, OPT_PINNED,
         OPT_NO_COMPACT, OPT_CAPACITY, OPT_MAXMEM, OPT_COMPARE, OPT_SALVAGE, OPT_STOP, OPT_ALLOW_FAILURES,
-        OPT_SERIAL, OPT_WINDOW, OPT_CHILD, OPT_CHILD_ALLOCATOR, OPT_TOUCH
+        OPT_SERIAL, OPT_WINDOW, OPT_PACE, OPT_CHILD, OPT_CHILD_ALLOCATOR, OPT_TOUCH
     };
     static const struct option longopts[] = {
         {"allocator", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
@@ -265,6 +268,7 @@ static options parse_options(int argc, char **argv)
         {"allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES},
         {"serial", no_argument, NULL, OPT_SERIAL},
         {"window", required_argument, NULL, OPT_WINDOW},
+        {"pace", no_argument, NULL, OPT_PACE},
         {"replay-child", required_argument, NULL, OPT_CHILD},
         {"replay-allocator", required_argument, NULL, OPT_CHILD_ALLOCATOR},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
@@ -305,6 +309,7 @@ static options parse_options(int argc, char **argv)
         case OPT_STOP: o.stop_on_failure = true; break;
         case OPT_ALLOW_FAILURES: o.allow_failures = true; break;
         case OPT_SERIAL: o.serial = true; break;
+        case OPT_PACE: o.pace = true; break;
         case OPT_WINDOW: o.window = (uint64_t)cli_parse_long(PROG, "--window", optarg, 0, 1L << 40); break;
         case OPT_CHILD: o.child_fd = (int)cli_parse_long(PROG, "--replay-child", optarg, 0, 1 << 20); break;
         case OPT_CHILD_ALLOCATOR: o.child_allocator = optarg; break;
@@ -437,7 +442,7 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_chann
     }
     child_progress progress = {.channel = channel};
     cli_progress_init(&progress.bar, PROG, source);
-    cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .window = o->window,
+    cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .pace = o->pace, .window = o->window,
                              .stop_on_failure = o->stop_on_failure,
                              .allocator = o->allocator, .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
@@ -780,6 +785,9 @@ int main(int argc, char **argv)
     }
     if (rc < 0)
         return EXIT_DATA;
+    if (o.pace && !reports[0].paced)
+        fprintf(stderr, "%s: warning: --pace: %s has no times to keep (a trace of cmtrecord's has none yet): "
+                        "replayed as fast as it goes\n", PROG, cmt_display_name(o.input, false));
     for (size_t i = 0; i < o.nallocators; i++)
         if (o.allocators[i] == &cmt_allocator_null)
             for (size_t k = 0; k < o.nallocators; k++)
