@@ -185,13 +185,28 @@ void cmt_rss_samples_free(cmt_rss_samples *s);
  * 0 or -1 (OUT's error). */
 int cmt_rss_samples_write(const cmt_rss_samples *s, cmt_output *out);
 
+/* rmalloc's knobs, read from its settings (pinned=F, no-compaction,
+ * capacity=BYTES); zero is every default. */
+typedef struct cmt_rmalloc_settings {
+    double pinned;      /* the fraction of blocks locked for their whole life */
+    bool no_compaction; /* never move blocks */
+    uint64_t capacity;  /* heap capacity in bytes; 0: CMT_RMALLOC_CAPACITY */
+} cmt_rmalloc_settings;
+
+/* Reads TEXT (NULL: none) into *OUT; 0, or -1 with a message naming the
+ * setting that is not rmalloc's or not a value it takes. */
+int cmt_rmalloc_parse_settings(const char *text, cmt_rmalloc_settings *out, char *err, size_t errlen);
+
+/* S as settings text, what cmt_rmalloc_parse_settings reads back, in BUF. */
+void cmt_rmalloc_format_settings(char *buf, size_t len, const cmt_rmalloc_settings *s);
+
 /* The max-memory experiment: the smallest heap capacity, a multiple of
  * STEP bytes, in which the trace at PATH replays under rmalloc with OPTIONS
  * without an allocation failing that did not fail when traced.  Bisects
  * between the peak of live bytes and the highest top of an unbounded
  * replay, so CAPACITY fits and CAPACITY - STEP does not.  *PEAK_LIVE gets
  * the trace's peak of live bytes.  Returns 0, or -1 with a message. */
-int cmt_rmalloc_min_capacity(const char *path, const cmt_allocator_options *options, uint64_t step,
+int cmt_rmalloc_min_capacity(const char *path, const cmt_rmalloc_settings *options, uint64_t step,
                              uint64_t *capacity, uint64_t *peak_live, char *err, size_t errlen);
 
 /* What the max-memory experiment found: rmalloc's smallest heaps beside
@@ -201,34 +216,9 @@ typedef struct cmt_maxmem {
     cmt_replay_report system, jemalloc;
 } cmt_maxmem;
 
-void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
-
-/* The overhead report of one replay, as text or as one JSON object. */
-void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
-
 /* The kernel's count of what a replay cost, from rusage NOW less BEFORE
  * (NULL: since its process started): page faults and CPU time, every
  * thread's, into REP. */
 void cmt_report_kernel_figures(cmt_replay_report *rep, const struct rusage *now, const struct rusage *before);
-
-/* R's time per event in ns: the allocator's time over the events. */
-double cmt_report_ns_per_event(const cmt_replay_report *r);
-
-/* V with its thousands grouped, "1,234,567", in BUF (32 bytes). */
-const char *cmt_report_grouped(char *buf, uint64_t v);
-
-/* Several replays of one trace side by side, as a table or a JSON array. */
-void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json);
-
-/* --compare: 0 if gnuplot can be run, else -1 and a message saying how to
- * install it. */
-int cmt_compare_check_gnuplot(char *err, size_t errlen);
-
-/* --compare: the report in DIR, where the replays have left a timeline
- * each (DIR/timeline.NAME): the histograms of STATS, plots.gp, memory over
- * time and the histograms as PNG and SVG, and index.html showing them with
- * the numbers.  TRACE names the trace.  Returns 0, or -1 with a message. */
-int cmt_compare_report(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
-                       const cmt_trace_stats *stats, char *err, size_t errlen);
 
 #endif /* CMT_ALLOCATOR_H */

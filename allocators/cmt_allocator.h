@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The vtable's layout: a plugin built against another is refused. */
-#define CMT_ALLOCATOR_ABI 1
+#define CMT_ALLOCATOR_ABI 2
 
 /* What an allocator says of its heap.  bytes is the memory it holds from
  * the system, as the allocator itself counts it (glibc: mallinfo2's arena +
@@ -33,11 +33,11 @@ typedef struct cmt_heap_stats {
     double compact_seconds;
 } cmt_heap_stats;
 
-/* Knobs of the allocators that have them; zero is every default. */
+/* What create is given.  An allocator's knobs are its own: the replay
+ * passes them as the user wrote them, and each allocator reads the ones it
+ * knows and refuses the rest (rmalloc's: "pinned=0.05,capacity=1048576"). */
 typedef struct cmt_allocator_options {
-    double pinned;      /* rmalloc: the fraction of blocks locked for their whole life */
-    bool no_compaction; /* rmalloc: never move blocks */
-    uint64_t capacity;  /* rmalloc: heap capacity in bytes; 0: CMT_RMALLOC_CAPACITY */
+    const char *settings; /* NAME=VALUE or NAME, comma-separated; NULL or "": every default */
 } cmt_allocator_options;
 
 /* One allocator behind the replay.  Every call takes the heap that create

@@ -6,15 +6,17 @@
 
 #include <stdio.h>
 
-/* Replays PATH under rmalloc with OPTIONS; 1 if every allocation that
+/* Replays PATH under rmalloc with KNOBS; 1 if every allocation that
  * succeeded when traced succeeded, 0 if one did not, -1 on an error. */
-static int replays_in(const char *path, const cmt_allocator_options *options,
-                      cmt_replay_report *report, char *err, size_t errlen)
+static int replays_in(const char *path, const cmt_rmalloc_settings *knobs, cmt_replay_report *report, char *err,
+                      size_t errlen)
 {
     cmt_source *source = cmt_source_open(path, NULL, err, errlen);
     if (!source)
         return -1;
-    cmt_replay_options ro = {.touch = CMT_TOUCH_NONE, .allocator = *options};
+    char settings[128];
+    cmt_rmalloc_format_settings(settings, sizeof settings, knobs);
+    cmt_replay_options ro = {.touch = CMT_TOUCH_NONE, .allocator = {.settings = settings}};
     int rc = cmt_replay(source, &cmt_allocator_rmalloc, &ro, report, err, errlen);
     cmt_source_close(source);
     if (rc < 0)
@@ -22,10 +24,10 @@ static int replays_in(const char *path, const cmt_allocator_options *options,
     return report->failed_in_replay == 0;
 }
 
-int cmt_rmalloc_min_capacity(const char *path, const cmt_allocator_options *options, uint64_t step,
+int cmt_rmalloc_min_capacity(const char *path, const cmt_rmalloc_settings *options, uint64_t step,
                              uint64_t *capacity, uint64_t *peak_live, char *err, size_t errlen)
 {
-    cmt_allocator_options probe = *options;
+    cmt_rmalloc_settings probe = *options;
     cmt_replay_report report;
     probe.capacity = CMT_RMALLOC_CAPACITY;
     int fits = replays_in(path, &probe, &report, err, errlen);

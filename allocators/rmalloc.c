@@ -3,7 +3,7 @@
  *
  * Blocks are handles, passed through the vtable as pointers; the replayer
  * locks a block to write its bytes and unlocks it after, so everything but
- * the pinned blocks may move.  Pinned blocks (options.pinned, a fraction
+ * the pinned blocks may move.  Pinned blocks (the setting pinned=F, a fraction
  * of the allocations, chosen evenly and the same on every run) stay locked
  * from allocation to free, as long-locked blocks would in a real program.
  * Alignment is 8 bytes, whatever was asked: a block that moves keeps no
@@ -27,20 +27,58 @@ static inline handle_t handle(void *p)
     return (handle_t)(uintptr_t)p;
 }
 
+int cmt_rmalloc_parse_settings(const char *text, cmt_rmalloc_settings *out, char *err, size_t errlen)
+{
+    *out = (cmt_rmalloc_settings){0};
+    for (const char *p = text; p && *p;) {
+        size_t len = strcspn(p, ","), name = strcspn(p, "=,");
+        char value[64] = "", *end;
+        if (name < len)
+            snprintf(value, sizeof value, "%.*s", (int)(len - name - 1), p + name + 1);
+        bool ok = false;
+        if (name == len && strncmp(p, "no-compaction", len) == 0 && len == 13) {
+            out->no_compaction = ok = true;
+        } else if (name == 6 && strncmp(p, "pinned", 6) == 0) {
+            out->pinned = strtod(value, &end);
+            ok = value[0] && !*end && out->pinned >= 0 && out->pinned <= 1;
+        } else if (name == 8 && strncmp(p, "capacity", 8) == 0) {
+            out->capacity = strtoull(value, &end, 10);
+            ok = value[0] >= '0' && value[0] <= '9' && !*end && out->capacity >= 16;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "rmalloc: can't take the setting '%.*s' (it takes pinned=F from 0 to 1, "
+                                  "no-compaction, capacity=BYTES)", (int)len, p);
+            return -1;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+void cmt_rmalloc_format_settings(char *buf, size_t len, const cmt_rmalloc_settings *s)
+{
+    snprintf(buf, len, "pinned=%.17g,capacity=%llu%s", s->pinned,
+             (unsigned long long)(s->capacity ? s->capacity : CMT_RMALLOC_CAPACITY),
+             s->no_compaction ? ",no-compaction" : "");
+}
+
 static void *rmalloc_create(const cmt_allocator_options *options, char *err, size_t errlen)
 {
-    uint64_t capacity = options->capacity ? options->capacity : CMT_RMALLOC_CAPACITY;
+    cmt_rmalloc_settings knobs;
+    if (cmt_rmalloc_parse_settings(options->settings, &knobs, err, errlen) < 0)
+        return NULL;
+    uint64_t capacity = knobs.capacity ? knobs.capacity : CMT_RMALLOC_CAPACITY;
     rmalloc_replay *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->heap = rm_heap_create(capacity, options->no_compaction ? RM_NO_COMPACTION : 0);
+    r->heap = rm_heap_create(capacity, knobs.no_compaction ? RM_NO_COMPACTION : 0);
     if (!r->heap) {
         snprintf(err, errlen, "rmalloc: can't reserve a heap of %llu bytes (at most 32 GiB)",
                  (unsigned long long)capacity);
         free(r);
         return NULL;
     }
-    r->pinned = options->pinned;
+    r->pinned = knobs.pinned;
     return r;
 }
 

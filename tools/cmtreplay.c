@@ -2,7 +2,7 @@
  * cmtreplay - replay a trace against allocators and report their cost, as
  * a table, JSON, or (--compare) pictures and a web page.
  */
-#include "allocator.h"
+#include "replay_report.h"
 #include "cli.h"
 #include "../cmt/common/internal.h"
 
@@ -98,7 +98,8 @@ typedef struct options {
     cmt_touch touch;
     const char *timeline;
     uint64_t timeline_every;
-    cmt_allocator_options allocator;
+    cmt_rmalloc_settings rmalloc; /* --pinned, --no-compact, --capacity */
+    char rmalloc_settings[128];   /* ... as the settings rmalloc's create reads */
     bool maxmem;
     const char *compare;
     bool allocators_given, every_given;
@@ -314,15 +315,15 @@ static options parse_options(int argc, char **argv)
         case OPT_CHILD: o.child_fd = (int)cli_parse_long(PROG, "--replay-child", optarg, 0, 1 << 20); break;
         case OPT_CHILD_ALLOCATOR: o.child_allocator = optarg; break;
         case OPT_PINNED:
-            o.allocator.pinned = cli_parse_fraction(PROG, "--pinned", optarg);
+            o.rmalloc.pinned = cli_parse_fraction(PROG, "--pinned", optarg);
             o.rmalloc_option = "--pinned";
             break;
         case OPT_NO_COMPACT:
-            o.allocator.no_compaction = true;
+            o.rmalloc.no_compaction = true;
             o.rmalloc_option = "--no-compact";
             break;
         case OPT_CAPACITY:
-            o.allocator.capacity = (uint64_t)cli_parse_long(PROG, "--capacity", optarg, 16, LONG_MAX);
+            o.rmalloc.capacity = (uint64_t)cli_parse_long(PROG, "--capacity", optarg, 16, LONG_MAX);
             o.rmalloc_option = "--capacity";
             break;
         case OPT_MAXMEM: o.maxmem = true; break;
@@ -357,6 +358,7 @@ static options parse_options(int argc, char **argv)
     if (o.rmalloc_option && !rmalloc_named)
         cli_usage_error(PROG, "%s is an rmalloc option, and rmalloc is not among the allocators (-a)",
                         o.rmalloc_option);
+    cmt_rmalloc_format_settings(o.rmalloc_settings, sizeof o.rmalloc_settings, &o.rmalloc);
     o.input = argv[optind];
     return o;
 }
@@ -444,7 +446,8 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_chann
     cli_progress_init(&progress.bar, PROG, source);
     cmt_replay_options ro = {.touch = o->touch, .serial = o->serial, .pace = o->pace, .window = o->window,
                              .stop_on_failure = o->stop_on_failure,
-                             .allocator = o->allocator, .trace = trace,
+                             .allocator = {.settings = a == &cmt_allocator_rmalloc ? o->rmalloc_settings : NULL},
+                             .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
                              .progress = show_child_progress, .progress_context = &progress};
     cmt_replay_report *report = &channel->report;
@@ -649,7 +652,7 @@ static int max_memory(const options *o)
 {
     cmt_maxmem m = {.step = 4096};
     char err[512];
-    cmt_allocator_options compacting = o->allocator, fixed = o->allocator;
+    cmt_rmalloc_settings compacting = o->rmalloc, fixed = o->rmalloc;
     compacting.no_compaction = false;
     fixed.no_compaction = true;
     if (cmt_rmalloc_min_capacity(o->input, &compacting, m.step, &m.compacting, &m.peak_live, err, sizeof err) < 0 ||

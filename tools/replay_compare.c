@@ -1,12 +1,12 @@
 /*
- * compare.c - cmtreplay --compare: the report a person judging allocators
+ * replay_compare.c - cmtreplay --compare: the report a person judging allocators
  * looks at.  The replays have left a timeline per allocator in the
  * folder; this writes the histograms beside them, has gnuplot draw memory
  * over time against the optimum and the histograms, as PNG and SVG, and
  * writes index.html, one page with the SVGs inline and the numbers.
  */
 #define _GNU_SOURCE /* memmem, posix_spawn_file_actions_addchdir_np */
-#include "allocator.h"
+#include "replay_report.h"
 
 #include <errno.h>
 #include <spawn.h>

@@ -1,7 +1,7 @@
 /*
- * report.c - the overhead report: what a replay cost in time and memory.
+ * replay_report.c - the overhead report: what a replay cost in time and memory.
  */
-#include "allocator.h"
+#include "replay_report.h"
 
 #include <string.h>
 
