@@ -104,6 +104,7 @@ typedef struct cmt_replay_report {
     uint64_t peak_live_bytes, peak_live_blocks, peak_live_event;
     uint64_t end_live_bytes, end_live_blocks;
     uint64_t peak_footprint, end_footprint, peak_mapped;
+    double sample_seconds; /* in the allocator's statistics, sampling the footprint: outside the clock */
     uint64_t compactions, bytes_moved; /* relocating allocators */
     double compact_seconds;
     bool relocating;

@@ -8,7 +8,10 @@
  * footprint is sampled between stretches of a batch, outside the clock:
  * whenever live bytes pass their peak at the last sample by 1/1024, so
  * that the footprint is seen within 0.1% of the peak of live bytes, and
- * every SAMPLE_EVERY events, for growth that comes without new peaks.  -v
+ * every SAMPLE_EVERY events, for growth that comes without new peaks;
+ * where the replay writes its blocks, the allocator is asked only if the
+ * process's resident bytes have grown since it was last asked (the
+ * statistics can cost more than the replay: cmt_sampler).  -v
  * output and --timeline rows are written after each stretch, also outside
  * the clock.  Accesses in the trace read and write the bytes they name,
  * clipped to the block.  A relocating allocator's blocks are locked for
@@ -48,6 +51,7 @@ typedef struct replay {
     bool pacing;            /* --pace, and an event with a time has come */
     cmt_pace pace;
     cmt_pace_thread paced;
+    cmt_sampler sampler;
     uint64_t last_sample_event;
 } replay;
 
@@ -125,10 +129,22 @@ static uint64_t peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024;
 }
 
-uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep)
+uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep, cmt_sampler *s,
+                              bool forced)
 {
+    uint64_t next = rep->peak_live_bytes + rep->peak_live_bytes / 1024 + 1;
+    if (s->by_rss && s->last_cost > COSTLY_SAMPLE && !forced) {
+        uint64_t rss = cmt_resident_bytes();
+        if (rss < s->next_rss)
+            return next;
+        s->next_rss = rss + (rss / 256 > 65536 ? rss / 256 : 65536);
+    }
+    double from = now();
     cmt_heap_stats fp = {0};
     a->stats(heap, &fp);
+    s->last_cost = now() - from;
+    s->spent += s->last_cost;
+    rep->sample_seconds = s->spent;
     rep->compactions = fp.compactions;
     rep->bytes_moved = fp.bytes_moved;
     rep->compact_seconds = fp.compact_seconds;
@@ -137,7 +153,7 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
         rep->peak_footprint = fp.bytes;
     if (fp.mapped > rep->peak_mapped)
         rep->peak_mapped = fp.mapped;
-    return rep->peak_live_bytes + rep->peak_live_bytes / 1024 + 1;
+    return next;
 }
 
 void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event)
@@ -149,9 +165,9 @@ void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_bl
     }
 }
 
-static void sample_footprint(replay *r)
+static void sample_footprint(replay *r, bool forced)
 {
-    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report);
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, forced);
     r->last_sample_event = r->report->events;
 }
 
@@ -436,7 +452,7 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
         rep->seconds += now() - t0;
         bool row = timeline_due(r);
         if (row || r->live_bytes >= r->next_sample || rep->events - r->last_sample_event >= SAMPLE_EVERY)
-            sample_footprint(r);
+            sample_footprint(r, row);
         if (row && write_timeline_row(r, err, errlen) < 0)
             return -1;
         if (r->options->trace && print_events(r, events + start, r->where + start, i - start, err, errlen) < 0)
@@ -551,6 +567,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     getrusage(RUSAGE_SELF, &before);
     report->threads = 1;
     double start = now();
+    r.sampler.by_rss = options->touch != CMT_TOUCH_NONE;
     int rc = 0;
     cmt_map owners = {0}; /* threads in the trace: tag -> the thread that allocated it */
     bool first = true, threaded = false;
@@ -592,7 +609,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             break;
     }
     if (!threaded) {
-        sample_footprint(&r);
+        sample_footprint(&r, true);
         if (rc == 0 && options->timeline && !timeline_due(&r) && write_timeline_row(&r, err, errlen) < 0)
             rc = -1;
         report->end_live_bytes = r.live_bytes;

@@ -31,12 +31,15 @@
 #include "../cmt/common/internal.h"
 #include "../cmt/common/map.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Events a replay thread may have waiting: enough that the decoding
  * thread seldom waits for a thread, few enough to stay in the cache. */
@@ -77,6 +80,7 @@ typedef struct lane {
     _Alignas(64) _Atomic uint64_t done; /* seq of the last event run */
     _Alignas(64) _Atomic uint32_t head; /* written by the decoding thread */
     uint32_t tail_seen; /* the decoding thread's: tail when it last looked, read again only when its room is used up */
+    _Atomic bool asleep; /* the replay thread waits in the kernel for head to move */
     _Alignas(64) _Atomic uint32_t tail; /* written by the replay thread */
     work *queue;
     replayer *r;
@@ -110,8 +114,11 @@ struct replayer {
     uint64_t seq;
     uint64_t earliest_unrun; /* the earliest event not yet run, when last looked at */
     bool pacing;             /* --pace, and an event with a time has come: pace is set, before any work with a time */
+    _Alignas(64) _Atomic bool decoder_asleep; /* waiting in the kernel for events to run (the window) */
+    _Atomic uint32_t progress; /* bumped, and the decoder woken, by a lane that runs an event while it sleeps */
     cmt_pace pace;
     uint64_t live_bytes, live_blocks, next_sample;
+    cmt_sampler sampler;
     bool no_memory;
 };
 
@@ -153,6 +160,28 @@ static void pause_for(unsigned *spins)
         struct timespec nap = {0, 20000};
         nanosleep(&nap, NULL);
     }
+}
+
+/* A thread that has waited this many spins waits in the kernel instead:
+ * on two cores, replay threads with nothing to do that nap and look again
+ * (a Python trace has one thread busy at a time, the one holding the GIL)
+ * took the cores from the one that had work, and its replay ran twelve
+ * times as long as the program. */
+#define SPINS_BEFORE_SLEEP 256
+
+/* Sleeps while *WORD is SEEN, or until woken, or a millisecond: a wake
+ * that comes between the sleeper's last look and its sleep is not lost
+ * for longer than that (the wakers look at the sleeper's flag without a
+ * fence, which every event would pay for). */
+static void sleep_while(_Atomic uint32_t *word, uint32_t seen)
+{
+    struct timespec most = {0, 1000000};
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, &most, NULL, 0);
+}
+
+static void wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 static slot *slot_at(replayer *r, uint32_t s)
@@ -275,8 +304,16 @@ static void *lane_loop(void *arg)
         }
         if (tail == head_seen) {
             l->busy_seconds += cpu_now() - busy_from;
-            while (tail == (head_seen = atomic_load_explicit(&l->head, memory_order_acquire)))
-                pause_for(&spins);
+            while (tail == (head_seen = atomic_load_explicit(&l->head, memory_order_acquire))) {
+                if (spins < SPINS_BEFORE_SLEEP) {
+                    pause_for(&spins);
+                    continue;
+                }
+                atomic_store(&l->asleep, true);
+                if (tail == atomic_load(&l->head))
+                    sleep_while(&l->head, tail);
+                atomic_store_explicit(&l->asleep, false, memory_order_relaxed);
+            }
             busy_from = cpu_now();
         }
         const work *w = &l->queue[tail % QUEUE_EVENTS];
@@ -298,6 +335,10 @@ static void *lane_loop(void *arg)
         run(l, w);
         atomic_store_explicit(&l->done, w->seq, memory_order_release);
         atomic_store_explicit(&l->tail, ++tail, memory_order_release);
+        if (atomic_load_explicit(&r->decoder_asleep, memory_order_relaxed)) {
+            atomic_fetch_add(&r->progress, 1);
+            wake(&r->progress);
+        }
     }
     l->busy_seconds += cpu_now() - busy_from;
     return NULL;
@@ -351,6 +392,8 @@ static void hand_to(lane *l, const work *w)
     }
     l->queue[head % QUEUE_EVENTS] = *w;
     atomic_store_explicit(&l->head, head + 1, memory_order_release);
+    if (atomic_load_explicit(&l->asleep, memory_order_relaxed))
+        wake(&l->head);
 }
 
 /* Slots whose releasing event has run come back, oldest first. */
@@ -444,8 +487,20 @@ static void keep_within_window(replayer *r, uint64_t seq)
     if (!window || seq <= window || r->earliest_unrun >= seq - window)
         return;
     unsigned spins = 0;
-    while ((r->earliest_unrun = earliest_unrun(r)) < seq - window / 2)
-        pause_for(&spins);
+    for (;;) {
+        uint32_t progress = atomic_load(&r->progress);
+        if ((r->earliest_unrun = earliest_unrun(r)) >= seq - window / 2)
+            break;
+        if (spins < SPINS_BEFORE_SLEEP) {
+            pause_for(&spins);
+            continue;
+        }
+        atomic_store(&r->decoder_asleep, true);
+        if ((r->earliest_unrun = earliest_unrun(r)) >= seq - window / 2)
+            break;
+        sleep_while(&r->progress, progress);
+    }
+    atomic_store_explicit(&r->decoder_asleep, false, memory_order_relaxed);
 }
 
 /* Hands out EV; 0, or -1 with a message. */
@@ -514,9 +569,9 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
 }
 
 /* Samples the allocator's footprint (its statistics are thread-safe). */
-static void sample(replayer *r)
+static void sample(replayer *r, bool forced)
 {
-    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report);
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, forced);
 }
 
 /* Ends every lane and adds up what each counted. */
@@ -563,6 +618,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     r->report = report;
     r->next_sample = 1;
     double start = now();
+    r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
     int rc = 0;
     cmt_event ev;
     size_t i = 0;
@@ -576,7 +632,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
         if ((rc = dispatch(r, next, err, errlen)) < 0)
             break;
         if (r->live_bytes >= r->next_sample || ++since_sample == 16384) {
-            sample(r);
+            sample(r, false);
             since_sample = 0;
         }
         if (options->progress && report->events % 65536 == 0)
@@ -586,7 +642,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
         snprintf(err, errlen, "%s", cmt_source_error(source));
     stop_lanes(r);
     report->wall_seconds = now() - start;
-    sample(r);
+    sample(r, true);
     report->threads = r->nlanes;
     report->window = options->window;
     report->paced = r->pacing;

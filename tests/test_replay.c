@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 TestSuite(replay, .fini = scratch_cleanup);
 
@@ -565,6 +566,53 @@ static void together_stats(void *heap, cmt_heap_stats *stats)
 static const cmt_allocator together_allocator = {
     .name = "together", .create = together_create, .destroy = free, .malloc = together_malloc,
     .free = together_free, .stats = together_stats};
+
+/* An allocator whose statistics are slow, as glibc's are on a heap of
+ * millions of blocks, and that counts how often it is asked. */
+static _Atomic unsigned slow_stats_asked;
+
+static void slow_stats(void *heap, cmt_heap_stats *stats)
+{
+    struct timespec nap = {0, 100000};
+    nanosleep(&nap, NULL);
+    slow_stats_asked++;
+    together_stats(heap, stats);
+}
+
+static const cmt_allocator slow_stats_allocator = {
+    .name = "slow-stats", .create = together_create, .destroy = free, .malloc = together_malloc,
+    .free = together_free, .stats = slow_stats};
+
+/* Slow statistics are asked again only once the resident bytes have
+ * grown, where the replay writes its blocks (a flat heap: a few times,
+ * not at every sample due), and at every sample with --touch=none; the
+ * peak footprint is found all the same. */
+Test(replay, slow_statistics_are_asked_when_the_resident_bytes_grow)
+{
+    built b = {0};
+    for (int i = 0; i < 100000; i++)
+        built_op(&b, CMT_OP_FREE, 0, built_malloc(&b, 0, 32), 0, 0);
+    const char *path = scratch_path("flat.cmt");
+    encode_events(path, b.events, b.n, 3);
+    free(b.events);
+    unsigned asked[2];
+    for (int touch = 0; touch < 2; touch++) {
+        char err[512];
+        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+        cr_assert_not_null(s, "%s", err);
+        cmt_replay_options options = {.touch = touch ? CMT_TOUCH_ALL : CMT_TOUCH_NONE};
+        cmt_replay_report rep;
+        slow_stats_asked = 0;
+        cr_assert_eq(cmt_replay(s, &slow_stats_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
+        cmt_source_close(s);
+        asked[touch] = slow_stats_asked;
+        cr_assert_eq(rep.peak_footprint, 32, "touch %d: %llu", touch, (unsigned long long)rep.peak_footprint);
+        cr_assert_gt(rep.sample_seconds, 0);
+    }
+    cr_assert_geq(asked[0], 12, "--touch=none: every sample due (every 16384 events)");
+    cr_assert_lt(asked[1], asked[0] / 2, "asked %u times where the heap stayed flat, %u without writing", asked[1],
+                 asked[0]);
+}
 
 /* Two threads taking turns, each making 100 blocks of 1000 bytes and
  * freeing them, with no hand-off between them: within a window of N

@@ -60,7 +60,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             "}, \"free_null\": %llu, \"seconds\": %.9f, \"ns_per_event\": %.2f, "
             "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
             "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
-            "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, "
+            "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, \"sample_seconds\": %.6f, "
             "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
             "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
             "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
@@ -73,7 +73,7 @@ static void print_json(FILE *f, const cmt_replay_report *r)
             (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
             (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
             (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
-            (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped,
+            (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped, r->sample_seconds,
             ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
             (unsigned long long)r->peak_rss, (unsigned long long)r->harness_peak_bytes,
             (unsigned long long)r->failed_in_trace,
