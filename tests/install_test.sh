@@ -9,6 +9,11 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in bin/trace2cmt bin/cmtreplay bin/cmtrecord bin/cmtstat bin/cmtlifetimes bin/cmtoverhead include/cmt.h; do
   [ -e "$prefix/$f" ] || { echo "install_test: $f was not installed" >&2; exit 1; }
 done
+for tool in trace2cmt cmtreplay cmtrecord cmtstat cmtlifetimes cmtoverhead; do
+  page=$(find "$prefix" -path "*/man1/$tool.1")
+  [ -n "$page" ] && head -1 "$page" | grep -q "^\.TH ${tool^^} 1 " ||
+    { echo "install_test: no man page for $tool" >&2; exit 1; }
+done
 cat > "$prefix/count.c" <<'C'
 #include <cmt.h>
 #include <stdio.h>
