@@ -69,9 +69,11 @@ else
   echo "bench-fidelity: pbzip2 is not installed (apt-get install pbzip2): left out" >&2
 fi
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# The median, least and most of the numbers on standard input.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 
-# The native max RSS of COMMAND under allocator A, in bytes: the median of ROUNDS runs.
+# The native max RSS of COMMAND under allocator A, in bytes: the median of
+# ROUNDS runs, and the least and most.
 native_rss() {
   local a=$1 command=$2
   for _ in $(seq "$ROUNDS"); do
@@ -98,15 +100,17 @@ for entry in "${programs[@]}"; do
           $(grep -o '"start_rss": [0-9]*' "$work/null.json" | cut -d' ' -f2) ))
   : > "$work/rows"
   for a in "${allocators[@]}"; do
-    native=$(native_rss "$a" "$command")
+    read -r native least most < <(native_rss "$a" "$command")
     replayed=$(sed 's/{"allocator"/\n&/g' "$work/$name.json" | grep "\"allocator\": \"$a\"" |
                grep -o '"peak_rss": [0-9]*' | cut -d' ' -f2)
-    echo "$a $native $replayed $((replayed - own))" >> "$work/rows"
+    echo "$a $native $replayed $((replayed - own)) $least $most" >> "$work/rows"
   done
   printf '\n%s: %s threads, %s cross-thread frees, peak live %.1f MiB, the replayer'"'"'s own %.1f MiB\n' \
     "$name" "$threads" "$cross" "$(echo "$live / 1048576" | bc -l)" "$(echo "$own / 1048576" | bc -l)"
-  printf '%-10s %11s %13s %13s %10s\n' allocator "native MiB" "replayed MiB" "less own MiB" "/ native"
-  awk '{ printf "%-10s %11.1f %13.1f %13.1f %10.3f\n", $1, $2 / 1048576, $3 / 1048576, $4 / 1048576, $4 / $2 }' \
+  printf '%-10s %11s %15s %13s %13s %10s\n' allocator "native MiB" "(least-most)" "replayed MiB" "less own MiB" \
+    "/ native"
+  awk '{ printf "%-10s %11.1f %15s %13.1f %13.1f %10.3f\n", $1, $2 / 1048576,
+                sprintf("(%.1f-%.1f)", $5 / 1048576, $6 / 1048576), $3 / 1048576, $4 / 1048576, $4 / $2 }' \
     "$work/rows"
   native_rank=$(ranking 2) replay_rank=$(ranking 3)
   echo "native order:   $native_rank"
