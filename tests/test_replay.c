@@ -21,17 +21,23 @@ static const char *sample_cmt(const char *trace)
     return scratch_path("s.cmt");
 }
 
-static cmt_replay_report replay_with(const char *path, const cmt_allocator *a, cmt_output *trace,
-                                     const char *settings)
+/* The replay of the trace at PATH against A with OPTIONS, which must succeed. */
+static cmt_replay_report replay_path(const char *path, const cmt_allocator *a, cmt_replay_options options)
 {
     char err[512];
     cmt_source *r = cmt_source_open(path, NULL, err, sizeof err);
     cr_assert_not_null(r, "%s", err);
-    cmt_replay_options options = {.touch = true, .trace = trace, .allocator = {.settings = settings}};
     cmt_replay_report report;
     cr_assert_eq(cmt_replay(r, a, &options, &report, err, sizeof err), 0, "%s", err);
     cmt_source_close(r);
     return report;
+}
+
+static cmt_replay_report replay_with(const char *path, const cmt_allocator *a, cmt_output *trace,
+                                     const char *settings)
+{
+    return replay_path(path, a,
+                       (cmt_replay_options){.touch = CMT_TOUCH_ALL, .trace = trace, .allocator = {.settings = settings}});
 }
 
 static cmt_replay_report replay_file(const char *path, const cmt_allocator *a, cmt_output *trace)
@@ -205,12 +211,8 @@ Test(replay, the_timeline_has_a_row_every_n_events)
 {
     const char *cmt = sample_cmt("python-json.trace");
     char err[512];
-    cmt_source *r = cmt_source_open(cmt, NULL, err, sizeof err);
     cmt_output *timeline = cmt_output_open(scratch_path("t.txt"), err, sizeof err);
-    cmt_replay_options options = {.timeline = timeline, .timeline_every = 500};
-    cmt_replay_report report;
-    cr_assert_eq(cmt_replay(r, &cmt_allocator_rmalloc, &options, &report, err, sizeof err), 0, "%s", err);
-    cmt_source_close(r);
+    replay_path(cmt, &cmt_allocator_rmalloc, (cmt_replay_options){.timeline = timeline, .timeline_every = 500});
     cr_assert_eq(cmt_output_commit(timeline, err, sizeof err), 0);
     char *text = read_file(scratch_path("t.txt"), NULL);
     const char *start = "# event live_bytes footprint_bytes\n500 ";
@@ -354,12 +356,7 @@ Test(replay, accesses_read_and_write_their_bytes_inside_a_locked_block)
                                  "load(0x1000+12, 16)\n" /* runs 12 bytes past the end */
                                  "store(0x1000+15, 4096)\n"
                                  "free(0x1000)\n");
-    char err[512];
-    cmt_source *r = cmt_source_open(path, NULL, err, sizeof err);
-    cmt_replay_options options = {.touch = false};
-    cmt_replay_report rep;
-    cr_assert_eq(cmt_replay(r, &probe_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
-    cmt_source_close(r);
+    cmt_replay_report rep = replay_path(path, &probe_allocator, (cmt_replay_options){.touch = CMT_TOUCH_NONE});
     cr_assert_eq(rep.calls[CMT_OP_STORE], 2);
     cr_assert_eq(rep.calls[CMT_OP_MODIFY], 1);
     cr_assert_eq(rep.calls[CMT_OP_LOAD], 1);
@@ -460,13 +457,8 @@ static cmt_replay_report replay_both_ways(built *b, uint64_t cross_thread_frees,
     encode_events(path, b->events, b->n, 3);
     free(b->events);
     cmt_replay_report threaded = replay_file(path, &cmt_allocator_system, NULL);
-    char err[512];
-    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
-    cr_assert_not_null(s, "%s", err);
-    cmt_replay_options serial = {.touch = true, .serial = true};
-    cmt_replay_report one;
-    cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &serial, &one, err, sizeof err), 0, "%s", err);
-    cmt_source_close(s);
+    cmt_replay_report one =
+        replay_path(path, &cmt_allocator_system, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .serial = true});
     cr_assert_eq(threaded.threads, threads);
     cr_assert_eq(one.threads, 1, "--serial: one thread");
     cr_assert_str_eq(one.serial_reason, "--serial");
@@ -625,14 +617,9 @@ Test(replay, slow_statistics_are_asked_when_the_resident_bytes_grow)
     free(b.events);
     unsigned asked[2];
     for (int touch = 0; touch < 2; touch++) {
-        char err[512];
-        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
-        cr_assert_not_null(s, "%s", err);
-        cmt_replay_options options = {.touch = touch ? CMT_TOUCH_ALL : CMT_TOUCH_NONE};
-        cmt_replay_report rep;
         slow_stats_asked = 0;
-        cr_assert_eq(cmt_replay(s, &slow_stats_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
-        cmt_source_close(s);
+        cmt_replay_report rep = replay_path(path, &slow_stats_allocator,
+                                            (cmt_replay_options){.touch = touch ? CMT_TOUCH_ALL : CMT_TOUCH_NONE});
         asked[touch] = slow_stats_asked;
         cr_assert_eq(rep.peak_footprint, 32, "touch %d: %llu", touch, (unsigned long long)rep.peak_footprint);
         cr_assert_gt(rep.sample_seconds, 0);
@@ -661,13 +648,8 @@ Test(replay, the_window_keeps_the_blocks_live_at_once_the_recorded_ones, .timeou
     encode_events(path, b.events, b.n, 3);
     free(b.events);
     for (uint64_t window = 1; window <= 64; window *= 8) {
-        char err[512];
-        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
-        cr_assert_not_null(s, "%s", err);
-        cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .window = window};
-        cmt_replay_report rep;
-        cr_assert_eq(cmt_replay(s, &together_allocator, &options, &rep, err, sizeof err), 0, "%s", err);
-        cmt_source_close(s);
+        cmt_replay_report rep =
+            replay_path(path, &together_allocator, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .window = window});
         cr_assert_eq(rep.threads, 2);
         cr_assert_eq(rep.window, window);
         cr_assert_eq(rep.peak_live_bytes, 100000);
@@ -695,13 +677,8 @@ Test(replay, pace_keeps_the_recorded_gaps_off_the_clock, .timeout = 60)
     encode_events(path, b.events, b.n, 3);
     for (int serial = 0; serial < 2; serial++) {
         for (int pace = 0; pace < 2; pace++) {
-            char err[512];
-            cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
-            cr_assert_not_null(s, "%s", err);
             cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .serial = serial, .pace = pace, .window = 64};
-            cmt_replay_report rep;
-            cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &options, &rep, err, sizeof err), 0, "%s", err);
-            cmt_source_close(s);
+            cmt_replay_report rep = replay_path(path, &cmt_allocator_system, options);
             cr_assert_eq(rep.threads, serial ? 1 : 2);
             cr_assert_eq(rep.paced, pace);
             cr_assert_eq(rep.cross_thread_frees, 2);
@@ -718,13 +695,8 @@ Test(replay, pace_keeps_the_recorded_gaps_off_the_clock, .timeout = 60)
         b.events[i].time = 0;
     encode_events(path, b.events, b.n, 3);
     free(b.events);
-    char err[512];
-    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
-    cr_assert_not_null(s, "%s", err);
-    cmt_replay_options options = {.touch = CMT_TOUCH_ALL, .pace = true};
-    cmt_replay_report rep;
-    cr_assert_eq(cmt_replay(s, &cmt_allocator_system, &options, &rep, err, sizeof err), 0, "%s", err);
-    cmt_source_close(s);
+    cmt_replay_report rep =
+        replay_path(path, &cmt_allocator_system, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .pace = true});
     cr_assert(!rep.paced, "no times: nothing to pace");
 }
 
