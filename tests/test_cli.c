@@ -682,6 +682,22 @@ Test(cli, the_replayer_s_own_cost_is_reported_beside_the_allocators)
     free(out);
 }
 
+/* A trace replays to the same figures from its text and from its .cmt:
+ * the decoder's memory is the replayer's own, not in glibc's heap (its
+ * zstd window once made the .cmt's footprint 3.8 MB where the text's is
+ * 1.3). */
+Test(cli, the_decoder_s_memory_is_not_in_the_replayed_footprint)
+{
+    char *text, *cmt;
+    cr_assert_eq(runf(&text, NULL, "%s -a system --json %s/python-json.trace", REPLAY, CMT_SAMPLES), 0);
+    cr_assert_eq(runf(&cmt, NULL, "%s -a system --json %s", REPLAY, encoded_sample("", "footprint.cmt")), 0);
+    const char *a = strstr(text, "\"peak_footprint\": "), *b = strstr(cmt, "\"peak_footprint\": ");
+    cr_assert(a && b, "%s", cmt);
+    cr_assert_eq(strtoull(a + 18, NULL, 10), strtoull(b + 18, NULL, 10), "text: %s\n.cmt: %s", text, cmt);
+    free(text);
+    free(cmt);
+}
+
 /* --pace on a trace with times (a CHERI dtrace log, 40 ms between its
  * calls) keeps its gaps; on one without, it warns and replays at once. */
 Test(cli, pace_keeps_a_timed_trace_s_gaps_and_warns_of_a_trace_without)

@@ -80,6 +80,10 @@ static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *
         ZSTD_inBuffer zin = {in->packed + in->packed_start, in->packed_end - in->packed_start, 0};
         ZSTD_outBuffer zout = {dst, cap, 0};
         size_t rc = ZSTD_decompressStream(in->dctx, &zout, &zin);
+        if (ZSTD_isError(rc) && cmt_zstd_out_of_memory(rc)) {
+            cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+            return -1;
+        }
         if (ZSTD_isError(rc)) {
             cmt_set_error(err, errlen, "%s: byte %llu: corrupt: zstd data: %s", in->name,
                           (unsigned long long)(in->packed_read + in->packed_start), ZSTD_getErrorName(rc));
@@ -141,7 +145,7 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
         return -1;
     }
     if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
-        in->dctx = ZSTD_createDCtx();
+        in->dctx = cmt_zstd_dctx();
         in->packed = cmt_malloc(INPUT_CHUNK);
         if (!in->dctx || !in->packed) {
             cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);

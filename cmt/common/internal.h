@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <zstd.h>
 
 #define CMT_ERRLEN 512
 
@@ -37,6 +38,20 @@ void cmt_allocate_privately(void);
  * cmt_allocate_privately (its tables and buffers): what of a replay's
  * resident memory is the replayer's own and not the allocator's. */
 uint64_t cmt_private_peak_bytes(void);
+
+/* zstd contexts whose memory is the library's (cmt_malloc): a replay's
+ * own, so that the decoder's window (2.5 MiB on 456.hmmer's .cmt) is not
+ * in the footprint of a glibc whose heap it would share (the replayed
+ * overhead came out 13.3 where the trace's own is 2.43), and subject to
+ * the tests' injected faults like every other allocation.  NULL when out
+ * of memory. */
+ZSTD_DCtx *cmt_zstd_dctx(void);
+ZSTD_CCtx *cmt_zstd_cctx(void);
+
+/* True if zstd's error RC is its running out of memory (for a window it
+ * allocates as it goes): the message is then CMT_NO_MEMORY, not that the
+ * stream is corrupt. */
+bool cmt_zstd_out_of_memory(size_t rc);
 
 /* Tests: the NTH allocation from now on fails (0: none), and with
  * EVERY_ONE_AFTER every one after it too. */

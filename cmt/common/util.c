@@ -6,6 +6,10 @@
 #define _GNU_SOURCE /* mremap */
 #include "internal.h"
 
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
+#include <zstd.h>
+#include <zstd_errors.h>
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -164,6 +168,35 @@ void cmt_free(void *p)
         private_free(p);
     else
         free(p);
+}
+
+static void *zstd_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return cmt_malloc(size);
+}
+
+static void zstd_free(void *opaque, void *p)
+{
+    (void)opaque;
+    cmt_free(p);
+}
+
+static const ZSTD_customMem zstd_memory = {zstd_alloc, zstd_free, NULL};
+
+ZSTD_DCtx *cmt_zstd_dctx(void)
+{
+    return ZSTD_createDCtx_advanced(zstd_memory);
+}
+
+ZSTD_CCtx *cmt_zstd_cctx(void)
+{
+    return ZSTD_createCCtx_advanced(zstd_memory);
+}
+
+bool cmt_zstd_out_of_memory(size_t rc)
+{
+    return ZSTD_getErrorCode(rc) == ZSTD_error_memory_allocation;
 }
 
 /* Huge pages are 2 MiB here, the size from which tables get pages of

@@ -114,9 +114,11 @@ static int produce(cmt_reader *r)
     size_t rc = ZSTD_decompressStream(r->dctx, &zout, &zin);
     if (ZSTD_isError(rc)) {
         char what[200];
-        snprintf(what, sizeof what, "byte %llu: corrupt: zstd data: %s",
-                 (unsigned long long)(r->in.consumed + r->in.start + zin.pos),
-                 ZSTD_getErrorName(rc));
+        if (cmt_zstd_out_of_memory(rc))
+            snprintf(what, sizeof what, "%s", CMT_NO_MEMORY);
+        else
+            snprintf(what, sizeof what, "byte %llu: corrupt: zstd data: %s",
+                     (unsigned long long)(r->in.consumed + r->in.start + zin.pos), ZSTD_getErrorName(rc));
         return source_error(r, what);
     }
     r->in.start += zin.pos;
@@ -209,9 +211,9 @@ cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
     r->minor = r->in.buf[5];
     r->in.start += CMT_HEADER_SIZE;
     if (compressed) {
-        r->dctx = ZSTD_createDCtx();
+        r->dctx = cmt_zstd_dctx();
         if (!r->dctx) {
-            cmt_set_error(err, errlen, "can't create a zstd decompression context");
+            cmt_set_error(err, errlen, CMT_NO_MEMORY " for a zstd decoder");
             cmt_reader_close(r);
             return NULL;
         }

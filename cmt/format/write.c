@@ -51,7 +51,7 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
         ZSTD_outBuffer out = {w->packed, w->packed_cap, 0};
         size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
         if (ZSTD_isError(left))
-            return fail(w, ZSTD_getErrorName(left));
+            return fail(w, cmt_zstd_out_of_memory(left) ? CMT_NO_MEMORY : ZSTD_getErrorName(left));
         if (out.pos && cmt_output_write(w->out, w->packed, out.pos) < 0)
             return fail(w, cmt_output_error(w->out));
         if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
@@ -165,7 +165,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     cmt_checksum_init(&w->sum);
     bool ok = cmt_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes;
     if (ok && level > 0) {
-        w->cctx = ZSTD_createCCtx();
+        w->cctx = cmt_zstd_cctx();
         w->packed_cap = ZSTD_CStreamOutSize();
         w->packed = cmt_malloc(w->packed_cap);
         ok = w->cctx && w->packed;
