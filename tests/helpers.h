@@ -44,7 +44,7 @@ cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t
 /* A random but valid trace of N events, the same for the same SEED. */
 cmt_event *random_events(size_t n, unsigned seed);
 
-/* The path of a file under ../shared/traces, or NULL if it is absent; in a
+/* The path of a file under CMT_SHARED_TRACES, or NULL if it is absent; in a
  * static buffer that the next call reuses. */
 const char *shared_trace(const char *name);
 

@@ -1,6 +1,6 @@
 /*
  * test_cli.c - the real tools, run as a user runs them, on the samples and
- * on real traces made elsewhere (../shared/traces; skipped when absent).
+ * on real traces made elsewhere (CMT_SHARED_TRACES; skipped when absent).
  */
 #include "helpers.h"
 
@@ -221,7 +221,7 @@ static void expect_real_trace(const char *name, const char *prepare, uint64_t ev
 {
     const char *path = shared_trace(name);
     if (!path)
-        cr_skip_test("../shared/traces/%s is not here", name);
+        cr_skip_test(CMT_SHARED_TRACES "/%s is not here", name);
     char *err, *out;
     cr_assert_eq(runf(NULL, &err, "%s %s | %s -o %s -", prepare, path, T2C, scratch_path("real.cmt")), 0);
     char want[64];
@@ -367,7 +367,7 @@ Test(cli, the_cppcheck_kdump_reads_directly_and_through_kdump2trace)
 {
     const char *path = shared_trace("cppcheck.kdump.txt.zst");
     if (!path)
-        cr_skip_test("../shared/traces/cppcheck.kdump.txt.zst is not here");
+        cr_skip_test(CMT_SHARED_TRACES "/cppcheck.kdump.txt.zst is not here");
     char *err;
     cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("direct.cmt"), path), 0, "%s", err);
     cr_assert(strstr(err, "trace2cmt: 42681 events, ") && strstr(err, "read as kdump; 1 records of other kinds skipped"),
@@ -386,7 +386,7 @@ Test(cli, the_valgrind_and_kdump_recordings_of_one_run_agree)
 {
     char vg[4096], kd[4096];
     if (!shared_trace("cppcheck.valgrind.txt.zst") || !shared_trace("cppcheck.kdump.txt.zst"))
-        cr_skip_test("the cppcheck traces are not in ../shared/traces");
+        cr_skip_test("the cppcheck traces are not in " CMT_SHARED_TRACES);
     snprintf(vg, sizeof vg, "%s", shared_trace("cppcheck.valgrind.txt.zst"));
     snprintf(kd, sizeof kd, "%s", shared_trace("cppcheck.kdump.txt.zst"));
     char *err;
@@ -414,7 +414,7 @@ Test(cli, the_valgrind_and_kdump_recordings_of_one_run_agree)
 Test(cli, the_cheri_dtrace_log_reads_directly_and_through_log2trace)
 {
     if (!shared_trace("cheri.dtrace.txt"))
-        cr_skip_test("../shared/traces/cheri.dtrace.txt is not here");
+        cr_skip_test(CMT_SHARED_TRACES "/cheri.dtrace.txt is not here");
     char path[4096], *err, *out;
     snprintf(path, sizeof path, "%s", shared_trace("cheri.dtrace.txt"));
     cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("d.cmt"), path), 0, "%s", err);
@@ -437,7 +437,7 @@ Test(cli, the_soffice_ops_file_converts_and_replays_with_lockops)
 {
     const char *path = shared_trace("soffice.ops.txt.zst");
     if (!path)
-        cr_skip_test("../shared/traces/soffice.ops.txt.zst is not here");
+        cr_skip_test(CMT_SHARED_TRACES "/soffice.ops.txt.zst is not here");
     char ops[4096], *err, *out;
     snprintf(ops, sizeof ops, "%s", path);
     cr_assert_eq(runf(NULL, &err, "%s -o %s %s", T2C, scratch_path("so.cmt"), ops), 0, "%s", err);
@@ -583,7 +583,7 @@ Test(cli, salvage_keeps_every_block_before_the_damage)
      * block still gives the first whole. */
     const char *hmmer = shared_trace("456.hmmer.test.txt.bz2");
     if (!hmmer)
-        cr_skip_test("456.hmmer is not in ../shared/traces");
+        cr_skip_test("456.hmmer is not in " CMT_SHARED_TRACES);
     const char *cmt = scratch_path("h.cmt"), *cut = scratch_path("hcut.cmt"), *fixed = scratch_path("hfixed.cmt");
     cr_assert_eq(runf(NULL, NULL, "bzcat %s | %s -q -o %s -", hmmer, T2C, cmt), 0);
     cr_assert_eq(runf(NULL, NULL, "head -c 20000 %s > %s", cmt, cut), 0);
