@@ -231,9 +231,9 @@ static void start(void)
         atomic_store(&state, STARTING);
         resolve();
         busy = true; /* what starting allocates is not the program's */
-        const char *stats = getenv("CMTRECORD_STATS"), *level = getenv("CMTRECORD_LEVEL"),
-                   *thread = getenv("CMTRECORD_THREAD");
-        sink_options options = {.output = getenv("CMTRECORD_OUTPUT"),
+        const char *stats = getenv(CMTRECORD_STATS), *level = getenv(CMTRECORD_LEVEL),
+                   *thread = getenv(CMTRECORD_THREAD);
+        sink_options options = {.output = getenv(CMTRECORD_OUTPUT),
                                 .stats_seconds = stats ? atof(stats) : 0,
                                 .level = level ? atoi(level) : CMT_DEFAULT_LEVEL,
                                 .own_thread = !thread || strcmp(thread, "0") != 0};
@@ -510,7 +510,7 @@ EXPORT long syscall(long number, ...)
  * calls go unrecorded. */
 static char *next_image_variable(char *buf, size_t len)
 {
-    snprintf(buf, len, "CMTRECORD_IMAGE=%ld.%ld", (long)getpid(), sink_image() + 1);
+    snprintf(buf, len, CMTRECORD_IMAGE "=%ld.%ld", (long)getpid(), sink_image() + 1);
     return buf;
 }
 
@@ -520,7 +520,7 @@ static char **with_image(char *const envp[], char *variable, char **out)
 {
     size_t n = 0;
     for (size_t i = 0; envp && envp[i]; i++)
-        if (strncmp(envp[i], "CMTRECORD_IMAGE=", 16) != 0)
+        if (strncmp(envp[i], CMTRECORD_IMAGE "=", sizeof CMTRECORD_IMAGE) != 0)
             out[n++] = envp[i];
     out[n++] = variable;
     out[n] = NULL;

@@ -13,6 +13,8 @@
 #ifndef CMT_RECORDER_H
 #define CMT_RECORDER_H
 
+#include "protocol.h"
+
 #include <cmt.h>
 
 #include <stdatomic.h>

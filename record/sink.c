@@ -130,7 +130,7 @@ static uint64_t now_ns(void)
 
 long sink_image(void)
 {
-    const char *image = getenv("CMTRECORD_IMAGE");
+    const char *image = getenv(CMTRECORD_IMAGE);
     char *dot;
     if (!image || strtol(image, &dot, 10) != (long)getpid() || *dot != '.')
         return 0;
@@ -143,7 +143,7 @@ long sink_image(void)
  * runs after its Nth exec. */
 static void choose_path(void)
 {
-    const char *pid_env = getenv("CMTRECORD_PID");
+    const char *pid_env = getenv(CMTRECORD_PID);
     long image = sink_image();
     bool root = pid_env && atol(pid_env) == (long)getpid() && image == 0;
     const char *output = sink.options.output;
@@ -249,7 +249,7 @@ void sink_start_thread(void)
  * other processes append at the same time. */
 static void tell_cmtrecord(bool ended)
 {
-    const char *manifest = getenv("CMTRECORD_MANIFEST");
+    const char *manifest = getenv(CMTRECORD_MANIFEST);
     if (!manifest)
         return;
     char line[sizeof sink.path + 80];
@@ -271,7 +271,7 @@ static void tell_cmtrecord(bool ended)
 static void say_counts(void)
 {
     const cmt_tag_counts *c = &sink.blocks.counts;
-    if (getenv("CMTRECORD_MANIFEST") || !(c->unknown_frees || c->unknown_reallocs || c->reused_live))
+    if (getenv(CMTRECORD_MANIFEST) || !(c->unknown_frees || c->unknown_reallocs || c->reused_live))
         return;
     say("cmtrecord: %s: %llu frees and %llu reallocs of blocks never seen allocated (from before the recording "
         "or the fork began), %llu blocks returned while still live\n",

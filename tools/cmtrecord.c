@@ -3,6 +3,7 @@
  * allocations are written to a .cmt file as it runs.
  */
 #include "cli.h"
+#include "protocol.h"
 
 #include <cmt.h>
 
@@ -101,7 +102,7 @@ static options parse_options(int argc, char **argv)
  * installed), else where it was to be installed. */
 static bool find_library(char *path, size_t len)
 {
-    const char *env = getenv("CMTRECORD_LIBRARY");
+    const char *env = getenv(CMTRECORD_LIBRARY);
     if (env) {
         snprintf(path, len, "%s", env);
         return access(path, R_OK) == 0;
@@ -147,14 +148,14 @@ static void run_program(const options *o, const char *library, const char *file)
 {
     char pid[32];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
-    setenv("CMTRECORD_OUTPUT", file, 1);
-    setenv("CMTRECORD_PID", pid, 1);
-    unsetenv("CMTRECORD_IMAGE");
+    setenv(CMTRECORD_OUTPUT, file, 1);
+    setenv(CMTRECORD_PID, pid, 1);
+    unsetenv(CMTRECORD_IMAGE);
     if (o->stats)
-        setenv("CMTRECORD_STATS", o->stats, 1);
+        setenv(CMTRECORD_STATS, o->stats, 1);
     char level[16];
     snprintf(level, sizeof level, "%d", o->level);
-    setenv("CMTRECORD_LEVEL", level, 1);
+    setenv(CMTRECORD_LEVEL, level, 1);
     prepend_preload(library);
     execvp(o->command[0], o->command);
     int err = errno;
@@ -408,7 +409,7 @@ int main(int argc, char **argv)
     absolute(name, file, sizeof file);
     if (pid == 0) {
         if (listed)
-            setenv("CMTRECORD_MANIFEST", manifest, 1);
+            setenv(CMTRECORD_MANIFEST, manifest, 1);
         run_program(&o, library, file);
     }
     /* Like time(1): the terminal's ^C is the program's to handle. */
