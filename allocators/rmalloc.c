@@ -22,9 +22,9 @@ typedef struct rmalloc_replay {
     uint64_t allocations;
 } rmalloc_replay;
 
-static inline handle_t handle(void *p)
+static inline rm_handle_t handle(void *p)
 {
-    return (handle_t)(uintptr_t)p;
+    return (rm_handle_t)(uintptr_t)p;
 }
 
 int cmt_rmalloc_parse_settings(const char *text, cmt_rmalloc_settings *out, char *err, size_t errlen)
@@ -99,7 +99,7 @@ static bool next_is_pinned(rmalloc_replay *r)
 static void *rmalloc_malloc(void *heap, size_t size)
 {
     rmalloc_replay *r = heap;
-    handle_t h = rm_alloc(r->heap, size);
+    rm_handle_t h = rm_alloc(r->heap, size);
     if (h != RM_INVALID_HANDLE && next_is_pinned(r))
         rm_lock(r->heap, &h);
     return (void *)(uintptr_t)h;
@@ -112,7 +112,7 @@ static void *rmalloc_calloc(void *heap, size_t count, size_t size)
     if (__builtin_mul_overflow(count, size, &total))
         return NULL;
     void *p = rmalloc_malloc(heap, total);
-    handle_t h = handle(p);
+    rm_handle_t h = handle(p);
     void *bytes = rm_lock(r->heap, &h);
     if (bytes) {
         memset(bytes, 0, total);
@@ -123,7 +123,7 @@ static void *rmalloc_calloc(void *heap, size_t count, size_t size)
 
 static void rmalloc_free(void *heap, void *p)
 {
-    handle_t h = handle(p);
+    rm_handle_t h = handle(p);
     rm_free(((rmalloc_replay *)heap)->heap, &h);
 }
 
@@ -136,7 +136,7 @@ static void *rmalloc_realloc(void *heap, void *p, size_t size)
         rmalloc_free(heap, p);
         return NULL;
     }
-    handle_t h = handle(p);
+    rm_handle_t h = handle(p);
     /* A pinned block may move while it is resized, like any realloc'ed
      * block, and is pinned again where it lands. */
     unsigned locks = rm_lock_count(r->heap, h);
@@ -174,13 +174,13 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
 
 static void *rmalloc_lock(void *heap, void *p)
 {
-    handle_t h = handle(p);
+    rm_handle_t h = handle(p);
     return rm_lock(((rmalloc_replay *)heap)->heap, &h);
 }
 
 static void rmalloc_unlock(void *heap, void *p)
 {
-    handle_t h = handle(p);
+    rm_handle_t h = handle(p);
     rm_unlock(((rmalloc_replay *)heap)->heap, &h);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TestSuite(cli, .fini = scratch_cleanup);
 
@@ -637,6 +638,24 @@ Test(cli, a_preloaded_library_is_the_replay_s_malloc)
     free(err);
     cr_assert_eq(runf(NULL, &err, "%s -a preload:/nonexistent.so %s", REPLAY, cmt), 2);
     free(err);
+}
+
+/* A library's own count is what it came to hold over the replay: jemalloc
+ * starts at 2.8 MB resident, which once made the footprint of a trace of
+ * 800 live bytes 2.9 MB. */
+Test(cli, a_preloaded_library_s_footprint_is_what_the_replay_made_it_hold)
+{
+#ifdef CMT_SANITIZED
+    cr_skip_test("a library preloaded into a sanitized cmtreplay would come before the sanitizer");
+#endif
+    if (access("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", R_OK) != 0)
+        cr_skip_test("libjemalloc2 is not installed");
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a jemalloc --json %s/every-call.trace", REPLAY, CMT_SAMPLES), 0);
+    const char *fp = strstr(out, "\"peak_footprint\": ");
+    cr_assert(fp, "%s", out);
+    cr_assert_lt(strtoull(fp + 18, NULL, 10), 1u << 20, "%s", out);
+    free(out);
 }
 
 /* tcmalloc and mimalloc, where installed (tools/setup.sh installs them):

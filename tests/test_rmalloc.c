@@ -14,7 +14,7 @@
 /* Each block is filled with bytes derived from its handle and a stamp, so
  * a move that loses or mixes bytes shows. */
 typedef struct model {
-    handle_t h;
+    rm_handle_t h;
     size_t size;
     uint8_t stamp;
     void *locked_at; /* where it was when locked; NULL when not locked */
@@ -36,7 +36,7 @@ static void fill(rm_heap *heap, model *m)
 
 static void verify(rm_heap *heap, const model *m, int step)
 {
-    handle_t h = m->h;
+    rm_handle_t h = m->h;
     uint8_t *p = rm_lock(heap, &h);
     cr_assert_not_null(p, "step %d: a live handle was refused", step);
     size_t i = 0;
@@ -69,7 +69,7 @@ static void stress(unsigned seed, unsigned flags, size_t capacity)
         int dice = rand() % 100;
         if (!m->h) {
             size_t size = rand() % 16 ? (size_t)(rand() % 400) : (size_t)(rand() % 20000);
-            handle_t h = rm_alloc(heap, size);
+            rm_handle_t h = rm_alloc(heap, size);
             if (h == RM_INVALID_HANDLE)
                 continue; /* full: checked below that nothing was harmed */
             *m = (model){.h = h, .size = size, .stamp = (uint8_t)step};
@@ -89,7 +89,7 @@ static void stress(unsigned seed, unsigned flags, size_t capacity)
                 m->size = size;
                 m->stamp = (uint8_t)(step + 1);
                 if (m->locked_at) {
-                    handle_t h = m->h;
+                    rm_handle_t h = m->h;
                     m->locked_at = rm_lock(heap, &h);
                     rm_unlock(heap, &h);
                 }
@@ -151,7 +151,7 @@ Test(rmalloc, stress_without_compaction_keeps_every_invariant)
 Test(rmalloc, running_out_returns_an_invalid_handle)
 {
     rm_heap *heap = rm_heap_create(64 << 10, 0);
-    handle_t a = rm_alloc(heap, 40 << 10);
+    rm_handle_t a = rm_alloc(heap, 40 << 10);
     cr_assert_neq(a, RM_INVALID_HANDLE);
     cr_assert_eq(rm_alloc(heap, 40 << 10), RM_INVALID_HANDLE);
     cr_assert_eq(rm_alloc(heap, SIZE_MAX), RM_INVALID_HANDLE);
@@ -167,7 +167,7 @@ Test(rmalloc, compaction_makes_room_that_fragmentation_took)
     /* Ten 6 KiB blocks fill 64 KiB; freeing every other one leaves 30 KiB
      * free in 6 KiB holes, where a 20 KiB block fits only after compacting. */
     rm_heap *heap = rm_heap_create(64 << 10, 0);
-    handle_t h[10];
+    rm_handle_t h[10];
     for (int i = 0; i < 10; i++)
         cr_assert_neq(h[i] = rm_alloc(heap, 6 << 10), RM_INVALID_HANDLE);
     for (int i = 0; i < 10; i += 2)
@@ -191,7 +191,7 @@ Test(rmalloc, compaction_makes_room_that_fragmentation_took)
 Test(rmalloc, locks_nest_and_stale_handles_are_refused)
 {
     rm_heap *heap = rm_heap_create(1 << 20, 0);
-    handle_t h = rm_alloc(heap, 100);
+    rm_handle_t h = rm_alloc(heap, 100);
     void *p = rm_lock(heap, &h);
     cr_assert_eq(rm_lock(heap, &h), p);
     cr_assert_eq(rm_lock_count(heap, h), 2);
@@ -199,14 +199,14 @@ Test(rmalloc, locks_nest_and_stale_handles_are_refused)
     cr_assert_eq(rm_lock_count(heap, h), 1);
     rm_unlock(heap, &h);
     cr_assert_eq(rm_lock_count(heap, h), 0);
-    handle_t stale = h;
+    rm_handle_t stale = h;
     rm_free(heap, &h);
     cr_assert_null(rm_lock(heap, &stale));
     cr_assert_not(rm_valid(heap, stale));
-    handle_t reused = rm_alloc(heap, 100); /* takes the same slot */
+    rm_handle_t reused = rm_alloc(heap, 100); /* takes the same slot */
     cr_assert_neq(reused, stale, "a new generation tells them apart");
     cr_assert_null(rm_lock(heap, &stale));
-    handle_t invalid = RM_INVALID_HANDLE, forged = 12345;
+    rm_handle_t invalid = RM_INVALID_HANDLE, forged = 12345;
     cr_assert_null(rm_lock(heap, &invalid));
     cr_assert_null(rm_lock(heap, &forged));
     rm_free(heap, &invalid); /* a no-op, not a crash */
@@ -215,7 +215,7 @@ Test(rmalloc, locks_nest_and_stale_handles_are_refused)
 
 Test(rmalloc, the_seed_interface_works_on_the_default_heap)
 {
-    handle_t h = rmalloc(64);
+    rm_handle_t h = rmalloc(64);
     cr_assert_neq(h, RM_INVALID_HANDLE);
     char *p = rmlock(&h);
     strcpy(p, "relocatable");

@@ -18,26 +18,26 @@ static rm_heap *default_heap(void)
     return heap;
 }
 
-handle_t rmalloc(size_t size)
+rm_handle_t rmalloc(size_t size)
 {
     rm_heap *heap = default_heap();
     return heap ? rm_alloc(heap, size) : RM_INVALID_HANDLE;
 }
 
-void rmfree(handle_t *h)
+void rmfree(rm_handle_t *h)
 {
     rm_heap *heap = default_heap();
     if (heap)
         rm_free(heap, h);
 }
 
-void *rmlock(handle_t *h)
+void *rmlock(rm_handle_t *h)
 {
     rm_heap *heap = default_heap();
     return heap ? rm_lock(heap, h) : NULL;
 }
 
-void rmunlock(handle_t *h)
+void rmunlock(rm_handle_t *h)
 {
     rm_heap *heap = default_heap();
     if (heap)

@@ -304,13 +304,13 @@ static uint32_t place(rm_heap *h, uint32_t need)
 
 /* ---------------------------------------------------------------- slots */
 
-static inline handle_t handle_of(const rm_heap *h, uint32_t index)
+static inline rm_handle_t handle_of(const rm_heap *h, uint32_t index)
 {
-    return ((handle_t)h->slots[index].generation << 32) | (index + 1u);
+    return ((rm_handle_t)h->slots[index].generation << 32) | (index + 1u);
 }
 
 /* The slot H names, or NULL if H is not a live handle of this heap. */
-static slot *slot_of(const rm_heap *h, handle_t handle)
+static slot *slot_of(const rm_heap *h, rm_handle_t handle)
 {
     uint64_t index = (handle & 0xffffffffu) - 1u;
     if (!h || handle == RM_INVALID_HANDLE || index >= h->nslots)
@@ -394,7 +394,7 @@ void rm_heap_destroy(rm_heap *h)
     free(h);
 }
 
-handle_t rm_alloc(rm_heap *h, size_t size)
+rm_handle_t rm_alloc(rm_heap *h, size_t size)
 {
     uint32_t need, index;
     if (!units_for(size, &need) || (index = new_slot(h)) == NONE) {
@@ -414,7 +414,7 @@ handle_t rm_alloc(rm_heap *h, size_t size)
     return handle_of(h, index);
 }
 
-void rm_free(rm_heap *h, handle_t *handle)
+void rm_free(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (!s)
@@ -427,7 +427,7 @@ void rm_free(rm_heap *h, handle_t *handle)
     *handle = RM_INVALID_HANDLE;
 }
 
-void *rm_lock(rm_heap *h, handle_t *handle)
+void *rm_lock(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (!s || s->locks == UINT16_MAX)
@@ -436,7 +436,7 @@ void *rm_lock(rm_heap *h, handle_t *handle)
     return (uint8_t *)at(h, s->offset) + sizeof(header);
 }
 
-void rm_unlock(rm_heap *h, handle_t *handle)
+void rm_unlock(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (s && s->locks > 0)
@@ -510,7 +510,7 @@ static void move_block(rm_heap *h, uint32_t index, uint32_t off, uint32_t need)
     release_run(h, old, old_units);
 }
 
-int rm_realloc(rm_heap *h, handle_t *handle, size_t size)
+int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
 {
     slot *s = slot_of(h, *handle);
     uint32_t need;
@@ -544,19 +544,19 @@ int rm_realloc(rm_heap *h, handle_t *handle, size_t size)
     return 0;
 }
 
-size_t rm_usable_size(rm_heap *h, handle_t handle)
+size_t rm_usable_size(rm_heap *h, rm_handle_t handle)
 {
     slot *s = slot_of(h, handle);
     return s ? (size_t)at(h, s->offset)->units * UNIT - sizeof(header) : 0;
 }
 
-unsigned rm_lock_count(rm_heap *h, handle_t handle)
+unsigned rm_lock_count(rm_heap *h, rm_handle_t handle)
 {
     slot *s = slot_of(h, handle);
     return s ? s->locks : 0;
 }
 
-bool rm_valid(rm_heap *h, handle_t handle)
+bool rm_valid(rm_heap *h, rm_handle_t handle)
 {
     return slot_of(h, handle) != NULL;
 }

@@ -33,23 +33,23 @@
 extern "C" {
 #endif
 
-typedef uint64_t handle_t;
-#define RM_INVALID_HANDLE ((handle_t)0)
+typedef uint64_t rm_handle_t;
+#define RM_INVALID_HANDLE ((rm_handle_t)0)
 
 /* ------------------------------------------------- the seed's interface */
 
 /* Allocates SIZE bytes on the default heap (created at first use, with the
  * capacity in the environment variable RMALLOC_CAPACITY, bytes, or 1 GiB). */
-handle_t rmalloc(size_t size);
+rm_handle_t rmalloc(size_t size);
 
 /* Frees the block and sets *H to RM_INVALID_HANDLE. */
-void rmfree(handle_t *h);
+void rmfree(rm_handle_t *h);
 
 /* Pins the block and returns its address, NULL for an invalid handle. */
-void *rmlock(handle_t *h);
+void *rmlock(rm_handle_t *h);
 
 /* Releases one rmlock(). */
-void rmunlock(handle_t *h);
+void rmunlock(rm_handle_t *h);
 
 /* Compacts the default heap (see rm_compact). */
 void rmcompact(void);
@@ -70,24 +70,24 @@ void rm_heap_destroy(rm_heap *heap);
 
 /* rmalloc, rmfree, rmlock, rmunlock on HEAP.  rm_free also frees a locked
  * block. */
-handle_t rm_alloc(rm_heap *heap, size_t size);
-void rm_free(rm_heap *heap, handle_t *h);
-void *rm_lock(rm_heap *heap, handle_t *h);
-void rm_unlock(rm_heap *heap, handle_t *h);
+rm_handle_t rm_alloc(rm_heap *heap, size_t size);
+void rm_free(rm_heap *heap, rm_handle_t *h);
+void *rm_lock(rm_heap *heap, rm_handle_t *h);
+void rm_unlock(rm_heap *heap, rm_handle_t *h);
 
 /* Resizes the block behind *H, keeping its contents up to the smaller size
  * and its handle.  A locked block is resized only in place.  Returns 0, or
  * -1 (the block unchanged) when there is no room. */
-int rm_realloc(rm_heap *heap, handle_t *h, size_t size);
+int rm_realloc(rm_heap *heap, rm_handle_t *h, size_t size);
 
 /* Bytes the block can hold (its request rounded up to 8). */
-size_t rm_usable_size(rm_heap *heap, handle_t h);
+size_t rm_usable_size(rm_heap *heap, rm_handle_t h);
 
 /* How many rmlock()s of the block are still open. */
-unsigned rm_lock_count(rm_heap *heap, handle_t h);
+unsigned rm_lock_count(rm_heap *heap, rm_handle_t h);
 
 /* True if H names a live block of HEAP. */
-bool rm_valid(rm_heap *heap, handle_t h);
+bool rm_valid(rm_heap *heap, rm_handle_t h);
 
 /* Slides every unlocked block down, so that the free space is one run at
  * the top and one run before each locked block. */
