@@ -6,6 +6,7 @@
 #include "../cmt/common/internal.h"
 #include "../cmt/common/live.h"
 #include "../cmt/common/map.h"
+#include "../cmt/common/ordered.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -326,3 +327,95 @@ Test(source, says_how_far_into_its_file_it_has_read)
     cr_assert_eq(done, total, "all of it, at the end");
     cmt_source_close(s);
 }
+
+/* The ordered map against a model, a sorted array of the same keys:
+ * every floor and ceiling the same, through adds, overwrites and removes
+ * of keys that cluster (addresses do) and of the extremes. */
+#define MODEL_KEYS 4096
+
+static size_t model_find(const uint64_t *keys, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (keys[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo; /* the first not below KEY */
+}
+
+Test(ordered, floors_and_ceilings_agree_with_a_sorted_model)
+{
+    static uint64_t keys[MODEL_KEYS], values[MODEL_KEYS];
+    size_t n = 0;
+    cmt_ordered map;
+    cr_assert_eq(cmt_ordered_init(&map), 0);
+    uint64_t found, value;
+    cr_assert(!cmt_ordered_floor(&map, 5, &found, &value), "empty");
+    cr_assert(!cmt_ordered_ceiling(&map, 5, &found, &value), "empty");
+    uint64_t state = 12345;
+    for (int step = 0; step < 200000; step++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = state >> 11;
+        uint64_t key = r % 7 == 0 ? (r % 2 ? UINT64_MAX : 0) : 0x7f0000000000ull + (r % 20000) * 16;
+        size_t at = model_find(keys, n, key);
+        bool present = at < n && keys[at] == key;
+        if (r % 3 && n < MODEL_KEYS) {
+            cr_assert_eq(cmt_ordered_put(&map, key, r), 0);
+            if (!present) {
+                memmove(keys + at + 1, keys + at, (n - at) * sizeof *keys);
+                memmove(values + at + 1, values + at, (n - at) * sizeof *values);
+                keys[at] = key;
+                n++;
+            }
+            values[at] = r;
+        } else {
+            cr_assert_eq(cmt_ordered_remove(&map, key), present, "step %d: key %llx", step, (unsigned long long)key);
+            if (present) {
+                memmove(keys + at, keys + at + 1, (n - at - 1) * sizeof *keys);
+                memmove(values + at, values + at + 1, (n - at - 1) * sizeof *values);
+                n--;
+            }
+        }
+        cr_assert_eq(map.count, n);
+        uint64_t probe = r % 5 == 0 ? key : key + (r >> 40) % 40 - 20;
+        size_t c = model_find(keys, n, probe);
+        bool has_ceiling = c < n, has_floor = (c < n && keys[c] == probe) || c > 0;
+        cr_assert_eq(cmt_ordered_ceiling(&map, probe, &found, &value), has_ceiling, "step %d", step);
+        if (has_ceiling)
+            cr_assert(found == keys[c] && value == values[c], "step %d: ceiling of %llx", step,
+                      (unsigned long long)probe);
+        cr_assert_eq(cmt_ordered_floor(&map, probe, &found, &value), has_floor, "step %d", step);
+        if (has_floor) {
+            size_t f = c < n && keys[c] == probe ? c : c - 1;
+            cr_assert(found == keys[f] && value == values[f], "step %d: floor of %llx", step,
+                      (unsigned long long)probe);
+        }
+    }
+    cmt_ordered_destroy(&map);
+}
+
+/* Out of memory: a put that can't grow the map leaves it as it was. */
+Test(ordered, a_put_that_runs_out_of_memory_changes_nothing)
+{
+    cmt_ordered map;
+    cr_assert_eq(cmt_ordered_init(&map), 0);
+    uint64_t k = 0;
+    for (;; k++) {
+        cmt_fail_allocation(1, true);
+        int rc = cmt_ordered_put(&map, k * 16, k);
+        cmt_fail_allocation(0, false);
+        if (rc < 0)
+            break;
+        cr_assert_lt(k, 1u << 20, "the map never needed to grow");
+    }
+    cr_assert_eq(map.count, k, "the failed put added nothing");
+    uint64_t found, value;
+    cr_assert(!cmt_ordered_floor(&map, k * 16, &found, &value) || found == (k - 1) * 16);
+    cr_assert_eq(cmt_ordered_put(&map, k * 16, k), 0, "with memory again it goes in");
+    cr_assert(cmt_ordered_floor(&map, k * 16 + 3, &found, &value) && found == k * 16 && value == k);
+    cmt_ordered_destroy(&map);
+}
+
