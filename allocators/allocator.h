@@ -82,9 +82,8 @@ typedef struct cmt_replay_options {
     cmt_output *trace;  /* -v: the events with the replaying allocator's pointers */
     cmt_output *timeline;    /* --timeline: a row every timeline_every events */
     uint64_t timeline_every;
-    /* Called after every batch of events, outside the clock, if not NULL. */
-    void (*progress)(void *context, uint64_t events);
-    void *progress_context;
+    /* Told the events so far every batch or so, outside the clock, if its update is set. */
+    cmt_progress progress;
 } cmt_replay_options;
 
 /* What a replay measured.  Live bytes follow the trace (requested sizes)

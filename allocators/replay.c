@@ -605,8 +605,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         }
         if (n > 0 && replay_batch(&r, events, n, err, errlen) < 0)
             rc = -1;
-        if (options->progress)
-            options->progress(options->progress_context, report->events);
+        if (options->progress.update)
+            options->progress.update(options->progress.context, report->events);
         if (rc <= 0)
             break;
     }

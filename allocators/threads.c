@@ -635,8 +635,8 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
             sample(r, false);
             since_sample = 0;
         }
-        if (options->progress && report->events % 65536 == 0)
-            options->progress(options->progress_context, report->events);
+        if (options->progress.update && report->events % CMT_PROGRESS_EVERY == 0)
+            options->progress.update(options->progress.context, report->events);
     }
     if (rc < 0 && !err[0])
         snprintf(err, errlen, "%s", cmt_source_error(source));

@@ -150,6 +150,11 @@ static void show_progress(void *context, uint64_t events)
     cli_progress_update(context, events);
 }
 
+cmt_progress cli_progress_callback(cli_progress *p)
+{
+    return (cmt_progress){show_progress, p};
+}
+
 int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis analyse)
 {
     char err[1024];
@@ -168,7 +173,7 @@ int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis 
     }
     cli_progress bar;
     cli_progress_init(&bar, prog, source);
-    cmt_progress progress = {show_progress, &bar};
+    cmt_progress progress = cli_progress_callback(&bar);
     int rc = analyse(source, out, o, &progress, err, sizeof err);
     cli_progress_done(&bar);
     if (rc == 0)

@@ -44,6 +44,9 @@ void cli_progress_update(cli_progress *p, uint64_t events);
 /* Clears the line. */
 void cli_progress_done(cli_progress *p);
 
+/* The library's progress callback that updates P. */
+cmt_progress cli_progress_callback(cli_progress *p);
+
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

@@ -363,11 +363,6 @@ static options parse_options(int argc, char **argv)
     return o;
 }
 
-static void show_progress(void *context, uint64_t events)
-{
-    cli_progress_update(context, events);
-}
-
 /* Opens PATH for writing unless it is NULL (then *OUT stays NULL); 0 or -1. */
 static int open_optional(const char *path, bool wanted, cmt_output **out)
 {
@@ -449,7 +444,7 @@ static int replay_one(const options *o, const cmt_allocator *a, cmt_replay_chann
                              .allocator = {.settings = a == &cmt_allocator_rmalloc ? o->rmalloc_settings : NULL},
                              .trace = trace,
                              .timeline = timeline, .timeline_every = o->timeline_every,
-                             .progress = show_child_progress, .progress_context = &progress};
+                             .progress = {show_child_progress, &progress}};
     cmt_replay_report *report = &channel->report;
     int rc = cmt_replay(source, a, &ro, report, err, sizeof err);
     cli_progress_done(&progress.bar);
@@ -692,7 +687,7 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
         cmt_source_salvage(source);
     cli_progress bar;
     cli_progress_init(&bar, PROG, source);
-    cmt_progress progress = {show_progress, &bar};
+    cmt_progress progress = cli_progress_callback(&bar);
     int rc = source ? cmt_stats_read(source, stats, &progress, err, sizeof err) : -1;
     cli_progress_done(&bar);
     cmt_source_close(source);
