@@ -226,8 +226,8 @@ void *cmt_keep_old_size(const cmt_allocator *a, void *heap, void *p, uint64_t ol
 /* Writes bytes [from, to) of block P and returns the address it has now. */
 static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
 {
-    if (!p || (r->options->touch == CMT_TOUCH_NONE && !r->alloc->lock))
-        return (uint64_t)(uintptr_t)p;
+    if (!p)
+        return 0;
     uint8_t *bytes = lock_block(r, p);
     cmt_touch_bytes(r->options->touch, bytes, from, to);
     unlock_block(r, p);
@@ -331,7 +331,6 @@ static void replay_event(replay *r, cmt_event *ev)
 {
     const cmt_allocator *A = r->alloc;
     void *p = NULL;
-    uint64_t bytes = ev->size; /* what cmt_event_bytes says, without two calls an event */
     switch (ev->op) {
     case CMT_OP_FREE: {
         if (!ev->arg_tag) {
@@ -360,14 +359,13 @@ static void replay_event(replay *r, cmt_event *ev)
         break;
     case CMT_OP_CALLOC:
         p = A->calloc(r->heap, ev->count, ev->size);
-        if (__builtin_mul_overflow(ev->count, ev->size, &bytes))
-            bytes = UINT64_MAX;
         break;
     default:
         p = A->memalign(r->heap, ev->align, ev->size);
         break;
     }
     if (ev->tag) {
+        uint64_t bytes = cmt_event_bytes(ev);
         add_block(r, ev, p, bytes, touch(r, p, 0, bytes));
     } else {
         r->report->failed_in_trace++;
