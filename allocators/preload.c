@@ -60,8 +60,7 @@ typedef struct process_heap {
     void *(*aligned_alloc)(size_t, size_t);
     void *(*memalign)(size_t, size_t);
     size_t (*usable_size)(void *);
-    uint64_t start_rss;
-    uint64_t start_count; /* own_count's at the start: its own arenas, caches and metadata as it began */
+    uint64_t start; /* what it held at the start (held): its own arenas, caches and metadata as it began */
     char fallbacks[160];
     /* The library's own count of what it holds, if it keeps one. */
     uint64_t (*own_count)(struct process_heap *);
@@ -113,6 +112,13 @@ static void find_own_count(process_heap *h, const char *library)
         h->own_count = tcmalloc_count;
 }
 
+/* What the library holds now: its own count where it keeps one, else the
+ * process's resident bytes. */
+static uint64_t held(process_heap *h)
+{
+    return h->own_count ? h->own_count(h) : cmt_resident_bytes();
+}
+
 static void *process_create(const cmt_allocator_options *options, char *err, size_t errlen)
 {
     (void)options;
@@ -144,8 +150,7 @@ static void *process_create(const cmt_allocator_options *options, char *err, siz
         return NULL;
     }
     find_own_count(h, library);
-    h->start_rss = cmt_resident_bytes();
-    h->start_count = h->own_count ? h->own_count(h) : 0;
+    h->start = held(h);
     return h;
 }
 
@@ -202,17 +207,11 @@ static size_t process_usable_size(void *heap, void *p)
 static void process_stats(void *heap, cmt_heap_stats *stats)
 {
     process_heap *h = heap;
-    if (h->own_count) {
-        /* What it came to hold over the replay, as for a library without
-         * a count of its own: jemalloc starts at 2.8 MB resident (its
-         * arenas' metadata), which made 456.hmmer's overhead 16.9 where
-         * the replay's own arena of a linked jemalloc had 7.0. */
-        uint64_t now = h->own_count(h);
-        stats->bytes = now > h->start_count ? now - h->start_count : 0;
-    } else {
-        uint64_t now = cmt_resident_bytes();
-        stats->bytes = now > h->start_rss ? now - h->start_rss : 0;
-    }
+    /* What it came to hold over the replay: jemalloc starts at 2.8 MB
+     * resident (its arenas' metadata), which made 456.hmmer's overhead 16.9
+     * where the replay's own arena of a linked jemalloc had 7.0. */
+    uint64_t now = held(h);
+    stats->bytes = now > h->start ? now - h->start : 0;
     stats->mapped = stats->bytes;
 }
 

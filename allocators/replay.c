@@ -48,8 +48,7 @@ typedef struct replay {
     bool no_memory;        /* the replayer's own bookkeeping ran out */
     uint64_t live_bytes, live_blocks;
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
-    bool pacing;            /* --pace, and an event with a time has come */
-    cmt_pace pace;
+    cmt_pace pace;          /* --pace, once an event with a time has come */
     cmt_pace_thread paced;
     cmt_sampler sampler;
     uint64_t last_sample_event;
@@ -67,7 +66,7 @@ static double now(void)
 
 cmt_pace cmt_pace_start(uint64_t time)
 {
-    return (cmt_pace){.trace_origin = time, .wall_origin = now()};
+    return (cmt_pace){.started = true, .trace_origin = time, .wall_origin = now()};
 }
 
 double cmt_pace_wait(const cmt_pace *pace, cmt_pace_thread *self, uint64_t time)
@@ -143,8 +142,7 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
     cmt_heap_stats fp = {0};
     a->stats(heap, &fp);
     s->last_cost = now() - from;
-    s->spent += s->last_cost;
-    rep->sample_seconds = s->spent;
+    rep->sample_seconds += s->last_cost;
     rep->compactions = fp.compactions;
     rep->bytes_moved = fp.bytes_moved;
     rep->compact_seconds = fp.compact_seconds;
@@ -424,7 +422,7 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
         double t0 = now();
         while (i < n) {
             cmt_event *ev = &events[i++];
-            if (r->pacing)
+            if (r->pace.started)
                 t0 += cmt_pace_wait(&r->pace, &r->paced, ev->time);
             rep->calls[ev->op]++;
             uint64_t failed = rep->failed_in_replay;
@@ -592,10 +590,9 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             }
         }
         first = false;
-        if (options->pace && !r.pacing && (r.pace.trace_origin = cmt_first_time(events, n))) {
-            r.pace = cmt_pace_start(r.pace.trace_origin);
-            r.pacing = true;
-        }
+        uint64_t first_time = options->pace && !r.pace.started ? cmt_first_time(events, n) : 0;
+        if (first_time)
+            r.pace = cmt_pace_start(first_time);
         if (owners.slots && count_cross_thread_frees(&owners, events, n, report) < 0) {
             snprintf(err, errlen, "%s: out of memory", r.name);
             rc = -1;
@@ -615,7 +612,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         report->end_live_bytes = r.live_bytes;
         report->end_live_blocks = r.live_blocks;
         report->wall_seconds = now() - start;
-        report->paced = r.pacing;
+        report->paced = r.pace.started;
         report->paced_seconds = r.paced.slept;
     }
     report->peak_rss = peak_rss();

@@ -21,6 +21,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
  * early.  The wall clock is read only when a thread may be early, so a
  * replay slower than the program reads it seldom. */
 typedef struct cmt_pace {
+    bool started;          /* an event with a time has come: the origins are set */
     uint64_t trace_origin; /* the first event's recorded time, ns */
     double wall_origin;    /* CLOCK_MONOTONIC seconds then */
 } cmt_pace;
@@ -58,8 +59,7 @@ uint64_t cmt_first_time(const cmt_event *events, size_t n);
 typedef struct cmt_sampler {
     bool by_rss;        /* the replay writes its blocks: resident bytes follow the footprint */
     uint64_t next_rss;  /* resident bytes from which a costly allocator is asked again */
-    double last_cost;   /* seconds its last answer took */
-    double spent;       /* seconds in the allocator's statistics */
+    double last_cost;   /* seconds its last answer took (all of them: the report's sample_seconds) */
 } cmt_sampler;
 
 /* Takes A's footprint of HEAP into REP (now, and its peaks) when S says

@@ -113,10 +113,9 @@ struct replayer {
                      * an entry, not 32 (a Python run's 3.7 million live blocks: a table of 128 MiB) */
     uint64_t seq;
     uint64_t earliest_unrun; /* the earliest event not yet run, when last looked at */
-    bool pacing;             /* --pace, and an event with a time has come: pace is set, before any work with a time */
     _Alignas(64) _Atomic bool decoder_asleep; /* waiting in the kernel for events to run (the window) */
     _Atomic uint32_t progress; /* bumped, and the decoder woken, by a lane that runs an event while it sleeps */
-    cmt_pace pace;
+    cmt_pace pace; /* --pace: started before any work with a time is handed out */
     uint64_t live_bytes, live_blocks, next_sample;
     cmt_sampler sampler;
     bool no_memory;
@@ -515,9 +514,8 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
               .wait_thread = NO_THREAD};
     w.extra = ev->op == CMT_OP_CALLOC ? ev->count : ev->align;
     if (r->options->pace && ev->time) {
-        if (!r->pacing)
+        if (!r->pace.started)
             r->pace = cmt_pace_start(ev->time);
-        r->pacing = true;
         w.time = ev->time;
     }
     rep->events++;
@@ -645,7 +643,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     sample(r, true);
     report->threads = r->nlanes;
     report->window = options->window;
-    report->paced = r->pacing;
+    report->paced = r->pace.started;
     report->end_live_bytes = r->live_bytes;
     report->end_live_blocks = r->live_blocks;
     /* What the trace never freed goes back, so the heap ends empty. */

@@ -77,8 +77,8 @@ static void count_mapped(size_t before, size_t after)
 {
     if (!private_pages)
         return;
-    uint64_t now = atomic_fetch_add(&private_mapped, (uint64_t)whole_pages(after) - whole_pages(before)) +
-                   whole_pages(after) - whole_pages(before);
+    uint64_t delta = (uint64_t)whole_pages(after) - whole_pages(before); /* wraps when the mapping shrinks */
+    uint64_t now = atomic_fetch_add(&private_mapped, delta) + delta;
     uint64_t peak = atomic_load(&private_mapped_peak);
     while (now > peak && !atomic_compare_exchange_weak(&private_mapped_peak, &peak, now))
         ;
