@@ -21,7 +21,7 @@
 #include "allocator.h"
 #include "replay_internal.h"
 #include "../cmt/common/internal.h"
-#include "../cmt/common/map.h"
+#include "../cmt/common/slots.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +35,21 @@
 #define SAMPLE_EVERY (16 * BATCH)
 #define TOUCH_BYTE 0xa5
 
+/* A block of the trace, at its slot (cmt_event.slot). */
+typedef struct block {
+    void *p;         /* the allocator's pointer to it; NULL if the replay failed, or no block */
+    uint64_t traced; /* bytes live in the trace */
+    uint64_t usable; /* bytes the replay's block has (what accesses may touch) */
+} block;
+
 typedef struct replay {
     const char *name; /* the trace's, for messages */
     const cmt_allocator *alloc;
     void *heap;
     const cmt_replay_options *options;
     cmt_replay_report *report;
-    cmt_map blocks; /* tag -> a: the allocator's pointer to the block (0 if the replay failed), b: bytes
-                     * live in the trace, c: bytes the replay's block has (what accesses may touch) */
+    block *blocks;  /* by slot: a flat array, not a map of tags, which cost a third of the clock */
+    size_t nblocks; /* entries allocated: at most the most blocks live at once, doubled */
     uint64_t where[BATCH]; /* -v, a relocating allocator: where each event of the batch found its block's bytes */
     uint64_t bytes_at;     /* ... the event being replayed: 0 for none */
     bool no_memory;        /* the replayer's own bookkeeping ran out */
@@ -242,16 +249,16 @@ static uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t to)
  * block that existed only in the trace made every overhead 0). */
 static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_t addr)
 {
-    cmt_map_entry *e = cmt_map_insert(&r->blocks, ev->tag);
-    if (!e) {
+    if (cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof(block), ev->slot) < 0) {
         r->no_memory = true;
         if (p)
             r->alloc->free(r->heap, p);
         return;
     }
-    e->a = (uint64_t)(uintptr_t)p;
-    e->b = e->c = p ? bytes : 0;
-    ev->addr = e->a;
+    block *b = &r->blocks[ev->slot];
+    b->p = p;
+    b->traced = b->usable = p ? bytes : 0;
+    ev->addr = (uint64_t)(uintptr_t)p;
     r->bytes_at = addr;
     if (!p) {
         r->report->failed_in_replay++;
@@ -263,13 +270,13 @@ static void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, uint64_
     cmt_note_live(r->report, r->live_bytes, r->live_blocks, r->report->events + 1);
 }
 
-static void drop_block(replay *r, cmt_map_entry *e)
+static void drop_block(replay *r, block *b)
 {
-    if (e->a) {
-        r->live_bytes -= e->b;
+    if (b->p) {
+        r->live_bytes -= b->traced;
         r->live_blocks--;
     }
-    cmt_map_remove(&r->blocks, e);
+    b->p = NULL;
 }
 
 /* A call that returned NULL when traced but not now: the trace has no tag
@@ -283,9 +290,9 @@ static void unexpected_block(replay *r, void *p)
 static void replay_realloc(replay *r, cmt_event *ev)
 {
     const cmt_allocator *A = r->alloc;
-    cmt_map_entry *old = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
-    void *old_p = old ? (void *)(uintptr_t)old->a : NULL;
-    uint64_t old_bytes = old ? old->b : 0;
+    block *old = ev->arg_tag ? &r->blocks[ev->arg_slot] : NULL;
+    void *old_p = old ? old->p : NULL;
+    uint64_t old_bytes = old ? old->traced : 0;
     ev->arg_addr = (uint64_t)(uintptr_t)old_p;
     void *p = A->realloc(r->heap, old_p, ev->size);
     if (ev->tag) {
@@ -302,7 +309,7 @@ static void replay_realloc(replay *r, cmt_event *ev)
     } else {
         r->report->failed_in_trace++;
         if (p && old_p) {
-            old->a = (uint64_t)(uintptr_t)cmt_keep_old_size(A, r->heap, p, old_bytes, ev->size, &old->c);
+            old->p = cmt_keep_old_size(A, r->heap, p, old_bytes, ev->size, &old->usable);
             r->report->failure_not_reproduced++;
         } else if (p) {
             unexpected_block(r, p); /* realloc(NULL, n), or of a block the replay could not make */
@@ -313,15 +320,14 @@ static void replay_realloc(replay *r, cmt_event *ev)
 /* Reads, writes or both the bytes an access names, its block locked. */
 static void replay_access(replay *r, cmt_event *ev)
 {
-    cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
-    void *p = (void *)(uintptr_t)e->a;
-    ev->arg_addr = 0;
+    const block *b = &r->blocks[ev->arg_slot];
+    void *p = b->p;
+    ev->arg_addr = (uint64_t)(uintptr_t)p;
     if (!p)
         return; /* the replay could not allocate the block */
     uint8_t *bytes = lock_block(r, p);
-    ev->arg_addr = e->a;
     r->bytes_at = (uint64_t)(uintptr_t)bytes;
-    cmt_access_bytes(ev, bytes, e->c);
+    cmt_access_bytes(ev, bytes, b->usable);
     unlock_block(r, p);
 }
 
@@ -336,12 +342,12 @@ static void replay_event(replay *r, cmt_event *ev)
             r->report->free_null++;
             return;
         }
-        cmt_map_entry *e = cmt_map_find(&r->blocks, ev->arg_tag);
-        p = (void *)(uintptr_t)e->a;
-        ev->arg_addr = e->a;
+        block *b = &r->blocks[ev->arg_slot];
+        p = b->p;
+        ev->arg_addr = (uint64_t)(uintptr_t)p;
         if (p)
             A->free(r->heap, p);
-        drop_block(r, e);
+        drop_block(r, b);
         return;
     }
     case CMT_OP_REALLOC:
@@ -498,24 +504,25 @@ static const char *serial_reason(const cmt_allocator *a, const cmt_replay_option
     return NULL;
 }
 
-/* A serial replay of a trace with threads counts its cross-thread frees
- * all the same, outside the clock, with OWNERS (tag -> thread).  Returns
- * 0, or -1 when out of memory. */
-static int count_cross_thread_frees(cmt_map *owners, const cmt_event *events, size_t n, cmt_replay_report *rep)
+/* The thread that made each live block, by slot: a serial replay of a
+ * trace with threads counts its cross-thread frees all the same. */
+typedef struct block_owners {
+    uint32_t *thread;
+    size_t count;
+} block_owners;
+
+/* Counts the cross-thread frees of EVENTS[0..n), outside the clock.
+ * Returns 0, or -1 when out of memory. */
+static int count_cross_thread_frees(block_owners *o, const cmt_event *events, size_t n, cmt_replay_report *rep)
 {
     for (size_t i = 0; i < n; i++) {
         const cmt_event *ev = &events[i];
-        cmt_map_entry *e = ev->arg_tag ? cmt_map_find(owners, ev->arg_tag) : NULL;
-        if (e && (ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC)) {
-            rep->cross_thread_frees += e->a != ev->thread;
-            if (cmt_event_releases(ev))
-                cmt_map_remove(owners, e);
-        }
+        if (ev->arg_tag && (ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC))
+            rep->cross_thread_frees += o->thread[ev->arg_slot] != ev->thread;
         if (ev->tag) {
-            cmt_map_entry *made = cmt_map_insert(owners, ev->tag);
-            if (!made)
+            if (cmt_slot_table_fit((void **)&o->thread, &o->count, sizeof *o->thread, ev->slot) < 0)
                 return -1;
-            made->a = ev->thread;
+            o->thread[ev->slot] = ev->thread;
         }
     }
     return 0;
@@ -524,10 +531,9 @@ static int count_cross_thread_frees(cmt_map *owners, const cmt_event *events, si
 /* Gives back what the trace never freed, so the heap ends empty. */
 static void release_leftovers(replay *r)
 {
-    size_t i = 0;
-    for (cmt_map_entry *e; (e = cmt_map_next(&r->blocks, &i));)
-        if (e->a)
-            r->alloc->free(r->heap, (void *)(uintptr_t)e->a);
+    for (size_t i = 0; i < r->nblocks; i++)
+        if (r->blocks[i].p)
+            r->alloc->free(r->heap, r->blocks[i].p);
 }
 
 int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
@@ -553,10 +559,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         }
     }
     cmt_event *events = cmt_malloc(BATCH * sizeof *events);
-    if (cmt_map_init(&r.blocks, 3) < 0 || !events) {
+    if (!events) {
         snprintf(err, errlen, "%s: out of memory", r.name);
-        cmt_free(events);
-        cmt_map_destroy(&r.blocks);
         allocator->destroy(r.heap);
         return -1;
     }
@@ -567,8 +571,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     double start = now();
     r.sampler.by_rss = options->touch != CMT_TOUCH_NONE;
     int rc = 0;
-    cmt_map owners = {0}; /* threads in the trace: tag -> the thread that allocated it */
-    bool first = true, threaded = false;
+    block_owners owners = {0};
+    bool first = true, threaded = false, count_threads = false;
     for (;;) {
         size_t n = 0;
         while (n < BATCH && (rc = cmt_source_next(source, &events[n])) > 0)
@@ -583,17 +587,13 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
                 break;
             }
             snprintf(report->serial_reason, sizeof report->serial_reason, "%s", why);
-            if (cmt_map_init(&owners, 1) < 0) {
-                snprintf(err, errlen, "%s: out of memory", r.name);
-                rc = -1;
-                break;
-            }
+            count_threads = true;
         }
         first = false;
         uint64_t first_time = options->pace && !r.pace.started ? cmt_first_time(events, n) : 0;
         if (first_time)
             r.pace = cmt_pace_start(first_time);
-        if (owners.slots && count_cross_thread_frees(&owners, events, n, report) < 0) {
+        if (count_threads && count_cross_thread_frees(&owners, events, n, report) < 0) {
             snprintf(err, errlen, "%s: out of memory", r.name);
             rc = -1;
             break;
@@ -622,8 +622,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     cmt_report_kernel_figures(report, &after, &before);
     release_leftovers(&r);
     cmt_free(events);
-    cmt_map_destroy(&r.blocks);
-    cmt_map_destroy(&owners);
+    cmt_table_free(r.blocks, r.nblocks * sizeof *r.blocks);
+    cmt_table_free(owners.thread, owners.count * sizeof *owners.thread);
     allocator->destroy(r.heap);
     return rc < 0 ? -1 : 0;
 }

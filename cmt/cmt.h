@@ -72,6 +72,10 @@ typedef struct cmt_event {
                         * (dtrace, kdump -T); 0 where the trace does not say */
     uint32_t thread;   /* the thread that made it, numbered from 1 in order of
                         * appearance (cmtrecord); 0 where the trace does not say */
+    uint32_t slot;     /* with tag: a number for the block, unique among the blocks
+                        * live with it and reused after it goes, below the most
+                        * blocks live at once (an index for a flat array of them) */
+    uint32_t arg_slot; /* with arg_tag: the block passed in's slot */
 } cmt_event;
 
 /* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */

@@ -340,7 +340,7 @@ static void forget(void *context, const cmt_map_entry *e)
  * block's bytes and age too. */
 static void new_table(void)
 {
-    if (cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, forget, NULL) < 0)
+    if (cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, false, forget, NULL) < 0)
         out_of_memory();
 }
 

@@ -92,7 +92,7 @@ Test(live, ranks_agree_with_a_naive_model)
     for (int step = 0; step < 100000; step++) {
         int dice = rand() % 100, growing = step / 10000 % 2 == 0;
         if (nmodel == 0 || rand() % 100 < (growing ? 62 : 38)) {
-            cmt_live_push(&set, next);
+            cmt_live_push(&set, next, (uint32_t)(next * 7)); /* a slot to follow the tag through compaction */
             model[nmodel++] = next++;
             continue;
         }
@@ -102,6 +102,7 @@ Test(live, ranks_agree_with_a_naive_model)
         if (dice < 50) {
             cr_assert_eq(cmt_live_find_rank(&set, rank, &pos), 0);
             cr_assert_eq(cmt_live_tag_at(&set, pos), model[index], "step %d rank %zu", step, rank);
+            cr_assert_eq(cmt_live_slot_at(&set, pos), (uint32_t)(model[index] * 7), "step %d: its slot", step);
         } else {
             cr_assert_eq(cmt_live_find_tag(&set, model[index], &pos), 0);
             cr_assert_eq(cmt_live_rank_at(&set, pos), rank, "step %d", step);
@@ -125,7 +126,7 @@ Test(live, keeps_memory_proportional_to_live_blocks)
     cmt_live_init(&set);
     /* 10^6 blocks through, never more than 100 live at once. */
     for (uint64_t tag = 1; tag <= 1000000; tag++) {
-        cmt_live_push(&set, tag);
+        cmt_live_push(&set, tag, 0);
         if (tag > 100) {
             size_t pos;
             cr_assert_eq(cmt_live_find_rank(&set, 99, &pos), 0);

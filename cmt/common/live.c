@@ -63,19 +63,21 @@ static inline unsigned select_bit(uint64_t bits, size_t i)
     return 8 * byte + (unsigned)__builtin_ctzll(in);
 }
 
-/* The four arrays live in one table, so that growing it either works or
- * leaves everything as it was: the tags first, then for each word its live
- * bits, its first tag, and the tree's node.  Bytes for CAP positions, and
- * where each array starts in them. */
+/* The five arrays live in one table, so that growing it either works or
+ * leaves everything as it was: the tags first, the slots, then for each
+ * word its live bits, its first tag, and the tree's node.  Bytes for CAP
+ * positions, and where each array starts in them. */
 static size_t table_bytes(size_t cap)
 {
-    return cap * sizeof(uint64_t) + 2 * (cap / WORD) * sizeof(uint64_t) + (cap / WORD + 1) * sizeof(uint32_t);
+    return cap * (sizeof(uint64_t) + sizeof(uint32_t)) + 2 * (cap / WORD) * sizeof(uint64_t) +
+           (cap / WORD + 1) * sizeof(uint32_t);
 }
 
 static void point_into(cmt_live *set, unsigned char *table, size_t cap)
 {
     set->tags = (uint64_t *)table;
-    set->bits = (uint64_t *)(table + cap * sizeof(uint64_t));
+    set->slots = (uint32_t *)(table + cap * sizeof(uint64_t));
+    set->bits = (uint64_t *)(set->slots + cap);
     set->first = set->bits + cap / WORD;
     set->tree = (uint32_t *)(set->first + cap / WORD);
 }
@@ -93,19 +95,22 @@ static int resize(cmt_live *set, size_t cap)
             return -1;
         set->bytes = table_bytes(cap);
     }
-    /* The small arrays move to where CAP puts them: last first when they
-     * move up, first first when they move down. */
+    /* The arrays after the tags move to where CAP puts them: last first
+     * when they move up, first first when they move down. */
     cmt_live moved;
     point_into(&moved, table, cap);
     if (old) {
         cmt_live was;
         point_into(&was, table, old);
         size_t tree_bytes = (words + 1) * sizeof(uint32_t), word_bytes = words * sizeof(uint64_t);
+        size_t slot_bytes = set->n * sizeof(uint32_t);
         if (cap > old) {
             memmove(moved.tree, was.tree, tree_bytes);
             memmove(moved.first, was.first, word_bytes);
             memmove(moved.bits, was.bits, word_bytes);
+            memmove(moved.slots, was.slots, slot_bytes);
         } else {
+            memmove(moved.slots, was.slots, slot_bytes);
             memmove(moved.bits, was.bits, word_bytes);
             memmove(moved.first, was.first, word_bytes);
             memmove(moved.tree, was.tree, tree_bytes);
@@ -144,7 +149,7 @@ static size_t live_in_words(const cmt_live *set, size_t k)
     return sum;
 }
 
-int cmt_live_push(cmt_live *set, uint64_t tag)
+int cmt_live_push(cmt_live *set, uint64_t tag, uint32_t slot)
 {
     if (set->n == set->cap && resize(set, set->cap * 2) < 0)
         return -1;
@@ -162,6 +167,7 @@ int cmt_live_push(cmt_live *set, uint64_t tag)
         set->first[w] = tag;
     }
     set->tags[pos] = tag;
+    set->slots[pos] = slot;
     set->bits[w] |= 1ULL << (pos % WORD);
     set->tree[w + 1]++; /* the only node there is yet that covers it */
     set->live++;
@@ -173,8 +179,11 @@ static void compact(cmt_live *set)
 {
     size_t m = 0, words = words_of(set->n);
     for (size_t w = 0; w < words; w++)
-        for (uint64_t b = set->bits[w]; b; b &= b - 1)
-            set->tags[m++] = set->tags[w * WORD + (size_t)__builtin_ctzll(b)];
+        for (uint64_t b = set->bits[w]; b; b &= b - 1, m++) {
+            size_t from = w * WORD + (size_t)__builtin_ctzll(b);
+            set->tags[m] = set->tags[from];
+            set->slots[m] = set->slots[from];
+        }
     set->n = m;
     words = words_of(m);
     for (size_t w = 0; w < words; w++) {

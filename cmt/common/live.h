@@ -7,8 +7,8 @@
  * distance in tags instead, which grows with every short-lived block
  * allocated since; the rank does not, since dead blocks are not counted.
  *
- * The writer turns tags into ranks and the reader ranks into tags.  Both
- * keep the tags in an array in allocation order, with a bit for each that
+ * The writer turns tags into ranks and the reader ranks into tags (and
+ * slots).  Both keep the tags in an array in allocation order, with a bit for each that
  * says whether it is still live.  The bits are counted in words of 64: a
  * Fenwick tree of the words' live counts, and each word's first tag, are
  * small enough to stay in the cache with millions of blocks live, so that
@@ -28,6 +28,7 @@
 
 typedef struct cmt_live {
     uint64_t *tags;  /* by position, 0-based, in allocation order; dead ones too */
+    uint32_t *slots; /* by position: the block's slot (slots.h), for the reader */
     uint64_t *bits;  /* a live bit for each position, 64 to a word */
     uint64_t *first; /* the tag at each word's first position */
     uint32_t *tree;  /* Fenwick tree of the words' live counts, 1-based */
@@ -42,9 +43,9 @@ typedef struct cmt_live {
 int cmt_live_init(cmt_live *set);
 void cmt_live_destroy(cmt_live *set);
 
-/* Adds TAG, which must be greater than every tag added before.  Returns
- * 0, or -1 when out of memory, the set as it was. */
-int cmt_live_push(cmt_live *set, uint64_t tag);
+/* Adds TAG, which must be greater than every tag added before, with its
+ * SLOT.  Returns 0, or -1 when out of memory, the set as it was. */
+int cmt_live_push(cmt_live *set, uint64_t tag, uint32_t slot);
 
 /* Finds the block of rank RANK (0 = newest live) and stores its position
  * in *POS.  Returns 0, or -1 if fewer than RANK + 1 blocks are live. */
@@ -58,6 +59,12 @@ int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos);
 static inline uint64_t cmt_live_tag_at(const cmt_live *set, size_t pos)
 {
     return set->tags[pos];
+}
+
+/* The slot pushed with the tag at POS. */
+static inline uint32_t cmt_live_slot_at(const cmt_live *set, size_t pos)
+{
+    return set->slots[pos];
 }
 
 /* The rank (0 = newest live) of the block at POS. */

@@ -17,12 +17,12 @@
 
 static size_t entry_bytes(const cmt_map *map)
 {
-    return (size_t)1 << map->entry_shift;
+    return map->entry_bytes;
 }
 
 static size_t bytes_for(const cmt_map *map, size_t slots)
 {
-    return slots << map->entry_shift;
+    return slots * map->entry_bytes;
 }
 
 /* Makes room for ADD more slots at the end, zeroed; false (the map as
@@ -97,7 +97,7 @@ static bool grow(cmt_map *map)
     map->mask = 2 * n - 1;
     ok = settle(map, 0, n);
     for (size_t i = 0; ok && i < overflow; i++) {
-        const cmt_map_entry *e = (const cmt_map_entry *)(aside + (i << map->entry_shift));
+        const cmt_map_entry *e = (const cmt_map_entry *)(aside + i * map->entry_bytes);
         if (e->key)
             ok = place(map, e);
     }
@@ -129,7 +129,8 @@ int cmt_map_init(cmt_map *map, unsigned values)
     map->slots = NULL;
     map->capacity = 0;
     map->count = 0;
-    map->entry_shift = values == 1 ? 4 : 5;
+    map->entry_bytes = (unsigned)(values + 1) * 8;
+    map->entry_shift = values == 1 ? 4 : values == 3 ? 5 : 0;
     map->mask = MIN_SLOTS - 1;
     return extend(map, MIN_SLOTS + FIRST_OVERFLOW) ? 0 : -1;
 }
@@ -171,14 +172,19 @@ cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
     /* Field by field: a memset of a size known only at run time is a call. */
     e->key = key;
     e->a = 0;
-    if (map->entry_shift == 5)
+    if (map->entry_bytes >= 32)
         e->b = e->c = 0;
+    if (map->entry_bytes == 40)
+        e->d = 0;
     return e;
 }
 
 void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
 {
-    size_t hole = (size_t)((unsigned char *)entry - map->slots) >> map->entry_shift;
+    size_t at = (size_t)((unsigned char *)entry - map->slots);
+    /* A division (tens of cycles) only for entries of four values, the
+     * text reader's: the recorder's frees need not pay it. */
+    size_t hole = map->entry_shift ? at >> map->entry_shift : at / map->entry_bytes;
     /* Shift back the entries of the run after the hole whose home is at or
      * before it, so that every lookup still finds its entry without
      * tombstones. */

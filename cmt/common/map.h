@@ -1,6 +1,6 @@
 /*
- * map.h - a hash map from a non-zero 64-bit key to one or three 64-bit
- * values.
+ * map.h - a hash map from a non-zero 64-bit key to one, three or four
+ * 64-bit values.
  *
  * The text reader maps live addresses to tags with it, the replayer maps
  * live tags to the replaying allocator's blocks, and the recorder maps
@@ -22,16 +22,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An entry.  In a map of one value only key and a exist: b and c belong
- * to the next entry. */
+/* An entry.  Only the map's values exist: in a map of one value, b, c
+ * and d belong to the next entry. */
 typedef struct cmt_map_entry {
     uint64_t key; /* 0: empty slot */
-    uint64_t a, b, c;
+    uint64_t a, b, c, d;
 } cmt_map_entry;
 
 typedef struct cmt_map {
     unsigned char *slots;
-    unsigned entry_shift; /* log2 of an entry's bytes: 4 (one value) or 5 (three) */
+    unsigned entry_bytes; /* 16 (one value), 32 (three) or 40 (four) */
+    unsigned entry_shift; /* log2 of entry_bytes where it is a power of two, else 0 */
     size_t mask;          /* home slots - 1 */
     size_t capacity;      /* slots allocated: the home slots and the overflow past them */
     size_t count;
@@ -50,7 +51,7 @@ static inline size_t cmt_map_home(const cmt_map *map, uint64_t key)
  * the empty ones with key 0. */
 static inline cmt_map_entry *cmt_map_slot(const cmt_map *map, size_t i)
 {
-    return (cmt_map_entry *)(map->slots + (i << map->entry_shift));
+    return (cmt_map_entry *)(map->slots + i * map->entry_bytes);
 }
 
 /* The next entry from slot *I on, or NULL past the last; *I is left
@@ -75,8 +76,9 @@ static inline void cmt_map_prefetch(const cmt_map *map, uint64_t key)
     __builtin_prefetch(cmt_map_slot(map, cmt_map_home(map, key)));
 }
 
-/* An empty map whose entries hold VALUES values: 1 (a) or 3 (a, b, c).
- * One value makes entries half as large: twice as many to a cache line.
+/* An empty map whose entries hold VALUES values: 1 (a), 3 (a, b, c) or 4
+ * (a to d).  One value makes entries half as large: twice as many to a
+ * cache line.
  * Returns 0, or -1 when out of memory (then only destroy it). */
 int cmt_map_init(cmt_map *map, unsigned values);
 void cmt_map_destroy(cmt_map *map);

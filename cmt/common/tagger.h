@@ -25,6 +25,7 @@
 #define CMT_TAGGER_H
 
 #include "map.h"
+#include "slots.h"
 #include "../cmt.h"
 
 #include <stdbool.h>
@@ -41,7 +42,9 @@ typedef struct cmt_tag_counts {
 typedef void cmt_tag_forget(void *context, const cmt_map_entry *e);
 
 typedef struct cmt_tagger {
-    cmt_map live; /* key -> a: tag; b, c (maps of three values): the caller's */
+    cmt_map live; /* key -> a: tag; b, c (maps of three values): the caller's; d: the slot */
+    cmt_slots slots; /* with_slots: the live blocks' (ev->slot, ev->arg_slot) */
+    bool with_slots;
     uint64_t next_tag;
     cmt_tag_counts counts;
     bool strict; /* what would be counted is an error instead */
@@ -50,9 +53,10 @@ typedef struct cmt_tagger {
 } cmt_tagger;
 
 /* An empty tagger; its entries hold VALUES values (1: the tag only, or 3).
- * FORGET may be NULL.  Returns 0, or -1 when out of memory (then only
- * destroy it). */
-int cmt_tagger_init(cmt_tagger *t, unsigned values, cmt_tag_forget *forget, void *context);
+ * WITH_SLOTS (VALUES 3 only): events get slots too, at the cost of a
+ * fourth value an entry, d.  FORGET may be NULL.  Returns 0, or -1 when
+ * out of memory (then only destroy it). */
+int cmt_tagger_init(cmt_tagger *t, unsigned values, bool with_slots, cmt_tag_forget *forget, void *context);
 void cmt_tagger_destroy(cmt_tagger *t);
 
 typedef enum cmt_tag_result {
@@ -68,7 +72,8 @@ typedef enum cmt_tag_result {
 /* Tags EV (op, sizes set), a call passed the block keyed ARG (0: none, or
  * NULL; looked at only for free and realloc, the calls that pass one) that
  * returned the block keyed RESULT (0: none, or NULL): sets
- * ev->arg_tag and ev->tag.  *ENTRY is the returned block's entry (NULL if
+ * ev->arg_tag and ev->tag (and their slots).  A realloc in place keeps
+ * its slot, and so does a block returned while still live.  *ENTRY is the returned block's entry (NULL if
  * none), good until the next call, for the caller's values: new ones are
  * zero; in place, and with CMT_TAG_IMPLIED, they are the block's that was
  * there (the implied free's, which FORGET has seen).  With

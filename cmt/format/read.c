@@ -11,6 +11,7 @@
  */
 #include "codes.h"
 #include "../common/live.h"
+#include "../common/slots.h"
 
 #include <stdlib.h>
 #include <zstd.h>
@@ -38,6 +39,8 @@ struct cmt_reader {
     const uint8_t *op, *op_end, *ops_start, *head, *head_end, *tail, *tail_end;
     uint64_t ops_offset; /* stream offset of ops_start */
     cmt_live live;
+    cmt_slots slots;      /* of the live blocks */
+    uint32_t access_slot; /* the slot of the last access's block */
     cmt_size_model sizes;
     cmt_access_model access;
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
@@ -255,17 +258,21 @@ static int get_number(cmt_reader *r, const uint8_t *op, uint64_t *v)
     return 0;
 }
 
-static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies, uint64_t *tag)
+/* Sets EV's block passed (arg_tag, arg_slot) to the live block of RANK,
+ * which DIES or not. */
+static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies, cmt_event *ev)
 {
     size_t pos;
     if (cmt_live_find_rank(&r->live, rank, &pos) < 0)
         return corrupt_at(r, op_offset(r, op),
                           "corrupt: refers to live block %llu from the newest, but %zu are live",
                           (unsigned long long)rank, r->live.live);
-    *tag = cmt_live_tag_at(&r->live, pos);
+    ev->arg_tag = cmt_live_tag_at(&r->live, pos);
+    ev->arg_slot = cmt_live_slot_at(&r->live, pos);
     if (dies) {
         cmt_live_remove_at(&r->live, pos);
-        access_model_forget(&r->access, *tag);
+        cmt_slots_give(&r->slots, ev->arg_slot);
+        access_model_forget(&r->access, ev->arg_tag);
     }
     return 0;
 }
@@ -418,9 +425,11 @@ static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_ev
             return corrupt_at(r, op_offset(r, op),
                               "corrupt: an access to the previous access's block, which is not live");
         ev->arg_tag = r->access.tag;
-    } else if (take_rank(r, op, block - 1, false, &ev->arg_tag) < 0) {
+        ev->arg_slot = r->access_slot;
+    } else if (take_rank(r, op, block - 1, false, ev) < 0) {
         return -1;
     }
+    r->access_slot = ev->arg_slot;
     ev->offset = access_base(&r->access, ev->arg_tag) + zigzag_decode(offset);
     ev->size = width == ACCESS_LITERAL ? 0 : access_width(width);
     if (width == ACCESS_LITERAL && get_number(r, op, &ev->size) < 0)
@@ -459,7 +468,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
                 return corrupt_at(r, op_offset(r, op), "corrupt: rank out of range");
             rank += more;
         }
-        if (take_rank(r, op, rank, true, &ev->arg_tag) < 0)
+        if (take_rank(r, op, rank, true, ev) < 0)
             return -1;
     } else if (code < CODE_REALLOC) {
         ev->op = CMT_OP_MALLOC;
@@ -471,7 +480,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
             get_number(r, op, &rank) < 0)
             return -1;
         bool dies = cmt_releases_block(ev->op, !null_result, ev->size);
-        if (rank > 0 && take_rank(r, op, rank - 1, dies, &ev->arg_tag) < 0)
+        if (rank > 0 && take_rank(r, op, rank - 1, dies, ev) < 0)
             return -1;
     } else if (code < CODE_POSIX_MEMALIGN) {
         ev->op = CMT_OP_CALLOC;
@@ -513,7 +522,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         return corrupt_at(r, op_offset(r, op), "corrupt: unknown code 0x%02x", code);
     }
     if (cmt_op_allocates(ev->op) && !null_result) {
-        if (cmt_live_push(&r->live, r->next_tag) < 0)
+        if (cmt_slots_take(&r->slots, &ev->slot) < 0 || cmt_live_push(&r->live, r->next_tag, ev->slot) < 0)
             return source_error(r, CMT_NO_MEMORY);
         ev->tag = r->next_tag++;
     }
@@ -586,6 +595,7 @@ void cmt_reader_close(cmt_reader *r)
         return;
     ZSTD_freeDCtx(r->dctx);
     cmt_live_destroy(&r->live);
+    cmt_slots_destroy(&r->slots);
     cmt_input_close(&r->in);
     cmt_free(r->plain);
     cmt_free(r);

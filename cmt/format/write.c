@@ -316,7 +316,7 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         break;
     }
     if (ev->tag) {
-        if (cmt_live_push(&w->live, ev->tag) < 0)
+        if (cmt_live_push(&w->live, ev->tag, 0) < 0)
             return fail(w, CMT_NO_MEMORY);
         w->next_tag++;
     }

@@ -184,7 +184,7 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
         return NULL;
     }
     t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
-    if (cmt_tagger_init(&t->tagger, 3, forget_block, t) < 0 || cmt_ordered_init(&t->by_address) < 0) {
+    if (cmt_tagger_init(&t->tagger, 3, true, forget_block, t) < 0 || cmt_ordered_init(&t->by_address) < 0) {
         cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, t->in.name);
         cmt_text_close(t);
         return NULL;
