@@ -29,7 +29,7 @@
 #include "allocator.h"
 #include "replay_internal.h"
 #include "../cmt/common/internal.h"
-#include "../cmt/common/map.h"
+#include "../cmt/common/slots.h"
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -52,6 +52,8 @@
 #define MAX_CHUNKS (64u * 1024)
 #define STOP CMT_OP_COUNT /* the work item that ends a thread */
 #define NO_THREAD UINT32_MAX
+#define LIVE (1ULL << 63)
+_Static_assert(MAX_THREADS <= 256, "a block's two lanes are 8 bits each in r->blocks");
 
 /* A block: where the allocator put it, and its bytes. */
 typedef struct slot {
@@ -109,8 +111,10 @@ struct replayer {
         uint64_t seq;
     } *pending;
     size_t pending_head, pending_tail, pending_cap; /* a ring */
-    cmt_map blocks; /* tag -> slot | allocating lane << 32 | last lane << 48: one value, so that 16 bytes
-                     * an entry, not 32 (a Python run's 3.7 million live blocks: a table of 128 MiB) */
+    uint64_t *blocks; /* by the trace's slot (cmt_event.slot): LIVE | table slot | allocating lane << 32 |
+                       * last lane << 40.  The table's slot is another number: the trace's is taken
+                       * again at once, the table's only once the release has run */
+    size_t nblocks;
     uint64_t seq;
     uint64_t earliest_unrun; /* the earliest event not yet run, when last looked at */
     _Alignas(64) _Atomic bool decoder_asleep; /* waiting in the kernel for events to run (the window) */
@@ -520,12 +524,12 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
     }
     rep->events++;
     rep->calls[ev->op]++;
-    cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&r->blocks, ev->arg_tag) : NULL;
+    uint64_t *e = ev->arg_tag ? &r->blocks[ev->arg_slot] : NULL;
     uint32_t released = 0;
     if (e) {
-        w.arg = (uint32_t)e->a + 1;
-        uint32_t made_by = (uint32_t)(e->a >> 32 & 0xffff), last = (uint32_t)(e->a >> 48);
-        slot *b = slot_at(r, (uint32_t)e->a);
+        w.arg = (uint32_t)*e + 1;
+        uint32_t made_by = (uint32_t)(*e >> 32 & 0xff), last = (uint32_t)(*e >> 40 & 0xff);
+        slot *b = slot_at(r, (uint32_t)*e);
         if (last != me) {
             w.wait_thread = last;
             w.wait_seq = b->last_seq;
@@ -537,20 +541,20 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
             r->live_bytes -= b->traced;
             r->live_blocks--;
             released = w.arg;
-            cmt_map_remove(&r->blocks, e);
+            *e = 0;
         } else {
-            e->a = (uint32_t)e->a | (uint64_t)made_by << 32 | (uint64_t)me << 48;
+            *e = LIVE | (uint32_t)*e | (uint64_t)made_by << 32 | (uint64_t)me << 40;
             b->last_seq = w.seq;
         }
     }
     if (ev->tag) {
         int64_t s = take_slot(r);
-        cmt_map_entry *n = s >= 0 ? cmt_map_insert(&r->blocks, ev->tag) : NULL;
-        if (!n || r->no_memory) {
+        if (s < 0 || r->no_memory ||
+            cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, ev->slot) < 0) {
             snprintf(err, errlen, "out of memory for the replay's own table of blocks");
             return -1;
         }
-        n->a = (uint64_t)s | (uint64_t)me << 32 | (uint64_t)me << 48;
+        r->blocks[ev->slot] = LIVE | (uint64_t)s | (uint64_t)me << 32 | (uint64_t)me << 40;
         w.result = (uint32_t)s + 1;
         slot *b = slot_at(r, (uint32_t)s);
         b->last_seq = w.seq;
@@ -603,10 +607,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        size_t nfirst, char *err, size_t errlen)
 {
     replayer *r = cmt_calloc(1, sizeof *r);
-    if (!r || cmt_map_init(&r->blocks, 1) < 0) {
-        if (r)
-            cmt_map_destroy(&r->blocks);
-        cmt_free(r);
+    if (!r) {
         snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
         return -1;
     }
@@ -647,13 +648,12 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     report->end_live_bytes = r->live_bytes;
     report->end_live_blocks = r->live_blocks;
     /* What the trace never freed goes back, so the heap ends empty. */
-    size_t at = 0;
-    for (cmt_map_entry *e; (e = cmt_map_next(&r->blocks, &at));) {
-        slot *b = slot_at(r, (uint32_t)e->a);
-        if (b->p)
+    for (size_t k = 0; k < r->nblocks; k++) {
+        slot *b = r->blocks[k] & LIVE ? slot_at(r, (uint32_t)r->blocks[k]) : NULL;
+        if (b && b->p)
             allocator->free(heap, b->p);
     }
-    cmt_map_destroy(&r->blocks);
+    cmt_table_free(r->blocks, r->nblocks * sizeof *r->blocks);
     for (uint32_t c = 0; c < MAX_CHUNKS && r->chunks[c]; c++)
         cmt_free(r->chunks[c]);
     cmt_free(r->free_slots);
