@@ -2,7 +2,7 @@
  * replay.c - replays a decoded trace against an allocator.
  *
  * Events are decoded a batch at a time, outside the clock.  The clock runs
- * over the allocator calls, the replayer's tag bookkeeping and, by default,
+ * over the allocator calls, the replayer's bookkeeping of blocks and, by default,
  * the writing of every allocated byte (the same work for every allocator,
  * and it is what makes pages resident, as glibc's trace_run does).  The
  * footprint is sampled between stretches of a batch, outside the clock:

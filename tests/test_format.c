@@ -526,3 +526,61 @@ Test(format, the_writer_rejects_accesses_to_no_block_or_a_dead_one)
     cmt_writer_close(w);
     cmt_output_abort(out);
 }
+
+/* ------------------------------------------------------------ slots */
+
+/* The slots of every event of the trace at PATH: each block's unique among
+ * the blocks live with it, and all below the most live at once (what
+ * lets the replay index a flat array by them).  Returns the most live. */
+static uint64_t check_slots(const char *path)
+{
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    enum { MOST = 1 << 20 };
+    uint64_t *tag_in = calloc(MOST, sizeof *tag_in); /* slot -> the live tag there, 0: none */
+    uint64_t live = 0, most = 0, highest = 0;
+    cmt_event ev;
+    int rc;
+    while ((rc = cmt_source_next(s, &ev)) > 0) {
+        if (ev.arg_tag && (ev.op == CMT_OP_FREE || ev.op == CMT_OP_REALLOC || cmt_op_accesses(ev.op))) {
+            cr_assert_lt(ev.arg_slot, MOST);
+            cr_assert_eq(tag_in[ev.arg_slot], ev.arg_tag, "%s: the block passed is not in its slot", path);
+            if (cmt_event_releases(&ev)) {
+                tag_in[ev.arg_slot] = 0;
+                live--;
+            }
+        }
+        if (ev.tag) {
+            cr_assert_lt(ev.slot, MOST);
+            cr_assert_eq(tag_in[ev.slot], 0, "%s: slot %u taken twice", path, ev.slot);
+            tag_in[ev.slot] = ev.tag;
+            if (++live > most)
+                most = live;
+            if (ev.slot > highest)
+                highest = ev.slot;
+        }
+    }
+    cr_assert_eq(rc, 0, "%s", cmt_source_error(s));
+    cr_assert_lt(highest, most, "%s: slots reach past the most blocks live at once", path);
+    cmt_source_close(s);
+    free(tag_in);
+    return most;
+}
+
+Test(slots, unique_among_live_blocks_and_below_the_peak_in_text_and_cmt)
+{
+    const char *text = CMT_SAMPLES "/python-json.trace", *cmt = scratch_path("slots.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -o %s %s", CMT_TOOLS, cmt, text), 0);
+    uint64_t most = check_slots(text);
+    cr_assert_gt(most, 100, "a trace with a live set to speak of");
+    cr_assert_eq(check_slots(cmt), most);
+    /* Every call, realloc(p, 0) and realloc(NULL, n) among them. */
+    check_slots(CMT_SAMPLES "/every-call.trace");
+    /* A block returned while still live (an implied free first), and a
+     * realloc in place, which keep their slot. */
+    const char *odd = scratch_path("slots.trace");
+    write_text(odd, "malloc(16) = 0x10\nmalloc(16) = 0x20\nmalloc(32) = 0x10\n"
+                    "realloc(0x20, 64) = 0x20\nfree(0x10)\nmalloc(8) = 0x30\n");
+    cr_assert_eq(check_slots(odd), 2);
+}

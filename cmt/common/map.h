@@ -2,9 +2,8 @@
  * map.h - a hash map from a non-zero 64-bit key to one, three or four
  * 64-bit values.
  *
- * The text reader maps live addresses to tags with it, the replayer maps
- * live tags to the replaying allocator's blocks, and the recorder maps
- * live addresses to tags.  Open addressing with linear probing and
+ * The text reader and the recorder map live addresses to tags with it
+ * (the replayer indexes its blocks by slot instead: slots.h).  Open addressing with linear probing and
  * backward-shift deletion: no tombstones, so a trace of 10^8 events with a
  * thousand live blocks keeps a table of a few thousand slots.  The table
  * shrinks as blocks die, so its size follows what is live, not what was.
