@@ -187,6 +187,13 @@ static void wake(_Atomic uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* What r->blocks keeps of a live block: its table slot S, the lane that
+ * made it and the lane that ran the last event on it. */
+static uint64_t live_block(uint32_t s, uint32_t made_by, uint32_t last)
+{
+    return LIVE | s | (uint64_t)made_by << 32 | (uint64_t)last << 40;
+}
+
 static slot *slot_at(replayer *r, uint32_t s)
 {
     return &r->chunks[s / CHUNK_SLOTS][s % CHUNK_SLOTS];
@@ -543,7 +550,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
             released = w.arg;
             *e = 0;
         } else {
-            *e = LIVE | (uint32_t)*e | (uint64_t)made_by << 32 | (uint64_t)me << 40;
+            *e = live_block((uint32_t)*e, made_by, me);
             b->last_seq = w.seq;
         }
     }
@@ -554,7 +561,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory for the replay's own table of blocks");
             return -1;
         }
-        r->blocks[ev->slot] = LIVE | (uint64_t)s | (uint64_t)me << 32 | (uint64_t)me << 40;
+        r->blocks[ev->slot] = live_block((uint32_t)s, me, me);
         w.result = (uint32_t)s + 1;
         slot *b = slot_at(r, (uint32_t)s);
         b->last_seq = w.seq;

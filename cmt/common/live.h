@@ -8,8 +8,8 @@
  * allocated since; the rank does not, since dead blocks are not counted.
  *
  * The writer turns tags into ranks and the reader ranks into tags (and
- * slots).  Both keep the tags in an array in allocation order, with a bit for each that
- * says whether it is still live.  The bits are counted in words of 64: a
+ * slots).  Both keep the tags in an array in allocation order, with a bit
+ * for each that says whether it is still live.  The bits are counted in words of 64: a
  * Fenwick tree of the words' live counts, and each word's first tag, are
  * small enough to stay in the cache with millions of blocks live, so that
  * a rank or a tag is found with a search there and one word of the array,

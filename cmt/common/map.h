@@ -3,10 +3,11 @@
  * 64-bit values.
  *
  * The text reader and the recorder map live addresses to tags with it
- * (the replayer indexes its blocks by slot instead: slots.h).  Open addressing with linear probing and
- * backward-shift deletion: no tombstones, so a trace of 10^8 events with a
- * thousand live blocks keeps a table of a few thousand slots.  The table
- * shrinks as blocks die, so its size follows what is live, not what was.
+ * (the replayer indexes its blocks by slot instead: slots.h).  Open
+ * addressing with linear probing and backward-shift deletion: no
+ * tombstones, so a trace of 10^8 events with a thousand live blocks keeps
+ * a table of a few thousand slots.  The table shrinks as blocks die, so
+ * its size follows what is live, not what was.
  *
  * Probes never wrap around: a run that reaches the last home slot goes on
  * into an overflow past it, which grows when a run needs more.  Without
