@@ -75,7 +75,14 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
 
 /* LIVE_BYTES in LIVE_BLOCKS at EVENT: a new peak of live bytes in REP if
  * they pass it. */
-void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event);
+static inline void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event)
+{
+    if (live_bytes > rep->peak_live_bytes) {
+        rep->peak_live_bytes = live_bytes;
+        rep->peak_live_blocks = live_blocks;
+        rep->peak_live_event = event;
+    }
+}
 
 /* Writes bytes [FROM, TO) of the block at P as MODE says. */
 void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to);

@@ -223,6 +223,16 @@ Test(replay, the_timeline_has_a_row_every_n_events)
         rows++;
     cr_assert_eq(rows, 1 + 7 + 1, "header, 7 rows of 500, the end");
     free(text);
+    /* 3506 events, a row every 1753: the end has its row already. */
+    timeline = cmt_output_open(scratch_path("t.txt"), err, sizeof err);
+    replay_path(cmt, &cmt_allocator_rmalloc, (cmt_replay_options){.timeline = timeline, .timeline_every = 1753});
+    cr_assert_eq(cmt_output_commit(timeline, err, sizeof err), 0);
+    text = read_file(scratch_path("t.txt"), NULL);
+    rows = 0;
+    for (char *p = text; (p = strchr(p, '\n')); p++)
+        rows++;
+    cr_assert_eq(rows, 1 + 2, "header, 2 rows, no second row at the end: %s", text);
+    free(text);
 }
 
 Test(replay, an_allocation_that_fails_only_in_the_replay_is_counted)
