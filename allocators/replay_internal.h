@@ -68,8 +68,9 @@ typedef struct cmt_sampler {
 
 /* Takes A's footprint of HEAP into REP (now, and its peaks) when S says
  * it may have grown, or FORCED (the end, a --timeline row).  Returns the
- * live bytes at which to sample next: 1/1024 past their peak, so that the
- * footprint is seen within 0.1% of the peak of live bytes. */
+ * live bytes at which to sample next: 1/1024 past their peak, or a page
+ * where that is more, so that the footprint is seen within 0.1% (or a
+ * page) of the peak of live bytes. */
 uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep, cmt_sampler *s,
                               bool forced);
 
