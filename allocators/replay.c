@@ -58,6 +58,7 @@ typedef struct replay {
     uint64_t where[BATCH]; /* -v, a relocating allocator: where each event of the batch found its block's bytes */
     uint64_t bytes_at;     /* ... the event being replayed: 0 for none */
     bool failed;           /* --stop-on-failure, and an allocation failed now but not then */
+    bool untouched;        /* --touch=none, and blocks stay where they are: nothing to do for their bytes */
     uint64_t next_row;     /* --timeline: the event count at which the next row is due; UINT64_MAX for none */
     uint64_t live_bytes, live_blocks;
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
@@ -231,7 +232,7 @@ static inline uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t t
 {
     if (!p)
         return 0;
-    if (r->options->touch == CMT_TOUCH_NONE && !r->alloc->lock)
+    if (r->untouched)
         return (uint64_t)(uintptr_t)p; /* a third of the null replay's own cost was the way to nothing */
     uint8_t *bytes = lock_block(r, p);
     cmt_touch_bytes(r->options->touch, bytes, from, to);
@@ -258,7 +259,10 @@ static inline void add_block(replay *r, cmt_event *ev, void *p, uint64_t bytes, 
     if (!p) {
         r->report->failed_in_replay++;
         r->report->failed_bytes += bytes;
-        r->failed = r->options->stop_on_failure;
+        if (r->options->stop_on_failure) {
+            r->failed = true;
+            r->next_sample = 0; /* ends the stretch */
+        }
         return;
     }
     r->live_bytes += bytes;
@@ -447,7 +451,8 @@ static void count_calls(cmt_replay_report *rep, const cmt_event *events, size_t 
 }
 
 /* Replays EVENTS[0..n) in stretches that end where a footprint sample or a
- * timeline row is due; what needs no answer before the next call is done
+ * timeline row is due (the one check left in the loop is of live bytes: a
+ * failure that is to stop the replay sets the next sample to 0); what needs no answer before the next call is done
  * before or after each stretch, off the clock.  Returns 0 or -1 (an output
  * error, no memory for the replay's own table, or --stop-on-failure). */
 static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_t errlen)
@@ -461,9 +466,11 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
     }
     size_t i = 0;
     while (i < n) {
-        size_t start = i;
+        size_t start = i, end = n;
+        if (r->next_row - rep->events < n - i)
+            end = i + (r->next_row - rep->events);
         double t0 = now();
-        while (i < n) {
+        while (i < end) {
             cmt_event *ev = &events[i++];
             if (r->pace.started)
                 t0 += cmt_pace_wait(&r->pace, &r->paced, ev->time);
@@ -471,7 +478,7 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             replay_event(r, ev);
             r->where[i - 1] = r->bytes_at;
             rep->events++;
-            if (r->live_bytes >= r->next_sample || timeline_due(r) || r->failed)
+            if (r->live_bytes >= r->next_sample)
                 break;
         }
         rep->seconds += now() - t0;
@@ -577,6 +584,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
     replay r = {.name = cmt_source_name(source), .alloc = allocator, .options = options, .report = report,
                 .next_sample = 1, .next_row = options->timeline ? options->timeline_every : UINT64_MAX};
     report->relocating = allocator->lock != NULL;
+    r.untouched = options->touch == CMT_TOUCH_NONE && !report->relocating;
     r.heap = allocator->create(&options->allocator, err, errlen);
     if (!r.heap)
         return -1;
