@@ -129,13 +129,16 @@ static double json_number(const char *object, const char *field)
 typedef struct replay_row {
     char name[64];
     double overhead[4], ns[4];
+    double harness_ns, untouched_ns; /* the null replay's and glibc's, --serial --no-touch */
 } replay_row;
 
 static replay_row replay_rows[64];
 static int nreplay_rows;
 
 /* Replays the default-level file under every allocator, and rmalloc
- * without compaction, through cmtreplay --json. */
+ * without compaction, through cmtreplay --json; then the replayer's own
+ * cost (the null allocator's) beside glibc's, serial and writing no
+ * bytes, for which the issue's target is 10 ns. */
 static void bench_replays(const char *trace2cmt, const char *cmt, const char *name)
 {
     if (nreplay_rows == 64)
@@ -146,9 +149,10 @@ static void bench_replays(const char *trace2cmt, const char *cmt, const char *na
     snprintf(dir, sizeof dir, "%s", trace2cmt);
     char *slash = strrchr(dir, '/');
     *(slash ? slash + 1 : dir) = '\0';
-    const char *runs[2] = {"-a system,jemalloc,rmalloc", "-a rmalloc --no-compact"};
+    const char *runs[3] = {"-a system,jemalloc,rmalloc", "-a rmalloc --no-compact",
+                           "-a null,system --serial --no-touch -r 3"};
     int column = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "%scmtreplay --json %s '%s'", dir, runs[i], cmt);
         FILE *p = popen(cmd, "r");
@@ -157,10 +161,17 @@ static void bench_replays(const char *trace2cmt, const char *cmt, const char *na
         out[n] = '\0';
         if (p)
             pclose(p);
-        for (const char *obj = strstr(out, "{"); obj && column < 4; obj = strstr(obj + 1, "{\"allocator")) {
-            row->overhead[column] = json_number(obj, "overhead");
-            row->ns[column] = json_number(obj, "ns_per_event");
-            column++;
+        for (const char *obj = strstr(out, "{"); obj; obj = strstr(obj + 1, "{\"allocator")) {
+            if (i == 2) {
+                row->harness_ns = json_number(obj, "harness_ns_per_event");
+                const char *glibc = "{\"allocator\": \"system\"";
+                if (strncmp(obj, glibc, strlen(glibc)) == 0)
+                    row->untouched_ns = json_number(obj, "ns_per_event");
+            } else if (column < 4) {
+                row->overhead[column] = json_number(obj, "overhead");
+                row->ns[column] = json_number(obj, "ns_per_event");
+                column++;
+            }
         }
     }
 }
@@ -176,6 +187,14 @@ static void print_replays(void)
         replay_row *r = &replay_rows[i];
         printf("%-26s %9.3f %9.3f %9.3f %9.3f   %9.1f %9.1f %9.1f %9.1f\n", r->name, r->overhead[0],
                r->overhead[1], r->overhead[2], r->overhead[3], r->ns[0], r->ns[1], r->ns[2], r->ns[3]);
+    }
+    printf("\nthe replayer's own cost: the null replay beside glibc's, serial, --no-touch, median of 3 "
+           "(target: 10 ns)\n\n");
+    printf("%-26s %9s %9s %9s\n", "trace", "null ns", "glibc ns", "null/glibc");
+    for (int i = 0; i < nreplay_rows; i++) {
+        replay_row *r = &replay_rows[i];
+        printf("%-26s %9.1f %9.1f %9.2f\n", r->name, r->harness_ns, r->untouched_ns,
+               r->untouched_ns > 0 ? r->harness_ns / r->untouched_ns : 0);
     }
 }
 
