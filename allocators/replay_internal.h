@@ -7,14 +7,6 @@
 
 #include "allocator.h"
 
-/* Replays SOURCE on one thread per recorded thread (threads.c), against
- * ALLOCATOR's HEAP (made, and destroyed, by the caller), the NFIRST events
- * at FIRST (already read) first.  Fills REPORT's counts, times and
- * footprint; 0, or -1 with a message in ERR. */
-int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
-                       const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
-                       size_t nfirst, char *err, size_t errlen);
-
 /* --pace: the recorded gaps kept.  The replay starts the clock at its
  * first event with a time; each thread then runs an event with a time
  * no sooner than that time after it, and sleeps until then when it is
@@ -38,6 +30,42 @@ cmt_pace cmt_pace_start(uint64_t time);
 /* Waits until the event recorded at TIME (0: no time) is due.  Returns
  * the seconds slept, which the caller's clock of the work must not count. */
 double cmt_pace_wait(const cmt_pace *pace, cmt_pace_thread *self, uint64_t time);
+
+/* A block of the replay on one thread, at its slot (cmt_event.slot). */
+typedef struct cmt_replay_block {
+    void *p;         /* the allocator's pointer to it; NULL if none, or the replay could not make it */
+    uint64_t traced; /* bytes live in the trace */
+    uint64_t usable; /* bytes the replay's block has (what accesses may touch); CMT_NOT_MADE where the
+                      * trace made the block and the replay could not */
+} cmt_replay_block;
+#define CMT_NOT_MADE UINT64_MAX
+
+/* Where the replay on one thread stood when the trace's second thread
+ * came: every event so far was THREAD's, and the calling thread, which
+ * ran them, goes on as that thread's replay thread (the program's first
+ * thread is its main thread, and glibc gives the main thread an arena of
+ * its own, grown by brk, which no other thread gets). */
+typedef struct cmt_replay_start {
+    uint32_t thread;
+    const cmt_replay_block *blocks; /* by slot: the blocks live so far */
+    size_t nblocks;
+    uint64_t live_bytes, live_blocks;
+    cmt_pace pace;
+    double wall_start; /* CLOCK_MONOTONIC seconds when the replay began */
+} cmt_replay_start;
+
+/* Replays the rest of SOURCE on one thread per recorded thread
+ * (threads.c), against ALLOCATOR's HEAP (made, and destroyed, by the
+ * caller), from where FROM says the replay stands, the NFIRST events at
+ * FIRST (already read, FIRST[0] of another thread than FROM's, or the
+ * trace's first event) first.  The calling thread runs FROM->thread's
+ * events; the trace is decoded on a thread of its own.  Adds to REPORT's
+ * counts, times and footprint; 0, or -1 with a message in ERR.  The blocks
+ * FROM holds are the threaded replay's from then on: it frees what the
+ * trace leaves live. */
+int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
+                       const cmt_replay_options *options, cmt_replay_report *report, const cmt_replay_start *from,
+                       const cmt_event *first, size_t nfirst, char *err, size_t errlen);
 
 /* The recorded time of the first of the N events at EVENTS with one, or 0. */
 uint64_t cmt_first_time(const cmt_event *events, size_t n);

@@ -1,9 +1,13 @@
 /*
  * threads.c - a trace replayed on as many threads as it was recorded on.
  *
- * The calling thread decodes the trace in its recorded order and hands
+ * A thread of its own decodes the trace in its recorded order and hands
  * each event to the replay thread of the thread that made it, through a
- * queue of that thread's own.  Each replay thread runs its events in their
+ * queue of that thread's own.  The trace's first thread (the program's
+ * main thread) is replayed by the thread that called the replay, the
+ * process's main thread, which replayed the trace alone until its second
+ * thread came (replay.c): glibc gives the main thread an arena no other
+ * thread gets, grown by brk where the others map heaps of their own.  Each replay thread runs its events in their
  * order, all threads at once.  The only order kept between threads is the
  * one no program can do without: an event on a block that another thread
  * touched last (a free or realloc of a block another thread allocated, an
@@ -87,6 +91,7 @@ typedef struct lane {
     work *queue;
     replayer *r;
     uint32_t index; /* in r->lanes */
+    bool own_thread; /* else the thread that called cmt_replay_threads runs it */
     pthread_t thread;
     /* The thread's own counts, added up at the end. */
     double busy_seconds, wait_seconds;
@@ -123,6 +128,13 @@ struct replayer {
     uint64_t live_bytes, live_blocks, next_sample;
     cmt_sampler sampler;
     bool no_memory;
+    /* The decoding thread's: what it reads, and how it ended. */
+    cmt_source *source;
+    const cmt_event *first; /* events read before the replay of threads began, handed out first */
+    size_t nfirst;
+    char *err;
+    size_t errlen;
+    int rc;
 };
 
 static double clock_seconds(clockid_t clock)
@@ -356,13 +368,11 @@ static void *lane_loop(void *arg)
 
 /* -------------------------------------------------------- the decoder */
 
-/* The lane of recorded thread THREAD, started on its first event; NULL
- * when out of memory or threads. */
-static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
+/* A new lane for recorded thread THREAD, run by a thread of its own if
+ * OWN_THREAD (else by the caller, later); NULL when out of memory or
+ * threads. */
+static lane *add_lane(replayer *r, uint32_t thread, bool own_thread, char *err, size_t errlen)
 {
-    uint32_t k = thread % MAX_THREADS;
-    if (r->lane_of[k])
-        return r->lanes[r->lane_of[k] - 1];
     lane *l = cmt_calloc(1, sizeof *l);
     work *queue = l ? cmt_calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
     if (!queue) {
@@ -373,16 +383,27 @@ static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
     l->queue = queue;
     l->r = r;
     l->index = r->nlanes;
+    l->own_thread = own_thread;
     r->lanes[r->nlanes] = l;
-    if (pthread_create(&l->thread, NULL, lane_loop, l) != 0) {
+    if (own_thread && pthread_create(&l->thread, NULL, lane_loop, l) != 0) {
         snprintf(err, errlen, "can't start a replay thread (%u running)", r->nlanes);
         cmt_free(queue);
         cmt_free(l);
         r->lanes[r->nlanes] = NULL;
         return NULL;
     }
-    r->lane_of[k] = ++r->nlanes;
+    r->lane_of[thread % MAX_THREADS] = ++r->nlanes;
     return l;
+}
+
+/* The lane of recorded thread THREAD, started on its first event; NULL
+ * when out of memory or threads. */
+static lane *lane_for(replayer *r, uint32_t thread, char *err, size_t errlen)
+{
+    uint32_t k = thread % MAX_THREADS;
+    if (r->lane_of[k])
+        return r->lanes[r->lane_of[k] - 1];
+    return add_lane(r, thread, true, err, errlen);
 }
 
 /* Hands W to lane L.  The lane's end is looked at only when the room last
@@ -583,17 +604,22 @@ static void sample(replayer *r, bool forced)
     r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, forced);
 }
 
-/* Ends every lane and adds up what each counted. */
+/* Ends every lane, and waits for those on threads of their own. */
 static void stop_lanes(replayer *r)
 {
-    cmt_replay_report *rep = r->report;
     work stop = {.op = STOP};
     for (uint32_t i = 0; i < r->nlanes; i++)
         hand_to(r->lanes[i], &stop);
-    /* All of them ended before any is freed: a thread still running may
-     * read another's counter. */
     for (uint32_t i = 0; i < r->nlanes; i++)
-        pthread_join(r->lanes[i]->thread, NULL);
+        if (r->lanes[i]->own_thread)
+            pthread_join(r->lanes[i]->thread, NULL);
+}
+
+/* Adds up what each lane counted, once all have ended (a lane still
+ * running may read another's counter). */
+static void add_up_lanes(replayer *r)
+{
+    cmt_replay_report *rep = r->report;
     for (uint32_t i = 0; i < r->nlanes; i++) {
         lane *l = r->lanes[i];
         rep->seconds += l->busy_seconds;
@@ -609,33 +635,42 @@ static void stop_lanes(replayer *r)
     }
 }
 
-int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
-                       const cmt_replay_options *options, cmt_replay_report *report, cmt_event *first,
-                       size_t nfirst, char *err, size_t errlen)
+/* The blocks the replay on one thread made (and those the trace made and
+ * it could not, of no bytes here), each in a slot of the table, as made by
+ * lane 0 (FROM's thread) before its first event here. */
+static int adopt_blocks(replayer *r, const cmt_replay_start *from)
 {
-    replayer *r = cmt_calloc(1, sizeof *r);
-    if (!r) {
-        snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
-        return -1;
+    for (size_t k = 0; k < from->nblocks; k++) {
+        const cmt_replay_block *b = &from->blocks[k];
+        if (!b->p && b->usable != CMT_NOT_MADE)
+            continue;
+        int64_t s = take_slot(r);
+        if (s < 0 || cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, k) < 0)
+            return -1;
+        r->blocks[k] = live_block((uint32_t)s, 0, 0);
+        *slot_at(r, (uint32_t)s) = (slot){.p = b->p, .usable = b->p ? b->usable : 0, .traced = b->traced};
+        r->live_blocks += !b->p; /* the decoder counts the trace's blocks, made or not, and takes this one off */
     }
-    r->alloc = allocator;
-    r->heap = heap;
-    r->options = options;
-    r->report = report;
-    r->next_sample = 1;
-    double start = now();
-    r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
+    return 0;
+}
+
+/* The decoding thread: hands out every event, then ends the lanes. */
+static void *decode_all(void *arg)
+{
+    replayer *r = arg;
+    cmt_replay_report *report = r->report;
+    const cmt_replay_options *options = r->options;
     int rc = 0;
     cmt_event ev;
     size_t i = 0;
     uint64_t since_sample = 0;
     for (;;) {
         const cmt_event *next = &ev;
-        if (i < nfirst)
-            next = &first[i++];
-        else if ((rc = cmt_source_next(source, &ev)) <= 0)
+        if (i < r->nfirst)
+            next = &r->first[i++];
+        else if ((rc = cmt_source_next(r->source, &ev)) <= 0)
             break;
-        if ((rc = dispatch(r, next, err, errlen)) < 0)
+        if ((rc = dispatch(r, next, r->err, r->errlen)) < 0)
             break;
         if (r->live_bytes >= r->next_sample || ++since_sample == 16384) {
             sample(r, false);
@@ -644,10 +679,40 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
         if (options->progress.update && report->events % CMT_PROGRESS_EVERY == 0)
             options->progress.update(options->progress.context, report->events);
     }
-    if (rc < 0 && !err[0])
-        snprintf(err, errlen, "%s", cmt_source_error(source));
+    if (rc < 0 && !r->err[0])
+        snprintf(r->err, r->errlen, "%s", cmt_source_error(r->source));
+    r->rc = rc;
     stop_lanes(r);
-    report->wall_seconds = now() - start;
+    return NULL;
+}
+
+int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
+                       const cmt_replay_options *options, cmt_replay_report *report, const cmt_replay_start *from,
+                       const cmt_event *first, size_t nfirst, char *err, size_t errlen)
+{
+    replayer *r = cmt_calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
+        return -1;
+    }
+    *r = (replayer){.alloc = allocator, .heap = heap, .options = options, .report = report, .source = source,
+                    .first = first, .nfirst = nfirst, .err = err, .errlen = errlen, .next_sample = 1,
+                    .live_bytes = from->live_bytes, .live_blocks = from->live_blocks, .pace = from->pace};
+    r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
+    lane *own = add_lane(r, from->thread, false, err, errlen);
+    pthread_t decoder;
+    int rc = -1;
+    if (own && adopt_blocks(r, from) < 0)
+        snprintf(err, errlen, "%s: out of memory for the replay's own table of blocks", cmt_source_name(source));
+    else if (own && pthread_create(&decoder, NULL, decode_all, r) != 0)
+        snprintf(err, errlen, "%s: can't start the thread that decodes", cmt_source_name(source));
+    else if (own) {
+        lane_loop(own);
+        pthread_join(decoder, NULL);
+        rc = r->rc;
+    }
+    add_up_lanes(r);
+    report->wall_seconds = now() - from->wall_start;
     sample(r, true);
     report->threads = r->nlanes;
     report->window = options->window;

@@ -6,6 +6,7 @@
 #include "allocator.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,6 +668,95 @@ Test(replay, the_window_keeps_the_blocks_live_at_once_the_recorded_ones, .timeou
                       (unsigned long long)window, (unsigned long long)rep.peak_footprint);
         cr_assert_geq(rep.peak_footprint, 100000);
     }
+}
+
+/* An allocator that notes whether each call came from the thread that
+ * began the replay, and which cannot make blocks of NOT_MADE_SIZE bytes. */
+#define NOT_MADE_SIZE 777
+static pthread_t replaying_thread;
+static _Atomic unsigned long calls_on_replaying_thread, calls_elsewhere;
+
+static void note_thread(void)
+{
+    if (pthread_equal(pthread_self(), replaying_thread))
+        calls_on_replaying_thread++;
+    else
+        calls_elsewhere++;
+}
+
+static void *noting_malloc(void *heap, size_t size)
+{
+    note_thread();
+    return size == NOT_MADE_SIZE ? NULL : together_malloc(heap, size);
+}
+
+static void noting_free(void *heap, void *p)
+{
+    note_thread();
+    together_free(heap, p);
+}
+
+static const cmt_allocator noting_allocator = {
+    .name = "noting", .create = together_create, .destroy = free, .malloc = noting_malloc,
+    .free = noting_free, .stats = together_stats};
+
+static cmt_replay_report replay_noting(const char *path, bool serial)
+{
+    replaying_thread = pthread_self();
+    calls_on_replaying_thread = calls_elsewhere = 0;
+    return replay_path(path, &noting_allocator, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .serial = serial});
+}
+
+/* A recorded program's first thread is its main thread, and glibc gives
+ * the main thread an arena no other gets: a trace of one thread replays
+ * wholly on the thread that called the replay (not handed to a replay
+ * thread, which took three times as long an event), and a trace whose
+ * second thread comes late runs its first thread's events there too,
+ * before and after, the blocks made before taken over, one that the
+ * replay could not make included. */
+Test(replay, the_first_recorded_thread_runs_on_the_thread_that_replays, .timeout = 60)
+{
+    built one = {0};
+    for (int i = 0; i < 5000; i++)
+        built_op(&one, CMT_OP_FREE, 7, built_malloc(&one, 7, 40), 0, 0);
+    const char *path = scratch_path("one-thread.cmt");
+    encode_events(path, one.events, one.n, 3);
+    free(one.events);
+    cmt_replay_report rep = replay_noting(path, false);
+    cr_assert_eq(rep.threads, 1);
+    cr_assert_str_eq(rep.serial_reason, "", "one thread: nothing made serial");
+    cr_assert_eq(calls_on_replaying_thread, 10000);
+    cr_assert_eq(calls_elsewhere, 0);
+
+    built late = {0};
+    uint64_t before[3000];
+    for (int i = 0; i < 3000; i++)
+        before[i] = built_malloc(&late, 1, i == 1234 ? NOT_MADE_SIZE : 64);
+    for (int i = 0; i < 3000; i++) {
+        built_op(&late, CMT_OP_FREE, i % 2 ? 1 : 2, before[i], 0, 0);
+        built_op(&late, CMT_OP_FREE, 1, built_malloc(&late, 1, 32), 0, 0);
+    }
+    path = scratch_path("late-thread.cmt");
+    encode_events(path, late.events, late.n, 3);
+    free(late.events);
+    cmt_replay_report serial = replay_noting(path, true);
+    cr_assert_eq(calls_elsewhere, 0);
+    rep = replay_noting(path, false);
+    cr_assert_eq(rep.threads, 2);
+    cr_assert_eq(rep.cross_thread_frees, 1500);
+    cr_assert_eq(serial.cross_thread_frees, 1500);
+    cr_assert_eq(rep.failed_in_replay, 1, "the block of %d bytes", NOT_MADE_SIZE);
+    cr_assert_eq(serial.failed_in_replay, 1);
+    cr_assert_eq(rep.peak_live_bytes, serial.peak_live_bytes);
+    cr_assert_eq(rep.end_live_bytes, 0);
+    cr_assert_eq(rep.end_live_blocks, 0);
+    /* What the allocator held at once: the blocks made before the second
+     * thread, and as many as the window lets thread 1 make ahead of 2. */
+    cr_assert_geq(rep.peak_footprint, serial.peak_footprint);
+    cr_assert_leq(rep.peak_footprint, serial.peak_footprint + 64 * 32, "%llu, serially %llu",
+                  (unsigned long long)rep.peak_footprint, (unsigned long long)serial.peak_footprint);
+    cr_assert_eq(calls_elsewhere, 1499, "thread 2's frees on a thread of their own (but of the block not made)");
+    cr_assert_eq(calls_on_replaying_thread, 3000 + 1500 + 6000, "thread 1's calls where the replay began");
 }
 
 /* --pace: events 100 ms apart in the trace are 100 ms apart in the
