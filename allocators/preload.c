@@ -6,7 +6,7 @@
  * initial-exec TLS, which cannot be loaded with dlopen (Debian's jemalloc,
  * tcmalloc), and how mimalloc-bench and memory_replay plug allocators in.
  * The replayer's own memory is then pages it maps itself
- * (cmt_allocate_privately), so the library sees only the trace's calls.
+ * (cmti_allocate_privately), so the library sees only the trace's calls.
  *
  * At the start the replay checks, with dladdr, which library each
  * function comes from: one that is not the preloaded library's is a

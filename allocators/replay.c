@@ -20,8 +20,7 @@
  */
 #include "allocator.h"
 #include "replay_internal.h"
-#include "../cmt/common/internal.h"
-#include "../cmt/common/slots.h"
+#include "cmt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -426,7 +425,7 @@ static size_t ready_blocks(replay *r, const cmt_event *events, size_t n)
     for (size_t i = 0; i < n; i++) {
         const cmt_event *ev = &events[i];
         if (ev->tag) {
-            if (cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, ev->slot) < 0)
+            if (cmti_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, ev->slot) < 0)
                 return i + 1;
             void *volatile *p = (void *volatile *)&r->blocks[ev->slot].p;
             *p = *p;
@@ -564,7 +563,7 @@ static int count_cross_thread_frees(block_owners *o, const cmt_event *events, si
         if (ev->arg_tag && (ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC))
             rep->cross_thread_frees += o->thread[ev->arg_slot] != ev->thread;
         if (ev->tag) {
-            if (cmt_slot_table_fit((void **)&o->thread, &o->count, sizeof *o->thread, ev->slot) < 0)
+            if (cmti_slot_table_fit((void **)&o->thread, &o->count, sizeof *o->thread, ev->slot) < 0)
                 return -1;
             o->thread[ev->slot] = ev->thread;
         }
@@ -603,7 +602,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             return -1;
         }
     }
-    cmt_event *events = cmt_malloc(BATCH * sizeof *events);
+    cmt_event *events = cmti_malloc(BATCH * sizeof *events);
     if (!events) {
         snprintf(err, errlen, "%s: out of memory", r.name);
         allocator->destroy(r.heap);
@@ -663,7 +662,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
                                      .wall_start = start};
             rc = cmt_replay_threads(source, allocator, r.heap, options, report, &from, events + here, n - here,
                                     err, errlen);
-            cmt_table_free(r.blocks, r.nblocks * sizeof *r.blocks); /* its blocks are the threaded replay's */
+            cmti_table_free(r.blocks, r.nblocks * sizeof *r.blocks); /* its blocks are the threaded replay's */
             r.blocks = NULL;
             r.nblocks = 0;
             break;
@@ -685,14 +684,14 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         report->paced_seconds = r.paced.slept;
     }
     report->peak_rss = peak_rss();
-    report->harness_peak_bytes = cmt_private_peak_bytes();
+    report->harness_peak_bytes = cmti_private_peak_bytes();
     struct rusage after;
     getrusage(RUSAGE_SELF, &after);
     cmt_report_kernel_figures(report, &after, &before);
     release_leftovers(&r);
-    cmt_free(events);
-    cmt_table_free(r.blocks, r.nblocks * sizeof *r.blocks);
-    cmt_table_free(owners.thread, owners.count * sizeof *owners.thread);
+    cmti_free(events);
+    cmti_table_free(r.blocks, r.nblocks * sizeof *r.blocks);
+    cmti_table_free(owners.thread, owners.count * sizeof *owners.thread);
     allocator->destroy(r.heap);
     return rc < 0 ? -1 : 0;
 }

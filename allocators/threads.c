@@ -32,8 +32,7 @@
  */
 #include "allocator.h"
 #include "replay_internal.h"
-#include "../cmt/common/internal.h"
-#include "../cmt/common/slots.h"
+#include "cmt_internal.h"
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -373,10 +372,10 @@ static void *lane_loop(void *arg)
  * threads. */
 static lane *add_lane(replayer *r, uint32_t thread, bool own_thread, char *err, size_t errlen)
 {
-    lane *l = cmt_calloc(1, sizeof *l);
-    work *queue = l ? cmt_calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
+    lane *l = cmti_calloc(1, sizeof *l);
+    work *queue = l ? cmti_calloc(QUEUE_EVENTS, sizeof *queue) : NULL;
     if (!queue) {
-        cmt_free(l);
+        cmti_free(l);
         snprintf(err, errlen, "out of memory for a replay thread");
         return NULL;
     }
@@ -387,8 +386,8 @@ static lane *add_lane(replayer *r, uint32_t thread, bool own_thread, char *err, 
     r->lanes[r->nlanes] = l;
     if (own_thread && pthread_create(&l->thread, NULL, lane_loop, l) != 0) {
         snprintf(err, errlen, "can't start a replay thread (%u running)", r->nlanes);
-        cmt_free(queue);
-        cmt_free(l);
+        cmti_free(queue);
+        cmti_free(l);
         r->lanes[r->nlanes] = NULL;
         return NULL;
     }
@@ -436,7 +435,7 @@ static void reclaim(replayer *r)
             return;
         if (r->nfree == r->free_cap) {
             size_t cap = r->free_cap ? 2 * r->free_cap : 4096;
-            uint32_t *grown = cmt_realloc(r->free_slots, cap * sizeof *grown);
+            uint32_t *grown = cmti_realloc(r->free_slots, cap * sizeof *grown);
             if (!grown) {
                 r->no_memory = true;
                 return;
@@ -459,7 +458,7 @@ static int64_t take_slot(replayer *r)
     uint64_t s = r->next_slot;
     if (s / CHUNK_SLOTS >= MAX_CHUNKS)
         return -1;
-    if (!r->chunks[s / CHUNK_SLOTS] && !(r->chunks[s / CHUNK_SLOTS] = cmt_calloc(CHUNK_SLOTS, sizeof(slot))))
+    if (!r->chunks[s / CHUNK_SLOTS] && !(r->chunks[s / CHUNK_SLOTS] = cmti_calloc(CHUNK_SLOTS, sizeof(slot))))
         return -1;
     r->next_slot++;
     return (int64_t)s;
@@ -470,14 +469,14 @@ static void release_later(replayer *r, uint32_t s, uint32_t thread, uint64_t seq
 {
     if (r->pending_tail - r->pending_head == r->pending_cap) {
         size_t cap = r->pending_cap ? 2 * r->pending_cap : 4096;
-        struct released *grown = cmt_malloc(cap * sizeof *grown);
+        struct released *grown = cmti_malloc(cap * sizeof *grown);
         if (!grown) {
             r->no_memory = true;
             return;
         }
         for (size_t i = r->pending_head; i != r->pending_tail; i++)
             grown[i - r->pending_head] = r->pending[i % r->pending_cap];
-        cmt_free(r->pending);
+        cmti_free(r->pending);
         r->pending = grown;
         r->pending_tail -= r->pending_head;
         r->pending_head = 0;
@@ -578,7 +577,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
     if (ev->tag) {
         int64_t s = take_slot(r);
         if (s < 0 || r->no_memory ||
-            cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, ev->slot) < 0) {
+            cmti_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, ev->slot) < 0) {
             snprintf(err, errlen, "out of memory for the replay's own table of blocks");
             return -1;
         }
@@ -630,8 +629,8 @@ static void add_up_lanes(replayer *r)
         rep->failure_not_reproduced += l->failure_not_reproduced;
         rep->free_null += l->free_null;
         rep->failed_in_trace += l->failed_in_trace;
-        cmt_free(l->queue);
-        cmt_free(l);
+        cmti_free(l->queue);
+        cmti_free(l);
     }
 }
 
@@ -645,7 +644,7 @@ static int adopt_blocks(replayer *r, const cmt_replay_start *from)
         if (!b->p && b->usable != CMT_NOT_MADE)
             continue;
         int64_t s = take_slot(r);
-        if (s < 0 || cmt_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, k) < 0)
+        if (s < 0 || cmti_slot_table_fit((void **)&r->blocks, &r->nblocks, sizeof *r->blocks, k) < 0)
             return -1;
         r->blocks[k] = live_block((uint32_t)s, 0, 0);
         *slot_at(r, (uint32_t)s) = (slot){.p = b->p, .usable = b->p ? b->usable : 0, .traced = b->traced};
@@ -690,7 +689,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                        const cmt_replay_options *options, cmt_replay_report *report, const cmt_replay_start *from,
                        const cmt_event *first, size_t nfirst, char *err, size_t errlen)
 {
-    replayer *r = cmt_calloc(1, sizeof *r);
+    replayer *r = cmti_calloc(1, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "%s: out of memory", cmt_source_name(source));
         return -1;
@@ -725,11 +724,11 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
         if (b && b->p)
             allocator->free(heap, b->p);
     }
-    cmt_table_free(r->blocks, r->nblocks * sizeof *r->blocks);
+    cmti_table_free(r->blocks, r->nblocks * sizeof *r->blocks);
     for (uint32_t c = 0; c < MAX_CHUNKS && r->chunks[c]; c++)
-        cmt_free(r->chunks[c]);
-    cmt_free(r->free_slots);
-    cmt_free(r->pending);
-    cmt_free(r);
+        cmti_free(r->chunks[c]);
+    cmti_free(r->free_slots);
+    cmti_free(r->pending);
+    cmti_free(r);
     return rc < 0 ? -1 : 0;
 }

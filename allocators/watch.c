@@ -10,7 +10,7 @@
  */
 #define _GNU_SOURCE /* memfd_create */
 #include "allocator.h"
-#include "../cmt/common/internal.h"
+#include "cmt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +79,7 @@ static void add_sample(cmt_rss_samples *s, double seconds, uint64_t events, uint
     if (rss > s->peak)
         s->peak = rss;
     if (!s->at) {
-        s->at = cmt_malloc(MAX_SAMPLES * sizeof *s->at);
+        s->at = cmti_malloc(MAX_SAMPLES * sizeof *s->at);
         if (!s->at)
             return; /* the curve is lost, not the replay: the peak above still counts */
     }
@@ -119,7 +119,7 @@ int cmt_replay_watch(pid_t pid, const cmt_replay_channel *ch, cmt_rss_samples *s
 
 void cmt_rss_samples_free(cmt_rss_samples *s)
 {
-    cmt_free(s->at);
+    cmti_free(s->at);
     *s = (cmt_rss_samples){0};
 }
 

@@ -12,9 +12,7 @@
  * are lines of a trace in the text format.
  */
 #include "analysis.h"
-#include "../cmt/common/internal.h"
-#include "../cmt/common/map.h"
-#include "../cmt/common/ordered.h"
+#include "cmt_internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -57,18 +55,18 @@ static void report_progress(const cmt_progress *progress, uint64_t events)
 
 /* The block EV releases, if it is live: a free, or a realloc that passed
  * one (which keeps it only if it failed to grow it). */
-static cmt_map_entry *released_block(cmt_map *live, const cmt_event *ev)
+static cmti_map_entry *released_block(cmti_map *live, const cmt_event *ev)
 {
     if ((ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC) || !ev->arg_tag)
         return NULL;
-    return cmt_map_find(live, ev->arg_tag);
+    return cmti_map_find(live, ev->arg_tag);
 }
 
 /* Notes the block EV returned as allocated on LINE (a: bytes, b: line);
  * NULL when out of memory. */
-static cmt_map_entry *remember(cmt_map *live, const cmt_event *ev, uint64_t line)
+static cmti_map_entry *remember(cmti_map *live, const cmt_event *ev, uint64_t line)
 {
-    cmt_map_entry *e = cmt_map_insert(live, ev->tag);
+    cmti_map_entry *e = cmti_map_insert(live, ev->tag);
     if (e) {
         e->a = cmt_event_bytes(ev);
         e->b = line;
@@ -77,7 +75,7 @@ static cmt_map_entry *remember(cmt_map *live, const cmt_event *ev, uint64_t line
 }
 
 /* "N bytes, allocated K lines ago" for block E (a: bytes, b: line) at LINE. */
-static int lifetime_note(char *buf, size_t len, const cmt_map_entry *e, uint64_t line)
+static int lifetime_note(char *buf, size_t len, const cmti_map_entry *e, uint64_t line)
 {
     return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", e->a, line - e->b);
 }
@@ -100,19 +98,19 @@ static int pass_result(cmt_source *source, int rc, char *err, size_t errlen)
 int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progress *progress,
                            char *err, size_t errlen)
 {
-    cmt_map live; /* tag -> a: bytes, b: line */
-    int rc = cmt_map_init(&live, 3) < 0 ? NO_MEMORY : 0;
+    cmti_map live; /* tag -> a: bytes, b: line */
+    int rc = cmti_map_init(&live, 3) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
         rc = 0;
         line++;
         char note[128] = "";
-        cmt_map_entry *e = released_block(&live, &ev);
+        cmti_map_entry *e = released_block(&live, &ev);
         if (e) {
             lifetime_note(note, sizeof note, e, line);
             if (cmt_event_releases(&ev))
-                cmt_map_remove(&live, e);
+                cmti_map_remove(&live, e);
         }
         if (ev.tag && !remember(&live, &ev, line))
             rc = NO_MEMORY;
@@ -120,7 +118,7 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
             rc = WRITE_FAILED;
         report_progress(progress, line);
     }
-    cmt_map_destroy(&live);
+    cmti_map_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }
 
@@ -148,7 +146,7 @@ static size_t pair_hash(uint64_t lifetime, uint64_t size)
 static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
 {
     if (2 * (t->used + 1) > t->mask + 1) {
-        pair_table bigger = {cmt_calloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
+        pair_table bigger = {cmti_calloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
         if (!bigger.slots)
             return -1;
         for (size_t i = 0; i <= t->mask; i++) {
@@ -161,7 +159,7 @@ static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
             bigger.slots[j] = *p;
             bigger.used++;
         }
-        cmt_free(t->slots);
+        cmti_free(t->slots);
         *t = bigger;
     }
     size_t j = pair_hash(lifetime, size) & t->mask;
@@ -188,20 +186,20 @@ static int by_count(const void *a, const void *b)
 int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
-    cmt_map live;
-    pair_table pairs = {cmt_calloc(1024, sizeof *pairs.slots), 1023, 0};
-    int rc = cmt_map_init(&live, 3) < 0 || !pairs.slots ? NO_MEMORY : 0;
+    cmti_map live;
+    pair_table pairs = {cmti_calloc(1024, sizeof *pairs.slots), 1023, 0};
+    int rc = cmti_map_init(&live, 3) < 0 || !pairs.slots ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0, died = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
         rc = 0;
         line++;
-        cmt_map_entry *e = released_block(&live, &ev);
+        cmti_map_entry *e = released_block(&live, &ev);
         if (e && cmt_event_releases(&ev)) {
             if (pair_add(&pairs, line - e->b, e->a) < 0)
                 rc = NO_MEMORY;
             died++;
-            cmt_map_remove(&live, e);
+            cmti_map_remove(&live, e);
         }
         if (ev.tag && !remember(&live, &ev, line))
             rc = NO_MEMORY;
@@ -229,8 +227,8 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
                         pairs.slots[i].lifetime, pairs.slots[i].size);
         }
     }
-    cmt_free(pairs.slots);
-    cmt_map_destroy(&live);
+    cmti_free(pairs.slots);
+    cmti_map_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }
 
@@ -246,10 +244,10 @@ typedef struct layout {
 
 /* The page of the last byte of the nearest live block below ADDR that has
  * bytes (blocks of size 0 hold none), or UINT64_MAX if there is none. */
-static uint64_t last_page_below(const cmt_ordered *by_address, uint64_t addr)
+static uint64_t last_page_below(const cmti_ordered *by_address, uint64_t addr)
 {
     uint64_t key, size;
-    while (addr > 0 && cmt_ordered_floor(by_address, addr - 1, &key, &size)) {
+    while (addr > 0 && cmti_ordered_floor(by_address, addr - 1, &key, &size)) {
         if (size)
             return (key + size - 1) >> PAGE_SHIFT;
         addr = key;
@@ -259,10 +257,10 @@ static uint64_t last_page_below(const cmt_ordered *by_address, uint64_t addr)
 
 /* The page of the first byte of the nearest live block above ADDR that
  * has bytes, or UINT64_MAX. */
-static uint64_t first_page_above(const cmt_ordered *by_address, uint64_t addr)
+static uint64_t first_page_above(const cmti_ordered *by_address, uint64_t addr)
 {
     uint64_t key, size;
-    while (addr < UINT64_MAX && cmt_ordered_ceiling(by_address, addr + 1, &key, &size)) {
+    while (addr < UINT64_MAX && cmti_ordered_ceiling(by_address, addr + 1, &key, &size)) {
         if (size)
             return key >> PAGE_SHIFT;
         addr = key;
@@ -272,16 +270,16 @@ static uint64_t first_page_above(const cmt_ordered *by_address, uint64_t addr)
 
 /* The neighbours of the block [ADDR, ADDR + BYTES) among the live blocks of
  * BY_ADDRESS (which does not hold it), and the pages only it would hold. */
-static layout layout_of(const cmt_ordered *by_address, uint64_t addr, uint64_t bytes)
+static layout layout_of(const cmti_ordered *by_address, uint64_t addr, uint64_t bytes)
 {
     layout l = {0};
     uint64_t key, size;
-    if (addr > 0 && cmt_ordered_floor(by_address, addr - 1, &key, &size)) {
+    if (addr > 0 && cmti_ordered_floor(by_address, addr - 1, &key, &size)) {
         l.has_prev = true;
         l.prev = key;
         l.prev_gap_end = key + size;
     }
-    if (addr < UINT64_MAX && cmt_ordered_ceiling(by_address, addr + 1, &key, &size)) {
+    if (addr < UINT64_MAX && cmti_ordered_ceiling(by_address, addr + 1, &key, &size)) {
         l.has_next = true;
         l.next = key;
     }
@@ -324,9 +322,9 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                               "the output of cmtreplay -a ALLOCATOR -v", cmt_source_name(source));
         return -1;
     }
-    cmt_map live; /* tag -> a: bytes, b: line, c: address */
-    cmt_ordered by_address = {0}; /* address -> bytes */
-    int rc = cmt_map_init(&live, 3) < 0 || cmt_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
+    cmti_map live; /* tag -> a: bytes, b: line, c: address */
+    cmti_ordered by_address = {0}; /* address -> bytes */
+    int rc = cmti_map_init(&live, 3) < 0 || cmti_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
@@ -335,13 +333,13 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         char note[320] = "";
         size_t n = 0;
         int64_t pages = 0;
-        cmt_map_entry *e = released_block(&live, &ev);
+        cmti_map_entry *e = released_block(&live, &ev);
         if (e) {
             n += (size_t)lifetime_note(note, sizeof note, e, line);
             if (cmt_event_releases(&ev)) {
                 uint64_t addr = e->c, bytes = e->a;
-                cmt_ordered_remove(&by_address, addr);
-                cmt_map_remove(&live, e);
+                cmti_ordered_remove(&by_address, addr);
+                cmti_map_remove(&live, e);
                 layout l = layout_of(&by_address, addr, bytes);
                 pages -= (int64_t)l.pages;
                 if (!ev.tag) {
@@ -362,8 +360,8 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " more pages ", pages);
             else
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " fewer pages", -pages);
-            cmt_map_entry *block = remember(&live, &ev, line);
-            if (!block || cmt_ordered_put(&by_address, ev.addr, bytes) < 0) {
+            cmti_map_entry *block = remember(&live, &ev, line);
+            if (!block || cmti_ordered_put(&by_address, ev.addr, bytes) < 0) {
                 rc = NO_MEMORY;
                 break;
             }
@@ -375,7 +373,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         }
         report_progress(progress, line);
     }
-    cmt_ordered_destroy(&by_address);
-    cmt_map_destroy(&live);
+    cmti_ordered_destroy(&by_address);
+    cmti_map_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }

@@ -11,8 +11,7 @@
  * block dies.
  */
 #include "analysis.h"
-#include "../cmt/common/internal.h"
-#include "../cmt/common/map.h"
+#include "cmt_internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -25,7 +24,7 @@ static const double macro_upper[CMT_RATIO_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.
 static const double micro_upper[CMT_RATIO_BUCKETS] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
 typedef struct cmt_stats_state {
-    cmt_map live;         /* tag -> a: bytes, b: event it was allocated at, c: its accesses */
+    cmti_map live;         /* tag -> a: bytes, b: event it was allocated at, c: its accesses */
     uint64_t last_tag;    /* the newest block, for counting temporaries */
     uint64_t lives[FINE_BUCKETS];
 } cmt_stats_state;
@@ -64,12 +63,12 @@ static void ratio_add(cmt_ratio_histogram *h, double ratio, uint64_t n)
 int cmt_stats_init(cmt_trace_stats *s)
 {
     *s = (cmt_trace_stats){.macro.upper = macro_upper, .micro.upper = micro_upper};
-    s->state = cmt_calloc(1, sizeof *s->state);
-    return s->state && cmt_map_init(&s->state->live, 3) == 0 ? 0 : -1;
+    s->state = cmti_calloc(1, sizeof *s->state);
+    return s->state && cmti_map_init(&s->state->live, 3) == 0 ? 0 : -1;
 }
 
 /* Block E's life ends at the current event. */
-static void block_dies(cmt_trace_stats *s, cmt_map_entry *e)
+static void block_dies(cmt_trace_stats *s, cmti_map_entry *e)
 {
     uint64_t life = s->events - e->b;
     s->state->lives[fine_bucket(life)]++;
@@ -81,7 +80,7 @@ static void block_dies(cmt_trace_stats *s, cmt_map_entry *e)
 
 static void count_access(cmt_trace_stats *s, const cmt_event *ev)
 {
-    cmt_map_entry *e = cmt_map_find(&s->state->live, ev->arg_tag);
+    cmti_map_entry *e = cmti_map_find(&s->state->live, ev->arg_tag);
     if (e)
         e->c++;
     s->accessed_bytes += ev->size;
@@ -100,19 +99,19 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
         s->free_null++;
     if (cmt_event_failed(ev))
         s->failed++;
-    cmt_map_entry *e = ev->arg_tag ? cmt_map_find(&st->live, ev->arg_tag) : NULL;
+    cmti_map_entry *e = ev->arg_tag ? cmti_map_find(&st->live, ev->arg_tag) : NULL;
     bool dies = e && cmt_event_releases(ev);
     if (dies) {
         s->lifetimes.count[cmt_log_bucket(s->events - e->b)]++;
         if (ev->arg_tag == st->last_tag)
             s->temporary++;
         block_dies(s, e);
-        cmt_map_remove(&st->live, e);
+        cmti_map_remove(&st->live, e);
     }
     if (!ev->tag)
         return 0;
     uint64_t bytes = cmt_event_bytes(ev);
-    e = cmt_map_insert(&st->live, ev->tag);
+    e = cmti_map_insert(&st->live, ev->tag);
     if (!e)
         return -1;
     e->a = bytes;
@@ -140,15 +139,15 @@ void cmt_stats_finish(cmt_trace_stats *s)
     }
     uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
     size_t i = 0;
-    for (cmt_map_entry *e; (e = cmt_map_next(&st->live, &i));)
+    for (cmti_map_entry *e; (e = cmti_map_next(&st->live, &i));)
         block_dies(s, e);
     s->live_bytes = never_bytes; /* what is still live at the end: never freed */
     s->live_blocks = never_blocks;
     for (unsigned b = 0; b < FINE_BUCKETS; b++)
         if (st->lives[b])
             ratio_add(&s->macro, s->events ? fine_value(b) / (double)s->events : 0, st->lives[b]);
-    cmt_map_destroy(&st->live);
-    cmt_free(st);
+    cmti_map_destroy(&st->live);
+    cmti_free(st);
     s->state = NULL;
     s->finished = true;
 }

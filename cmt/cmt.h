@@ -25,7 +25,33 @@
 extern "C" {
 #endif
 
-#define CMT_VERSION_STRING "0.1.0"
+/* The library's version: the one place it is written (CMakeLists.txt reads
+ * it from here).  CMT_VERSION_NUMBER is what this header says;
+ * cmt_version_number() what the library linked says. */
+#define CMT_VERSION_MAJOR 0
+#define CMT_VERSION_MINOR 1
+#define CMT_VERSION_PATCH 0
+#define CMT_VERSION_NUMBER (CMT_VERSION_MAJOR * 10000 + CMT_VERSION_MINOR * 100 + CMT_VERSION_PATCH)
+#define CMT_STRINGIFY_(x) #x
+#define CMT_STRINGIFY(x) CMT_STRINGIFY_(x)
+#define CMT_VERSION_STRING                                                                                   \
+    CMT_STRINGIFY(CMT_VERSION_MAJOR) "." CMT_STRINGIFY(CMT_VERSION_MINOR) "." CMT_STRINGIFY(CMT_VERSION_PATCH)
+
+/* What a shared libcmt exports: the functions declared here, and nothing
+ * else (the library is compiled with hidden visibility). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CMT_API __attribute__((visibility("default")))
+#else
+#define CMT_API
+#endif
+
+/* The version of the library linked, as CMT_VERSION_NUMBER (MAJOR * 10000
+ * + MINOR * 100 + PATCH): a program can check it against the header it
+ * was built with. */
+CMT_API unsigned cmt_version_number(void);
+
+/* The same, as text: "MAJOR.MINOR.PATCH". */
+CMT_API const char *cmt_version_string(void);
 
 /* The .cmt format version this library writes; it reads every minor version
  * of the same major version. */
@@ -79,22 +105,22 @@ typedef struct cmt_event {
 } cmt_event;
 
 /* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */
-const char *cmt_op_name(cmt_op op);
+CMT_API const char *cmt_op_name(cmt_op op);
 
 /* True for the calls that hand out a new block (all but free and the
  * accesses). */
-bool cmt_op_allocates(cmt_op op);
+CMT_API bool cmt_op_allocates(cmt_op op);
 
 /* True for the accesses: load, store and modify. */
-bool cmt_op_accesses(cmt_op op);
+CMT_API bool cmt_op_accesses(cmt_op op);
 
 /* Bytes an event asks for: size, or count * size for calloc (saturating at
  * UINT64_MAX, which no allocator can satisfy). */
-uint64_t cmt_event_bytes(const cmt_event *ev);
+CMT_API uint64_t cmt_event_bytes(const cmt_event *ev);
 
 /* True if A and B are the same event as a .cmt file keeps it: every field
  * but the addresses, which the format does not store. */
-bool cmt_event_same(const cmt_event *a, const cmt_event *b);
+CMT_API bool cmt_event_same(const cmt_event *a, const cmt_event *b);
 
 /* True when a call OP that passes a block (free, realloc) releases it, given
  * whether it RETURNED a block and the SIZE it asked for: a free does; a
@@ -102,15 +128,15 @@ bool cmt_event_same(const cmt_event *a, const cmt_event *b);
  * 0 bytes (realloc(p, 0) frees p, as glibc's does, whatever it returns); a
  * realloc that failed keeps its block.  For readers that know whether a
  * call returned a block before they know its tag. */
-bool cmt_releases_block(cmt_op op, bool returned, uint64_t size);
+CMT_API bool cmt_releases_block(cmt_op op, bool returned, uint64_t size);
 
 /* True when EV releases the block it passes (ev->arg_tag, not 0): the same
  * rule, for a tagged event. */
-bool cmt_event_releases(const cmt_event *ev);
+CMT_API bool cmt_event_releases(const cmt_event *ev);
 
 /* True when the call returned NULL although it asked for a block: a failed
  * allocation.  realloc(p, 0) returning NULL is a free, not a failure. */
-bool cmt_event_failed(const cmt_event *ev);
+CMT_API bool cmt_event_failed(const cmt_event *ev);
 
 /* ---------------------------------------------------------------- output */
 
@@ -123,36 +149,36 @@ typedef struct cmt_output cmt_output;
 
 /* Opens PATH ("-" or NULL for standard output) for writing.  Returns NULL
  * and a message in ERR (of ERRLEN bytes) on failure. */
-cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
+CMT_API cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
 
 /* Writes straight to FD, already open (NAME is for messages): no
  * temporary file and no signal handlers, for a recorder inside another
  * program, whose file must be readable as far as it got even if the
  * program is killed.  Commit closes FD; abort closes it and keeps what
  * reached it.  NULL when out of memory (FD is then still the caller's). */
-cmt_output *cmt_output_open_fd(int fd, const char *name);
+CMT_API cmt_output *cmt_output_open_fd(int fd, const char *name);
 
 /* Hands what OUT has buffered to the file now.  Returns 0 or -1. */
-int cmt_output_flush(cmt_output *out);
+CMT_API int cmt_output_flush(cmt_output *out);
 
 /* Appends LEN bytes.  Returns 0, or -1 with a message in cmt_output_error. */
-int cmt_output_write(cmt_output *out, const void *data, size_t len);
+CMT_API int cmt_output_write(cmt_output *out, const void *data, size_t len);
 
 /* True when the output is a terminal (binary data does not belong there). */
-bool cmt_output_is_terminal(const cmt_output *out);
+CMT_API bool cmt_output_is_terminal(const cmt_output *out);
 
 /* Flushes, closes and renames the file into place; frees OUT.  Returns 0,
  * or -1 (the temporary file removed) with the message in ERR. */
-int cmt_output_commit(cmt_output *out, char *err, size_t errlen);
+CMT_API int cmt_output_commit(cmt_output *out, char *err, size_t errlen);
 
 /* Discards everything written: removes the temporary file; frees OUT. */
-void cmt_output_abort(cmt_output *out);
+CMT_API void cmt_output_abort(cmt_output *out);
 
 /* The last error on OUT. */
-const char *cmt_output_error(const cmt_output *out);
+CMT_API const char *cmt_output_error(const cmt_output *out);
 
 /* Bytes written to OUT so far. */
-uint64_t cmt_output_bytes(const cmt_output *out);
+CMT_API uint64_t cmt_output_bytes(const cmt_output *out);
 
 /* ------------------------------------------------------------ text input */
 
@@ -171,10 +197,10 @@ typedef enum cmt_format {
 
 /* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind",
  * "dtrace", "mtrace", "memtrace", "ops"). */
-const char *cmt_format_name(cmt_format format);
+CMT_API const char *cmt_format_name(cmt_format format);
 
 /* The format called NAME; returns 0, or -1 if there is none. */
-int cmt_format_from_name(const char *name, cmt_format *format);
+CMT_API int cmt_format_from_name(const char *name, cmt_format *format);
 
 /* Options for reading a text trace. */
 typedef struct cmt_text_options {
@@ -208,21 +234,21 @@ typedef struct cmt_text_reader cmt_text_reader;
 
 /* Opens a text trace at PATH ("-" for standard input), zstd-compressed or
  * not.  Returns NULL with a message in ERR. */
-cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options,
+CMT_API cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options,
                                char *err, size_t errlen);
 
 /* Reads the next event into EV.  Returns 1 for an event, 0 at the end of the
  * trace, -1 on an error (message: "FILE:LINE: ..."). */
-int cmt_text_next(cmt_text_reader *reader, cmt_event *ev);
+CMT_API int cmt_text_next(cmt_text_reader *reader, cmt_event *ev);
 
 /* The last error, "FILE:LINE: can't parse: <line>" and the like. */
-const char *cmt_text_error(const cmt_text_reader *reader);
+CMT_API const char *cmt_text_error(const cmt_text_reader *reader);
 
 /* Counts of what was read and skipped so far. */
-const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *reader);
+CMT_API const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *reader);
 
 /* Closes the input and frees READER. */
-void cmt_text_close(cmt_text_reader *reader);
+CMT_API void cmt_text_close(cmt_text_reader *reader);
 
 /* ----------------------------------------------------------- text output */
 
@@ -234,7 +260,7 @@ void cmt_text_close(cmt_text_reader *reader);
  * or, for an access, "store(81d3b83a0<2>+8, 4)\n" (block+offset, bytes).
  * Addresses are printed in hex without 0x as the original tools did, NULL
  * as 0x0.  Returns the length written. */
-size_t cmt_format_event(char *buf, const cmt_event *ev);
+CMT_API size_t cmt_format_event(char *buf, const cmt_event *ev);
 
 /* --------------------------------------------------------- binary output */
 
@@ -243,28 +269,28 @@ typedef struct cmt_writer cmt_writer;
 /* Starts a .cmt stream on OUT (which stays the caller's to commit or
  * abort).  LEVEL is the zstd level, 1 to 22, or 0 for raw (uncompressed)
  * output.  Returns NULL with a message in ERR. */
-cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen);
+CMT_API cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen);
 
 /* Appends EV.  Its tag must be the next one (1 more than the last) or 0,
  * and its arg_tag a live block or 0.  Returns 0, or -1 with a message. */
-int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
+CMT_API int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
 
 /* Appends an extension record of kind KIND (see docs/FORMAT.md) that
  * readers which do not know KIND skip.  Returns 0 or -1. */
-int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
+CMT_API int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
 
 /* Ends the stream (end marker, event count, checksum) and flushes it to
  * the output.  Returns 0 or -1. */
-int cmt_writer_finish(cmt_writer *writer);
+CMT_API int cmt_writer_finish(cmt_writer *writer);
 
 /* The last error of WRITER. */
-const char *cmt_writer_error(const cmt_writer *writer);
+CMT_API const char *cmt_writer_error(const cmt_writer *writer);
 
 /* Events written so far. */
-uint64_t cmt_writer_events(const cmt_writer *writer);
+CMT_API uint64_t cmt_writer_events(const cmt_writer *writer);
 
 /* Frees WRITER (finished or not). */
-void cmt_writer_close(cmt_writer *writer);
+CMT_API void cmt_writer_close(cmt_writer *writer);
 
 /* ---------------------------------------------------------- binary input */
 
@@ -272,31 +298,31 @@ typedef struct cmt_reader cmt_reader;
 
 /* Opens the .cmt file at PATH ("-" for standard input) and checks its
  * header.  Returns NULL with a message in ERR. */
-cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen);
+CMT_API cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen);
 
 /* Decodes the next event into EV (addresses are 0: the format keeps none).
  * Returns 1 for an event, 0 at the verified end of the stream, -1 when the
  * file is truncated or corrupt (message: "FILE: byte N: ..."). */
-int cmt_reader_next(cmt_reader *reader, cmt_event *ev);
+CMT_API int cmt_reader_next(cmt_reader *reader, cmt_event *ev);
 
 /* The last error of READER. */
-const char *cmt_reader_error(const cmt_reader *reader);
+CMT_API const char *cmt_reader_error(const cmt_reader *reader);
 
 /* Reads on to the end of the file without decoding its events, checking
  * its framing and its checksum (so a damaged file still fails), and stores
  * in *EVENTS how many the whole file holds, as its end record says.  Many
  * times faster than decoding, for a summary.  Returns 0, or -1 as
  * cmt_reader_next does. */
-int cmt_reader_skim(cmt_reader *reader, uint64_t *events);
+CMT_API int cmt_reader_skim(cmt_reader *reader, uint64_t *events);
 
 /* True if the file is zstd-compressed. */
-bool cmt_reader_compressed(const cmt_reader *reader);
+CMT_API bool cmt_reader_compressed(const cmt_reader *reader);
 
 /* Blocks live at this point of the stream. */
-uint64_t cmt_reader_live_blocks(const cmt_reader *reader);
+CMT_API uint64_t cmt_reader_live_blocks(const cmt_reader *reader);
 
 /* Closes the input and frees READER. */
-void cmt_reader_close(cmt_reader *reader);
+CMT_API void cmt_reader_close(cmt_reader *reader);
 
 /* ------------------------------------------------------------ any trace */
 
@@ -307,41 +333,41 @@ typedef struct cmt_source cmt_source;
 /* Opens PATH ("-" for standard input); OPTIONS (NULL: -f auto) apply to a
  * text trace.  Returns NULL with a message in ERR, also for an empty
  * input: the tools that take either kind have nothing to say of one. */
-cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
+CMT_API cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
                             size_t errlen);
 
 /* The next event, as cmt_reader_next or cmt_text_next gives it: 1, 0 at
  * the end, -1 on an error. */
-int cmt_source_next(cmt_source *source, cmt_event *ev);
+CMT_API int cmt_source_next(cmt_source *source, cmt_event *ev);
 
 /* The last error, naming the file and the line or byte. */
-const char *cmt_source_error(const cmt_source *source);
+CMT_API const char *cmt_source_error(const cmt_source *source);
 
 /* From now on damage (a file cut short, a corrupt block, a line that can't
  * be read) ends the trace instead of failing it: every whole event before
  * it is returned, then the end.  cmt_source_damaged says whether it came,
  * cmt_source_error what it was. */
-void cmt_source_salvage(cmt_source *source);
+CMT_API void cmt_source_salvage(cmt_source *source);
 
 /* True if a salvaging SOURCE met damage and ended there. */
-bool cmt_source_damaged(const cmt_source *source);
+CMT_API bool cmt_source_damaged(const cmt_source *source);
 
 /* The name of the input, for messages ("<stdin>" for standard input). */
-const char *cmt_source_name(const cmt_source *source);
+CMT_API const char *cmt_source_name(const cmt_source *source);
 
 /* How far SOURCE has read: the bytes of its file taken in so far in *DONE,
  * the file's size in *TOTAL (0 where the input is no regular file: a pipe,
  * a terminal), for a progress line. */
-void cmt_source_progress(const cmt_source *source, uint64_t *done, uint64_t *total);
+CMT_API void cmt_source_progress(const cmt_source *source, uint64_t *done, uint64_t *total);
 
 /* True for a text trace, whose events carry the program's addresses; a
  * .cmt file keeps none. */
-bool cmt_source_has_addresses(const cmt_source *source);
+CMT_API bool cmt_source_has_addresses(const cmt_source *source);
 
 /* The text reader behind SOURCE, for its counts; NULL for a .cmt file. */
-const cmt_text_reader *cmt_source_text(const cmt_source *source);
+CMT_API const cmt_text_reader *cmt_source_text(const cmt_source *source);
 
-void cmt_source_close(cmt_source *source);
+CMT_API void cmt_source_close(cmt_source *source);
 
 #ifdef __cplusplus
 }

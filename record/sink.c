@@ -21,7 +21,7 @@
  */
 #define _GNU_SOURCE /* program_invocation_short_name */
 #include "recorder.h"
-#include "../cmt/common/tagger.h"
+#include "cmt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,7 +81,7 @@ static struct {
     cmt_output *out;
     cmt_writer *writer;
     bool failed;             /* the file could not be written: stop trying */
-    cmt_tagger blocks;       /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
+    cmti_tagger blocks;       /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
     _Atomic bool has_thread;
@@ -270,7 +270,7 @@ static void tell_cmtrecord(bool ended)
  * anything, on standard error. */
 static void say_counts(void)
 {
-    const cmt_tag_counts *c = &sink.blocks.counts;
+    const cmti_tag_counts *c = &sink.blocks.counts;
     if (getenv(CMTRECORD_MANIFEST) || !(c->unknown_frees || c->unknown_reallocs || c->reused_live))
         return;
     say("cmtrecord: %s: %llu frees and %llu reallocs of blocks never seen allocated (from before the recording "
@@ -329,7 +329,7 @@ static void put(const cmt_event *ev)
 }
 
 /* The tagger's word that block E is gone: its statistics. */
-static void forget(void *context, const cmt_map_entry *e)
+static void forget(void *context, const cmti_map_entry *e)
 {
     (void)context;
     if (counting())
@@ -340,7 +340,7 @@ static void forget(void *context, const cmt_map_entry *e)
  * block's bytes and age too. */
 static void new_table(void)
 {
-    if (cmt_tagger_init(&sink.blocks, counting() ? 3 : 1, false, forget, NULL) < 0)
+    if (cmti_tagger_init(&sink.blocks, counting() ? 3 : 1, false, forget, NULL) < 0)
         out_of_memory();
 }
 
@@ -356,9 +356,9 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
     default: break;
     }
     cmt_event implied;
-    cmt_map_entry *e;
-    cmt_tag_result rc =
-        cmt_tagger_tag(&sink.blocks, &ev, record_passes_block(r) ? r->arg : 0, r->addr, &implied, &e);
+    cmti_map_entry *e;
+    cmti_tag_result rc =
+        cmti_tagger_tag(&sink.blocks, &ev, record_passes_block(r) ? r->arg : 0, r->addr, &implied, &e);
     if (rc == CMT_TAG_DROP)
         return; /* a block from before the recording began */
     if (rc == CMT_TAG_NO_MEMORY) {
@@ -417,7 +417,7 @@ static void drain_to(uint64_t end, bool final)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
-                cmt_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
+                cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
             if (!sink.failed)
                 convert(rec, r->thread, time);
         }
@@ -582,7 +582,7 @@ void sink_after_fork_child(ring *keep)
         cmt_output_abort(sink.out);
         sink.writer = NULL;
     }
-    cmt_tagger_destroy(&sink.blocks);
+    cmti_tagger_destroy(&sink.blocks);
     new_table();
     sink.ages = (age_stats){0};
     sink.stats_due = 0;

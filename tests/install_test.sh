@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch prefix and builds a program of a user's
-# own against it through pkg-config: the install rules and cmt.pc work.
+# own against it through pkg-config and through CMake's find_package: the
+# install rules, cmt.pc and the CMake package work, and the shared libcmt
+# exports cmt.h's functions and nothing else.
 set -euo pipefail
 build=$1 samples=$2 user_cflags=${3:-}
 prefix=$(mktemp -d)
@@ -20,6 +22,10 @@ cat > "$prefix/count.c" <<'C'
 int main(int argc, char **argv)
 {
     char err[512];
+    if (cmt_version_number() != CMT_VERSION_NUMBER) {
+        fprintf(stderr, "libcmt %s, cmt.h %s\n", cmt_version_string(), CMT_VERSION_STRING);
+        return 1;
+    }
     cmt_reader *r = cmt_reader_open(argc > 1 ? argv[1] : "-", err, sizeof err);
     if (!r) {
         fprintf(stderr, "%s\n", err);
@@ -35,10 +41,38 @@ int main(int argc, char **argv)
 }
 C
 export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name cmt.pc)")
-cc $user_cflags "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
+libdir=$(pkg-config --variable=libdir cmt)
+check_count() { # PROGRAM: it counts the sample's events, with the library it was linked with
+  local out
+  out=$(LD_LIBRARY_PATH=$libdir "$1" "$prefix/s.cmt")
+  [ "$out" = "17 events" ] || { echo "install_test: $1 said '$out'" >&2; exit 1; }
+}
 "$prefix/bin/trace2cmt" -q -o "$prefix/s.cmt" "$samples/every-call.trace"
-out=$("$prefix/count" "$prefix/s.cmt")
-[ "$out" = "17 events" ] || { echo "install_test: got '$out'" >&2; exit 1; }
+cc $user_cflags "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
+check_count "$prefix/count"
+ldd "$prefix/count" | grep -q "libcmt.so" || { echo "install_test: pkg-config did not link the shared libcmt" >&2; exit 1; }
+
+api=$(grep -oE '^CMT_API [^(]*\bcmt_[a-z0-9_]+\(' "$prefix/include/cmt.h" | grep -oE 'cmt_[a-z0-9_]+\(' | tr -d '(' | sort)
+exported=$(nm -D --defined-only "$libdir/libcmt.so" | awk '$2 == "T" || $2 == "i" || $2 == "D" || $2 == "B" {print $3}' | sort)
+[ -n "$api" ] && [ "$api" = "$exported" ] ||
+  { echo "install_test: libcmt.so exports other than cmt.h's functions:" >&2; diff <(echo "$api") <(echo "$exported") >&2; exit 1; }
+
+mkdir "$prefix/user"
+cat > "$prefix/user/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(count C)
+find_package(cmt 0.1 REQUIRED)
+add_executable(count ../count.c)
+target_link_libraries(count PRIVATE cmt::cmt)
+add_executable(count_static ../count.c)
+target_link_libraries(count_static PRIVATE cmt::cmt_static)
+CMAKE
+cmake -S "$prefix/user" -B "$prefix/user/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$user_cflags" >/dev/null
+cmake --build "$prefix/user/build" >/dev/null
+check_count "$prefix/user/build/count"
+check_count "$prefix/user/build/count_static"
+ldd "$prefix/user/build/count_static" | grep -q "libcmt.so" && { echo "install_test: cmt::cmt_static is shared" >&2; exit 1; }
+
 # The installed cmtrecord finds the installed library, wherever the prefix.
 "$prefix/bin/cmtrecord" -q -o "$prefix/sort.cmt" -- sort "$samples/every-call.trace" > /dev/null
 "$prefix/bin/cmtstat" "$prefix/sort.cmt" > /dev/null

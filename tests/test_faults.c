@@ -12,7 +12,7 @@
 #include "helpers.h"
 #include "allocator.h"
 #include "analysis.h"
-#include "../cmt/common/internal.h"
+#include "cmt_internal.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -42,17 +42,17 @@ static void fail_each_allocation(const char *what, operation *op)
 {
     char err[1024];
     uint64_t want = 0, got;
-    unsigned long before = cmt_allocations_made();
+    unsigned long before = cmti_allocations_made();
     cr_assert_eq(op(&want, err, sizeof err), 0, "%s, with all the memory it asks for: %s", what, err);
-    unsigned long total = cmt_allocations_made() - before;
+    unsigned long total = cmti_allocations_made() - before;
     cr_assert_gt(total, 1, "%s allocates", what);
     for (int every_one_after = 0; every_one_after < 2; every_one_after++) {
         for (unsigned long nth = 1; nth <= total; nth++) {
             err[0] = '\0';
             got = 0;
-            cmt_fail_allocation(nth, every_one_after);
+            cmti_fail_allocation(nth, every_one_after);
             int rc = op(&got, err, sizeof err);
-            cmt_fail_allocation(0, false);
+            cmti_fail_allocation(0, false);
             cr_assert(!leaked(), "%s: allocation %lu of %lu failed, and memory leaked", what, nth, total);
             if (rc == 0)
                 cr_assert_eq(got, want, "%s: allocation %lu of %lu failed, and it went on to another result", what,

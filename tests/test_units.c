@@ -3,10 +3,7 @@
  * live-block ranks, the hash map.
  */
 #include "helpers.h"
-#include "../cmt/common/internal.h"
-#include "../cmt/common/live.h"
-#include "../cmt/common/map.h"
-#include "../cmt/common/ordered.h"
+#include "cmt_internal.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -21,11 +18,11 @@ Test(varint, round_trips_boundaries_and_random_values)
         values[i] = ((uint64_t)rand() << 33 ^ (uint64_t)rand()) >> (rand() % 64);
     for (int i = 0; i < 200; i++) {
         uint8_t buf[CMT_VARINT_MAX];
-        size_t n = cmt_varint_put(buf, values[i]);
-        cr_assert_eq(n, cmt_varint_size(values[i]));
+        size_t n = cmti_varint_put(buf, values[i]);
+        cr_assert_eq(n, cmti_varint_size(values[i]));
         const uint8_t *p = buf;
         uint64_t back;
-        cr_assert_eq(cmt_varint_get(&p, buf + n, &back), 0);
+        cr_assert_eq(cmti_varint_get(&p, buf + n, &back), 0);
         cr_assert_eq(back, values[i]);
         cr_assert_eq(p, buf + n);
     }
@@ -34,19 +31,19 @@ Test(varint, round_trips_boundaries_and_random_values)
 Test(varint, rejects_truncation_and_overflow)
 {
     uint8_t buf[CMT_VARINT_MAX];
-    size_t n = cmt_varint_put(buf, UINT64_MAX);
+    size_t n = cmti_varint_put(buf, UINT64_MAX);
     cr_assert_eq(n, 10);
     uint64_t v;
     for (size_t cut = 0; cut < n; cut++) {
         const uint8_t *p = buf;
-        cr_assert_eq(cmt_varint_get(&p, buf + cut, &v), -1, "cut at %zu", cut);
+        cr_assert_eq(cmti_varint_get(&p, buf + cut, &v), -1, "cut at %zu", cut);
     }
     uint8_t too_big[11] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     const uint8_t *p = too_big;
-    cr_assert_eq(cmt_varint_get(&p, too_big + 10, &v), -1, "2^64 must not fit");
+    cr_assert_eq(cmti_varint_get(&p, too_big + 10, &v), -1, "2^64 must not fit");
     uint8_t too_long[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
     p = too_long;
-    cr_assert_eq(cmt_varint_get(&p, too_long + 11, &v), -1, "11 bytes is too long");
+    cr_assert_eq(cmti_varint_get(&p, too_long + 11, &v), -1, "11 bytes is too long");
 }
 
 Test(checksum, does_not_depend_on_how_data_is_split)
@@ -54,28 +51,28 @@ Test(checksum, does_not_depend_on_how_data_is_split)
     uint8_t data[1000];
     for (int i = 0; i < 1000; i++)
         data[i] = (uint8_t)(i * 31 + 7);
-    cmt_checksum whole, pieces;
-    cmt_checksum_init(&whole);
-    cmt_checksum_update(&whole, data, sizeof data);
-    cmt_checksum_init(&pieces);
+    cmti_checksum whole, pieces;
+    cmti_checksum_init(&whole);
+    cmti_checksum_update(&whole, data, sizeof data);
+    cmti_checksum_init(&pieces);
     for (size_t at = 0, step = 1; at < sizeof data; at += step, step = step % 13 + 1)
-        cmt_checksum_update(&pieces, data + at, at + step > sizeof data ? sizeof data - at : step);
-    cr_assert_eq(cmt_checksum_final(&whole), cmt_checksum_final(&pieces));
+        cmti_checksum_update(&pieces, data + at, at + step > sizeof data ? sizeof data - at : step);
+    cr_assert_eq(cmti_checksum_final(&whole), cmti_checksum_final(&pieces));
 }
 
 Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
 {
     uint8_t data[64] = {0};
-    cmt_checksum a, b, c;
-    cmt_checksum_init(&a);
-    cmt_checksum_update(&a, data, sizeof data);
+    cmti_checksum a, b, c;
+    cmti_checksum_init(&a);
+    cmti_checksum_update(&a, data, sizeof data);
     data[17] ^= 4;
-    cmt_checksum_init(&b);
-    cmt_checksum_update(&b, data, sizeof data);
-    cmt_checksum_init(&c);
-    cmt_checksum_update(&c, data, sizeof data - 1);
-    cr_assert_neq(cmt_checksum_final(&a), cmt_checksum_final(&b));
-    cr_assert_neq(cmt_checksum_final(&b), cmt_checksum_final(&c));
+    cmti_checksum_init(&b);
+    cmti_checksum_update(&b, data, sizeof data);
+    cmti_checksum_init(&c);
+    cmti_checksum_update(&c, data, sizeof data - 1);
+    cr_assert_neq(cmti_checksum_final(&a), cmti_checksum_final(&b));
+    cr_assert_neq(cmti_checksum_final(&b), cmti_checksum_final(&c));
 }
 
 /* The live set against a plain array that does the same the slow way:
@@ -83,8 +80,8 @@ Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
  * need the tree) and shrink it to nothing (the end moving back). */
 Test(live, ranks_agree_with_a_naive_model)
 {
-    cmt_live set;
-    cmt_live_init(&set);
+    cmti_live set;
+    cmti_live_init(&set);
     uint64_t *model = malloc(100000 * sizeof *model);
     size_t nmodel = 0;
     uint64_t next = 1;
@@ -92,7 +89,7 @@ Test(live, ranks_agree_with_a_naive_model)
     for (int step = 0; step < 100000; step++) {
         int dice = rand() % 100, growing = step / 10000 % 2 == 0;
         if (nmodel == 0 || rand() % 100 < (growing ? 62 : 38)) {
-            cmt_live_push(&set, next, (uint32_t)(next * 7)); /* a slot to follow the tag through compaction */
+            cmti_live_push(&set, next, (uint32_t)(next * 7)); /* a slot to follow the tag through compaction */
             model[nmodel++] = next++;
             continue;
         }
@@ -100,42 +97,42 @@ Test(live, ranks_agree_with_a_naive_model)
         size_t index = nmodel - 1 - rank;
         size_t pos;
         if (dice < 50) {
-            cr_assert_eq(cmt_live_find_rank(&set, rank, &pos), 0);
-            cr_assert_eq(cmt_live_tag_at(&set, pos), model[index], "step %d rank %zu", step, rank);
-            cr_assert_eq(cmt_live_slot_at(&set, pos), (uint32_t)(model[index] * 7), "step %d: its slot", step);
+            cr_assert_eq(cmti_live_find_rank(&set, rank, &pos), 0);
+            cr_assert_eq(cmti_live_tag_at(&set, pos), model[index], "step %d rank %zu", step, rank);
+            cr_assert_eq(cmti_live_slot_at(&set, pos), (uint32_t)(model[index] * 7), "step %d: its slot", step);
         } else {
-            cr_assert_eq(cmt_live_find_tag(&set, model[index], &pos), 0);
-            cr_assert_eq(cmt_live_rank_at(&set, pos), rank, "step %d", step);
+            cr_assert_eq(cmti_live_find_tag(&set, model[index], &pos), 0);
+            cr_assert_eq(cmti_live_rank_at(&set, pos), rank, "step %d", step);
         }
-        cmt_live_remove_at(&set, pos);
-        cr_assert_eq(cmt_live_find_tag(&set, model[index], &pos), -1, "step %d: a dead tag", step);
+        cmti_live_remove_at(&set, pos);
+        cr_assert_eq(cmti_live_find_tag(&set, model[index], &pos), -1, "step %d: a dead tag", step);
         memmove(&model[index], &model[index + 1], (nmodel - index - 1) * sizeof *model);
         nmodel--;
         cr_assert_eq(set.live, nmodel);
     }
     size_t pos;
-    cr_assert_eq(cmt_live_find_rank(&set, nmodel, &pos), -1, "a rank past the live blocks");
-    cr_assert_eq(cmt_live_find_tag(&set, next, &pos), -1, "a tag never added");
+    cr_assert_eq(cmti_live_find_rank(&set, nmodel, &pos), -1, "a rank past the live blocks");
+    cr_assert_eq(cmti_live_find_tag(&set, next, &pos), -1, "a tag never added");
     free(model);
-    cmt_live_destroy(&set);
+    cmti_live_destroy(&set);
 }
 
 Test(live, keeps_memory_proportional_to_live_blocks)
 {
-    cmt_live set;
-    cmt_live_init(&set);
+    cmti_live set;
+    cmti_live_init(&set);
     /* 10^6 blocks through, never more than 100 live at once. */
     for (uint64_t tag = 1; tag <= 1000000; tag++) {
-        cmt_live_push(&set, tag, 0);
+        cmti_live_push(&set, tag, 0);
         if (tag > 100) {
             size_t pos;
-            cr_assert_eq(cmt_live_find_rank(&set, 99, &pos), 0);
-            cmt_live_remove_at(&set, pos); /* the oldest: never at the end */
+            cr_assert_eq(cmti_live_find_rank(&set, 99, &pos), 0);
+            cmti_live_remove_at(&set, pos); /* the oldest: never at the end */
         }
     }
     cr_assert_eq(set.live, 100);
     cr_assert_leq(set.cap, 1024, "capacity %zu for 100 live blocks", set.cap);
-    cmt_live_destroy(&set);
+    cmti_live_destroy(&set);
 }
 
 /* A table grown and shrunk across CMT_TABLE_PAGES, where it moves between
@@ -143,14 +140,14 @@ Test(live, keeps_memory_proportional_to_live_blocks)
 Test(table, keeps_its_contents_and_zeroes_the_rest_across_the_page_threshold)
 {
     size_t small = CMT_TABLE_PAGES / 16, large = CMT_TABLE_PAGES * 2, larger = CMT_TABLE_PAGES * 4;
-    unsigned char *t = cmt_table_alloc(small);
+    unsigned char *t = cmti_table_alloc(small);
     for (size_t i = 0; i < small; i++)
         cr_assert_eq(t[i], 0, "fresh memory is zeroed (byte %zu)", i);
     memset(t, 0xab, small);
     size_t steps[] = {small / 4, small, small * 2, large, larger, small / 2, large};
     size_t size = small, filled = small;
     for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
-        t = cmt_table_resize(t, size, steps[k]);
+        t = cmti_table_resize(t, size, steps[k]);
         size_t kept = filled < steps[k] ? filled : steps[k];
         for (size_t i = 0; i < steps[k]; i += 997)
             cr_assert_eq(t[i], i < kept ? 0xab : 0, "step %zu byte %zu", k, i);
@@ -158,39 +155,39 @@ Test(table, keeps_its_contents_and_zeroes_the_rest_across_the_page_threshold)
         size = steps[k];
         filled = kept;
     }
-    cmt_table_free(t, size);
+    cmti_table_free(t, size);
 }
 
 Test(map, inserts_finds_removes_and_shrinks)
 {
-    cmt_map map;
-    cmt_map_init(&map, 3);
+    cmti_map map;
+    cmti_map_init(&map, 3);
     for (uint64_t k = 1; k <= 50000; k++)
-        cmt_map_insert(&map, k * 16)->a = k;
+        cmti_map_insert(&map, k * 16)->a = k;
     for (uint64_t k = 1; k <= 50000; k++) {
-        cmt_map_entry *e = cmt_map_find(&map, k * 16);
+        cmti_map_entry *e = cmti_map_find(&map, k * 16);
         cr_assert_not_null(e);
         cr_assert_eq(e->a, k);
     }
     for (uint64_t k = 1; k <= 50000; k += 2)
-        cmt_map_remove(&map, cmt_map_find(&map, k * 16));
+        cmti_map_remove(&map, cmti_map_find(&map, k * 16));
     for (uint64_t k = 1; k <= 50000; k++)
-        cr_assert_eq(cmt_map_find(&map, k * 16) != NULL, k % 2 == 0, "key %llu", (unsigned long long)k);
+        cr_assert_eq(cmti_map_find(&map, k * 16) != NULL, k % 2 == 0, "key %llu", (unsigned long long)k);
     for (uint64_t k = 2; k <= 50000; k += 2)
-        cmt_map_remove(&map, cmt_map_find(&map, k * 16));
+        cmti_map_remove(&map, cmti_map_find(&map, k * 16));
     cr_assert_eq(map.count, 0);
     cr_assert_leq(map.mask + 1, 1024, "the table shrinks as blocks die");
-    cmt_map_destroy(&map);
+    cmti_map_destroy(&map);
 }
 
 /* Checks MAP against the model: KEYS[i] is live with value VALUES[i] where
  * LIVE[i]. */
-static void map_agrees(const cmt_map *map, unsigned values, const uint64_t *keys, const uint64_t *vals,
+static void map_agrees(const cmti_map *map, unsigned values, const uint64_t *keys, const uint64_t *vals,
                        const bool *live, size_t n, const char *when)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
-        cmt_map_entry *e = cmt_map_find(map, keys[i]);
+        cmti_map_entry *e = cmti_map_find(map, keys[i]);
         cr_assert_eq(e != NULL, live[i], "%s: key %zu found %d, live %d", when, i, e != NULL, live[i]);
         if (!e)
             continue;
@@ -213,8 +210,8 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
     bool *live = calloc(KEYS, sizeof *live);
     cr_assert(keys && vals && live);
     for (unsigned values = 1; values <= 3; values += 2) {
-        cmt_map map;
-        cmt_map_init(&map, values);
+        cmti_map map;
+        cmti_map_init(&map, values);
         uint64_t state = 88172645463325252ull;
         for (size_t i = 0; i < KEYS; i++) {
             keys[i] = (i + 1) * 16 + (i % 7 == 0 ? 0x7f0000000000ull : 0); /* two heaps */
@@ -227,7 +224,7 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
                 state ^= state << 13, state ^= state >> 7, state ^= state << 17;
                 size_t i = (size_t)(state >> 20) % KEYS;
                 if ((state & 127) * 100 / 128 < insert_percent) {
-                    cmt_map_entry *e = cmt_map_insert(&map, keys[i]);
+                    cmti_map_entry *e = cmti_map_insert(&map, keys[i]);
                     cr_assert_eq(e->key, keys[i]);
                     if (!live[i])
                         cr_assert(e->a == 0 && (values == 1 || (e->b == 0 && e->c == 0)),
@@ -240,7 +237,7 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
                     }
                     live[i] = true;
                 } else if (live[i]) {
-                    cmt_map_remove(&map, cmt_map_find(&map, keys[i]));
+                    cmti_map_remove(&map, cmti_map_find(&map, keys[i]));
                     live[i] = false;
                 }
             }
@@ -248,7 +245,7 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
             snprintf(when, sizeof when, "%u value(s), phase %d", values, phase);
             map_agrees(&map, values, keys, vals, live, KEYS, when);
         }
-        cmt_map_destroy(&map);
+        cmti_map_destroy(&map);
     }
     free(keys);
     free(vals);
@@ -261,44 +258,44 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
 Test(map, runs_past_the_last_home_slot)
 {
     for (unsigned values = 1; values <= 3; values += 2) {
-        cmt_map map;
-        cmt_map_init(&map, values);
+        cmti_map map;
+        cmti_map_init(&map, values);
         size_t first_mask = map.mask;
         uint64_t keys[700];
         size_t n = 0;
         for (uint64_t k = 16; n < 700; k += 16)
-            if (cmt_map_home(&map, k) == first_mask)
+            if (cmti_map_home(&map, k) == first_mask)
                 keys[n++] = k;
         for (size_t i = 0; i < n; i++)
-            cmt_map_insert(&map, keys[i])->a = i + 1;
+            cmti_map_insert(&map, keys[i])->a = i + 1;
         cr_assert_gt(map.capacity - map.mask - 1, 64, "the overflow grew");
         /* Enough others to double the table twice. */
         uint64_t others[3000];
         size_t m = 0;
         for (uint64_t k = 1; map.mask < 4 * first_mask; k++)
-            if (!cmt_map_find(&map, k * 48 + 8)) {
+            if (!cmti_map_find(&map, k * 48 + 8)) {
                 cr_assert_lt(m, 3000);
                 others[m++] = k * 48 + 8;
-                cmt_map_insert(&map, k * 48 + 8)->a = 0xabc;
+                cmti_map_insert(&map, k * 48 + 8)->a = 0xabc;
             }
         for (size_t i = 0; i < n; i++) {
-            cmt_map_entry *e = cmt_map_find(&map, keys[i]);
+            cmti_map_entry *e = cmti_map_find(&map, keys[i]);
             cr_assert(e && e->a == i + 1, "key %zu after doubling", i);
         }
         for (size_t i = 0; i < n; i += 3)
-            cmt_map_remove(&map, cmt_map_find(&map, keys[i]));
+            cmti_map_remove(&map, cmti_map_find(&map, keys[i]));
         for (size_t i = 0; i < n; i++)
-            cr_assert_eq(cmt_map_find(&map, keys[i]) != NULL, i % 3 != 0, "key %zu after removes", i);
+            cr_assert_eq(cmti_map_find(&map, keys[i]) != NULL, i % 3 != 0, "key %zu after removes", i);
         /* The others gone, the table halves with runs in its overflow. */
         for (size_t i = 0; i < m; i++)
-            cmt_map_remove(&map, cmt_map_find(&map, others[i]));
+            cmti_map_remove(&map, cmti_map_find(&map, others[i]));
         cr_assert_lt(map.mask, 4 * first_mask, "the table shrank");
         for (size_t i = 0; i < n; i++) {
-            cmt_map_entry *e = cmt_map_find(&map, keys[i]);
+            cmti_map_entry *e = cmti_map_find(&map, keys[i]);
             cr_assert_eq(e != NULL, i % 3 != 0, "key %zu after halving", i);
             cr_assert(!e || e->a == i + 1, "key %zu's value after halving", i);
         }
-        cmt_map_destroy(&map);
+        cmti_map_destroy(&map);
     }
 }
 
@@ -351,11 +348,11 @@ Test(ordered, floors_and_ceilings_agree_with_a_sorted_model)
 {
     static uint64_t keys[MODEL_KEYS], values[MODEL_KEYS];
     size_t n = 0;
-    cmt_ordered map;
-    cr_assert_eq(cmt_ordered_init(&map), 0);
+    cmti_ordered map;
+    cr_assert_eq(cmti_ordered_init(&map), 0);
     uint64_t found, value;
-    cr_assert(!cmt_ordered_floor(&map, 5, &found, &value), "empty");
-    cr_assert(!cmt_ordered_ceiling(&map, 5, &found, &value), "empty");
+    cr_assert(!cmti_ordered_floor(&map, 5, &found, &value), "empty");
+    cr_assert(!cmti_ordered_ceiling(&map, 5, &found, &value), "empty");
     uint64_t state = 12345;
     for (int step = 0; step < 200000; step++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -364,7 +361,7 @@ Test(ordered, floors_and_ceilings_agree_with_a_sorted_model)
         size_t at = model_find(keys, n, key);
         bool present = at < n && keys[at] == key;
         if (r % 3 && n < MODEL_KEYS) {
-            cr_assert_eq(cmt_ordered_put(&map, key, r), 0);
+            cr_assert_eq(cmti_ordered_put(&map, key, r), 0);
             if (!present) {
                 memmove(keys + at + 1, keys + at, (n - at) * sizeof *keys);
                 memmove(values + at + 1, values + at, (n - at) * sizeof *values);
@@ -373,7 +370,7 @@ Test(ordered, floors_and_ceilings_agree_with_a_sorted_model)
             }
             values[at] = r;
         } else {
-            cr_assert_eq(cmt_ordered_remove(&map, key), present, "step %d: key %llx", step, (unsigned long long)key);
+            cr_assert_eq(cmti_ordered_remove(&map, key), present, "step %d: key %llx", step, (unsigned long long)key);
             if (present) {
                 memmove(keys + at, keys + at + 1, (n - at - 1) * sizeof *keys);
                 memmove(values + at, values + at + 1, (n - at - 1) * sizeof *values);
@@ -384,39 +381,39 @@ Test(ordered, floors_and_ceilings_agree_with_a_sorted_model)
         uint64_t probe = r % 5 == 0 ? key : key + (r >> 40) % 40 - 20;
         size_t c = model_find(keys, n, probe);
         bool has_ceiling = c < n, has_floor = (c < n && keys[c] == probe) || c > 0;
-        cr_assert_eq(cmt_ordered_ceiling(&map, probe, &found, &value), has_ceiling, "step %d", step);
+        cr_assert_eq(cmti_ordered_ceiling(&map, probe, &found, &value), has_ceiling, "step %d", step);
         if (has_ceiling)
             cr_assert(found == keys[c] && value == values[c], "step %d: ceiling of %llx", step,
                       (unsigned long long)probe);
-        cr_assert_eq(cmt_ordered_floor(&map, probe, &found, &value), has_floor, "step %d", step);
+        cr_assert_eq(cmti_ordered_floor(&map, probe, &found, &value), has_floor, "step %d", step);
         if (has_floor) {
             size_t f = c < n && keys[c] == probe ? c : c - 1;
             cr_assert(found == keys[f] && value == values[f], "step %d: floor of %llx", step,
                       (unsigned long long)probe);
         }
     }
-    cmt_ordered_destroy(&map);
+    cmti_ordered_destroy(&map);
 }
 
 /* Out of memory: a put that can't grow the map leaves it as it was. */
 Test(ordered, a_put_that_runs_out_of_memory_changes_nothing)
 {
-    cmt_ordered map;
-    cr_assert_eq(cmt_ordered_init(&map), 0);
+    cmti_ordered map;
+    cr_assert_eq(cmti_ordered_init(&map), 0);
     uint64_t k = 0;
     for (;; k++) {
-        cmt_fail_allocation(1, true);
-        int rc = cmt_ordered_put(&map, k * 16, k);
-        cmt_fail_allocation(0, false);
+        cmti_fail_allocation(1, true);
+        int rc = cmti_ordered_put(&map, k * 16, k);
+        cmti_fail_allocation(0, false);
         if (rc < 0)
             break;
         cr_assert_lt(k, 1u << 20, "the map never needed to grow");
     }
     cr_assert_eq(map.count, k, "the failed put added nothing");
     uint64_t found, value;
-    cr_assert(!cmt_ordered_floor(&map, k * 16, &found, &value) || found == (k - 1) * 16);
-    cr_assert_eq(cmt_ordered_put(&map, k * 16, k), 0, "with memory again it goes in");
-    cr_assert(cmt_ordered_floor(&map, k * 16 + 3, &found, &value) && found == k * 16 && value == k);
-    cmt_ordered_destroy(&map);
+    cr_assert(!cmti_ordered_floor(&map, k * 16, &found, &value) || found == (k - 1) * 16);
+    cr_assert_eq(cmti_ordered_put(&map, k * 16, k), 0, "with memory again it goes in");
+    cr_assert(cmti_ordered_floor(&map, k * 16 + 3, &found, &value) && found == k * 16 && value == k);
+    cmti_ordered_destroy(&map);
 }
 

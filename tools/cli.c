@@ -136,7 +136,7 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
             o->summary = true;
             break;
         case 'h': usage(); exit(EXIT_OK);
-        case 'V': printf("%s %s\n", prog, CMT_VERSION_STRING); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", prog, cmt_version_string()); exit(EXIT_OK);
         default: cli_bad_option(prog);
         }
     }

@@ -87,7 +87,7 @@ static options parse_options(int argc, char **argv)
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
         case 'q': o.quiet = true; break;
         case 'h': usage(); exit(EXIT_OK);
-        case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
         default: cli_bad_option(PROG);
         }
     }

@@ -4,7 +4,7 @@
  */
 #include "replay_report.h"
 #include "cli.h"
-#include "../cmt/common/internal.h"
+#include "cmt_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -328,7 +328,7 @@ static options parse_options(int argc, char **argv)
             break;
         case OPT_MAXMEM: o.maxmem = true; break;
         case 'h': usage(); exit(EXIT_OK);
-        case 'V': printf("%s %s\n", PROG, CMT_VERSION_STRING); exit(EXIT_OK);
+        case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
         default: cli_bad_option(PROG);
         }
     }
@@ -751,7 +751,7 @@ static int replay_as_child(const options *o)
         fprintf(stderr, "%s: --replay-child is cmtreplay's own, for the process it starts for a replay\n", PROG);
         return EXIT_USAGE;
     }
-    cmt_allocate_privately();
+    cmti_allocate_privately();
     int rc = replay_one(o, a, ch);
     ch->done = rc == 0;
     return rc == 0 ? EXIT_OK : EXIT_DATA;
@@ -785,7 +785,7 @@ int main(int argc, char **argv)
         return EXIT_DATA;
     if (o.pace && !reports[0].paced)
         fprintf(stderr, "%s: warning: --pace: %s has no times to keep (a trace of cmtrecord's has none yet): "
-                        "replayed as fast as it goes\n", PROG, cmt_display_name(o.input, false));
+                        "replayed as fast as it goes\n", PROG, cmti_display_name(o.input, false));
     for (size_t i = 0; i < o.nallocators; i++)
         if (o.allocators[i] == &cmt_allocator_null)
             for (size_t k = 0; k < o.nallocators; k++)

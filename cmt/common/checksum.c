@@ -27,14 +27,14 @@ static inline uint64_t load_le64(const uint8_t *p)
     return v;
 }
 
-void cmt_checksum_init(cmt_checksum *c)
+void cmti_checksum_init(cmti_checksum *c)
 {
     c->state = 0x27D4EB2F165667C5ULL;
     c->total = 0;
     c->npending = 0;
 }
 
-void cmt_checksum_update(cmt_checksum *c, const void *data, size_t len)
+void cmti_checksum_update(cmti_checksum *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
     c->total += len;
@@ -52,7 +52,7 @@ void cmt_checksum_update(cmt_checksum *c, const void *data, size_t len)
         c->pending[c->npending++] = *p++;
 }
 
-uint64_t cmt_checksum_final(const cmt_checksum *c)
+uint64_t cmti_checksum_final(const cmti_checksum *c)
 {
     uint8_t tail[8] = {0};
     memcpy(tail, c->pending, c->npending);
@@ -63,14 +63,14 @@ uint64_t cmt_checksum_final(const cmt_checksum *c)
     return h;
 }
 
-uint32_t cmt_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n)
+uint32_t cmti_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n)
 {
     static const uint8_t zeros[CMT_BLOCK_CHECKSUM_BYTES];
-    cmt_checksum c;
-    cmt_checksum_init(&c);
+    cmti_checksum c;
+    cmti_checksum_init(&c);
     for (size_t i = 0; i + 1 < n; i++)
-        cmt_checksum_update(&c, pieces[i], lens[i]);
-    cmt_checksum_update(&c, zeros, sizeof zeros);
-    cmt_checksum_update(&c, pieces[n - 1] + sizeof zeros, lens[n - 1] - sizeof zeros);
-    return (uint32_t)cmt_checksum_final(&c);
+        cmti_checksum_update(&c, pieces[i], lens[i]);
+    cmti_checksum_update(&c, zeros, sizeof zeros);
+    cmti_checksum_update(&c, pieces[n - 1] + sizeof zeros, lens[n - 1] - sizeof zeros);
+    return (uint32_t)cmti_checksum_final(&c);
 }

@@ -30,12 +30,12 @@ static const struct {
 #define SNIFF_BYTES 6
 
 /* -1 with a message if IN starts as another compressor's output. */
-static int refuse_other_compressors(const cmt_input *in, char *err, size_t errlen)
+static int refuse_other_compressors(const cmti_input *in, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof other_compressors / sizeof other_compressors[0]; i++) {
         size_t n = strlen(other_compressors[i].magic);
         if (in->end >= n && memcmp(in->buf, other_compressors[i].magic, n) == 0) {
-            cmt_set_error(err, errlen, "%s: %s-compressed; only zstd is read directly (%s %s | ... -)", in->name,
+            cmti_set_error(err, errlen, "%s: %s-compressed; only zstd is read directly (%s %s | ... -)", in->name,
                           other_compressors[i].name, other_compressors[i].cat, in->name);
             return -1;
         }
@@ -44,21 +44,21 @@ static int refuse_other_compressors(const cmt_input *in, char *err, size_t errle
 }
 
 /* read(), retried on EINTR; the bytes read, 0 at the end, -1 on an error. */
-static ssize_t read_some(cmt_input *in, void *dst, size_t cap, char *err, size_t errlen)
+static ssize_t read_some(cmti_input *in, void *dst, size_t cap, char *err, size_t errlen)
 {
     for (;;) {
         ssize_t n = read(in->fd, dst, cap);
         if (n >= 0)
             return n;
         if (errno != EINTR) {
-            cmt_set_error(err, errlen, "%s: read failed: %s", in->name, strerror(errno));
+            cmti_set_error(err, errlen, "%s: read failed: %s", in->name, strerror(errno));
             return -1;
         }
     }
 }
 
 /* Decompressed bytes into DST; 0 at the end of the input, -1 on an error. */
-static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *err, size_t errlen)
+static ssize_t read_decompressed(cmti_input *in, uint8_t *dst, size_t cap, char *err, size_t errlen)
 {
     for (;;) {
         if (in->packed_start == in->packed_end) {
@@ -67,7 +67,7 @@ static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *
                 return -1;
             if (n == 0) {
                 if (!in->frame_done) {
-                    cmt_set_error(err, errlen, "%s: byte %llu: truncated: the zstd data ends in the middle of a frame",
+                    cmti_set_error(err, errlen, "%s: byte %llu: truncated: the zstd data ends in the middle of a frame",
                                   in->name, (unsigned long long)(in->packed_read + in->packed_end));
                     return -1;
                 }
@@ -80,12 +80,12 @@ static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *
         ZSTD_inBuffer zin = {in->packed + in->packed_start, in->packed_end - in->packed_start, 0};
         ZSTD_outBuffer zout = {dst, cap, 0};
         size_t rc = ZSTD_decompressStream(in->dctx, &zout, &zin);
-        if (ZSTD_isError(rc) && cmt_zstd_out_of_memory(rc)) {
-            cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        if (ZSTD_isError(rc) && cmti_zstd_out_of_memory(rc)) {
+            cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
             return -1;
         }
         if (ZSTD_isError(rc)) {
-            cmt_set_error(err, errlen, "%s: byte %llu: corrupt: zstd data: %s", in->name,
+            cmti_set_error(err, errlen, "%s: byte %llu: corrupt: zstd data: %s", in->name,
                           (unsigned long long)(in->packed_read + in->packed_start), ZSTD_getErrorName(rc));
             return -1;
         }
@@ -96,16 +96,16 @@ static ssize_t read_decompressed(cmt_input *in, uint8_t *dst, size_t cap, char *
     }
 }
 
-int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
+int cmti_input_open(cmti_input *in, const char *path, char *err, size_t errlen)
 {
     memset(in, 0, sizeof *in);
-    snprintf(in->name, sizeof in->name, "%s", cmt_display_name(path, false));
+    snprintf(in->name, sizeof in->name, "%s", cmti_display_name(path, false));
     if (!path || strcmp(path, "-") == 0) {
         in->fd = STDIN_FILENO;
     } else {
         in->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (in->fd < 0) {
-            cmt_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
+            cmti_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
             return -1;
         }
         in->owns_fd = true;
@@ -113,7 +113,7 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     struct stat st;
     bool stated = fstat(in->fd, &st) == 0;
     if (stated && S_ISDIR(st.st_mode)) {
-        cmt_set_error(err, errlen, "%s: is a directory", in->name);
+        cmti_set_error(err, errlen, "%s: is a directory", in->name);
         if (in->owns_fd)
             close(in->fd);
         return -1;
@@ -121,17 +121,17 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     if (stated && S_ISREG(st.st_mode))
         in->size = (uint64_t)st.st_size; /* standard input too, when it is a file */
     in->cap = INPUT_CHUNK * 2;
-    in->buf = cmt_malloc(in->cap);
+    in->buf = cmti_malloc(in->cap);
     if (!in->buf) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
-        cmt_input_close(in);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmti_input_close(in);
         return -1;
     }
     /* Look at the first bytes: zstd's magic number means compressed input. */
     while (in->end < SNIFF_BYTES) {
         ssize_t n = read_some(in, in->buf + in->end, SNIFF_BYTES - in->end, err, errlen);
         if (n < 0) {
-            cmt_input_close(in);
+            cmti_input_close(in);
             return -1;
         }
         if (n == 0) {
@@ -141,15 +141,15 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
         in->end += (size_t)n;
     }
     if (refuse_other_compressors(in, err, errlen) < 0) {
-        cmt_input_close(in);
+        cmti_input_close(in);
         return -1;
     }
     if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
-        in->dctx = cmt_zstd_dctx();
-        in->packed = cmt_malloc(INPUT_CHUNK);
+        in->dctx = cmti_zstd_dctx();
+        in->packed = cmti_malloc(INPUT_CHUNK);
         if (!in->dctx || !in->packed) {
-            cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
-            cmt_input_close(in);
+            cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+            cmti_input_close(in);
             return -1;
         }
         memcpy(in->packed, in->buf, in->end);
@@ -159,7 +159,7 @@ int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
+ptrdiff_t cmti_input_fill(cmti_input *in, size_t want, char *err, size_t errlen)
 {
     while (in->end - in->start < want && !in->eof) {
         if (in->cap - in->end < INPUT_CHUNK && in->start > 0) {
@@ -172,9 +172,9 @@ ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
             size_t cap = in->cap;
             while (cap - in->end < INPUT_CHUNK)
                 cap *= 2;
-            uint8_t *buf = cmt_realloc(in->buf, cap);
+            uint8_t *buf = cmti_realloc(in->buf, cap);
             if (!buf) {
-                cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+                cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
                 return -1;
             }
             in->buf = buf;
@@ -191,7 +191,7 @@ ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen)
     return (ptrdiff_t)(in->end - in->start);
 }
 
-int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, size_t errlen)
+int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, size_t errlen)
 {
     size_t scanned = 0;
     for (;;) {
@@ -213,23 +213,23 @@ int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, siz
             return avail > 0;
         }
         scanned = avail;
-        if (cmt_input_fill(in, avail + 1, err, errlen) < 0)
+        if (cmti_input_fill(in, avail + 1, err, errlen) < 0)
             return -1;
     }
 }
 
-uint64_t cmt_input_position(const cmt_input *in)
+uint64_t cmti_input_position(const cmti_input *in)
 {
     return in->dctx ? in->packed_read + in->packed_start : in->consumed + in->start;
 }
 
-void cmt_input_close(cmt_input *in)
+void cmti_input_close(cmti_input *in)
 {
     if (in->owns_fd)
         close(in->fd);
     ZSTD_freeDCtx(in->dctx);
-    cmt_free(in->packed);
-    cmt_free(in->buf);
+    cmti_free(in->packed);
+    cmti_free(in->buf);
     in->buf = NULL;
     in->packed = NULL;
     in->dctx = NULL;

@@ -15,7 +15,7 @@
 
 /* Writes a printf-style message into BUF of LEN bytes (nothing if BUF is
  * NULL). */
-void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
+void cmti_set_error(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The library's malloc, calloc and realloc: NULL when memory runs out,
@@ -23,42 +23,42 @@ void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
  * that links libcmt is never aborted by it).  Every allocation of the
  * library's own goes through them or the table functions below, so that
  * the tests can make any one of them fail. */
-void *cmt_malloc(size_t size);
-void *cmt_calloc(size_t count, size_t size);
-void *cmt_realloc(void *p, size_t size);
-void cmt_free(void *p);
+void *cmti_malloc(size_t size);
+void *cmti_calloc(size_t count, size_t size);
+void *cmti_realloc(void *p, size_t size);
+void cmti_free(void *p);
 
 /* From now on the library's memory is pages it maps itself, none of it
  * from malloc: for a replay whose malloc is the allocator it measures
  * (a preloaded library), which must see only the trace's calls.  Call it
  * before anything is allocated. */
-void cmt_allocate_privately(void);
+void cmti_allocate_privately(void);
 
 /* The most bytes of pages the library has held mapped at once since
- * cmt_allocate_privately (its tables and buffers): what of a replay's
+ * cmti_allocate_privately (its tables and buffers): what of a replay's
  * resident memory is the replayer's own and not the allocator's. */
-uint64_t cmt_private_peak_bytes(void);
+uint64_t cmti_private_peak_bytes(void);
 
-/* zstd contexts whose memory is the library's (cmt_malloc): a replay's
+/* zstd contexts whose memory is the library's (cmti_malloc): a replay's
  * own, so that the decoder's window (2.5 MiB on 456.hmmer's .cmt) is not
  * in the footprint of a glibc whose heap it would share (the replayed
  * overhead came out 13.3 where the trace's own is 2.43), and subject to
  * the tests' injected faults like every other allocation.  NULL when out
  * of memory. */
-ZSTD_DCtx *cmt_zstd_dctx(void);
-ZSTD_CCtx *cmt_zstd_cctx(void);
+ZSTD_DCtx *cmti_zstd_dctx(void);
+ZSTD_CCtx *cmti_zstd_cctx(void);
 
 /* True if zstd's error RC is its running out of memory (for a window it
  * allocates as it goes): the message is then CMT_NO_MEMORY, not that the
  * stream is corrupt. */
-bool cmt_zstd_out_of_memory(size_t rc);
+bool cmti_zstd_out_of_memory(size_t rc);
 
 /* Tests: the NTH allocation from now on fails (0: none), and with
  * EVERY_ONE_AFTER every one after it too. */
-void cmt_fail_allocation(unsigned long nth, bool every_one_after);
+void cmti_fail_allocation(unsigned long nth, bool every_one_after);
 
 /* Tests: allocations asked of the library so far, failed ones too. */
-unsigned long cmt_allocations_made(void);
+unsigned long cmti_allocations_made(void);
 
 /* The message every out-of-memory error carries. */
 #define CMT_NO_MEMORY "out of memory"
@@ -71,12 +71,12 @@ unsigned long cmt_allocations_made(void);
  * freeing need it. */
 #define CMT_TABLE_PAGES (2u << 20)
 /* NULL when out of memory; a failed resize leaves the table as it was. */
-void *cmt_table_alloc(size_t bytes);
-void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes);
-void cmt_table_free(void *p, size_t bytes);
+void *cmti_table_alloc(size_t bytes);
+void *cmti_table_resize(void *p, size_t old_bytes, size_t new_bytes);
+void cmti_table_free(void *p, size_t bytes);
 
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
-const char *cmt_display_name(const char *path, bool output);
+const char *cmti_display_name(const char *path, bool output);
 
 /* ---------------------------------------------------------------- varints */
 
@@ -84,7 +84,7 @@ const char *cmt_display_name(const char *path, bool output);
 #define CMT_VARINT_MAX 10
 
 /* Writes V as an unsigned LEB128 varint at P; returns the bytes written. */
-static inline size_t cmt_varint_put(uint8_t *p, uint64_t v)
+static inline size_t cmti_varint_put(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
     while (v >= 0x80) {
@@ -97,7 +97,7 @@ static inline size_t cmt_varint_put(uint8_t *p, uint64_t v)
 
 /* Reads a varint from [*P, END) into *V and advances *P.  Returns 0, or -1
  * if the input ends inside it or it does not fit 64 bits. */
-static inline int cmt_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static inline int cmti_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *q = *p;
     uint64_t result = 0;
@@ -115,8 +115,8 @@ static inline int cmt_varint_get(const uint8_t **p, const uint8_t *end, uint64_t
     return -1;
 }
 
-/* Bytes cmt_varint_put needs for V. */
-static inline size_t cmt_varint_size(uint64_t v)
+/* Bytes cmti_varint_put needs for V. */
+static inline size_t cmti_varint_size(uint64_t v)
 {
     size_t n = 1;
     while (v >= 0x80) {
@@ -130,23 +130,23 @@ static inline size_t cmt_varint_size(uint64_t v)
 
 /* A streaming 64-bit checksum over a byte sequence, fed in pieces of any
  * size; the same bytes give the same sum however they are split. */
-typedef struct cmt_checksum {
+typedef struct cmti_checksum {
     uint64_t state;
     uint64_t total;
     uint8_t pending[8];
     unsigned npending;
-} cmt_checksum;
+} cmti_checksum;
 
-void cmt_checksum_init(cmt_checksum *c);
-void cmt_checksum_update(cmt_checksum *c, const void *data, size_t len);
-uint64_t cmt_checksum_final(const cmt_checksum *c);
+void cmti_checksum_init(cmti_checksum *c);
+void cmti_checksum_update(cmti_checksum *c, const void *data, size_t len);
+uint64_t cmti_checksum_final(const cmti_checksum *c);
 
 /* ------------------------------------------------------------ input bytes */
 
 /* A buffered reader of a file or standard input.  zstd-compressed input
  * (found by its magic number, whatever the file is called) is decompressed
  * on the way in. */
-typedef struct cmt_input {
+typedef struct cmti_input {
     int fd;
     bool owns_fd;
     char name[256];
@@ -162,36 +162,36 @@ typedef struct cmt_input {
     uint64_t packed_read; /* compressed bytes read before packed[0] */
     bool frame_done;
     uint64_t size;        /* the file's bytes, for progress; 0 if not a regular file */
-} cmt_input;
+} cmti_input;
 
 /* Opens PATH ("-" for standard input); refuses directories.  Returns 0 or
  * -1 with a message in ERR. */
-int cmt_input_open(cmt_input *in, const char *path, char *err, size_t errlen);
+int cmti_input_open(cmti_input *in, const char *path, char *err, size_t errlen);
 
 /* Makes at least WANT bytes available from buf[start] unless the input
  * ends first.  Returns the bytes available, or -1 on a read error. */
-ptrdiff_t cmt_input_fill(cmt_input *in, size_t want, char *err, size_t errlen);
+ptrdiff_t cmti_input_fill(cmti_input *in, size_t want, char *err, size_t errlen);
 
 /* Takes the next line, without its newline, into *LINE and *LEN (good
  * until the next call).  Returns 1 for a line, 0 at the end of the input,
  * -1 on a read error (message in ERR), -2 for a line longer than
  * CMT_MAX_LINE (*LINE and *LEN then hold what was read of it). */
-int cmt_input_line(cmt_input *in, const char **line, size_t *len, char *err, size_t errlen);
+int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, size_t errlen);
 
-void cmt_input_close(cmt_input *in);
+void cmti_input_close(cmti_input *in);
 
 /* Bytes of the file (compressed, where it is) taken in so far. */
-uint64_t cmt_input_position(const cmt_input *in);
+uint64_t cmti_input_position(const cmti_input *in);
 
 /* The readers of cmt.h on an input already open, which they take over
  * (closing it if they fail).  PATH is where IN came from, for a reader that
  * reads a file twice. */
-cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen);
-cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
+cmt_reader *cmti_reader_open_input(cmti_input *in, char *err, size_t errlen);
+cmt_text_reader *cmti_text_open_input(cmti_input *in, const char *path, const cmt_text_options *options,
                                      char *err, size_t errlen);
 
 /* The input each reader reads, for its progress. */
-const cmt_input *cmt_reader_input(const cmt_reader *r);
-const cmt_input *cmt_text_input(const cmt_text_reader *t);
+const cmti_input *cmti_reader_input(const cmt_reader *r);
+const cmti_input *cmti_text_input(const cmt_text_reader *t);
 
 #endif /* CMT_INTERNAL_H */

@@ -23,14 +23,15 @@ static inline size_t words_of(size_t positions)
     return (positions + WORD - 1) / WORD;
 }
 
-static inline bool is_live(const cmt_live *set, size_t pos)
+static inline bool is_live(const cmti_live *set, size_t pos)
 {
     return set->bits[pos / WORD] >> (pos % WORD) & 1;
 }
 
 /* The functions that count bits are built twice, for processors with a
  * popcnt instruction and for those without (plain x86-64, where the
- * builtin is a library call), and the loader picks. */
+ * builtin is a library call), and the loader picks.  (GCC exports the
+ * picking whatever the visibility: cmt/libcmt.map keeps it in.) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define COUNTS_BITS __attribute__((target_clones("popcnt", "default")))
 #else
@@ -73,7 +74,7 @@ static size_t table_bytes(size_t cap)
            (cap / WORD + 1) * sizeof(uint32_t);
 }
 
-static void point_into(cmt_live *set, unsigned char *table, size_t cap)
+static void point_into(cmti_live *set, unsigned char *table, size_t cap)
 {
     set->tags = (uint64_t *)table;
     set->slots = (uint32_t *)(table + cap * sizeof(uint64_t));
@@ -85,22 +86,22 @@ static void point_into(cmt_live *set, unsigned char *table, size_t cap)
 /* Gives the set room for CAP positions (at least its N); -1 if out of
  * memory to grow, when it is as it was.  A table that will not shrink
  * keeps its size, holding the smaller layout. */
-static int resize(cmt_live *set, size_t cap)
+static int resize(cmti_live *set, size_t cap)
 {
     size_t old = set->cap, words = words_of(set->n);
     unsigned char *table = (unsigned char *)set->tags;
     if (cap > old) {
-        table = cmt_table_resize(table, set->bytes, table_bytes(cap));
+        table = cmti_table_resize(table, set->bytes, table_bytes(cap));
         if (!table)
             return -1;
         set->bytes = table_bytes(cap);
     }
     /* The arrays after the tags move to where CAP puts them: last first
      * when they move up, first first when they move down. */
-    cmt_live moved;
+    cmti_live moved;
     point_into(&moved, table, cap);
     if (old) {
-        cmt_live was;
+        cmti_live was;
         point_into(&was, table, old);
         size_t tree_bytes = (words + 1) * sizeof(uint32_t), word_bytes = words * sizeof(uint64_t);
         size_t slot_bytes = set->n * sizeof(uint32_t);
@@ -119,7 +120,7 @@ static int resize(cmt_live *set, size_t cap)
     set->cap = cap;
     point_into(set, table, cap);
     if (cap < old) {
-        unsigned char *smaller = cmt_table_resize(table, set->bytes, table_bytes(cap));
+        unsigned char *smaller = cmti_table_resize(table, set->bytes, table_bytes(cap));
         if (smaller) {
             set->bytes = table_bytes(cap);
             point_into(set, smaller, cap);
@@ -128,20 +129,20 @@ static int resize(cmt_live *set, size_t cap)
     return 0;
 }
 
-int cmt_live_init(cmt_live *set)
+int cmti_live_init(cmti_live *set)
 {
-    *set = (cmt_live){0};
+    *set = (cmti_live){0};
     return resize(set, MIN_CAP);
 }
 
-void cmt_live_destroy(cmt_live *set)
+void cmti_live_destroy(cmti_live *set)
 {
-    cmt_table_free(set->tags, set->bytes);
-    *set = (cmt_live){0};
+    cmti_table_free(set->tags, set->bytes);
+    *set = (cmti_live){0};
 }
 
 /* Live blocks in the first K words. */
-static size_t live_in_words(const cmt_live *set, size_t k)
+static size_t live_in_words(const cmti_live *set, size_t k)
 {
     size_t sum = 0;
     for (; k > 0; k -= lowbit(k))
@@ -149,7 +150,7 @@ static size_t live_in_words(const cmt_live *set, size_t k)
     return sum;
 }
 
-int cmt_live_push(cmt_live *set, uint64_t tag, uint32_t slot)
+int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot)
 {
     if (set->n == set->cap && resize(set, set->cap * 2) < 0)
         return -1;
@@ -175,7 +176,7 @@ int cmt_live_push(cmt_live *set, uint64_t tag, uint32_t slot)
 }
 
 /* Drops the dead positions, so that the array holds only live ones. */
-static void compact(cmt_live *set)
+static void compact(cmti_live *set)
 {
     size_t m = 0, words = words_of(set->n);
     for (size_t w = 0; w < words; w++)
@@ -201,7 +202,7 @@ static void compact(cmt_live *set)
         (void)resize(set, set->cap / 2); /* needs no memory */
 }
 
-void cmt_live_remove_at(cmt_live *set, size_t pos)
+void cmti_live_remove_at(cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, words = words_of(set->n);
     set->bits[w] &= ~(1ULL << (pos % WORD));
@@ -225,7 +226,7 @@ void cmt_live_remove_at(cmt_live *set, size_t pos)
         compact(set);
 }
 
-COUNTS_BITS int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos)
+COUNTS_BITS int cmti_live_find_rank(const cmti_live *set, uint64_t rank, size_t *pos)
 {
     if (rank >= set->live)
         return -1;
@@ -261,7 +262,7 @@ COUNTS_BITS int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *p
 
 /* True if TAG would be in word W: W's first tag is at most TAG, and the
  * next word's (if any) greater. */
-static inline bool word_would_hold(const cmt_live *set, size_t words, size_t w, uint64_t tag)
+static inline bool word_would_hold(const cmti_live *set, size_t words, size_t w, uint64_t tag)
 {
     return w < words && set->first[w] <= tag && (w + 1 == words || set->first[w + 1] > tag);
 }
@@ -269,7 +270,7 @@ static inline bool word_would_hold(const cmt_live *set, size_t words, size_t w, 
 /* The word that would hold TAG: the last whose first tag is at most TAG.
  * Next to the last one found, else galloping back from the newest, then
  * bisecting. */
-static bool find_word(const cmt_live *set, uint64_t tag, size_t *word)
+static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
 {
     size_t words = words_of(set->n), finger = set->finger;
     for (size_t w = finger > 0 ? finger - 1 : 0; w <= finger + 1; w++) {
@@ -300,7 +301,7 @@ static bool find_word(const cmt_live *set, uint64_t tag, size_t *word)
     return true;
 }
 
-int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
+int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
 {
     if (set->n == 0)
         return -1;
@@ -338,7 +339,7 @@ int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos)
     return 0;
 }
 
-COUNTS_BITS uint64_t cmt_live_rank_at(const cmt_live *set, size_t pos)
+COUNTS_BITS uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1;
     uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct cmt_live {
+typedef struct cmti_live {
     uint64_t *tags;  /* by position, 0-based, in allocation order; dead ones too */
     uint32_t *slots; /* by position: the block's slot (slots.h), for the reader */
     uint64_t *bits;  /* a live bit for each position, 64 to a word */
@@ -37,40 +37,40 @@ typedef struct cmt_live {
     size_t live;
     size_t finger;   /* the word where the last tag was found */
     size_t bytes;    /* of the one table the four arrays are in */
-} cmt_live;
+} cmti_live;
 
 /* An empty set; 0, or -1 when out of memory (then only destroy it). */
-int cmt_live_init(cmt_live *set);
-void cmt_live_destroy(cmt_live *set);
+int cmti_live_init(cmti_live *set);
+void cmti_live_destroy(cmti_live *set);
 
 /* Adds TAG, which must be greater than every tag added before, with its
  * SLOT.  Returns 0, or -1 when out of memory, the set as it was. */
-int cmt_live_push(cmt_live *set, uint64_t tag, uint32_t slot);
+int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot);
 
 /* Finds the block of rank RANK (0 = newest live) and stores its position
  * in *POS.  Returns 0, or -1 if fewer than RANK + 1 blocks are live. */
-int cmt_live_find_rank(const cmt_live *set, uint64_t rank, size_t *pos);
+int cmti_live_find_rank(const cmti_live *set, uint64_t rank, size_t *pos);
 
 /* Finds live block TAG and stores its position in *POS.  Returns 0, or -1
  * if TAG is not live. */
-int cmt_live_find_tag(cmt_live *set, uint64_t tag, size_t *pos);
+int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos);
 
 /* The tag at POS (from a find). */
-static inline uint64_t cmt_live_tag_at(const cmt_live *set, size_t pos)
+static inline uint64_t cmti_live_tag_at(const cmti_live *set, size_t pos)
 {
     return set->tags[pos];
 }
 
 /* The slot pushed with the tag at POS. */
-static inline uint32_t cmt_live_slot_at(const cmt_live *set, size_t pos)
+static inline uint32_t cmti_live_slot_at(const cmti_live *set, size_t pos)
 {
     return set->slots[pos];
 }
 
 /* The rank (0 = newest live) of the block at POS. */
-uint64_t cmt_live_rank_at(const cmt_live *set, size_t pos);
+uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos);
 
 /* Removes the block at POS; positions found before are no longer valid. */
-void cmt_live_remove_at(cmt_live *set, size_t pos);
+void cmti_live_remove_at(cmti_live *set, size_t pos);
 
 #endif /* CMT_LIVE_H */

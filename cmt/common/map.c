@@ -15,21 +15,21 @@
  * are rare at three-quarters load, and the overflow grows when one is. */
 #define FIRST_OVERFLOW 64
 
-static size_t entry_bytes(const cmt_map *map)
+static size_t entry_bytes(const cmti_map *map)
 {
     return map->entry_bytes;
 }
 
-static size_t bytes_for(const cmt_map *map, size_t slots)
+static size_t bytes_for(const cmti_map *map, size_t slots)
 {
     return slots * map->entry_bytes;
 }
 
 /* Makes room for ADD more slots at the end, zeroed; false (the map as
  * it was) when out of memory. */
-static bool extend(cmt_map *map, size_t add)
+static bool extend(cmti_map *map, size_t add)
 {
-    unsigned char *slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity),
+    unsigned char *slots = cmti_table_resize(map->slots, bytes_for(map, map->capacity),
                                             bytes_for(map, map->capacity + add));
     if (!slots)
         return false;
@@ -41,14 +41,14 @@ static bool extend(cmt_map *map, size_t add)
 /* Puts a copy of ENTRY in the first free slot from its home on, the
  * overflow doubling if the run reaches its end; false when out of memory
  * for that. */
-static bool place(cmt_map *map, const cmt_map_entry *entry)
+static bool place(cmti_map *map, const cmti_map_entry *entry)
 {
-    size_t i = cmt_map_home(map, entry->key);
-    while (i < map->capacity && cmt_map_slot(map, i)->key)
+    size_t i = cmti_map_home(map, entry->key);
+    while (i < map->capacity && cmti_map_slot(map, i)->key)
         i++;
     if (i == map->capacity && !extend(map, map->capacity - map->mask - 1))
         return false;
-    memcpy(cmt_map_slot(map, i), entry, entry_bytes(map));
+    memcpy(cmti_map_slot(map, i), entry, entry_bytes(map));
     return true;
 }
 
@@ -59,16 +59,16 @@ static bool place(cmt_map *map, const cmt_map_entry *entry)
  * the two (the slot it left is free, and every slot before it is final),
  * and one whose home moved up lands in the new half, among moved entries
  * only. */
-static bool settle(cmt_map *map, size_t from, size_t to)
+static bool settle(cmti_map *map, size_t from, size_t to)
 {
-    _Alignas(cmt_map_entry) unsigned char moving[sizeof(cmt_map_entry)];
+    _Alignas(cmti_map_entry) unsigned char moving[sizeof(cmti_map_entry)];
     for (size_t i = from; i < to; i++) {
-        cmt_map_entry *e = cmt_map_slot(map, i);
-        if (!e->key || cmt_map_home(map, e->key) == i)
+        cmti_map_entry *e = cmti_map_slot(map, i);
+        if (!e->key || cmti_map_home(map, e->key) == i)
             continue;
         memcpy(moving, e, entry_bytes(map));
         e->key = 0;
-        if (!place(map, (const cmt_map_entry *)moving))
+        if (!place(map, (const cmti_map_entry *)moving))
             return false;
     }
     return true;
@@ -79,29 +79,29 @@ static bool settle(cmt_map *map, size_t from, size_t to)
  * out of memory: before anything moved, the map as it was; after (an
  * overflow that had to grow again while entries moved, which a run as
  * long as the table's home slots would take), a map only to destroy. */
-static bool grow(cmt_map *map)
+static bool grow(cmti_map *map)
 {
     size_t n = map->mask + 1, overflow = map->capacity - n;
     size_t bytes = bytes_for(map, overflow);
-    unsigned char *aside = cmt_malloc(bytes);
+    unsigned char *aside = cmti_malloc(bytes);
     if (!aside)
         return false;
-    memcpy(aside, cmt_map_slot(map, n), bytes);
-    memset(cmt_map_slot(map, n), 0, bytes);
+    memcpy(aside, cmti_map_slot(map, n), bytes);
+    memset(cmti_map_slot(map, n), 0, bytes);
     bool ok = extend(map, n);
     if (!ok) {
-        memcpy(cmt_map_slot(map, n), aside, bytes);
-        cmt_free(aside);
+        memcpy(cmti_map_slot(map, n), aside, bytes);
+        cmti_free(aside);
         return false;
     }
     map->mask = 2 * n - 1;
     ok = settle(map, 0, n);
     for (size_t i = 0; ok && i < overflow; i++) {
-        const cmt_map_entry *e = (const cmt_map_entry *)(aside + i * map->entry_bytes);
+        const cmti_map_entry *e = (const cmti_map_entry *)(aside + i * map->entry_bytes);
         if (e->key)
             ok = place(map, e);
     }
-    cmt_free(aside);
+    cmti_free(aside);
     return ok;
 }
 
@@ -109,22 +109,22 @@ static bool grow(cmt_map *map)
  * It needs no memory: at an eighth of the home slots used no run can
  * reach the end of the slots there are (the table keeps them all if the
  * system will not take some back). */
-static void shrink(cmt_map *map)
+static void shrink(cmti_map *map)
 {
     size_t n = (map->mask + 1) / 2;
     map->mask = n - 1;
     (void)settle(map, 0, map->capacity);
     size_t used = map->capacity;
-    while (used > n + FIRST_OVERFLOW && !cmt_map_slot(map, used - 1)->key)
+    while (used > n + FIRST_OVERFLOW && !cmti_map_slot(map, used - 1)->key)
         used--;
-    unsigned char *slots = cmt_table_resize(map->slots, bytes_for(map, map->capacity), bytes_for(map, used));
+    unsigned char *slots = cmti_table_resize(map->slots, bytes_for(map, map->capacity), bytes_for(map, used));
     if (slots) {
         map->slots = slots;
         map->capacity = used;
     }
 }
 
-int cmt_map_init(cmt_map *map, unsigned values)
+int cmti_map_init(cmti_map *map, unsigned values)
 {
     map->slots = NULL;
     map->capacity = 0;
@@ -135,16 +135,16 @@ int cmt_map_init(cmt_map *map, unsigned values)
     return extend(map, MIN_SLOTS + FIRST_OVERFLOW) ? 0 : -1;
 }
 
-void cmt_map_destroy(cmt_map *map)
+void cmti_map_destroy(cmti_map *map)
 {
-    cmt_table_free(map->slots, bytes_for(map, map->capacity));
+    cmti_table_free(map->slots, bytes_for(map, map->capacity));
     map->slots = NULL;
 }
 
-cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
+cmti_map_entry *cmti_map_find(const cmti_map *map, uint64_t key)
 {
-    for (size_t i = cmt_map_home(map, key); i < map->capacity; i++) {
-        cmt_map_entry *e = cmt_map_slot(map, i);
+    for (size_t i = cmti_map_home(map, key); i < map->capacity; i++) {
+        cmti_map_entry *e = cmti_map_slot(map, i);
         if (e->key == key)
             return e;
         if (!e->key)
@@ -153,13 +153,13 @@ cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key)
     return NULL;
 }
 
-cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
+cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key)
 {
     if ((map->count + 1) * 4 > (map->mask + 1) * 3 && !grow(map))
         return NULL;
-    size_t i = cmt_map_home(map, key);
+    size_t i = cmti_map_home(map, key);
     for (; i < map->capacity; i++) {
-        cmt_map_entry *e = cmt_map_slot(map, i);
+        cmti_map_entry *e = cmti_map_slot(map, i);
         if (e->key == key)
             return e;
         if (!e->key)
@@ -168,7 +168,7 @@ cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
     if (i == map->capacity && !extend(map, map->capacity - map->mask - 1))
         return NULL;
     map->count++;
-    cmt_map_entry *e = cmt_map_slot(map, i);
+    cmti_map_entry *e = cmti_map_slot(map, i);
     /* Field by field: a memset of a size known only at run time is a call. */
     e->key = key;
     e->a = 0;
@@ -179,7 +179,7 @@ cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key)
     return e;
 }
 
-void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
+void cmti_map_remove(cmti_map *map, cmti_map_entry *entry)
 {
     size_t at = (size_t)((unsigned char *)entry - map->slots);
     /* A division (tens of cycles) only for entries of four values, the
@@ -188,14 +188,14 @@ void cmt_map_remove(cmt_map *map, cmt_map_entry *entry)
     /* Shift back the entries of the run after the hole whose home is at or
      * before it, so that every lookup still finds its entry without
      * tombstones. */
-    for (size_t i = hole + 1; i < map->capacity && cmt_map_slot(map, i)->key; i++) {
-        cmt_map_entry *e = cmt_map_slot(map, i);
-        if (cmt_map_home(map, e->key) <= hole) {
-            memcpy(cmt_map_slot(map, hole), e, entry_bytes(map));
+    for (size_t i = hole + 1; i < map->capacity && cmti_map_slot(map, i)->key; i++) {
+        cmti_map_entry *e = cmti_map_slot(map, i);
+        if (cmti_map_home(map, e->key) <= hole) {
+            memcpy(cmti_map_slot(map, hole), e, entry_bytes(map));
             hole = i;
         }
     }
-    cmt_map_slot(map, hole)->key = 0;
+    cmti_map_slot(map, hole)->key = 0;
     map->count--;
     if (map->mask + 1 > MIN_SLOTS && map->count * 8 < map->mask + 1)
         shrink(map);

@@ -24,43 +24,43 @@
 
 /* An entry.  Only the map's values exist: in a map of one value, b, c
  * and d belong to the next entry. */
-typedef struct cmt_map_entry {
+typedef struct cmti_map_entry {
     uint64_t key; /* 0: empty slot */
     uint64_t a, b, c, d;
-} cmt_map_entry;
+} cmti_map_entry;
 
-typedef struct cmt_map {
+typedef struct cmti_map {
     unsigned char *slots;
     unsigned entry_bytes; /* 16 (one value), 32 (three) or 40 (four) */
     unsigned entry_shift; /* log2 of entry_bytes where it is a power of two, else 0 */
     size_t mask;          /* home slots - 1 */
     size_t capacity;      /* slots allocated: the home slots and the overflow past them */
     size_t count;
-} cmt_map;
+} cmti_map;
 
 /* The slot where KEY's search starts.  Fibonacci hashing: addresses are
  * multiples of 16 and tags are consecutive; the high bits of the product
  * spread both.  Doubling the home slots adds one bit above the old ones,
  * so an entry's new home is its old one or that plus the old size. */
-static inline size_t cmt_map_home(const cmt_map *map, uint64_t key)
+static inline size_t cmti_map_home(const cmti_map *map, uint64_t key)
 {
     return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & map->mask;
 }
 
 /* The entry in slot I: every entry is in one of slots 0 to capacity - 1,
  * the empty ones with key 0. */
-static inline cmt_map_entry *cmt_map_slot(const cmt_map *map, size_t i)
+static inline cmti_map_entry *cmti_map_slot(const cmti_map *map, size_t i)
 {
-    return (cmt_map_entry *)(map->slots + i * map->entry_bytes);
+    return (cmti_map_entry *)(map->slots + i * map->entry_bytes);
 }
 
 /* The next entry from slot *I on, or NULL past the last; *I is left
  * after it.  Start with *I = 0 to visit every entry (none may be added or
  * removed meanwhile). */
-static inline cmt_map_entry *cmt_map_next(const cmt_map *map, size_t *i)
+static inline cmti_map_entry *cmti_map_next(const cmti_map *map, size_t *i)
 {
     for (; *i < map->capacity; ++*i) {
-        cmt_map_entry *e = cmt_map_slot(map, *i);
+        cmti_map_entry *e = cmti_map_slot(map, *i);
         if (e->key) {
             ++*i;
             return e;
@@ -71,28 +71,28 @@ static inline cmt_map_entry *cmt_map_next(const cmt_map *map, size_t *i)
 
 /* Asks the cache for KEY's slot ahead of a find or insert: with a table
  * larger than the cache, a batch of lookups overlaps its misses. */
-static inline void cmt_map_prefetch(const cmt_map *map, uint64_t key)
+static inline void cmti_map_prefetch(const cmti_map *map, uint64_t key)
 {
-    __builtin_prefetch(cmt_map_slot(map, cmt_map_home(map, key)));
+    __builtin_prefetch(cmti_map_slot(map, cmti_map_home(map, key)));
 }
 
 /* An empty map whose entries hold VALUES values: 1 (a), 3 (a, b, c) or 4
  * (a to d).  One value makes entries half as large: twice as many to a
  * cache line.
  * Returns 0, or -1 when out of memory (then only destroy it). */
-int cmt_map_init(cmt_map *map, unsigned values);
-void cmt_map_destroy(cmt_map *map);
+int cmti_map_init(cmti_map *map, unsigned values);
+void cmti_map_destroy(cmti_map *map);
 
 /* The entry for KEY, or NULL. */
-cmt_map_entry *cmt_map_find(const cmt_map *map, uint64_t key);
+cmti_map_entry *cmti_map_find(const cmti_map *map, uint64_t key);
 
 /* The entry for KEY, added with zero values if it was missing.  The pointer
  * is good until the next insert or remove.  NULL when out of memory, after
  * which the map is only to be destroyed (a doubling that failed half done
  * may have lost entries). */
-cmt_map_entry *cmt_map_insert(cmt_map *map, uint64_t key);
+cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key);
 
-/* Removes ENTRY (from cmt_map_find or cmt_map_insert). */
-void cmt_map_remove(cmt_map *map, cmt_map_entry *entry);
+/* Removes ENTRY (from cmti_map_find or cmti_map_insert). */
+void cmti_map_remove(cmti_map *map, cmti_map_entry *entry);
 
 #endif /* CMT_MAP_H */

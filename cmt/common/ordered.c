@@ -11,28 +11,28 @@
 
 #include <stdlib.h>
 
-struct cmt_ordered_node {
+struct cmti_ordered_node {
     uint64_t key, value;
     uint32_t left, right;
     uint32_t priority;
 };
 
-int cmt_ordered_init(cmt_ordered *map)
+int cmti_ordered_init(cmti_ordered *map)
 {
-    *map = (cmt_ordered){.seed = 0x9e3779b97f4a7c15u};
+    *map = (cmti_ordered){.seed = 0x9e3779b97f4a7c15u};
     map->cap = 64;
-    map->nodes = cmt_calloc(map->cap, sizeof *map->nodes);
+    map->nodes = cmti_calloc(map->cap, sizeof *map->nodes);
     map->used = 1;
     return map->nodes ? 0 : -1;
 }
 
-void cmt_ordered_destroy(cmt_ordered *map)
+void cmti_ordered_destroy(cmti_ordered *map)
 {
-    cmt_free(map->nodes);
+    cmti_free(map->nodes);
     map->nodes = NULL;
 }
 
-static uint32_t next_priority(cmt_ordered *map)
+static uint32_t next_priority(cmti_ordered *map)
 {
     /* xorshift64: priorities only need to look random to the keys. */
     uint64_t x = map->seed;
@@ -43,7 +43,7 @@ static uint32_t next_priority(cmt_ordered *map)
     return (uint32_t)(x >> 32);
 }
 
-static uint32_t new_node(cmt_ordered *map, uint64_t key, uint64_t value)
+static uint32_t new_node(cmti_ordered *map, uint64_t key, uint64_t value)
 {
     uint32_t n = map->free_list;
     if (n) {
@@ -52,7 +52,7 @@ static uint32_t new_node(cmt_ordered *map, uint64_t key, uint64_t value)
         if (map->used == map->cap) {
             if (map->cap > UINT32_MAX / 2)
                 return 0; /* nodes are numbered in 32 bits */
-            cmt_ordered_node *nodes = cmt_realloc(map->nodes, 2 * (size_t)map->cap * sizeof *map->nodes);
+            cmti_ordered_node *nodes = cmti_realloc(map->nodes, 2 * (size_t)map->cap * sizeof *map->nodes);
             if (!nodes)
                 return 0;
             map->nodes = nodes;
@@ -60,12 +60,12 @@ static uint32_t new_node(cmt_ordered *map, uint64_t key, uint64_t value)
         }
         n = map->used++;
     }
-    map->nodes[n] = (cmt_ordered_node){.key = key, .value = value, .priority = next_priority(map)};
+    map->nodes[n] = (cmti_ordered_node){.key = key, .value = value, .priority = next_priority(map)};
     return n;
 }
 
 /* Splits tree T into the keys below KEY (*LESS) and the others (*REST). */
-static void split(cmt_ordered_node *nodes, uint32_t t, uint64_t key, uint32_t *less, uint32_t *rest)
+static void split(cmti_ordered_node *nodes, uint32_t t, uint64_t key, uint32_t *less, uint32_t *rest)
 {
     if (!t) {
         *less = *rest = 0;
@@ -79,7 +79,7 @@ static void split(cmt_ordered_node *nodes, uint32_t t, uint64_t key, uint32_t *l
 }
 
 /* Joins trees A and B, every key of A below every key of B. */
-static uint32_t merge(cmt_ordered_node *nodes, uint32_t a, uint32_t b)
+static uint32_t merge(cmti_ordered_node *nodes, uint32_t a, uint32_t b)
 {
     if (!a || !b)
         return a ? a : b;
@@ -91,7 +91,7 @@ static uint32_t merge(cmt_ordered_node *nodes, uint32_t a, uint32_t b)
     return b;
 }
 
-static uint32_t insert(cmt_ordered_node *nodes, uint32_t t, uint32_t n)
+static uint32_t insert(cmti_ordered_node *nodes, uint32_t t, uint32_t n)
 {
     if (!t)
         return n;
@@ -106,7 +106,7 @@ static uint32_t insert(cmt_ordered_node *nodes, uint32_t t, uint32_t n)
     return t;
 }
 
-static uint32_t find(const cmt_ordered *map, uint64_t key)
+static uint32_t find(const cmti_ordered *map, uint64_t key)
 {
     uint32_t t = map->root;
     while (t && map->nodes[t].key != key)
@@ -114,7 +114,7 @@ static uint32_t find(const cmt_ordered *map, uint64_t key)
     return t;
 }
 
-int cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value)
+int cmti_ordered_put(cmti_ordered *map, uint64_t key, uint64_t value)
 {
     uint32_t t = find(map, key);
     if (t) {
@@ -130,7 +130,7 @@ int cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value)
 }
 
 /* Removes KEY from tree *T; returns the removed node or 0. */
-static uint32_t erase(cmt_ordered_node *nodes, uint32_t *t, uint64_t key)
+static uint32_t erase(cmti_ordered_node *nodes, uint32_t *t, uint64_t key)
 {
     while (*t && nodes[*t].key != key)
         t = key < nodes[*t].key ? &nodes[*t].left : &nodes[*t].right;
@@ -140,7 +140,7 @@ static uint32_t erase(cmt_ordered_node *nodes, uint32_t *t, uint64_t key)
     return gone;
 }
 
-bool cmt_ordered_remove(cmt_ordered *map, uint64_t key)
+bool cmti_ordered_remove(cmti_ordered *map, uint64_t key)
 {
     uint32_t gone = erase(map->nodes, &map->root, key);
     if (!gone)
@@ -153,11 +153,11 @@ bool cmt_ordered_remove(cmt_ordered *map, uint64_t key)
 
 /* The nearest key to KEY on one side, KEY itself included: the greatest
  * not above it, or with ABOVE the least not below it. */
-static bool nearest(const cmt_ordered *map, uint64_t key, bool above, uint64_t *found, uint64_t *value)
+static bool nearest(const cmti_ordered *map, uint64_t key, bool above, uint64_t *found, uint64_t *value)
 {
     uint32_t best = 0;
     for (uint32_t t = map->root; t;) {
-        const cmt_ordered_node *n = &map->nodes[t];
+        const cmti_ordered_node *n = &map->nodes[t];
         bool candidate = above ? n->key >= key : n->key <= key;
         if (candidate)
             best = t;
@@ -170,12 +170,12 @@ static bool nearest(const cmt_ordered *map, uint64_t key, bool above, uint64_t *
     return true;
 }
 
-bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+bool cmti_ordered_floor(const cmti_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
 {
     return nearest(map, key, false, found, value);
 }
 
-bool cmt_ordered_ceiling(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
+bool cmti_ordered_ceiling(const cmti_ordered *map, uint64_t key, uint64_t *found, uint64_t *value)
 {
     return nearest(map, key, true, found, value);
 }

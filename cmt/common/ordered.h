@@ -16,32 +16,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct cmt_ordered_node cmt_ordered_node;
+typedef struct cmti_ordered_node cmti_ordered_node;
 
-typedef struct cmt_ordered {
-    cmt_ordered_node *nodes; /* nodes[0] is the empty tree */
+typedef struct cmti_ordered {
+    cmti_ordered_node *nodes; /* nodes[0] is the empty tree */
     uint32_t root;
     uint32_t free_list;      /* nodes given back, linked through .left */
     uint32_t used, cap;      /* nodes[1..used) have been handed out */
     size_t count;
     uint64_t seed;
-} cmt_ordered;
+} cmti_ordered;
 
 /* An empty map; 0, or -1 when out of memory (then only destroy it). */
-int cmt_ordered_init(cmt_ordered *map);
-void cmt_ordered_destroy(cmt_ordered *map);
+int cmti_ordered_init(cmti_ordered *map);
+void cmti_ordered_destroy(cmti_ordered *map);
 
 /* Sets the value of KEY, adding KEY if it is missing.  Returns 0, or -1
  * when out of memory (or past 2^32 - 1 keys), the map as it was. */
-int cmt_ordered_put(cmt_ordered *map, uint64_t key, uint64_t value);
+int cmti_ordered_put(cmti_ordered *map, uint64_t key, uint64_t value);
 
 /* Removes KEY; false if it was missing. */
-bool cmt_ordered_remove(cmt_ordered *map, uint64_t key);
+bool cmti_ordered_remove(cmti_ordered *map, uint64_t key);
 
 /* The greatest key not above KEY, and its value; false if there is none. */
-bool cmt_ordered_floor(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
+bool cmti_ordered_floor(const cmti_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
 
 /* The least key not below KEY, and its value; false if there is none. */
-bool cmt_ordered_ceiling(const cmt_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
+bool cmti_ordered_ceiling(const cmti_ordered *map, uint64_t key, uint64_t *found, uint64_t *value);
 
 #endif /* CMT_ORDERED_H */

@@ -94,15 +94,15 @@ static int create_temporary(cmt_output *out, const char *path, char *err, size_t
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     const char *base = slash ? slash + 1 : path;
     size_t len = dirlen + strlen(base) + 16;
-    out->tmp_path = cmt_malloc(len);
+    out->tmp_path = cmti_malloc(len);
     if (!out->tmp_path) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, path);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, path);
         return -1;
     }
     snprintf(out->tmp_path, len, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
     out->fd = mkstemp(out->tmp_path);
     if (out->fd < 0) {
-        cmt_set_error(err, errlen, "%s: can't create: %s", path, strerror(errno));
+        cmti_set_error(err, errlen, "%s: can't create: %s", path, strerror(errno));
         return -1;
     }
     mode_t mask = umask(0);
@@ -115,9 +115,9 @@ static int create_temporary(cmt_output *out, const char *path, char *err, size_t
 
 cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
 {
-    cmt_output *out = cmt_calloc(1, sizeof *out);
+    cmt_output *out = cmti_calloc(1, sizeof *out);
     if (!out) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmt_display_name(path, true));
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmti_display_name(path, true));
         return NULL;
     }
     out->slot = -1;
@@ -127,31 +127,31 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
     } else {
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            cmt_set_error(err, errlen, "%s: is a directory", path);
-            cmt_free(out);
+            cmti_set_error(err, errlen, "%s: is a directory", path);
+            cmti_free(out);
             return NULL;
         }
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
             /* /dev/null, a fifo, a terminal: write straight through. */
             out->fd = open(path, O_WRONLY | O_CLOEXEC);
             if (out->fd < 0) {
-                cmt_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
-                cmt_free(out);
+                cmti_set_error(err, errlen, "%s: can't open: %s", path, strerror(errno));
+                cmti_free(out);
                 return NULL;
             }
         } else if (create_temporary(out, path, err, errlen) < 0) {
-            cmt_free(out->tmp_path);
-            cmt_free(out);
+            cmti_free(out->tmp_path);
+            cmti_free(out);
             return NULL;
         }
-        out->path = cmt_malloc(strlen(path) + 1);
+        out->path = cmti_malloc(strlen(path) + 1);
         if (out->path)
             strcpy(out->path, path);
     }
     out->terminal = isatty(out->fd);
-    out->buf = cmt_malloc(OUTPUT_BUFFER);
+    out->buf = cmti_malloc(OUTPUT_BUFFER);
     if (!out->buf || (!out->is_stdout && !out->path)) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmt_display_name(path, true));
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmti_display_name(path, true));
         cmt_output_abort(out);
         return NULL;
     }
@@ -160,13 +160,13 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
 
 cmt_output *cmt_output_open_fd(int fd, const char *name)
 {
-    cmt_output *out = cmt_calloc(1, sizeof *out);
+    cmt_output *out = cmti_calloc(1, sizeof *out);
     if (!out)
         return NULL;
     out->slot = -1;
     out->fd = fd;
-    out->path = cmt_malloc(strlen(name) + 1);
-    out->buf = cmt_malloc(OUTPUT_BUFFER);
+    out->path = cmti_malloc(strlen(name) + 1);
+    out->buf = cmti_malloc(OUTPUT_BUFFER);
     if (!out->path || !out->buf) {
         out->fd = -1; /* the caller's still */
         cmt_output_abort(out);
@@ -189,8 +189,8 @@ static int write_all(cmt_output *out, const uint8_t *p, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            cmt_set_error(out->err, sizeof out->err, "%s: write failed: %s",
-                          cmt_display_name(out->path, true), strerror(errno));
+            cmti_set_error(out->err, sizeof out->err, "%s: write failed: %s",
+                          cmti_display_name(out->path, true), strerror(errno));
             return -1;
         }
         p += n;
@@ -238,24 +238,24 @@ uint64_t cmt_output_bytes(const cmt_output *out)
 static void release(cmt_output *out)
 {
     release_slot(out);
-    cmt_free(out->buf);
-    cmt_free(out->path);
-    cmt_free(out->tmp_path);
-    cmt_free(out);
+    cmti_free(out->buf);
+    cmti_free(out->path);
+    cmti_free(out->tmp_path);
+    cmti_free(out);
 }
 
 int cmt_output_commit(cmt_output *out, char *err, size_t errlen)
 {
     int rc = flush(out);
     if (rc < 0)
-        cmt_set_error(err, errlen, "%s", out->err);
+        cmti_set_error(err, errlen, "%s", out->err);
     if (!out->is_stdout && close(out->fd) < 0 && rc == 0) {
-        cmt_set_error(err, errlen, "%s: close failed: %s", out->path, strerror(errno));
+        cmti_set_error(err, errlen, "%s: close failed: %s", out->path, strerror(errno));
         rc = -1;
     }
     if (out->tmp_path) {
         if (rc == 0 && rename(out->tmp_path, out->path) < 0) {
-            cmt_set_error(err, errlen, "%s: can't rename %s into place: %s", out->path,
+            cmti_set_error(err, errlen, "%s: can't rename %s into place: %s", out->path,
                           out->tmp_path, strerror(errno));
             rc = -1;
         }

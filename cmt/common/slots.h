@@ -17,15 +17,15 @@
 
 #include <stdint.h>
 
-typedef struct cmt_slots {
+typedef struct cmti_slots {
     uint32_t *free; /* slots given back, the last on top */
     size_t nfree, cap;
     uint32_t next;  /* the first slot never taken */
-} cmt_slots;
+} cmti_slots;
 
 /* A slot for a new block: 0 and *SLOT set, or -1 when out of memory (or
  * of 2^32 slots), the pool as it was. */
-static inline int cmt_slots_take(cmt_slots *pool, uint32_t *slot)
+static inline int cmti_slots_take(cmti_slots *pool, uint32_t *slot)
 {
     if (pool->nfree) {
         *slot = pool->free[--pool->nfree];
@@ -39,11 +39,11 @@ static inline int cmt_slots_take(cmt_slots *pool, uint32_t *slot)
 
 /* SLOT's block is gone.  Out of memory to keep it, the slot is not used
  * again: the numbers stay unique, and may then pass the peak live. */
-static inline void cmt_slots_give(cmt_slots *pool, uint32_t slot)
+static inline void cmti_slots_give(cmti_slots *pool, uint32_t slot)
 {
     if (pool->nfree == pool->cap) {
         size_t cap = pool->cap ? 2 * pool->cap : 1024;
-        uint32_t *grown = cmt_realloc(pool->free, cap * sizeof *grown);
+        uint32_t *grown = cmti_realloc(pool->free, cap * sizeof *grown);
         if (!grown)
             return;
         pool->free = grown;
@@ -52,24 +52,24 @@ static inline void cmt_slots_give(cmt_slots *pool, uint32_t slot)
     pool->free[pool->nfree++] = slot;
 }
 
-static inline void cmt_slots_destroy(cmt_slots *pool)
+static inline void cmti_slots_destroy(cmti_slots *pool)
 {
-    cmt_free(pool->free);
-    *pool = (cmt_slots){0};
+    cmti_free(pool->free);
+    *pool = (cmti_slots){0};
 }
 
 /* Makes *TABLE, an array of *COUNT entries of ENTRY_BYTES indexed by
  * slot, hold SLOT: doubled until it does, zeroed where new.  Returns 0,
  * or -1 when out of memory, the table as it was.  Free it with
- * cmt_table_free(*TABLE, *COUNT * ENTRY_BYTES). */
-static inline int cmt_slot_table_fit(void **table, size_t *count, size_t entry_bytes, uint32_t slot)
+ * cmti_table_free(*TABLE, *COUNT * ENTRY_BYTES). */
+static inline int cmti_slot_table_fit(void **table, size_t *count, size_t entry_bytes, uint32_t slot)
 {
     if (slot < *count)
         return 0;
     size_t n = *count ? *count : 1024;
     while (n <= slot)
         n *= 2;
-    void *grown = cmt_table_resize(*table, *count * entry_bytes, n * entry_bytes);
+    void *grown = cmti_table_resize(*table, *count * entry_bytes, n * entry_bytes);
     if (!grown)
         return -1;
     *table = grown;

@@ -26,20 +26,20 @@ struct cmt_source {
 static int refuse_non_traces(const char *name, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
     if (n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0) {
-        cmt_set_error(err, errlen, "%s: an ELF file (a program or library), not a trace", name);
+        cmti_set_error(err, errlen, "%s: an ELF file (a program or library), not a trace", name);
         return -1;
     }
     int same = 0;
     for (size_t i = 0; i < sizeof CMT_MAGIC && i < n; i++)
         same += p[i] == CMT_MAGIC[i];
     if (same == 3) {
-        cmt_set_error(err, errlen, "%s: not a .cmt trace (bad magic number: a .cmt file whose header is "
+        cmti_set_error(err, errlen, "%s: not a .cmt trace (bad magic number: a .cmt file whose header is "
                                    "damaged, or another format)", name);
         return -1;
     }
     const uint8_t *nl = memchr(p, '\n', n);
     if (memchr(p, '\0', nl ? (size_t)(nl - p) : n)) {
-        cmt_set_error(err, errlen, "%s: binary data, neither a .cmt file nor a text trace", name);
+        cmti_set_error(err, errlen, "%s: binary data, neither a .cmt file nor a text trace", name);
         return -1;
     }
     return 0;
@@ -48,35 +48,35 @@ static int refuse_non_traces(const char *name, const uint8_t *p, size_t n, char 
 cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, char *err,
                             size_t errlen)
 {
-    cmt_input in;
-    if (cmt_input_open(&in, path, err, errlen) < 0)
+    cmti_input in;
+    if (cmti_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    ptrdiff_t got = cmt_input_fill(&in, SNIFF, err, errlen);
+    ptrdiff_t got = cmti_input_fill(&in, SNIFF, err, errlen);
     if (got <= 0) {
         if (got == 0)
-            cmt_set_error(err, errlen, "%s: empty file, not a trace", in.name);
-        cmt_input_close(&in);
+            cmti_set_error(err, errlen, "%s: empty file, not a trace", in.name);
+        cmti_input_close(&in);
         return NULL;
     }
     const uint8_t *first = in.buf + in.start;
     bool binary = got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(first, CMT_MAGIC, sizeof CMT_MAGIC) == 0;
     if (!binary && refuse_non_traces(in.name, first, (size_t)got, err, errlen) < 0) {
-        cmt_input_close(&in);
+        cmti_input_close(&in);
         return NULL;
     }
-    cmt_source *s = cmt_calloc(1, sizeof *s);
+    cmt_source *s = cmti_calloc(1, sizeof *s);
     if (!s) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
-        cmt_input_close(&in);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
+        cmti_input_close(&in);
         return NULL;
     }
     snprintf(s->name, sizeof s->name, "%s", in.name);
     if (binary)
-        s->binary = cmt_reader_open_input(&in, err, errlen);
+        s->binary = cmti_reader_open_input(&in, err, errlen);
     else
-        s->text = cmt_text_open_input(&in, path, options, err, errlen);
+        s->text = cmti_text_open_input(&in, path, options, err, errlen);
     if (!s->binary && !s->text) {
-        cmt_free(s);
+        cmti_free(s);
         return NULL;
     }
     return s;
@@ -94,8 +94,8 @@ int cmt_source_next(cmt_source *s, cmt_event *ev)
 
 void cmt_source_progress(const cmt_source *s, uint64_t *done, uint64_t *total)
 {
-    const cmt_input *in = s->binary ? cmt_reader_input(s->binary) : cmt_text_input(s->text);
-    *done = cmt_input_position(in);
+    const cmti_input *in = s->binary ? cmti_reader_input(s->binary) : cmti_text_input(s->text);
+    *done = cmti_input_position(in);
     *total = in->size;
 }
 
@@ -135,5 +135,5 @@ void cmt_source_close(cmt_source *s)
         return;
     cmt_reader_close(s->binary);
     cmt_text_close(s->text);
-    cmt_free(s);
+    cmti_free(s);
 }

@@ -3,38 +3,38 @@
  */
 #include "tagger.h"
 
-int cmt_tagger_init(cmt_tagger *t, unsigned values, bool with_slots, cmt_tag_forget *forget, void *context)
+int cmti_tagger_init(cmti_tagger *t, unsigned values, bool with_slots, cmti_tag_forget *forget, void *context)
 {
-    *t = (cmt_tagger){.next_tag = 1, .forget = forget, .context = context, .with_slots = with_slots};
-    return cmt_map_init(&t->live, with_slots ? 4 : values);
+    *t = (cmti_tagger){.next_tag = 1, .forget = forget, .context = context, .with_slots = with_slots};
+    return cmti_map_init(&t->live, with_slots ? 4 : values);
 }
 
-void cmt_tagger_destroy(cmt_tagger *t)
+void cmti_tagger_destroy(cmti_tagger *t)
 {
-    cmt_map_destroy(&t->live);
-    cmt_slots_destroy(&t->slots);
+    cmti_map_destroy(&t->live);
+    cmti_slots_destroy(&t->slots);
 }
 
 /* E's slot; 0 without slots, when d is not E's (it is the next entry's). */
-static uint32_t slot_of(const cmt_tagger *t, const cmt_map_entry *e)
+static uint32_t slot_of(const cmti_tagger *t, const cmti_map_entry *e)
 {
     return t->with_slots ? (uint32_t)e->d : 0;
 }
 
-static void forget(cmt_tagger *t, const cmt_map_entry *e)
+static void forget(cmti_tagger *t, const cmti_map_entry *e)
 {
     if (t->forget)
         t->forget(t->context, e);
 }
 
-cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64_t result, cmt_event *implied,
-                              cmt_map_entry **entry)
+cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uint64_t result, cmt_event *implied,
+                              cmti_map_entry **entry)
 {
     *entry = NULL;
     ev->tag = 0;
     ev->arg_tag = 0;
     bool passes = ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC;
-    cmt_map_entry *old = passes && arg ? cmt_map_find(&t->live, arg) : NULL;
+    cmti_map_entry *old = passes && arg ? cmti_map_find(&t->live, arg) : NULL;
     if (passes && arg && !old) {
         if (t->strict)
             return CMT_TAG_NOT_LIVE;
@@ -56,14 +56,14 @@ cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64
             }
             forget(t, old);
             if (t->with_slots)
-                cmt_slots_give(&t->slots, ev->arg_slot);
-            cmt_map_remove(&t->live, old);
+                cmti_slots_give(&t->slots, ev->arg_slot);
+            cmti_map_remove(&t->live, old);
         }
     }
     if (!result || !cmt_op_allocates(ev->op))
         return CMT_TAG_EVENT;
-    cmt_tag_result rc = CMT_TAG_EVENT;
-    cmt_map_entry *e = cmt_map_insert(&t->live, result);
+    cmti_tag_result rc = CMT_TAG_EVENT;
+    cmti_map_entry *e = cmti_map_insert(&t->live, result);
     if (!e)
         return CMT_TAG_NO_MEMORY;
     if (e->a) {
@@ -76,7 +76,7 @@ cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64
         rc = CMT_TAG_IMPLIED;
     } else if (t->with_slots) {
         uint32_t slot;
-        if (cmt_slots_take(&t->slots, &slot) < 0)
+        if (cmti_slots_take(&t->slots, &slot) < 0)
             return CMT_TAG_NO_MEMORY;
         e->d = slot;
     }

@@ -31,35 +31,35 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct cmt_tag_counts {
+typedef struct cmti_tag_counts {
     uint64_t unknown_frees;    /* free of a block not live: dropped */
     uint64_t unknown_reallocs; /* realloc of a block not live: realloc(NULL, n) */
     uint64_t reused_live;      /* a block returned while still live: an implied free first */
-} cmt_tag_counts;
+} cmti_tag_counts;
 
 /* Called when a live block goes (freed, moved by a realloc, or freed by
  * an implied free), before its entry is removed or reused. */
-typedef void cmt_tag_forget(void *context, const cmt_map_entry *e);
+typedef void cmti_tag_forget(void *context, const cmti_map_entry *e);
 
-typedef struct cmt_tagger {
-    cmt_map live; /* key -> a: tag; b, c (maps of three values): the caller's; d: the slot */
-    cmt_slots slots; /* with_slots: the live blocks' (ev->slot, ev->arg_slot) */
+typedef struct cmti_tagger {
+    cmti_map live; /* key -> a: tag; b, c (maps of three values): the caller's; d: the slot */
+    cmti_slots slots; /* with_slots: the live blocks' (ev->slot, ev->arg_slot) */
     bool with_slots;
     uint64_t next_tag;
-    cmt_tag_counts counts;
+    cmti_tag_counts counts;
     bool strict; /* what would be counted is an error instead */
-    cmt_tag_forget *forget;
+    cmti_tag_forget *forget;
     void *context;
-} cmt_tagger;
+} cmti_tagger;
 
 /* An empty tagger; its entries hold VALUES values (1: the tag only, or 3).
  * WITH_SLOTS (VALUES 3 only): events get slots too, at the cost of a
  * fourth value an entry, d.  FORGET may be NULL.  Returns 0, or -1 when
  * out of memory (then only destroy it). */
-int cmt_tagger_init(cmt_tagger *t, unsigned values, bool with_slots, cmt_tag_forget *forget, void *context);
-void cmt_tagger_destroy(cmt_tagger *t);
+int cmti_tagger_init(cmti_tagger *t, unsigned values, bool with_slots, cmti_tag_forget *forget, void *context);
+void cmti_tagger_destroy(cmti_tagger *t);
 
-typedef enum cmt_tag_result {
+typedef enum cmti_tag_result {
     CMT_TAG_EVENT,      /* the event is tagged */
     CMT_TAG_IN_PLACE,   /* tagged: a realloc that kept its block where it was */
     CMT_TAG_IMPLIED,    /* tagged, and an implied free must come before it */
@@ -67,7 +67,7 @@ typedef enum cmt_tag_result {
     CMT_TAG_NOT_LIVE,   /* strict: the block passed is not live */
     CMT_TAG_STILL_LIVE, /* strict: the block returned is still live */
     CMT_TAG_NO_MEMORY,  /* out of memory: the tagger is only to be destroyed */
-} cmt_tag_result;
+} cmti_tag_result;
 
 /* Tags EV (op, sizes set), a call passed the block keyed ARG (0: none, or
  * NULL; looked at only for free and realloc, the calls that pass one) that
@@ -79,13 +79,13 @@ typedef enum cmt_tag_result {
  * there (the implied free's, which FORGET has seen).  With
  * CMT_TAG_IMPLIED, *IMPLIED is the free to write first.  After a strict
  * error the tagger is not to be used again. */
-cmt_tag_result cmt_tagger_tag(cmt_tagger *t, cmt_event *ev, uint64_t arg, uint64_t result, cmt_event *implied,
-                              cmt_map_entry **entry);
+cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uint64_t result, cmt_event *implied,
+                              cmti_map_entry **entry);
 
 /* The live block keyed KEY, or NULL. */
-static inline cmt_map_entry *cmt_tagger_find(const cmt_tagger *t, uint64_t key)
+static inline cmti_map_entry *cmti_tagger_find(const cmti_tagger *t, uint64_t key)
 {
-    return cmt_map_find(&t->live, key);
+    return cmti_map_find(&t->live, key);
 }
 
 #endif /* CMT_TAGGER_H */

@@ -1,5 +1,5 @@
 /*
- * util.c - error messages, allocation (tables too) with the fault
+ * util.c - the version, error messages, allocation (tables too) with the fault
  * injection the tests fail it with, and the facts about calls that every
  * part of the library asks.
  */
@@ -15,7 +15,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
+unsigned cmt_version_number(void)
+{
+    return CMT_VERSION_NUMBER;
+}
+
+const char *cmt_version_string(void)
+{
+    return CMT_VERSION_STRING;
+}
+
+void cmti_set_error(char *buf, size_t len, const char *fmt, ...)
 {
     if (!buf || len == 0)
         return;
@@ -25,20 +35,20 @@ void cmt_set_error(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Fault injection for the tests (cmt_fail_allocation): the allocation
+/* Fault injection for the tests (cmti_fail_allocation): the allocation
  * that brings the count to 0 fails, and with every_one_after the ones
  * after it too. */
 static unsigned long allocations_left;
 static bool failing_after;
 static _Atomic unsigned long allocations_made; /* the recorder allocates from more than one thread */
 
-void cmt_fail_allocation(unsigned long nth, bool every_one_after)
+void cmti_fail_allocation(unsigned long nth, bool every_one_after)
 {
     allocations_left = nth;
     failing_after = every_one_after;
 }
 
-unsigned long cmt_allocations_made(void)
+unsigned long cmti_allocations_made(void)
 {
     return atomic_load_explicit(&allocations_made, memory_order_relaxed);
 }
@@ -55,7 +65,7 @@ static bool allocation_allowed(void)
     return false;
 }
 
-/* Private allocation (cmt_allocate_privately): each block pages of its
+/* Private allocation (cmti_allocate_privately): each block pages of its
  * own, its size in the PRIVATE_HEADER bytes before it: a cache line, so
  * that the block is as aligned as the structures that ask for one (the
  * threaded replay's lanes).  The library allocates a few
@@ -84,12 +94,12 @@ static void count_mapped(size_t before, size_t after)
         ;
 }
 
-uint64_t cmt_private_peak_bytes(void)
+uint64_t cmti_private_peak_bytes(void)
 {
     return atomic_load(&private_mapped_peak);
 }
 
-void cmt_allocate_privately(void)
+void cmti_allocate_privately(void)
 {
     private_pages = true;
 }
@@ -138,14 +148,14 @@ static void *private_realloc(void *p, size_t size)
     return q + PRIVATE_HEADER;
 }
 
-void *cmt_malloc(size_t size)
+void *cmti_malloc(size_t size)
 {
     if (!allocation_allowed())
         return NULL;
     return private_pages ? private_alloc(size) : malloc(size);
 }
 
-void *cmt_calloc(size_t count, size_t size)
+void *cmti_calloc(size_t count, size_t size)
 {
     if (!allocation_allowed())
         return NULL;
@@ -155,14 +165,14 @@ void *cmt_calloc(size_t count, size_t size)
     return calloc(count, size);
 }
 
-void *cmt_realloc(void *p, size_t size)
+void *cmti_realloc(void *p, size_t size)
 {
     if (!allocation_allowed())
         return NULL;
     return private_pages ? private_realloc(p, size) : realloc(p, size);
 }
 
-void cmt_free(void *p)
+void cmti_free(void *p)
 {
     if (private_pages)
         private_free(p);
@@ -173,28 +183,28 @@ void cmt_free(void *p)
 static void *zstd_alloc(void *opaque, size_t size)
 {
     (void)opaque;
-    return cmt_malloc(size);
+    return cmti_malloc(size);
 }
 
 static void zstd_free(void *opaque, void *p)
 {
     (void)opaque;
-    cmt_free(p);
+    cmti_free(p);
 }
 
 static const ZSTD_customMem zstd_memory = {zstd_alloc, zstd_free, NULL};
 
-ZSTD_DCtx *cmt_zstd_dctx(void)
+ZSTD_DCtx *cmti_zstd_dctx(void)
 {
     return ZSTD_createDCtx_advanced(zstd_memory);
 }
 
-ZSTD_CCtx *cmt_zstd_cctx(void)
+ZSTD_CCtx *cmti_zstd_cctx(void)
 {
     return ZSTD_createCCtx_advanced(zstd_memory);
 }
 
-bool cmt_zstd_out_of_memory(size_t rc)
+bool cmti_zstd_out_of_memory(size_t rc)
 {
     return ZSTD_getErrorCode(rc) == ZSTD_error_memory_allocation;
 }
@@ -222,17 +232,17 @@ static void *map_huge_aligned(size_t bytes)
     return start;
 }
 
-void *cmt_table_alloc(size_t bytes)
+void *cmti_table_alloc(size_t bytes)
 {
     if (bytes < CMT_TABLE_PAGES)
-        return cmt_calloc(1, bytes);
+        return cmti_calloc(1, bytes);
     return allocation_allowed() ? map_huge_aligned(bytes) : NULL;
 }
 
-void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
+void *cmti_table_resize(void *p, size_t old_bytes, size_t new_bytes)
 {
     if (!p)
-        return cmt_table_alloc(new_bytes);
+        return cmti_table_alloc(new_bytes);
     if (old_bytes >= CMT_TABLE_PAGES && new_bytes >= CMT_TABLE_PAGES) {
         if (!allocation_allowed())
             return NULL;
@@ -249,39 +259,39 @@ void *cmt_table_resize(void *p, size_t old_bytes, size_t new_bytes)
         if (!q)
             return NULL;
         if (mremap(p, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED) {
-            cmt_table_free(q, new_bytes);
+            cmti_table_free(q, new_bytes);
             return NULL;
         }
         count_mapped(old_bytes, 0); /* the old pages are now the new span's first ones */
         return q;
     }
     if (old_bytes < CMT_TABLE_PAGES && new_bytes < CMT_TABLE_PAGES) {
-        unsigned char *q = cmt_realloc(p, new_bytes);
+        unsigned char *q = cmti_realloc(p, new_bytes);
         if (q && new_bytes > old_bytes)
             memset(q + old_bytes, 0, new_bytes - old_bytes);
         return q;
     }
-    void *q = cmt_table_alloc(new_bytes);
+    void *q = cmti_table_alloc(new_bytes);
     if (!q)
         return NULL;
     memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
-    cmt_table_free(p, old_bytes);
+    cmti_table_free(p, old_bytes);
     return q;
 }
 
-void cmt_table_free(void *p, size_t bytes)
+void cmti_table_free(void *p, size_t bytes)
 {
     if (!p)
         return;
     if (bytes < CMT_TABLE_PAGES) {
-        cmt_free(p);
+        cmti_free(p);
     } else {
         munmap(p, bytes);
         count_mapped(bytes, 0);
     }
 }
 
-const char *cmt_display_name(const char *path, bool output)
+const char *cmti_display_name(const char *path, bool output)
 {
     if (!path || strcmp(path, "-") == 0)
         return output ? "<stdout>" : "<stdin>";

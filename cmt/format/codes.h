@@ -72,7 +72,7 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
  * PIECES of LENS bytes, one after the other (the writer has its header and
  * sections apart, the reader the block whole); its last piece is the
  * tails, whose first four bytes are the checksum's own place. */
-uint32_t cmt_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n);
+uint32_t cmti_block_checksum(const uint8_t *const pieces[], const size_t lens[], size_t n);
 
 /* Longest extension payload: it must fit a section. */
 #define CMT_EXTENSION_MAX (CMT_SECTION_MAX / 2)
@@ -89,13 +89,13 @@ uint32_t cmt_block_checksum(const uint8_t *const pieces[], const size_t lens[], 
 #define SIZE_LITERAL 10u
 /* 11-15: reserved; a reader rejects them. */
 
-typedef struct cmt_size_model {
+typedef struct cmti_size_model {
     uint64_t recent[SIZE_RECENT];
-} cmt_size_model;
+} cmti_size_model;
 
 /* Moves SIZE to the front of the recent sizes, from where it was or
  * pushing out the oldest. */
-static inline void size_model_note(cmt_size_model *m, uint64_t size)
+static inline void size_model_note(cmti_size_model *m, uint64_t size)
 {
     unsigned i = 0;
     while (i < SIZE_RECENT - 1 && m->recent[i] != size)
@@ -106,7 +106,7 @@ static inline void size_model_note(cmt_size_model *m, uint64_t size)
 }
 
 /* The size code for SIZE; the caller writes the literal for SIZE_LITERAL. */
-static inline unsigned size_model_encode(cmt_size_model *m, uint64_t size)
+static inline unsigned size_model_encode(cmti_size_model *m, uint64_t size)
 {
     unsigned code = 0;
     while (code < SIZE_RECENT && m->recent[code] != size)
@@ -127,7 +127,7 @@ static inline unsigned size_model_encode(cmt_size_model *m, uint64_t size)
 /* The size that CODE (and LITERAL, for SIZE_LITERAL) stands for; updates
  * the model as size_model_encode did.  The caller has rejected codes
  * above SIZE_LITERAL. */
-static inline uint64_t size_model_decode(cmt_size_model *m, unsigned code, uint64_t literal)
+static inline uint64_t size_model_decode(cmti_size_model *m, unsigned code, uint64_t literal)
 {
     uint64_t size;
     if (code < SIZE_RECENT)
@@ -152,10 +152,10 @@ static inline uint64_t size_model_decode(cmt_size_model *m, unsigned code, uint6
 #define ACCESS_WIDTHS 6u
 #define ACCESS_LITERAL 5u
 
-typedef struct cmt_access_model {
+typedef struct cmti_access_model {
     uint64_t tag; /* the block of the previous access; 0 when none or dead */
     uint64_t end; /* where in it that access ended */
-} cmt_access_model;
+} cmti_access_model;
 
 static inline unsigned access_width_code(uint64_t size)
 {
@@ -176,12 +176,12 @@ static inline uint64_t access_width(unsigned code)
 }
 
 /* Where the offset of an access to TAG is counted from. */
-static inline uint64_t access_base(const cmt_access_model *m, uint64_t tag)
+static inline uint64_t access_base(const cmti_access_model *m, uint64_t tag)
 {
     return tag == m->tag ? m->end : 0;
 }
 
-static inline void access_model_note(cmt_access_model *m, uint64_t tag, uint64_t offset,
+static inline void access_model_note(cmti_access_model *m, uint64_t tag, uint64_t offset,
                                      uint64_t size)
 {
     m->tag = tag;
@@ -189,7 +189,7 @@ static inline void access_model_note(cmt_access_model *m, uint64_t tag, uint64_t
 }
 
 /* Block TAG died: "the block of the previous access" no longer names it. */
-static inline void access_model_forget(cmt_access_model *m, uint64_t tag)
+static inline void access_model_forget(cmti_access_model *m, uint64_t tag)
 {
     if (m->tag == tag)
         m->tag = 0;

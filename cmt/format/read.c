@@ -24,7 +24,7 @@
 #define BLOCK_HEADER_MAX (3 * CMT_VARINT_MAX)
 
 struct cmt_reader {
-    cmt_input in;
+    cmti_input in;
     char name[256];
     ZSTD_DCtx *dctx; /* NULL for raw files */
     bool frame_done;
@@ -34,15 +34,15 @@ struct cmt_reader {
     uint64_t plain_base; /* stream offset of plain[0], header included */
     size_t summed;       /* plain[0..summed) is in the checksum */
     bool source_done;
-    cmt_checksum sum;
+    cmti_checksum sum;
     /* The block being decoded: cursors into plain. */
     const uint8_t *op, *op_end, *ops_start, *head, *head_end, *tail, *tail_end;
     uint64_t ops_offset; /* stream offset of ops_start */
-    cmt_live live;
-    cmt_slots slots;      /* of the live blocks */
+    cmti_live live;
+    cmti_slots slots;      /* of the live blocks */
     uint32_t access_slot; /* the slot of the last access's block */
-    cmt_size_model sizes;
-    cmt_access_model access;
+    cmti_size_model sizes;
+    cmti_access_model access;
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
     uint32_t thread;               /* from the last THREAD record */
     uint64_t next_tag;
@@ -65,7 +65,7 @@ static int corrupt_at(cmt_reader *r, uint64_t offset, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    cmt_set_error(r->err, sizeof r->err, "%s: %s %llu: %s", r->name,
+    cmti_set_error(r->err, sizeof r->err, "%s: %s %llu: %s", r->name,
                   r->dctx ? "decompressed byte" : "byte", (unsigned long long)offset, what);
     r->failed = true;
     return -1;
@@ -73,7 +73,7 @@ static int corrupt_at(cmt_reader *r, uint64_t offset, const char *fmt, ...)
 
 static int source_error(cmt_reader *r, const char *what)
 {
-    cmt_set_error(r->err, sizeof r->err, "%s: %s", r->name, what);
+    cmti_set_error(r->err, sizeof r->err, "%s: %s", r->name, what);
     r->failed = true;
     return -1;
 }
@@ -82,7 +82,7 @@ static int source_error(cmt_reader *r, const char *what)
  * the input. */
 static int produce(cmt_reader *r)
 {
-    ptrdiff_t avail = cmt_input_fill(&r->in, 1, r->err, sizeof r->err);
+    ptrdiff_t avail = cmti_input_fill(&r->in, 1, r->err, sizeof r->err);
     if (avail < 0) {
         r->failed = true;
         return -1;
@@ -117,7 +117,7 @@ static int produce(cmt_reader *r)
     size_t rc = ZSTD_decompressStream(r->dctx, &zout, &zin);
     if (ZSTD_isError(rc)) {
         char what[200];
-        if (cmt_zstd_out_of_memory(rc))
+        if (cmti_zstd_out_of_memory(rc))
             snprintf(what, sizeof what, "%s", CMT_NO_MEMORY);
         else
             snprintf(what, sizeof what, "byte %llu: corrupt: zstd data: %s",
@@ -137,7 +137,7 @@ static ptrdiff_t ensure(cmt_reader *r, size_t want)
 {
     while (r->end - r->pos < want && !r->source_done) {
         if (r->pos > 0 && (r->plain_cap - r->end < r->plain_cap / 4 || r->plain_cap - r->pos < want)) {
-            cmt_checksum_update(&r->sum, r->plain + r->summed, r->pos - r->summed);
+            cmti_checksum_update(&r->sum, r->plain + r->summed, r->pos - r->summed);
             memmove(r->plain, r->plain + r->pos, r->end - r->pos);
             r->plain_base += r->pos;
             r->end -= r->pos;
@@ -146,7 +146,7 @@ static ptrdiff_t ensure(cmt_reader *r, size_t want)
         if (r->end == r->plain_cap) {
             if (r->plain_cap == PLAIN_MAX)
                 break; /* want exceeds the buffer: callers never ask that much */
-            uint8_t *plain = cmt_realloc(r->plain, 2 * r->plain_cap);
+            uint8_t *plain = cmti_realloc(r->plain, 2 * r->plain_cap);
             if (!plain)
                 return source_error(r, CMT_NO_MEMORY);
             r->plain = plain;
@@ -186,47 +186,47 @@ static int check_header(cmt_reader *r, const uint8_t *h, size_t len)
 
 cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen)
 {
-    cmt_input in;
-    if (cmt_input_open(&in, path, err, errlen) < 0)
+    cmti_input in;
+    if (cmti_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    return cmt_reader_open_input(&in, err, errlen);
+    return cmti_reader_open_input(&in, err, errlen);
 }
 
-cmt_reader *cmt_reader_open_input(cmt_input *in, char *err, size_t errlen)
+cmt_reader *cmti_reader_open_input(cmti_input *in, char *err, size_t errlen)
 {
-    cmt_reader *r = cmt_calloc(1, sizeof *r);
+    cmt_reader *r = cmti_calloc(1, sizeof *r);
     if (!r) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
-        cmt_input_close(in);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmti_input_close(in);
         return NULL;
     }
     r->in = *in;
     snprintf(r->name, sizeof r->name, "%s", r->in.name);
-    ptrdiff_t got = cmt_input_fill(&r->in, CMT_HEADER_SIZE, err, errlen);
+    ptrdiff_t got = cmti_input_fill(&r->in, CMT_HEADER_SIZE, err, errlen);
     if (got < 0 || check_header(r, r->in.buf, (size_t)got) < 0) {
         if (got >= 0)
-            cmt_set_error(err, errlen, "%s", r->err);
-        cmt_input_close(&r->in);
-        cmt_free(r);
+            cmti_set_error(err, errlen, "%s", r->err);
+        cmti_input_close(&r->in);
+        cmti_free(r);
         return NULL;
     }
     bool compressed = r->in.buf[6] & CMT_FLAG_ZSTD;
     r->minor = r->in.buf[5];
     r->in.start += CMT_HEADER_SIZE;
     if (compressed) {
-        r->dctx = cmt_zstd_dctx();
+        r->dctx = cmti_zstd_dctx();
         if (!r->dctx) {
-            cmt_set_error(err, errlen, CMT_NO_MEMORY " for a zstd decoder");
+            cmti_set_error(err, errlen, CMT_NO_MEMORY " for a zstd decoder");
             cmt_reader_close(r);
             return NULL;
         }
     }
     r->plain_cap = PLAIN_START;
-    r->plain = cmt_malloc(r->plain_cap);
+    r->plain = cmti_malloc(r->plain_cap);
     r->next_tag = 1;
-    cmt_checksum_init(&r->sum);
-    if (cmt_live_init(&r->live) < 0 || !r->plain) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, r->name);
+    cmti_checksum_init(&r->sum);
+    if (cmti_live_init(&r->live) < 0 || !r->plain) {
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, r->name);
         cmt_reader_close(r);
         return NULL;
     }
@@ -263,15 +263,15 @@ static int get_number(cmt_reader *r, const uint8_t *op, uint64_t *v)
 static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies, cmt_event *ev)
 {
     size_t pos;
-    if (cmt_live_find_rank(&r->live, rank, &pos) < 0)
+    if (cmti_live_find_rank(&r->live, rank, &pos) < 0)
         return corrupt_at(r, op_offset(r, op),
                           "corrupt: refers to live block %llu from the newest, but %zu are live",
                           (unsigned long long)rank, r->live.live);
-    ev->arg_tag = cmt_live_tag_at(&r->live, pos);
-    ev->arg_slot = cmt_live_slot_at(&r->live, pos);
+    ev->arg_tag = cmti_live_tag_at(&r->live, pos);
+    ev->arg_slot = cmti_live_slot_at(&r->live, pos);
     if (dies) {
-        cmt_live_remove_at(&r->live, pos);
-        cmt_slots_give(&r->slots, ev->arg_slot);
+        cmti_live_remove_at(&r->live, pos);
+        cmti_slots_give(&r->slots, ev->arg_slot);
         access_model_forget(&r->access, ev->arg_tag);
     }
     return 0;
@@ -281,7 +281,7 @@ static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies,
 static int get_header_varint(cmt_reader *r, size_t *at, uint64_t *v)
 {
     const uint8_t *p = r->plain + *at;
-    if (cmt_varint_get(&p, r->plain + r->end, v) < 0) {
+    if (cmti_varint_get(&p, r->plain + r->end, v) < 0) {
         if (r->source_done && r->end - *at < CMT_VARINT_MAX)
             return corrupt_at(r, offset_of(r, r->pos), "truncated: the stream ends inside a block header");
         return corrupt_at(r, offset_of(r, *at), "corrupt: a number longer than 64 bits");
@@ -306,7 +306,7 @@ static int read_end(cmt_reader *r, size_t at)
                           "held %llu and %llu",
                           (unsigned long long)events, (unsigned long long)tags,
                           (unsigned long long)r->events, (unsigned long long)(r->next_tag - 1));
-    cmt_checksum_update(&r->sum, r->plain + r->summed, at - r->summed);
+    cmti_checksum_update(&r->sum, r->plain + r->summed, at - r->summed);
     r->pos = r->summed = at;
     if (ensure(r, 8) < 0)
         return -1;
@@ -315,7 +315,7 @@ static int read_end(cmt_reader *r, size_t at)
     uint64_t stored = 0;
     for (int i = 7; i >= 0; i--)
         stored = (stored << 8) | r->plain[r->pos + i];
-    if (stored != cmt_checksum_final(&r->sum))
+    if (stored != cmti_checksum_final(&r->sum))
         return corrupt_at(r, offset_of(r, r->pos), "corrupt: checksum mismatch");
     r->pos += 8;
     r->summed = r->pos;
@@ -354,7 +354,7 @@ static int check_block(cmt_reader *r, size_t header, const uint64_t lens[3])
         stored = stored << 8 | tails[i];
     const uint8_t *pieces[] = {r->plain + r->pos, tails};
     const size_t sizes[] = {(size_t)(tails - (r->plain + r->pos)), lens[2]};
-    if (stored != cmt_block_checksum(pieces, sizes, 2))
+    if (stored != cmti_block_checksum(pieces, sizes, 2))
         return corrupt_at(r, offset_of(r, r->pos), "corrupt: the block's checksum does not match");
     return 0;
 }
@@ -506,7 +506,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         r->tail += len;
         if (kind == CMT_EXTENSION_TIME || kind == CMT_EXTENSION_THREAD) {
             uint64_t value;
-            if (cmt_varint_get(&payload, r->tail, &value) < 0 || payload != r->tail ||
+            if (cmti_varint_get(&payload, r->tail, &value) < 0 || payload != r->tail ||
                 (kind == CMT_EXTENSION_THREAD && value > UINT32_MAX))
                 return corrupt_at(r, op_offset(r, op), "corrupt: a %s record that is not one number",
                                   kind == CMT_EXTENSION_TIME ? "time" : "thread");
@@ -522,7 +522,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         return corrupt_at(r, op_offset(r, op), "corrupt: unknown code 0x%02x", code);
     }
     if (cmt_op_allocates(ev->op) && !null_result) {
-        if (cmt_slots_take(&r->slots, &ev->slot) < 0 || cmt_live_push(&r->live, r->next_tag, ev->slot) < 0)
+        if (cmti_slots_take(&r->slots, &ev->slot) < 0 || cmti_live_push(&r->live, r->next_tag, ev->slot) < 0)
             return source_error(r, CMT_NO_MEMORY);
         ev->tag = r->next_tag++;
     }
@@ -569,7 +569,7 @@ int cmt_reader_skim(cmt_reader *r, uint64_t *events)
     return 0;
 }
 
-const cmt_input *cmt_reader_input(const cmt_reader *r)
+const cmti_input *cmti_reader_input(const cmt_reader *r)
 {
     return &r->in;
 }
@@ -594,9 +594,9 @@ void cmt_reader_close(cmt_reader *r)
     if (!r)
         return;
     ZSTD_freeDCtx(r->dctx);
-    cmt_live_destroy(&r->live);
-    cmt_slots_destroy(&r->slots);
-    cmt_input_close(&r->in);
-    cmt_free(r->plain);
-    cmt_free(r);
+    cmti_live_destroy(&r->live);
+    cmti_slots_destroy(&r->slots);
+    cmti_input_close(&r->in);
+    cmti_free(r->plain);
+    cmti_free(r);
 }

@@ -23,10 +23,10 @@ struct cmt_writer {
     section ops, heads, tails;
     uint8_t *packed; /* compressed bytes on their way to OUT */
     size_t packed_cap;
-    cmt_checksum sum;
-    cmt_live live;
-    cmt_size_model sizes;
-    cmt_access_model access;
+    cmti_checksum sum;
+    cmti_live live;
+    cmti_size_model sizes;
+    cmti_access_model access;
     uint64_t last_time;
     uint32_t thread;
     uint64_t next_tag;
@@ -40,7 +40,7 @@ static int fail(cmt_writer *w, const char *msg)
 {
     w->failed = true;
     if (msg != w->err)
-        cmt_set_error(w->err, sizeof w->err, "%s", msg);
+        cmti_set_error(w->err, sizeof w->err, "%s", msg);
     return -1;
 }
 
@@ -51,7 +51,7 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
         ZSTD_outBuffer out = {w->packed, w->packed_cap, 0};
         size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
         if (ZSTD_isError(left))
-            return fail(w, cmt_zstd_out_of_memory(left) ? CMT_NO_MEMORY : ZSTD_getErrorName(left));
+            return fail(w, cmti_zstd_out_of_memory(left) ? CMT_NO_MEMORY : ZSTD_getErrorName(left));
         if (out.pos && cmt_output_write(w->out, w->packed, out.pos) < 0)
             return fail(w, cmt_output_error(w->out));
         if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
@@ -63,7 +63,7 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
  * continue, they end a zstd block (flush) or the frame (end). */
 static int send(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirective mode)
 {
-    cmt_checksum_update(&w->sum, data, len);
+    cmti_checksum_update(&w->sum, data, len);
     if (w->cctx)
         return compress_and_write(w, data, len, mode);
     if (cmt_output_write(w->out, data, len) < 0)
@@ -79,7 +79,7 @@ static inline void put_op(cmt_writer *w, unsigned code)
 static inline void put_varint(cmt_writer *w, uint64_t v)
 {
     uint8_t buf[CMT_VARINT_MAX];
-    size_t n = cmt_varint_put(buf, v);
+    size_t n = cmti_varint_put(buf, v);
     w->heads.bytes[w->heads.len++] = buf[0];
     memcpy(w->tails.bytes + w->tails.len, buf + 1, n - 1);
     w->tails.len += n - 1;
@@ -100,13 +100,13 @@ static int flush_block(cmt_writer *w)
     if (w->ops.len == 0)
         return 0;
     uint8_t header[3 * CMT_VARINT_MAX];
-    size_t n = cmt_varint_put(header, w->ops.len);
-    n += cmt_varint_put(header + n, w->heads.len);
-    n += cmt_varint_put(header + n, w->tails.len);
+    size_t n = cmti_varint_put(header, w->ops.len);
+    n += cmti_varint_put(header + n, w->heads.len);
+    n += cmti_varint_put(header + n, w->tails.len);
     /* The block's checksum, of the bytes as they will stand in the body. */
     const uint8_t *pieces[] = {header, w->ops.bytes, w->heads.bytes, w->tails.bytes};
     const size_t lens[] = {n, w->ops.len, w->heads.len, w->tails.len};
-    uint32_t sum = cmt_block_checksum(pieces, lens, 4);
+    uint32_t sum = cmti_block_checksum(pieces, lens, 4);
     for (unsigned i = 0; i < CMT_BLOCK_CHECKSUM_BYTES; i++)
         w->tails.bytes[i] = (uint8_t)(sum >> (8 * i));
     int rc = send(w, header, n, ZSTD_e_continue) < 0 ||
@@ -148,26 +148,26 @@ static void put_sized_op(cmt_writer *w, unsigned base, uint64_t size)
 cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen)
 {
     if (level < 0 || level > ZSTD_maxCLevel()) {
-        cmt_set_error(err, errlen, "compression level %d is out of range (0 for raw, 1 to %d)",
+        cmti_set_error(err, errlen, "compression level %d is out of range (0 for raw, 1 to %d)",
                       level, ZSTD_maxCLevel());
         return NULL;
     }
-    cmt_writer *w = cmt_calloc(1, sizeof *w);
+    cmt_writer *w = cmti_calloc(1, sizeof *w);
     if (!w) {
-        cmt_set_error(err, errlen, CMT_NO_MEMORY);
+        cmti_set_error(err, errlen, CMT_NO_MEMORY);
         return NULL;
     }
     w->out = out;
     w->next_tag = 1;
-    w->ops.bytes = cmt_malloc(CMT_SECTION_MAX);
-    w->heads.bytes = cmt_malloc(CMT_SECTION_MAX);
-    w->tails.bytes = cmt_malloc(CMT_SECTION_MAX);
-    cmt_checksum_init(&w->sum);
-    bool ok = cmt_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes;
+    w->ops.bytes = cmti_malloc(CMT_SECTION_MAX);
+    w->heads.bytes = cmti_malloc(CMT_SECTION_MAX);
+    w->tails.bytes = cmti_malloc(CMT_SECTION_MAX);
+    cmti_checksum_init(&w->sum);
+    bool ok = cmti_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes;
     if (ok && level > 0) {
-        w->cctx = cmt_zstd_cctx();
+        w->cctx = cmti_zstd_cctx();
         w->packed_cap = ZSTD_CStreamOutSize();
-        w->packed = cmt_malloc(w->packed_cap);
+        w->packed = cmti_malloc(w->packed_cap);
         ok = w->cctx && w->packed;
         if (ok) {
             ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
@@ -175,7 +175,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
         }
     }
     if (!ok) {
-        cmt_set_error(err, errlen, CMT_NO_MEMORY);
+        cmti_set_error(err, errlen, CMT_NO_MEMORY);
         cmt_writer_close(w);
         return NULL;
     }
@@ -183,7 +183,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
                                        CMT_FORMAT_MAJOR, CMT_FORMAT_MINOR,
                                        level > 0 ? CMT_FLAG_ZSTD : 0, 0};
     if (cmt_output_write(out, header, sizeof header) < 0) {
-        cmt_set_error(err, errlen, "%s", cmt_output_error(out));
+        cmti_set_error(err, errlen, "%s", cmt_output_error(out));
         cmt_writer_close(w);
         return NULL;
     }
@@ -194,14 +194,14 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
 static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank)
 {
     size_t pos;
-    if (cmt_live_find_tag(&w->live, tag, &pos) < 0) {
-        cmt_set_error(w->err, sizeof w->err, "event %llu refers to block %llu, which is not live",
+    if (cmti_live_find_tag(&w->live, tag, &pos) < 0) {
+        cmti_set_error(w->err, sizeof w->err, "event %llu refers to block %llu, which is not live",
                       (unsigned long long)w->events + 1, (unsigned long long)tag);
         return fail(w, w->err);
     }
-    *rank = cmt_live_rank_at(&w->live, pos);
+    *rank = cmti_live_rank_at(&w->live, pos);
     if (take) {
-        cmt_live_remove_at(&w->live, pos);
+        cmti_live_remove_at(&w->live, pos);
         access_model_forget(&w->access, tag);
     }
     return 0;
@@ -212,7 +212,7 @@ static int put_access(cmt_writer *w, const cmt_event *ev)
     uint64_t block = 0;
     if (ev->arg_tag == 0 || ev->arg_tag != w->access.tag) {
         if (ev->arg_tag == 0) {
-            cmt_set_error(w->err, sizeof w->err, "event %llu is an access to no block",
+            cmti_set_error(w->err, sizeof w->err, "event %llu is an access to no block",
                           (unsigned long long)w->events + 1);
             return fail(w, w->err);
         }
@@ -238,7 +238,7 @@ static int check_event(cmt_writer *w, const cmt_event *ev)
         return fail(w, "unknown operation");
     if (ev->tag == 0 || (ev->tag == w->next_tag && cmt_op_allocates(ev->op)))
         return 0;
-    cmt_set_error(w->err, sizeof w->err, "event %llu returns block %llu where block %llu is next",
+    cmti_set_error(w->err, sizeof w->err, "event %llu returns block %llu where block %llu is next",
                   (unsigned long long)w->events + 1, (unsigned long long)ev->tag,
                   (unsigned long long)w->next_tag);
     return fail(w, w->err);
@@ -251,12 +251,12 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
     uint8_t number[CMT_VARINT_MAX];
     if (ev->thread != w->thread) {
         w->thread = ev->thread;
-        size_t n = cmt_varint_put(number, ev->thread);
+        size_t n = cmti_varint_put(number, ev->thread);
         if (cmt_writer_write_extension(w, CMT_EXTENSION_THREAD, number, n) < 0)
             return -1;
     }
     if (ev->time) {
-        size_t n = cmt_varint_put(number, zigzag_encode(ev->time - w->last_time));
+        size_t n = cmti_varint_put(number, zigzag_encode(ev->time - w->last_time));
         w->last_time = ev->time;
         if (cmt_writer_write_extension(w, CMT_EXTENSION_TIME, number, n) < 0)
             return -1;
@@ -316,7 +316,7 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         break;
     }
     if (ev->tag) {
-        if (cmt_live_push(&w->live, ev->tag, 0) < 0)
+        if (cmti_live_push(&w->live, ev->tag, 0) < 0)
             return fail(w, CMT_NO_MEMORY);
         w->next_tag++;
     }
@@ -346,11 +346,11 @@ int cmt_writer_finish(cmt_writer *w)
     uint8_t end[1 + 2 * CMT_VARINT_MAX + 8];
     size_t n = 0;
     end[n++] = 0;
-    n += cmt_varint_put(end + n, w->events);
-    n += cmt_varint_put(end + n, w->next_tag - 1);
+    n += cmti_varint_put(end + n, w->events);
+    n += cmti_varint_put(end + n, w->next_tag - 1);
     /* The checksum covers everything before it, end record included. */
-    cmt_checksum_update(&w->sum, end, n);
-    uint64_t sum = cmt_checksum_final(&w->sum);
+    cmti_checksum_update(&w->sum, end, n);
+    uint64_t sum = cmti_checksum_final(&w->sum);
     for (int i = 0; i < 8; i++)
         end[n++] = (uint8_t)(sum >> (8 * i));
     w->finished = true;
@@ -374,10 +374,10 @@ void cmt_writer_close(cmt_writer *w)
     if (!w)
         return;
     ZSTD_freeCCtx(w->cctx);
-    cmt_live_destroy(&w->live);
-    cmt_free(w->ops.bytes);
-    cmt_free(w->heads.bytes);
-    cmt_free(w->tails.bytes);
-    cmt_free(w->packed);
-    cmt_free(w);
+    cmti_live_destroy(&w->live);
+    cmti_free(w->ops.bytes);
+    cmti_free(w->heads.bytes);
+    cmti_free(w->tails.bytes);
+    cmti_free(w->packed);
+    cmti_free(w);
 }

@@ -23,15 +23,15 @@ static bool next_field(scanner *s, scanner *field)
     return true;
 }
 
-bool cmt_looks_like_dtrace(const char *line, size_t len)
+bool cmti_looks_like_dtrace(const char *line, size_t len)
 {
     return len > 11 && memcmp(line, "call-trace\t", 11) == 0;
 }
 
-line_kind cmt_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
-    if (!cmt_looks_like_dtrace(s->p, (size_t)(s->end - s->p)))
+    if (!cmti_looks_like_dtrace(s->p, (size_t)(s->end - s->p)))
         return LINE_OTHER;
     scanner probe, when, stack, name, args, result;
     uint64_t timestamp;

@@ -42,7 +42,7 @@ static bool starts_with_pid(const char *p, const char *end)
     return p > digits && p < end && *p == ' ';
 }
 
-bool cmt_looks_like_kdump(const char *line, size_t len)
+bool cmti_looks_like_kdump(const char *line, size_t len)
 {
     const char *end = line + len;
     if (!starts_with_pid(line, end))
@@ -94,9 +94,9 @@ static bool thread_after_pid(const char *p, const char *end, line_context *ctx, 
         tid = tid * 10 + (uint64_t)(*p++ - '0');
     if (p == digits || p == end || *p != ' ')
         return true; /* a command name, not a thread id */
-    if (!ctx->threads.slots && cmt_map_init(&ctx->threads, 1) < 0)
+    if (!ctx->threads.slots && cmti_map_init(&ctx->threads, 1) < 0)
         return false;
-    cmt_map_entry *e = cmt_map_insert(&ctx->threads, tid + 1);
+    cmti_map_entry *e = cmti_map_insert(&ctx->threads, tid + 1);
     if (!e)
         return false;
     if (!e->a)
@@ -105,13 +105,13 @@ static bool thread_after_pid(const char *p, const char *end, line_context *ctx, 
     return true;
 }
 
-line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     if (!starts_with_pid(s->p, s->end))
         return LINE_BAD;
     const char *user = find_type(s->p, s->end, " USER ");
     if (!user)
-        return cmt_looks_like_kdump(s->p, (size_t)(s->end - s->p)) ? LINE_OTHER : LINE_BAD;
+        return cmti_looks_like_kdump(s->p, (size_t)(s->end - s->p)) ? LINE_OTHER : LINE_BAD;
     cmt_event *ev = &l->ev;
     ev->time = timestamp_before(s->p, user);
     if (!thread_after_pid(s->p, user, ctx, &ev->thread))

@@ -49,7 +49,7 @@ static line_kind scan_record(scanner *s, parsed_line *l)
     return LINE_EVENT;
 }
 
-line_kind cmt_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
     if (!accept_word(s, ">>>"))
@@ -57,7 +57,7 @@ line_kind cmt_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx)
     return scan_record(s, l);
 }
 
-line_kind cmt_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
     if (!scan_number(s, &l->handle) || l->handle == UINT64_MAX)
@@ -66,14 +66,14 @@ line_kind cmt_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx)
     return scan_record(s, l);
 }
 
-bool cmt_looks_like_memtrace(const char *line, size_t len)
+bool cmti_looks_like_memtrace(const char *line, size_t len)
 {
     return len > 4 && memcmp(line, ">>> ", 4) == 0;
 }
 
-bool cmt_looks_like_ops(const char *line, size_t len)
+bool cmti_looks_like_ops(const char *line, size_t len)
 {
     scanner s = {line, line + len};
     parsed_line l = {.ev = {.count = 1}};
-    return cmt_scan_ops_line(&s, &l, NULL) == LINE_EVENT;
+    return cmti_scan_ops_line(&s, &l, NULL) == LINE_EVENT;
 }

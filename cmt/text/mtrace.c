@@ -20,7 +20,7 @@
  */
 #include "scan.h"
 
-bool cmt_looks_like_mtrace(const char *line, size_t len)
+bool cmti_looks_like_mtrace(const char *line, size_t len)
 {
     return (len >= 7 && memcmp(line, "= Start", 7) == 0) || (len > 2 && memcmp(line, "@ ", 2) == 0);
 }
@@ -40,7 +40,7 @@ static bool skip_caller(scanner *s)
     return false;
 }
 
-line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     if (*s->p == '=')
         return LINE_OTHER;

@@ -29,11 +29,11 @@
 #include <sys/stat.h>
 
 struct cmt_text_reader {
-    cmt_input in;
+    cmti_input in;
     cmt_text_options options;
     cmt_text_stats stats;
-    cmt_tagger tagger;     /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
-    cmt_ordered by_address; /* memtrace: address -> bytes of each live block */
+    cmti_tagger tagger;     /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
+    cmti_ordered by_address; /* memtrace: address -> bytes of each live block */
     bool ordered;          /* by_address is kept */
     uint64_t last_hit;     /* memtrace: address of the block the last access hit, 0: none */
     bool tag_offset_known; /* input tags = our tags + stats.tag_offset */
@@ -51,19 +51,19 @@ struct cmt_text_reader {
 static cmt_format format_of_line(const char *full, const char *line, size_t len)
 {
     size_t full_len = len + (size_t)(line - full);
-    if (cmt_looks_like_valgrind(line, len))
+    if (cmti_looks_like_valgrind(line, len))
         return CMT_FORMAT_VALGRIND;
-    if (cmt_looks_like_dtrace(full, full_len))
+    if (cmti_looks_like_dtrace(full, full_len))
         return CMT_FORMAT_DTRACE;
-    if (cmt_looks_like_mtrace(line, len))
+    if (cmti_looks_like_mtrace(line, len))
         return CMT_FORMAT_MTRACE;
-    if (cmt_looks_like_memtrace(line, len))
+    if (cmti_looks_like_memtrace(line, len))
         return CMT_FORMAT_MEMTRACE;
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
         len--;
-    if (cmt_looks_like_ops(line, len))
+    if (cmti_looks_like_ops(line, len))
         return CMT_FORMAT_OPS;
-    return cmt_looks_like_kdump(full, full_len) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
+    return cmti_looks_like_kdump(full, full_len) ? CMT_FORMAT_KDUMP : CMT_FORMAT_TEXT;
 }
 
 /* -f auto: the format of the first line that is not blank or a comment,
@@ -72,7 +72,7 @@ static cmt_format format_of_line(const char *full, const char *line, size_t len)
  * memtrace. */
 static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
 {
-    ptrdiff_t avail = cmt_input_fill(&t->in, 65536, err, errlen);
+    ptrdiff_t avail = cmti_input_fill(&t->in, 65536, err, errlen);
     const char *p = (const char *)t->in.buf + t->in.start, *end = p + (avail > 0 ? avail : 0);
     cmt_format found = CMT_FORMAT_AUTO;
     while (p < end) {
@@ -101,19 +101,19 @@ static cmt_format detect_format(cmt_text_reader *t, char *err, size_t errlen)
 static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes, char *err,
                            size_t errlen)
 {
-    cmt_input in;
-    if (cmt_input_open(&in, path, err, errlen) < 0)
+    cmti_input in;
+    if (cmti_input_open(&in, path, err, errlen) < 0)
         return -1;
-    cmt_map counts;
-    int rc = cmt_map_init(&counts, 1) < 0 ? -3 : 1;
+    cmti_map counts;
+    int rc = cmti_map_init(&counts, 1) < 0 ? -3 : 1;
     const char *line;
     size_t len;
     uint64_t best = 0;
     /* A line too long stops the count: the real pass reports it. */
-    while (rc > 0 && (rc = cmt_input_line(&in, &line, &len, err, errlen)) > 0) {
+    while (rc > 0 && (rc = cmti_input_line(&in, &line, &len, err, errlen)) > 0) {
         uint64_t line_pid;
-        if (cmt_valgrind_line_pid(line, len, &line_pid)) {
-            cmt_map_entry *e = cmt_map_insert(&counts, line_pid);
+        if (cmti_valgrind_line_pid(line, len, &line_pid)) {
+            cmti_map_entry *e = cmti_map_insert(&counts, line_pid);
             if (!e) {
                 rc = -3;
                 break;
@@ -127,30 +127,30 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
         }
     }
     if (rc == -3)
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
-    cmt_map_destroy(&counts);
-    cmt_input_close(&in);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in.name);
+    cmti_map_destroy(&counts);
+    cmti_input_close(&in);
     return rc == -1 || rc == -3 ? -1 : 0;
 }
 
-static cmt_tag_forget forget_block;
+static cmti_tag_forget forget_block;
 
 cmt_text_reader *cmt_text_open(const char *path, const cmt_text_options *options, char *err,
                                size_t errlen)
 {
-    cmt_input in;
-    if (cmt_input_open(&in, path, err, errlen) < 0)
+    cmti_input in;
+    if (cmti_input_open(&in, path, err, errlen) < 0)
         return NULL;
-    return cmt_text_open_input(&in, path, options, err, errlen);
+    return cmti_text_open_input(&in, path, options, err, errlen);
 }
 
-cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_text_options *options,
+cmt_text_reader *cmti_text_open_input(cmti_input *in, const char *path, const cmt_text_options *options,
                                      char *err, size_t errlen)
 {
-    cmt_text_reader *t = cmt_calloc(1, sizeof *t);
+    cmt_text_reader *t = cmti_calloc(1, sizeof *t);
     if (!t) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
-        cmt_input_close(in);
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        cmti_input_close(in);
         return NULL;
     }
     t->in = *in;
@@ -160,18 +160,18 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
     if (t->stats.format == CMT_FORMAT_AUTO)
         t->stats.format = detect_format(t, err, errlen);
     switch (t->stats.format) {
-    case CMT_FORMAT_KDUMP: t->scan_line = cmt_scan_kdump_line; break;
-    case CMT_FORMAT_VALGRIND: t->scan_line = cmt_scan_valgrind_line; break;
-    case CMT_FORMAT_DTRACE: t->scan_line = cmt_scan_dtrace_line; break;
-    case CMT_FORMAT_MTRACE: t->scan_line = cmt_scan_mtrace_line; break;
-    case CMT_FORMAT_MEMTRACE: t->scan_line = cmt_scan_memtrace_line; break;
-    case CMT_FORMAT_OPS: t->scan_line = cmt_scan_ops_line; break;
-    default: t->scan_line = cmt_scan_text_line; break;
+    case CMT_FORMAT_KDUMP: t->scan_line = cmti_scan_kdump_line; break;
+    case CMT_FORMAT_VALGRIND: t->scan_line = cmti_scan_valgrind_line; break;
+    case CMT_FORMAT_DTRACE: t->scan_line = cmti_scan_dtrace_line; break;
+    case CMT_FORMAT_MTRACE: t->scan_line = cmti_scan_mtrace_line; break;
+    case CMT_FORMAT_MEMTRACE: t->scan_line = cmti_scan_memtrace_line; break;
+    case CMT_FORMAT_OPS: t->scan_line = cmti_scan_ops_line; break;
+    default: t->scan_line = cmti_scan_text_line; break;
     }
     t->context.stats = &t->stats;
     t->stats.pid = t->options.pid;
     if (t->options.pid && t->stats.format != CMT_FORMAT_VALGRIND) {
-        cmt_set_error(err, errlen, "%s: --pid reads one process of a valgrind log, and this is %s", t->in.name,
+        cmti_set_error(err, errlen, "%s: --pid reads one process of a valgrind log, and this is %s", t->in.name,
                       cmt_format_name(t->stats.format));
         cmt_text_close(t);
         return NULL;
@@ -184,8 +184,8 @@ cmt_text_reader *cmt_text_open_input(cmt_input *in, const char *path, const cmt_
         return NULL;
     }
     t->ordered = t->stats.format == CMT_FORMAT_MEMTRACE;
-    if (cmt_tagger_init(&t->tagger, 3, true, forget_block, t) < 0 || cmt_ordered_init(&t->by_address) < 0) {
-        cmt_set_error(err, errlen, "%s: " CMT_NO_MEMORY, t->in.name);
+    if (cmti_tagger_init(&t->tagger, 3, true, forget_block, t) < 0 || cmti_ordered_init(&t->by_address) < 0) {
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, t->in.name);
         cmt_text_close(t);
         return NULL;
     }
@@ -197,14 +197,14 @@ void cmt_text_close(cmt_text_reader *t)
 {
     if (!t)
         return;
-    cmt_input_close(&t->in);
-    cmt_tagger_destroy(&t->tagger);
-    cmt_ordered_destroy(&t->by_address);
-    cmt_map_destroy(&t->context.threads);
-    cmt_free(t);
+    cmti_input_close(&t->in);
+    cmti_tagger_destroy(&t->tagger);
+    cmti_ordered_destroy(&t->by_address);
+    cmti_map_destroy(&t->context.threads);
+    cmti_free(t);
 }
 
-const cmt_input *cmt_text_input(const cmt_text_reader *t)
+const cmti_input *cmti_text_input(const cmt_text_reader *t)
 {
     return &t->in;
 }
@@ -241,7 +241,7 @@ static void quote_line(const char *line, size_t len, char *buf, size_t cap)
 /* "FILE: WHAT", where no line is to blame. */
 static int reader_error(cmt_text_reader *t, const char *what)
 {
-    cmt_set_error(t->err, sizeof t->err, "%s: %s", t->in.name, what);
+    cmti_set_error(t->err, sizeof t->err, "%s: %s", t->in.name, what);
     return -1;
 }
 
@@ -250,14 +250,14 @@ static int line_error(cmt_text_reader *t, const char *what)
 {
     char quoted[1024];
     quote_line(t->line, t->line_len, quoted, sizeof quoted);
-    cmt_set_error(t->err, sizeof t->err, "%s:%llu: %s: %s", t->in.name,
+    cmti_set_error(t->err, sizeof t->err, "%s:%llu: %s: %s", t->in.name,
                   (unsigned long long)t->stats.lines, what, quoted);
     return -1;
 }
 
 /* ------------------------------------------------------------- scanning */
 
-line_kind cmt_scan_text_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_text_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
     cmt_event *ev = &l->ev;
@@ -303,33 +303,33 @@ static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_ta
 
 /* Sets what the live map says of block E, and keeps by_address in step.
  * Returns 0, or -1 when out of memory. */
-static int live_set(cmt_text_reader *t, cmt_map_entry *e, uint64_t bytes, uint64_t addr)
+static int live_set(cmt_text_reader *t, cmti_map_entry *e, uint64_t bytes, uint64_t addr)
 {
     e->b = bytes;
     e->c = addr;
-    return t->ordered ? cmt_ordered_put(&t->by_address, addr, bytes) : 0;
+    return t->ordered ? cmti_ordered_put(&t->by_address, addr, bytes) : 0;
 }
 
 /* The tagger's word that block E is gone. */
-static void forget_block(void *context, const cmt_map_entry *e)
+static void forget_block(void *context, const cmti_map_entry *e)
 {
     cmt_text_reader *t = context;
     if (t->ordered) {
-        cmt_ordered_remove(&t->by_address, e->c);
+        cmti_ordered_remove(&t->by_address, e->c);
         if (t->last_hit == e->c)
             t->last_hit = 0;
     }
 }
 
 /* The live block that holds ADDR in a memtrace, or NULL. */
-static cmt_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
+static cmti_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
 {
     uint64_t start = t->last_hit, bytes;
-    cmt_map_entry *e = start ? cmt_tagger_find(&t->tagger, start) : NULL;
+    cmti_map_entry *e = start ? cmti_tagger_find(&t->tagger, start) : NULL;
     if (!e || addr < start || addr - start >= e->b) {
-        if (!cmt_ordered_floor(&t->by_address, addr, &start, &bytes) || addr - start >= bytes)
+        if (!cmti_ordered_floor(&t->by_address, addr, &start, &bytes) || addr - start >= bytes)
             return NULL;
-        e = cmt_tagger_find(&t->tagger, start);
+        e = cmti_tagger_find(&t->tagger, start);
         t->last_hit = start;
     }
     return e;
@@ -340,13 +340,13 @@ static cmt_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
 static int resolve_access(cmt_text_reader *t, parsed_line *l)
 {
     cmt_event *ev = &l->ev;
-    cmt_map_entry *e;
+    cmti_map_entry *e;
     if (t->ordered)
         e = block_holding(t, ev->arg_addr);
     else if (!l->by_handle && is_null(ev->arg_addr, l->arg_input_tag))
         e = NULL; /* NULL is no block (and key 0 marks the map's empty slots) */
     else
-        e = cmt_tagger_find(&t->tagger, block_key(l, ev->arg_addr, l->arg_input_tag));
+        e = cmti_tagger_find(&t->tagger, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (e && t->stats.format != CMT_FORMAT_TEXT) {
         /* An address in the block, not the block with an offset. */
         ev->offset = ev->arg_addr - e->c;
@@ -392,8 +392,8 @@ static uint64_t returned_key(const parsed_line *l)
 static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
 {
     cmt_event *ev = &l->ev;
-    cmt_map_entry *e;
-    cmt_tag_result rc = cmt_tagger_tag(&t->tagger, ev, passed_key(l), returned_key(l), implied, &e);
+    cmti_map_entry *e;
+    cmti_tag_result rc = cmti_tagger_tag(&t->tagger, ev, passed_key(l), returned_key(l), implied, &e);
     t->stats.unknown_frees = t->tagger.counts.unknown_frees;
     t->stats.unknown_reallocs = t->tagger.counts.unknown_reallocs;
     t->stats.reused_live = t->tagger.counts.reused_live;
@@ -428,7 +428,7 @@ static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
 static ptrdiff_t next_line(cmt_text_reader *t, const char **line)
 {
     size_t len;
-    int rc = cmt_input_line(&t->in, line, &len, t->err, sizeof t->err);
+    int rc = cmti_input_line(&t->in, line, &len, t->err, sizeof t->err);
     if (rc == -2) {
         t->stats.lines++;
         t->line = *line;
@@ -450,10 +450,10 @@ static int no_such_process(cmt_text_reader *t)
     if (c->nother_pids == SEEN_PIDS)
         snprintf(pids + o, sizeof pids - o, "...");
     if (c->nother_pids)
-        cmt_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log; its processes: %s", t->in.name,
+        cmti_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log; its processes: %s", t->in.name,
                       (unsigned long long)t->options.pid, pids);
     else
-        cmt_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log, nor of any other", t->in.name,
+        cmti_set_error(t->err, sizeof t->err, "%s: no call of process %llu in the log, nor of any other", t->in.name,
                       (unsigned long long)t->options.pid);
     return -1;
 }

@@ -203,38 +203,38 @@ typedef struct line_context {
     bool pid_read;          /* valgrind: a call of the process read was seen */
     uint64_t other_pids[SEEN_PIDS]; /* valgrind: the first other processes met, for a message */
     size_t nother_pids;
-    cmt_map threads;        /* kdump -H: thread id -> 1, 2... in order of appearance (slots NULL: none yet) */
+    cmti_map threads;        /* kdump -H: thread id -> 1, 2... in order of appearance (slots NULL: none yet) */
 } line_context;
 
 /* The line scanners, one a format: S holds the line without its newline,
  * comment or surrounding space. */
-line_kind cmt_scan_text_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx);
-line_kind cmt_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_text_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_memtrace_line(scanner *s, parsed_line *l, line_context *ctx);
+line_kind cmti_scan_ops_line(scanner *s, parsed_line *l, line_context *ctx);
 
 /* True if LINE is a memtrace record (">>> N 69586984 352"), for -f auto. */
-bool cmt_looks_like_memtrace(const char *line, size_t len);
+bool cmti_looks_like_memtrace(const char *line, size_t len);
 
 /* True if LINE is an ops record ("12 N 69586984 352"), for -f auto. */
-bool cmt_looks_like_ops(const char *line, size_t len);
+bool cmti_looks_like_ops(const char *line, size_t len);
 
 /* True if LINE is a CHERI dtrace call-trace line, for -f auto. */
-bool cmt_looks_like_dtrace(const char *line, size_t len);
+bool cmti_looks_like_dtrace(const char *line, size_t len);
 
 /* True if LINE starts an mtrace log ("= Start", "@ ..."), for -f auto. */
-bool cmt_looks_like_mtrace(const char *line, size_t len);
+bool cmti_looks_like_mtrace(const char *line, size_t len);
 
 /* True if LINE is a valgrind call line; its pid in *PID. */
-bool cmt_valgrind_line_pid(const char *line, size_t len, uint64_t *pid);
+bool cmti_valgrind_line_pid(const char *line, size_t len, uint64_t *pid);
 
 /* True if LINE looks like valgrind output (==PID== or --PID--), for -f auto. */
-bool cmt_looks_like_valgrind(const char *line, size_t len);
+bool cmti_looks_like_valgrind(const char *line, size_t len);
 
 /* True if LINE looks like kdump output, for -f auto. */
-bool cmt_looks_like_kdump(const char *line, size_t len);
+bool cmti_looks_like_kdump(const char *line, size_t len);
 
 #endif /* CMT_SCAN_H */

@@ -99,20 +99,20 @@ static bool scan_labelled(scanner *s, const char *label, uint64_t *v)
     return scan_number(s, v);
 }
 
-bool cmt_looks_like_valgrind(const char *line, size_t len)
+bool cmti_looks_like_valgrind(const char *line, size_t len)
 {
     scanner s = {line, line + len};
     uint64_t pid;
     return scan_prefix(&s, '-', &pid) || scan_prefix(&s, '=', &pid);
 }
 
-bool cmt_valgrind_line_pid(const char *line, size_t len, uint64_t *pid)
+bool cmti_valgrind_line_pid(const char *line, size_t len, uint64_t *pid)
 {
     scanner s = {line, line + len};
     return scan_prefix(&s, '-', pid) && scan_call_name(&s) >= 0;
 }
 
-line_kind cmt_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx)
+line_kind cmti_scan_valgrind_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     uint64_t pid;
     if (!scan_prefix(s, '-', &pid))
