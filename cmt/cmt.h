@@ -142,17 +142,25 @@ CMT_API bool cmt_event_failed(const cmt_event *ev);
 
 /* A destination for bytes: a file written under a temporary name and
  * renamed into place by cmt_output_commit, or standard output for "-".
- * Until it is committed an existing file of that name is left untouched,
- * and a process killed by SIGINT, SIGTERM, SIGHUP or SIGPIPE removes its
- * temporary file. */
+ * Until it is committed an existing file of that name is left untouched.
+ * The temporary file gets the permissions a new file would (0666 less
+ * the umask).  An output may be used by one thread at a time. */
 typedef struct cmt_output cmt_output;
+
+/* Process policy, for a program to choose (cmt's tools do; the library
+ * never does it by itself): installs handlers for SIGINT, SIGTERM, SIGHUP
+ * and SIGPIPE (those not ignored, as under nohup) that remove the
+ * temporary file of every output not yet committed or aborted, then die
+ * of the signal as they would have.  Call it once, before any thread is
+ * started; it replaces the handlers the program had for them. */
+CMT_API void cmt_output_remove_on_signals(void);
 
 /* Opens PATH ("-" or NULL for standard output) for writing.  Returns NULL
  * and a message in ERR (of ERRLEN bytes) on failure. */
 CMT_API cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
 
 /* Writes straight to FD, already open (NAME is for messages): no
- * temporary file and no signal handlers, for a recorder inside another
+ * temporary file (nothing for a signal to remove), for a recorder inside another
  * program, whose file must be readable as far as it got even if the
  * program is killed.  Commit closes FD; abort closes it and keeps what
  * reached it.  NULL when out of memory (FD is then still the caller's). */

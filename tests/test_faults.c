@@ -15,8 +15,17 @@
 #include "cmt_internal.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
 #endif
@@ -303,4 +312,178 @@ Test(faults, a_replay)
 {
     trace_cmt(3);
     fail_each_allocation("a replay", replay);
+}
+
+/* ------------------------------------------------------------- output */
+
+TestSuite(output, .fini = scratch_cleanup);
+
+/* The names in the scratch folder that start with PREFIX. */
+static int files_starting(const char *prefix)
+{
+    DIR *dir = opendir(scratch_dir());
+    cr_assert_not_null(dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(dir);
+    return n;
+}
+
+/* A full disk (/dev/full takes no byte) is an error at the write or the
+ * commit, with the device's name and the system's reason. */
+Test(output, a_full_disk_is_an_error_naming_the_file)
+{
+    char err[512] = "";
+    int fd = open("/dev/full", O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cmt_output *out = cmt_output_open_fd(fd, "/dev/full");
+    cr_assert_not_null(out);
+    static char block[1 << 20];
+    int rc = cmt_output_write(out, block, sizeof block);
+    if (rc == 0)
+        rc = cmt_output_commit(out, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "%s", cmt_output_error(out)), cmt_output_abort(out);
+    cr_assert_lt(rc, 0);
+    cr_assert(strstr(err, "/dev/full") && strstr(err, strerror(ENOSPC)), "%s", err);
+}
+
+/* What was there before, at PATH. */
+static void write_before(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("before", f);
+    fclose(f);
+}
+
+static void check_still_before(const char *path)
+{
+    char text[16] = "";
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(text, sizeof text, f));
+    fclose(f);
+    cr_assert_str_eq(text, "before", "%s was changed", path);
+}
+
+/* A file that cannot be made (its folder a file; a folder that may not be
+ * written, where the tests do not run as root) is an error naming it, and
+ * the file that was there stays as it was. */
+Test(output, a_file_that_cannot_be_made_is_an_error_naming_it)
+{
+    char path[PATH_MAX + 32], err[512];
+    write_before(scratch_path("plain"));
+    snprintf(path, sizeof path, "%s/trace.cmt", scratch_path("plain"));
+    cr_assert_null(cmt_output_open(path, err, sizeof err));
+    cr_assert(strstr(err, path) && strstr(err, strerror(ENOTDIR)), "%s", err);
+    if (geteuid() == 0)
+        return; /* root writes into any folder */
+    const char *dir = scratch_path("locked");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/trace.cmt", dir);
+    write_before(path);
+    chmod(dir, 0500);
+    cmt_output *out = cmt_output_open(path, err, sizeof err);
+    chmod(dir, 0700);
+    cr_assert_null(out);
+    cr_assert(strstr(err, path) && strstr(err, strerror(EACCES)), "%s", err);
+    check_still_before(path);
+}
+
+/* The disk fills halfway through (a file size limit, which fails a write
+ * as a full disk does): the write or the commit fails naming the file,
+ * the file that was there is as it was, and no temporary file is left. */
+Test(output, a_disk_full_halfway_keeps_the_file_that_was_there)
+{
+    const char *path = scratch_path("full.out");
+    write_before(path);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit limit = {64 * 1024, 64 * 1024};
+        setrlimit(RLIMIT_FSIZE, &limit);
+        char err[512];
+        cmt_output *out = cmt_output_open(path, err, sizeof err);
+        if (!out)
+            _exit(3);
+        static char block[16 * 1024];
+        int rc = 0;
+        for (int i = 0; i < 16 && rc == 0; i++)
+            rc = cmt_output_write(out, block, sizeof block);
+        if (rc < 0) {
+            snprintf(err, sizeof err, "%s", cmt_output_error(out));
+            cmt_output_abort(out);
+        } else if (cmt_output_commit(out, err, sizeof err) == 0) {
+            _exit(4);
+        }
+        _exit(strstr(err, "full.out") && strstr(err, strerror(EFBIG)) ? 0 : 5);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    check_still_before(path);
+    cr_assert_eq(files_starting(".full.out."), 0, "no temporary file left");
+}
+
+/* The file appears with the permissions a new file would have: 0666 less
+ * the umask, whatever it is. */
+Test(output, a_committed_file_has_the_permissions_the_umask_gives)
+{
+    const mode_t masks[] = {022, 077, 027, 0};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        umask(masks[i]);
+        char err[512];
+        const char *path = scratch_path("mode.out");
+        cmt_output *out = cmt_output_open(path, err, sizeof err);
+        cr_assert_not_null(out, "%s", err);
+        cr_assert_eq(cmt_output_write(out, "x", 1), 0);
+        cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0666 & ~masks[i], "umask %o: mode %o", masks[i], st.st_mode & 0777);
+        unlink(path);
+    }
+    umask(022);
+}
+
+/* Killed with an output open: dies of the signal, and its temporary file
+ * is removed only where the program asked for that (the library sets no
+ * handler of its own: a program linking it keeps its signals). */
+static int killed_while_writing(bool remove_on_signals)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (remove_on_signals)
+            cmt_output_remove_on_signals();
+        struct sigaction sa;
+        sigaction(SIGTERM, NULL, &sa);
+        if ((sa.sa_handler == SIG_DFL) == remove_on_signals)
+            _exit(3);
+        char err[512];
+        cmt_output *out = cmt_output_open(scratch_path("killed.out"), err, sizeof err);
+        if (!out)
+            _exit(4);
+        cmt_output_write(out, "partial", 7);
+        cmt_output_flush(out);
+        sigaction(SIGTERM, NULL, &sa);
+        if ((sa.sa_handler == SIG_DFL) == remove_on_signals)
+            _exit(5); /* opening an output installed a handler */
+        raise(SIGTERM);
+        _exit(6);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %d", status);
+    cr_assert_eq(access(scratch_path("killed.out"), F_OK), -1, "never committed, never there");
+    return files_starting(".killed.out.");
+}
+
+Test(output, a_signal_removes_the_temporary_file_where_the_program_asks)
+{
+    cr_assert_eq(killed_while_writing(true), 0);
+    cr_assert_eq(killed_while_writing(false), 1, "the library alone leaves signals to the program");
 }

@@ -158,6 +158,7 @@ cmt_progress cli_progress_callback(cli_progress *p)
 int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis analyse)
 {
     char err[1024];
+    cmt_output_remove_on_signals();
     cmt_source *source = cmt_source_open(o->input, &o->text, err, sizeof err);
     if (!source) {
         fprintf(stderr, "%s: %s\n", prog, err);

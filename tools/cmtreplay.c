@@ -764,6 +764,7 @@ int main(int argc, char **argv)
     options o = parse_options(argc, argv);
     if (o.child_fd >= 0)
         return replay_as_child(&o);
+    cmt_output_remove_on_signals();
     if ((o.nallocators > 1 || o.maxmem || o.compare) && strcmp(o.input, "-") == 0)
         cli_usage_error(PROG, "this reads the trace more than once: give a file, not -");
     if (o.maxmem)

@@ -176,6 +176,7 @@ static void print_summary(const options *o, uint64_t events, const cmt_text_stat
 int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
+    cmt_output_remove_on_signals();
     char err[512];
     cmt_source *source = cmt_source_open(o.input, &o.text_options, err, sizeof err);
     if (!source) {

@@ -13,7 +13,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OUTPUT_BUFFER (256 * 1024)
@@ -38,7 +40,6 @@ struct cmt_output {
  * handler may only call async-signal-safe functions. */
 static char pending_files[MAX_PENDING_FILES][PATH_MAX];
 static volatile sig_atomic_t pending_used[MAX_PENDING_FILES];
-static bool handlers_installed;
 
 static void remove_pending_and_reraise(int sig)
 {
@@ -49,11 +50,8 @@ static void remove_pending_and_reraise(int sig)
     raise(sig);
 }
 
-static void install_handlers(void)
+void cmt_output_remove_on_signals(void)
 {
-    if (handlers_installed)
-        return;
-    handlers_installed = true;
     const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         struct sigaction old;
@@ -87,7 +85,10 @@ static void release_slot(cmt_output *out)
     out->slot = -1;
 }
 
-/* Creates the temporary file beside PATH, readable as a new file would be. */
+/* Creates the temporary file beside PATH, .NAME.XXXXXX, with the
+ * permissions a new file would have: created 0666 and the kernel takes the
+ * umask off (mkstemp's 0600 would need the umask read, and reading it
+ * means setting it, a race with the program's other threads). */
 static int create_temporary(cmt_output *out, const char *path, char *err, size_t errlen)
 {
     const char *slash = strrchr(path, '/');
@@ -99,16 +100,24 @@ static int create_temporary(cmt_output *out, const char *path, char *err, size_t
         cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, path);
         return -1;
     }
-    snprintf(out->tmp_path, len, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
-    out->fd = mkstemp(out->tmp_path);
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    out->fd = -1;
+    errno = EEXIST;
+    for (int attempt = 0; attempt < 100 && out->fd < 0 && errno == EEXIST; attempt++) {
+        uint64_t bits;
+        if (getrandom(&bits, sizeof bits, 0) != (ssize_t)sizeof bits)
+            bits = ((uint64_t)getpid() << 32 ^ (uint64_t)clock()) + (uint64_t)attempt * 0x9e3779b97f4a7c15u;
+        char suffix[7];
+        for (int i = 0; i < 6; i++, bits /= sizeof letters - 1)
+            suffix[i] = letters[bits % (sizeof letters - 1)];
+        suffix[6] = '\0';
+        snprintf(out->tmp_path, len, "%.*s.%s.%s", (int)dirlen, path, base, suffix);
+        out->fd = open(out->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    }
     if (out->fd < 0) {
         cmti_set_error(err, errlen, "%s: can't create: %s", path, strerror(errno));
         return -1;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(out->fd, 0666 & ~mask);
-    install_handlers();
     out->slot = claim_slot(out->tmp_path);
     return 0;
 }
