@@ -1,6 +1,7 @@
 /*
  * input.c - buffered reading of a trace file or standard input, through
- * zstd when the input starts with zstd's magic number.
+ * zstd when the input starts with zstd's magic number, and from any point
+ * a reader asks (a .cmt file's body): one buffer, one decoder a stage.
  */
 #include "internal.h"
 
@@ -57,43 +58,75 @@ static ssize_t read_some(cmti_input *in, void *dst, size_t cap, char *err, size_
     }
 }
 
-/* Decompressed bytes into DST; 0 at the end of the input, -1 on an error. */
-static ssize_t read_decompressed(cmti_input *in, uint8_t *dst, size_t cap, char *err, size_t errlen)
+/* What stage N (0: the file itself) gives, into DST; 0 at its end, -1 on
+ * an error.  A stage's errors name the byte of what it reads: the file's
+ * for the first, the decompressed file's for a second. */
+static ssize_t read_stage(cmti_input *in, unsigned n, uint8_t *dst, size_t cap, char *err, size_t errlen)
 {
+    if (n == 0)
+        return read_some(in, dst, cap, err, errlen);
+    cmti_zstd_stage *s = &in->stages[n - 1];
     for (;;) {
-        if (in->packed_start == in->packed_end) {
-            ssize_t n = read_some(in, in->packed, INPUT_CHUNK, err, errlen);
-            if (n < 0)
+        if (s->packed_start == s->packed_end) {
+            ssize_t got = read_stage(in, n - 1, s->packed, s->packed_cap, err, errlen);
+            if (got < 0)
                 return -1;
-            if (n == 0) {
-                if (!in->frame_done) {
+            if (got == 0) {
+                if (!s->frame_done) {
                     cmti_set_error(err, errlen, "%s: byte %llu: truncated: the zstd data ends in the middle of a frame",
-                                  in->name, (unsigned long long)(in->packed_read + in->packed_end));
+                                   in->name, (unsigned long long)(s->packed_read + s->packed_end));
                     return -1;
                 }
                 return 0;
             }
-            in->packed_read += in->packed_end;
-            in->packed_start = 0;
-            in->packed_end = (size_t)n;
+            s->packed_read += s->packed_end;
+            s->packed_start = 0;
+            s->packed_end = (size_t)got;
         }
-        ZSTD_inBuffer zin = {in->packed + in->packed_start, in->packed_end - in->packed_start, 0};
+        ZSTD_inBuffer zin = {s->packed + s->packed_start, s->packed_end - s->packed_start, 0};
         ZSTD_outBuffer zout = {dst, cap, 0};
-        size_t rc = ZSTD_decompressStream(in->dctx, &zout, &zin);
+        size_t rc = ZSTD_decompressStream(s->dctx, &zout, &zin);
         if (ZSTD_isError(rc) && cmti_zstd_out_of_memory(rc)) {
             cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
             return -1;
         }
         if (ZSTD_isError(rc)) {
             cmti_set_error(err, errlen, "%s: byte %llu: corrupt: zstd data: %s", in->name,
-                          (unsigned long long)(in->packed_read + in->packed_start), ZSTD_getErrorName(rc));
+                           (unsigned long long)(s->packed_read + s->packed_start + zin.pos), ZSTD_getErrorName(rc));
             return -1;
         }
-        in->packed_start += zin.pos;
-        in->frame_done = rc == 0;
+        s->packed_start += zin.pos;
+        /* Another frame may follow (zstd allows them one after another):
+         * the stream ends well only where a frame does. */
+        s->frame_done = rc == 0;
         if (zout.pos > 0)
             return (ssize_t)zout.pos;
     }
+}
+
+int cmti_input_decompress_rest(cmti_input *in, char *err, size_t errlen)
+{
+    if (in->nstages == CMTI_ZSTD_STAGES) {
+        cmti_set_error(err, errlen, "%s: zstd data within zstd data within zstd data", in->name);
+        return -1;
+    }
+    cmti_zstd_stage *s = &in->stages[in->nstages];
+    size_t held = in->end - in->start;
+    s->packed_cap = held > INPUT_CHUNK ? held : INPUT_CHUNK;
+    s->dctx = cmti_zstd_dctx();
+    s->packed = cmti_malloc(s->packed_cap);
+    if (!s->dctx || !s->packed) {
+        cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
+        return -1;
+    }
+    memcpy(s->packed, in->buf + in->start, held);
+    s->packed_end = held;
+    s->packed_read = in->consumed + in->start;
+    in->nstages++;
+    in->consumed += in->start;
+    in->start = in->end = 0;
+    in->eof = false;
+    return 0;
 }
 
 int cmti_input_open(cmti_input *in, const char *path, char *err, size_t errlen)
@@ -144,17 +177,10 @@ int cmti_input_open(cmti_input *in, const char *path, char *err, size_t errlen)
         cmti_input_close(in);
         return -1;
     }
-    if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0) {
-        in->dctx = cmti_zstd_dctx();
-        in->packed = cmti_malloc(INPUT_CHUNK);
-        if (!in->dctx || !in->packed) {
-            cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, in->name);
-            cmti_input_close(in);
-            return -1;
-        }
-        memcpy(in->packed, in->buf, in->end);
-        in->packed_end = in->end;
-        in->end = 0;
+    if (in->end >= sizeof ZSTD_MAGIC_BYTES && memcmp(in->buf, ZSTD_MAGIC_BYTES, 4) == 0 &&
+        cmti_input_decompress_rest(in, err, errlen) < 0) {
+        cmti_input_close(in);
+        return -1;
     }
     return 0;
 }
@@ -180,8 +206,7 @@ ptrdiff_t cmti_input_fill(cmti_input *in, size_t want, char *err, size_t errlen)
             in->buf = buf;
             in->cap = cap;
         }
-        ssize_t n = in->dctx ? read_decompressed(in, in->buf + in->end, in->cap - in->end, err, errlen)
-                             : read_some(in, in->buf + in->end, in->cap - in->end, err, errlen);
+        ssize_t n = read_stage(in, in->nstages, in->buf + in->end, in->cap - in->end, err, errlen);
         if (n < 0)
             return -1;
         if (n == 0)
@@ -220,17 +245,21 @@ int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, s
 
 uint64_t cmti_input_position(const cmti_input *in)
 {
-    return in->dctx ? in->packed_read + in->packed_start : in->consumed + in->start;
+    if (in->nstages)
+        return in->stages[0].packed_read + in->stages[0].packed_start;
+    return in->consumed + in->start;
 }
 
 void cmti_input_close(cmti_input *in)
 {
     if (in->owns_fd)
         close(in->fd);
-    ZSTD_freeDCtx(in->dctx);
-    cmti_free(in->packed);
+    for (unsigned i = 0; i < in->nstages + (in->nstages < CMTI_ZSTD_STAGES); i++) {
+        ZSTD_freeDCtx(in->stages[i].dctx);
+        cmti_free(in->stages[i].packed);
+        in->stages[i] = (cmti_zstd_stage){0};
+    }
+    in->nstages = 0;
     cmti_free(in->buf);
     in->buf = NULL;
-    in->packed = NULL;
-    in->dctx = NULL;
 }

@@ -143,9 +143,25 @@ uint64_t cmti_checksum_final(const cmti_checksum *c);
 
 /* ------------------------------------------------------------ input bytes */
 
+/* A zstd decoder between an input and what it reads: the file, or the
+ * stage before it. */
+typedef struct cmti_zstd_stage {
+    struct ZSTD_DCtx_s *dctx;
+    uint8_t *packed; /* compressed bytes read, not yet decompressed */
+    size_t packed_cap, packed_start, packed_end;
+    uint64_t packed_read; /* where packed[0] is in what the stage reads */
+    bool frame_done;
+} cmti_zstd_stage;
+
+/* The stages an input may have: a .cmt.zst file is zstd data whose
+ * content, past the .cmt header, is zstd data again. */
+#define CMTI_ZSTD_STAGES 2
+
 /* A buffered reader of a file or standard input.  zstd-compressed input
  * (found by its magic number, whatever the file is called) is decompressed
- * on the way in. */
+ * on the way in, and a reader may have the rest of what it reads
+ * decompressed from any point (the .cmt reader past its header): one
+ * buffer, which the readers decode from where it is. */
 typedef struct cmti_input {
     int fd;
     bool owns_fd;
@@ -154,13 +170,10 @@ typedef struct cmti_input {
     size_t cap;
     size_t start;      /* first unconsumed byte */
     size_t end;        /* one past the last valid byte */
-    uint64_t consumed; /* bytes of the input before buf[start] */
+    uint64_t consumed; /* bytes of what buf holds (the file, or as decompressed) before buf[0] */
     bool eof;
-    struct ZSTD_DCtx_s *dctx; /* NULL for plain input */
-    uint8_t *packed;          /* compressed bytes read, not yet decompressed */
-    size_t packed_start, packed_end;
-    uint64_t packed_read; /* compressed bytes read before packed[0] */
-    bool frame_done;
+    cmti_zstd_stage stages[CMTI_ZSTD_STAGES]; /* stages[0] reads the file */
+    unsigned nstages;
     uint64_t size;        /* the file's bytes, for progress; 0 if not a regular file */
 } cmti_input;
 
@@ -177,6 +190,11 @@ ptrdiff_t cmti_input_fill(cmti_input *in, size_t want, char *err, size_t errlen)
  * -1 on a read error (message in ERR), -2 for a line longer than
  * CMT_MAX_LINE (*LINE and *LEN then hold what was read of it). */
 int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, size_t errlen);
+
+/* From buf[start] on, what IN reads is zstd data, decompressed from then
+ * on; positions in buf go on from there (consumed).  0, or -1 with a
+ * message in ERR (out of memory, or zstd within zstd within zstd). */
+int cmti_input_decompress_rest(cmti_input *in, char *err, size_t errlen);
 
 void cmti_input_close(cmti_input *in);
 

@@ -14,28 +14,20 @@
 #include "../common/slots.h"
 
 #include <stdlib.h>
-#include <zstd.h>
 
-/* The decoded bytes' buffer starts small and grows, up to room for the
- * largest block the format allows (three sections and their header) and
- * the next one read in: small files need little. */
-#define PLAIN_START (64 * 1024)
-#define PLAIN_MAX (8 * CMT_SECTION_MAX)
 #define BLOCK_HEADER_MAX (3 * CMT_VARINT_MAX)
 
+/* The stream is decoded where the input holds it (in.buf, from in.start;
+ * decompressed there for a compressed file): a block is taken whole into
+ * it, checked, summed and consumed, and decoded from there until the next
+ * block is asked for. */
 struct cmt_reader {
     cmti_input in;
     char name[256];
-    ZSTD_DCtx *dctx; /* NULL for raw files */
-    bool frame_done;
-    uint8_t *plain;  /* decoded stream bytes */
-    size_t plain_cap;
-    size_t pos, end;
-    uint64_t plain_base; /* stream offset of plain[0], header included */
-    size_t summed;       /* plain[0..summed) is in the checksum */
-    bool source_done;
-    cmti_checksum sum;
-    /* The block being decoded: cursors into plain. */
+    bool compressed; /* the stream past the header is zstd data */
+    cmti_checksum sum; /* of the stream up to in.start */
+    /* The block being decoded: cursors into in.buf, good until the next
+     * block is read in. */
     const uint8_t *op, *op_end, *ops_start, *head, *head_end, *tail, *tail_end;
     uint64_t ops_offset; /* stream offset of ops_start */
     cmti_live live;
@@ -66,7 +58,7 @@ static int corrupt_at(cmt_reader *r, uint64_t offset, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     cmti_set_error(r->err, sizeof r->err, "%s: %s %llu: %s", r->name,
-                  r->dctx ? "decompressed byte" : "byte", (unsigned long long)offset, what);
+                   r->compressed ? "decompressed byte" : "byte", (unsigned long long)offset, what);
     r->failed = true;
     return -1;
 }
@@ -78,89 +70,34 @@ static int source_error(cmt_reader *r, const char *what)
     return -1;
 }
 
-/* Appends decoded bytes to plain[end..); sets source_done at the end of
- * the input. */
-static int produce(cmt_reader *r)
-{
-    ptrdiff_t avail = cmti_input_fill(&r->in, 1, r->err, sizeof r->err);
-    if (avail < 0) {
-        r->failed = true;
-        return -1;
-    }
-    if (!r->dctx) {
-        size_t n = (size_t)avail < r->plain_cap - r->end ? (size_t)avail : r->plain_cap - r->end;
-        memcpy(r->plain + r->end, r->in.buf + r->in.start, n);
-        r->in.start += n;
-        r->end += n;
-        if (avail == 0)
-            r->source_done = true;
-        return 0;
-    }
-    if (avail == 0) {
-        if (!r->frame_done) {
-            char what[128];
-            snprintf(what, sizeof what, "byte %llu: truncated: the zstd data ends in the middle of a frame",
-                     (unsigned long long)(r->in.consumed + r->in.start));
-            return source_error(r, what);
-        }
-        r->source_done = true;
-        return 0;
-    }
-    if (r->frame_done) {
-        /* A second frame after ours: zstd allows concatenation, the
-         * format does not end twice, so it is decoded and rejected at the
-         * end marker. */
-        r->frame_done = false;
-    }
-    ZSTD_inBuffer zin = {r->in.buf + r->in.start, (size_t)avail, 0};
-    ZSTD_outBuffer zout = {r->plain + r->end, r->plain_cap - r->end, 0};
-    size_t rc = ZSTD_decompressStream(r->dctx, &zout, &zin);
-    if (ZSTD_isError(rc)) {
-        char what[200];
-        if (cmti_zstd_out_of_memory(rc))
-            snprintf(what, sizeof what, "%s", CMT_NO_MEMORY);
-        else
-            snprintf(what, sizeof what, "byte %llu: corrupt: zstd data: %s",
-                     (unsigned long long)(r->in.consumed + r->in.start + zin.pos), ZSTD_getErrorName(rc));
-        return source_error(r, what);
-    }
-    r->in.start += zin.pos;
-    r->end += zout.pos;
-    if (rc == 0)
-        r->frame_done = true;
-    return 0;
-}
-
-/* Makes WANT bytes available at plain[pos] unless the stream ends first.
- * Returns the bytes available or -1. */
+/* Makes WANT bytes of the stream available at in.buf[in.start] unless it
+ * ends first.  Returns the bytes available or -1. */
 static ptrdiff_t ensure(cmt_reader *r, size_t want)
 {
-    while (r->end - r->pos < want && !r->source_done) {
-        if (r->pos > 0 && (r->plain_cap - r->end < r->plain_cap / 4 || r->plain_cap - r->pos < want)) {
-            cmti_checksum_update(&r->sum, r->plain + r->summed, r->pos - r->summed);
-            memmove(r->plain, r->plain + r->pos, r->end - r->pos);
-            r->plain_base += r->pos;
-            r->end -= r->pos;
-            r->pos = r->summed = 0;
-        }
-        if (r->end == r->plain_cap) {
-            if (r->plain_cap == PLAIN_MAX)
-                break; /* want exceeds the buffer: callers never ask that much */
-            uint8_t *plain = cmti_realloc(r->plain, 2 * r->plain_cap);
-            if (!plain)
-                return source_error(r, CMT_NO_MEMORY);
-            r->plain = plain;
-            r->plain_cap *= 2;
-        }
-        if (produce(r) < 0)
-            return -1;
-    }
-    return (ptrdiff_t)(r->end - r->pos);
+    ptrdiff_t avail = cmti_input_fill(&r->in, want, r->err, sizeof r->err);
+    if (avail < 0)
+        r->failed = true;
+    return avail;
 }
 
-static uint64_t offset_of(const cmt_reader *r, size_t pos)
+/* The bytes of the stream from in.start on. */
+static const uint8_t *here(const cmt_reader *r)
 {
-    return CMT_HEADER_SIZE + r->plain_base + pos;
+    return r->in.buf + r->in.start;
+}
+
+/* The stream offset (the header included; decompressed, past it, for a
+ * compressed file) of the byte AT bytes past in.start. */
+static uint64_t offset_of(const cmt_reader *r, size_t at)
+{
+    return r->in.consumed + r->in.start + at;
+}
+
+/* The AT bytes from in.start are read: into the checksum, and consumed. */
+static void consume(cmt_reader *r, size_t at)
+{
+    cmti_checksum_update(&r->sum, here(r), at);
+    r->in.start += at;
 }
 
 static int check_header(cmt_reader *r, const uint8_t *h, size_t len)
@@ -203,29 +140,23 @@ cmt_reader *cmti_reader_open_input(cmti_input *in, char *err, size_t errlen)
     r->in = *in;
     snprintf(r->name, sizeof r->name, "%s", r->in.name);
     ptrdiff_t got = cmti_input_fill(&r->in, CMT_HEADER_SIZE, err, errlen);
-    if (got < 0 || check_header(r, r->in.buf, (size_t)got) < 0) {
+    if (got < 0 || check_header(r, r->in.buf + r->in.start, (size_t)got) < 0) {
         if (got >= 0)
             cmti_set_error(err, errlen, "%s", r->err);
         cmti_input_close(&r->in);
         cmti_free(r);
         return NULL;
     }
-    bool compressed = r->in.buf[6] & CMT_FLAG_ZSTD;
-    r->minor = r->in.buf[5];
+    r->compressed = r->in.buf[r->in.start + 6] & CMT_FLAG_ZSTD;
+    r->minor = r->in.buf[r->in.start + 5];
     r->in.start += CMT_HEADER_SIZE;
-    if (compressed) {
-        r->dctx = cmti_zstd_dctx();
-        if (!r->dctx) {
-            cmti_set_error(err, errlen, CMT_NO_MEMORY " for a zstd decoder");
-            cmt_reader_close(r);
-            return NULL;
-        }
+    if (r->compressed && cmti_input_decompress_rest(&r->in, err, errlen) < 0) {
+        cmt_reader_close(r);
+        return NULL;
     }
-    r->plain_cap = PLAIN_START;
-    r->plain = cmti_malloc(r->plain_cap);
     r->next_tag = 1;
     cmti_checksum_init(&r->sum);
-    if (cmti_live_init(&r->live) < 0 || !r->plain) {
+    if (cmti_live_init(&r->live) < 0) {
         cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, r->name);
         cmt_reader_close(r);
         return NULL;
@@ -277,53 +208,54 @@ static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies,
     return 0;
 }
 
-/* Reads a varint of the block header or end record at plain[*at]. */
-static int get_header_varint(cmt_reader *r, size_t *at, uint64_t *v)
+/* Reads a varint of the block header or end record, *AT bytes past
+ * in.start, of the AVAIL there. */
+static int get_header_varint(cmt_reader *r, size_t *at, size_t avail, uint64_t *v)
 {
-    const uint8_t *p = r->plain + *at;
-    if (cmti_varint_get(&p, r->plain + r->end, v) < 0) {
-        if (r->source_done && r->end - *at < CMT_VARINT_MAX)
-            return corrupt_at(r, offset_of(r, r->pos), "truncated: the stream ends inside a block header");
+    const uint8_t *p = here(r) + *at;
+    if (cmti_varint_get(&p, here(r) + avail, v) < 0) {
+        if (r->in.eof && avail - *at < CMT_VARINT_MAX)
+            return corrupt_at(r, offset_of(r, 0), "truncated: the stream ends inside a block header");
         return corrupt_at(r, offset_of(r, *at), "corrupt: a number longer than 64 bits");
     }
-    *at = (size_t)(p - r->plain);
+    *at = (size_t)(p - here(r));
     return 0;
 }
 
-static int read_end(cmt_reader *r, size_t at)
+/* The end record, whose marker ends AT bytes past in.start, of the AVAIL
+ * there. */
+static int read_end(cmt_reader *r, size_t at, size_t avail)
 {
     uint64_t events, tags;
-    size_t start = r->pos;
-    if (get_header_varint(r, &at, &events) < 0 || get_header_varint(r, &at, &tags) < 0)
+    if (get_header_varint(r, &at, avail, &events) < 0 || get_header_varint(r, &at, avail, &tags) < 0)
         return -1;
     if (r->skimming) {
         r->events = events;
         r->next_tag = tags + 1;
     }
     if (events != r->events || tags != r->next_tag - 1)
-        return corrupt_at(r, offset_of(r, start),
+        return corrupt_at(r, offset_of(r, 0),
                           "corrupt: the end record counts %llu events and %llu blocks, the stream "
                           "held %llu and %llu",
                           (unsigned long long)events, (unsigned long long)tags,
                           (unsigned long long)r->events, (unsigned long long)(r->next_tag - 1));
-    cmti_checksum_update(&r->sum, r->plain + r->summed, at - r->summed);
-    r->pos = r->summed = at;
-    if (ensure(r, 8) < 0)
+    consume(r, at);
+    ptrdiff_t got = ensure(r, 8);
+    if (got < 0)
         return -1;
-    if (r->end - r->pos < 8)
-        return corrupt_at(r, offset_of(r, r->pos), "truncated: the file ends inside the checksum");
+    if (got < 8)
+        return corrupt_at(r, offset_of(r, 0), "truncated: the file ends inside the checksum");
     uint64_t stored = 0;
     for (int i = 7; i >= 0; i--)
-        stored = (stored << 8) | r->plain[r->pos + i];
+        stored = (stored << 8) | here(r)[i];
     if (stored != cmti_checksum_final(&r->sum))
-        return corrupt_at(r, offset_of(r, r->pos), "corrupt: checksum mismatch");
-    r->pos += 8;
-    r->summed = r->pos;
+        return corrupt_at(r, offset_of(r, 0), "corrupt: checksum mismatch");
+    r->in.start += 8;
     ptrdiff_t more = ensure(r, 1);
     if (more < 0)
         return -1;
     if (more > 0)
-        return corrupt_at(r, offset_of(r, r->pos), "corrupt: data after the end of the trace");
+        return corrupt_at(r, offset_of(r, 0), "corrupt: data after the end of the trace");
     r->done = true;
     return 0;
 }
@@ -338,24 +270,24 @@ static const char *events_so_far(cmt_reader *r)
     return r->scratch;
 }
 
-/* Format 1.1: the block at plain[pos] (a HEADER of that many bytes, then
+/* Format 1.1: the block at in.start (a HEADER of that many bytes, then
  * sections of LENS bytes) opens with its checksum record, and the
  * checksum matches.  Checked before any of it is decoded, so that a reader
  * that salvages stops at the first damaged block, never returning events
  * that were not written. */
 static int check_block(cmt_reader *r, size_t header, const uint64_t lens[3])
 {
-    const uint8_t *ops = r->plain + r->pos + header, *heads = ops + lens[0], *tails = heads + lens[1];
+    const uint8_t *block = here(r), *ops = block + header, *heads = ops + lens[0], *tails = heads + lens[1];
     if (lens[0] < 1 || ops[0] != CODE_EXTENSION || lens[1] < 2 || heads[0] != CMT_EXTENSION_BLOCK_CHECKSUM ||
         heads[1] != CMT_BLOCK_CHECKSUM_BYTES || lens[2] < CMT_BLOCK_CHECKSUM_BYTES)
-        return corrupt_at(r, offset_of(r, r->pos), "corrupt: a block without its checksum record");
+        return corrupt_at(r, offset_of(r, 0), "corrupt: a block without its checksum record");
     uint32_t stored = 0;
     for (int i = CMT_BLOCK_CHECKSUM_BYTES - 1; i >= 0; i--)
         stored = stored << 8 | tails[i];
-    const uint8_t *pieces[] = {r->plain + r->pos, tails};
-    const size_t sizes[] = {(size_t)(tails - (r->plain + r->pos)), lens[2]};
+    const uint8_t *pieces[] = {block, tails};
+    const size_t sizes[] = {(size_t)(tails - block), lens[2]};
     if (stored != cmti_block_checksum(pieces, sizes, 2))
-        return corrupt_at(r, offset_of(r, r->pos), "corrupt: the block's checksum does not match");
+        return corrupt_at(r, offset_of(r, 0), "corrupt: the block's checksum does not match");
     return 0;
 }
 
@@ -370,35 +302,36 @@ static int next_block(cmt_reader *r)
     if (avail < 0)
         return -1;
     if (avail == 0)
-        return corrupt_at(r, offset_of(r, r->pos),
+        return corrupt_at(r, offset_of(r, 0),
                           "truncated: the stream stops%s without its end record", events_so_far(r));
-    size_t at = r->pos;
+    size_t at = 0;
     uint64_t lens[3];
-    if (get_header_varint(r, &at, &lens[0]) < 0)
+    if (get_header_varint(r, &at, (size_t)avail, &lens[0]) < 0)
         return -1;
     if (lens[0] == 0)
-        return read_end(r, at) < 0 ? -1 : 0;
-    if (get_header_varint(r, &at, &lens[1]) < 0 || get_header_varint(r, &at, &lens[2]) < 0)
+        return read_end(r, at, (size_t)avail) < 0 ? -1 : 0;
+    if (get_header_varint(r, &at, (size_t)avail, &lens[1]) < 0 ||
+        get_header_varint(r, &at, (size_t)avail, &lens[2]) < 0)
         return -1;
     for (int i = 0; i < 3; i++)
         if (lens[i] > CMT_SECTION_MAX)
-            return corrupt_at(r, offset_of(r, r->pos), "corrupt: a block section of %llu bytes",
+            return corrupt_at(r, offset_of(r, 0), "corrupt: a block section of %llu bytes",
                               (unsigned long long)lens[i]);
-    size_t header = at - r->pos, total = header + lens[0] + lens[1] + lens[2];
+    size_t header = at, total = header + lens[0] + lens[1] + lens[2];
     avail = ensure(r, total);
     if (avail < 0)
         return -1;
     if ((size_t)avail < total)
-        return corrupt_at(r, offset_of(r, r->pos), "truncated: the stream ends inside a block%s",
+        return corrupt_at(r, offset_of(r, 0), "truncated: the stream ends inside a block%s",
                           events_so_far(r));
     if (r->minor >= 1 && check_block(r, header, lens) < 0)
         return -1;
-    r->ops_start = r->op = r->plain + r->pos + header;
-    r->ops_offset = offset_of(r, r->pos + header);
+    r->ops_start = r->op = here(r) + header;
+    r->ops_offset = offset_of(r, header);
     r->op_end = r->head = r->op + lens[0];
     r->head_end = r->tail = r->head + lens[1];
     r->tail_end = r->tail + lens[2];
-    r->pos += total;
+    consume(r, total);
     return 1;
 }
 
@@ -581,7 +514,7 @@ const char *cmt_reader_error(const cmt_reader *r)
 
 bool cmt_reader_compressed(const cmt_reader *r)
 {
-    return r->dctx != NULL;
+    return r->compressed;
 }
 
 uint64_t cmt_reader_live_blocks(const cmt_reader *r)
@@ -593,10 +526,8 @@ void cmt_reader_close(cmt_reader *r)
 {
     if (!r)
         return;
-    ZSTD_freeDCtx(r->dctx);
     cmti_live_destroy(&r->live);
     cmti_slots_destroy(&r->slots);
     cmti_input_close(&r->in);
-    cmti_free(r->plain);
     cmti_free(r);
 }
