@@ -31,7 +31,7 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
 
 /* cmtlifetimes --summary: how many blocks died at each (lifetime, size),
  * most frequent first, as a table or JSON.  Returns 0 or -1. */
-int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_progress *progress,
+int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen);
 
 /* cmtoverhead: writes SOURCE, which must carry addresses (a text trace,
@@ -99,7 +99,7 @@ int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progres
 
 /* Writes finished STATS for a person (or as one JSON object); NAME is the
  * trace's. */
-void cmt_stats_print(FILE *f, const char *name, const cmt_trace_stats *stats, bool json);
+void cmt_stats_print(cmt_output *f, const char *name, const cmt_trace_stats *stats, bool json);
 
 /* Each bucket's range as text, "[1 KiB, 2 KiB)", for tables and plots. */
 void cmt_log_bucket_label(char *buf, size_t len, unsigned bucket);

@@ -183,7 +183,7 @@ static int by_count(const void *a, const void *b)
     return (x->size > y->size) - (x->size < y->size);
 }
 
-int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_progress *progress,
+int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
     cmti_map live;
@@ -213,18 +213,18 @@ int cmt_lifetimes_summary(cmt_source *source, FILE *out, bool json, const cmt_pr
                 pairs.slots[n++] = pairs.slots[i];
         qsort(pairs.slots, n, sizeof *pairs.slots, by_count);
         if (json) {
-            fprintf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
-                    line, died, live.count);
+            cmt_output_printf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
+                              line, died, live.count);
             for (size_t i = 0; i < n; i++)
-                fprintf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
-                        i ? ", " : "", pairs.slots[i].count, pairs.slots[i].lifetime, pairs.slots[i].size);
-            fprintf(out, "]}\n");
+                cmt_output_printf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
+                                  i ? ", " : "", pairs.slots[i].count, pairs.slots[i].lifetime, pairs.slots[i].size);
+            cmt_output_printf(out, "]}\n");
         } else {
-            fprintf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
-                    "count", "lifetime", "size", died, live.count);
+            cmt_output_printf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
+                                   "count", "lifetime", "size", died, live.count);
             for (size_t i = 0; i < n; i++)
-                fprintf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs.slots[i].count,
-                        pairs.slots[i].lifetime, pairs.slots[i].size);
+                cmt_output_printf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs.slots[i].count,
+                                  pairs.slots[i].lifetime, pairs.slots[i].size);
         }
     }
     cmti_free(pairs.slots);

@@ -211,7 +211,7 @@ static double percent(uint64_t part, uint64_t whole)
 
 /* Rows of a histogram, from its first non-empty bucket to its last, with
  * a bar of up to 40 '#'. */
-static void print_rows(FILE *f, const char *title, const uint64_t *count, unsigned n,
+static void print_rows(cmt_output *f, const char *title, const uint64_t *count, unsigned n,
                        void (*label)(char *, size_t, const void *, unsigned), const void *h)
 {
     unsigned first = 0, last = 0;
@@ -225,17 +225,17 @@ static void print_rows(FILE *f, const char *title, const uint64_t *count, unsign
         total += count[b];
         most = count[b] > most ? count[b] : most;
     }
-    fprintf(f, "\n%s\n", title);
+    cmt_output_printf(f, "\n%s\n", title);
     if (!total) {
-        fprintf(f, "  (none)\n");
+        cmt_output_printf(f, "  (none)\n");
         return;
     }
     for (unsigned b = first; b <= last; b++) {
         char name[48];
         label(name, sizeof name, h, b);
         int bar = (int)((count[b] * 40 + most - 1) / most);
-        fprintf(f, "  %-22s %12" PRIu64 " %6.2f%%  %.*s\n", name, count[b], percent(count[b], total), bar,
-                "########################################");
+        cmt_output_printf(f, "  %-22s %12" PRIu64 " %6.2f%%  %.*s\n", name, count[b], percent(count[b], total), bar,
+                             "########################################");
     }
 }
 
@@ -250,12 +250,12 @@ static void ratio_label(char *buf, size_t len, const void *h, unsigned b)
     cmt_ratio_bucket_label(buf, len, h, b);
 }
 
-static void print_json_counts(FILE *f, const char *name, const uint64_t *count, unsigned n)
+static void print_json_counts(cmt_output *f, const char *name, const uint64_t *count, unsigned n)
 {
-    fprintf(f, ", \"%s\": [", name);
+    cmt_output_printf(f, ", \"%s\": [", name);
     for (unsigned b = 0; b < n; b++)
-        fprintf(f, "%s%" PRIu64, b ? ", " : "", count[b]);
-    fputc(']', f);
+        cmt_output_printf(f, "%s%" PRIu64, b ? ", " : "", count[b]);
+    cmt_output_printf(f, "]");
 }
 
 static uint64_t accesses(const cmt_trace_stats *s)
@@ -263,55 +263,55 @@ static uint64_t accesses(const cmt_trace_stats *s)
     return s->calls[CMT_OP_LOAD] + s->calls[CMT_OP_STORE] + s->calls[CMT_OP_MODIFY];
 }
 
-static void print_json(FILE *f, const char *name, const cmt_trace_stats *s)
+static void print_json(cmt_output *f, const char *name, const cmt_trace_stats *s)
 {
-    fprintf(f, "{\"trace\": \"");
+    cmt_output_printf(f, "{\"trace\": \"");
     for (const char *p = name; *p; p++)
-        fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "\\u%04x" : "%c", *p);
-    fprintf(f, "\", \"events\": %" PRIu64 ", \"calls\": {", s->events);
+        cmt_output_printf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "\\u%04x" : "%c", *p);
+    cmt_output_printf(f, "\", \"events\": %" PRIu64 ", \"calls\": {", s->events);
     for (int op = 0; op < CMT_OP_COUNT; op++)
-        fprintf(f, "%s\"%s\": %" PRIu64, op ? ", " : "", cmt_op_name((cmt_op)op), s->calls[op]);
-    fprintf(f,
-            "}, \"free_null\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
-            ", \"allocated_blocks\": %" PRIu64 ", \"peak_live_bytes\": %" PRIu64 ", \"peak_live_blocks\": %" PRIu64
-            ", \"peak_event\": %" PRIu64 ", \"never_freed_bytes\": %" PRIu64 ", \"never_freed_blocks\": %" PRIu64
-            ", \"temporary\": %" PRIu64 ", \"accessed_bytes\": %" PRIu64,
-            s->free_null, s->failed, s->allocated_bytes, s->allocated_blocks, s->peak_live_bytes,
-            s->peak_live_blocks, s->peak_event, s->live_bytes, s->live_blocks, s->temporary, s->accessed_bytes);
+        cmt_output_printf(f, "%s\"%s\": %" PRIu64, op ? ", " : "", cmt_op_name((cmt_op)op), s->calls[op]);
+    cmt_output_printf(f,
+                      "}, \"free_null\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                      ", \"allocated_blocks\": %" PRIu64 ", \"peak_live_bytes\": %" PRIu64 ", \"peak_live_blocks\": %" PRIu64
+                      ", \"peak_event\": %" PRIu64 ", \"never_freed_bytes\": %" PRIu64 ", \"never_freed_blocks\": %" PRIu64
+                      ", \"temporary\": %" PRIu64 ", \"accessed_bytes\": %" PRIu64,
+                      s->free_null, s->failed, s->allocated_bytes, s->allocated_blocks, s->peak_live_bytes,
+                      s->peak_live_blocks, s->peak_event, s->live_bytes, s->live_blocks, s->temporary, s->accessed_bytes);
     print_json_counts(f, "size_histogram", s->sizes.count, CMT_LOG_BUCKETS);
     print_json_counts(f, "lifetime_histogram", s->lifetimes.count, CMT_LOG_BUCKETS);
     print_json_counts(f, "macro_lifetime_histogram", s->macro.count, CMT_RATIO_BUCKETS);
-    fprintf(f, ", \"macro_lifetime_upper\": [");
+    cmt_output_printf(f, ", \"macro_lifetime_upper\": [");
     for (unsigned b = 0; b < CMT_RATIO_BUCKETS; b++)
-        fprintf(f, "%s%g", b ? ", " : "", macro_upper[b]);
-    fputc(']', f);
+        cmt_output_printf(f, "%s%g", b ? ", " : "", macro_upper[b]);
+    cmt_output_printf(f, "]");
     if (accesses(s))
         print_json_counts(f, "micro_lifetime_histogram", s->micro.count, CMT_RATIO_BUCKETS);
-    fprintf(f, "}\n");
+    cmt_output_printf(f, "}\n");
 }
 
-void cmt_stats_print(FILE *f, const char *name, const cmt_trace_stats *s, bool json)
+void cmt_stats_print(cmt_output *f, const char *name, const cmt_trace_stats *s, bool json)
 {
     if (json) {
         print_json(f, name, s);
         return;
     }
     uint64_t aligned = s->calls[CMT_OP_POSIX_MEMALIGN] + s->calls[CMT_OP_ALIGNED_ALLOC] + s->calls[CMT_OP_MEMALIGN];
-    fprintf(f, "trace           %s\n", name);
-    fprintf(f, "events          %" PRIu64 "\n", s->events);
-    fprintf(f, "calls           malloc %" PRIu64 ", calloc %" PRIu64 ", realloc %" PRIu64 ", free %" PRIu64
-               " (of NULL %" PRIu64 "), aligned %" PRIu64 "; %" PRIu64 " returned NULL\n",
-            s->calls[CMT_OP_MALLOC], s->calls[CMT_OP_CALLOC], s->calls[CMT_OP_REALLOC], s->calls[CMT_OP_FREE],
-            s->free_null, aligned, s->failed);
+    cmt_output_printf(f, "trace           %s\n", name);
+    cmt_output_printf(f, "events          %" PRIu64 "\n", s->events);
+    cmt_output_printf(f, "calls           malloc %" PRIu64 ", calloc %" PRIu64 ", realloc %" PRIu64 ", free %" PRIu64
+                         " (of NULL %" PRIu64 "), aligned %" PRIu64 "; %" PRIu64 " returned NULL\n",
+                      s->calls[CMT_OP_MALLOC], s->calls[CMT_OP_CALLOC], s->calls[CMT_OP_REALLOC], s->calls[CMT_OP_FREE],
+                      s->free_null, aligned, s->failed);
     if (accesses(s))
-        fprintf(f, "accesses        load %" PRIu64 ", store %" PRIu64 ", modify %" PRIu64 "; %" PRIu64 " bytes\n",
-                s->calls[CMT_OP_LOAD], s->calls[CMT_OP_STORE], s->calls[CMT_OP_MODIFY], s->accessed_bytes);
-    fprintf(f, "allocated       %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->allocated_bytes, s->allocated_blocks);
-    fprintf(f, "peak live       %" PRIu64 " bytes in %" PRIu64 " blocks, at event %" PRIu64 " (%.1f%% of the way)\n",
-            s->peak_live_bytes, s->peak_live_blocks, s->peak_event, percent(s->peak_event, s->events));
-    fprintf(f, "never freed     %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->live_bytes, s->live_blocks);
-    fprintf(f, "temporary       %" PRIu64 " blocks (%.1f%%) freed before any other allocation\n", s->temporary,
-            percent(s->temporary, s->allocated_blocks));
+        cmt_output_printf(f, "accesses        load %" PRIu64 ", store %" PRIu64 ", modify %" PRIu64 "; %" PRIu64 " bytes\n",
+                          s->calls[CMT_OP_LOAD], s->calls[CMT_OP_STORE], s->calls[CMT_OP_MODIFY], s->accessed_bytes);
+    cmt_output_printf(f, "allocated       %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->allocated_bytes, s->allocated_blocks);
+    cmt_output_printf(f, "peak live       %" PRIu64 " bytes in %" PRIu64 " blocks, at event %" PRIu64 " (%.1f%% of the way)\n",
+                      s->peak_live_bytes, s->peak_live_blocks, s->peak_event, percent(s->peak_event, s->events));
+    cmt_output_printf(f, "never freed     %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->live_bytes, s->live_blocks);
+    cmt_output_printf(f, "temporary       %" PRIu64 " blocks (%.1f%%) freed before any other allocation\n", s->temporary,
+                      percent(s->temporary, s->allocated_blocks));
     print_rows(f, "sizes (bytes asked for, each allocation)", s->sizes.count, CMT_LOG_BUCKETS, log_label, NULL);
     print_rows(f, "lifetimes (events from allocation to free, each freed block)", s->lifetimes.count,
                CMT_LOG_BUCKETS, log_label, NULL);

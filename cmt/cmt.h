@@ -159,6 +159,11 @@ CMT_API void cmt_output_remove_on_signals(void);
  * and a message in ERR (of ERRLEN bytes) on failure. */
 CMT_API cmt_output *cmt_output_open(const char *path, char *err, size_t errlen);
 
+/* Writes FMT with its arguments, as printf does.  Returns 0, or -1 with
+ * the message in cmt_output_error; an output a write failed on fails its
+ * commit too, so a printer may check once, at the end. */
+CMT_API int cmt_output_printf(cmt_output *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Writes straight to FD, already open (NAME is for messages): no
  * temporary file (nothing for a signal to remove), for a recorder inside another
  * program, whose file must be readable as far as it got even if the

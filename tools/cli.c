@@ -188,22 +188,3 @@ int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis 
     cmt_source_close(source);
     return rc == 0 ? EXIT_OK : EXIT_DATA;
 }
-
-int cli_print_to_output(cmt_output *out, void (*print)(FILE *f, const void *context), const void *context,
-                        char *err, size_t errlen)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    print(f, context);
-    fclose(f);
-    int rc = cmt_output_write(out, text, len);
-    if (rc < 0)
-        snprintf(err, errlen, "%s", cmt_output_error(out));
-    free(text);
-    return rc;
-}

@@ -94,9 +94,4 @@ typedef int (*cli_analysis)(cmt_source *source, cmt_output *out, const cli_trace
  * status. */
 int cli_run_analysis(const char *prog, const cli_trace_options *o, cli_analysis analyse);
 
-/* Writes what PRINT prints to a FILE into OUT: for the reports that
- * stdio's formatting suits.  Returns 0, or -1 with a message. */
-int cli_print_to_output(cmt_output *out, void (*print)(FILE *f, const void *context),
-                        const void *context, char *err, size_t errlen);
-
 #endif /* CMT_CLI_H */

@@ -27,30 +27,12 @@ static void usage(void)
            PROG);
 }
 
-typedef struct summary_job {
-    cmt_source *source;
-    const cli_trace_options *options;
-    const cmt_progress *progress;
-    int rc;
-    char *err;
-    size_t errlen;
-} summary_job;
-
-static void print_summary(FILE *f, const void *context)
-{
-    summary_job *job = (summary_job *)context;
-    job->rc = cmt_lifetimes_summary(job->source, f, job->options->json, job->progress, job->err, job->errlen);
-}
-
 static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
                    const cmt_progress *progress, char *err, size_t errlen)
 {
     if (!o->summary)
         return cmt_annotate_lifetimes(source, out, progress, err, errlen);
-    summary_job job = {source, o, progress, 0, err, errlen};
-    if (cli_print_to_output(out, print_summary, &job, err, errlen) < 0)
-        return -1;
-    return job.rc;
+    return cmt_lifetimes_summary(source, out, o->json, progress, err, errlen);
 }
 
 int main(int argc, char **argv)

@@ -491,22 +491,31 @@ static void run_child(const options *o, const cmt_allocator *a, int fd)
     _exit(EXIT_DATA);
 }
 
-/* Writes PATH whole with WRITE(OUT, WHAT): committed if it went well,
- * else discarded and the error said.  Returns 0 or -1. */
-static int write_whole(const char *path, int (*write)(cmt_output *out, const void *what), const void *what)
+typedef int writer(cmt_output *out, const void *what);
+
+/* Writes OUT (NULL: it could not be opened, ERR, of WRITE_ERRLEN bytes, says why) whole with
+ * WRITE(OUT, WHAT): committed if it went well, else discarded and the
+ * error said.  Returns 0 or -1. */
+#define WRITE_ERRLEN 512
+static int write_and_commit(cmt_output *out, char *err, writer *write, const void *what)
 {
-    char err[512];
-    cmt_output *out = cmt_output_open(path, err, sizeof err);
     if (out && write(out, what) < 0) {
-        snprintf(err, sizeof err, "%s", cmt_output_error(out));
+        snprintf(err, WRITE_ERRLEN, "%s", cmt_output_error(out));
         cmt_output_abort(out);
         out = NULL;
     }
-    if (!out || cmt_output_commit(out, err, sizeof err) < 0) {
+    if (!out || cmt_output_commit(out, err, WRITE_ERRLEN) < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     return 0;
+}
+
+/* Writes PATH ("-": standard output) whole with WRITE(OUT, WHAT). */
+static int write_whole(const char *path, writer *write, const void *what)
+{
+    char err[WRITE_ERRLEN] = "";
+    return write_and_commit(cmt_output_open(path, err, sizeof err), err, write, what);
 }
 
 static int write_samples(cmt_output *out, const void *samples)
@@ -609,36 +618,37 @@ static int replay_repeated(const options *o, const cmt_allocator *a, cmt_replay_
     return 0;
 }
 
-static int write_text(cmt_output *out, const void *text)
+typedef struct report_job {
+    const options *o;
+    const cmt_replay_report *reports;
+    const cmt_maxmem *maxmem;
+} report_job;
+
+static int print_report(cmt_output *out, const void *what)
 {
-    return cmt_output_write(out, text, strlen(text));
+    const report_job *job = what;
+    if (job->maxmem)
+        cmt_report_print_maxmem(out, job->maxmem, job->o->json);
+    else if (job->o->nallocators == 1)
+        cmt_report_print(out, &job->reports[0], job->o->json);
+    else
+        cmt_report_print_comparison(out, job->reports, job->o->nallocators, job->o->json);
+    return 0; /* a failed write fails the commit */
 }
 
 /* Prints the report to --report FILE, or to standard output (standard
  * error when -v has standard output).  Returns 0 or -1. */
 static int emit_report(const options *o, const cmt_replay_report *reports, const cmt_maxmem *maxmem)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem) {
-        fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
-        return -1;
-    }
-    if (maxmem)
-        cmt_report_print_maxmem(mem, maxmem, o->json);
-    else if (o->nallocators == 1)
-        cmt_report_print(mem, &reports[0], o->json);
-    else
-        cmt_report_print_comparison(mem, reports, o->nallocators, o->json);
-    fclose(mem);
-    int rc = 0;
-    if (!o->report)
-        fwrite(text, 1, len, o->verbose && !o->output ? stderr : stdout);
-    else
-        rc = write_whole(o->report, write_text, text);
-    free(text);
-    return rc;
+    report_job job = {o, reports, maxmem};
+    if (o->report || !o->verbose || o->output)
+        return write_whole(o->report ? o->report : "-", print_report, &job);
+    char err[WRITE_ERRLEN] = "can't write to standard error";
+    int fd = dup(STDERR_FILENO);
+    cmt_output *out = fd >= 0 ? cmt_output_open_fd(fd, "standard error") : NULL;
+    if (fd >= 0 && !out)
+        close(fd);
+    return write_and_commit(out, err, print_report, &job);
 }
 
 /* --maxmem: rmalloc's smallest heaps, with and without compaction, beside

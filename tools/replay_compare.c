@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* memmem, posix_spawn_file_actions_addchdir_np */
 #include "replay_report.h"
+#include "cmt_internal.h"
 
 #include <errno.h>
 #include <spawn.h>
@@ -51,44 +52,30 @@ int cmt_compare_check_gnuplot(char *err, size_t errlen)
     return -1;
 }
 
-/* Writes the LEN bytes of TEXT to DIR/NAME, whole or not at all. */
-static int write_file_in(const char *dir, const char *name, const char *text, size_t len, char *err,
-                         size_t errlen)
+/* DIR/NAME, to be written whole or not at all; NULL with a message in
+ * ERR. */
+static cmt_output *open_in(const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    cmt_output *out = cmt_output_open(path, err, errlen);
-    if (!out)
-        return -1;
-    if (cmt_output_write(out, text, len) < 0) {
-        snprintf(err, errlen, "%s", cmt_output_error(out));
+    return cmt_output_open(path, err, errlen);
+}
+
+/* OUT committed where RC is 0 (a write that failed fails it), else
+ * discarded.  Returns 0, or -1 with a message in ERR (already there where
+ * RC was -1). */
+static int finish(cmt_output *out, int rc, char *err, size_t errlen)
+{
+    if (rc < 0) {
         cmt_output_abort(out);
         return -1;
     }
     return cmt_output_commit(out, err, errlen);
 }
 
-/* A memory stream for building a file's text. */
-typedef struct text {
-    char *bytes;
-    size_t len;
-    FILE *f;
-} text;
-
-static bool text_open(text *t)
+static void put_char(cmt_output *f, char c)
 {
-    *t = (text){0};
-    t->f = open_memstream(&t->bytes, &t->len);
-    return t->f != NULL;
-}
-
-/* Closes T and writes it to DIR/NAME. */
-static int text_save(text *t, const char *dir, const char *name, char *err, size_t errlen)
-{
-    fclose(t->f);
-    int rc = write_file_in(dir, name, t->bytes, t->len, err, errlen);
-    free(t->bytes);
-    return rc;
+    cmt_output_write(f, &c, 1);
 }
 
 /* NAME.dat: one row a bucket, "index label count", from the first
@@ -97,11 +84,11 @@ static int write_histogram(const char *dir, const char *name, const uint64_t *co
                            void (*label)(char *, size_t, const void *, unsigned), const void *h,
                            char *err, size_t errlen)
 {
-    text t;
-    if (!text_open(&t)) {
-        snprintf(err, errlen, "out of memory");
+    char file[64];
+    snprintf(file, sizeof file, "%s.dat", name);
+    cmt_output *f = open_in(dir, file, err, errlen);
+    if (!f)
         return -1;
-    }
     unsigned first = 0, last = 0;
     bool any = false;
     for (unsigned b = 0; b < n; b++) {
@@ -111,15 +98,13 @@ static int write_histogram(const char *dir, const char *name, const uint64_t *co
             any = true;
         }
     }
-    fprintf(t.f, "# bucket label count\n");
+    cmt_output_printf(f, "# bucket label count\n");
     for (unsigned b = first; any && b <= last; b++) {
         char name_of[48];
         label(name_of, sizeof name_of, h, b);
-        fprintf(t.f, "%u \"%s\" %llu\n", b - first, name_of, (unsigned long long)count[b]);
+        cmt_output_printf(f, "%u \"%s\" %llu\n", b - first, name_of, (unsigned long long)count[b]);
     }
-    char file[64];
-    snprintf(file, sizeof file, "%s.dat", name);
-    return text_save(&t, dir, file, err, errlen);
+    return finish(f, 0, err, errlen);
 }
 
 static void log_label(char *buf, size_t len, const void *h, unsigned b)
@@ -155,59 +140,59 @@ static size_t plotted_histograms(const cmt_trace_stats *s)
 }
 
 /* S as a gnuplot string: double quotes, backslashes and quotes escaped. */
-static void put_string(FILE *f, const char *s)
+static void put_string(cmt_output *f, const char *s)
 {
-    fputc('"', f);
+    put_char(f, '"');
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc(*s, f);
+            put_char(f, '\\');
+        put_char(f, *s);
     }
-    fputc('"', f);
+    put_char(f, '"');
 }
 
 /* plots.gp: every picture twice, as PNG and as SVG. */
-static void write_script(FILE *f, const char *trace, const cmt_replay_report *reports, size_t n,
+static void write_script(cmt_output *f, const char *trace, const cmt_replay_report *reports, size_t n,
                          const cmt_trace_stats *stats)
 {
     static const char *const terminals[][2] = {
         {"png", "pngcairo size 1000,560 font 'sans,10'"},
         {"svg", "svg size 1000,560 dynamic font 'sans,11'"},
     };
-    fprintf(f, "# Drawn by cmtreplay --compare; gnuplot plots.gp redraws the pictures.\n"
-               "set grid ytics\nset key below\n");
+    cmt_output_printf(f, "# Drawn by cmtreplay --compare; gnuplot plots.gp redraws the pictures.\n"
+                         "set grid ytics\nset key below\n");
     for (size_t t = 0; t < 2; t++) {
-        fprintf(f, "set terminal %s\nset output 'memory.%s'\n", terminals[t][1], terminals[t][0]);
+        cmt_output_printf(f, "set terminal %s\nset output 'memory.%s'\n", terminals[t][1], terminals[t][0]);
         char title[4200];
         snprintf(title, sizeof title, "Memory over time: %s", trace);
-        fprintf(f, "set title ");
+        cmt_output_printf(f, "set title ");
         put_string(f, title);
-        fprintf(f, " noenhanced\nset xlabel 'event'\nset ylabel 'MiB'\nset style data lines\nset xtics norotate\n");
-        fprintf(f, "plot 'timeline.%s' using 1:($2/1048576) title 'optimal (live bytes)' lw 2 lc rgb 'black'",
-                reports[0].allocator);
+        cmt_output_printf(f, " noenhanced\nset xlabel 'event'\nset ylabel 'MiB'\nset style data lines\nset xtics norotate\n");
+        cmt_output_printf(f, "plot 'timeline.%s' using 1:($2/1048576) title 'optimal (live bytes)' lw 2 lc rgb 'black'",
+                          reports[0].allocator);
         for (size_t i = 0; i < n; i++)
-            fprintf(f, ", \\\n     'timeline.%s' using 1:($3/1048576) title '%s' lw 1.5 lc %zu", reports[i].allocator,
-                    reports[i].allocator, i + 1);
+            cmt_output_printf(f, ", \\\n     'timeline.%s' using 1:($3/1048576) title '%s' lw 1.5 lc %zu", reports[i].allocator,
+                              reports[i].allocator, i + 1);
         /* The kernel's count beside each allocator's own: dashed. */
         for (size_t i = 0; i < n; i++)
-            fprintf(f, ", \\\n     'timeline.%s.rss' using 2:($3/1048576) title '%s RSS' lw 1 dt 2 lc %zu",
-                    reports[i].allocator, reports[i].allocator, i + 1);
-        fprintf(f, "\n");
+            cmt_output_printf(f, ", \\\n     'timeline.%s.rss' using 2:($3/1048576) title '%s RSS' lw 1 dt 2 lc %zu",
+                              reports[i].allocator, reports[i].allocator, i + 1);
+        cmt_output_printf(f, "\n");
         for (size_t h = 0; h < plotted_histograms(stats); h++) {
-            fprintf(f, "set output '%s.%s'\nset title ", histograms[h].name, terminals[t][0]);
+            cmt_output_printf(f, "set output '%s.%s'\nset title ", histograms[h].name, terminals[t][0]);
             put_string(f, histograms[h].title);
-            fprintf(f, "\nset xlabel ");
+            cmt_output_printf(f, "\nset xlabel ");
             put_string(f, histograms[h].xlabel);
-            fprintf(f, "\nset ylabel 'blocks'\nset style fill solid 0.6\nset boxwidth 0.8\n"
-                       "set xtics rotate by -35 noenhanced\n"
-                       "plot '%s.dat' using 1:3:xtic(2) with boxes notitle lc rgb '#3a6ea5'\n",
-                    histograms[h].name);
+            cmt_output_printf(f, "\nset ylabel 'blocks'\nset style fill solid 0.6\nset boxwidth 0.8\n"
+                                 "set xtics rotate by -35 noenhanced\n"
+                                 "plot '%s.dat' using 1:3:xtic(2) with boxes notitle lc rgb '#3a6ea5'\n",
+                              histograms[h].name);
         }
     }
 }
 
 /* Copies DIR/NAME into F (an SVG, inline in the page). */
-static int inline_file(FILE *f, const char *dir, const char *name, char *err, size_t errlen)
+static int inline_file(cmt_output *f, const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -231,70 +216,75 @@ static int inline_file(FILE *f, const char *dir, const char *name, char *err, si
                 continue;
             }
         }
-        fwrite(p, 1, got, f);
+        cmt_output_write(f, p, got);
     }
     fclose(in);
     return 0;
 }
 
-static void write_escaped(FILE *f, const char *s)
+static void write_escaped(cmt_output *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        default: fputc(*s, f);
+        case '<': cmt_output_printf(f, "&lt;"); break;
+        case '>': cmt_output_printf(f, "&gt;"); break;
+        case '&': cmt_output_printf(f, "&amp;"); break;
+        default: put_char(f, *s);
         }
     }
+}
+
+/* What TABLE holds, escaped into F; TABLE is closed.  0, or -1 with a
+ * message in ERR where TABLE ran out of memory. */
+static int write_escaped_table(cmt_output *f, cmt_output *table, char *err, size_t errlen)
+{
+    size_t len;
+    write_escaped(f, cmti_output_text(table, &len));
+    return cmt_output_commit(table, err, errlen);
 }
 
 static int write_page(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
                       const cmt_trace_stats *stats, char *err, size_t errlen)
 {
-    text t;
-    if (!text_open(&t)) {
-        snprintf(err, errlen, "out of memory");
+    cmt_output *f = open_in(dir, "index.html", err, errlen);
+    if (!f)
         return -1;
+    cmt_output_printf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cmt report: ");
+    write_escaped(f, trace);
+    cmt_output_printf(f, "</title>\n<style>body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}"
+                         "pre{background:#f4f4f4;padding:1em;overflow-x:auto}svg{max-width:100%%;height:auto}</style>"
+                         "</head><body>\n<h1>");
+    write_escaped(f, trace);
+    cmt_output_printf(f, "</h1>\n<h2>Allocators</h2>\n<pre>");
+    cmt_output *table = cmti_output_memory();
+    if (!table) {
+        snprintf(err, errlen, "out of memory");
+        return finish(f, -1, err, errlen);
     }
-    FILE *f = t.f;
-    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cmt report: ");
-    write_escaped(f, trace);
-    fprintf(f, "</title>\n<style>body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}"
-               "pre{background:#f4f4f4;padding:1em;overflow-x:auto}svg{max-width:100%%;height:auto}</style>"
-               "</head><body>\n<h1>");
-    write_escaped(f, trace);
-    fprintf(f, "</h1>\n<h2>Allocators</h2>\n<pre>");
-    char *table = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&table, &len);
-    cmt_report_print_comparison(mem, reports, n, false);
-    fclose(mem);
-    write_escaped(f, table);
-    free(table);
-    fprintf(f, "</pre>\n<p>Overhead is the peak footprint over the peak of live bytes; ns/event "
-               "includes writing every allocated byte (docs/cmtreplay.md).</p>\n<h2>Memory over time</h2>\n");
-    int rc = inline_file(f, dir, "memory.svg", err, errlen);
+    cmt_report_print_comparison(table, reports, n, false);
+    int rc = write_escaped_table(f, table, err, errlen);
+    cmt_output_printf(f, "</pre>\n<p>Overhead is the peak footprint over the peak of live bytes; ns/event "
+                         "includes writing every allocated byte (docs/cmtreplay.md).</p>\n<h2>Memory over time</h2>\n");
+    if (rc == 0)
+        rc = inline_file(f, dir, "memory.svg", err, errlen);
     for (size_t h = 0; rc == 0 && h < plotted_histograms(stats); h++) {
         char name[64];
         snprintf(name, sizeof name, "%s.svg", histograms[h].name);
-        fprintf(f, "<h2>%s</h2>\n", histograms[h].title);
+        cmt_output_printf(f, "<h2>%s</h2>\n", histograms[h].title);
         rc = inline_file(f, dir, name, err, errlen);
     }
-    fprintf(f, "<h2>The trace</h2>\n<pre>");
-    mem = open_memstream(&table, &len);
-    cmt_stats_print(mem, trace, stats, false);
-    fclose(mem);
-    write_escaped(f, table);
-    free(table);
-    fprintf(f, "</pre>\n<p>Made by cmtreplay --compare; the data and plots.gp are beside this page.</p>\n"
-               "</body></html>\n");
-    if (rc < 0) {
-        fclose(t.f);
-        free(t.bytes);
-        return -1;
+    cmt_output_printf(f, "<h2>The trace</h2>\n<pre>");
+    if (rc == 0 && !(table = cmti_output_memory())) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
     }
-    return text_save(&t, dir, "index.html", err, errlen);
+    if (rc == 0) {
+        cmt_stats_print(table, trace, stats, false);
+        rc = write_escaped_table(f, table, err, errlen);
+    }
+    cmt_output_printf(f, "</pre>\n<p>Made by cmtreplay --compare; the data and plots.gp are beside this page.</p>\n"
+                         "</body></html>\n");
+    return finish(f, rc, err, errlen);
 }
 
 int cmt_compare_report(const char *dir, const char *trace, const cmt_replay_report *reports, size_t n,
@@ -307,13 +297,11 @@ int cmt_compare_report(const char *dir, const char *trace, const cmt_replay_repo
         if (write_histogram(dir, histograms[h].name, counts[h], buckets[h], ratio_of[h] ? ratio_label : log_label,
                             ratio_of[h], err, errlen) < 0)
             return -1;
-    text script;
-    if (!text_open(&script)) {
-        snprintf(err, errlen, "out of memory");
+    cmt_output *script = open_in(dir, "plots.gp", err, errlen);
+    if (!script)
         return -1;
-    }
-    write_script(script.f, trace, reports, n, stats);
-    if (text_save(&script, dir, "plots.gp", err, errlen) < 0)
+    write_script(script, trace, reports, n, stats);
+    if (finish(script, 0, err, errlen) < 0)
         return -1;
     char *args[] = {"gnuplot", "plots.gp", NULL};
     int rc = run_gnuplot(args, dir);

@@ -49,172 +49,172 @@ static uint64_t aligned_calls(const cmt_replay_report *r)
            r->calls[CMT_OP_MEMALIGN];
 }
 
-static void print_json(FILE *f, const cmt_replay_report *r)
+static void print_json(cmt_output *f, const cmt_replay_report *r)
 {
-    fprintf(f, "{\"allocator\": \"%s\", \"events\": %llu, \"calls\": {", r->allocator,
-            (unsigned long long)r->events);
+    cmt_output_printf(f, "{\"allocator\": \"%s\", \"events\": %llu, \"calls\": {", r->allocator,
+                      (unsigned long long)r->events);
     for (int op = 0; op < CMT_OP_COUNT; op++)
-        fprintf(f, "%s\"%s\": %llu", op ? ", " : "", cmt_op_name((cmt_op)op),
-                (unsigned long long)r->calls[op]);
-    fprintf(f,
-            "}, \"free_null\": %llu, \"seconds\": %.9f, \"ns_per_event\": %.2f, "
-            "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
-            "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
-            "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, \"sample_seconds\": %.6f, "
-            "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
-            "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
-            "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
-            "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
-            "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"paced\": %s, \"paced_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
-            "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
-            "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
-            "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
-            (unsigned long long)r->free_null, r->seconds, cmt_report_ns_per_event(r),
-            (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
-            (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
-            (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
-            (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped, r->sample_seconds,
-            ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
-            (unsigned long long)r->peak_rss, (unsigned long long)r->harness_peak_bytes,
-            (unsigned long long)r->failed_in_trace,
-            (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
-            (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
-            (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
-            (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds,
-            r->paced ? "true" : "false", r->paced_seconds, r->serial_reason,
-            r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
-            (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
-            (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
-            (unsigned long long)r->peak_rss_min, (unsigned long long)r->peak_rss_max);
+        cmt_output_printf(f, "%s\"%s\": %llu", op ? ", " : "", cmt_op_name((cmt_op)op),
+                          (unsigned long long)r->calls[op]);
+    cmt_output_printf(f,
+                      "}, \"free_null\": %llu, \"seconds\": %.9f, \"ns_per_event\": %.2f, "
+                      "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
+                      "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
+                      "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, \"sample_seconds\": %.6f, "
+                      "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
+                      "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
+                      "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
+                      "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
+                      "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"paced\": %s, \"paced_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
+                      "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
+                      "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
+                      "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
+                      (unsigned long long)r->free_null, r->seconds, cmt_report_ns_per_event(r),
+                      (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
+                      (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
+                      (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
+                      (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped, r->sample_seconds,
+                      ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
+                      (unsigned long long)r->peak_rss, (unsigned long long)r->harness_peak_bytes,
+                      (unsigned long long)r->failed_in_trace,
+                      (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
+                      (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
+                      (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
+                      (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds,
+                      r->paced ? "true" : "false", r->paced_seconds, r->serial_reason,
+                      r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
+                      (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
+                      (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
+                      (unsigned long long)r->peak_rss_min, (unsigned long long)r->peak_rss_max);
 }
 
-void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json)
+void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
 {
     if (json) {
         print_json(f, r);
-        fputc('\n', f);
+        cmt_output_printf(f, "\n");
         return;
     }
     char a[32], b[32], c[32];
-    fprintf(f, "allocator       %s\n", r->allocator);
-    fprintf(f, "events          %s: malloc %llu, calloc %llu, realloc %llu, free %llu, aligned %llu",
-            cmt_report_grouped(a, r->events), (unsigned long long)r->calls[CMT_OP_MALLOC],
-            (unsigned long long)r->calls[CMT_OP_CALLOC], (unsigned long long)r->calls[CMT_OP_REALLOC],
-            (unsigned long long)r->calls[CMT_OP_FREE], (unsigned long long)aligned_calls(r));
+    cmt_output_printf(f, "allocator       %s\n", r->allocator);
+    cmt_output_printf(f, "events          %s: malloc %llu, calloc %llu, realloc %llu, free %llu, aligned %llu",
+                      cmt_report_grouped(a, r->events), (unsigned long long)r->calls[CMT_OP_MALLOC],
+                      (unsigned long long)r->calls[CMT_OP_CALLOC], (unsigned long long)r->calls[CMT_OP_REALLOC],
+                      (unsigned long long)r->calls[CMT_OP_FREE], (unsigned long long)aligned_calls(r));
     if (r->free_null)
-        fprintf(f, " (free(NULL) %llu)", (unsigned long long)r->free_null);
+        cmt_output_printf(f, " (free(NULL) %llu)", (unsigned long long)r->free_null);
     if (r->calls[CMT_OP_LOAD] + r->calls[CMT_OP_STORE] + r->calls[CMT_OP_MODIFY])
-        fprintf(f, "\naccesses        load %llu, store %llu, modify %llu%s",
-                (unsigned long long)r->calls[CMT_OP_LOAD], (unsigned long long)r->calls[CMT_OP_STORE],
-                (unsigned long long)r->calls[CMT_OP_MODIFY],
-                r->relocating ? " (each with its block locked)" : "");
-    fprintf(f, "\ntime            %.3f ms, %.1f ns/event", r->seconds * 1e3, cmt_report_ns_per_event(r));
+        cmt_output_printf(f, "\naccesses        load %llu, store %llu, modify %llu%s",
+                          (unsigned long long)r->calls[CMT_OP_LOAD], (unsigned long long)r->calls[CMT_OP_STORE],
+                          (unsigned long long)r->calls[CMT_OP_MODIFY],
+                          r->relocating ? " (each with its block locked)" : "");
+    cmt_output_printf(f, "\ntime            %.3f ms, %.1f ns/event", r->seconds * 1e3, cmt_report_ns_per_event(r));
     if (r->threads > 1)
-        fprintf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
-                r->wall_seconds * 1e3, r->wait_seconds * 1e3);
+        cmt_output_printf(f, " (summed over threads); %.3f ms from start to end, %.3f ms waiting at hand-offs",
+                          r->wall_seconds * 1e3, r->wait_seconds * 1e3);
     if (r->paced)
-        fprintf(f, "\npace            the recorded gaps kept: %.3f ms asleep%s, %.3f ms from start to end",
-                r->paced_seconds * 1e3, r->threads > 1 ? " (summed over threads)" : "", r->wall_seconds * 1e3);
+        cmt_output_printf(f, "\npace            the recorded gaps kept: %.3f ms asleep%s, %.3f ms from start to end",
+                          r->paced_seconds * 1e3, r->threads > 1 ? " (summed over threads)" : "", r->wall_seconds * 1e3);
     if (r->repetitions > 1)
-        fprintf(f, "\nrepeated        %llu times in fresh processes: the median by time; %.1f to %.1f ns/event, "
-                   "peak RSS %s to %s",
-                (unsigned long long)r->repetitions, r->ns_per_event_min, r->ns_per_event_max,
-                human(a, r->peak_rss_min), human(b, r->peak_rss_max));
-    fprintf(f, "\nthreads         %llu, %llu frees and reallocs of another thread's block",
-            (unsigned long long)r->threads, (unsigned long long)r->cross_thread_frees);
+        cmt_output_printf(f, "\nrepeated        %llu times in fresh processes: the median by time; %.1f to %.1f ns/event, "
+                             "peak RSS %s to %s",
+                          (unsigned long long)r->repetitions, r->ns_per_event_min, r->ns_per_event_max,
+                          human(a, r->peak_rss_min), human(b, r->peak_rss_max));
+    cmt_output_printf(f, "\nthreads         %llu, %llu frees and reallocs of another thread's block",
+                      (unsigned long long)r->threads, (unsigned long long)r->cross_thread_frees);
     if (r->serial_reason[0])
-        fprintf(f, " (the trace's threads replayed on one: %s)", r->serial_reason);
+        cmt_output_printf(f, " (the trace's threads replayed on one: %s)", r->serial_reason);
     else if (r->threads > 1)
-        fprintf(f, r->window ? " (each within %llu events of the recorded order)" : " (waiting only at hand-offs)",
-                (unsigned long long)r->window);
-    fputc('\n', f);
-    fprintf(f, "peak live       %s bytes in %s blocks, at event %llu (%s", cmt_report_grouped(a, r->peak_live_bytes),
-            cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event,
-            r->threads > 1 ? "the trace's blocks, in the recorded order" : "blocks that exist in the replay");
+        cmt_output_printf(f, r->window ? " (each within %llu events of the recorded order)" : " (waiting only at hand-offs)",
+                          (unsigned long long)r->window);
+    cmt_output_printf(f, "\n");
+    cmt_output_printf(f, "peak live       %s bytes in %s blocks, at event %llu (%s", cmt_report_grouped(a, r->peak_live_bytes),
+                      cmt_report_grouped(b, r->peak_live_blocks), (unsigned long long)r->peak_live_event,
+                      r->threads > 1 ? "the trace's blocks, in the recorded order" : "blocks that exist in the replay");
     if (r->failed_in_replay)
-        fprintf(f, "; %s that failed in it left out", cmt_report_grouped(c, r->failed_in_replay));
-    fputs(")\n", f);
-    fprintf(f, "end live        %s bytes in %s blocks (never freed)\n", cmt_report_grouped(a, r->end_live_bytes),
-            cmt_report_grouped(b, r->end_live_blocks));
+        cmt_output_printf(f, "; %s that failed in it left out", cmt_report_grouped(c, r->failed_in_replay));
+    cmt_output_printf(f, ")\n");
+    cmt_output_printf(f, "end live        %s bytes in %s blocks (never freed)\n", cmt_report_grouped(a, r->end_live_bytes),
+                      cmt_report_grouped(b, r->end_live_blocks));
     char d[32];
-    fprintf(f, "footprint       peak %s bytes (%s), at end %s bytes (%s)\n", cmt_report_grouped(a, r->peak_footprint),
-            human(c, r->peak_footprint), cmt_report_grouped(b, r->end_footprint), human(d, r->end_footprint));
-    fprintf(f, "overhead        %.3f (peak footprint / peak live)\n",
-            ratio(r->peak_footprint, r->peak_live_bytes));
+    cmt_output_printf(f, "footprint       peak %s bytes (%s), at end %s bytes (%s)\n", cmt_report_grouped(a, r->peak_footprint),
+                      human(c, r->peak_footprint), cmt_report_grouped(b, r->end_footprint), human(d, r->end_footprint));
+    cmt_output_printf(f, "overhead        %.3f (peak footprint / peak live)\n",
+                      ratio(r->peak_footprint, r->peak_live_bytes));
     if (r->relocating)
-        fprintf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
-                (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
-    fprintf(f, "RSS             peak %s, %s at start (whole process", human(a, r->peak_rss), human(b, r->start_rss));
+        cmt_output_printf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
+                          (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
+    cmt_output_printf(f, "RSS             peak %s, %s at start (whole process", human(a, r->peak_rss), human(b, r->start_rss));
     if (r->harness_peak_bytes)
-        fprintf(f, "; the replayer's own tables and buffers at most %s", human(c, r->harness_peak_bytes));
-    fputs(")\n", f);
-    fprintf(f, "kernel          %s minor and %llu major page faults, %.3f s user and %.3f s system CPU "
-               "(the replay, decoding included)\n",
-            cmt_report_grouped(a, r->minor_faults), (unsigned long long)r->major_faults, r->user_seconds,
-            r->system_seconds);
+        cmt_output_printf(f, "; the replayer's own tables and buffers at most %s", human(c, r->harness_peak_bytes));
+    cmt_output_printf(f, ")\n");
+    cmt_output_printf(f, "kernel          %s minor and %llu major page faults, %.3f s user and %.3f s system CPU "
+                         "(the replay, decoding included)\n",
+                      cmt_report_grouped(a, r->minor_faults), (unsigned long long)r->major_faults, r->user_seconds,
+                      r->system_seconds);
     if (r->remarks[0])
-        fprintf(f, "not replaced    %s: from another library than the preloaded one, so never called\n",
-                r->remarks);
-    fprintf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
-            (unsigned long long)r->failed_in_trace, (unsigned long long)r->failed_in_replay,
-            (unsigned long long)r->failure_not_reproduced);
+        cmt_output_printf(f, "not replaced    %s: from another library than the preloaded one, so never called\n",
+                          r->remarks);
+    cmt_output_printf(f, "failures        %llu in the trace, %llu in the replay only, %llu in the trace only\n",
+                      (unsigned long long)r->failed_in_trace, (unsigned long long)r->failed_in_replay,
+                      (unsigned long long)r->failure_not_reproduced);
 }
 
-void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json)
+void cmt_report_print_comparison(cmt_output *f, const cmt_replay_report *reports, size_t n, bool json)
 {
     if (json) {
-        fputc('[', f);
+        cmt_output_printf(f, "[");
         for (size_t i = 0; i < n; i++) {
-            fputs(i ? ",\n " : "", f);
+            cmt_output_printf(f, "%s", i ? ",\n " : "");
             print_json(f, &reports[i]);
         }
-        fputs("]\n", f);
+        cmt_output_printf(f, "]\n");
         return;
     }
     char a[32], b[32], c[32];
     if (n > 0)
-        fprintf(f, "%s events, peak live %s bytes in %s blocks\n", cmt_report_grouped(a, reports[0].events),
-                cmt_report_grouped(b, reports[0].peak_live_bytes), cmt_report_grouped(c, reports[0].peak_live_blocks));
+        cmt_output_printf(f, "%s events, peak live %s bytes in %s blocks\n", cmt_report_grouped(a, reports[0].events),
+                          cmt_report_grouped(b, reports[0].peak_live_bytes), cmt_report_grouped(c, reports[0].peak_live_blocks));
     int width = 10; /* the names' column: as wide as the longest (a plugin's) */
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(reports[i].allocator) > width)
             width = (int)strlen(reports[i].allocator);
-    fprintf(f, "%-*s %10s %14s %10s %12s %9s\n", width, "allocator", "ns/event", "peak footprint",
-            "overhead", "peak RSS", "failures");
+    cmt_output_printf(f, "%-*s %10s %14s %10s %12s %9s\n", width, "allocator", "ns/event", "peak footprint",
+                         "overhead", "peak RSS", "failures");
     for (size_t i = 0; i < n; i++) {
         const cmt_replay_report *r = &reports[i];
-        fprintf(f, "%-*s %10.1f %14s %10.3f %12s %9llu\n", width, r->allocator, cmt_report_ns_per_event(r),
-                human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
-                human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
+        cmt_output_printf(f, "%-*s %10.1f %14s %10.3f %12s %9llu\n", width, r->allocator, cmt_report_ns_per_event(r),
+                          human(a, r->peak_footprint), ratio(r->peak_footprint, r->peak_live_bytes),
+                          human(b, r->peak_rss), (unsigned long long)r->failed_in_replay);
     }
     if (n > 0 && reports[0].repetitions > 1) {
-        fprintf(f, "(each the median of %llu replays; ns/event from fastest to slowest:",
-                (unsigned long long)reports[0].repetitions);
+        cmt_output_printf(f, "(each the median of %llu replays; ns/event from fastest to slowest:",
+                          (unsigned long long)reports[0].repetitions);
         for (size_t i = 0; i < n; i++)
-            fprintf(f, " %s %.1f-%.1f", reports[i].allocator, reports[i].ns_per_event_min,
-                    reports[i].ns_per_event_max);
-        fputs(")\n", f);
+            cmt_output_printf(f, " %s %.1f-%.1f", reports[i].allocator, reports[i].ns_per_event_min,
+                              reports[i].ns_per_event_max);
+        cmt_output_printf(f, ")\n");
     }
     if (n > 0 && reports[0].harness_ns_per_event > 0)
-        fprintf(f, "the replayer's own cost (null): %.1f ns/event of each allocator's\n",
-                reports[0].harness_ns_per_event);
+        cmt_output_printf(f, "the replayer's own cost (null): %.1f ns/event of each allocator's\n",
+                          reports[0].harness_ns_per_event);
 }
 
-void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
+void cmt_report_print_maxmem(cmt_output *f, const cmt_maxmem *m, bool json)
 {
     bool jemalloc = m->jemalloc.allocator[0] != '\0'; /* replayed where it is installed */
     if (json) {
-        fprintf(f,
-                "{\"step\": %llu, \"peak_live\": %llu, \"rmalloc_compacting\": %llu, "
-                "\"rmalloc_no_compaction\": %llu, \"system_peak_footprint\": %llu, "
-                "\"jemalloc_peak_footprint\": ",
-                (unsigned long long)m->step, (unsigned long long)m->peak_live,
-                (unsigned long long)m->compacting, (unsigned long long)m->fixed,
-                (unsigned long long)m->system.peak_footprint);
+        cmt_output_printf(f,
+                          "{\"step\": %llu, \"peak_live\": %llu, \"rmalloc_compacting\": %llu, "
+                          "\"rmalloc_no_compaction\": %llu, \"system_peak_footprint\": %llu, "
+                          "\"jemalloc_peak_footprint\": ",
+                          (unsigned long long)m->step, (unsigned long long)m->peak_live,
+                          (unsigned long long)m->compacting, (unsigned long long)m->fixed,
+                          (unsigned long long)m->system.peak_footprint);
         if (jemalloc)
-            fprintf(f, "%llu}\n", (unsigned long long)m->jemalloc.peak_footprint);
+            cmt_output_printf(f, "%llu}\n", (unsigned long long)m->jemalloc.peak_footprint);
         else
-            fprintf(f, "null}\n");
+            cmt_output_printf(f, "null}\n");
         return;
     }
     const struct {
@@ -228,10 +228,10 @@ void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json)
         {"jemalloc: peak footprint", m->jemalloc.peak_footprint},
     };
     char a[32];
-    fprintf(f, "%-40s %16s %10s\n", "", "bytes", "/ optimal");
+    cmt_output_printf(f, "%-40s %16s %10s\n", "", "bytes", "/ optimal");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] - !jemalloc; i++)
-        fprintf(f, "%-40s %16s %10.3f\n", rows[i].what, cmt_report_grouped(a, rows[i].bytes),
-                ratio(rows[i].bytes, m->peak_live));
-    fprintf(f, "(heaps found by bisection in steps of %llu bytes; rmalloc's handle table is outside the heap)\n",
-            (unsigned long long)m->step);
+        cmt_output_printf(f, "%-40s %16s %10.3f\n", rows[i].what, cmt_report_grouped(a, rows[i].bytes),
+                          ratio(rows[i].bytes, m->peak_live));
+    cmt_output_printf(f, "(heaps found by bisection in steps of %llu bytes; rmalloc's handle table is outside the heap)\n",
+                      (unsigned long long)m->step);
 }

@@ -11,10 +11,10 @@
 #include <stdio.h>
 
 /* The --maxmem experiment's findings, as text or as one JSON object. */
-void cmt_report_print_maxmem(FILE *f, const cmt_maxmem *m, bool json);
+void cmt_report_print_maxmem(cmt_output *f, const cmt_maxmem *m, bool json);
 
 /* The overhead report of one replay, as text or as one JSON object. */
-void cmt_report_print(FILE *f, const cmt_replay_report *r, bool json);
+void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json);
 
 /* R's time per event in ns: the allocator's time over the events. */
 double cmt_report_ns_per_event(const cmt_replay_report *r);
@@ -23,7 +23,7 @@ double cmt_report_ns_per_event(const cmt_replay_report *r);
 const char *cmt_report_grouped(char *buf, uint64_t v);
 
 /* Several replays of one trace side by side, as a table or a JSON array. */
-void cmt_report_print_comparison(FILE *f, const cmt_replay_report *reports, size_t n, bool json);
+void cmt_report_print_comparison(cmt_output *f, const cmt_replay_report *reports, size_t n, bool json);
 
 /* --compare: 0 if gnuplot can be run, else -1 and a message saying how to
  * install it. */

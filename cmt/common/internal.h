@@ -141,6 +141,13 @@ void cmti_checksum_init(cmti_checksum *c);
 void cmti_checksum_update(cmti_checksum *c, const void *data, size_t len);
 uint64_t cmti_checksum_final(const cmti_checksum *c);
 
+/* An output that keeps what is written in memory, for a text to be
+ * written again changed (escaped into a page); NULL when out of memory.
+ * cmti_output_text gives what it holds so far, NUL-terminated (good until
+ * the next write); commit or abort frees it. */
+cmt_output *cmti_output_memory(void);
+const char *cmti_output_text(cmt_output *out, size_t *len);
+
 /* ------------------------------------------------------------ input bytes */
 
 /* A zstd decoder between an input and what it reads: the file, or the

@@ -26,12 +26,14 @@ static int flush(struct cmt_output *out);
 struct cmt_output {
     int fd;
     bool is_stdout;
+    bool in_memory; /* cmti_output_memory: buf grows, nothing is written */
+    bool failed;    /* a write failed: so does the commit */
     bool terminal;
     char *path;     /* the target; NULL for stdout */
     char *tmp_path; /* what is being written */
     int slot;       /* index in pending_files, or -1 */
     uint8_t *buf;
-    size_t used;
+    size_t cap, used;
     uint64_t written;
     char err[CMT_ERRLEN];
 };
@@ -158,7 +160,8 @@ cmt_output *cmt_output_open(const char *path, char *err, size_t errlen)
             strcpy(out->path, path);
     }
     out->terminal = isatty(out->fd);
-    out->buf = cmti_malloc(OUTPUT_BUFFER);
+    out->cap = OUTPUT_BUFFER;
+    out->buf = cmti_malloc(out->cap);
     if (!out->buf || (!out->is_stdout && !out->path)) {
         cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, cmti_display_name(path, true));
         cmt_output_abort(out);
@@ -175,7 +178,8 @@ cmt_output *cmt_output_open_fd(int fd, const char *name)
     out->slot = -1;
     out->fd = fd;
     out->path = cmti_malloc(strlen(name) + 1);
-    out->buf = cmti_malloc(OUTPUT_BUFFER);
+    out->cap = OUTPUT_BUFFER;
+    out->buf = cmti_malloc(out->cap);
     if (!out->path || !out->buf) {
         out->fd = -1; /* the caller's still */
         cmt_output_abort(out);
@@ -184,6 +188,30 @@ cmt_output *cmt_output_open_fd(int fd, const char *name)
     strcpy(out->path, name);
     out->terminal = isatty(fd);
     return out;
+}
+
+cmt_output *cmti_output_memory(void)
+{
+    cmt_output *out = cmti_calloc(1, sizeof *out);
+    if (!out)
+        return NULL;
+    out->fd = -1;
+    out->slot = -1;
+    out->in_memory = true;
+    out->cap = 4096;
+    out->buf = cmti_malloc(out->cap);
+    if (!out->buf) {
+        cmti_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+const char *cmti_output_text(cmt_output *out, size_t *len)
+{
+    out->buf[out->used] = '\0'; /* there is room: a memory output keeps a byte spare */
+    *len = out->used;
+    return (const char *)out->buf;
 }
 
 int cmt_output_flush(cmt_output *out)
@@ -200,6 +228,7 @@ static int write_all(cmt_output *out, const uint8_t *p, size_t len)
                 continue;
             cmti_set_error(out->err, sizeof out->err, "%s: write failed: %s",
                           cmti_display_name(out->path, true), strerror(errno));
+            out->failed = true;
             return -1;
         }
         p += n;
@@ -210,23 +239,77 @@ static int write_all(cmt_output *out, const uint8_t *p, size_t len)
 
 static int flush(cmt_output *out)
 {
+    if (out->in_memory)
+        return 0;
     int rc = write_all(out, out->buf, out->used);
     out->used = 0;
     return rc;
 }
 
+/* A memory output's room for NEED more bytes and a spare one; -1 when out
+ * of memory. */
+static int make_room(cmt_output *out, size_t need)
+{
+    size_t cap = out->cap;
+    while (cap - out->used <= need)
+        cap *= 2;
+    if (cap == out->cap)
+        return 0;
+    uint8_t *buf = cmti_realloc(out->buf, cap);
+    if (!buf) {
+        cmti_set_error(out->err, sizeof out->err, CMT_NO_MEMORY);
+        out->failed = true;
+        return -1;
+    }
+    out->buf = buf;
+    out->cap = cap;
+    return 0;
+}
+
 int cmt_output_write(cmt_output *out, const void *data, size_t len)
 {
     out->written += len;
-    if (out->used + len > OUTPUT_BUFFER) {
+    if (out->in_memory) {
+        if (make_room(out, len) < 0)
+            return -1;
+    } else if (out->used + len > out->cap) {
         if (flush(out) < 0)
             return -1;
-        if (len > OUTPUT_BUFFER / 2)
+        if (len > out->cap / 2)
             return write_all(out, data, len);
     }
     memcpy(out->buf + out->used, data, len);
     out->used += len;
     return 0;
+}
+
+int cmt_output_printf(cmt_output *out, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        cmti_set_error(out->err, sizeof out->err, "%s: can't format: %s", cmti_display_name(out->path, true),
+                       strerror(errno));
+        out->failed = true;
+        return -1;
+    }
+    if ((size_t)n < sizeof line)
+        return cmt_output_write(out, line, (size_t)n);
+    char *long_text = cmti_malloc((size_t)n + 1);
+    if (!long_text) {
+        cmti_set_error(out->err, sizeof out->err, CMT_NO_MEMORY);
+        out->failed = true;
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(long_text, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = cmt_output_write(out, long_text, (size_t)n);
+    cmti_free(long_text);
+    return rc;
 }
 
 bool cmt_output_is_terminal(const cmt_output *out)
@@ -255,10 +338,10 @@ static void release(cmt_output *out)
 
 int cmt_output_commit(cmt_output *out, char *err, size_t errlen)
 {
-    int rc = flush(out);
+    int rc = out->failed ? -1 : flush(out);
     if (rc < 0)
         cmti_set_error(err, errlen, "%s", out->err);
-    if (!out->is_stdout && close(out->fd) < 0 && rc == 0) {
+    if (!out->is_stdout && out->fd >= 0 && close(out->fd) < 0 && rc == 0) {
         cmti_set_error(err, errlen, "%s: close failed: %s", out->path, strerror(errno));
         rc = -1;
     }
@@ -278,7 +361,7 @@ int cmt_output_commit(cmt_output *out, char *err, size_t errlen)
 void cmt_output_abort(cmt_output *out)
 {
     if (out->is_stdout) {
-        if (out->buf)
+        if (out->buf && !out->failed)
             flush(out); /* what reached a pipe cannot be taken back anyway */
     } else if (out->fd >= 0) {
         close(out->fd);
