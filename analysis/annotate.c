@@ -55,6 +55,10 @@ static void report_progress(const cmt_progress *progress, uint64_t events)
 
 /* The block EV releases, if it is live: a free, or a realloc that passed
  * one (which keeps it only if it failed to grow it). */
+/* What the annotators keep of a live block, by tag: the values of its
+ * entry. */
+enum { BLOCK_BYTES, BLOCK_LINE, BLOCK_ADDRESS };
+
 static cmti_map_entry *released_block(cmti_map *live, const cmt_event *ev)
 {
     if ((ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC) || !ev->arg_tag)
@@ -62,22 +66,22 @@ static cmti_map_entry *released_block(cmti_map *live, const cmt_event *ev)
     return cmti_map_find(live, ev->arg_tag);
 }
 
-/* Notes the block EV returned as allocated on LINE (a: bytes, b: line);
+/* Notes the block EV returned as allocated on LINE (its bytes and line);
  * NULL when out of memory. */
 static cmti_map_entry *remember(cmti_map *live, const cmt_event *ev, uint64_t line)
 {
     cmti_map_entry *e = cmti_map_insert(live, ev->tag);
     if (e) {
-        e->a = cmt_event_bytes(ev);
-        e->b = line;
+        e->value[BLOCK_BYTES] = cmt_event_bytes(ev);
+        e->value[BLOCK_LINE] = line;
     }
     return e;
 }
 
-/* "N bytes, allocated K lines ago" for block E (a: bytes, b: line) at LINE. */
+/* "N bytes, allocated K lines ago" for block E at LINE. */
 static int lifetime_note(char *buf, size_t len, const cmti_map_entry *e, uint64_t line)
 {
-    return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", e->a, line - e->b);
+    return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", e->value[BLOCK_BYTES], line - e->value[BLOCK_LINE]);
 }
 
 #define WRITE_FAILED (-2)
@@ -98,7 +102,7 @@ static int pass_result(cmt_source *source, int rc, char *err, size_t errlen)
 int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progress *progress,
                            char *err, size_t errlen)
 {
-    cmti_map live; /* tag -> a: bytes, b: line */
+    cmti_map live; /* tag -> BLOCK_BYTES, BLOCK_LINE */
     int rc = cmti_map_init(&live, 3) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
@@ -196,7 +200,7 @@ int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const 
         line++;
         cmti_map_entry *e = released_block(&live, &ev);
         if (e && cmt_event_releases(&ev)) {
-            if (pair_add(&pairs, line - e->b, e->a) < 0)
+            if (pair_add(&pairs, line - e->value[BLOCK_LINE], e->value[BLOCK_BYTES]) < 0)
                 rc = NO_MEMORY;
             died++;
             cmti_map_remove(&live, e);
@@ -322,7 +326,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                               "the output of cmtreplay -a ALLOCATOR -v", cmt_source_name(source));
         return -1;
     }
-    cmti_map live; /* tag -> a: bytes, b: line, c: address */
+    cmti_map live; /* tag -> BLOCK_BYTES, BLOCK_LINE, BLOCK_ADDRESS */
     cmti_ordered by_address = {0}; /* address -> bytes */
     int rc = cmti_map_init(&live, 3) < 0 || cmti_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
@@ -337,7 +341,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         if (e) {
             n += (size_t)lifetime_note(note, sizeof note, e, line);
             if (cmt_event_releases(&ev)) {
-                uint64_t addr = e->c, bytes = e->a;
+                uint64_t addr = e->value[BLOCK_ADDRESS], bytes = e->value[BLOCK_BYTES];
                 cmti_ordered_remove(&by_address, addr);
                 cmti_map_remove(&live, e);
                 layout l = layout_of(&by_address, addr, bytes);
@@ -365,7 +369,7 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                 rc = NO_MEMORY;
                 break;
             }
-            block->c = ev.addr;
+            block->value[BLOCK_ADDRESS] = ev.addr;
         }
         if (write_line(out, source, ev, note, err, errlen) < 0) {
             rc = WRITE_FAILED;

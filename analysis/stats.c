@@ -23,8 +23,12 @@
 static const double macro_upper[CMT_RATIO_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0};
 static const double micro_upper[CMT_RATIO_BUCKETS] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
+/* What the statistics keep of a live block: its bytes, the event it was
+ * allocated at, and its accesses. */
+enum { BLOCK_BYTES, BLOCK_BORN, BLOCK_ACCESSES };
+
 typedef struct cmt_stats_state {
-    cmti_map live;         /* tag -> a: bytes, b: event it was allocated at, c: its accesses */
+    cmti_map live;         /* tag -> the values below */
     uint64_t last_tag;    /* the newest block, for counting temporaries */
     uint64_t lives[FINE_BUCKETS];
 } cmt_stats_state;
@@ -70,11 +74,11 @@ int cmt_stats_init(cmt_trace_stats *s)
 /* Block E's life ends at the current event. */
 static void block_dies(cmt_trace_stats *s, cmti_map_entry *e)
 {
-    uint64_t life = s->events - e->b;
+    uint64_t life = s->events - e->value[BLOCK_BORN];
     s->state->lives[fine_bucket(life)]++;
     if (life)
-        ratio_add(&s->micro, (double)e->c / (double)life, 1);
-    s->live_bytes -= e->a;
+        ratio_add(&s->micro, (double)e->value[BLOCK_ACCESSES] / (double)life, 1);
+    s->live_bytes -= e->value[BLOCK_BYTES];
     s->live_blocks--;
 }
 
@@ -82,7 +86,7 @@ static void count_access(cmt_trace_stats *s, const cmt_event *ev)
 {
     cmti_map_entry *e = cmti_map_find(&s->state->live, ev->arg_tag);
     if (e)
-        e->c++;
+        e->value[BLOCK_ACCESSES]++;
     s->accessed_bytes += ev->size;
 }
 
@@ -102,7 +106,7 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
     cmti_map_entry *e = ev->arg_tag ? cmti_map_find(&st->live, ev->arg_tag) : NULL;
     bool dies = e && cmt_event_releases(ev);
     if (dies) {
-        s->lifetimes.count[cmt_log_bucket(s->events - e->b)]++;
+        s->lifetimes.count[cmt_log_bucket(s->events - e->value[BLOCK_BORN])]++;
         if (ev->arg_tag == st->last_tag)
             s->temporary++;
         block_dies(s, e);
@@ -114,8 +118,8 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
     e = cmti_map_insert(&st->live, ev->tag);
     if (!e)
         return -1;
-    e->a = bytes;
-    e->b = s->events;
+    e->value[BLOCK_BYTES] = bytes;
+    e->value[BLOCK_BORN] = s->events;
     st->last_tag = ev->tag;
     s->sizes.count[cmt_log_bucket(bytes)]++;
     s->allocated_bytes += bytes;

@@ -64,6 +64,10 @@ _Alignas(64) _Atomic bool sink_ended;
  * between the ending thread and the sink's; the rest is the drainer's, on
  * cache lines of its own, so that its writes never take the program's
  * lines away. */
+/* What --stats keeps beside a block's tag: its bytes, and the second of
+ * the recording it was allocated in. */
+enum { BLOCK_BYTES = 1, BLOCK_BORN = 2 };
+
 static struct {
     _Alignas(64) pid_t pid; /* the process the sink is for: a vfork child shares it */
     _Atomic bool finishing; /* the sink's thread is to stop: the file is being ended */
@@ -81,7 +85,7 @@ static struct {
     cmt_output *out;
     cmt_writer *writer;
     bool failed;             /* the file could not be written: stop trying */
-    cmti_tagger blocks;       /* address -> a: tag (and with --stats b: bytes, c: second allocated) */
+    cmti_tagger blocks;       /* address -> its tag (and with --stats BLOCK_BYTES, BLOCK_BORN) */
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
     _Atomic bool has_thread;
@@ -333,7 +337,7 @@ static void forget(void *context, const cmti_map_entry *e)
 {
     (void)context;
     if (counting())
-        ages_remove(&sink.ages, e->c, e->b);
+        ages_remove(&sink.ages, e->value[BLOCK_BORN], e->value[BLOCK_BYTES]);
 }
 
 /* An empty address table: tags only, unless the statistics want each
@@ -370,12 +374,12 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
     if (e && counting()) {
         uint64_t bytes = cmt_event_bytes(&ev);
         if (rc == CMT_TAG_IN_PLACE) {
-            ages_resize(&sink.ages, e->b, bytes); /* not a free and an allocation: its age goes on */
+            ages_resize(&sink.ages, e->value[BLOCK_BYTES], bytes); /* not a free and an allocation: its age goes on */
         } else {
-            e->c = time / 1000000000u;
-            ages_add(&sink.ages, e->c, bytes);
+            e->value[BLOCK_BORN] = time / 1000000000u;
+            ages_add(&sink.ages, e->value[BLOCK_BORN], bytes);
         }
-        e->b = bytes;
+        e->value[BLOCK_BYTES] = bytes;
     }
     put(&ev);
 }

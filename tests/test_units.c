@@ -163,11 +163,11 @@ Test(map, inserts_finds_removes_and_shrinks)
     cmti_map map;
     cmti_map_init(&map, 3);
     for (uint64_t k = 1; k <= 50000; k++)
-        cmti_map_insert(&map, k * 16)->a = k;
+        cmti_map_insert(&map, k * 16)->value[0] = k;
     for (uint64_t k = 1; k <= 50000; k++) {
         cmti_map_entry *e = cmti_map_find(&map, k * 16);
         cr_assert_not_null(e);
-        cr_assert_eq(e->a, k);
+        cr_assert_eq(e->value[0], k);
     }
     for (uint64_t k = 1; k <= 50000; k += 2)
         cmti_map_remove(&map, cmti_map_find(&map, k * 16));
@@ -192,10 +192,10 @@ static void map_agrees(const cmti_map *map, unsigned values, const uint64_t *key
         if (!e)
             continue;
         count++;
-        cr_assert_eq(e->a, vals[i], "%s: key %zu's a", when, i);
+        cr_assert_eq(e->value[0], vals[i], "%s: key %zu's value[0]", when, i);
         if (values == 3) {
-            cr_assert_eq(e->b, ~vals[i], "%s: key %zu's b", when, i);
-            cr_assert_eq(e->c, vals[i] * 3, "%s: key %zu's c", when, i);
+            cr_assert_eq(e->value[1], ~vals[i], "%s: key %zu's value[1]", when, i);
+            cr_assert_eq(e->value[2], vals[i] * 3, "%s: key %zu's value[2]", when, i);
         }
     }
     cr_assert_eq(map->count, count, "%s: count", when);
@@ -227,13 +227,13 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
                     cmti_map_entry *e = cmti_map_insert(&map, keys[i]);
                     cr_assert_eq(e->key, keys[i]);
                     if (!live[i])
-                        cr_assert(e->a == 0 && (values == 1 || (e->b == 0 && e->c == 0)),
+                        cr_assert(e->value[0] == 0 && (values == 1 || (e->value[1] == 0 && e->value[2] == 0)),
                                   "a new entry starts at zero");
                     vals[i] = state | 1;
-                    e->a = vals[i];
+                    e->value[0] = vals[i];
                     if (values == 3) {
-                        e->b = ~vals[i];
-                        e->c = vals[i] * 3;
+                        e->value[1] = ~vals[i];
+                        e->value[2] = vals[i] * 3;
                     }
                     live[i] = true;
                 } else if (live[i]) {
@@ -267,7 +267,7 @@ Test(map, runs_past_the_last_home_slot)
             if (cmti_map_home(&map, k) == first_mask)
                 keys[n++] = k;
         for (size_t i = 0; i < n; i++)
-            cmti_map_insert(&map, keys[i])->a = i + 1;
+            cmti_map_insert(&map, keys[i])->value[0] = i + 1;
         cr_assert_gt(map.capacity - map.mask - 1, 64, "the overflow grew");
         /* Enough others to double the table twice. */
         uint64_t others[3000];
@@ -276,11 +276,11 @@ Test(map, runs_past_the_last_home_slot)
             if (!cmti_map_find(&map, k * 48 + 8)) {
                 cr_assert_lt(m, 3000);
                 others[m++] = k * 48 + 8;
-                cmti_map_insert(&map, k * 48 + 8)->a = 0xabc;
+                cmti_map_insert(&map, k * 48 + 8)->value[0] = 0xabc;
             }
         for (size_t i = 0; i < n; i++) {
             cmti_map_entry *e = cmti_map_find(&map, keys[i]);
-            cr_assert(e && e->a == i + 1, "key %zu after doubling", i);
+            cr_assert(e && e->value[0] == i + 1, "key %zu after doubling", i);
         }
         for (size_t i = 0; i < n; i += 3)
             cmti_map_remove(&map, cmti_map_find(&map, keys[i]));
@@ -293,7 +293,7 @@ Test(map, runs_past_the_last_home_slot)
         for (size_t i = 0; i < n; i++) {
             cmti_map_entry *e = cmti_map_find(&map, keys[i]);
             cr_assert_eq(e != NULL, i % 3 != 0, "key %zu after halving", i);
-            cr_assert(!e || e->a == i + 1, "key %zu's value after halving", i);
+            cr_assert(!e || e->value[0] == i + 1, "key %zu's value after halving", i);
         }
         cmti_map_destroy(&map);
     }

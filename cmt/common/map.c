@@ -171,11 +171,11 @@ cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key)
     cmti_map_entry *e = cmti_map_slot(map, i);
     /* Field by field: a memset of a size known only at run time is a call. */
     e->key = key;
-    e->a = 0;
+    e->value[0] = 0;
     if (map->entry_bytes >= 32)
-        e->b = e->c = 0;
+        e->value[1] = e->value[2] = 0;
     if (map->entry_bytes == 40)
-        e->d = 0;
+        e->value[3] = 0;
     return e;
 }
 

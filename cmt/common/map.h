@@ -22,11 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An entry.  Only the map's values exist: in a map of one value, b, c
- * and d belong to the next entry. */
+/* An entry.  Only the map's values exist: in a map of one value,
+ * value[1] to value[3] belong to the next entry.  What each value means is
+ * its user's to name (an enum of indexes beside the user's map). */
 typedef struct cmti_map_entry {
     uint64_t key; /* 0: empty slot */
-    uint64_t a, b, c, d;
+    uint64_t value[4];
 } cmti_map_entry;
 
 typedef struct cmti_map {
@@ -76,8 +77,7 @@ static inline void cmti_map_prefetch(const cmti_map *map, uint64_t key)
     __builtin_prefetch(cmti_map_slot(map, cmti_map_home(map, key)));
 }
 
-/* An empty map whose entries hold VALUES values: 1 (a), 3 (a, b, c) or 4
- * (a to d).  One value makes entries half as large: twice as many to a
+/* An empty map whose entries hold VALUES values: 1, 3 or 4.  One value makes entries half as large: twice as many to a
  * cache line.
  * Returns 0, or -1 when out of memory (then only destroy it). */
 int cmti_map_init(cmti_map *map, unsigned values);

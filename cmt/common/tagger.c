@@ -18,7 +18,7 @@ void cmti_tagger_destroy(cmti_tagger *t)
 /* E's slot; 0 without slots, when d is not E's (it is the next entry's). */
 static uint32_t slot_of(const cmti_tagger *t, const cmti_map_entry *e)
 {
-    return t->with_slots ? (uint32_t)e->d : 0;
+    return t->with_slots ? (uint32_t)e->value[CMTI_TAGGED_SLOT] : 0;
 }
 
 static void forget(cmti_tagger *t, const cmti_map_entry *e)
@@ -45,11 +45,11 @@ cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uin
         t->counts.unknown_reallocs++; /* from before the trace: a fresh allocation */
     }
     if (old) {
-        ev->arg_tag = old->a;
+        ev->arg_tag = old->value[CMTI_TAGGED_TAG];
         ev->arg_slot = slot_of(t, old);
         if (cmt_releases_block(ev->op, result != 0, ev->size)) {
             if (result == arg) { /* in place: the block lives on, under a new tag */
-                ev->tag = old->a = t->next_tag++;
+                ev->tag = old->value[CMTI_TAGGED_TAG] = t->next_tag++;
                 ev->slot = ev->arg_slot;
                 *entry = old;
                 return CMT_TAG_IN_PLACE;
@@ -66,11 +66,11 @@ cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uin
     cmti_map_entry *e = cmti_map_insert(&t->live, result);
     if (!e)
         return CMT_TAG_NO_MEMORY;
-    if (e->a) {
+    if (e->value[CMTI_TAGGED_TAG]) {
         if (t->strict)
             return CMT_TAG_STILL_LIVE;
         t->counts.reused_live++;
-        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->a, .arg_slot = slot_of(t, e),
+        *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->value[CMTI_TAGGED_TAG], .arg_slot = slot_of(t, e),
                                .thread = ev->thread};
         forget(t, e);
         rc = CMT_TAG_IMPLIED;
@@ -78,10 +78,10 @@ cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uin
         uint32_t slot;
         if (cmti_slots_take(&t->slots, &slot) < 0)
             return CMT_TAG_NO_MEMORY;
-        e->d = slot;
+        e->value[CMTI_TAGGED_SLOT] = slot;
     }
     ev->slot = slot_of(t, e);
-    ev->tag = e->a = t->next_tag++;
+    ev->tag = e->value[CMTI_TAGGED_TAG] = t->next_tag++;
     *entry = e;
     return rc;
 }

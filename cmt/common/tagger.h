@@ -37,12 +37,17 @@ typedef struct cmti_tag_counts {
     uint64_t reused_live;      /* a block returned while still live: an implied free first */
 } cmti_tag_counts;
 
+/* What a tagger's entry holds: the block's tag and (with_slots) its slot;
+ * the caller's own two values between them, in a tagger of three or four
+ * values, which the caller names. */
+enum { CMTI_TAGGED_TAG = 0, CMTI_TAGGED_SLOT = 3 };
+
 /* Called when a live block goes (freed, moved by a realloc, or freed by
  * an implied free), before its entry is removed or reused. */
 typedef void cmti_tag_forget(void *context, const cmti_map_entry *e);
 
 typedef struct cmti_tagger {
-    cmti_map live; /* key -> a: tag; b, c (maps of three values): the caller's; d: the slot */
+    cmti_map live; /* key -> the values below */
     cmti_slots slots; /* with_slots: the live blocks' (ev->slot, ev->arg_slot) */
     bool with_slots;
     uint64_t next_tag;
@@ -54,7 +59,7 @@ typedef struct cmti_tagger {
 
 /* An empty tagger; its entries hold VALUES values (1: the tag only, or 3).
  * WITH_SLOTS (VALUES 3 only): events get slots too, at the cost of a
- * fourth value an entry, d.  FORGET may be NULL.  Returns 0, or -1 when
+ * fourth value an entry (CMTI_TAGGED_SLOT).  FORGET may be NULL.  Returns 0, or -1 when
  * out of memory (then only destroy it). */
 int cmti_tagger_init(cmti_tagger *t, unsigned values, bool with_slots, cmti_tag_forget *forget, void *context);
 void cmti_tagger_destroy(cmti_tagger *t);

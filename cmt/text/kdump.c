@@ -99,9 +99,10 @@ static bool thread_after_pid(const char *p, const char *end, line_context *ctx, 
     cmti_map_entry *e = cmti_map_insert(&ctx->threads, tid + 1);
     if (!e)
         return false;
-    if (!e->a)
-        e->a = ctx->threads.count;
-    *thread = (uint32_t)e->a;
+    enum { THREAD_NUMBER }; /* the map's one value: threads numbered as they come, from 1 */
+    if (!e->value[THREAD_NUMBER])
+        e->value[THREAD_NUMBER] = ctx->threads.count;
+    *thread = (uint32_t)e->value[THREAD_NUMBER];
     return true;
 }
 

@@ -28,11 +28,14 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+/* The reader's values in its tagger's entries. */
+enum { BLOCK_BYTES = 1, BLOCK_START = 2 };
+
 struct cmt_text_reader {
     cmti_input in;
     cmt_text_options options;
     cmt_text_stats stats;
-    cmti_tagger tagger;     /* block key (address; ops: handle + 1) -> a: tag, b: bytes, c: address */
+    cmti_tagger tagger;     /* block key (address; ops: handle + 1) -> its tag, BLOCK_BYTES, BLOCK_START */
     cmti_ordered by_address; /* memtrace: address -> bytes of each live block */
     bool ordered;          /* by_address is kept */
     uint64_t last_hit;     /* memtrace: address of the block the last access hit, 0: none */
@@ -104,7 +107,8 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
     cmti_input in;
     if (cmti_input_open(&in, path, err, errlen) < 0)
         return -1;
-    cmti_map counts;
+    cmti_map counts; /* pid -> its lines */
+    enum { LINES };
     int rc = cmti_map_init(&counts, 1) < 0 ? -3 : 1;
     const char *line;
     size_t len;
@@ -118,10 +122,10 @@ static int busiest_process(const char *path, uint64_t *pid, uint64_t *processes,
                 rc = -3;
                 break;
             }
-            if (!e->a++)
+            if (!e->value[LINES]++)
                 ++*processes;
-            if (e->a > best) {
-                best = e->a;
+            if (e->value[LINES] > best) {
+                best = e->value[LINES];
                 *pid = line_pid;
             }
         }
@@ -305,8 +309,8 @@ static uint64_t block_key(const parsed_line *l, uint64_t addr, uint64_t input_ta
  * Returns 0, or -1 when out of memory. */
 static int live_set(cmt_text_reader *t, cmti_map_entry *e, uint64_t bytes, uint64_t addr)
 {
-    e->b = bytes;
-    e->c = addr;
+    e->value[BLOCK_BYTES] = bytes;
+    e->value[BLOCK_START] = addr;
     return t->ordered ? cmti_ordered_put(&t->by_address, addr, bytes) : 0;
 }
 
@@ -315,8 +319,8 @@ static void forget_block(void *context, const cmti_map_entry *e)
 {
     cmt_text_reader *t = context;
     if (t->ordered) {
-        cmti_ordered_remove(&t->by_address, e->c);
-        if (t->last_hit == e->c)
+        cmti_ordered_remove(&t->by_address, e->value[BLOCK_START]);
+        if (t->last_hit == e->value[BLOCK_START])
             t->last_hit = 0;
     }
 }
@@ -326,7 +330,7 @@ static cmti_map_entry *block_holding(cmt_text_reader *t, uint64_t addr)
 {
     uint64_t start = t->last_hit, bytes;
     cmti_map_entry *e = start ? cmti_tagger_find(&t->tagger, start) : NULL;
-    if (!e || addr < start || addr - start >= e->b) {
+    if (!e || addr < start || addr - start >= e->value[BLOCK_BYTES]) {
         if (!cmti_ordered_floor(&t->by_address, addr, &start, &bytes) || addr - start >= bytes)
             return NULL;
         e = cmti_tagger_find(&t->tagger, start);
@@ -349,19 +353,19 @@ static int resolve_access(cmt_text_reader *t, parsed_line *l)
         e = cmti_tagger_find(&t->tagger, block_key(l, ev->arg_addr, l->arg_input_tag));
     if (e && t->stats.format != CMT_FORMAT_TEXT) {
         /* An address in the block, not the block with an offset. */
-        ev->offset = ev->arg_addr - e->c;
-        if (ev->arg_addr < e->c || ev->offset >= e->b)
+        ev->offset = ev->arg_addr - e->value[BLOCK_START];
+        if (ev->arg_addr < e->value[BLOCK_START] || ev->offset >= e->value[BLOCK_BYTES])
             e = NULL;
     }
     if (!e) {
         t->stats.unmapped_accesses++;
         return 0;
     }
-    if (!input_tag_agrees(t, e->a, l->arg_input_tag))
+    if (!input_tag_agrees(t, e->value[CMTI_TAGGED_TAG], l->arg_input_tag))
         return line_error(t, "the tag does not match the block at that address");
-    ev->arg_tag = e->a;
-    ev->arg_addr = e->c;
-    if (ev->offset > e->b || ev->size > e->b - ev->offset)
+    ev->arg_tag = e->value[CMTI_TAGGED_TAG];
+    ev->arg_addr = e->value[BLOCK_START];
+    if (ev->offset > e->value[BLOCK_BYTES] || ev->size > e->value[BLOCK_BYTES] - ev->offset)
         t->stats.overrunning_accesses++;
     return 1;
 }
@@ -417,7 +421,7 @@ static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
     if (!input_tag_agrees(t, ev->tag, l->result_input_tag))
         return line_error(t, "tags must count up by one");
     if (rc == CMT_TAG_IMPLIED)
-        implied->arg_addr = e->c;
+        implied->arg_addr = e->value[BLOCK_START];
     if (live_set(t, e, cmt_event_bytes(ev), ev->addr) < 0)
         return reader_error(t, CMT_NO_MEMORY);
     return rc == CMT_TAG_IMPLIED ? 2 : 1;
