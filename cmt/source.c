@@ -1,10 +1,11 @@
 /*
- * source.c - a trace of either kind behind one interface: the first four
+ * source.c - the top of the library: a trace of either kind behind one
+ * interface (cmt_source), the one the tools read through.  The first four
  * bytes say whether it is a .cmt file or a text trace, and the input is
  * then handed, unread, to the reader it needs (so standard input works
  * too).
  */
-#include "../format/codes.h"
+#include "format/codes.h"
 
 #include <stdlib.h>
 

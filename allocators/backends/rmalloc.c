@@ -10,7 +10,7 @@
  * stronger one.
  */
 #include "allocator.h"
-#include "rmalloc/rmalloc.h"
+#include "rmalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
