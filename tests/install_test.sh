@@ -57,6 +57,26 @@ exported=$(nm -D --defined-only "$libdir/libcmt.so" | awk '$2 == "T" || $2 == "i
 [ -n "$api" ] && [ "$api" = "$exported" ] ||
   { echo "install_test: libcmt.so exports other than cmt.h's functions:" >&2; diff <(echo "$api") <(echo "$exported") >&2; exit 1; }
 
+# librmalloc, through its own .pc.
+cat > "$prefix/rm.c" <<'C'
+#include <rmalloc.h>
+#include <string.h>
+int main(void)
+{
+    rm_handle_t h = rmalloc(100);
+    char *p = rmlock(&h);
+    strcpy(p, "moved or not");
+    rmunlock(&h);
+    rmcompact();
+    int same = strcmp(rmlock(&h), "moved or not") == 0;
+    rmunlock(&h);
+    rmfree(&h);
+    return same ? 0 : 1;
+}
+C
+cc $user_cflags "$prefix/rm.c" $(pkg-config --cflags --libs rmalloc) -o "$prefix/rm"
+"$prefix/rm" || { echo "install_test: rmalloc's program failed" >&2; exit 1; }
+
 mkdir "$prefix/user"
 cat > "$prefix/user/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
