@@ -119,6 +119,27 @@ void encode_events(const char *path, const cmt_event *events, size_t n, int leve
     cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
 }
 
+const char *encode_trace(const char *text, const char *cmt)
+{
+    char err[512];
+    cmt_source *source = cmt_source_open(text, NULL, err, sizeof err);
+    cr_assert_not_null(source, "%s", err);
+    cmt_output *out = cmt_output_open(cmt, err, sizeof err);
+    cr_assert_not_null(out, "%s", err);
+    cmt_writer *w = cmt_writer_open(out, CMT_DEFAULT_LEVEL, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cmt_event ev;
+    int rc;
+    while ((rc = cmt_source_next(source, &ev)) > 0)
+        cr_assert_eq(cmt_writer_write(w, &ev), 0, "%s", cmt_writer_error(w));
+    cr_assert_eq(rc, 0, "%s", cmt_source_error(source));
+    cr_assert_eq(cmt_writer_finish(w), 0, "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+    cmt_source_close(source);
+    return cmt;
+}
+
 cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t errlen)
 {
     char open_err[512];

@@ -36,6 +36,10 @@ int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(pri
 /* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
 void encode_events(const char *path, const cmt_event *events, size_t n, int level);
 
+/* Encodes the trace at TEXT (any format the library reads) into a .cmt
+ * file at CMT, as trace2cmt does, through the library; returns CMT. */
+const char *encode_trace(const char *text, const char *cmt);
+
 /* Decodes a whole .cmt file; returns the events (free them), their count
  * in *N, and the return value of the last cmt_reader_next in *RC (0 for a
  * clean end).  The reader's message is copied to ERR when given. */

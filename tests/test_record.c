@@ -143,6 +143,67 @@ static void expect_as_valgrind_counts(const char *command, const char *name, uin
     expect_same_calls(&ours, &theirs);
 }
 
+/* The op as valgrind logs it: posix_memalign and aligned_alloc as
+ * memalign. */
+static cmt_op valgrind_op(cmt_op op)
+{
+    return op == CMT_OP_POSIX_MEMALIGN || op == CMT_OP_ALIGNED_ALLOC ? CMT_OP_MEMALIGN : op;
+}
+
+/* The events of CMT but free(NULL) (which glibc makes at exit past a
+ * preloaded library, and valgrind sees), in *N. */
+static cmt_event *events_but_free_null(const char *cmt, size_t *n)
+{
+    int rc;
+    char err[512];
+    cmt_event *events = decode_events(cmt, n, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (!(events[i].op == CMT_OP_FREE && !events[i].arg_tag))
+            events[kept++] = events[i];
+    *n = kept;
+    return events;
+}
+
+/* A deterministic run of one thread recorded, and read from valgrind's
+ * log of the same run: the same events (at least EVENTS) in the same
+ * order, each with the same size and the same tags, so the recorder tags
+ * every block as the text reader tags it from its addresses. */
+static void expect_as_valgrind_logs(const char *command, const char *name, size_t events)
+{
+    if (!have_valgrind())
+        cr_skip_test("valgrind is not installed");
+    const char *cmt = scratch_path(name);
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s -- %s > /dev/null", RECORD, cmt, command), 0);
+    valgrind_counts(command);
+    size_t n_ours, n_theirs;
+    cmt_event *ours = events_but_free_null(cmt, &n_ours);
+    cmt_event *theirs = events_but_free_null(scratch_path("valgrind.cmt"), &n_theirs);
+    cr_assert_eq(n_ours, n_theirs, "%s: cmtrecord %zu events, valgrind %zu", command, n_ours, n_theirs);
+    cr_assert_geq(n_ours, events, "%s: %zu events", command, n_ours);
+    for (size_t i = 0; i < n_ours; i++) {
+        const cmt_event *a = &ours[i], *b = &theirs[i];
+        cr_assert(valgrind_op(a->op) == b->op && a->size == b->size && a->tag == b->tag &&
+                      a->arg_tag == b->arg_tag && (a->op != CMT_OP_CALLOC || a->count == b->count),
+                  "%s: event %zu: cmtrecord %s(%llu) tag %llu of %llu, valgrind %s(%llu) tag %llu of %llu", command,
+                  i + 1, cmt_op_name(a->op), (unsigned long long)a->size, (unsigned long long)a->tag,
+                  (unsigned long long)a->arg_tag, cmt_op_name(b->op), (unsigned long long)b->size,
+                  (unsigned long long)b->tag, (unsigned long long)b->arg_tag);
+    }
+    free(ours);
+    free(theirs);
+}
+
+Test(record, a_run_of_one_thread_event_for_event_as_valgrind_logs_it)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "%s calls", RECORD_TARGET);
+    expect_as_valgrind_logs(command, "calls.cmt", 20);
+    snprintf(command, sizeof command, "sort -k2 %s/python-json.trace", CMT_SAMPLES);
+    expect_as_valgrind_logs(command, "sort-events.cmt", 100);
+}
+
 Test(record, a_system_program_as_valgrind_counts_it)
 {
     char command[1024];

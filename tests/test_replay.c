@@ -16,10 +16,9 @@ TestSuite(replay, .fini = scratch_cleanup);
 
 static const char *sample_cmt(const char *trace)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s/%s'", CMT_TOOLS, scratch_path("s.cmt"), CMT_SAMPLES, trace);
-    cr_assert_eq(run(cmd, NULL, NULL), 0, "%s", cmd);
-    return scratch_path("s.cmt");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", CMT_SAMPLES, trace);
+    return encode_trace(path, scratch_path("s.cmt"));
 }
 
 /* The replay of the trace at PATH against A with OPTIONS, which must succeed. */
@@ -240,9 +239,7 @@ Test(replay, an_allocation_that_fails_only_in_the_replay_is_counted)
 {
     const char *path = scratch_path("huge.trace");
     write_text(path, "malloc(1152921504606846976) = 0x10\nmalloc(8) = 0x20\nfree(0x10)\nfree(0x20)\n");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s'", CMT_TOOLS, scratch_path("huge.cmt"), path);
-    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    encode_trace(path, scratch_path("huge.cmt"));
     for (size_t i = 0; cmt_allocators[i]; i++) {
         cmt_replay_report rep = replay_file(scratch_path("huge.cmt"), cmt_allocators[i], NULL);
         cr_assert_eq(rep.failed_in_replay, 1, "%s", cmt_allocators[i]->name);
@@ -260,10 +257,7 @@ Test(replay, a_realloc_to_zero_that_returned_a_block_is_not_freed_twice)
     /* Recorded under an allocator whose realloc(p, 0) returns a block;
      * replayed under ones whose realloc(p, 0) frees p.  Once a double free. */
     write_text(scratch_path("zero.trace"), "malloc(8) = 0x10\nrealloc(0x10, 0) = 0x20\nfree(0x20)\n");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s'", CMT_TOOLS, scratch_path("zero.cmt"),
-             scratch_path("zero.trace"));
-    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    encode_trace(scratch_path("zero.trace"), scratch_path("zero.cmt"));
     for (size_t i = 0; cmt_allocators[i]; i++) {
         cmt_replay_report rep = replay_file(scratch_path("zero.cmt"), cmt_allocators[i], NULL);
         cr_assert_eq(rep.events, 3, "%s", cmt_allocators[i]->name);
@@ -352,11 +346,7 @@ static const cmt_allocator probe_allocator =
 static const char *converted(const char *text)
 {
     write_text(scratch_path("acc.trace"), text);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q -o '%s' '%s'", CMT_TOOLS, scratch_path("acc.cmt"),
-             scratch_path("acc.trace"));
-    cr_assert_eq(run(cmd, NULL, NULL), 0, "%s", cmd);
-    return scratch_path("acc.cmt");
+    return encode_trace(scratch_path("acc.trace"), scratch_path("acc.cmt"));
 }
 
 Test(replay, accesses_read_and_write_their_bytes_inside_a_locked_block)
