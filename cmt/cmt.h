@@ -13,6 +13,17 @@
  * fail returns a negative value or NULL and leaves one human-readable
  * message, naming the file and the line or byte offset, in the object it
  * was called on.
+ *
+ * Threads: an object (reader, writer, output, source) is used by one
+ * thread at a time; different objects may be used by different threads at
+ * once.  The library sets no process policy (signal handlers, the umask)
+ * unless asked (cmt_output_remove_on_signals).
+ *
+ * Lifetimes: a string or pointer an object returns (an error message, a
+ * name, the statistics, the text reader behind a source) is good until the
+ * next call on that object, or until it is closed where it is the object's
+ * fixed part (a name, statistics); copy it to keep it.  Closing an object
+ * frees what it allocated; NULL may be closed.
  */
 #ifndef CMT_H
 #define CMT_H

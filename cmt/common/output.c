@@ -39,14 +39,17 @@ struct cmt_output {
 };
 
 /* Temporary files a signal handler must remove: fixed storage, since the
- * handler may only call async-signal-safe functions. */
+ * handler may only call async-signal-safe functions.  A slot is FREE,
+ * CLAIMED by a thread writing its name, or PENDING; threads opening
+ * outputs at once claim slots by compare-and-swap. */
+enum { FREE, CLAIMED, PENDING };
 static char pending_files[MAX_PENDING_FILES][PATH_MAX];
 static volatile sig_atomic_t pending_used[MAX_PENDING_FILES];
 
 static void remove_pending_and_reraise(int sig)
 {
     for (int i = 0; i < MAX_PENDING_FILES; i++)
-        if (pending_used[i])
+        if (pending_used[i] == PENDING)
             unlink(pending_files[i]);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -71,9 +74,11 @@ static int claim_slot(const char *tmp_path)
     if (strlen(tmp_path) >= PATH_MAX)
         return -1;
     for (int i = 0; i < MAX_PENDING_FILES; i++) {
-        if (!pending_used[i]) {
+        sig_atomic_t free_slot = FREE;
+        if (__atomic_compare_exchange_n(&pending_used[i], &free_slot, CLAIMED, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
             strcpy(pending_files[i], tmp_path);
-            pending_used[i] = 1;
+            __atomic_store_n(&pending_used[i], PENDING, __ATOMIC_RELEASE);
             return i;
         }
     }
@@ -83,7 +88,7 @@ static int claim_slot(const char *tmp_path)
 static void release_slot(cmt_output *out)
 {
     if (out->slot >= 0)
-        pending_used[out->slot] = 0;
+        __atomic_store_n(&pending_used[out->slot], FREE, __ATOMIC_RELEASE);
     out->slot = -1;
 }
 
