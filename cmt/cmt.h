@@ -391,6 +391,7 @@ CMT_API bool cmt_source_has_addresses(const cmt_source *source);
 /* The text reader behind SOURCE, for its counts; NULL for a .cmt file. */
 CMT_API const cmt_text_reader *cmt_source_text(const cmt_source *source);
 
+/* Closes SOURCE and the file it read (NULL: nothing). */
 CMT_API void cmt_source_close(cmt_source *source);
 
 #ifdef __cplusplus
