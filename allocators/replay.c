@@ -53,6 +53,7 @@ typedef struct replay {
     bool untouched;        /* --touch=none, and blocks stay where they are: nothing to do for their bytes */
     uint64_t next_row;     /* --timeline: the event count at which the next row is due; UINT64_MAX for none */
     uint64_t live_bytes, live_blocks;
+    unsigned __int128 live_area; /* live bytes summed over the events */
     uint64_t next_sample;   /* live bytes that trigger a footprint sample */
     cmt_pace pace;          /* --pace, once an event with a time has come */
     cmt_pace_thread paced;
@@ -135,14 +136,23 @@ static uint64_t peak_rss(void)
 }
 
 uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep, cmt_sampler *s,
-                              bool forced)
+                              uint64_t live_bytes, bool forced)
 {
+    /* The footprint over the events since the last sample: as it was
+     * then, but at the event just run, as it is now where it is asked
+     * (a sample is taken after the event that grew the live bytes: a
+     * trace of a few huge blocks came to a mean footprint under its mean
+     * live bytes). */
+    uint64_t since = rep->events - s->last_event;
+    s->last_event = rep->events;
     uint64_t step = rep->peak_live_bytes / 1024 > SAMPLE_GRAIN ? rep->peak_live_bytes / 1024 : SAMPLE_GRAIN;
     uint64_t next = rep->peak_live_bytes + step;
     if (s->by_rss && s->last_cost > COSTLY_SAMPLE && !forced) {
         uint64_t rss = cmt_resident_bytes();
-        if (rss < s->next_rss)
+        if (rss < s->next_rss) {
+            rep->footprint_area += (double)s->last_footprint * (double)since;
             return next;
+        }
         s->next_rss = rss + (rss / 256 > 65536 ? rss / 256 : 65536);
     }
     double from = now();
@@ -153,9 +163,13 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
     rep->compactions = fp.compactions;
     rep->bytes_moved = fp.bytes_moved;
     rep->compact_seconds = fp.compact_seconds;
-    rep->end_footprint = fp.bytes;
-    if (fp.bytes > rep->peak_footprint)
+    if (since)
+        rep->footprint_area += (double)s->last_footprint * (double)(since - 1) + (double)fp.bytes;
+    rep->end_footprint = s->last_footprint = fp.bytes;
+    if (fp.bytes > rep->peak_footprint) {
         rep->peak_footprint = fp.bytes;
+        rep->live_at_peak_footprint = live_bytes;
+    }
     if (fp.mapped > rep->peak_mapped)
         rep->peak_mapped = fp.mapped;
     return next;
@@ -163,7 +177,7 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
 
 static void sample_footprint(replay *r, bool forced)
 {
-    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, forced);
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, r->live_bytes, forced);
     r->last_sample_event = r->report->events;
 }
 
@@ -472,6 +486,7 @@ static int replay_batch(replay *r, cmt_event *events, size_t n, char *err, size_
             replay_event(r, ev);
             r->where[i - 1] = r->bytes_at;
             rep->events++;
+            r->live_area += r->live_bytes;
             if (r->live_bytes >= r->next_sample)
                 break;
         }
@@ -658,7 +673,8 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
         }
         if (threaded) {
             cmt_replay_start from = {.thread = first_thread, .blocks = r.blocks, .nblocks = r.nblocks,
-                                     .live_bytes = r.live_bytes, .live_blocks = r.live_blocks, .pace = r.pace,
+                                     .live_bytes = r.live_bytes, .live_blocks = r.live_blocks,
+                                     .live_area = r.live_area, .pace = r.pace, .sampler = r.sampler,
                                      .wall_start = start};
             rc = cmt_replay_threads(source, allocator, r.heap, options, report, &from, events + here, n - here,
                                     err, errlen);
@@ -679,6 +695,7 @@ int cmt_replay(cmt_source *source, const cmt_allocator *allocator,
             rc = -1;
         report->end_live_bytes = r.live_bytes;
         report->end_live_blocks = r.live_blocks;
+        report->live_area = (double)r.live_area;
         report->wall_seconds = now() - start;
         report->paced = r.pace.started;
         report->paced_seconds = r.paced.slept;

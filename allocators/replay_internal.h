@@ -31,45 +31,6 @@ cmt_pace cmt_pace_start(uint64_t time);
  * the seconds slept, which the caller's clock of the work must not count. */
 double cmt_pace_wait(const cmt_pace *pace, cmt_pace_thread *self, uint64_t time);
 
-/* A block of the replay on one thread, at its slot (cmt_event.slot). */
-typedef struct cmt_replay_block {
-    void *p;         /* the allocator's pointer to it; NULL if none, or the replay could not make it */
-    uint64_t traced; /* bytes live in the trace */
-    uint64_t usable; /* bytes the replay's block has (what accesses may touch); CMT_NOT_MADE where the
-                      * trace made the block and the replay could not */
-} cmt_replay_block;
-#define CMT_NOT_MADE UINT64_MAX
-
-/* Where the replay on one thread stood when the trace's second thread
- * came: every event so far was THREAD's, and the calling thread, which
- * ran them, goes on as that thread's replay thread (the program's first
- * thread is its main thread, and glibc gives the main thread an arena of
- * its own, grown by brk, which no other thread gets). */
-typedef struct cmt_replay_start {
-    uint32_t thread;
-    const cmt_replay_block *blocks; /* by slot: the blocks live so far */
-    size_t nblocks;
-    uint64_t live_bytes, live_blocks;
-    cmt_pace pace;
-    double wall_start; /* CLOCK_MONOTONIC seconds when the replay began */
-} cmt_replay_start;
-
-/* Replays the rest of SOURCE on one thread per recorded thread
- * (threads.c), against ALLOCATOR's HEAP (made, and destroyed, by the
- * caller), from where FROM says the replay stands, the NFIRST events at
- * FIRST (already read, FIRST[0] of another thread than FROM's, or the
- * trace's first event) first.  The calling thread runs FROM->thread's
- * events; the trace is decoded on a thread of its own.  Adds to REPORT's
- * counts, times and footprint; 0, or -1 with a message in ERR.  The blocks
- * FROM holds are the threaded replay's from then on: it frees what the
- * trace leaves live. */
-int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
-                       const cmt_replay_options *options, cmt_replay_report *report, const cmt_replay_start *from,
-                       const cmt_event *first, size_t nfirst, char *err, size_t errlen);
-
-/* The recorded time of the first of the N events at EVENTS with one, or 0. */
-uint64_t cmt_first_time(const cmt_event *events, size_t n);
-
 /* When a replay's footprint is worth asking the allocator for.  Its
  * statistics can cost more than the replay: glibc's mallinfo2 walks every
  * free chunk, and on a four-thread Python trace (3.7 million blocks live)
@@ -92,15 +53,59 @@ typedef struct cmt_sampler {
     bool by_rss;        /* the replay writes its blocks: resident bytes follow the footprint */
     uint64_t next_rss;  /* resident bytes from which a costly allocator is asked again */
     double last_cost;   /* seconds its last answer took (all of them: the report's sample_seconds) */
+    uint64_t last_footprint, last_event; /* the last answer, and the event count then */
 } cmt_sampler;
 
-/* Takes A's footprint of HEAP into REP (now, and its peaks) when S says
- * it may have grown, or FORCED (the end, a --timeline row).  Returns the
+/* Takes A's footprint of HEAP into REP (now, its peaks, with LIVE_BYTES
+ * live, and over time) when S says it may have grown, or FORCED (the end,
+ * a --timeline row).  Returns the
  * live bytes at which to sample next: 1/1024 past their peak, or a page
  * where that is more, so that the footprint is seen within 0.1% (or a
  * page) of the peak of live bytes. */
 uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_report *rep, cmt_sampler *s,
-                              bool forced);
+                              uint64_t live_bytes, bool forced);
+
+/* A block of the replay on one thread, at its slot (cmt_event.slot). */
+typedef struct cmt_replay_block {
+    void *p;         /* the allocator's pointer to it; NULL if none, or the replay could not make it */
+    uint64_t traced; /* bytes live in the trace */
+    uint64_t usable; /* bytes the replay's block has (what accesses may touch); CMT_NOT_MADE where the
+                      * trace made the block and the replay could not */
+} cmt_replay_block;
+#define CMT_NOT_MADE UINT64_MAX
+
+/* Where the replay on one thread stood when the trace's second thread
+ * came: every event so far was THREAD's, and the calling thread, which
+ * ran them, goes on as that thread's replay thread (the program's first
+ * thread is its main thread, and glibc gives the main thread an arena of
+ * its own, grown by brk, which no other thread gets). */
+typedef struct cmt_replay_start {
+    uint32_t thread;
+    const cmt_replay_block *blocks; /* by slot: the blocks live so far */
+    size_t nblocks;
+    uint64_t live_bytes, live_blocks;
+    unsigned __int128 live_area; /* live bytes summed over the events so far */
+    cmt_pace pace;
+    cmt_sampler sampler;
+    double wall_start; /* CLOCK_MONOTONIC seconds when the replay began */
+} cmt_replay_start;
+
+/* Replays the rest of SOURCE on one thread per recorded thread
+ * (threads.c), against ALLOCATOR's HEAP (made, and destroyed, by the
+ * caller), from where FROM says the replay stands, the NFIRST events at
+ * FIRST (already read, FIRST[0] of another thread than FROM's, or the
+ * trace's first event) first.  The calling thread runs FROM->thread's
+ * events; the trace is decoded on a thread of its own.  Adds to REPORT's
+ * counts, times and footprint; 0, or -1 with a message in ERR.  The blocks
+ * FROM holds are the threaded replay's from then on: it frees what the
+ * trace leaves live. */
+int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void *heap,
+                       const cmt_replay_options *options, cmt_replay_report *report, const cmt_replay_start *from,
+                       const cmt_event *first, size_t nfirst, char *err, size_t errlen);
+
+/* The recorded time of the first of the N events at EVENTS with one, or 0. */
+uint64_t cmt_first_time(const cmt_event *events, size_t n);
+
 
 /* LIVE_BYTES in LIVE_BLOCKS at EVENT: a new peak of live bytes in REP if
  * they pass it. */

@@ -125,6 +125,7 @@ struct replayer {
     _Atomic uint32_t progress; /* bumped, and the decoder woken, by a lane that runs an event while it sleeps */
     cmt_pace pace; /* --pace: started before any work with a time is handed out */
     uint64_t live_bytes, live_blocks, next_sample;
+    unsigned __int128 live_area; /* live bytes summed over the events, from those replayed before (FROM) on */
     cmt_sampler sampler;
     bool no_memory;
     /* The decoding thread's: what it reads, and how it ended. */
@@ -590,6 +591,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
         r->live_blocks++;
         cmt_note_live(rep, r->live_bytes, r->live_blocks, rep->events);
     }
+    r->live_area += r->live_bytes;
     keep_within_window(r, w.seq);
     hand_to(l, &w);
     if (released)
@@ -600,7 +602,7 @@ static int dispatch(replayer *r, const cmt_event *ev, char *err, size_t errlen)
 /* Samples the allocator's footprint (its statistics are thread-safe). */
 static void sample(replayer *r, bool forced)
 {
-    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, forced);
+    r->next_sample = cmt_sample_footprint(r->alloc, r->heap, r->report, &r->sampler, r->live_bytes, forced);
 }
 
 /* Ends every lane, and waits for those on threads of their own. */
@@ -696,7 +698,8 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     }
     *r = (replayer){.alloc = allocator, .heap = heap, .options = options, .report = report, .source = source,
                     .first = first, .nfirst = nfirst, .err = err, .errlen = errlen, .next_sample = 1,
-                    .live_bytes = from->live_bytes, .live_blocks = from->live_blocks, .pace = from->pace};
+                    .live_bytes = from->live_bytes, .live_blocks = from->live_blocks,
+                    .live_area = from->live_area, .pace = from->pace, .sampler = from->sampler};
     r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
     lane *own = add_lane(r, from->thread, false, err, errlen);
     pthread_t decoder;
@@ -718,6 +721,7 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
     report->paced = r->pace.started;
     report->end_live_bytes = r->live_bytes;
     report->end_live_blocks = r->live_blocks;
+    report->live_area = (double)r->live_area;
     /* What the trace never freed goes back, so the heap ends empty. */
     for (size_t k = 0; k < r->nblocks; k++) {
         slot *b = r->blocks[k] & LIVE ? slot_at(r, (uint32_t)r->blocks[k]) : NULL;

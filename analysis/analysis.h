@@ -71,6 +71,11 @@ typedef struct cmt_trace_stats {
     uint64_t allocated_bytes, allocated_blocks;
     uint64_t live_bytes, live_blocks;
     uint64_t peak_live_bytes, peak_live_blocks, peak_event;
+    /* The live blocks each rounded up to 16 bytes (a block of 0 or 1 to
+     * 16 bytes takes 16), as an allocator that aligns every block for
+     * max_align_t must hold them: the floor of such an allocator's
+     * footprint, at its peak, and the blocks live then. */
+    uint64_t aligned_live_bytes, peak_aligned_bytes, peak_aligned_blocks;
     uint64_t temporary;          /* freed before any other allocation came (heaptrack's count) */
     uint64_t accessed_bytes;
     cmt_log_histogram sizes;     /* bytes asked for, each allocation */

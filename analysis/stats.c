@@ -71,6 +71,12 @@ int cmt_stats_init(cmt_trace_stats *s)
     return s->state && cmti_map_init(&s->state->live, 3) == 0 ? 0 : -1;
 }
 
+/* BYTES rounded up to the 16 bytes of max_align_t, at least 16. */
+static uint64_t aligned_bytes(uint64_t bytes)
+{
+    return bytes <= 16 ? 16 : bytes > UINT64_MAX - 15 ? UINT64_MAX : (bytes + 15) & ~(uint64_t)15;
+}
+
 /* Block E's life ends at the current event. */
 static void block_dies(cmt_trace_stats *s, cmti_map_entry *e)
 {
@@ -79,6 +85,7 @@ static void block_dies(cmt_trace_stats *s, cmti_map_entry *e)
     if (life)
         ratio_add(&s->micro, (double)e->value[BLOCK_ACCESSES] / (double)life, 1);
     s->live_bytes -= e->value[BLOCK_BYTES];
+    s->aligned_live_bytes -= aligned_bytes(e->value[BLOCK_BYTES]);
     s->live_blocks--;
 }
 
@@ -126,6 +133,11 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
     s->allocated_blocks++;
     s->live_bytes += bytes;
     s->live_blocks++;
+    s->aligned_live_bytes += aligned_bytes(bytes);
+    if (s->aligned_live_bytes > s->peak_aligned_bytes) {
+        s->peak_aligned_bytes = s->aligned_live_bytes;
+        s->peak_aligned_blocks = s->live_blocks;
+    }
     if (s->live_bytes > s->peak_live_bytes) {
         s->peak_live_bytes = s->live_bytes;
         s->peak_live_blocks = s->live_blocks;
@@ -278,10 +290,11 @@ static void print_json(cmt_output *f, const char *name, const cmt_trace_stats *s
     cmt_output_printf(f,
                       "}, \"free_null\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
                       ", \"allocated_blocks\": %" PRIu64 ", \"peak_live_bytes\": %" PRIu64 ", \"peak_live_blocks\": %" PRIu64
+                      ", \"peak_aligned_bytes\": %" PRIu64 ", \"peak_aligned_blocks\": %" PRIu64
                       ", \"peak_event\": %" PRIu64 ", \"never_freed_bytes\": %" PRIu64 ", \"never_freed_blocks\": %" PRIu64
                       ", \"temporary\": %" PRIu64 ", \"accessed_bytes\": %" PRIu64,
                       s->free_null, s->failed, s->allocated_bytes, s->allocated_blocks, s->peak_live_bytes,
-                      s->peak_live_blocks, s->peak_event, s->live_bytes, s->live_blocks, s->temporary, s->accessed_bytes);
+                      s->peak_live_blocks, s->peak_aligned_bytes, s->peak_aligned_blocks, s->peak_event, s->live_bytes, s->live_blocks, s->temporary, s->accessed_bytes);
     print_json_counts(f, "size_histogram", s->sizes.count, CMT_LOG_BUCKETS);
     print_json_counts(f, "lifetime_histogram", s->lifetimes.count, CMT_LOG_BUCKETS);
     print_json_counts(f, "macro_lifetime_histogram", s->macro.count, CMT_RATIO_BUCKETS);
@@ -313,6 +326,10 @@ void cmt_stats_print(cmt_output *f, const char *name, const cmt_trace_stats *s, 
     cmt_output_printf(f, "allocated       %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->allocated_bytes, s->allocated_blocks);
     cmt_output_printf(f, "peak live       %" PRIu64 " bytes in %" PRIu64 " blocks, at event %" PRIu64 " (%.1f%% of the way)\n",
                       s->peak_live_bytes, s->peak_live_blocks, s->peak_event, percent(s->peak_event, s->events));
+    cmt_output_printf(f, "aligned peak    %" PRIu64 " bytes in %" PRIu64 " blocks (%.3f of the peak live: each "
+                         "block rounded up to 16 bytes, the least an allocator aligning for max_align_t holds)\n",
+                      s->peak_aligned_bytes, s->peak_aligned_blocks,
+                      s->peak_live_bytes ? (double)s->peak_aligned_bytes / (double)s->peak_live_bytes : 0.0);
     cmt_output_printf(f, "never freed     %" PRIu64 " bytes in %" PRIu64 " blocks\n", s->live_bytes, s->live_blocks);
     cmt_output_printf(f, "temporary       %" PRIu64 " blocks (%.1f%%) freed before any other allocation\n", s->temporary,
                       percent(s->temporary, s->allocated_blocks));

@@ -129,11 +129,39 @@ static double json_number(const char *object, const char *field)
 typedef struct replay_row {
     char name[64];
     double overhead[4], ns[4];
+    double at_peak[4], over_time[4]; /* the footprint over the live bytes at its peak, and over the replay */
+    double aligned_floor, handle_floor; /* cmtstat's aligned peak over the peak live; with 4 bytes a block more */
     double harness_ns, untouched_ns; /* the null replay's and glibc's, --serial --no-touch */
 } replay_row;
 
 static replay_row replay_rows[64];
 static int nreplay_rows;
+
+/* What the shell command CMD prints, the first LEN - 1 bytes, in OUT
+ * ("" if it could not be run). */
+static void command_output(const char *cmd, char *out, size_t len)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, len - 1, p) : 0;
+    out[n] = '\0';
+    if (p)
+        pclose(p);
+}
+
+/* The floors of the trace at CMT (cmtstat --json): every live block
+ * rounded up to 16 bytes, and that with a 4-byte handle a block, as a
+ * handle-based allocator of 16-byte alignment needs at the least, each
+ * over the peak of live bytes. */
+static void read_floors(const char *dir, const char *cmt, replay_row *row)
+{
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "%scmtstat --json '%s'", dir, cmt);
+    command_output(cmd, out, sizeof out);
+    double live = json_number(out, "peak_live_bytes"), aligned = json_number(out, "peak_aligned_bytes"),
+           blocks = json_number(out, "peak_aligned_blocks");
+    row->aligned_floor = live > 0 ? aligned / live : 0;
+    row->handle_floor = live > 0 ? (aligned + 4 * blocks) / live : 0;
+}
 
 /* Replays the default-level file under every allocator, and rmalloc
  * without compaction, through cmtreplay --json; then the replayer's own
@@ -149,18 +177,14 @@ static void bench_replays(const char *trace2cmt, const char *cmt, const char *na
     snprintf(dir, sizeof dir, "%s", trace2cmt);
     char *slash = strrchr(dir, '/');
     *(slash ? slash + 1 : dir) = '\0';
+    read_floors(dir, cmt, row);
     const char *runs[3] = {"-a system,jemalloc,rmalloc", "-a rmalloc --no-compact",
                            "-a null,system --serial --no-touch -r 3"};
     int column = 0;
     for (int i = 0; i < 3; i++) {
-        char cmd[2048];
+        char cmd[2048], out[8192];
         snprintf(cmd, sizeof cmd, "%scmtreplay --json %s '%s'", dir, runs[i], cmt);
-        FILE *p = popen(cmd, "r");
-        char out[8192] = "";
-        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-        out[n] = '\0';
-        if (p)
-            pclose(p);
+        command_output(cmd, out, sizeof out);
         for (const char *obj = strstr(out, "{"); obj; obj = strstr(obj + 1, "{\"allocator")) {
             if (i == 2) {
                 row->harness_ns = json_number(obj, "harness_ns_per_event");
@@ -169,11 +193,24 @@ static void bench_replays(const char *trace2cmt, const char *cmt, const char *na
                     row->untouched_ns = json_number(obj, "ns_per_event");
             } else if (column < 4) {
                 row->overhead[column] = json_number(obj, "overhead");
+                row->at_peak[column] = json_number(obj, "overhead_at_peak_footprint");
+                row->over_time[column] = json_number(obj, "mean_overhead");
                 row->ns[column] = json_number(obj, "ns_per_event");
                 column++;
             }
         }
     }
+}
+
+/* A ratio for a table, "-" where the report has none (null: nothing was
+ * live). */
+static const char *ratio_cell(double x)
+{
+    static char buf[32];
+    if (x <= 0)
+        return "-";
+    snprintf(buf, sizeof buf, "%.3f", x);
+    return buf;
 }
 
 static void print_replays(void)
@@ -187,6 +224,22 @@ static void print_replays(void)
         replay_row *r = &replay_rows[i];
         printf("%-26s %9.3f %9.3f %9.3f %9.3f   %9.1f %9.1f %9.1f %9.1f\n", r->name, r->overhead[0],
                r->overhead[1], r->overhead[2], r->overhead[3], r->ns[0], r->ns[1], r->ns[2], r->ns[3]);
+    }
+    printf("\nthe overhead three ways (Johnstone and Wilson): peak footprint / peak live, the footprint over\n"
+           "what was live at its peak, and mean footprint / mean live over the replay; rmalloc beside the\n"
+           "floor of an allocator aligning to 16 bytes, and of one with a 4-byte handle a block too\n\n");
+    printf("%-26s %7s %7s   %7s %7s %7s   %7s %7s %7s   %7s %7s\n", "", "floor", "floor", "rmalloc", "rmalloc",
+           "rmalloc", "system", "system", "system", "jemal.", "jemal.");
+    printf("%-26s %7s %7s   %7s %7s %7s   %7s %7s %7s   %7s %7s\n", "trace", "align16", "+handle", "peaks", "at peak",
+           "mean", "peaks", "at peak", "mean", "at peak", "mean");
+    for (int i = 0; i < nreplay_rows; i++) {
+        replay_row *r = &replay_rows[i];
+        const double cells[] = {r->aligned_floor, r->handle_floor, r->overhead[2], r->at_peak[2], r->over_time[2],
+                                r->overhead[0], r->at_peak[0], r->over_time[0], r->at_peak[1], r->over_time[1]};
+        printf("%-26s", r->name);
+        for (size_t c = 0; c < sizeof cells / sizeof cells[0]; c++)
+            printf(c == 2 || c == 5 || c == 8 ? "   %7s" : " %7s", ratio_cell(cells[c]));
+        printf("\n");
     }
     printf("\nthe replayer's own cost: the null replay beside glibc's, serial, --no-touch, median of 3 "
            "(target: 10 ns)\n\n");

@@ -469,6 +469,7 @@ static cmt_replay_report replay_both_ways(built *b, uint64_t cross_thread_frees,
     cr_assert_eq(threaded.events, one.events);
     cr_assert_eq(threaded.peak_live_bytes, one.peak_live_bytes);
     cr_assert_eq(threaded.end_live_bytes, one.end_live_bytes);
+    cr_assert_eq(threaded.live_area, one.live_area, "the live bytes over time follow the recorded order");
     cr_assert_eq(threaded.failed_in_replay, 0);
     cr_assert_geq(threaded.wall_seconds, 0.0);
     return threaded;
@@ -809,6 +810,36 @@ Test(replay, a_recorded_run_replays_on_its_threads)
     cr_assert_eq(runf(&out, NULL, "%s/cmtreplay -a rmalloc --json %s", CMT_TOOLS, cmt), 0);
     cr_assert(strstr(out, "\"threads\": 1,") && strstr(out, "rmalloc is not thread-safe yet"), "%s", out);
     free(out);
+}
+
+/* Johnstone and Wilson's other measures, by hand, under the null
+ * allocator, whose footprint is its largest block: two blocks of 4000
+ * bytes made and freed.  Live after each event 4000, 8000, 4000, 0:
+ * 16,000 byte-events.  The footprint, sampled after event 1 (4000, with
+ * 4000 live: 1.0 at its peak), is 4000 from that event on: 16,000
+ * byte-events too (taken as it was before, events 1 and 4 would not count
+ * it), where the peaks' ratio is 0.5.  On two threads the live bytes over
+ * time are the same. */
+Test(replay, the_overhead_at_the_peak_footprint_and_over_the_replay)
+{
+    const cmt_allocator *null = cmt_allocator_find("null");
+    for (int threads = 0; threads < 2; threads++) {
+        built b = {0};
+        uint64_t x = built_malloc(&b, 1, 4000), y = built_malloc(&b, 1 + threads, 4000);
+        built_op(&b, CMT_OP_FREE, 1, x, 0, 0);
+        built_op(&b, CMT_OP_FREE, 1 + threads, y, 0, 0);
+        const char *path = scratch_path("areas.cmt");
+        encode_events(path, b.events, b.n, 3);
+        free(b.events);
+        cmt_replay_report rep = replay_path(path, null, (cmt_replay_options){.touch = CMT_TOUCH_NONE});
+        cr_assert_eq(rep.threads, threads ? 2 : 1);
+        cr_assert_eq(rep.live_area, 16000.0, "%f", rep.live_area);
+        if (threads)
+            continue; /* a second thread's samples fall where its events run */
+        cr_assert_eq(rep.peak_footprint, 4000);
+        cr_assert_eq(rep.live_at_peak_footprint, 4000);
+        cr_assert_eq(rep.footprint_area, 16000.0, "%f", rep.footprint_area);
+    }
 }
 
 /* The null allocator: every block the same bytes, nothing freed; the

@@ -10,6 +10,42 @@ static double ratio(uint64_t a, uint64_t b)
     return b ? (double)a / (double)b : 0.0;
 }
 
+/* An area of byte-events over the events: the mean bytes. */
+static double mean(double area, uint64_t events)
+{
+    return events ? area / (double)events : 0.0;
+}
+
+/* The overhead over the replay, and at the peak footprint: -1 where
+ * nothing was live (a ratio without a meaning). */
+static double mean_overhead(const cmt_replay_report *r)
+{
+    return r->live_area > 0 ? r->footprint_area / r->live_area : -1.0;
+}
+
+static double ratio_at_peak(const cmt_replay_report *r)
+{
+    return r->live_at_peak_footprint ? (double)r->peak_footprint / (double)r->live_at_peak_footprint : -1.0;
+}
+
+/* X as JSON in BUF (of 32 bytes): null where it has no meaning. */
+static const char *json_ratio(char *buf, double x)
+{
+    if (x < 0)
+        return "null";
+    snprintf(buf, 32, "%.4f", x);
+    return buf;
+}
+
+/* X as text in BUF (of 32 bytes): "-" where it has no meaning. */
+static const char *text_ratio(char *buf, double x)
+{
+    if (x < 0)
+        return "-";
+    snprintf(buf, 32, "%.3f", x);
+    return buf;
+}
+
 double cmt_report_ns_per_event(const cmt_replay_report *r)
 {
     return r->events ? r->seconds * 1e9 / (double)r->events : 0.0;
@@ -51,6 +87,7 @@ static uint64_t aligned_calls(const cmt_replay_report *r)
 
 static void print_json(cmt_output *f, const cmt_replay_report *r)
 {
+    char at_peak[32], over_time[32];
     cmt_output_printf(f, "{\"allocator\": \"%s\", \"events\": %llu, \"calls\": {", r->allocator,
                       (unsigned long long)r->events);
     for (int op = 0; op < CMT_OP_COUNT; op++)
@@ -61,7 +98,9 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       "\"peak_live_bytes\": %llu, \"peak_live_blocks\": %llu, \"peak_live_event\": %llu, "
                       "\"end_live_bytes\": %llu, \"end_live_blocks\": %llu, "
                       "\"peak_footprint\": %llu, \"end_footprint\": %llu, \"peak_mapped\": %llu, \"sample_seconds\": %.6f, "
-                      "\"overhead\": %.4f, \"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
+                      "\"overhead\": %.4f, \"overhead_at_peak_footprint\": %s, \"live_at_peak_footprint\": %llu, "
+                      "\"mean_footprint\": %.0f, \"mean_live_bytes\": %.0f, \"mean_overhead\": %s, "
+                      "\"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
                       "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
                       "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
                       "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
@@ -74,7 +113,10 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
                       (unsigned long long)r->end_live_blocks, (unsigned long long)r->peak_footprint,
                       (unsigned long long)r->end_footprint, (unsigned long long)r->peak_mapped, r->sample_seconds,
-                      ratio(r->peak_footprint, r->peak_live_bytes), (unsigned long long)r->start_rss,
+                      ratio(r->peak_footprint, r->peak_live_bytes), json_ratio(at_peak, ratio_at_peak(r)),
+                      (unsigned long long)r->live_at_peak_footprint, mean(r->footprint_area, r->events),
+                      mean(r->live_area, r->events), json_ratio(over_time, mean_overhead(r)),
+                      (unsigned long long)r->start_rss,
                       (unsigned long long)r->peak_rss, (unsigned long long)r->harness_peak_bytes,
                       (unsigned long long)r->failed_in_trace,
                       (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
@@ -139,8 +181,13 @@ void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
     char d[32];
     cmt_output_printf(f, "footprint       peak %s bytes (%s), at end %s bytes (%s)\n", cmt_report_grouped(a, r->peak_footprint),
                       human(c, r->peak_footprint), cmt_report_grouped(b, r->end_footprint), human(d, r->end_footprint));
-    cmt_output_printf(f, "overhead        %.3f (peak footprint / peak live)\n",
-                      ratio(r->peak_footprint, r->peak_live_bytes));
+    char at_peak[32], over_time[32];
+    cmt_output_printf(f, "overhead        %.3f (peak footprint / peak live); %s at the peak footprint (%s bytes "
+                         "live then); %s over the replay (mean footprint %s / mean live %s)\n",
+                      ratio(r->peak_footprint, r->peak_live_bytes), text_ratio(at_peak, ratio_at_peak(r)),
+                      cmt_report_grouped(a, r->live_at_peak_footprint), text_ratio(over_time, mean_overhead(r)),
+                      human(c, (uint64_t)mean(r->footprint_area, r->events)),
+                      human(d, (uint64_t)mean(r->live_area, r->events)));
     if (r->relocating)
         cmt_output_printf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
                           (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
