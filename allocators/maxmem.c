@@ -40,8 +40,10 @@ int cmt_rmalloc_min_capacity(const char *path, const cmt_rmalloc_settings *optio
     }
     *peak_live = report.peak_live_bytes;
     /* A heap as large as the highest top of an unbounded run replays the
-     * same way, so it fits; one smaller than what is live cannot. */
-    uint64_t hi = (report.peak_footprint + step - 1) / step * step;
+     * same way, so it fits; one smaller than what is live cannot.  (The
+     * highest top, not the peak footprint: that is sampled, and the heap
+     * gives pages back between samples.) */
+    uint64_t hi = (report.peak_mapped + step - 1) / step * step;
     uint64_t lo = report.peak_live_bytes / step * step;
     while (hi - lo > step) {
         probe.capacity = lo + (hi - lo) / step / 2 * step;

@@ -6,6 +6,7 @@
 #include "rmalloc.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +187,78 @@ Test(rmalloc, compaction_makes_room_that_fragmentation_took)
         rm_free(heap, &h[i]);
     cr_assert_eq(rm_alloc(heap, 20 << 10), RM_INVALID_HANDLE, "without compaction it can't fit");
     rm_heap_destroy(heap);
+}
+
+/* The process's resident bytes (statm), for memory given back. */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    cr_assert(f && fscanf(f, "%llu %llu", &size, &resident) == 2);
+    fclose(f);
+    return resident * 4096;
+}
+
+/* Memory goes back as the live blocks fall: 4,000 blocks of 1 KiB, all
+ * filled, one near the bottom locked throughout; three in four freed, in a
+ * shuffled order.  The heap compacts and gives the pages above its top
+ * back: its footprint falls to near what is live, and the process's
+ * resident bytes with it; every block left keeps its bytes, and a block
+ * locked through it all stays where it was.  Without compaction only a
+ * falling top gives pages back. */
+Test(rmalloc, memory_goes_back_as_the_live_blocks_fall)
+{
+    enum { N = 4000 };
+    static model blocks[N];
+    for (int compacting = 1; compacting >= 0; compacting--) {
+        rm_heap *heap = rm_heap_create(64 << 20, compacting ? 0 : RM_NO_COMPACTION);
+        for (int i = 0; i < N; i++) {
+            blocks[i] = (model){.size = 1024, .stamp = (uint8_t)i};
+            cr_assert_neq(blocks[i].h = rm_alloc(heap, 1024), RM_INVALID_HANDLE);
+            fill(heap, &blocks[i]);
+        }
+        model *pinned = &blocks[1]; /* near the bottom: what lies above it can come down */
+        pinned->locked_at = rm_lock(heap, &pinned->h);
+        rm_stats full;
+        rm_heap_stats(heap, &full);
+        uint64_t rss_full = resident_bytes();
+        unsigned order[N];
+        for (unsigned i = 0; i < N; i++)
+            order[i] = i;
+        srand(7);
+        for (unsigned i = N - 1; i > 0; i--) {
+            unsigned j = (unsigned)rand() % (i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (unsigned k = 0; k < N; k++)
+            if (order[k] % 4 != 0 && &blocks[order[k]] != pinned)
+                rm_free(heap, &blocks[order[k]].h);
+        char why[256];
+        cr_assert(rm_heap_check(heap, why, sizeof why), "%s", why);
+        rm_stats st;
+        rm_heap_stats(heap, &st);
+        for (int i = 0; i < N; i++)
+            if (blocks[i].h)
+                verify(heap, &blocks[i], i);
+        if (compacting) {
+            /* The policy's bound: what is live, and as much again in holes
+             * before the next compaction, and what is not worth a system
+             * call (256 KiB). */
+            cr_assert_leq(st.footprint, 2 * st.live_bytes + (256 << 10) + st.metadata, "%llu for %llu live",
+                          (unsigned long long)st.footprint, (unsigned long long)st.live_bytes);
+            cr_assert_lt(st.footprint, full.footprint * 6 / 10, "%llu of %llu", (unsigned long long)st.footprint,
+                         (unsigned long long)full.footprint);
+            cr_assert_geq(st.given_back, 1);
+            cr_assert_lt(resident_bytes(), rss_full - full.peak_top / 3, "the pages went back to the system");
+        } else {
+            cr_assert_eq(st.compactions, 0, "nothing moved");
+            cr_assert_leq(st.footprint, full.footprint);
+        }
+        cr_assert_eq(st.peak_top, full.peak_top, "the highest it ever was is kept");
+        rm_unlock(heap, &pinned->h);
+        rm_heap_destroy(heap);
+    }
 }
 
 Test(rmalloc, locks_nest_and_stale_handles_are_refused)

@@ -165,7 +165,7 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
     rm_heap_stats(((rmalloc_replay *)heap)->heap, &st);
     *stats = (cmt_heap_stats){
         .bytes = st.footprint,
-        .mapped = st.capacity,
+        .mapped = st.peak_top + st.metadata, /* the most it ever touched: the footprint's own peak */
         .compactions = st.compactions,
         .bytes_moved = st.bytes_moved,
         .compact_seconds = (double)st.compact_ns * 1e-9,

@@ -10,7 +10,9 @@
  *     matching rmunlock().  Locks nest: a block locked twice is unlocked
  *     after the second rmunlock().
  *   - Locked blocks never move.  Unlocked blocks may move at any call that
- *     allocates (rmalloc, rm_realloc) and at rm_compact().
+ *     allocates or frees (rmalloc, rm_realloc, rmfree: a free that leaves
+ *     half the heap in holes compacts it, to give memory back) and at
+ *     rm_compact().
  *   - When a request does not fit, the heap compacts (slides unlocked blocks
  *     together, around the locked ones) and tries again; only when even the
  *     compacted heap has no room does the request fail, with
@@ -99,8 +101,10 @@ typedef struct rm_stats {
     uint64_t live_bytes;    /* usable bytes of live blocks */
     uint64_t top;           /* bytes from the start of the heap to its free top */
     uint64_t peak_top;      /* the most top has been: pages ever touched */
+    uint64_t held;          /* the top at its highest since it last gave the pages above it back */
+    uint64_t given_back;    /* times it gave the pages above its top back to the system */
     uint64_t metadata;      /* bytes of the handle table */
-    uint64_t footprint;     /* peak_top + metadata: what the heap cost */
+    uint64_t footprint;     /* held + metadata: what the heap costs now */
     uint64_t holes;         /* free blocks below top */
     uint64_t hole_bytes;
     uint64_t compactions;
