@@ -543,6 +543,18 @@ static bool grow_by_sliding(rm_heap *h, uint32_t off, uint32_t need)
     return true;
 }
 
+/* Whether the blocks above the block at OFF are few enough to slide up
+ * for it to grow to NEED units, rather than move it: at most SLIDE_RATIO
+ * times what it grows to.  Sliding whatever lay above made a 23.5 M-event
+ * Python trace (402 MB live at its peak, its lists growing by realloc)
+ * move 6.3 GB in 327,000 compactions, 0.86 s of a 2.0 s replay. */
+#define SLIDE_RATIO 4
+static bool cheap_to_slide(const rm_heap *h, uint32_t off, uint32_t need)
+{
+    uint64_t above = h->top - (off + at(h, off)->units);
+    return above <= (uint64_t)SLIDE_RATIO * need;
+}
+
 /* Moves the block of slot INDEX to a new block at OFF of NEED units. */
 static void move_block(rm_heap *h, uint32_t index, uint32_t off, uint32_t need)
 {
@@ -572,8 +584,8 @@ int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
         return -1; /* a locked block does not move */
     }
     uint32_t off = find_free(h, need);
-    if (off == NONE && !(h->flags & RM_NO_COMPACTION) &&
-        (uint64_t)h->top + need > h->peak_top) {
+    if (off == NONE && !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
+        cheap_to_slide(h, s->offset, need)) {
         /* Rather than grow the heap by a second copy of the block: close
          * the holes, then make room right after the block. */
         rm_compact(h);
