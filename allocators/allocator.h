@@ -110,6 +110,10 @@ typedef struct cmt_replay_report {
      * sampled), so that their ratio is the time-averaged overhead. */
     uint64_t live_at_peak_footprint;
     double footprint_area, live_area;
+    /* An allocator's own account of its peak footprint, where it gives one
+     * (cmt_heap_stats: table_bytes...; all 0 where it does not), with the
+     * live bytes asked for then: usable_bytes less those is rounding. */
+    cmt_heap_stats at_peak;
     double sample_seconds; /* in the allocator's statistics, sampling the footprint: outside the clock */
     uint64_t compactions, bytes_moved; /* relocating allocators */
     double compact_seconds;

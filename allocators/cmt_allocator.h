@@ -28,9 +28,16 @@
  * top of its heap and its handle table). */
 typedef struct cmt_heap_stats {
     uint64_t bytes;
-    uint64_t mapped; /* address space reserved, resident or not */
+    uint64_t mapped; /* the most it has had (mapped, or touched): at least the peak of bytes */
     uint64_t compactions, bytes_moved; /* relocating allocators */
     double compact_seconds;
+    /* Where BYTES go, for an allocator that can say (0 where it does not):
+     * its own tables (a handle table), the blocks' own metadata (headers),
+     * the blocks' usable bytes (what the program asked for and the
+     * rounding above it), free blocks, the free blocks that blocks held in
+     * place by locks keep from closing, and what it holds above its last
+     * block.  They add up to BYTES. */
+    uint64_t table_bytes, header_bytes, usable_bytes, free_bytes, pinned_free_bytes, unused_bytes;
 } cmt_heap_stats;
 
 /* What create is given.  An allocator's knobs are its own: the replay

@@ -169,6 +169,7 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
     if (fp.bytes > rep->peak_footprint) {
         rep->peak_footprint = fp.bytes;
         rep->live_at_peak_footprint = live_bytes;
+        rep->at_peak = fp;
     }
     if (fp.mapped > rep->peak_mapped)
         rep->peak_mapped = fp.mapped;

@@ -134,6 +134,33 @@ Test(replay, every_allocator_sees_the_same_live_bytes)
     }
 }
 
+/* rmalloc's account of its peak footprint adds up to it, byte for byte:
+ * the bytes asked for, the rounding above them (under 8 a block), the
+ * headers (8 a block), free blocks (those held by locks among them), what
+ * lies above the top and the handle table; glibc gives none. */
+Test(replay, rmalloc_accounts_for_every_byte_of_its_peak_footprint)
+{
+    const char *path = sample_cmt("python-json.trace");
+    for (int pinned = 0; pinned < 2; pinned++) {
+        cmt_replay_report rep = replay_with(path, &cmt_allocator_rmalloc, NULL, pinned ? "pinned=0.3" : NULL);
+        const cmt_heap_stats *b = &rep.at_peak;
+        cr_assert_eq(b->table_bytes + b->header_bytes + b->usable_bytes + b->free_bytes + b->pinned_free_bytes +
+                         b->unused_bytes,
+                     rep.peak_footprint, "pinned %d", pinned);
+        cr_assert_geq(b->usable_bytes, rep.live_at_peak_footprint);
+        uint64_t blocks = b->header_bytes / 8;
+        cr_assert_gt(blocks, 0);
+        cr_assert_lt(b->usable_bytes - rep.live_at_peak_footprint, 8 * blocks, "rounding to 8 bytes");
+        cr_assert_gt(b->table_bytes, 0);
+        if (pinned)
+            cr_assert_gt(b->pinned_free_bytes, 0, "blocks locked for life keep holes from closing");
+        else
+            cr_assert_eq(b->pinned_free_bytes, 0);
+    }
+    cmt_replay_report glibc = replay_file(path, &cmt_allocator_system, NULL);
+    cr_assert_eq(glibc.at_peak.usable_bytes + glibc.at_peak.table_bytes, 0, "glibc does not say");
+}
+
 Test(replay, rmalloc_compacts_in_a_tight_heap_and_pinning_costs_memory)
 {
     const char *cmt = sample_cmt("python-json.trace");

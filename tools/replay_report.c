@@ -28,6 +28,23 @@ static double ratio_at_peak(const cmt_replay_report *r)
     return r->live_at_peak_footprint ? (double)r->peak_footprint / (double)r->live_at_peak_footprint : -1.0;
 }
 
+/* Whether the allocator gave its own account of its peak footprint. */
+static bool has_breakdown(const cmt_replay_report *r)
+{
+    const cmt_heap_stats *b = &r->at_peak;
+    return b->table_bytes + b->header_bytes + b->usable_bytes + b->free_bytes + b->pinned_free_bytes +
+               b->unused_bytes >
+           0;
+}
+
+/* What the blocks live at the peak footprint could hold over what they
+ * were asked for. */
+static uint64_t rounding(const cmt_replay_report *r)
+{
+    uint64_t usable = r->at_peak.usable_bytes;
+    return usable > r->live_at_peak_footprint ? usable - r->live_at_peak_footprint : 0;
+}
+
 /* X as JSON in BUF (of 32 bytes): null where it has no meaning. */
 static const char *json_ratio(char *buf, double x)
 {
@@ -107,7 +124,7 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"paced\": %s, \"paced_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
                       "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
                       "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
-                      "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu]}",
+                      "\"ns_per_event_spread\": [%.2f, %.2f], \"peak_rss_spread\": [%llu, %llu], ",
                       (unsigned long long)r->free_null, r->seconds, cmt_report_ns_per_event(r),
                       (unsigned long long)r->peak_live_bytes, (unsigned long long)r->peak_live_blocks,
                       (unsigned long long)r->peak_live_event, (unsigned long long)r->end_live_bytes,
@@ -128,6 +145,18 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       (unsigned long long)r->major_faults, r->user_seconds, r->system_seconds,
                       (unsigned long long)(r->repetitions ? r->repetitions : 1), r->ns_per_event_min, r->ns_per_event_max,
                       (unsigned long long)r->peak_rss_min, (unsigned long long)r->peak_rss_max);
+    const cmt_heap_stats *b = &r->at_peak;
+    if (!has_breakdown(r)) {
+        cmt_output_printf(f, "\"peak_breakdown\": null}");
+        return;
+    }
+    cmt_output_printf(f,
+                      "\"peak_breakdown\": {\"table\": %llu, \"headers\": %llu, \"rounding\": %llu, \"requested\": %llu, "
+                      "\"free\": %llu, \"free_held_by_locks\": %llu, \"above_the_top\": %llu}}",
+                      (unsigned long long)b->table_bytes, (unsigned long long)b->header_bytes,
+                      (unsigned long long)rounding(r), (unsigned long long)r->live_at_peak_footprint,
+                      (unsigned long long)b->free_bytes, (unsigned long long)b->pinned_free_bytes,
+                      (unsigned long long)b->unused_bytes);
 }
 
 void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
@@ -188,6 +217,15 @@ void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
                       cmt_report_grouped(a, r->live_at_peak_footprint), text_ratio(over_time, mean_overhead(r)),
                       human(c, (uint64_t)mean(r->footprint_area, r->events)),
                       human(d, (uint64_t)mean(r->live_area, r->events)));
+    if (has_breakdown(r)) {
+        const cmt_heap_stats *bd = &r->at_peak;
+        char e[32], g[32], k[32];
+        cmt_output_printf(f, "at the peak     asked for %s; headers %s, rounding %s, free %s (held by locks %s), above "
+                             "the top %s, handle table %s\n",
+                          human(a, r->live_at_peak_footprint), human(b, bd->header_bytes), human(c, rounding(r)),
+                          human(d, bd->free_bytes + bd->pinned_free_bytes), human(e, bd->pinned_free_bytes),
+                          human(g, bd->unused_bytes), human(k, bd->table_bytes));
+    }
     if (r->relocating)
         cmt_output_printf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
                           (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);

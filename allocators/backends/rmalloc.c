@@ -169,6 +169,12 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
         .compactions = st.compactions,
         .bytes_moved = st.bytes_moved,
         .compact_seconds = (double)st.compact_ns * 1e-9,
+        .table_bytes = st.metadata,
+        .header_bytes = st.block_bytes - st.live_bytes,
+        .usable_bytes = st.live_bytes,
+        .free_bytes = st.hole_bytes - st.stuck_hole_bytes,
+        .pinned_free_bytes = st.stuck_hole_bytes,
+        .unused_bytes = st.held - st.top,
     };
 }
 

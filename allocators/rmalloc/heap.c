@@ -156,6 +156,9 @@ static void take_hole(rm_heap *h, uint32_t off)
     list_remove(h, off);
     h->holes--;
     h->hole_units -= at(h, off)->units;
+    /* The stuck holes are among the holes: a hole taken may be one. */
+    if (h->stuck_units > h->hole_units)
+        h->stuck_units = h->hole_units;
 }
 
 /* The top comes down to OFF.  first_hole must stay a block start (or the
@@ -625,6 +628,7 @@ void rm_heap_stats(rm_heap *h, rm_stats *st)
         .capacity = (uint64_t)h->capacity * UNIT,
         .live_blocks = h->live_blocks,
         .live_bytes = h->live_units * UNIT - h->live_blocks * sizeof(header),
+        .block_bytes = h->live_units * UNIT,
         .top = (uint64_t)h->top * UNIT,
         .peak_top = (uint64_t)h->peak_top * UNIT,
         .held = (uint64_t)h->held * UNIT,
@@ -632,6 +636,7 @@ void rm_heap_stats(rm_heap *h, rm_stats *st)
         .metadata = (uint64_t)h->slots_cap * sizeof(slot),
         .holes = h->holes,
         .hole_bytes = h->hole_units * UNIT,
+        .stuck_hole_bytes = h->stuck_units * UNIT,
         .compactions = h->compactions,
         .bytes_moved = h->bytes_moved,
         .compact_ns = h->compact_ns,
@@ -672,6 +677,9 @@ bool rm_heap_check(rm_heap *h, char *why, size_t len)
     }
     if (!first_hole_seen)
         FAIL("first_hole %u is not a block start", h->first_hole);
+    if (h->stuck_units > h->hole_units)
+        FAIL("%llu hole units stuck of %llu", (unsigned long long)h->stuck_units,
+             (unsigned long long)h->hole_units);
     if (h->held < h->top || h->held > h->peak_top)
         FAIL("the heap holds %u units, its top is %u and its highest %u", h->held, h->top, h->peak_top);
     if (holes != h->holes || hole_units != h->hole_units)

@@ -99,6 +99,7 @@ typedef struct rm_stats {
     uint64_t capacity;      /* bytes reserved */
     uint64_t live_blocks;
     uint64_t live_bytes;    /* usable bytes of live blocks */
+    uint64_t block_bytes;   /* the live blocks whole, their headers included */
     uint64_t top;           /* bytes from the start of the heap to its free top */
     uint64_t peak_top;      /* the most top has been: pages ever touched */
     uint64_t held;          /* the top at its highest since it last gave the pages above it back */
@@ -107,6 +108,7 @@ typedef struct rm_stats {
     uint64_t footprint;     /* held + metadata: what the heap costs now */
     uint64_t holes;         /* free blocks below top */
     uint64_t hole_bytes;
+    uint64_t stuck_hole_bytes; /* of them, what the last compaction left before locked blocks */
     uint64_t compactions;
     uint64_t bytes_moved;
     uint64_t compact_ns;    /* time spent compacting */
