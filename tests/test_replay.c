@@ -477,13 +477,21 @@ static void built_op(built *b, cmt_op op, uint32_t thread, uint64_t tag, uint64_
                                     .thread = thread};
 }
 
+/* B encoded into the scratch file NAME, and its events freed. */
+static const char *built_encode(built *b, const char *name)
+{
+    const char *path = scratch_path(name);
+    encode_events(path, b->events, b->n, 3);
+    free(b->events);
+    b->events = NULL;
+    return path;
+}
+
 /* Replays B threaded and serially: the same live figures and hand-offs,
  * every block made; returns the threaded report. */
 static cmt_replay_report replay_both_ways(built *b, uint64_t cross_thread_frees, uint64_t threads)
 {
-    const char *path = scratch_path("threads.cmt");
-    encode_events(path, b->events, b->n, 3);
-    free(b->events);
+    const char *path = built_encode(b, "threads.cmt");
     cmt_replay_report threaded = replay_file(path, &cmt_allocator_system, NULL);
     cmt_replay_report one =
         replay_path(path, &cmt_allocator_system, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .serial = true});
@@ -641,9 +649,7 @@ Test(replay, slow_statistics_are_asked_when_the_resident_bytes_grow)
     built b = {0};
     for (int i = 0; i < 100000; i++)
         built_op(&b, CMT_OP_FREE, 0, built_malloc(&b, 0, 32), 0, 0);
-    const char *path = scratch_path("flat.cmt");
-    encode_events(path, b.events, b.n, 3);
-    free(b.events);
+    const char *path = built_encode(&b, "flat.cmt");
     unsigned asked[2];
     for (int touch = 0; touch < 2; touch++) {
         slow_stats_asked = 0;
@@ -673,9 +679,7 @@ Test(replay, the_window_keeps_the_blocks_live_at_once_the_recorded_ones, .timeou
         for (int i = 0; i < 100; i++)
             built_op(&b, CMT_OP_FREE, turn % 2 + 1, tags[i], 0, 0);
     }
-    const char *path = scratch_path("turns.cmt");
-    encode_events(path, b.events, b.n, 3);
-    free(b.events);
+    const char *path = built_encode(&b, "turns.cmt");
     for (uint64_t window = 1; window <= 64; window *= 8) {
         cmt_replay_report rep =
             replay_path(path, &together_allocator, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .window = window});
@@ -737,9 +741,7 @@ Test(replay, the_first_recorded_thread_runs_on_the_thread_that_replays, .timeout
     built one = {0};
     for (int i = 0; i < 5000; i++)
         built_op(&one, CMT_OP_FREE, 7, built_malloc(&one, 7, 40), 0, 0);
-    const char *path = scratch_path("one-thread.cmt");
-    encode_events(path, one.events, one.n, 3);
-    free(one.events);
+    const char *path = built_encode(&one, "one-thread.cmt");
     cmt_replay_report rep = replay_noting(path, false);
     cr_assert_eq(rep.threads, 1);
     cr_assert_str_eq(rep.serial_reason, "", "one thread: nothing made serial");
@@ -754,9 +756,7 @@ Test(replay, the_first_recorded_thread_runs_on_the_thread_that_replays, .timeout
         built_op(&late, CMT_OP_FREE, i % 2 ? 1 : 2, before[i], 0, 0);
         built_op(&late, CMT_OP_FREE, 1, built_malloc(&late, 1, 32), 0, 0);
     }
-    path = scratch_path("late-thread.cmt");
-    encode_events(path, late.events, late.n, 3);
-    free(late.events);
+    path = built_encode(&late, "late-thread.cmt");
     cmt_replay_report serial = replay_noting(path, true);
     cr_assert_eq(calls_elsewhere, 0);
     rep = replay_noting(path, false);
@@ -855,9 +855,7 @@ Test(replay, the_overhead_at_the_peak_footprint_and_over_the_replay)
         uint64_t x = built_malloc(&b, 1, 4000), y = built_malloc(&b, 1 + threads, 4000);
         built_op(&b, CMT_OP_FREE, 1, x, 0, 0);
         built_op(&b, CMT_OP_FREE, 1 + threads, y, 0, 0);
-        const char *path = scratch_path("areas.cmt");
-        encode_events(path, b.events, b.n, 3);
-        free(b.events);
+        const char *path = built_encode(&b, "areas.cmt");
         cmt_replay_report rep = replay_path(path, null, (cmt_replay_options){.touch = CMT_TOUCH_NONE});
         cr_assert_eq(rep.threads, threads ? 2 : 1);
         cr_assert_eq(rep.live_area, 16000.0, "%f", rep.live_area);
