@@ -20,12 +20,12 @@
 #include <stdint.h>
 
 /* The vtable's layout: a plugin built against another is refused. */
-#define CMT_ALLOCATOR_ABI 2
+#define CMT_ALLOCATOR_ABI 3
 
 /* What an allocator says of its heap.  bytes is the memory it holds from
  * the system, as the allocator itself counts it (glibc: mallinfo2's arena +
- * hblkhd; jemalloc: the replay arena's resident bytes; rmalloc: the highest
- * top of its heap and its handle table). */
+ * hblkhd; jemalloc: its resident bytes; rmalloc: what its heap holds and
+ * its handle table). */
 typedef struct cmt_heap_stats {
     uint64_t bytes;
     uint64_t mapped; /* the most it has had (mapped, or touched): at least the peak of bytes */
@@ -72,6 +72,11 @@ typedef struct cmt_allocator {
     /* NULL if a heap takes calls from several threads at once; else why
      * not, and a trace's threads then replay on one. */
     const char *not_thread_safe;
+    /* Called before a heap's calls come from several threads at once (a
+     * replay of a trace's threads, once its second thread comes), for a
+     * heap that can spare its locks until then; NULL if nothing is to be
+     * done.  Added in vtable 3. */
+    void (*share)(void *heap);
     /* A library the replay's process must be started with in LD_PRELOAD
      * (the vtable then calls the process's own malloc); NULL for an
      * allocator that replays in any process. */

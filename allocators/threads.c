@@ -213,6 +213,19 @@ static slot *slot_at(replayer *r, uint32_t s)
 
 /* ------------------------------------------------------ replay threads */
 
+/* The bytes of block P, pinned in place for a relocating allocator until
+ * unlock_block (its blocks are handles). */
+static uint8_t *lock_block(const replayer *r, void *p)
+{
+    return r->alloc->lock ? r->alloc->lock(r->heap, p) : p;
+}
+
+static void unlock_block(const replayer *r, void *p)
+{
+    if (r->alloc->unlock)
+        r->alloc->unlock(r->heap, p);
+}
+
 /* A block the trace says was made: into slot S, or, if the trace has no
  * slot for it (the call returned NULL when traced), given back. */
 static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
@@ -232,8 +245,12 @@ static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
     if (!p) {
         l->failed_in_replay++;
         l->failed_bytes += bytes;
+        return;
     }
-    cmt_touch_bytes(r->options->touch, p, from, bytes);
+    if (r->options->touch == CMT_TOUCH_NONE || from >= bytes)
+        return;
+    cmt_touch_bytes(r->options->touch, lock_block(r, p), from, bytes);
+    unlock_block(r, p);
 }
 
 static void run_realloc(lane *l, const work *w)
@@ -267,8 +284,11 @@ static void run_realloc(lane *l, const work *w)
 static void run_access(lane *l, const work *w)
 {
     slot *b = slot_at(l->r, w->arg - 1);
-    if (b->p)
-        cmt_access_bytes(&(cmt_event){.op = (cmt_op)w->op, .offset = w->offset, .size = w->size}, b->p, b->usable);
+    if (!b->p)
+        return;
+    cmt_access_bytes(&(cmt_event){.op = (cmt_op)w->op, .offset = w->offset, .size = w->size},
+                     lock_block(l->r, b->p), b->usable);
+    unlock_block(l->r, b->p);
 }
 
 static void run(lane *l, const work *w)
@@ -701,6 +721,8 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                     .live_bytes = from->live_bytes, .live_blocks = from->live_blocks,
                     .live_area = from->live_area, .pace = from->pace, .sampler = from->sampler};
     r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
+    if (allocator->share)
+        allocator->share(heap);
     lane *own = add_lane(r, from->thread, false, err, errlen);
     pthread_t decoder;
     int rc = -1;

@@ -525,6 +525,35 @@ Test(replay, ping_pong_hand_offs_between_two_threads, .timeout = 60)
     replay_both_ways(&b, 100000, 2);
 }
 
+/* rmalloc replays a trace's threads on as many, its heap shared: blocks
+ * made on one thread, written, read and freed on the other, while both
+ * allocate (and so compact); the same live figures as on one thread. */
+Test(replay, rmalloc_replays_a_trace_s_threads, .timeout = 60)
+{
+    built b = {0};
+    for (int i = 0; i < 20000; i++) {
+        uint64_t x = built_malloc(&b, 1, 32 + (uint64_t)(i % 200));
+        built_op(&b, CMT_OP_STORE, 2, x, 0, 16);
+        uint64_t y = built_malloc(&b, 2, 48);
+        built_op(&b, CMT_OP_LOAD, 1, y, 8, 8);
+        built_op(&b, CMT_OP_FREE, 2, x, 0, 0);
+        if (i % 3)
+            built_op(&b, CMT_OP_FREE, 1, y, 0, 0);
+    }
+    const char *path = built_encode(&b, "rmalloc-threads.cmt");
+    cmt_replay_report threaded = replay_file(path, &cmt_allocator_rmalloc, NULL);
+    cmt_replay_report one =
+        replay_path(path, &cmt_allocator_rmalloc, (cmt_replay_options){.touch = CMT_TOUCH_ALL, .serial = true});
+    cr_assert_eq(threaded.threads, 2);
+    cr_assert_str_eq(threaded.serial_reason, "");
+    cr_assert_eq(threaded.cross_thread_frees, 20000 + 13333);
+    cr_assert_eq(threaded.failed_in_replay, 0);
+    cr_assert_eq(threaded.events, one.events);
+    cr_assert_eq(threaded.peak_live_bytes, one.peak_live_bytes);
+    cr_assert_eq(threaded.end_live_bytes, one.end_live_bytes);
+    cr_assert_gt(threaded.compactions, 0, "compactions ran beside the threads' writes");
+}
+
 /* One thread far ahead of the other, which at the end frees the first's
  * long-lived blocks; a thread that frees everything eight others made. */
 Test(replay, a_thread_far_ahead_and_one_that_frees_all_the_others_made, .timeout = 60)
@@ -835,7 +864,8 @@ Test(replay, a_recorded_run_replays_on_its_threads)
               "%s", out);
     free(out);
     cr_assert_eq(runf(&out, NULL, "%s/cmtreplay -a rmalloc --json %s", CMT_TOOLS, cmt), 0);
-    cr_assert(strstr(out, "\"threads\": 1,") && strstr(out, "rmalloc is not thread-safe yet"), "%s", out);
+    cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4,") && strstr(out, "\"serial_reason\": \"\""),
+              "rmalloc's heap is shared: %s", out);
     free(out);
 }
 

@@ -6,6 +6,8 @@
 #include "rmalloc.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +149,151 @@ Test(rmalloc, stress_in_a_tight_heap_keeps_every_invariant)
 Test(rmalloc, stress_without_compaction_keeps_every_invariant)
 {
     stress(9, RM_NO_COMPACTION, 1 << 20);
+}
+
+/* ------------------------------------------------- a heap shared by threads */
+
+#define SHARING_THREADS 4
+#define THREAD_BLOCKS 64
+
+typedef struct sharer {
+    rm_heap *heap;
+    unsigned index, seed;
+    unsigned long wrong; /* bytes found changed, locked blocks found moved, handles refused */
+    unsigned long handed, taken;
+} sharer;
+
+/* A block handed from one thread to the next, to check and free there. */
+static struct {
+    _Atomic int full;
+    model block;
+} mailbox[SHARING_THREADS];
+
+/* Whether M's bytes are as written (Criterion asserts only on its own
+ * thread: the others count). */
+static bool intact(rm_heap *heap, const model *m)
+{
+    rm_handle_t h = m->h;
+    uint8_t *p = rm_lock(heap, &h);
+    if (!p)
+        return false;
+    bool same = !m->locked_at || p == m->locked_at;
+    for (size_t i = 0; i < m->size && same; i++)
+        same = p[i] == pattern(m, i);
+    rm_unlock(heap, &h);
+    return same;
+}
+
+static void write_block(rm_heap *heap, model *m)
+{
+    uint8_t *p = rm_lock(heap, &m->h);
+    for (size_t i = 0; p && i < m->size; i++)
+        p[i] = pattern(m, i);
+    rm_unlock(heap, &m->h);
+}
+
+static void *share_heap(void *arg)
+{
+    sharer *t = arg;
+    model blocks[THREAD_BLOCKS] = {{0}};
+    unsigned seed = t->seed;
+    for (int step = 0; step < 20000; step++) {
+        model *m = &blocks[rand_r(&seed) % THREAD_BLOCKS];
+        int dice = (int)(rand_r(&seed) % 100);
+        if (!m->h) {
+            size_t size = (size_t)(rand_r(&seed) % 700);
+            rm_handle_t h = rm_alloc(t->heap, size);
+            if (h == RM_INVALID_HANDLE) {
+                t->wrong++;
+                continue;
+            }
+            *m = (model){.h = h, .size = size, .stamp = (uint8_t)(step + t->index)};
+            write_block(t->heap, m);
+        } else if (dice < 30) {
+            t->wrong += !intact(t->heap, m);
+            if (m->locked_at)
+                rm_unlock(t->heap, &m->h);
+            rm_free(t->heap, &m->h);
+            m->locked_at = NULL;
+        } else if (dice < 50 && !m->locked_at) {
+            size_t size = (size_t)(rand_r(&seed) % 2000), kept = size < m->size ? size : m->size;
+            if (rm_realloc(t->heap, &m->h, size) == 0) {
+                m->size = kept;
+                t->wrong += !intact(t->heap, m);
+                m->size = size;
+                write_block(t->heap, m);
+            }
+        } else if (dice < 56 && !m->locked_at) {
+            m->locked_at = rm_lock(t->heap, &m->h); /* held while the others compact */
+        } else if (dice < 62 && m->locked_at) {
+            t->wrong += !intact(t->heap, m);
+            rm_unlock(t->heap, &m->h);
+            m->locked_at = NULL;
+        } else if (dice < 66 && !m->locked_at) {
+            unsigned next = (t->index + 1) % SHARING_THREADS;
+            if (!atomic_load_explicit(&mailbox[next].full, memory_order_acquire)) {
+                mailbox[next].block = *m;
+                atomic_store_explicit(&mailbox[next].full, 1, memory_order_release);
+                *m = (model){0};
+                t->handed++;
+            }
+        } else if (dice < 70) {
+            rm_compact(t->heap);
+        }
+        if (atomic_load_explicit(&mailbox[t->index].full, memory_order_acquire)) {
+            model got = mailbox[t->index].block;
+            atomic_store_explicit(&mailbox[t->index].full, 0, memory_order_release);
+            t->wrong += !intact(t->heap, &got);
+            rm_free(t->heap, &got.h);
+            t->taken++;
+        }
+    }
+    for (int k = 0; k < THREAD_BLOCKS; k++) {
+        if (!blocks[k].h)
+            continue;
+        t->wrong += !intact(t->heap, &blocks[k]);
+        if (blocks[k].locked_at)
+            rm_unlock(t->heap, &blocks[k].h);
+        rm_free(t->heap, &blocks[k].h);
+    }
+    return NULL;
+}
+
+/* A shared heap under four threads at once: each allocates, reallocates,
+ * writes, locks for a while, frees and compacts, and hands blocks to the
+ * next thread, which checks and frees them; no block loses a byte, no
+ * locked block moves while the others compact, and the heap is whole. */
+Test(rmalloc, a_shared_heap_under_threads_keeps_every_block, .timeout = 120)
+{
+    rm_heap *heap = rm_heap_create(64 << 20, 0);
+    rm_heap_share(heap);
+    sharer threads[SHARING_THREADS];
+    pthread_t ids[SHARING_THREADS];
+    for (unsigned i = 0; i < SHARING_THREADS; i++) {
+        threads[i] = (sharer){.heap = heap, .index = i, .seed = 17 + i};
+        cr_assert_eq(pthread_create(&ids[i], NULL, share_heap, &threads[i]), 0);
+    }
+    unsigned long handed = 0, taken = 0;
+    for (unsigned i = 0; i < SHARING_THREADS; i++) {
+        pthread_join(ids[i], NULL);
+        cr_assert_eq(threads[i].wrong, 0, "thread %u found %lu blocks changed, moved or refused", i, threads[i].wrong);
+        handed += threads[i].handed;
+        taken += threads[i].taken;
+    }
+    for (unsigned i = 0; i < SHARING_THREADS; i++)
+        if (atomic_load(&mailbox[i].full)) {
+            rm_free(heap, &mailbox[i].block.h);
+            taken++;
+        }
+    cr_assert_eq(handed, taken);
+    cr_assert_gt(handed, 100, "blocks went from thread to thread");
+    char why[256];
+    cr_assert(rm_heap_check(heap, why, sizeof why), "%s", why);
+    rm_stats st;
+    rm_heap_stats(heap, &st);
+    cr_assert_eq(st.live_blocks, 0);
+    cr_assert_gt(st.compactions, 100);
+    rm_heap_destroy(heap);
 }
 
 Test(rmalloc, running_out_returns_an_invalid_handle)

@@ -12,6 +12,7 @@
 #include "allocator.h"
 #include "rmalloc.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 typedef struct rmalloc_replay {
     rm_heap *heap;
     double pinned;
-    uint64_t allocations;
+    _Atomic uint64_t allocations;
 } rmalloc_replay;
 
 static inline rm_handle_t handle(void *p)
@@ -89,10 +90,11 @@ static void rmalloc_destroy(void *heap)
     free(r);
 }
 
-/* Whether the next allocation is pinned: every 1/pinned-th, evenly. */
+/* Whether the next allocation is pinned: every 1/pinned-th, evenly (in
+ * the order the replay's threads come to them). */
 static bool next_is_pinned(rmalloc_replay *r)
 {
-    uint64_t n = r->allocations++;
+    uint64_t n = atomic_fetch_add_explicit(&r->allocations, 1, memory_order_relaxed);
     return (uint64_t)((double)(n + 1) * r->pinned) > (uint64_t)((double)n * r->pinned);
 }
 
@@ -159,6 +161,13 @@ static size_t rmalloc_usable_size(void *heap, void *p)
     return rm_usable_size(((rmalloc_replay *)heap)->heap, handle(p));
 }
 
+/* A trace's threads are coming: the heap takes its mutex from now on
+ * (a replay on one thread pays none). */
+static void rmalloc_share(void *heap)
+{
+    rm_heap_share(((rmalloc_replay *)heap)->heap);
+}
+
 static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
 {
     rm_stats st;
@@ -192,5 +201,4 @@ static void rmalloc_unlock(void *heap, void *p)
 
 const cmt_allocator cmt_allocator_rmalloc =
     CMT_ALLOCATOR_VTABLE(rmalloc, "rmalloc, relocatable and compacting (handles, lock/unlock)",
-                         .lock = rmalloc_lock, .unlock = rmalloc_unlock,
-                         .not_thread_safe = "rmalloc is not thread-safe yet");
+                         .lock = rmalloc_lock, .unlock = rmalloc_unlock, .share = rmalloc_share);

@@ -1,21 +1,30 @@
 /*
- * default.c - the seed's four calls, on a heap made at first use.
+ * default.c - the seed's four calls, on a heap made at first use, shared
+ * by the threads that call them.
  */
 #include "rmalloc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #define DEFAULT_CAPACITY ((size_t)1 << 30)
 
+static rm_heap *the_heap;
+static pthread_once_t the_heap_made = PTHREAD_ONCE_INIT;
+
+static void make_the_heap(void)
+{
+    const char *env = getenv("RMALLOC_CAPACITY");
+    size_t capacity = env ? (size_t)strtoull(env, NULL, 10) : DEFAULT_CAPACITY;
+    the_heap = rm_heap_create(capacity ? capacity : DEFAULT_CAPACITY, 0);
+    if (the_heap)
+        rm_heap_share(the_heap);
+}
+
 static rm_heap *default_heap(void)
 {
-    static rm_heap *heap;
-    if (!heap) {
-        const char *env = getenv("RMALLOC_CAPACITY");
-        size_t capacity = env ? (size_t)strtoull(env, NULL, 10) : DEFAULT_CAPACITY;
-        heap = rm_heap_create(capacity ? capacity : DEFAULT_CAPACITY, 0);
-    }
-    return heap;
+    pthread_once(&the_heap_made, make_the_heap);
+    return the_heap;
 }
 
 rm_handle_t rmalloc(size_t size)

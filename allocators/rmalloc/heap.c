@@ -34,6 +34,7 @@
  */
 #include "rmalloc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,8 @@ struct rm_heap {
     uint64_t holes, hole_units;
     uint64_t stuck_units; /* hole units that the last compaction could not close */
     uint64_t compactions, bytes_moved, compact_ns, failures, given_back;
+    bool shared; /* rm_heap_share: every call takes the mutex */
+    pthread_mutex_t mutex;
 };
 
 static inline header *at(const rm_heap *h, uint32_t off)
@@ -283,7 +286,7 @@ static uint32_t bump(rm_heap *h, uint32_t need)
 
 /* ----------------------------------------------------------- compaction */
 
-void rm_compact(rm_heap *h)
+static void compact(rm_heap *h)
 {
     if (h->flags & RM_NO_COMPACTION)
         return;
@@ -342,7 +345,7 @@ static uint32_t place(rm_heap *h, uint32_t need)
     if (off != NONE)
         return off;
     if (worth_compacting_first(h, need)) {
-        rm_compact(h);
+        compact(h);
         if ((off = find_free(h, need)) != NONE)
             return off;
     }
@@ -350,7 +353,7 @@ static uint32_t place(rm_heap *h, uint32_t need)
         return off;
     if (h->flags & RM_NO_COMPACTION)
         return NONE;
-    rm_compact(h);
+    compact(h);
     off = find_free(h, need);
     return off != NONE ? off : bump(h, need);
 }
@@ -449,12 +452,14 @@ void rm_heap_destroy(rm_heap *h)
 {
     if (!h)
         return;
+    if (h->shared)
+        pthread_mutex_destroy(&h->mutex);
     munmap(h->base, (size_t)h->capacity * UNIT);
     free(h->slots);
     free(h);
 }
 
-rm_handle_t rm_alloc(rm_heap *h, size_t size)
+static rm_handle_t heap_alloc(rm_heap *h, size_t size)
 {
     uint32_t need, index;
     if (!units_for(size, &need) || (index = new_slot(h)) == NONE) {
@@ -474,7 +479,7 @@ rm_handle_t rm_alloc(rm_heap *h, size_t size)
     return handle_of(h, index);
 }
 
-void rm_free(rm_heap *h, rm_handle_t *handle)
+static void heap_free(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (!s)
@@ -486,11 +491,11 @@ void rm_free(rm_heap *h, rm_handle_t *handle)
     release_run(h, off, units);
     *handle = RM_INVALID_HANDLE;
     if (worth_giving_back(h))
-        rm_compact(h);
+        compact(h);
     give_back(h);
 }
 
-void *rm_lock(rm_heap *h, rm_handle_t *handle)
+static void *heap_lock(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (!s || s->locks == UINT16_MAX)
@@ -499,7 +504,7 @@ void *rm_lock(rm_heap *h, rm_handle_t *handle)
     return (uint8_t *)at(h, s->offset) + sizeof(header);
 }
 
-void rm_unlock(rm_heap *h, rm_handle_t *handle)
+static void heap_unlock(rm_heap *h, rm_handle_t *handle)
 {
     slot *s = slot_of(h, *handle);
     if (s && s->locks > 0)
@@ -585,7 +590,7 @@ static void move_block(rm_heap *h, uint32_t index, uint32_t off, uint32_t need)
     release_run(h, old, old_units);
 }
 
-int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
+static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
 {
     slot *s = slot_of(h, *handle);
     uint32_t need;
@@ -605,7 +610,7 @@ int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
         cheap_to_slide(h, s->offset, need)) {
         /* Rather than grow the heap by a second copy of the block: close
          * the holes, then make room right after the block. */
-        rm_compact(h);
+        compact(h);
         if (resize_in_place(h, s->offset, need) || grow_by_sliding(h, s->offset, need))
             return 0;
     }
@@ -619,24 +624,24 @@ int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
     return 0;
 }
 
-size_t rm_usable_size(rm_heap *h, rm_handle_t handle)
+static size_t heap_usable_size(rm_heap *h, rm_handle_t handle)
 {
     slot *s = slot_of(h, handle);
     return s ? (size_t)at(h, s->offset)->units * UNIT - sizeof(header) : 0;
 }
 
-unsigned rm_lock_count(rm_heap *h, rm_handle_t handle)
+static unsigned heap_lock_count(rm_heap *h, rm_handle_t handle)
 {
     slot *s = slot_of(h, handle);
     return s ? s->locks : 0;
 }
 
-bool rm_valid(rm_heap *h, rm_handle_t handle)
+static bool heap_valid(rm_heap *h, rm_handle_t handle)
 {
     return slot_of(h, handle) != NULL;
 }
 
-void rm_heap_stats(rm_heap *h, rm_stats *st)
+static void heap_stats(rm_heap *h, rm_stats *st)
 {
     *st = (rm_stats){
         .capacity = (uint64_t)h->capacity * UNIT,
@@ -659,7 +664,7 @@ void rm_heap_stats(rm_heap *h, rm_stats *st)
     st->footprint = st->held + st->metadata;
 }
 
-bool rm_heap_check(rm_heap *h, char *why, size_t len)
+static bool heap_check(rm_heap *h, char *why, size_t len)
 {
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -720,4 +725,114 @@ bool rm_heap_check(rm_heap *h, char *why, size_t len)
     }
     return true;
 #undef FAIL
+}
+
+/* ------------------------------------------------------ the heap's lock */
+
+/* A heap shared by threads takes its mutex for every call: a pointer from
+ * rm_lock stays good while another thread compacts, since compaction
+ * leaves locked blocks where they are.  One that is not pays nothing: a
+ * replay on one thread called rmalloc four times an event. */
+static inline void enter(rm_heap *h)
+{
+    if (h->shared)
+        pthread_mutex_lock(&h->mutex);
+}
+
+static inline void leave(rm_heap *h)
+{
+    if (h->shared)
+        pthread_mutex_unlock(&h->mutex);
+}
+
+void rm_heap_share(rm_heap *h)
+{
+    if (!h->shared) {
+        pthread_mutex_init(&h->mutex, NULL);
+        h->shared = true;
+    }
+}
+
+rm_handle_t rm_alloc(rm_heap *h, size_t size)
+{
+    enter(h);
+    rm_handle_t handle = heap_alloc(h, size);
+    leave(h);
+    return handle;
+}
+
+void rm_free(rm_heap *h, rm_handle_t *handle)
+{
+    enter(h);
+    heap_free(h, handle);
+    leave(h);
+}
+
+void *rm_lock(rm_heap *h, rm_handle_t *handle)
+{
+    enter(h);
+    void *p = heap_lock(h, handle);
+    leave(h);
+    return p;
+}
+
+void rm_unlock(rm_heap *h, rm_handle_t *handle)
+{
+    enter(h);
+    heap_unlock(h, handle);
+    leave(h);
+}
+
+int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
+{
+    enter(h);
+    int rc = heap_realloc(h, handle, size);
+    leave(h);
+    return rc;
+}
+
+void rm_compact(rm_heap *h)
+{
+    enter(h);
+    compact(h);
+    leave(h);
+}
+
+size_t rm_usable_size(rm_heap *h, rm_handle_t handle)
+{
+    enter(h);
+    size_t n = heap_usable_size(h, handle);
+    leave(h);
+    return n;
+}
+
+unsigned rm_lock_count(rm_heap *h, rm_handle_t handle)
+{
+    enter(h);
+    unsigned n = heap_lock_count(h, handle);
+    leave(h);
+    return n;
+}
+
+bool rm_valid(rm_heap *h, rm_handle_t handle)
+{
+    enter(h);
+    bool valid = heap_valid(h, handle);
+    leave(h);
+    return valid;
+}
+
+void rm_heap_stats(rm_heap *h, rm_stats *st)
+{
+    enter(h);
+    heap_stats(h, st);
+    leave(h);
+}
+
+bool rm_heap_check(rm_heap *h, char *why, size_t len)
+{
+    enter(h);
+    bool ok = heap_check(h, why, len);
+    leave(h);
+    return ok;
 }

@@ -22,7 +22,13 @@
  * creation with a fixed capacity; pages are touched only as the heap
  * grows into them.  docs/rmalloc.md describes the algorithm and its costs.
  *
- * Not thread-safe: a heap belongs to one thread at a time.
+ * Threads: a heap of rm_heap_create belongs to one thread at a time,
+ * and pays no lock.  After rm_heap_share (called before a second thread
+ * uses it) every call takes the heap's mutex, and any thread may make,
+ * free, lock and unlock any block: a block locked by one thread stays
+ * where it is, and its pointer good, while others allocate and compact,
+ * until the rmunlock, from whichever thread.  The seed's four calls use
+ * a default heap that is shared.
  */
 #ifndef RMALLOC_H
 #define RMALLOC_H
@@ -66,6 +72,11 @@ typedef struct rm_heap rm_heap;
 /* Makes a heap of CAPACITY bytes (at most 32 GiB); NULL if the address
  * space can't be reserved. */
 rm_heap *rm_heap_create(size_t capacity, unsigned flags);
+
+/* From now on HEAP takes calls from several threads at once (see the
+ * top of this file).  Call it while one thread alone uses the heap; it
+ * cannot be undone. */
+void rm_heap_share(rm_heap *heap);
 
 /* Releases the heap and everything in it; its handles become invalid. */
 void rm_heap_destroy(rm_heap *heap);
