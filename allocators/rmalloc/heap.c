@@ -753,86 +753,37 @@ void rm_heap_share(rm_heap *h)
     }
 }
 
-rm_handle_t rm_alloc(rm_heap *h, size_t size)
-{
-    enter(h);
-    rm_handle_t handle = heap_alloc(h, size);
-    leave(h);
-    return handle;
-}
+/* The public call NAME(h, ...) is IMPL(h, ...) under the heap's lock. */
+#define UNDER_LOCK(TYPE, NAME, IMPL, PARAMS, ...)                                                   \
+    TYPE NAME PARAMS                                                                                \
+    {                                                                                               \
+        enter(h);                                                                                   \
+        TYPE result = IMPL(h, __VA_ARGS__);                                                         \
+        leave(h);                                                                                   \
+        return result;                                                                              \
+    }
+#define UNDER_LOCK_VOID(NAME, IMPL, PARAMS, ...)                                                    \
+    void NAME PARAMS                                                                                \
+    {                                                                                               \
+        enter(h);                                                                                   \
+        IMPL(h, __VA_ARGS__);                                                                       \
+        leave(h);                                                                                   \
+    }
 
-void rm_free(rm_heap *h, rm_handle_t *handle)
-{
-    enter(h);
-    heap_free(h, handle);
-    leave(h);
-}
-
-void *rm_lock(rm_heap *h, rm_handle_t *handle)
-{
-    enter(h);
-    void *p = heap_lock(h, handle);
-    leave(h);
-    return p;
-}
-
-void rm_unlock(rm_heap *h, rm_handle_t *handle)
-{
-    enter(h);
-    heap_unlock(h, handle);
-    leave(h);
-}
-
-int rm_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
-{
-    enter(h);
-    int rc = heap_realloc(h, handle, size);
-    leave(h);
-    return rc;
-}
+UNDER_LOCK(rm_handle_t, rm_alloc, heap_alloc, (rm_heap * h, size_t size), size)
+UNDER_LOCK_VOID(rm_free, heap_free, (rm_heap * h, rm_handle_t *handle), handle)
+UNDER_LOCK(void *, rm_lock, heap_lock, (rm_heap * h, rm_handle_t *handle), handle)
+UNDER_LOCK_VOID(rm_unlock, heap_unlock, (rm_heap * h, rm_handle_t *handle), handle)
+UNDER_LOCK(int, rm_realloc, heap_realloc, (rm_heap * h, rm_handle_t *handle, size_t size), handle, size)
+UNDER_LOCK(size_t, rm_usable_size, heap_usable_size, (rm_heap * h, rm_handle_t handle), handle)
+UNDER_LOCK(unsigned, rm_lock_count, heap_lock_count, (rm_heap * h, rm_handle_t handle), handle)
+UNDER_LOCK(bool, rm_valid, heap_valid, (rm_heap * h, rm_handle_t handle), handle)
+UNDER_LOCK_VOID(rm_heap_stats, heap_stats, (rm_heap * h, rm_stats *st), st)
+UNDER_LOCK(bool, rm_heap_check, heap_check, (rm_heap * h, char *why, size_t len), why, len)
 
 void rm_compact(rm_heap *h)
 {
     enter(h);
     compact(h);
     leave(h);
-}
-
-size_t rm_usable_size(rm_heap *h, rm_handle_t handle)
-{
-    enter(h);
-    size_t n = heap_usable_size(h, handle);
-    leave(h);
-    return n;
-}
-
-unsigned rm_lock_count(rm_heap *h, rm_handle_t handle)
-{
-    enter(h);
-    unsigned n = heap_lock_count(h, handle);
-    leave(h);
-    return n;
-}
-
-bool rm_valid(rm_heap *h, rm_handle_t handle)
-{
-    enter(h);
-    bool valid = heap_valid(h, handle);
-    leave(h);
-    return valid;
-}
-
-void rm_heap_stats(rm_heap *h, rm_stats *st)
-{
-    enter(h);
-    heap_stats(h, st);
-    leave(h);
-}
-
-bool rm_heap_check(rm_heap *h, char *why, size_t len)
-{
-    enter(h);
-    bool ok = heap_check(h, why, len);
-    leave(h);
-    return ok;
 }
