@@ -135,7 +135,7 @@ Test(replay, every_allocator_sees_the_same_live_bytes)
 }
 
 /* rmalloc's account of its peak footprint adds up to it, byte for byte:
- * the bytes asked for, the rounding above them (under 8 a block), the
+ * the bytes asked for, the rounding above them (under 16 a block), the
  * headers (8 a block), free blocks (those held by locks among them), what
  * lies above the top and the handle table; glibc gives none. */
 Test(replay, rmalloc_accounts_for_every_byte_of_its_peak_footprint)
@@ -150,7 +150,7 @@ Test(replay, rmalloc_accounts_for_every_byte_of_its_peak_footprint)
         cr_assert_geq(b->usable_bytes, rep.live_at_peak_footprint);
         uint64_t blocks = b->header_bytes / 8;
         cr_assert_gt(blocks, 0);
-        cr_assert_lt(b->usable_bytes - rep.live_at_peak_footprint, 8 * blocks, "rounding to 8 bytes");
+        cr_assert_lt(b->usable_bytes - rep.live_at_peak_footprint, 16 * blocks, "rounding to 16 bytes");
         cr_assert_gt(b->table_bytes, 0);
         if (pinned)
             cr_assert_gt(b->pinned_free_bytes, 0, "blocks locked for life keep holes from closing");

@@ -32,6 +32,7 @@ static void fill(rm_heap *heap, model *m)
 {
     uint8_t *p = rm_lock(heap, &m->h);
     cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % 16, 0, "a payload aligned for max_align_t");
     for (size_t i = 0; i < m->size; i++)
         p[i] = pattern(m, i);
     rm_unlock(heap, &m->h);

@@ -6,8 +6,8 @@
  * the pinned blocks may move.  Pinned blocks (the setting pinned=F, a fraction
  * of the allocations, chosen evenly and the same on every run) stay locked
  * from allocation to free, as long-locked blocks would in a real program.
- * Alignment is 8 bytes, whatever was asked: a block that moves keeps no
- * stronger one.
+ * Alignment is 16 bytes (max_align_t), whatever was asked: a block that
+ * moves keeps no stronger one.
  */
 #include "allocator.h"
 #include "rmalloc.h"
@@ -183,7 +183,8 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
         .usable_bytes = st.live_bytes,
         .free_bytes = st.hole_bytes - st.stuck_hole_bytes,
         .pinned_free_bytes = st.stuck_hole_bytes,
-        .unused_bytes = st.held - st.top,
+        .unused_bytes = st.held - st.block_bytes - st.hole_bytes, /* above the top, and the 8 bytes before the first
+                                                                     * block that align the payloads */
     };
 }
 

@@ -42,6 +42,10 @@
 #include <time.h>
 
 #define UNIT 8u
+#define ALIGN 16u /* of every payload: max_align_t's */
+/* Blocks start here, one unit in, and are an even number of units long:
+ * the region is page-aligned, so every payload is 16-byte aligned. */
+#define FIRST_BLOCK 1u
 #define NONE UINT32_MAX
 #define MAX_UNITS (UINT32_MAX - 1u)
 #define BINS 32
@@ -418,8 +422,13 @@ static bool units_for(size_t size, uint32_t *units)
 {
     if (size > (size_t)MAX_UNITS * UNIT - sizeof(header))
         return false;
-    uint64_t n = (size + sizeof(header) + UNIT - 1) / UNIT;
-    *units = n < 2 ? 2 : (uint32_t)n; /* room for free-list links once freed */
+    /* An even number of units, at least two (room for free-list links
+     * once freed): every block then starts at an odd unit, so that its
+     * payload, past the 8-byte header, is aligned for max_align_t. */
+    uint64_t n = (size + sizeof(header) + ALIGN - 1) / ALIGN * (ALIGN / UNIT);
+    if (n > MAX_UNITS)
+        return false;
+    *units = (uint32_t)n;
     return true;
 }
 
@@ -428,7 +437,7 @@ static bool units_for(size_t size, uint32_t *units)
 rm_heap *rm_heap_create(size_t capacity, unsigned flags)
 {
     uint64_t units = capacity / UNIT;
-    if (units > MAX_UNITS || units < 2)
+    if (units > MAX_UNITS || units < FIRST_BLOCK + 2)
         return NULL;
     rm_heap *h = calloc(1, sizeof *h);
     if (!h)
@@ -443,6 +452,7 @@ rm_heap *rm_heap_create(size_t capacity, unsigned flags)
     h->capacity = (uint32_t)units;
     h->flags = flags;
     h->free_slot = NONE;
+    h->top = h->peak_top = h->held = h->first_hole = FIRST_BLOCK;
     for (int b = 0; b < BINS; b++)
         h->bins[b] = NONE;
     return h;
@@ -673,9 +683,11 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
     } while (0)
     uint64_t holes = 0, hole_units = 0, live = 0, live_units = 0;
     bool first_hole_seen = h->first_hole == h->top;
-    uint32_t pos = 0;
+    uint32_t pos = FIRST_BLOCK;
     while (pos < h->top) {
         const header *hd = at(h, pos);
+        if (pos % 2 != 1 || hd->units % 2 != 0)
+            FAIL("block at unit %u of %u units: payloads would not be aligned to 16", pos, hd->units);
         if (hd->units == 0 || (uint64_t)pos + hd->units > h->top)
             FAIL("block at unit %u has %u units, past the top %u", pos, hd->units, h->top);
         if (pos == h->first_hole)

@@ -18,7 +18,7 @@
  *     compacted heap has no room does the request fail, with
  *     RM_INVALID_HANDLE.
  *
- * Payloads are aligned to 8 bytes.  The heap is one region reserved at
+ * Payloads are aligned to 16 bytes (max_align_t), before and after a move.  The heap is one region reserved at
  * creation with a fixed capacity; pages are touched only as the heap
  * grows into them.  docs/rmalloc.md describes the algorithm and its costs.
  *
@@ -93,7 +93,9 @@ void rm_unlock(rm_heap *heap, rm_handle_t *h);
  * -1 (the block unchanged) when there is no room. */
 int rm_realloc(rm_heap *heap, rm_handle_t *h, size_t size);
 
-/* Bytes the block can hold (its request rounded up to 8). */
+/* Bytes the block can hold: its request and the rounding that keeps the
+ * next block's payload aligned to 16 (8 bytes of header, then 16-byte
+ * steps: 8, 24, 40...). */
 size_t rm_usable_size(rm_heap *heap, rm_handle_t h);
 
 /* How many rmlock()s of the block are still open. */
