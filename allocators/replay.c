@@ -182,19 +182,6 @@ static void sample_footprint(replay *r, bool forced)
     r->last_sample_event = r->report->events;
 }
 
-/* The bytes of block P, pinned in place for a relocating allocator until
- * unlock_block. */
-static uint8_t *lock_block(const replay *r, void *p)
-{
-    return r->alloc->lock ? r->alloc->lock(r->heap, p) : p;
-}
-
-static void unlock_block(const replay *r, void *p)
-{
-    if (r->alloc->unlock)
-        r->alloc->unlock(r->heap, p);
-}
-
 void cmt_touch_bytes(cmt_touch mode, uint8_t *p, uint64_t from, uint64_t to)
 {
     if (!p || to <= from)
@@ -241,9 +228,9 @@ static inline uint64_t touch(const replay *r, void *p, uint64_t from, uint64_t t
         return 0;
     if (r->untouched)
         return (uint64_t)(uintptr_t)p; /* a third of the null replay's own cost was the way to nothing */
-    uint8_t *bytes = lock_block(r, p);
+    uint8_t *bytes = cmt_lock_block(r->alloc, r->heap, p);
     cmt_touch_bytes(r->options->touch, bytes, from, to);
-    unlock_block(r, p);
+    cmt_unlock_block(r->alloc, r->heap, p);
     return (uint64_t)(uintptr_t)bytes;
 }
 
@@ -334,10 +321,10 @@ static void replay_access(replay *r, cmt_event *ev)
     ev->arg_addr = (uint64_t)(uintptr_t)p;
     if (!p)
         return; /* the replay could not allocate the block */
-    uint8_t *bytes = lock_block(r, p);
+    uint8_t *bytes = cmt_lock_block(r->alloc, r->heap, p);
     r->bytes_at = (uint64_t)(uintptr_t)bytes;
     cmt_access_bytes(ev, bytes, b->usable);
-    unlock_block(r, p);
+    cmt_unlock_block(r->alloc, r->heap, p);
 }
 
 static void replay_event(replay *r, cmt_event *ev)

@@ -93,8 +93,8 @@ typedef struct cmt_replay_start {
 /* Replays the rest of SOURCE on one thread per recorded thread
  * (threads.c), against ALLOCATOR's HEAP (made, and destroyed, by the
  * caller), from where FROM says the replay stands, the NFIRST events at
- * FIRST (already read, FIRST[0] of another thread than FROM's, or the
- * trace's first event) first.  The calling thread runs FROM->thread's
+ * FIRST (already read, FIRST[0] the first of another thread than FROM's)
+ * first.  The calling thread runs FROM->thread's
  * events; the trace is decoded on a thread of its own.  Adds to REPORT's
  * counts, times and footprint; 0, or -1 with a message in ERR.  The blocks
  * FROM holds are the threaded replay's from then on: it frees what the
@@ -106,7 +106,6 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
 /* The recorded time of the first of the N events at EVENTS with one, or 0. */
 uint64_t cmt_first_time(const cmt_event *events, size_t n);
 
-
 /* LIVE_BYTES in LIVE_BLOCKS at EVENT: a new peak of live bytes in REP if
  * they pass it. */
 static inline void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, uint64_t live_blocks, uint64_t event)
@@ -116,6 +115,19 @@ static inline void cmt_note_live(cmt_replay_report *rep, uint64_t live_bytes, ui
         rep->peak_live_blocks = live_blocks;
         rep->peak_live_event = event;
     }
+}
+
+/* The bytes of block P of A's HEAP, pinned in place for a relocating
+ * allocator (whose blocks are handles) until cmt_unlock_block. */
+static inline uint8_t *cmt_lock_block(const cmt_allocator *a, void *heap, void *p)
+{
+    return a->lock ? a->lock(heap, p) : p;
+}
+
+static inline void cmt_unlock_block(const cmt_allocator *a, void *heap, void *p)
+{
+    if (a->unlock)
+        a->unlock(heap, p);
 }
 
 /* Writes bytes [FROM, TO) of the block at P as MODE says. */

@@ -7,12 +7,12 @@
  * main thread) is replayed by the thread that called the replay, the
  * process's main thread, which replayed the trace alone until its second
  * thread came (replay.c): glibc gives the main thread an arena no other
- * thread gets, grown by brk where the others map heaps of their own.  Each replay thread runs its events in their
- * order, all threads at once.  The only order kept between threads is the
- * one no program can do without: an event on a block that another thread
- * touched last (a free or realloc of a block another thread allocated, an
- * access after another thread's) waits until that thread has run that
- * event.  Each thread publishes the number of the last event it has run,
+ * thread gets, grown by brk where the others map heaps of their own.
+ * Each replay thread runs its events in their order, all threads at
+ * once.  The only order kept between threads is the one no program can do
+ * without: an event on a block that another thread touched last (a free
+ * or realloc of a block another thread allocated, an access after
+ * another thread's) waits until that thread has run that event.  Each thread publishes the number of the last event it has run,
  * so a wait is for one counter to pass one number, and threads wait only
  * at such hand-offs.  (glibc's trace2wl syncs at each hand-off the same
  * way; AOSP's memory_replay serialises every free instead, which takes
@@ -213,19 +213,6 @@ static slot *slot_at(replayer *r, uint32_t s)
 
 /* ------------------------------------------------------ replay threads */
 
-/* The bytes of block P, pinned in place for a relocating allocator until
- * unlock_block (its blocks are handles). */
-static uint8_t *lock_block(const replayer *r, void *p)
-{
-    return r->alloc->lock ? r->alloc->lock(r->heap, p) : p;
-}
-
-static void unlock_block(const replayer *r, void *p)
-{
-    if (r->alloc->unlock)
-        r->alloc->unlock(r->heap, p);
-}
-
 /* A block the trace says was made: into slot S, or, if the trace has no
  * slot for it (the call returned NULL when traced), given back. */
 static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
@@ -249,8 +236,8 @@ static void made(lane *l, uint32_t s, void *p, uint64_t bytes, uint64_t from)
     }
     if (r->options->touch == CMT_TOUCH_NONE || from >= bytes)
         return;
-    cmt_touch_bytes(r->options->touch, lock_block(r, p), from, bytes);
-    unlock_block(r, p);
+    cmt_touch_bytes(r->options->touch, cmt_lock_block(r->alloc, r->heap, p), from, bytes);
+    cmt_unlock_block(r->alloc, r->heap, p);
 }
 
 static void run_realloc(lane *l, const work *w)
@@ -287,8 +274,8 @@ static void run_access(lane *l, const work *w)
     if (!b->p)
         return;
     cmt_access_bytes(&(cmt_event){.op = (cmt_op)w->op, .offset = w->offset, .size = w->size},
-                     lock_block(l->r, b->p), b->usable);
-    unlock_block(l->r, b->p);
+                     cmt_lock_block(l->r->alloc, l->r->heap, b->p), b->usable);
+    cmt_unlock_block(l->r->alloc, l->r->heap, b->p);
 }
 
 static void run(lane *l, const work *w)
@@ -720,17 +707,18 @@ int cmt_replay_threads(cmt_source *source, const cmt_allocator *allocator, void 
                     .first = first, .nfirst = nfirst, .err = err, .errlen = errlen, .next_sample = 1,
                     .live_bytes = from->live_bytes, .live_blocks = from->live_blocks,
                     .live_area = from->live_area, .pace = from->pace, .sampler = from->sampler};
-    r->sampler.by_rss = options->touch != CMT_TOUCH_NONE;
     if (allocator->share)
         allocator->share(heap);
     lane *own = add_lane(r, from->thread, false, err, errlen);
     pthread_t decoder;
     int rc = -1;
-    if (own && adopt_blocks(r, from) < 0)
+    if (!own) {
+        /* add_lane said why */
+    } else if (adopt_blocks(r, from) < 0) {
         snprintf(err, errlen, "%s: out of memory for the replay's own table of blocks", cmt_source_name(source));
-    else if (own && pthread_create(&decoder, NULL, decode_all, r) != 0)
+    } else if (pthread_create(&decoder, NULL, decode_all, r) != 0) {
         snprintf(err, errlen, "%s: can't start the thread that decodes", cmt_source_name(source));
-    else if (own) {
+    } else {
         lane_loop(own);
         pthread_join(decoder, NULL);
         rc = r->rc;

@@ -326,11 +326,18 @@ static void compact(rm_heap *h)
     h->compact_ns += now_ns() - t0;
 }
 
+/* The hole units a compaction can close: all but those it left before
+ * locked blocks. */
+static uint64_t movable_units(const rm_heap *h)
+{
+    return h->hole_units - h->stuck_units;
+}
+
 /* Compacting before the top grows past its highest keeps the footprint
  * near what is live. */
 static bool worth_compacting_first(const rm_heap *h, uint32_t need)
 {
-    uint64_t movable = h->hole_units - h->stuck_units;
+    uint64_t movable = movable_units(h);
     return !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
            movable >= need && movable >= h->top / COMPACT_SHARE;
 }
@@ -338,7 +345,7 @@ static bool worth_compacting_first(const rm_heap *h, uint32_t need)
 /* After a free: half of what the heap holds is holes it can close. */
 static bool worth_giving_back(const rm_heap *h)
 {
-    uint64_t movable = h->hole_units - h->stuck_units;
+    uint64_t movable = movable_units(h);
     return !(h->flags & RM_NO_COMPACTION) && movable >= GIVE_BACK_MIN && 2 * movable >= h->held;
 }
 

@@ -251,6 +251,14 @@ static int flush(cmt_output *out)
     return rc;
 }
 
+/* -1, OUT out of memory: the message kept, and the commit to fail. */
+static int fail_for_memory(cmt_output *out)
+{
+    cmti_set_error(out->err, sizeof out->err, CMT_NO_MEMORY);
+    out->failed = true;
+    return -1;
+}
+
 /* A memory output's room for NEED more bytes and a spare one; -1 when out
  * of memory. */
 static int make_room(cmt_output *out, size_t need)
@@ -261,11 +269,8 @@ static int make_room(cmt_output *out, size_t need)
     if (cap == out->cap)
         return 0;
     uint8_t *buf = cmti_realloc(out->buf, cap);
-    if (!buf) {
-        cmti_set_error(out->err, sizeof out->err, CMT_NO_MEMORY);
-        out->failed = true;
-        return -1;
-    }
+    if (!buf)
+        return fail_for_memory(out);
     out->buf = buf;
     out->cap = cap;
     return 0;
@@ -304,11 +309,8 @@ int cmt_output_printf(cmt_output *out, const char *fmt, ...)
     if ((size_t)n < sizeof line)
         return cmt_output_write(out, line, (size_t)n);
     char *long_text = cmti_malloc((size_t)n + 1);
-    if (!long_text) {
-        cmti_set_error(out->err, sizeof out->err, CMT_NO_MEMORY);
-        out->failed = true;
-        return -1;
-    }
+    if (!long_text)
+        return fail_for_memory(out);
     va_start(ap, fmt);
     vsnprintf(long_text, (size_t)n + 1, fmt, ap);
     va_end(ap);
