@@ -103,6 +103,28 @@ Test(cli, the_verbose_trace_converts_back_to_the_same_file)
     free(b);
 }
 
+/* rmalloc honours the memalign family: -v prints where each block was
+ * made, and an aligned one lies on what it asked. */
+Test(cli, rmalloc_gives_the_memalign_family_their_alignment)
+{
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s -a rmalloc -v %s/every-call.trace 2> /dev/null", REPLAY, CMT_SAMPLES), 0);
+    int aligned = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        unsigned long align, size, at;
+        const char *where = strstr(line, "# at 0x");
+        if (!where || (sscanf(line, "posix_memalign(%lu, %lu)", &align, &size) != 2 &&
+                       sscanf(line, "aligned_alloc(%lu, %lu)", &align, &size) != 2 &&
+                       sscanf(line, "memalign(%lu, %lu)", &align, &size) != 2))
+            continue;
+        cr_assert_eq(sscanf(where, "# at 0x%lx", &at), 1, "%s", line);
+        cr_assert_eq(at % align, 0, "%s", line);
+        aligned++;
+    }
+    cr_assert_eq(aligned, 3, "the three aligned calls of the sample");
+    free(out);
+}
+
 /* A .cmt file keeps no addresses, so its text names blocks as 0<tag>: that
  * text, every kind of call in it, converts back to the same file. */
 Test(cli, the_text_of_a_cmt_file_converts_back_to_the_same_file)

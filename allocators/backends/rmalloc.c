@@ -6,8 +6,8 @@
  * the pinned blocks may move.  Pinned blocks (the setting pinned=F, a fraction
  * of the allocations, chosen evenly and the same on every run) stay locked
  * from allocation to free, as long-locked blocks would in a real program.
- * Alignment is 16 bytes (max_align_t), whatever was asked: a block that
- * moves keeps no stronger one.
+ * Blocks are aligned to 16 bytes (max_align_t), and the memalign family
+ * to what it asked (rm_alloc_aligned), wherever they move.
  */
 #include "allocator.h"
 #include "rmalloc.h"
@@ -74,7 +74,7 @@ static void *rmalloc_create(const cmt_allocator_options *options, char *err, siz
         return NULL;
     r->heap = rm_heap_create(capacity, knobs.no_compaction ? RM_NO_COMPACTION : 0);
     if (!r->heap) {
-        snprintf(err, errlen, "rmalloc: can't reserve a heap of %llu bytes (at most 32 GiB)",
+        snprintf(err, errlen, "rmalloc: can't reserve a heap of %llu bytes (at most 64 GiB)",
                  (unsigned long long)capacity);
         free(r);
         return NULL;
@@ -98,13 +98,18 @@ static bool next_is_pinned(rmalloc_replay *r)
     return (uint64_t)((double)(n + 1) * r->pinned) > (uint64_t)((double)n * r->pinned);
 }
 
-static void *rmalloc_malloc(void *heap, size_t size)
+/* A new block, pinned if its turn has come. */
+static void *pin_if_due(rmalloc_replay *r, rm_handle_t h)
 {
-    rmalloc_replay *r = heap;
-    rm_handle_t h = rm_alloc(r->heap, size);
     if (h != RM_INVALID_HANDLE && next_is_pinned(r))
         rm_lock(r->heap, &h);
     return (void *)(uintptr_t)h;
+}
+
+static void *rmalloc_malloc(void *heap, size_t size)
+{
+    rmalloc_replay *r = heap;
+    return pin_if_due(r, rm_alloc(r->heap, size));
 }
 
 static void *rmalloc_calloc(void *heap, size_t count, size_t size)
@@ -152,8 +157,8 @@ static void *rmalloc_realloc(void *heap, void *p, size_t size)
 
 static void *rmalloc_memalign(void *heap, size_t align, size_t size)
 {
-    (void)align; /* see the top of this file */
-    return rmalloc_malloc(heap, size);
+    rmalloc_replay *r = heap;
+    return pin_if_due(r, rm_alloc_aligned(r->heap, align, size));
 }
 
 static size_t rmalloc_usable_size(void *heap, void *p)
@@ -183,8 +188,7 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
         .usable_bytes = st.live_bytes,
         .free_bytes = st.hole_bytes - st.stuck_hole_bytes,
         .pinned_free_bytes = st.stuck_hole_bytes,
-        .unused_bytes = st.held - st.block_bytes - st.hole_bytes, /* above the top, and the 8 bytes before the first
-                                                                     * block that align the payloads */
+        .unused_bytes = st.held - st.block_bytes - st.hole_bytes, /* above the top */
     };
 }
 

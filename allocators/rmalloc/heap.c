@@ -1,111 +1,72 @@
 /*
  * heap.c - the rmalloc heap: blocks, free lists, compaction.
  *
- * The heap is one reserved region, counted in 8-byte units.  Blocks lie
- * end to end from its start up to `top`; above top the region is untouched.
- * Every block starts with an 8-byte header (owner, units): owner is the
- * handle slot + 1, or 0 for a free block.  A free block of two units or
- * more holds the links of a free list in its payload; a one-unit free
- * block is filler that only compaction or a merge reclaims.
- *
- * Handles name slots of a table kept outside the region: the block's
- * offset, its lock count and a generation that tells a stale handle from a
- * live one.  Moving a block rewrites its slot, never the handle.
+ * The layout is internal.h's: 16-byte units, a start bit a unit, a 4-byte
+ * owner word ending every block (the slot + 1; 0 for a hole), no header.
+ * A block is its request and the owner word rounded up to 16 bytes: a
+ * request of 12, 28, 44... bytes pays nothing for it.  (The 8-byte header
+ * and 8-byte slot before this cost 16 bytes a block: on a Python run,
+ * 281,000 blocks of 67 bytes live, 24% of the live bytes.)
  *
  * Allocation takes, in order: a free block that fits (first fit in the
  * request's size class, then any block of a larger class), the top, and,
  * when neither has room, the top after a compaction.  A compaction slides
  * every unlocked block down over the holes below it, from the lowest hole
- * up, leaving a hole only before each locked block.  Free blocks merge with
- * the free blocks after them when freed and again when looked at; one that
- * reaches the top dissolves into it.
+ * up, leaving a hole only before each locked block (and where an aligned
+ * block needs one).  Free blocks merge with the free blocks after them
+ * when freed and again when looked at; one that reaches the top dissolves
+ * into it.
  *
  * Memory first: before the top grows past its highest mark while the
- * movable holes below it could take the request, the heap compacts
- * instead (past its highest, not past what it holds since it gave pages
- * back: then every growth back towards the old peak compacted, and a
- * 23 M-event Python trace replayed 35% slower for it).  And memory goes
- * back as the live blocks fall: once the movable holes are half of what
- * the heap holds (and at least GIVE_BACK_MIN), a free compacts the heap,
- * and the pages above the top go back to the system (madvise).  A
- * compaction moves at most the live bytes, and comes only after as many
- * bytes again have been freed, so it costs a constant a freed byte; the
- * holes must grow to half the heap again before the next one.
+ * movable holes below it are worth closing, the heap compacts instead
+ * (past its highest, not past what it holds since it gave pages back:
+ * then every growth back towards the old peak compacted, and a 23 M-event
+ * Python trace replayed 35% slower for it).  And memory goes back as the
+ * live blocks fall: once the movable holes are half of what the heap
+ * holds (and at least GIVE_BACK_MIN), a free compacts the heap, and the
+ * pages above the top go back to the system (madvise).  A compaction moves
+ * at most the live bytes, and comes only after as many bytes again have
+ * been freed, so it costs a constant a freed byte; the holes must grow to
+ * half the heap again before the next one.
  */
-#include "rmalloc.h"
+#include "internal.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
-#define UNIT 8u
-#define ALIGN 16u /* of every payload: max_align_t's */
-/* Blocks start here, one unit in, and are an even number of units long:
- * the region is page-aligned, so every payload is 16-byte aligned. */
-#define FIRST_BLOCK 1u
-#define NONE UINT32_MAX
-#define MAX_UNITS (UINT32_MAX - 1u)
-#define BINS 32
 #define FIT_SCAN 32 /* free blocks looked at in the request's own class */
 #define PAGE_UNITS (4096u / UNIT)
-#define SLOTS_STEP 64u
 /* Compacting before the top grows takes movable holes of 1/COMPACT_SHARE
  * of the heap: any holes that could take the request made a 23.5 M-event
  * Python replay compact 294,000 times (2.39 GB moved); with these, 219
  * times (1.90 GB), the peak footprint 1.2514 of the live bytes for
- * 1.2511 (1/64: 175 times, but 1.262). */
+ * 1.2511 (1/64: 175 times, but 1.262).  The holes need not take the whole
+ * request: closing them lowers the growth by as much (g++'s cc1plus,
+ * 52,000 blocks live: its peak 1.091 of the live bytes, not 1.123). */
 #define COMPACT_SHARE 256
+#define BIG_REQUEST (64u * 1024 / UNIT)
 /* Less than this is not worth a compaction and a system call to give back:
  * the Python sample, 1.1 MB live at its peak, would compact at every
  * other free near its end. */
 #define GIVE_BACK_MIN (256u * 1024 / UNIT)
+#define MAX_ALIGN_SHIFT 26 /* alignments up to 2^26 units, 1 GiB */
 
-typedef struct header {
-    uint32_t owner; /* slot + 1; 0: free */
-    uint32_t units; /* the whole block, header included */
-} header;
-
-typedef struct links {
-    uint32_t next, prev;
-} links;
-
-typedef struct slot {
-    uint32_t offset;     /* of the block; next free slot while the slot is free */
-    uint16_t locks;
-    uint16_t generation; /* odd while the slot holds a block */
-} slot;
-
-struct rm_heap {
-    uint8_t *base;
-    uint32_t capacity; /* units */
-    unsigned flags;
-    uint32_t top, peak_top;
-    uint32_t held; /* the top at its highest since memory last went back: the pages up to it may be
-                    * resident */
-    uint32_t first_hole; /* a block start (or top) at or below every hole */
-    uint32_t bins[BINS];
-    uint32_t nonempty; /* bit b: bins[b] has blocks */
-    slot *slots;
-    uint32_t nslots, slots_cap, free_slot;
-    uint64_t live_blocks, live_units;
-    uint64_t holes, hole_units;
-    uint64_t stuck_units; /* hole units that the last compaction could not close */
-    uint64_t compactions, bytes_moved, compact_ns, failures, given_back;
-    bool shared; /* rm_heap_share: every call takes the mutex */
-    pthread_mutex_t mutex;
-};
-
-static inline header *at(const rm_heap *h, uint32_t off)
+static inline uint8_t *at(const rm_heap *h, uint32_t u)
 {
-    return (header *)(h->base + (size_t)off * UNIT);
+    return h->base + (size_t)u * UNIT;
 }
 
-static inline links *links_at(const rm_heap *h, uint32_t off)
+static inline hole *hole_at(const rm_heap *h, uint32_t u)
 {
-    return (links *)(h->base + (size_t)off * UNIT + sizeof(header));
+    return (hole *)at(h, u);
+}
+
+static inline uint32_t *owner_word(const rm_heap *h, uint32_t u, uint32_t units)
+{
+    return (uint32_t *)(at(h, u + units) - OWNER_BYTES);
 }
 
 static inline unsigned bin_of(uint32_t units)
@@ -120,74 +81,170 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ----------------------------------------------------------- start bits */
+
+/* Above the bit a unit, a bit a word of them that is not zero (`words`),
+ * and a bit a word of those (`groups`): finding the end of a block of
+ * 100 MB takes some 30 word reads, not 100,000.  With one level, a Python
+ * replay with a 100 MB string live spent 33% of its time in there, at
+ * 127 ns an event for 57. */
+static inline void mark(rm_heap *h, uint32_t u)
+{
+    uint32_t w = u / 64;
+    h->starts[w] |= 1ull << (u % 64);
+    h->words[w / 64] |= 1ull << (w % 64);
+    h->groups[w / 4096] |= 1ull << (w / 64 % 64);
+}
+
+static inline void unmark(rm_heap *h, uint32_t u)
+{
+    uint32_t w = u / 64;
+    if ((h->starts[w] &= ~(1ull << (u % 64))) == 0 && (h->words[w / 64] &= ~(1ull << (w % 64))) == 0)
+        h->groups[w / 4096] &= ~(1ull << (w / 64 % 64));
+}
+
+static inline bool marked(const rm_heap *h, uint32_t u)
+{
+    return (h->starts[u / 64] >> (u % 64)) & 1u;
+}
+
+/* The first word of starts at or after FROM that is not zero, or LIMIT
+ * (a word index) if there is none before it. */
+static uint64_t next_word(const rm_heap *h, uint64_t from, uint64_t limit)
+{
+    uint64_t i = from / 64, last = (limit - 1) / 64;
+    uint64_t bits = h->words[i] & (~0ull << (from % 64));
+    if (!bits) {
+        if (i >= last)
+            return limit;
+        uint64_t g = (i + 1) / 64, group_bits = h->groups[g] & (~0ull << ((i + 1) % 64));
+        while (!group_bits) {
+            if (++g > last / 64)
+                return limit;
+            group_bits = h->groups[g];
+        }
+        i = g * 64 + (unsigned)__builtin_ctzll(group_bits);
+        if (i > last)
+            return limit;
+        bits = h->words[i];
+    }
+    uint64_t w = i * 64 + (unsigned)__builtin_ctzll(bits);
+    return w < limit ? w : limit;
+}
+
+/* The first block start at or after FROM, or the top. */
+static inline uint32_t next_start(const rm_heap *h, uint32_t from)
+{
+    if (from >= h->top)
+        return h->top;
+    uint64_t w = from / 64, words = (h->top - 1) / 64 + 1;
+    uint64_t bits = h->starts[w] & (~0ull << (from % 64));
+    if (!bits) {
+        if (w + 1 >= words || (w = next_word(h, w + 1, words)) >= words)
+            return h->top;
+        bits = h->starts[w];
+    }
+    uint64_t u = w * 64 + (unsigned)__builtin_ctzll(bits);
+    return u < h->top ? (uint32_t)u : h->top;
+}
+
+/* The size of the block or hole at U, from the marks. */
+static inline uint32_t units_at(const rm_heap *h, uint32_t u)
+{
+    return next_start(h, u + 1) - u;
+}
+
+static inline bool is_hole(const rm_heap *h, uint32_t u)
+{
+    return *owner_word(h, u, units_at(h, u)) == 0;
+}
+
+/* Moves the marks in [lo, hi) up by DELTA units, from the highest down so
+ * that none lands on one not yet moved. */
+static void shift_marks_up(rm_heap *h, uint32_t lo, uint32_t hi, uint32_t delta)
+{
+    for (uint64_t w = (hi - 1) / 64 + 1; w-- > lo / 64;) {
+        uint64_t bits = h->starts[w];
+        if (w == (hi - 1) / 64 && hi % 64)
+            bits &= (1ull << (hi % 64)) - 1;
+        if (w == lo / 64)
+            bits &= ~0ull << (lo % 64);
+        while (bits) {
+            unsigned b = 63u - (unsigned)__builtin_clzll(bits);
+            bits &= ~(1ull << b);
+            uint32_t u = (uint32_t)(w * 64 + b);
+            unmark(h, u);
+            mark(h, u + delta);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ free lists */
 
-static void list_insert(rm_heap *h, uint32_t off)
+static void list_insert(rm_heap *h, uint32_t u)
 {
-    uint32_t units = at(h, off)->units;
-    if (units < 2)
-        return; /* filler: no room for links */
-    unsigned b = bin_of(units);
-    links *l = links_at(h, off);
-    l->next = h->bins[b];
-    l->prev = NONE;
+    hole *o = hole_at(h, u);
+    unsigned b = bin_of(o->units);
+    o->next = h->bins[b];
+    o->prev = NONE;
     if (h->bins[b] != NONE)
-        links_at(h, h->bins[b])->prev = off;
-    h->bins[b] = off;
+        hole_at(h, h->bins[b])->prev = u;
+    h->bins[b] = u;
     h->nonempty |= 1u << b;
 }
 
-static void list_remove(rm_heap *h, uint32_t off)
+static void list_remove(rm_heap *h, uint32_t u)
 {
-    uint32_t units = at(h, off)->units;
-    if (units < 2)
-        return;
-    unsigned b = bin_of(units);
-    links *l = links_at(h, off);
-    if (l->prev != NONE)
-        links_at(h, l->prev)->next = l->next;
+    hole *o = hole_at(h, u);
+    unsigned b = bin_of(o->units);
+    if (o->prev != NONE)
+        hole_at(h, o->prev)->next = o->next;
     else
-        h->bins[b] = l->next;
-    if (l->next != NONE)
-        links_at(h, l->next)->prev = l->prev;
+        h->bins[b] = o->next;
+    if (o->next != NONE)
+        hole_at(h, o->next)->prev = o->prev;
     if (h->bins[b] == NONE)
         h->nonempty &= ~(1u << b);
 }
 
-/* Makes [off, off + units) a free block below top. */
-static void make_hole(rm_heap *h, uint32_t off, uint32_t units)
+/* Makes [u, u + units) a hole below top. */
+static void make_hole(rm_heap *h, uint32_t u, uint32_t units)
 {
-    *at(h, off) = (header){.owner = 0, .units = units};
-    list_insert(h, off);
+    hole_at(h, u)->units = units;
+    *owner_word(h, u, units) = 0;
+    mark(h, u);
+    list_insert(h, u);
     h->holes++;
     h->hole_units += units;
-    if (off < h->first_hole)
-        h->first_hole = off;
+    if (u < h->first_hole)
+        h->first_hole = u;
 }
 
-static void take_hole(rm_heap *h, uint32_t off)
+/* Takes the hole at U off the lists; its mark stays for the caller. */
+static void take_hole(rm_heap *h, uint32_t u)
 {
-    list_remove(h, off);
+    list_remove(h, u);
     h->holes--;
-    h->hole_units -= at(h, off)->units;
+    h->hole_units -= hole_at(h, u)->units;
     /* The stuck holes are among the holes: a hole taken may be one. */
     if (h->stuck_units > h->hole_units)
         h->stuck_units = h->hole_units;
 }
 
-/* The top comes down to OFF.  first_hole must stay a block start (or the
+/* The top comes down to U.  first_hole must stay a block start (or the
  * top) at or below every hole: compaction walks the heap from there. */
-static void lower_top(rm_heap *h, uint32_t off)
+static void lower_top(rm_heap *h, uint32_t u)
 {
-    h->top = off;
-    if (h->first_hole > off)
-        h->first_hole = off;
+    unmark(h, u);
+    h->top = u;
+    if (h->first_hole > u)
+        h->first_hole = u;
 }
 
-/* The top goes up to OFF, and with it, maybe, its highest marks. */
-static void raise_top(rm_heap *h, uint32_t off)
+/* The top goes up to U, and with it, maybe, its highest marks. */
+static void raise_top(rm_heap *h, uint32_t u)
 {
-    h->top = off;
+    h->top = u;
     if (h->top > h->peak_top)
         h->peak_top = h->top;
     if (h->top > h->held)
@@ -211,71 +268,71 @@ static void give_back(rm_heap *h)
     h->given_back++;
 }
 
-/* Gives [off, off + units) back: merged with the free blocks after it, and
+/* Frees [u, u + units), marked at u: merged with the holes after it, and
  * into the top if it reaches it. */
-static void release_run(rm_heap *h, uint32_t off, uint32_t units)
+static void release_run(rm_heap *h, uint32_t u, uint32_t units)
 {
-    for (uint32_t next = off + units; next < h->top && at(h, next)->owner == 0; next = off + units) {
-        units += at(h, next)->units;
+    for (uint32_t next = u + units; next < h->top && is_hole(h, next); next = u + units) {
+        units += hole_at(h, next)->units;
         take_hole(h, next);
+        unmark(h, next);
     }
-    if (off + units == h->top)
-        lower_top(h, off);
+    if (u + units == h->top)
+        lower_top(h, u);
     else
-        make_hole(h, off, units);
+        make_hole(h, u, units);
 }
 
-/* Merges the free blocks after the free block OFF into it.  Returns its
- * units, or 0 if it reached the top and dissolved into it. */
-static uint32_t settle(rm_heap *h, uint32_t off)
+/* Merges the holes after the hole U into it.  Returns its units, or 0 if
+ * it reached the top and dissolved into it. */
+static uint32_t settle(rm_heap *h, uint32_t u)
 {
-    uint32_t units = at(h, off)->units;
-    uint32_t next = off + units;
-    if (next < h->top && at(h, next)->owner != 0)
+    uint32_t units = hole_at(h, u)->units;
+    uint32_t next = u + units;
+    if (next < h->top && !is_hole(h, next))
         return units; /* the common case: nothing to merge */
-    take_hole(h, off);
-    release_run(h, off, units);
-    return off < h->top ? at(h, off)->units : 0;
+    take_hole(h, u);
+    release_run(h, u, units);
+    return u < h->top ? hole_at(h, u)->units : 0;
 }
 
-/* Cuts a used block of NEED units from the start of free block OFF. */
-static void carve(rm_heap *h, uint32_t off, uint32_t need)
+/* Cuts a block of NEED units from the start of hole U. */
+static void carve(rm_heap *h, uint32_t u, uint32_t need)
 {
-    uint32_t units = at(h, off)->units;
-    take_hole(h, off);
-    at(h, off)->units = need;
+    uint32_t units = hole_at(h, u)->units;
+    take_hole(h, u);
     if (units > need)
-        make_hole(h, off + need, units - need);
+        make_hole(h, u + need, units - need);
 }
 
 static uint32_t find_free(rm_heap *h, uint32_t need)
 {
     unsigned b = bin_of(need);
     int budget = FIT_SCAN;
-    for (uint32_t off = h->bins[b]; off != NONE && budget-- > 0;) {
-        uint32_t units = at(h, off)->units;
-        uint32_t next = off + units;
-        if (next < h->top && at(h, next)->owner == 0) {
-            settle(h, off); /* lists changed: start the class again */
-            off = h->bins[b];
+    for (uint32_t u = h->bins[b]; u != NONE && budget-- > 0;) {
+        uint32_t units = hole_at(h, u)->units;
+        uint32_t next = u + units;
+        if (next < h->top && is_hole(h, next)) {
+            settle(h, u); /* lists changed: start the class again */
+            u = h->bins[b];
             continue;
         }
         if (units >= need) {
-            carve(h, off, need);
-            return off;
+            carve(h, u, need);
+            return u;
         }
-        off = links_at(h, off)->next;
+        u = hole_at(h, u)->next;
     }
-    /* Any block of a larger class fits, merged or not. */
+    /* Any hole of a larger class fits, merged or not. */
     for (;;) {
         uint32_t larger = h->nonempty & ~((2u << b) - 1u);
         if (b == 31 || !larger)
             return NONE;
-        uint32_t off = h->bins[__builtin_ctz(larger)];
-        if (settle(h, off) == 0)
+        uint32_t u = h->bins[__builtin_ctz(larger)];
+        if (settle(h, u) == 0)
             continue; /* it dissolved into the top */
-        carve(h, off, need);
-        return off;
+        carve(h, u, need);
+        return u;
     }
 }
 
@@ -283,12 +340,18 @@ static uint32_t bump(rm_heap *h, uint32_t need)
 {
     if ((uint64_t)h->top + need > h->capacity)
         return NONE;
-    uint32_t off = h->top;
-    raise_top(h, off + need);
-    return off;
+    uint32_t u = h->top;
+    mark(h, u);
+    raise_top(h, u + need);
+    return u;
 }
 
 /* ----------------------------------------------------------- compaction */
+
+static inline uint32_t align_up(uint32_t u, uint32_t align)
+{
+    return (u + align - 1) & ~(align - 1);
+}
 
 static void compact(rm_heap *h)
 {
@@ -298,24 +361,28 @@ static void compact(rm_heap *h)
     uint32_t pos = h->first_hole < h->top ? h->first_hole : h->top;
     uint32_t dst = pos, first_hole = NONE;
     while (pos < h->top) {
-        header *hd = at(h, pos);
-        uint32_t units = hd->units;
-        if (hd->owner == 0) {
+        /* The marks above pos are the old ones: only those below it change. */
+        uint32_t units = units_at(h, pos);
+        uint32_t owner = *owner_word(h, pos, units);
+        if (owner == 0) {
             take_hole(h, pos);
-        } else if (h->slots[hd->owner - 1].locks) {
-            if (pos > dst) {
-                make_hole(h, dst, pos - dst);
+            unmark(h, pos);
+        } else {
+            uint32_t to = rmi_locks(h, owner - 1) ? pos : align_up(dst, rmi_align_units(h, owner - 1));
+            if (to > dst) {
+                /* Before a locked block, or an aligned one's padding. */
+                make_hole(h, dst, to - dst);
                 if (first_hole == NONE)
                     first_hole = dst;
             }
-            dst = pos + units;
-        } else {
-            if (pos != dst) {
-                memmove(at(h, dst), hd, (size_t)units * UNIT);
-                h->slots[at(h, dst)->owner - 1].offset = dst;
+            if (to != pos) {
+                unmark(h, pos);
+                memmove(at(h, to), at(h, pos), (size_t)units * UNIT);
+                mark(h, to);
+                h->where[owner - 1] = to;
                 h->bytes_moved += (uint64_t)units * UNIT;
             }
-            dst += units;
+            dst = to + units;
         }
         pos += units;
     }
@@ -339,7 +406,7 @@ static bool worth_compacting_first(const rm_heap *h, uint32_t need)
 {
     uint64_t movable = movable_units(h);
     return !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
-           movable >= need && movable >= h->top / COMPACT_SHARE;
+           movable >= h->top / COMPACT_SHARE && (movable >= need || need >= BIG_REQUEST);
 }
 
 /* After a free: half of what the heap holds is holes it can close. */
@@ -349,117 +416,94 @@ static bool worth_giving_back(const rm_heap *h)
     return !(h->flags & RM_NO_COMPACTION) && movable >= GIVE_BACK_MIN && 2 * movable >= h->held;
 }
 
-/* A block of NEED units, by every means there is; NONE if the heap is full. */
-static uint32_t place(rm_heap *h, uint32_t need)
+/* A run of NEED units, marked at its start, by every means there is; NONE
+ * if the heap is full. */
+static uint32_t place_run(rm_heap *h, uint32_t need)
 {
-    uint32_t off = find_free(h, need);
-    if (off != NONE)
-        return off;
+    uint32_t u = find_free(h, need);
+    if (u != NONE)
+        return u;
     if (worth_compacting_first(h, need)) {
         compact(h);
-        if ((off = find_free(h, need)) != NONE)
-            return off;
+        if ((u = find_free(h, need)) != NONE)
+            return u;
     }
-    if ((off = bump(h, need)) != NONE)
-        return off;
+    if ((u = bump(h, need)) != NONE)
+        return u;
     if (h->flags & RM_NO_COMPACTION)
         return NONE;
     compact(h);
-    off = find_free(h, need);
-    return off != NONE ? off : bump(h, need);
+    u = find_free(h, need);
+    return u != NONE ? u : bump(h, need);
 }
 
-/* ---------------------------------------------------------------- slots */
-
-static inline rm_handle_t handle_of(const rm_heap *h, uint32_t index)
+/* A block of NEED units starting on a multiple of ALIGN units: a run with
+ * room to spare, its ends given back. */
+static uint32_t place(rm_heap *h, uint32_t need, uint32_t align)
 {
-    return ((rm_handle_t)h->slots[index].generation << 32) | (index + 1u);
-}
-
-/* The slot H names, or NULL if H is not a live handle of this heap. */
-static slot *slot_of(const rm_heap *h, rm_handle_t handle)
-{
-    uint64_t index = (handle & 0xffffffffu) - 1u;
-    if (!h || handle == RM_INVALID_HANDLE || index >= h->nslots)
-        return NULL;
-    slot *s = &h->slots[index];
-    if (s->generation != (uint16_t)(handle >> 32) || !(s->generation & 1u))
-        return NULL;
-    return s;
-}
-
-static uint32_t new_slot(rm_heap *h)
-{
-    uint32_t index;
-    if (h->free_slot != NONE) {
-        index = h->free_slot;
-        h->free_slot = h->slots[index].offset;
-    } else {
-        if (h->nslots == h->slots_cap) {
-            /* By an eighth (64 slots at least): the table is metadata a
-             * block, and doubling it held 8.4 M slots, 64 MiB, for a
-             * Python run's 6.0 M blocks; a first page of slots was 15% of
-             * soffice's 26 KB live. */
-            uint32_t step = h->slots_cap / 8 > SLOTS_STEP ? h->slots_cap / 8 : SLOTS_STEP;
-            if (h->slots_cap > NONE - 1 - step)
-                return NONE;
-            uint32_t cap = h->slots_cap + step;
-            slot *grown = realloc(h->slots, (size_t)cap * sizeof *grown);
-            if (!grown)
-                return NONE;
-            h->slots = grown;
-            h->slots_cap = cap;
-        }
-        index = h->nslots++;
-        h->slots[index].generation = 0;
+    if (align == 1)
+        return place_run(h, need);
+    if ((uint64_t)need + align - 1 > MAX_UNITS)
+        return NONE;
+    uint32_t run = place_run(h, need + align - 1);
+    if (run == NONE)
+        return NONE;
+    uint32_t u = align_up(run, align), tail = run + need + align - 1 - (u + need);
+    if (u > run) {
+        mark(h, u);
+        make_hole(h, run, u - run);
     }
-    h->slots[index].generation++; /* odd: in use */
-    h->slots[index].locks = 0;
-    return index;
-}
-
-static void drop_slot(rm_heap *h, uint32_t index)
-{
-    h->slots[index].generation++; /* even: free */
-    h->slots[index].offset = h->free_slot;
-    h->free_slot = index;
-}
-
-static bool units_for(size_t size, uint32_t *units)
-{
-    if (size > (size_t)MAX_UNITS * UNIT - sizeof(header))
-        return false;
-    /* An even number of units, at least two (room for free-list links
-     * once freed): every block then starts at an odd unit, so that its
-     * payload, past the 8-byte header, is aligned for max_align_t. */
-    uint64_t n = (size + sizeof(header) + ALIGN - 1) / ALIGN * (ALIGN / UNIT);
-    if (n > MAX_UNITS)
-        return false;
-    *units = (uint32_t)n;
-    return true;
+    if (tail) {
+        mark(h, u + need);
+        release_run(h, u + need, tail);
+    }
+    return u;
 }
 
 /* ----------------------------------------------------------------- heap */
 
+/* Bytes of address space for the three levels of start bits of a heap of
+ * UNITS units. */
+static size_t marks_reserved(uint64_t units)
+{
+    return (size_t)(units / 64 + 1 + units / 4096 + 1 + units / 262144 + 1) * sizeof(uint64_t);
+}
+
+static bool units_for(size_t size, uint32_t *units)
+{
+    if (size > (size_t)MAX_UNITS * UNIT - OWNER_BYTES)
+        return false;
+    *units = (uint32_t)((size + OWNER_BYTES + UNIT - 1) / UNIT);
+    return true;
+}
+
 rm_heap *rm_heap_create(size_t capacity, unsigned flags)
 {
     uint64_t units = capacity / UNIT;
-    if (units > MAX_UNITS || units < FIRST_BLOCK + 2)
+    if (units > MAX_UNITS || units < 1)
         return NULL;
     rm_heap *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     void *base = mmap(NULL, (size_t)units * UNIT, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
+    void *marks = mmap(NULL, marks_reserved(units), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED || marks == MAP_FAILED) {
+        if (base != MAP_FAILED)
+            munmap(base, (size_t)units * UNIT);
+        if (marks != MAP_FAILED)
+            munmap(marks, marks_reserved(units));
         free(h);
         return NULL;
     }
     h->base = base;
+    h->starts = marks;
+    h->words = h->starts + units / 64 + 1;
+    h->groups = h->words + units / 4096 + 1;
     h->capacity = (uint32_t)units;
     h->flags = flags;
     h->free_slot = NONE;
-    h->top = h->peak_top = h->held = h->first_hole = FIRST_BLOCK;
     for (int b = 0; b < BINS; b++)
         h->bins[b] = NONE;
     return h;
@@ -472,40 +516,58 @@ void rm_heap_destroy(rm_heap *h)
     if (h->shared)
         pthread_mutex_destroy(&h->mutex);
     munmap(h->base, (size_t)h->capacity * UNIT);
-    free(h->slots);
+    munmap(h->starts, marks_reserved(h->capacity));
+    free(h->where);
+    free(h->generation);
+    free(h->sides);
     free(h);
 }
 
-static rm_handle_t heap_alloc(rm_heap *h, size_t size)
+static rm_handle_t heap_alloc(rm_heap *h, size_t size, unsigned align_shift)
 {
-    uint32_t need, index;
-    if (!units_for(size, &need) || (index = new_slot(h)) == NONE) {
+    uint32_t need, index = NONE, u = NONE;
+    if (units_for(size, &need) && (index = rmi_new_slot(h)) != NONE) {
+        if (!align_shift || rmi_side_set(h, index, 0, align_shift))
+            u = place(h, need, 1u << align_shift);
+        if (u == NONE)
+            rmi_drop_slot(h, index);
+    }
+    if (u == NONE) {
         h->failures++;
         return RM_INVALID_HANDLE;
     }
-    uint32_t off = place(h, need);
-    if (off == NONE) {
-        drop_slot(h, index);
-        h->failures++;
-        return RM_INVALID_HANDLE;
-    }
-    *at(h, off) = (header){.owner = index + 1, .units = need};
-    h->slots[index].offset = off;
+    *owner_word(h, u, need) = index + 1;
+    h->where[index] = u;
     h->live_blocks++;
     h->live_units += need;
-    return handle_of(h, index);
+    return rmi_handle_of(h, index);
+}
+
+static rm_handle_t heap_alloc_aligned(rm_heap *h, size_t align, size_t size)
+{
+    if (!align || (align & (align - 1)) || align > ((size_t)UNIT << MAX_ALIGN_SHIFT)) {
+        h->failures++;
+        return RM_INVALID_HANDLE;
+    }
+    unsigned shift = align <= UNIT ? 0 : (unsigned)__builtin_ctzll(align / UNIT);
+    return heap_alloc(h, size, shift);
+}
+
+static rm_handle_t heap_alloc_plain(rm_heap *h, size_t size)
+{
+    return heap_alloc(h, size, 0);
 }
 
 static void heap_free(rm_heap *h, rm_handle_t *handle)
 {
-    slot *s = slot_of(h, *handle);
-    if (!s)
+    uint32_t index = rmi_slot_of(h, *handle);
+    if (index == NONE)
         return;
-    uint32_t off = s->offset, units = at(h, off)->units;
+    uint32_t u = h->where[index], units = units_at(h, u);
     h->live_blocks--;
     h->live_units -= units;
-    drop_slot(h, (uint32_t)(s - h->slots));
-    release_run(h, off, units);
+    rmi_drop_slot(h, index);
+    release_run(h, u, units);
     *handle = RM_INVALID_HANDLE;
     if (worth_giving_back(h))
         compact(h);
@@ -514,148 +576,169 @@ static void heap_free(rm_heap *h, rm_handle_t *handle)
 
 static void *heap_lock(rm_heap *h, rm_handle_t *handle)
 {
-    slot *s = slot_of(h, *handle);
-    if (!s || s->locks == UINT16_MAX)
+    uint32_t index = rmi_slot_of(h, *handle);
+    if (index == NONE)
         return NULL;
-    s->locks++;
-    return (uint8_t *)at(h, s->offset) + sizeof(header);
+    const side *s = rmi_side_find(h, index);
+    unsigned locks = s ? s->locks : 0, shift = s ? s->align_shift : 0;
+    if (locks == MAX_LOCKS || !rmi_side_set(h, index, locks + 1, shift))
+        return NULL;
+    return at(h, h->where[index]);
 }
 
 static void heap_unlock(rm_heap *h, rm_handle_t *handle)
 {
-    slot *s = slot_of(h, *handle);
+    uint32_t index = rmi_slot_of(h, *handle);
+    const side *s = index == NONE ? NULL : rmi_side_find(h, index);
     if (s && s->locks > 0)
-        s->locks--;
+        rmi_side_set(h, index, s->locks - 1u, s->align_shift);
 }
 
-/* Grows or shrinks the block at OFF to NEED units where it stands, using
- * the free blocks after it and the top.  Returns false if there is no room. */
-static bool resize_in_place(rm_heap *h, uint32_t off, uint32_t need)
+/* Grows or shrinks the block of slot INDEX to NEED units where it stands,
+ * using the holes after it and the top.  Returns false if there is no
+ * room. */
+static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
 {
-    uint32_t units = at(h, off)->units, avail = units;
-    while (off + avail < h->top && at(h, off + avail)->owner == 0)
-        avail += at(h, off + avail)->units;
-    bool reaches_top = off + avail == h->top;
-    if (need > avail && !(reaches_top && (uint64_t)off + need <= h->capacity))
+    uint32_t u = h->where[index], old = units_at(h, u), units = old, avail = units;
+    while (u + avail < h->top && is_hole(h, u + avail))
+        avail += hole_at(h, u + avail)->units;
+    bool reaches_top = u + avail == h->top;
+    if (need > avail && !(reaches_top && (uint64_t)u + need <= h->capacity))
         return false;
-    if (h->first_hole > off)
-        h->first_hole = off; /* what follows it, holes or top, may become part of it */
-    while (off + units < h->top && at(h, off + units)->owner == 0 && units < avail) {
-        uint32_t next = off + units;
-        units += at(h, next)->units;
+    if (h->first_hole > u)
+        h->first_hole = u; /* what follows it, holes or top, may become part of it */
+    while (units < avail && u + units < h->top && is_hole(h, u + units)) {
+        uint32_t next = u + units;
+        units += hole_at(h, next)->units;
         take_hole(h, next);
+        unmark(h, next);
     }
-    if (reaches_top && need >= units)
-        raise_top(h, off + need);
-    else if (units > need)
-        release_run(h, off + need, units - need);
-    h->live_units += (uint64_t)need - at(h, off)->units;
-    at(h, off)->units = need;
+    if (reaches_top && need >= units) {
+        raise_top(h, u + need);
+    } else if (units > need) {
+        mark(h, u + need);
+        release_run(h, u + need, units - need);
+    }
+    *owner_word(h, u, need) = index + 1;
+    h->live_units += (uint64_t)need - old;
     return true;
 }
 
-/* Grows the block at OFF to NEED units by sliding every block after it up
- * by the difference: memory for the growth alone, where moving the block
- * would need its old and new copies at once.  Only when nothing after it is
- * locked or free (as after a compaction with nothing locked above it). */
-static bool grow_by_sliding(rm_heap *h, uint32_t off, uint32_t need)
+/* Grows the block of slot INDEX to NEED units by sliding every block after
+ * it up by the difference: memory for the growth alone, where moving the
+ * block would need its old and new copies at once.  Only when nothing after
+ * it is locked, aligned or free (as after a compaction with nothing locked
+ * above it). */
+static bool grow_by_sliding(rm_heap *h, uint32_t index, uint32_t need)
 {
-    uint32_t units = at(h, off)->units, end = off + units, delta = need - units;
+    uint32_t u = h->where[index], units = units_at(h, u), end = u + units, delta = need - units;
     if ((uint64_t)h->top + delta > h->capacity)
         return false;
-    for (uint32_t pos = end; pos < h->top; pos += at(h, pos)->units) {
-        const header *hd = at(h, pos);
-        if (hd->owner == 0 || h->slots[hd->owner - 1].locks)
+    for (uint32_t pos = end, n; pos < h->top; pos += n) {
+        n = units_at(h, pos);
+        uint32_t owner = *owner_word(h, pos, n);
+        if (owner == 0 || rmi_locks(h, owner - 1) || rmi_align_units(h, owner - 1) > 1)
             return false;
     }
     uint64_t t0 = now_ns();
-    if (h->first_hole > off)
-        h->first_hole = off; /* the top it may have named moves */
+    if (h->first_hole > u)
+        h->first_hole = u; /* the top it may have named moves */
+    for (uint32_t pos = end, n; pos < h->top; pos += n) {
+        n = units_at(h, pos);
+        h->where[*owner_word(h, pos, n) - 1] = pos + delta;
+    }
     memmove(at(h, end + delta), at(h, end), (size_t)(h->top - end) * UNIT);
     h->bytes_moved += (uint64_t)(h->top - end) * UNIT;
+    if (h->top > end)
+        shift_marks_up(h, end, h->top, delta);
     raise_top(h, h->top + delta);
-    for (uint32_t pos = end + delta; pos < h->top; pos += at(h, pos)->units)
-        h->slots[at(h, pos)->owner - 1].offset = pos;
-    at(h, off)->units = need;
+    *owner_word(h, u, need) = index + 1;
     h->live_units += delta;
     h->compact_ns += now_ns() - t0;
     return true;
 }
 
-/* Whether the blocks above the block at OFF are few enough to slide up
- * for it to grow to NEED units, rather than move it: at most SLIDE_RATIO
- * times what it grows to.  Sliding whatever lay above made a 23.5 M-event
- * Python trace (402 MB live at its peak, its lists growing by realloc)
- * move 6.3 GB in 327,000 compactions, 0.86 s of a 2.0 s replay. */
+/* Whether the blocks above the block at U are few enough to slide up for
+ * it to grow to NEED units, rather than move it: at most SLIDE_RATIO times
+ * what it grows to.  Sliding whatever lay above made a 23.5 M-event Python
+ * trace (402 MB live at its peak, its lists growing by realloc) move
+ * 6.3 GB in 327,000 compactions, 0.86 s of a 2.0 s replay. */
 #define SLIDE_RATIO 4
-static bool cheap_to_slide(const rm_heap *h, uint32_t off, uint32_t need)
+static bool cheap_to_slide(const rm_heap *h, uint32_t u, uint32_t need)
 {
-    uint64_t above = h->top - (off + at(h, off)->units);
+    uint64_t above = h->top - (u + units_at(h, u));
     return above <= (uint64_t)SLIDE_RATIO * need;
 }
 
-/* Moves the block of slot INDEX to a new block at OFF of NEED units. */
-static void move_block(rm_heap *h, uint32_t index, uint32_t off, uint32_t need)
+/* Moves the block of slot INDEX, of OLD units, to a new block at TO of
+ * NEED units. */
+static void move_block(rm_heap *h, uint32_t index, uint32_t old, uint32_t to, uint32_t need)
 {
-    slot *s = &h->slots[index];
-    uint32_t old = s->offset, old_units = at(h, old)->units;
-    uint32_t keep = (old_units < need ? old_units : need) * UNIT - (uint32_t)sizeof(header);
-    memcpy((uint8_t *)at(h, off) + sizeof(header), (uint8_t *)at(h, old) + sizeof(header), keep);
-    *at(h, off) = (header){.owner = index + 1, .units = need};
-    s->offset = off;
-    h->live_units += (uint64_t)need - old_units;
-    release_run(h, old, old_units);
+    uint32_t from = h->where[index];
+    uint32_t keep = (old < need ? old : need) * UNIT - OWNER_BYTES;
+    memcpy(at(h, to), at(h, from), keep);
+    *owner_word(h, to, need) = index + 1;
+    h->where[index] = to;
+    h->live_units += (uint64_t)need - old;
+    release_run(h, from, old);
 }
 
 static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
 {
-    slot *s = slot_of(h, *handle);
-    uint32_t need;
-    if (!s || !units_for(size, &need)) {
+    uint32_t index = rmi_slot_of(h, *handle), need;
+    if (index == NONE || !units_for(size, &need)) {
         h->failures++;
         return -1;
     }
-    uint32_t index = (uint32_t)(s - h->slots);
-    if (resize_in_place(h, s->offset, need))
+    uint32_t old = units_at(h, h->where[index]), align = rmi_align_units(h, index);
+    if (resize_in_place(h, index, need))
         return 0;
-    if (s->locks) {
+    if (rmi_locks(h, index)) {
         h->failures++;
         return -1; /* a locked block does not move */
     }
-    uint32_t off = find_free(h, need);
-    if (off == NONE && !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
-        cheap_to_slide(h, s->offset, need)) {
+    uint32_t to = align == 1 ? find_free(h, need) : NONE;
+    if (to == NONE && !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
+        cheap_to_slide(h, h->where[index], need)) {
         /* Rather than grow the heap by a second copy of the block: close
          * the holes, then make room right after the block. */
         compact(h);
-        if (resize_in_place(h, s->offset, need) || grow_by_sliding(h, s->offset, need))
+        if (resize_in_place(h, index, need) || grow_by_sliding(h, index, need))
             return 0;
     }
-    /* place() may compact and move this block: move_block reads its
-     * offset after. */
-    if (off == NONE && (off = place(h, need)) == NONE) {
+    /* place() may compact and move this block: move_block reads where it
+     * is after. */
+    if (to == NONE && (to = place(h, need, align)) == NONE) {
         h->failures++;
         return -1;
     }
-    move_block(h, index, off, need);
+    move_block(h, index, old, to, need);
     return 0;
 }
 
 static size_t heap_usable_size(rm_heap *h, rm_handle_t handle)
 {
-    slot *s = slot_of(h, handle);
-    return s ? (size_t)at(h, s->offset)->units * UNIT - sizeof(header) : 0;
+    uint32_t index = rmi_slot_of(h, handle);
+    return index == NONE ? 0 : (size_t)units_at(h, h->where[index]) * UNIT - OWNER_BYTES;
 }
 
 static unsigned heap_lock_count(rm_heap *h, rm_handle_t handle)
 {
-    slot *s = slot_of(h, handle);
-    return s ? s->locks : 0;
+    uint32_t index = rmi_slot_of(h, handle);
+    return index == NONE ? 0 : rmi_locks(h, index);
 }
 
 static bool heap_valid(rm_heap *h, rm_handle_t handle)
 {
-    return slot_of(h, handle) != NULL;
+    return rmi_slot_of(h, handle) != NONE;
+}
+
+/* The start bits, a bit a unit of what the heap holds, and their upper
+ * levels. */
+static uint64_t marks_bytes(const rm_heap *h)
+{
+    uint64_t units = page_end(h->held);
+    return units / 8 + units / 512 + units / 32768;
 }
 
 static void heap_stats(rm_heap *h, rm_stats *st)
@@ -663,13 +746,13 @@ static void heap_stats(rm_heap *h, rm_stats *st)
     *st = (rm_stats){
         .capacity = (uint64_t)h->capacity * UNIT,
         .live_blocks = h->live_blocks,
-        .live_bytes = h->live_units * UNIT - h->live_blocks * sizeof(header),
+        .live_bytes = h->live_units * UNIT - h->live_blocks * OWNER_BYTES,
         .block_bytes = h->live_units * UNIT,
         .top = (uint64_t)h->top * UNIT,
         .peak_top = (uint64_t)h->peak_top * UNIT,
         .held = (uint64_t)h->held * UNIT,
         .given_back = h->given_back,
-        .metadata = (uint64_t)h->slots_cap * sizeof(slot),
+        .metadata = rmi_table_bytes(h) + marks_bytes(h),
         .holes = h->holes,
         .hole_bytes = h->hole_units * UNIT,
         .stuck_hole_bytes = h->stuck_units * UNIT,
@@ -690,28 +773,35 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
     } while (0)
     uint64_t holes = 0, hole_units = 0, live = 0, live_units = 0;
     bool first_hole_seen = h->first_hole == h->top;
-    uint32_t pos = FIRST_BLOCK;
-    while (pos < h->top) {
-        const header *hd = at(h, pos);
-        if (pos % 2 != 1 || hd->units % 2 != 0)
-            FAIL("block at unit %u of %u units: payloads would not be aligned to 16", pos, hd->units);
-        if (hd->units == 0 || (uint64_t)pos + hd->units > h->top)
-            FAIL("block at unit %u has %u units, past the top %u", pos, hd->units, h->top);
+    if (h->top && !marked(h, 0))
+        FAIL("no block starts at the heap's start");
+    for (uint32_t pos = 0, units; pos < h->top; pos += units) {
+        units = units_at(h, pos);
+        uint32_t owner = *owner_word(h, pos, units);
         if (pos == h->first_hole)
             first_hole_seen = true;
-        if (hd->owner == 0) {
+        if (owner == 0) {
             if (pos < h->first_hole)
                 FAIL("hole at unit %u below first_hole %u", pos, h->first_hole);
+            if (hole_at(h, pos)->units != units)
+                FAIL("hole at unit %u says %u units, its marks %u", pos, hole_at(h, pos)->units, units);
             holes++;
-            hole_units += hd->units;
+            hole_units += units;
         } else {
-            if (hd->owner > h->nslots || h->slots[hd->owner - 1].offset != pos ||
-                !(h->slots[hd->owner - 1].generation & 1u))
-                FAIL("block at unit %u and its slot %u disagree", pos, hd->owner - 1);
+            if (owner > h->nslots || h->where[owner - 1] != pos || !(h->generation[owner - 1] & 1u))
+                FAIL("block at unit %u and its slot %u disagree", pos, owner - 1);
+            if (pos % rmi_align_units(h, owner - 1))
+                FAIL("block at unit %u is not aligned to %u units", pos, rmi_align_units(h, owner - 1));
             live++;
-            live_units += hd->units;
+            live_units += units;
         }
-        pos += hd->units;
+    }
+    uint64_t words_held = (page_end(h->held) < h->capacity ? page_end(h->held) : h->capacity) / 64 + 1;
+    for (uint64_t w = h->top / 64; w < words_held; w++) {
+        uint64_t above = h->starts[w] & (w == h->top / 64 ? ~0ull << (h->top % 64) : ~0ull);
+        if (above)
+            FAIL("a block starts at unit %llu, above the top %u",
+                 (unsigned long long)(w * 64 + (unsigned)__builtin_ctzll(above)), h->top);
     }
     if (!first_hole_seen)
         FAIL("first_hole %u is not a block start", h->first_hole);
@@ -733,16 +823,18 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
         if (((h->nonempty >> b) & 1u) != (h->bins[b] != NONE))
             FAIL("bin %u and the nonempty bitmap disagree", b);
         uint32_t prev = NONE;
-        for (uint32_t off = h->bins[b]; off != NONE; off = links_at(h, off)->next) {
-            if (off >= h->top || at(h, off)->owner != 0 || bin_of(at(h, off)->units) != b ||
-                links_at(h, off)->prev != prev)
-                FAIL("free list %u is broken at unit %u", b, off);
-            prev = off;
+        for (uint32_t u = h->bins[b]; u != NONE; u = hole_at(h, u)->next) {
+            if (u >= h->top || !marked(h, u) || !is_hole(h, u) || bin_of(hole_at(h, u)->units) != b ||
+                hole_at(h, u)->prev != prev)
+                FAIL("free list %u is broken at unit %u", b, u);
+            prev = u;
             if (++listed > holes)
                 FAIL("free list %u loops", b);
         }
     }
-    return true;
+    if (listed != holes)
+        FAIL("%llu holes, %llu on the free lists", (unsigned long long)holes, (unsigned long long)listed);
+    return rmi_table_check(h, why, len);
 #undef FAIL
 }
 
@@ -789,7 +881,8 @@ void rm_heap_share(rm_heap *h)
         leave(h);                                                                                   \
     }
 
-UNDER_LOCK(rm_handle_t, rm_alloc, heap_alloc, (rm_heap * h, size_t size), size)
+UNDER_LOCK(rm_handle_t, rm_alloc, heap_alloc_plain, (rm_heap * h, size_t size), size)
+UNDER_LOCK(rm_handle_t, rm_alloc_aligned, heap_alloc_aligned, (rm_heap * h, size_t align, size_t size), align, size)
 UNDER_LOCK_VOID(rm_free, heap_free, (rm_heap * h, rm_handle_t *handle), handle)
 UNDER_LOCK(void *, rm_lock, heap_lock, (rm_heap * h, rm_handle_t *handle), handle)
 UNDER_LOCK_VOID(rm_unlock, heap_unlock, (rm_heap * h, rm_handle_t *handle), handle)

@@ -18,9 +18,12 @@
  *     compacted heap has no room does the request fail, with
  *     RM_INVALID_HANDLE.
  *
- * Payloads are aligned to 16 bytes (max_align_t), before and after a move.  The heap is one region reserved at
- * creation with a fixed capacity; pages are touched only as the heap
- * grows into them.  docs/rmalloc.md describes the algorithm and its costs.
+ * Payloads are aligned to 16 bytes (max_align_t), or to what
+ * rm_alloc_aligned asked, before and after any move.  The heap is one
+ * region reserved at creation with a fixed capacity; pages are touched
+ * only as the heap grows into them.  A block costs its request and 4 bytes
+ * rounded up to 16, and 5 bytes of handle table.  docs/rmalloc.md
+ * describes the algorithm and its costs.
  *
  * Threads: a heap of rm_heap_create belongs to one thread at a time,
  * and pays no lock.  After rm_heap_share (called before a second thread
@@ -69,7 +72,7 @@ typedef struct rm_heap rm_heap;
 /* Flags for rm_heap_create. */
 #define RM_NO_COMPACTION 0x1u /* never move blocks: a plain first-fit allocator */
 
-/* Makes a heap of CAPACITY bytes (at most 32 GiB); NULL if the address
+/* Makes a heap of CAPACITY bytes (at most 64 GiB); NULL if the address
  * space can't be reserved. */
 rm_heap *rm_heap_create(size_t capacity, unsigned flags);
 
@@ -84,6 +87,11 @@ void rm_heap_destroy(rm_heap *heap);
 /* rmalloc, rmfree, rmlock, rmunlock on HEAP.  rm_free also frees a locked
  * block. */
 rm_handle_t rm_alloc(rm_heap *heap, size_t size);
+
+/* A block of SIZE bytes whose address, wherever it moves, is a multiple of
+ * ALIGN (a power of two, at most 1 GiB); RM_INVALID_HANDLE otherwise.  The
+ * aligned memalign family of a program maps to it. */
+rm_handle_t rm_alloc_aligned(rm_heap *heap, size_t align, size_t size);
 void rm_free(rm_heap *heap, rm_handle_t *h);
 void *rm_lock(rm_heap *heap, rm_handle_t *h);
 void rm_unlock(rm_heap *heap, rm_handle_t *h);
@@ -94,8 +102,8 @@ void rm_unlock(rm_heap *heap, rm_handle_t *h);
 int rm_realloc(rm_heap *heap, rm_handle_t *h, size_t size);
 
 /* Bytes the block can hold: its request and the rounding that keeps the
- * next block's payload aligned to 16 (8 bytes of header, then 16-byte
- * steps: 8, 24, 40...). */
+ * next block's payload aligned to 16 (a 4-byte owner word ends every
+ * block: 12, 28, 44...). */
 size_t rm_usable_size(rm_heap *heap, rm_handle_t h);
 
 /* How many rmlock()s of the block are still open. */
@@ -112,12 +120,12 @@ typedef struct rm_stats {
     uint64_t capacity;      /* bytes reserved */
     uint64_t live_blocks;
     uint64_t live_bytes;    /* usable bytes of live blocks */
-    uint64_t block_bytes;   /* the live blocks whole, their headers included */
+    uint64_t block_bytes;   /* the live blocks whole, their owner words included */
     uint64_t top;           /* bytes from the start of the heap to its free top */
     uint64_t peak_top;      /* the most top has been: pages ever touched */
     uint64_t held;          /* the top at its highest since it last gave the pages above it back */
     uint64_t given_back;    /* times it gave the pages above its top back to the system */
-    uint64_t metadata;      /* bytes of the handle table */
+    uint64_t metadata;      /* bytes of the handle table and of the start bits (a bit a 16 bytes held) */
     uint64_t footprint;     /* held + metadata: what the heap costs now */
     uint64_t holes;         /* free blocks below top */
     uint64_t hole_bytes;
