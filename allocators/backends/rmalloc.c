@@ -94,6 +94,8 @@ static void rmalloc_destroy(void *heap)
  * the order the replay's threads come to them). */
 static bool next_is_pinned(rmalloc_replay *r)
 {
+    if (r->pinned == 0)
+        return false; /* no atomic add an allocation where none is pinned */
     uint64_t n = atomic_fetch_add_explicit(&r->allocations, 1, memory_order_relaxed);
     return (uint64_t)((double)(n + 1) * r->pinned) > (uint64_t)((double)n * r->pinned);
 }

@@ -28,27 +28,23 @@ uint32_t rmi_new_slot(rm_heap *h)
     uint32_t index;
     if (h->free_slot != NONE) {
         index = h->free_slot;
-        h->free_slot = h->where[index];
+        h->free_slot = h->slots[index].where;
     } else {
         if (h->nslots == h->slots_cap) {
             uint32_t step = h->slots_cap / 8 > SLOTS_STEP ? h->slots_cap / 8 : SLOTS_STEP;
             if (h->slots_cap > NONE - 1 - step)
                 return NONE;
             uint32_t cap = h->slots_cap + step;
-            uint32_t *where = realloc(h->where, (size_t)cap * sizeof *where);
-            if (!where)
+            slot *slots = realloc(h->slots, (size_t)cap * sizeof *slots);
+            if (!slots)
                 return NONE;
-            h->where = where;
-            uint8_t *generation = realloc(h->generation, cap);
-            if (!generation)
-                return NONE; /* the larger `where` is kept: harmless */
-            h->generation = generation;
+            h->slots = slots;
             h->slots_cap = cap;
         }
         index = h->nslots++;
-        h->generation[index] = 0;
+        h->slots[index].generation = 0;
     }
-    h->generation[index]++; /* odd: in use */
+    h->slots[index].generation++; /* odd: in use */
     return index;
 }
 
@@ -138,8 +134,8 @@ void rmi_drop_slot(rm_heap *h, uint32_t index)
 {
     if (h->sides_used)
         rmi_side_set(h, index, 0, 0); /* deleting never fails */
-    h->generation[index]++; /* even: free */
-    h->where[index] = h->free_slot;
+    h->slots[index].generation++; /* even: free */
+    h->slots[index].where = h->free_slot;
     h->free_slot = index;
 }
 
@@ -148,7 +144,7 @@ uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle)
     uint64_t index = (handle & 0xffffffffu) - 1u;
     if (!h || handle == RM_INVALID_HANDLE || index >= h->nslots)
         return NONE;
-    uint8_t generation = h->generation[index];
+    uint8_t generation = h->slots[index].generation;
     if ((handle >> 32) != generation || !(generation & 1u))
         return NONE;
     return (uint32_t)index;
@@ -156,7 +152,7 @@ uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle)
 
 uint64_t rmi_table_bytes(const rm_heap *h)
 {
-    return (uint64_t)h->slots_cap * (sizeof *h->where + sizeof *h->generation) +
+    return (uint64_t)h->slots_cap * sizeof(slot) +
            (uint64_t)h->sides_cap * sizeof(side);
 }
 
@@ -164,9 +160,9 @@ bool rmi_table_check(const rm_heap *h, char *why, size_t len)
 {
     uint64_t live = 0, free_slots = 0;
     for (uint32_t i = 0; i < h->nslots; i++)
-        live += h->generation[i] & 1u;
-    for (uint32_t i = h->free_slot; i != NONE; i = h->where[i])
-        if (i >= h->nslots || (h->generation[i] & 1u) || ++free_slots > h->nslots) {
+        live += h->slots[i].generation & 1u;
+    for (uint32_t i = h->free_slot; i != NONE; i = h->slots[i].where)
+        if (i >= h->nslots || (h->slots[i].generation & 1u) || ++free_slots > h->nslots) {
             snprintf(why, len, "the free slots are broken at slot %u", i);
             return false;
         }
@@ -180,7 +176,7 @@ bool rmi_table_check(const rm_heap *h, char *why, size_t len)
         const side *s = &h->sides[i];
         if (!s->key)
             continue;
-        if (s->key > h->nslots || !(h->generation[s->key - 1] & 1u) || rmi_side_find(h, s->key - 1) != s ||
+        if (s->key > h->nslots || !(h->slots[s->key - 1].generation & 1u) || rmi_side_find(h, s->key - 1) != s ||
             (!s->locks && !s->align_shift)) {
             snprintf(why, len, "side entry %u (slot %u) is stale, lost or empty", i, s->key - 1);
             return false;

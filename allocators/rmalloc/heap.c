@@ -43,11 +43,18 @@
  * of the heap: any holes that could take the request made a 23.5 M-event
  * Python replay compact 294,000 times (2.39 GB moved); with these, 219
  * times (1.90 GB), the peak footprint 1.2514 of the live bytes for
- * 1.2511 (1/64: 175 times, but 1.262).  The holes need not take the whole
- * request: closing them lowers the growth by as much (g++'s cc1plus,
- * 52,000 blocks live: its peak 1.091 of the live bytes, not 1.123). */
+ * 1.2511 (1/64: 175 times, but 1.262).  The holes need not take a
+ * request of BIG_REQUEST or more: closing them lowers the growth by as
+ * much (g++'s cc1plus, 52,000 blocks live: its peak 1.091 of the live
+ * bytes, not 1.123). */
 #define COMPACT_SHARE 256
 #define BIG_REQUEST (64u * 1024 / UNIT)
+/* And a compaction moves at most MOVE_RATIO bytes a byte of hole it
+ * closes: without the bound cc1plus moved 1.39 GB for 11 MB live (16: 116
+ * MB, but its peak 1.116 for 1.082; 64: 553 MB, the same peak), and a
+ * Python replay compacted 165,000 times for lists grown by realloc, at 50
+ * ns an event for 46 and a peak 1.284 for 1.285. */
+#define MOVE_RATIO 64
 /* Less than this is not worth a compaction and a system call to give back:
  * the Python sample, 1.1 MB live at its peak, would compact at every
  * other free near its end. */
@@ -159,6 +166,13 @@ static inline bool is_hole(const rm_heap *h, uint32_t u)
     return *owner_word(h, u, units_at(h, u)) == 0;
 }
 
+/* A hole a neighbour may take into itself: not one on a quick stack,
+ * which only a compaction merges. */
+static inline bool mergeable(const rm_heap *h, uint32_t u)
+{
+    return is_hole(h, u) && hole_at(h, u)->prev != IN_QUICK;
+}
+
 /* Moves the marks in [lo, hi) up by DELTA units, from the highest down so
  * that none lands on one not yet moved. */
 static void shift_marks_up(rm_heap *h, uint32_t lo, uint32_t hi, uint32_t delta)
@@ -220,15 +234,48 @@ static void make_hole(rm_heap *h, uint32_t u, uint32_t units)
         h->first_hole = u;
 }
 
-/* Takes the hole at U off the lists; its mark stays for the caller. */
+/* Takes the hole at U off the lists (a hole on a quick stack only in a
+ * compaction, which empties them); its mark stays for the caller. */
 static void take_hole(rm_heap *h, uint32_t u)
 {
-    list_remove(h, u);
+    if (hole_at(h, u)->prev != IN_QUICK)
+        list_remove(h, u);
     h->holes--;
     h->hole_units -= hole_at(h, u)->units;
     /* The stuck holes are among the holes: a hole taken may be one. */
     if (h->stuck_units > h->hole_units)
         h->stuck_units = h->hole_units;
+}
+
+/* Frees the block at U of UNITS units onto the quick stack of its size:
+ * no neighbour looked at, no list but the stack touched.  Freeing small
+ * blocks into the size classes' lists, merged with the holes after them,
+ * made rmalloc twice as slow as jemalloc on a Python replay; the stacks
+ * keep its footprint, since a compaction before the heap grows past its
+ * peak merges them all. */
+static void push_quick(rm_heap *h, uint32_t u, uint32_t units)
+{
+    hole *o = hole_at(h, u);
+    o->units = units;
+    o->prev = IN_QUICK;
+    o->next = h->quick[units];
+    h->quick[units] = u;
+    *owner_word(h, u, units) = 0;
+    h->holes++;
+    h->hole_units += units;
+    if (u < h->first_hole)
+        h->first_hole = u;
+}
+
+static uint32_t pop_quick(rm_heap *h, uint32_t units)
+{
+    uint32_t u = h->quick[units];
+    h->quick[units] = hole_at(h, u)->next;
+    h->holes--;
+    h->hole_units -= units;
+    if (h->stuck_units > h->hole_units)
+        h->stuck_units = h->hole_units;
+    return u;
 }
 
 /* The top comes down to U.  first_hole must stay a block start (or the
@@ -272,7 +319,7 @@ static void give_back(rm_heap *h)
  * into the top if it reaches it. */
 static void release_run(rm_heap *h, uint32_t u, uint32_t units)
 {
-    for (uint32_t next = u + units; next < h->top && is_hole(h, next); next = u + units) {
+    for (uint32_t next = u + units; next < h->top && mergeable(h, next); next = u + units) {
         units += hole_at(h, next)->units;
         take_hole(h, next);
         unmark(h, next);
@@ -289,7 +336,7 @@ static uint32_t settle(rm_heap *h, uint32_t u)
 {
     uint32_t units = hole_at(h, u)->units;
     uint32_t next = u + units;
-    if (next < h->top && !is_hole(h, next))
+    if (next < h->top && !mergeable(h, next))
         return units; /* the common case: nothing to merge */
     take_hole(h, u);
     release_run(h, u, units);
@@ -307,12 +354,14 @@ static void carve(rm_heap *h, uint32_t u, uint32_t need)
 
 static uint32_t find_free(rm_heap *h, uint32_t need)
 {
+    if (need <= QUICK_UNITS && h->quick[need] != NONE)
+        return pop_quick(h, need);
     unsigned b = bin_of(need);
     int budget = FIT_SCAN;
     for (uint32_t u = h->bins[b]; u != NONE && budget-- > 0;) {
         uint32_t units = hole_at(h, u)->units;
         uint32_t next = u + units;
-        if (next < h->top && is_hole(h, next)) {
+        if (next < h->top && mergeable(h, next)) {
             settle(h, u); /* lists changed: start the class again */
             u = h->bins[b];
             continue;
@@ -360,6 +409,9 @@ static void compact(rm_heap *h)
     uint64_t t0 = now_ns();
     uint32_t pos = h->first_hole < h->top ? h->first_hole : h->top;
     uint32_t dst = pos, first_hole = NONE;
+    /* Every hole lies above first_hole: the walk takes them all. */
+    for (unsigned n = 1; n <= QUICK_UNITS; n++)
+        h->quick[n] = NONE;
     while (pos < h->top) {
         /* The marks above pos are the old ones: only those below it change. */
         uint32_t units = units_at(h, pos);
@@ -379,7 +431,7 @@ static void compact(rm_heap *h)
                 unmark(h, pos);
                 memmove(at(h, to), at(h, pos), (size_t)units * UNIT);
                 mark(h, to);
-                h->where[owner - 1] = to;
+                h->slots[owner - 1].where = to;
                 h->bytes_moved += (uint64_t)units * UNIT;
             }
             dst = to + units;
@@ -400,13 +452,20 @@ static uint64_t movable_units(const rm_heap *h)
     return h->hole_units - h->stuck_units;
 }
 
+/* A compaction moves what lies above the lowest hole: at most MOVE_RATIO
+ * bytes for every byte of hole it closes. */
+static bool worth_its_moves(const rm_heap *h)
+{
+    return movable_units(h) * MOVE_RATIO >= h->top - h->first_hole;
+}
+
 /* Compacting before the top grows past its highest keeps the footprint
  * near what is live. */
 static bool worth_compacting_first(const rm_heap *h, uint32_t need)
 {
     uint64_t movable = movable_units(h);
     return !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
-           movable >= h->top / COMPACT_SHARE && (movable >= need || need >= BIG_REQUEST);
+           movable >= h->top / COMPACT_SHARE && (movable >= need || need >= BIG_REQUEST) && worth_its_moves(h);
 }
 
 /* After a free: half of what the heap holds is holes it can close. */
@@ -506,6 +565,8 @@ rm_heap *rm_heap_create(size_t capacity, unsigned flags)
     h->free_slot = NONE;
     for (int b = 0; b < BINS; b++)
         h->bins[b] = NONE;
+    for (unsigned n = 0; n <= QUICK_UNITS; n++)
+        h->quick[n] = NONE;
     return h;
 }
 
@@ -517,8 +578,7 @@ void rm_heap_destroy(rm_heap *h)
         pthread_mutex_destroy(&h->mutex);
     munmap(h->base, (size_t)h->capacity * UNIT);
     munmap(h->starts, marks_reserved(h->capacity));
-    free(h->where);
-    free(h->generation);
+    free(h->slots);
     free(h->sides);
     free(h);
 }
@@ -537,7 +597,7 @@ static rm_handle_t heap_alloc(rm_heap *h, size_t size, unsigned align_shift)
         return RM_INVALID_HANDLE;
     }
     *owner_word(h, u, need) = index + 1;
-    h->where[index] = u;
+    h->slots[index].where = u;
     h->live_blocks++;
     h->live_units += need;
     return rmi_handle_of(h, index);
@@ -563,11 +623,14 @@ static void heap_free(rm_heap *h, rm_handle_t *handle)
     uint32_t index = rmi_slot_of(h, *handle);
     if (index == NONE)
         return;
-    uint32_t u = h->where[index], units = units_at(h, u);
+    uint32_t u = h->slots[index].where, units = units_at(h, u);
     h->live_blocks--;
     h->live_units -= units;
     rmi_drop_slot(h, index);
-    release_run(h, u, units);
+    if (units <= QUICK_UNITS && u + units < h->top && !(h->flags & RM_NO_COMPACTION))
+        push_quick(h, u, units); /* without compaction, holes that never merged would pile up */
+    else
+        release_run(h, u, units);
     *handle = RM_INVALID_HANDLE;
     if (worth_giving_back(h))
         compact(h);
@@ -583,7 +646,7 @@ static void *heap_lock(rm_heap *h, rm_handle_t *handle)
     unsigned locks = s ? s->locks : 0, shift = s ? s->align_shift : 0;
     if (locks == MAX_LOCKS || !rmi_side_set(h, index, locks + 1, shift))
         return NULL;
-    return at(h, h->where[index]);
+    return at(h, h->slots[index].where);
 }
 
 static void heap_unlock(rm_heap *h, rm_handle_t *handle)
@@ -599,15 +662,15 @@ static void heap_unlock(rm_heap *h, rm_handle_t *handle)
  * room. */
 static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
 {
-    uint32_t u = h->where[index], old = units_at(h, u), units = old, avail = units;
-    while (u + avail < h->top && is_hole(h, u + avail))
+    uint32_t u = h->slots[index].where, old = units_at(h, u), units = old, avail = units;
+    while (u + avail < h->top && mergeable(h, u + avail))
         avail += hole_at(h, u + avail)->units;
     bool reaches_top = u + avail == h->top;
     if (need > avail && !(reaches_top && (uint64_t)u + need <= h->capacity))
         return false;
     if (h->first_hole > u)
         h->first_hole = u; /* what follows it, holes or top, may become part of it */
-    while (units < avail && u + units < h->top && is_hole(h, u + units)) {
+    while (units < avail && u + units < h->top && mergeable(h, u + units)) {
         uint32_t next = u + units;
         units += hole_at(h, next)->units;
         take_hole(h, next);
@@ -631,7 +694,7 @@ static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
  * above it). */
 static bool grow_by_sliding(rm_heap *h, uint32_t index, uint32_t need)
 {
-    uint32_t u = h->where[index], units = units_at(h, u), end = u + units, delta = need - units;
+    uint32_t u = h->slots[index].where, units = units_at(h, u), end = u + units, delta = need - units;
     if ((uint64_t)h->top + delta > h->capacity)
         return false;
     for (uint32_t pos = end, n; pos < h->top; pos += n) {
@@ -645,7 +708,7 @@ static bool grow_by_sliding(rm_heap *h, uint32_t index, uint32_t need)
         h->first_hole = u; /* the top it may have named moves */
     for (uint32_t pos = end, n; pos < h->top; pos += n) {
         n = units_at(h, pos);
-        h->where[*owner_word(h, pos, n) - 1] = pos + delta;
+        h->slots[*owner_word(h, pos, n) - 1].where = pos + delta;
     }
     memmove(at(h, end + delta), at(h, end), (size_t)(h->top - end) * UNIT);
     h->bytes_moved += (uint64_t)(h->top - end) * UNIT;
@@ -674,11 +737,11 @@ static bool cheap_to_slide(const rm_heap *h, uint32_t u, uint32_t need)
  * NEED units. */
 static void move_block(rm_heap *h, uint32_t index, uint32_t old, uint32_t to, uint32_t need)
 {
-    uint32_t from = h->where[index];
+    uint32_t from = h->slots[index].where;
     uint32_t keep = (old < need ? old : need) * UNIT - OWNER_BYTES;
     memcpy(at(h, to), at(h, from), keep);
     *owner_word(h, to, need) = index + 1;
-    h->where[index] = to;
+    h->slots[index].where = to;
     h->live_units += (uint64_t)need - old;
     release_run(h, from, old);
 }
@@ -690,7 +753,7 @@ static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
         h->failures++;
         return -1;
     }
-    uint32_t old = units_at(h, h->where[index]), align = rmi_align_units(h, index);
+    uint32_t old = units_at(h, h->slots[index].where), align = rmi_align_units(h, index);
     if (resize_in_place(h, index, need))
         return 0;
     if (rmi_locks(h, index)) {
@@ -699,16 +762,23 @@ static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
     }
     uint32_t to = align == 1 ? find_free(h, need) : NONE;
     if (to == NONE && !(h->flags & RM_NO_COMPACTION) && (uint64_t)h->top + need > h->peak_top &&
-        cheap_to_slide(h, h->where[index], need)) {
+        cheap_to_slide(h, h->slots[index].where, need)) {
         /* Rather than grow the heap by a second copy of the block: close
-         * the holes, then make room right after the block. */
-        compact(h);
+         * the holes, if any, then make room right after the block.  The
+         * compaction saves the copy's NEED units, and moves what lies
+         * above the lowest hole: at most MOVE_RATIO times as much. */
+        if (movable_units(h) && h->top - h->first_hole <= (uint64_t)MOVE_RATIO * need)
+            compact(h);
         if (resize_in_place(h, index, need) || grow_by_sliding(h, index, need))
             return 0;
     }
     /* place() may compact and move this block: move_block reads where it
      * is after. */
     if (to == NONE && (to = place(h, need, align)) == NONE) {
+        /* No room for a second copy even in the compacted heap (place's
+         * last resort): room for the growth alone, where it stands. */
+        if (!(h->flags & RM_NO_COMPACTION) && (resize_in_place(h, index, need) || grow_by_sliding(h, index, need)))
+            return 0;
         h->failures++;
         return -1;
     }
@@ -719,7 +789,7 @@ static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
 static size_t heap_usable_size(rm_heap *h, rm_handle_t handle)
 {
     uint32_t index = rmi_slot_of(h, handle);
-    return index == NONE ? 0 : (size_t)units_at(h, h->where[index]) * UNIT - OWNER_BYTES;
+    return index == NONE ? 0 : (size_t)units_at(h, h->slots[index].where) * UNIT - OWNER_BYTES;
 }
 
 static unsigned heap_lock_count(rm_heap *h, rm_handle_t handle)
@@ -788,7 +858,7 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
             holes++;
             hole_units += units;
         } else {
-            if (owner > h->nslots || h->where[owner - 1] != pos || !(h->generation[owner - 1] & 1u))
+            if (owner > h->nslots || h->slots[owner - 1].where != pos || !(h->slots[owner - 1].generation & 1u))
                 FAIL("block at unit %u and its slot %u disagree", pos, owner - 1);
             if (pos % rmi_align_units(h, owner - 1))
                 FAIL("block at unit %u is not aligned to %u units", pos, rmi_align_units(h, owner - 1));
@@ -832,8 +902,17 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
                 FAIL("free list %u loops", b);
         }
     }
+    for (unsigned n = 1; n <= QUICK_UNITS; n++)
+        for (uint32_t u = h->quick[n]; u != NONE; u = hole_at(h, u)->next) {
+            if (u >= h->top || !marked(h, u) || !is_hole(h, u) || hole_at(h, u)->units != n ||
+                hole_at(h, u)->prev != IN_QUICK)
+                FAIL("quick stack %u is broken at unit %u", n, u);
+            if (++listed > holes)
+                FAIL("quick stack %u loops", n);
+        }
     if (listed != holes)
-        FAIL("%llu holes, %llu on the free lists", (unsigned long long)holes, (unsigned long long)listed);
+        FAIL("%llu holes, %llu on the free lists and quick stacks", (unsigned long long)holes,
+             (unsigned long long)listed);
     return rmi_table_check(h, why, len);
 #undef FAIL
 }

@@ -28,12 +28,22 @@
 #define MAX_UNITS (UINT32_MAX - 1u) /* 64 GiB */
 #define BINS 32
 #define MAX_LOCKS UINT16_MAX
+#define QUICK_UNITS 32u        /* holes of up to 512 bytes freed onto a stack of their size */
+#define IN_QUICK (UINT32_MAX - 1u) /* hole.prev of a hole on a quick stack */
 
 /* The start of a free block. */
 typedef struct hole {
-    uint32_t next, prev; /* in its size class's free list */
+    uint32_t next, prev; /* in its size class's free list; prev is IN_QUICK on a quick stack */
     uint32_t units;
 } hole;
+
+/* A handle's slot: 5 bytes, packed, so that a lookup reads one cache line
+ * (the word and the generation in two arrays cost a Python replay a miss
+ * more a free). */
+typedef struct __attribute__((packed)) slot {
+    uint32_t where;     /* the block's unit; the next free slot while free */
+    uint8_t generation; /* odd while the slot holds a block */
+} slot;
 
 /* What a block has beyond its unit: only blocks locked or aligned above 16
  * bytes have an entry. */
@@ -57,9 +67,9 @@ struct rm_heap {
     uint32_t first_hole; /* a block start (or top) at or below every hole */
     uint32_t bins[BINS];
     uint32_t nonempty; /* bit b: bins[b] has holes */
+    uint32_t quick[QUICK_UNITS + 1]; /* quick[n]: the last freed hole of n units not merged yet */
     /* the handle table */
-    uint32_t *where;
-    uint8_t *generation; /* odd while the slot holds a block */
+    slot *slots;
     uint32_t nslots, slots_cap, free_slot;
     side *sides;
     uint32_t sides_cap, sides_used;
@@ -88,7 +98,7 @@ RMI_HIDDEN uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle);
 
 static inline rm_handle_t rmi_handle_of(const rm_heap *h, uint32_t index)
 {
-    return ((rm_handle_t)h->generation[index] << 32) | (index + 1u);
+    return ((rm_handle_t)h->slots[index].generation << 32) | (index + 1u);
 }
 
 /* The side entry of slot INDEX, or NULL. */
