@@ -55,11 +55,13 @@
  * Python replay compacted 165,000 times for lists grown by realloc, at 50
  * ns an event for 46 and a peak 1.284 for 1.285. */
 #define MOVE_RATIO 64
+#define SMALL_MOVE (1024u * 1024 / UNIT)
 /* Less than this is not worth a compaction and a system call to give back:
  * the Python sample, 1.1 MB live at its peak, would compact at every
  * other free near its end. */
 #define GIVE_BACK_MIN (256u * 1024 / UNIT)
 #define MAX_ALIGN_SHIFT 26 /* alignments up to 2^26 units, 1 GiB */
+#define MARKS_MIN 1024u     /* units the marks cover at first: 16 KiB of heap, 144 bytes of marks */
 
 static inline uint8_t *at(const rm_heap *h, uint32_t u)
 {
@@ -113,6 +115,57 @@ static inline void unmark(rm_heap *h, uint32_t u)
 static inline bool marked(const rm_heap *h, uint32_t u)
 {
     return (h->starts[u / 64] >> (u % 64)) & 1u;
+}
+
+/* The words of each level for marks over UNITS units. */
+static inline size_t starts_words(uint64_t units)
+{
+    return (size_t)(units / 64);
+}
+
+static inline size_t words_words(uint64_t units)
+{
+    return (size_t)(units / 4096 + 1);
+}
+
+static inline size_t group_words(uint64_t units)
+{
+    return (size_t)(units / 262144 + 1);
+}
+
+/* Makes the marks cover UNITS units, in one allocation of the three levels
+ * that grows by an eighth and shrinks as the heap gives memory back (where
+ * marks reserved for the whole capacity would cost a page on a heap of
+ * 26 KB, and what was ever touched on a heap that shrank).  False if
+ * there is no memory for them. */
+static bool resize_marks(rm_heap *h, uint64_t units)
+{
+    units = (units + 63) / 64 * 64;
+    size_t n = starts_words(units) + words_words(units) + group_words(units);
+    uint64_t *marks = calloc(n, sizeof *marks);
+    if (!marks)
+        return false;
+    uint64_t keep = units < h->marks_units ? units : h->marks_units;
+    uint64_t *words = marks + starts_words(units), *groups = words + words_words(units);
+    if (h->starts) {
+        memcpy(marks, h->starts, starts_words(keep) * sizeof *marks);
+        memcpy(words, h->words, words_words(keep) * sizeof *marks);
+        memcpy(groups, h->groups, group_words(keep) * sizeof *marks);
+        free(h->starts);
+    }
+    h->starts = marks;
+    h->words = words;
+    h->groups = groups;
+    h->marks_units = units;
+    return true;
+}
+
+static bool marks_cover(rm_heap *h, uint64_t units)
+{
+    if (units <= h->marks_units)
+        return true;
+    uint64_t grown = h->marks_units + h->marks_units / 8;
+    return resize_marks(h, units > grown ? units : grown);
 }
 
 /* The first word of starts at or after FROM that is not zero, or LIMIT
@@ -313,6 +366,8 @@ static void give_back(rm_heap *h)
     madvise(h->base + keep * UNIT, (size_t)(held - keep) * UNIT, MADV_DONTNEED);
     h->held = h->top;
     h->given_back++;
+    if (h->marks_units > 2 * keep)
+        resize_marks(h, keep + keep / 8); /* if there is no memory for the smaller, the larger stays */
 }
 
 /* Frees [u, u + units), marked at u: merged with the holes after it, and
@@ -387,7 +442,7 @@ static uint32_t find_free(rm_heap *h, uint32_t need)
 
 static uint32_t bump(rm_heap *h, uint32_t need)
 {
-    if ((uint64_t)h->top + need > h->capacity)
+    if ((uint64_t)h->top + need > h->capacity || !marks_cover(h, (uint64_t)h->top + need))
         return NONE;
     uint32_t u = h->top;
     mark(h, u);
@@ -453,10 +508,13 @@ static uint64_t movable_units(const rm_heap *h)
 }
 
 /* A compaction moves what lies above the lowest hole: at most MOVE_RATIO
- * bytes for every byte of hole it closes. */
+ * bytes for every byte of hole it closes, or a megabyte, which takes
+ * some 100 us (bounded by the ratio alone, the Python sample, 1.1 MB
+ * live, peaked at 1.028 of it for 1.018). */
 static bool worth_its_moves(const rm_heap *h)
 {
-    return movable_units(h) * MOVE_RATIO >= h->top - h->first_hole;
+    uint64_t moved = h->top - h->first_hole;
+    return moved <= SMALL_MOVE || movable_units(h) * MOVE_RATIO >= moved;
 }
 
 /* Compacting before the top grows past its highest keeps the footprint
@@ -521,13 +579,6 @@ static uint32_t place(rm_heap *h, uint32_t need, uint32_t align)
 
 /* ----------------------------------------------------------------- heap */
 
-/* Bytes of address space for the three levels of start bits of a heap of
- * UNITS units. */
-static size_t marks_reserved(uint64_t units)
-{
-    return (size_t)(units / 64 + 1 + units / 4096 + 1 + units / 262144 + 1) * sizeof(uint64_t);
-}
-
 static bool units_for(size_t size, uint32_t *units)
 {
     if (size > (size_t)MAX_UNITS * UNIT - OWNER_BYTES)
@@ -546,20 +597,13 @@ rm_heap *rm_heap_create(size_t capacity, unsigned flags)
         return NULL;
     void *base = mmap(NULL, (size_t)units * UNIT, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    void *marks = mmap(NULL, marks_reserved(units), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED || marks == MAP_FAILED) {
+    if (base == MAP_FAILED || !resize_marks(h, MARKS_MIN)) {
         if (base != MAP_FAILED)
             munmap(base, (size_t)units * UNIT);
-        if (marks != MAP_FAILED)
-            munmap(marks, marks_reserved(units));
         free(h);
         return NULL;
     }
     h->base = base;
-    h->starts = marks;
-    h->words = h->starts + units / 64 + 1;
-    h->groups = h->words + units / 4096 + 1;
     h->capacity = (uint32_t)units;
     h->flags = flags;
     h->free_slot = NONE;
@@ -577,7 +621,7 @@ void rm_heap_destroy(rm_heap *h)
     if (h->shared)
         pthread_mutex_destroy(&h->mutex);
     munmap(h->base, (size_t)h->capacity * UNIT);
-    munmap(h->starts, marks_reserved(h->capacity));
+    free(h->starts);
     free(h->slots);
     free(h->sides);
     free(h);
@@ -666,7 +710,7 @@ static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
     while (u + avail < h->top && mergeable(h, u + avail))
         avail += hole_at(h, u + avail)->units;
     bool reaches_top = u + avail == h->top;
-    if (need > avail && !(reaches_top && (uint64_t)u + need <= h->capacity))
+    if (need > avail && !(reaches_top && (uint64_t)u + need <= h->capacity && marks_cover(h, (uint64_t)u + need)))
         return false;
     if (h->first_hole > u)
         h->first_hole = u; /* what follows it, holes or top, may become part of it */
@@ -695,7 +739,7 @@ static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
 static bool grow_by_sliding(rm_heap *h, uint32_t index, uint32_t need)
 {
     uint32_t u = h->slots[index].where, units = units_at(h, u), end = u + units, delta = need - units;
-    if ((uint64_t)h->top + delta > h->capacity)
+    if ((uint64_t)h->top + delta > h->capacity || !marks_cover(h, (uint64_t)h->top + delta))
         return false;
     for (uint32_t pos = end, n; pos < h->top; pos += n) {
         n = units_at(h, pos);
@@ -803,12 +847,11 @@ static bool heap_valid(rm_heap *h, rm_handle_t handle)
     return rmi_slot_of(h, handle) != NONE;
 }
 
-/* The start bits, a bit a unit of what the heap holds, and their upper
- * levels. */
+/* The start bits and their upper levels, as allocated. */
 static uint64_t marks_bytes(const rm_heap *h)
 {
-    uint64_t units = page_end(h->held);
-    return units / 8 + units / 512 + units / 32768;
+    uint64_t units = h->marks_units;
+    return (starts_words(units) + words_words(units) + group_words(units)) * sizeof(uint64_t);
 }
 
 static void heap_stats(rm_heap *h, rm_stats *st)
@@ -866,8 +909,9 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
             live_units += units;
         }
     }
-    uint64_t words_held = (page_end(h->held) < h->capacity ? page_end(h->held) : h->capacity) / 64 + 1;
-    for (uint64_t w = h->top / 64; w < words_held; w++) {
+    if (h->marks_units < h->top)
+        FAIL("the marks cover %llu units, the top is %u", (unsigned long long)h->marks_units, h->top);
+    for (uint64_t w = h->top / 64; w < starts_words(h->marks_units); w++) {
         uint64_t above = h->starts[w] & (w == h->top / 64 ? ~0ull << (h->top % 64) : ~0ull);
         if (above)
             FAIL("a block starts at unit %llu, above the top %u",

@@ -59,6 +59,7 @@ struct rm_heap {
     uint64_t *starts; /* bit u: a block or a hole starts at unit u (below top) */
     uint64_t *words;  /* bit w: starts[w] is not zero */
     uint64_t *groups; /* bit g: words[g] is not zero */
+    uint64_t marks_units; /* what the three cover, a multiple of 64 */
     uint32_t capacity; /* units */
     unsigned flags;
     uint32_t top, peak_top;
