@@ -106,7 +106,10 @@ static bool side_grow(rm_heap *h)
     return true;
 }
 
-bool rmi_side_set(rm_heap *h, uint32_t index, unsigned locks, unsigned align_shift)
+/* Sets the lock count (of a block whose count is not among the recent
+ * ones) and the alignment of slot INDEX; false (nothing changed) if the
+ * table can't grow. */
+static bool side_set(rm_heap *h, uint32_t index, unsigned locks, unsigned align_shift)
 {
     side *s = rmi_side_find(h, index);
     unsigned old_locks = s ? s->locks : 0, old_shift = s ? s->align_shift : 0;
@@ -130,10 +133,70 @@ bool rmi_side_set(rm_heap *h, uint32_t index, unsigned locks, unsigned align_shi
     return true;
 }
 
+bool rmi_set_align(rm_heap *h, uint32_t index, unsigned align_shift)
+{
+    return side_set(h, index, 0, align_shift);
+}
+
+/* The recent entry of slot INDEX, or NULL. */
+static recent_lock *recent_of(rm_heap *h, uint32_t index)
+{
+    for (unsigned i = 0; i < RECENT_LOCKS; i++)
+        if (h->recent[i].key == index + 1u)
+            return &h->recent[i];
+    return NULL;
+}
+
+bool rmi_lock_slot(rm_heap *h, uint32_t index)
+{
+    recent_lock *r = h->locked ? recent_of(h, index) : NULL;
+    if (r) {
+        if (r->locks == MAX_LOCKS)
+            return false;
+        r->locks++;
+        return true;
+    }
+    side *s = rmi_side_find(h, index);
+    if (s && s->locks) {
+        if (s->locks == MAX_LOCKS)
+            return false;
+        s->locks++;
+        return true;
+    }
+    if ((r = recent_of(h, NONE)) != NULL) { /* an empty entry: key 0 */
+        *r = (recent_lock){.key = index + 1u, .locks = 1};
+        h->locked++;
+        return true;
+    }
+    return side_set(h, index, 1, s ? s->align_shift : 0);
+}
+
+void rmi_unlock_slot(rm_heap *h, uint32_t index)
+{
+    if (!h->locked)
+        return;
+    recent_lock *r = recent_of(h, index);
+    if (r) {
+        if (--r->locks == 0) {
+            r->key = 0;
+            h->locked--;
+        }
+        return;
+    }
+    side *s = rmi_side_find(h, index);
+    if (s && s->locks)
+        side_set(h, index, s->locks - 1u, s->align_shift); /* a count that falls never grows the table */
+}
+
 void rmi_drop_slot(rm_heap *h, uint32_t index)
 {
+    recent_lock *r = h->locked ? recent_of(h, index) : NULL;
+    if (r) {
+        r->key = 0;
+        h->locked--;
+    }
     if (h->sides_used)
-        rmi_side_set(h, index, 0, 0); /* deleting never fails */
+        side_set(h, index, 0, 0); /* deleting never fails */
     h->slots[index].generation++; /* even: free */
     h->slots[index].where = h->free_slot;
     h->free_slot = index;
@@ -184,6 +247,17 @@ bool rmi_table_check(const rm_heap *h, char *why, size_t len)
         used++;
         locked += s->locks > 0;
         aligned += s->align_shift > 0;
+    }
+    for (unsigned i = 0; i < RECENT_LOCKS; i++) {
+        const recent_lock *r = &h->recent[i];
+        if (!r->key)
+            continue;
+        const side *s = r->key <= h->nslots ? rmi_side_find(h, r->key - 1) : NULL;
+        if (r->key > h->nslots || !(h->slots[r->key - 1].generation & 1u) || !r->locks || (s && s->locks)) {
+            snprintf(why, len, "recent lock %u (slot %u) is stale, empty or counted twice", i, r->key - 1);
+            return false;
+        }
+        locked++;
     }
     if (used != h->sides_used || locked != h->locked || aligned != h->aligned) {
         snprintf(why, len, "%u side entries (%u locked, %u aligned), counted %u (%u, %u)", used, locked, aligned,

@@ -631,7 +631,7 @@ static rm_handle_t heap_alloc(rm_heap *h, size_t size, unsigned align_shift)
 {
     uint32_t need, index = NONE, u = NONE;
     if (units_for(size, &need) && (index = rmi_new_slot(h)) != NONE) {
-        if (!align_shift || rmi_side_set(h, index, 0, align_shift))
+        if (!align_shift || rmi_set_align(h, index, align_shift))
             u = place(h, need, 1u << align_shift);
         if (u == NONE)
             rmi_drop_slot(h, index);
@@ -684,11 +684,7 @@ static void heap_free(rm_heap *h, rm_handle_t *handle)
 static void *heap_lock(rm_heap *h, rm_handle_t *handle)
 {
     uint32_t index = rmi_slot_of(h, *handle);
-    if (index == NONE)
-        return NULL;
-    const side *s = rmi_side_find(h, index);
-    unsigned locks = s ? s->locks : 0, shift = s ? s->align_shift : 0;
-    if (locks == MAX_LOCKS || !rmi_side_set(h, index, locks + 1, shift))
+    if (index == NONE || !rmi_lock_slot(h, index))
         return NULL;
     return at(h, h->slots[index].where);
 }
@@ -696,9 +692,8 @@ static void *heap_lock(rm_heap *h, rm_handle_t *handle)
 static void heap_unlock(rm_heap *h, rm_handle_t *handle)
 {
     uint32_t index = rmi_slot_of(h, *handle);
-    const side *s = index == NONE ? NULL : rmi_side_find(h, index);
-    if (s && s->locks > 0)
-        rmi_side_set(h, index, s->locks - 1u, s->align_shift);
+    if (index != NONE)
+        rmi_unlock_slot(h, index);
 }
 
 /* Grows or shrinks the block of slot INDEX to NEED units where it stands,

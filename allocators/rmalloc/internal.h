@@ -54,6 +54,16 @@ typedef struct side {
     uint8_t unused;
 } side;
 
+/* A block locked lately: its count, kept out of the side table.  The
+ * replay locks every block to write it and unlocks it at once, and a
+ * side table entry made and dropped each time was 11% of a Python
+ * replay's time. */
+#define RECENT_LOCKS 8
+typedef struct recent_lock {
+    uint32_t key; /* slot + 1; 0: empty */
+    uint32_t locks;
+} recent_lock;
+
 struct rm_heap {
     uint8_t *base;
     uint64_t *starts; /* bit u: a block or a hole starts at unit u (below top) */
@@ -74,7 +84,8 @@ struct rm_heap {
     uint32_t nslots, slots_cap, free_slot;
     side *sides;
     uint32_t sides_cap, sides_used;
-    uint32_t locked; /* blocks with a lock count above 0 */
+    recent_lock recent[RECENT_LOCKS];
+    uint32_t locked; /* blocks with a lock count above 0, here or in the side table */
     uint32_t aligned; /* blocks aligned above 16 bytes */
     /* counts */
     uint64_t live_blocks, live_units;
@@ -105,14 +116,24 @@ static inline rm_handle_t rmi_handle_of(const rm_heap *h, uint32_t index)
 /* The side entry of slot INDEX, or NULL. */
 RMI_HIDDEN side *rmi_side_find(const rm_heap *h, uint32_t index);
 
-/* Sets the lock count and the alignment of slot INDEX; returns false (and
+/* Sets the alignment of the new block of slot INDEX; returns false (and
  * changes nothing) if the side table can't grow. */
-RMI_HIDDEN bool rmi_side_set(rm_heap *h, uint32_t index, unsigned locks, unsigned align_shift);
+RMI_HIDDEN bool rmi_set_align(rm_heap *h, uint32_t index, unsigned align_shift);
+
+/* One more lock of slot INDEX; false (nothing changed) at MAX_LOCKS, or
+ * if the side table can't grow. */
+RMI_HIDDEN bool rmi_lock_slot(rm_heap *h, uint32_t index);
+
+/* One lock fewer, if it has any. */
+RMI_HIDDEN void rmi_unlock_slot(rm_heap *h, uint32_t index);
 
 static inline unsigned rmi_locks(const rm_heap *h, uint32_t index)
 {
     if (!h->locked)
         return 0; /* the common case: nothing locked, no lookup */
+    for (unsigned i = 0; i < RECENT_LOCKS; i++)
+        if (h->recent[i].key == index + 1u)
+            return h->recent[i].locks;
     const side *s = rmi_side_find(h, index);
     return s ? s->locks : 0;
 }
