@@ -136,8 +136,8 @@ Test(replay, every_allocator_sees_the_same_live_bytes)
 
 /* rmalloc's account of its peak footprint adds up to it, byte for byte:
  * the bytes asked for, the rounding above them (under 16 a block), the
- * headers (8 a block), free blocks (those held by locks among them), what
- * lies above the top and the handle table; glibc gives none. */
+ * owner words (4 a block), free blocks (those held by locks among them), what
+ * lies above the top and the tables; glibc gives none. */
 Test(replay, rmalloc_accounts_for_every_byte_of_its_peak_footprint)
 {
     const char *path = sample_cmt("python-json.trace");

@@ -220,8 +220,8 @@ void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
     if (has_breakdown(r)) {
         const cmt_heap_stats *bd = &r->at_peak;
         char e[32], g[32], k[32];
-        cmt_output_printf(f, "at the peak     asked for %s; headers %s, rounding %s, free %s (held by locks %s), above "
-                             "the top %s, handle table %s\n",
+        cmt_output_printf(f, "at the peak     asked for %s; block metadata %s, rounding %s, free %s (held by locks %s), "
+                             "above the top %s, tables %s\n",
                           human(a, r->live_at_peak_footprint), human(b, bd->header_bytes), human(c, rounding(r)),
                           human(d, bd->free_bytes + bd->pinned_free_bytes), human(e, bd->pinned_free_bytes),
                           human(g, bd->unused_bytes), human(k, bd->table_bytes));
