@@ -365,6 +365,51 @@ Test(rmalloc, aligned_blocks_keep_their_alignment_and_odd_ones_are_refused)
     rm_heap_destroy(heap);
 }
 
+static bool all_zero(rm_heap *heap, rm_handle_t h, size_t size)
+{
+    const uint8_t *p = rm_lock(heap, &h);
+    size_t i = 0;
+    while (i < size && p[i] == 0)
+        i++;
+    rm_unlock(heap, &h);
+    return i == size;
+}
+
+/* rm_calloc skips the memset where the heap never wrote (fresh from the
+ * top, given back to the system): its blocks are zeros wherever they come
+ * from, a hole reused, the top, memory that went back and came again. */
+Test(rmalloc, calloc_gives_zeros_from_a_reused_hole_the_top_and_memory_given_back)
+{
+    enum { N = 2000, SIZE = 1000 };
+    static rm_handle_t blocks[N];
+    rm_heap *heap = rm_heap_create(64 << 20, 0);
+    for (int i = 0; i < N; i++) {
+        blocks[i] = rm_alloc(heap, SIZE);
+        memset(rm_lock(heap, &blocks[i]), 0xff, SIZE);
+        rm_unlock(heap, &blocks[i]);
+    }
+    rm_handle_t keep = blocks[N - 1];
+    rm_free(heap, &blocks[5]);
+    rm_handle_t reused = rm_calloc(heap, 10, SIZE / 10); /* into the hole blocks[5] left */
+    cr_assert(all_zero(heap, reused, SIZE));
+    rm_handle_t fresh = rm_calloc(heap, SIZE, 1);
+    cr_assert(all_zero(heap, fresh, SIZE));
+    for (int i = 0; i < N - 1; i++)
+        rm_free(heap, &blocks[i]);
+    rm_stats st;
+    rm_heap_stats(heap, &st);
+    cr_assert_geq(st.given_back, 1, "the pages went back");
+    for (int i = 0; i < N; i++) {
+        blocks[i] = rm_calloc(heap, 1, SIZE);
+        cr_assert(all_zero(heap, blocks[i], SIZE), "block %d", i);
+    }
+    cr_assert_eq(rm_calloc(heap, SIZE_MAX / 2, 3), RM_INVALID_HANDLE, "the product overflows");
+    cr_assert(rm_valid(heap, keep));
+    char why[256];
+    cr_assert(rm_heap_check(heap, why, sizeof why), "%s", why);
+    rm_heap_destroy(heap);
+}
+
 Test(rmalloc, compaction_makes_room_that_fragmentation_took)
 {
     /* Ten 6 KiB blocks fill 64 KiB; freeing every other one leaves 30 KiB

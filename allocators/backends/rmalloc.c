@@ -117,17 +117,7 @@ static void *rmalloc_malloc(void *heap, size_t size)
 static void *rmalloc_calloc(void *heap, size_t count, size_t size)
 {
     rmalloc_replay *r = heap;
-    size_t total;
-    if (__builtin_mul_overflow(count, size, &total))
-        return NULL;
-    void *p = rmalloc_malloc(heap, total);
-    rm_handle_t h = handle(p);
-    void *bytes = rm_lock(r->heap, &h);
-    if (bytes) {
-        memset(bytes, 0, total);
-        rm_unlock(r->heap, &h);
-    }
-    return p;
+    return pin_if_due(r, rm_calloc(r->heap, count, size));
 }
 
 static void rmalloc_free(void *heap, void *p)

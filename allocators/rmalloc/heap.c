@@ -345,6 +345,8 @@ static void lower_top(rm_heap *h, uint32_t u)
 static void raise_top(rm_heap *h, uint32_t u)
 {
     h->top = u;
+    if (h->top > h->zero_from)
+        h->zero_from = h->top;
     if (h->top > h->peak_top)
         h->peak_top = h->top;
     if (h->top > h->held)
@@ -365,6 +367,8 @@ static void give_back(rm_heap *h)
         return;
     madvise(h->base + keep * UNIT, (size_t)(held - keep) * UNIT, MADV_DONTNEED);
     h->held = h->top;
+    if (h->zero_from > keep)
+        h->zero_from = (uint32_t)keep;
     h->given_back++;
     if (h->marks_units > 2 * keep)
         resize_marks(h, keep + keep / 8); /* if there is no memory for the smaller, the larger stays */
@@ -660,6 +664,26 @@ static rm_handle_t heap_alloc_aligned(rm_heap *h, size_t align, size_t size)
 static rm_handle_t heap_alloc_plain(rm_heap *h, size_t size)
 {
     return heap_alloc(h, size, 0);
+}
+
+/* Memory the heap never wrote since the system gave it is zeros already:
+ * calloc's memset was 5% of a replay of g++'s cc1plus, whose 845,000
+ * callocs come mostly from the top. */
+static rm_handle_t heap_calloc(rm_heap *h, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        h->failures++;
+        return RM_INVALID_HANDLE;
+    }
+    uint32_t zero_from = h->zero_from; /* nothing in the call writes above it but the new block */
+    rm_handle_t handle = heap_alloc(h, total, 0);
+    if (handle != RM_INVALID_HANDLE) {
+        uint32_t u = h->slots[rmi_slot_of(h, handle)].where;
+        if (u < zero_from)
+            memset(at(h, u), 0, total);
+    }
+    return handle;
 }
 
 static void heap_free(rm_heap *h, rm_handle_t *handle)
@@ -1000,6 +1024,7 @@ void rm_heap_share(rm_heap *h)
     }
 
 UNDER_LOCK(rm_handle_t, rm_alloc, heap_alloc_plain, (rm_heap * h, size_t size), size)
+UNDER_LOCK(rm_handle_t, rm_calloc, heap_calloc, (rm_heap * h, size_t count, size_t size), count, size)
 UNDER_LOCK(rm_handle_t, rm_alloc_aligned, heap_alloc_aligned, (rm_heap * h, size_t align, size_t size), align, size)
 UNDER_LOCK_VOID(rm_free, heap_free, (rm_heap * h, rm_handle_t *handle), handle)
 UNDER_LOCK(void *, rm_lock, heap_lock, (rm_heap * h, rm_handle_t *handle), handle)

@@ -76,6 +76,8 @@ struct rm_heap {
     uint32_t held; /* the top at its highest since memory last went back: the pages up to it may be
                     * resident */
     uint32_t first_hole; /* a block start (or top) at or below every hole */
+    uint32_t zero_from;  /* the heap holds zeros from here up: it never wrote them since they were mapped or
+                          * given back */
     uint32_t bins[BINS];
     uint32_t nonempty; /* bit b: bins[b] has holes */
     uint32_t quick[QUICK_UNITS + 1]; /* quick[n]: the last freed hole of n units not merged yet */

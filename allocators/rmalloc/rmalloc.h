@@ -88,6 +88,10 @@ void rm_heap_destroy(rm_heap *heap);
  * block. */
 rm_handle_t rm_alloc(rm_heap *heap, size_t size);
 
+/* A block of COUNT * SIZE bytes, all zero (RM_INVALID_HANDLE if the
+ * product overflows); memory the heap never wrote is not written again. */
+rm_handle_t rm_calloc(rm_heap *heap, size_t count, size_t size);
+
 /* A block of SIZE bytes whose address, wherever it moves, is a multiple of
  * ALIGN (a power of two, at most 1 GiB); RM_INVALID_HANDLE otherwise.  The
  * aligned memalign family of a program maps to it. */
