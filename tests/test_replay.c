@@ -892,6 +892,10 @@ Test(replay, a_recorded_run_replays_on_its_threads)
                  0);
     cr_assert_eq(runf(&out, NULL, "%s/cmtreplay --json %s", CMT_TOOLS, cmt), 0);
     cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4,"), "%s", out);
+    const char *live = strstr(out, "\"peak_live_bytes\": ");
+    cr_assert_not_null(live);
+    char system_live[64];
+    snprintf(system_live, sizeof system_live, "%.*s", (int)strcspn(live, ",") + 1, live); /* the comma too */
     free(out);
     cr_assert_eq(runf(&out, NULL, "%s/cmtreplay --serial --json %s", CMT_TOOLS, cmt), 0);
     cr_assert(strstr(out, "\"threads\": 1, \"cross_thread_frees\": 4,") && strstr(out, "\"serial_reason\": \"--serial\""),
@@ -900,6 +904,8 @@ Test(replay, a_recorded_run_replays_on_its_threads)
     cr_assert_eq(runf(&out, NULL, "%s/cmtreplay -a rmalloc --json %s", CMT_TOOLS, cmt), 0);
     cr_assert(strstr(out, "\"threads\": 5, \"cross_thread_frees\": 4,") && strstr(out, "\"serial_reason\": \"\""),
               "rmalloc's heap is shared: %s", out);
+    cr_assert(strstr(out, system_live) && strstr(out, "\"failed_in_replay\": 0,"), "%s under glibc: %s", system_live,
+              out);
     free(out);
 }
 
