@@ -219,12 +219,6 @@ static inline bool is_hole(const rm_heap *h, uint32_t u)
     return *owner_word(h, u, units_at(h, u)) == 0;
 }
 
-/* A hole a neighbour may take into itself: not one on a quick stack,
- * which only a compaction merges. */
-static inline bool mergeable(const rm_heap *h, uint32_t u)
-{
-    return is_hole(h, u) && hole_at(h, u)->prev != IN_QUICK;
-}
 
 /* Moves the marks in [lo, hi) up by DELTA units, from the highest down so
  * that none lands on one not yet moved. */
@@ -248,33 +242,41 @@ static void shift_marks_up(rm_heap *h, uint32_t lo, uint32_t hi, uint32_t delta)
 
 /* ------------------------------------------------------------ free lists */
 
+/* The list a hole of UNITS units is on: a list of each size up to
+ * QUICK_UNITS, then a list a power of two. */
+static inline unsigned list_of(uint32_t units)
+{
+    return units <= QUICK_UNITS ? units : QUICK_UNITS + bin_of(units);
+}
+
 static void list_insert(rm_heap *h, uint32_t u)
 {
     hole *o = hole_at(h, u);
-    unsigned b = bin_of(o->units);
-    o->next = h->bins[b];
+    unsigned l = list_of(o->units);
+    o->next = h->lists[l];
     o->prev = NONE;
-    if (h->bins[b] != NONE)
-        hole_at(h, h->bins[b])->prev = u;
-    h->bins[b] = u;
-    h->nonempty |= 1u << b;
+    if (h->lists[l] != NONE)
+        hole_at(h, h->lists[l])->prev = u;
+    h->lists[l] = u;
+    h->nonempty |= 1ull << l;
 }
 
 static void list_remove(rm_heap *h, uint32_t u)
 {
     hole *o = hole_at(h, u);
-    unsigned b = bin_of(o->units);
+    unsigned l = list_of(o->units);
     if (o->prev != NONE)
         hole_at(h, o->prev)->next = o->next;
     else
-        h->bins[b] = o->next;
+        h->lists[l] = o->next;
     if (o->next != NONE)
         hole_at(h, o->next)->prev = o->prev;
-    if (h->bins[b] == NONE)
-        h->nonempty &= ~(1u << b);
+    if (h->lists[l] == NONE)
+        h->nonempty &= ~(1ull << l);
 }
 
-/* Makes [u, u + units) a hole below top. */
+/* Makes [u, u + units) a hole below top, on its list: not merged with
+ * the holes after it (release_run merges). */
 static void make_hole(rm_heap *h, uint32_t u, uint32_t units)
 {
     hole_at(h, u)->units = units;
@@ -287,48 +289,15 @@ static void make_hole(rm_heap *h, uint32_t u, uint32_t units)
         h->first_hole = u;
 }
 
-/* Takes the hole at U off the lists (a hole on a quick stack only in a
- * compaction, which empties them); its mark stays for the caller. */
+/* Takes the hole at U off its list; its mark stays for the caller. */
 static void take_hole(rm_heap *h, uint32_t u)
 {
-    if (hole_at(h, u)->prev != IN_QUICK)
-        list_remove(h, u);
+    list_remove(h, u);
     h->holes--;
     h->hole_units -= hole_at(h, u)->units;
     /* The stuck holes are among the holes: a hole taken may be one. */
     if (h->stuck_units > h->hole_units)
         h->stuck_units = h->hole_units;
-}
-
-/* Frees the block at U of UNITS units onto the quick stack of its size:
- * no neighbour looked at, no list but the stack touched.  Freeing small
- * blocks into the size classes' lists, merged with the holes after them,
- * made rmalloc twice as slow as jemalloc on a Python replay; the stacks
- * keep its footprint, since a compaction before the heap grows past its
- * peak merges them all. */
-static void push_quick(rm_heap *h, uint32_t u, uint32_t units)
-{
-    hole *o = hole_at(h, u);
-    o->units = units;
-    o->prev = IN_QUICK;
-    o->next = h->quick[units];
-    h->quick[units] = u;
-    *owner_word(h, u, units) = 0;
-    h->holes++;
-    h->hole_units += units;
-    if (u < h->first_hole)
-        h->first_hole = u;
-}
-
-static uint32_t pop_quick(rm_heap *h, uint32_t units)
-{
-    uint32_t u = h->quick[units];
-    h->quick[units] = hole_at(h, u)->next;
-    h->holes--;
-    h->hole_units -= units;
-    if (h->stuck_units > h->hole_units)
-        h->stuck_units = h->hole_units;
-    return u;
 }
 
 /* The top comes down to U.  first_hole must stay a block start (or the
@@ -378,7 +347,7 @@ static void give_back(rm_heap *h)
  * into the top if it reaches it. */
 static void release_run(rm_heap *h, uint32_t u, uint32_t units)
 {
-    for (uint32_t next = u + units; next < h->top && mergeable(h, next); next = u + units) {
+    for (uint32_t next = u + units; next < h->top && is_hole(h, next); next = u + units) {
         units += hole_at(h, next)->units;
         take_hole(h, next);
         unmark(h, next);
@@ -395,7 +364,7 @@ static uint32_t settle(rm_heap *h, uint32_t u)
 {
     uint32_t units = hole_at(h, u)->units;
     uint32_t next = u + units;
-    if (next < h->top && !mergeable(h, next))
+    if (next < h->top && !is_hole(h, next))
         return units; /* the common case: nothing to merge */
     take_hole(h, u);
     release_run(h, u, units);
@@ -413,30 +382,38 @@ static void carve(rm_heap *h, uint32_t u, uint32_t need)
 
 static uint32_t find_free(rm_heap *h, uint32_t need)
 {
-    if (need <= QUICK_UNITS && h->quick[need] != NONE)
-        return pop_quick(h, need);
-    unsigned b = bin_of(need);
-    int budget = FIT_SCAN;
-    for (uint32_t u = h->bins[b]; u != NONE && budget-- > 0;) {
-        uint32_t units = hole_at(h, u)->units;
-        uint32_t next = u + units;
-        if (next < h->top && mergeable(h, next)) {
-            settle(h, u); /* lists changed: start the class again */
-            u = h->bins[b];
-            continue;
-        }
-        if (units >= need) {
-            carve(h, u, need);
+    unsigned l = list_of(need);
+    if (need <= QUICK_UNITS) {
+        /* Its size's list: the last hole of the size made, no neighbour
+         * looked at. */
+        uint32_t u = h->lists[l];
+        if (u != NONE) {
+            take_hole(h, u);
             return u;
         }
-        u = hole_at(h, u)->next;
+    } else {
+        int budget = FIT_SCAN;
+        for (uint32_t u = h->lists[l]; u != NONE && budget-- > 0;) {
+            uint32_t units = hole_at(h, u)->units;
+            uint32_t next = u + units;
+            if (next < h->top && is_hole(h, next)) {
+                settle(h, u); /* lists changed: start the class again */
+                u = h->lists[l];
+                continue;
+            }
+            if (units >= need) {
+                carve(h, u, need);
+                return u;
+            }
+            u = hole_at(h, u)->next;
+        }
     }
-    /* Any hole of a larger class fits, merged or not. */
+    /* Any hole of a later list fits, merged or not. */
     for (;;) {
-        uint32_t larger = h->nonempty & ~((2u << b) - 1u);
-        if (b == 31 || !larger)
+        uint64_t later = l == 63 ? 0 : h->nonempty & (~0ull << (l + 1));
+        if (!later)
             return NONE;
-        uint32_t u = h->bins[__builtin_ctz(larger)];
+        uint32_t u = h->lists[__builtin_ctzll(later)];
         if (settle(h, u) == 0)
             continue; /* it dissolved into the top */
         carve(h, u, need);
@@ -468,9 +445,6 @@ static void compact(rm_heap *h)
     uint64_t t0 = now_ns();
     uint32_t pos = h->first_hole < h->top ? h->first_hole : h->top;
     uint32_t dst = pos, first_hole = NONE;
-    /* Every hole lies above first_hole: the walk takes them all. */
-    for (unsigned n = 1; n <= QUICK_UNITS; n++)
-        h->quick[n] = NONE;
     while (pos < h->top) {
         /* The marks above pos are the old ones: only those below it change. */
         uint32_t units = units_at(h, pos);
@@ -611,10 +585,8 @@ rm_heap *rm_heap_create(size_t capacity, unsigned flags)
     h->capacity = (uint32_t)units;
     h->flags = flags;
     h->free_slot = NONE;
-    for (int b = 0; b < BINS; b++)
-        h->bins[b] = NONE;
-    for (unsigned n = 0; n <= QUICK_UNITS; n++)
-        h->quick[n] = NONE;
+    for (unsigned l = 0; l < LISTS; l++)
+        h->lists[l] = NONE;
     return h;
 }
 
@@ -695,8 +667,13 @@ static void heap_free(rm_heap *h, rm_handle_t *handle)
     h->live_blocks--;
     h->live_units -= units;
     rmi_drop_slot(h, index);
+    /* A small block goes on its size's list unmerged, touching no
+     * neighbour: merging it with the holes after it made rmalloc twice as
+     * slow as jemalloc on a Python replay, and a compaction, which comes
+     * before the heap grows past its peak, merges them all.  (Without
+     * compaction, holes that never merged would pile up.) */
     if (units <= QUICK_UNITS && u + units < h->top && !(h->flags & RM_NO_COMPACTION))
-        push_quick(h, u, units); /* without compaction, holes that never merged would pile up */
+        make_hole(h, u, units);
     else
         release_run(h, u, units);
     *handle = RM_INVALID_HANDLE;
@@ -726,14 +703,14 @@ static void heap_unlock(rm_heap *h, rm_handle_t *handle)
 static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
 {
     uint32_t u = h->slots[index].where, old = units_at(h, u), units = old, avail = units;
-    while (u + avail < h->top && mergeable(h, u + avail))
+    while (u + avail < h->top && is_hole(h, u + avail))
         avail += hole_at(h, u + avail)->units;
     bool reaches_top = u + avail == h->top;
     if (need > avail && !(reaches_top && (uint64_t)u + need <= h->capacity && marks_cover(h, (uint64_t)u + need)))
         return false;
     if (h->first_hole > u)
         h->first_hole = u; /* what follows it, holes or top, may become part of it */
-    while (units < avail && u + units < h->top && mergeable(h, u + units)) {
+    while (units < avail && u + units < h->top && is_hole(h, u + units)) {
         uint32_t next = u + units;
         units += hole_at(h, next)->units;
         take_hole(h, next);
@@ -952,30 +929,21 @@ static bool heap_check(rm_heap *h, char *why, size_t len)
              (unsigned long long)live_units, (unsigned long long)h->live_blocks,
              (unsigned long long)h->live_units);
     uint64_t listed = 0;
-    for (unsigned b = 0; b < BINS; b++) {
-        if (((h->nonempty >> b) & 1u) != (h->bins[b] != NONE))
-            FAIL("bin %u and the nonempty bitmap disagree", b);
+    for (unsigned l = 0; l < LISTS; l++) {
+        if (((h->nonempty >> l) & 1u) != (h->lists[l] != NONE))
+            FAIL("list %u and the nonempty bitmap disagree", l);
         uint32_t prev = NONE;
-        for (uint32_t u = h->bins[b]; u != NONE; u = hole_at(h, u)->next) {
-            if (u >= h->top || !marked(h, u) || !is_hole(h, u) || bin_of(hole_at(h, u)->units) != b ||
+        for (uint32_t u = h->lists[l]; u != NONE; u = hole_at(h, u)->next) {
+            if (u >= h->top || !marked(h, u) || !is_hole(h, u) || list_of(hole_at(h, u)->units) != l ||
                 hole_at(h, u)->prev != prev)
-                FAIL("free list %u is broken at unit %u", b, u);
+                FAIL("free list %u is broken at unit %u", l, u);
             prev = u;
             if (++listed > holes)
-                FAIL("free list %u loops", b);
+                FAIL("free list %u loops", l);
         }
     }
-    for (unsigned n = 1; n <= QUICK_UNITS; n++)
-        for (uint32_t u = h->quick[n]; u != NONE; u = hole_at(h, u)->next) {
-            if (u >= h->top || !marked(h, u) || !is_hole(h, u) || hole_at(h, u)->units != n ||
-                hole_at(h, u)->prev != IN_QUICK)
-                FAIL("quick stack %u is broken at unit %u", n, u);
-            if (++listed > holes)
-                FAIL("quick stack %u loops", n);
-        }
     if (listed != holes)
-        FAIL("%llu holes, %llu on the free lists and quick stacks", (unsigned long long)holes,
-             (unsigned long long)listed);
+        FAIL("%llu holes, %llu on the free lists", (unsigned long long)holes, (unsigned long long)listed);
     return rmi_table_check(h, why, len);
 #undef FAIL
 }

@@ -26,14 +26,13 @@
 #define OWNER_BYTES 4u /* the owner word that ends every block */
 #define NONE UINT32_MAX
 #define MAX_UNITS (UINT32_MAX - 1u) /* 64 GiB */
-#define BINS 32
 #define MAX_LOCKS UINT16_MAX
-#define QUICK_UNITS 32u        /* holes of up to 512 bytes freed onto a stack of their size */
-#define IN_QUICK (UINT32_MAX - 1u) /* hole.prev of a hole on a quick stack */
+#define QUICK_UNITS 32u /* holes of up to 512 bytes are listed by their size, and freed unmerged */
+#define LISTS 64        /* of holes: one a size up to QUICK_UNITS, then one a power of two */
 
 /* The start of a free block. */
 typedef struct hole {
-    uint32_t next, prev; /* in its size class's free list; prev is IN_QUICK on a quick stack */
+    uint32_t next, prev; /* in its list */
     uint32_t units;
 } hole;
 
@@ -78,9 +77,8 @@ struct rm_heap {
     uint32_t first_hole; /* a block start (or top) at or below every hole */
     uint32_t zero_from;  /* the heap holds zeros from here up: it never wrote them since they were mapped or
                           * given back */
-    uint32_t bins[BINS];
-    uint32_t nonempty; /* bit b: bins[b] has holes */
-    uint32_t quick[QUICK_UNITS + 1]; /* quick[n]: the last freed hole of n units not merged yet */
+    uint32_t lists[LISTS];
+    uint64_t nonempty; /* bit l: lists[l] has holes */
     /* the handle table */
     slot *slots;
     uint32_t nslots, slots_cap, free_slot;
