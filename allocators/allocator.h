@@ -116,7 +116,7 @@ typedef struct cmt_replay_report {
     cmt_heap_stats at_peak;
     double sample_seconds; /* in the allocator's statistics, sampling the footprint: outside the clock */
     uint64_t compactions, bytes_moved; /* relocating allocators */
-    double compact_seconds;
+    double compact_seconds, longest_compact_seconds;
     bool relocating;
     uint64_t start_rss, peak_rss; /* bytes, whole process */
     uint64_t harness_peak_bytes;  /* the most the replayer's own tables and buffers held mapped (0: not known) */

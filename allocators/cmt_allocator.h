@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The vtable's layout: a plugin built against another is refused. */
-#define CMT_ALLOCATOR_ABI 3
+#define CMT_ALLOCATOR_ABI 4
 
 /* What an allocator says of its heap.  bytes is the memory it holds from
  * the system, as the allocator itself counts it (glibc: mallinfo2's arena +
@@ -30,7 +30,7 @@ typedef struct cmt_heap_stats {
     uint64_t bytes;
     uint64_t mapped; /* the most it has had (mapped, or touched): at least the peak of bytes */
     uint64_t compactions, bytes_moved; /* relocating allocators */
-    double compact_seconds;
+    double compact_seconds, longest_compact_seconds;
     /* Where BYTES go, for an allocator that can say (0 where it does not):
      * its own tables (a handle table), the blocks' own metadata (headers),
      * the blocks' usable bytes (what the program asked for and the

@@ -163,6 +163,7 @@ uint64_t cmt_sample_footprint(const cmt_allocator *a, void *heap, cmt_replay_rep
     rep->compactions = fp.compactions;
     rep->bytes_moved = fp.bytes_moved;
     rep->compact_seconds = fp.compact_seconds;
+    rep->longest_compact_seconds = fp.longest_compact_seconds;
     if (since)
         rep->footprint_area += (double)s->last_footprint * (double)(since - 1) + (double)fp.bytes;
     rep->end_footprint = s->last_footprint = fp.bytes;

@@ -120,7 +120,7 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       "\"start_rss\": %llu, \"peak_rss\": %llu, \"harness_peak_bytes\": %llu, "
                       "\"failed_in_trace\": %llu, \"failed_in_replay\": %llu, \"failed_bytes\": %llu, "
                       "\"failure_not_reproduced\": %llu, \"compactions\": %llu, \"bytes_moved\": %llu, "
-                      "\"compact_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
+                      "\"compact_seconds\": %.9f, \"longest_compaction_seconds\": %.9f, \"threads\": %llu, \"cross_thread_frees\": %llu, \"window\": %llu, "
                       "\"wall_seconds\": %.9f, \"wait_seconds\": %.9f, \"paced\": %s, \"paced_seconds\": %.9f, \"serial_reason\": \"%s\", \"fallbacks\": \"%s\", "
                       "\"harness_ns_per_event\": %.2f, \"minor_faults\": %llu, \"major_faults\": %llu, "
                       "\"user_seconds\": %.6f, \"system_seconds\": %.6f, \"repetitions\": %llu, "
@@ -138,7 +138,7 @@ static void print_json(cmt_output *f, const cmt_replay_report *r)
                       (unsigned long long)r->failed_in_trace,
                       (unsigned long long)r->failed_in_replay, (unsigned long long)r->failed_bytes,
                       (unsigned long long)r->failure_not_reproduced, (unsigned long long)r->compactions,
-                      (unsigned long long)r->bytes_moved, r->compact_seconds, (unsigned long long)r->threads,
+                      (unsigned long long)r->bytes_moved, r->compact_seconds, r->longest_compact_seconds, (unsigned long long)r->threads,
                       (unsigned long long)r->cross_thread_frees, (unsigned long long)r->window, r->wall_seconds, r->wait_seconds,
                       r->paced ? "true" : "false", r->paced_seconds, r->serial_reason,
                       r->remarks, r->harness_ns_per_event, (unsigned long long)r->minor_faults,
@@ -227,8 +227,9 @@ void cmt_report_print(cmt_output *f, const cmt_replay_report *r, bool json)
                           human(g, bd->unused_bytes), human(k, bd->table_bytes));
     }
     if (r->relocating)
-        cmt_output_printf(f, "compaction      %llu compactions moved %s bytes in %.3f ms\n",
-                          (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3);
+        cmt_output_printf(f, "compaction      %llu compactions moved %s bytes in %.3f ms, the longest %.3f ms\n",
+                          (unsigned long long)r->compactions, cmt_report_grouped(a, r->bytes_moved), r->compact_seconds * 1e3,
+                          r->longest_compact_seconds * 1e3);
     cmt_output_printf(f, "RSS             peak %s, %s at start (whole process", human(a, r->peak_rss), human(b, r->start_rss));
     if (r->harness_peak_bytes)
         cmt_output_printf(f, "; the replayer's own tables and buffers at most %s", human(c, r->harness_peak_bytes));

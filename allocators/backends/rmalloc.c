@@ -175,6 +175,7 @@ static void rmalloc_stats(void *heap, cmt_heap_stats *stats)
         .compactions = st.compactions,
         .bytes_moved = st.bytes_moved,
         .compact_seconds = (double)st.compact_ns * 1e-9,
+        .longest_compact_seconds = (double)st.longest_compact_ns * 1e-9,
         .table_bytes = st.metadata,
         .header_bytes = st.block_bytes - st.live_bytes,
         .usable_bytes = st.live_bytes,

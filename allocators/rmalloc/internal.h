@@ -27,8 +27,8 @@
 #define NONE UINT32_MAX
 #define MAX_UNITS (UINT32_MAX - 1u) /* 64 GiB */
 #define MAX_LOCKS UINT16_MAX
-#define QUICK_UNITS 32u /* holes of up to 512 bytes are listed by their size, and freed unmerged */
-#define LISTS 64        /* of holes: one a size up to QUICK_UNITS, then one a power of two */
+#define EXACT_UNITS 32u /* holes of up to 512 bytes have a list of their exact size, and are freed unmerged */
+#define LISTS 64        /* of holes: one a size up to EXACT_UNITS, then one a power of two */
 
 /* The start of a free block. */
 typedef struct hole {
@@ -75,6 +75,7 @@ struct rm_heap {
     uint32_t held; /* the top at its highest since memory last went back: the pages up to it may be
                     * resident */
     uint32_t first_hole; /* a block start (or top) at or below every hole */
+    uint32_t resume;     /* where the last compaction stopped short of the top, or NONE */
     uint32_t zero_from;  /* the heap holds zeros from here up: it never wrote them since they were mapped or
                           * given back */
     uint32_t lists[LISTS];
@@ -91,7 +92,7 @@ struct rm_heap {
     uint64_t live_blocks, live_units;
     uint64_t holes, hole_units;
     uint64_t stuck_units; /* hole units that the last compaction could not close */
-    uint64_t compactions, bytes_moved, compact_ns, failures, given_back;
+    uint64_t compactions, bytes_moved, compact_ns, longest_compact_ns, failures, given_back;
     bool shared; /* rm_heap_share: every call takes the mutex */
     pthread_mutex_t mutex;
 };

@@ -11,8 +11,8 @@
  *     after the second rmunlock().
  *   - Locked blocks never move.  Unlocked blocks may move at any call that
  *     allocates or frees (rmalloc, rm_realloc, rmfree: a free that leaves
- *     half the heap in holes compacts it, to give memory back) and at
- *     rm_compact().
+ *     half the heap in holes compacts it, to give memory back, moving at
+ *     most 8 MiB a call) and at rm_compact().
  *   - When a request does not fit, the heap compacts (slides unlocked blocks
  *     together, around the locked ones) and tries again; only when even the
  *     compacted heap has no room does the request fail, with
@@ -137,6 +137,7 @@ typedef struct rm_stats {
     uint64_t compactions;
     uint64_t bytes_moved;
     uint64_t compact_ns;    /* time spent compacting */
+    uint64_t longest_compact_ns; /* the longest a compaction took */
     uint64_t failures;      /* requests that found no room */
 } rm_stats;
 
