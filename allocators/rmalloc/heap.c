@@ -8,9 +8,10 @@
  * and 8-byte slot before this cost 16 bytes a block: on a Python run,
  * 281,000 blocks of 67 bytes live, 24% of the live bytes.)
  *
- * Allocation takes, in order: a free block that fits (first fit in the
- * request's size class, then any block of a larger class), the top, and,
- * when neither has room, the top after a compaction.  A compaction slides
+ * Allocation takes, in order: a hole of its size (holes up to 512 bytes
+ * have a list of each size) or one that fits (first fit in its
+ * power-of-two list, then any hole of a later list), the top, and, when
+ * neither has room, the top after a compaction.  A compaction slides
  * every unlocked block down over the holes below it, from the lowest hole
  * up, leaving a hole only before each locked block (and where an aligned
  * block needs one).  Free blocks merge with the free blocks after them
@@ -225,7 +226,6 @@ static inline bool is_hole(const rm_heap *h, uint32_t u)
 {
     return *owner_word(h, u, units_at(h, u)) == 0;
 }
-
 
 /* Moves the marks in [lo, hi) up by DELTA units, from the highest down so
  * that none lands on one not yet moved. */
@@ -458,8 +458,10 @@ static bool compact(rm_heap *h, uint64_t budget)
         return false;
     uint64_t t0 = now_ns(), moved = 0, stuck = 0;
     uint32_t pos = h->first_hole < h->top ? h->first_hole : h->top;
-    if (h->resume > pos && h->resume < h->top && marked(h, h->resume))
-        pos = h->resume; /* a block start still: the walk may begin there */
+    /* A step goes on where the last stopped, if that is a block start
+     * still; a compaction to the top takes every hole. */
+    if (budget != ALL && h->resume > pos && h->resume < h->top && marked(h, h->resume))
+        pos = h->resume;
     bool from_lowest = pos <= h->first_hole;
     uint32_t dst = pos, first_hole = NONE;
     while (pos < h->top && moved < budget) {
