@@ -202,17 +202,6 @@ void rmi_drop_slot(rm_heap *h, uint32_t index)
     h->free_slot = index;
 }
 
-uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle)
-{
-    uint64_t index = (handle & 0xffffffffu) - 1u;
-    if (!h || handle == RM_INVALID_HANDLE || index >= h->nslots)
-        return NONE;
-    uint8_t generation = h->slots[index].generation;
-    if ((handle >> 32) != generation || !(generation & 1u))
-        return NONE;
-    return (uint32_t)index;
-}
-
 uint64_t rmi_table_bytes(const rm_heap *h)
 {
     return (uint64_t)h->slots_cap * sizeof(slot) +

@@ -106,8 +106,18 @@ RMI_HIDDEN uint32_t rmi_new_slot(rm_heap *h);
 /* Gives the slot back, and its side entry with it. */
 RMI_HIDDEN void rmi_drop_slot(rm_heap *h, uint32_t index);
 
-/* The slot HANDLE names, or NONE if it is not a live handle of the heap. */
-RMI_HIDDEN uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle);
+/* The slot HANDLE names, or NONE if it is not a live handle of the heap.
+ * Inline: every call but a new block's starts here. */
+static inline uint32_t rmi_slot_of(const rm_heap *h, rm_handle_t handle)
+{
+    uint64_t index = (handle & 0xffffffffu) - 1u;
+    if (!h || handle == RM_INVALID_HANDLE || index >= h->nslots)
+        return NONE;
+    uint8_t generation = h->slots[index].generation;
+    if ((handle >> 32) != generation || !(generation & 1u))
+        return NONE;
+    return (uint32_t)index;
+}
 
 static inline rm_handle_t rmi_handle_of(const rm_heap *h, uint32_t index)
 {
