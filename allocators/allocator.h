@@ -104,8 +104,9 @@ typedef struct cmt_replay_report {
     uint64_t end_live_bytes, end_live_blocks;
     uint64_t peak_footprint, end_footprint, peak_mapped;
     /* Johnstone and Wilson's other measures: the live bytes when the
-     * footprint peaked (the peak footprint over them: what the allocator
-     * held for what was live then), and both over the whole replay, in
+     * footprint peaked (the first sample within 1/1024 of the peak;
+     * at_peak.bytes over them: what the allocator held for what was live
+     * then), and both over the whole replay, in
      * byte-events (each event weighs the same; the footprint as last
      * sampled), so that their ratio is the time-averaged overhead. */
     uint64_t live_at_peak_footprint;

@@ -25,7 +25,7 @@ static double mean_overhead(const cmt_replay_report *r)
 
 static double ratio_at_peak(const cmt_replay_report *r)
 {
-    return r->live_at_peak_footprint ? (double)r->peak_footprint / (double)r->live_at_peak_footprint : -1.0;
+    return r->live_at_peak_footprint ? (double)r->at_peak.bytes / (double)r->live_at_peak_footprint : -1.0;
 }
 
 /* Whether the allocator gave its own account of its peak footprint. */
