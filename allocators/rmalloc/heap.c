@@ -445,9 +445,12 @@ static uint32_t bump(rm_heap *h, uint32_t need)
 
 /* ----------------------------------------------------------- compaction */
 
+/* U rounded up to a multiple of ALIGN, a power of two (in 64 bits: near
+ * the top of a 64 GiB heap the sum wraps; callers use it only where the
+ * result lies in the heap). */
 static inline uint32_t align_up(uint32_t u, uint32_t align)
 {
-    return (u + align - 1) & ~(align - 1);
+    return (uint32_t)(((uint64_t)u + align - 1) & ~(uint64_t)(align - 1));
 }
 
 /* Slides the unlocked blocks down over the holes, from the lowest hole or
