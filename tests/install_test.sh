@@ -50,7 +50,11 @@ check_count() { # PROGRAM: it counts the sample's events, with the library it wa
 "$prefix/bin/trace2cmt" -q -o "$prefix/s.cmt" "$samples/every-call.trace"
 cc $user_cflags "$prefix/count.c" $(pkg-config --cflags --libs cmt) -o "$prefix/count"
 check_count "$prefix/count"
-ldd "$prefix/count" | grep -q "libcmt.so" || { echo "install_test: pkg-config did not link the shared libcmt" >&2; exit 1; }
+# Whether PROGRAM loads the shared libcmt.  grep reads all of ldd's output:
+# `ldd | grep -q` under pipefail failed now and then, ldd killed by SIGPIPE
+# when grep had its match and left.
+links_shared_libcmt() { [ "$(ldd "$1" | grep -c 'libcmt\.so')" != 0 ]; }
+links_shared_libcmt "$prefix/count" || { echo "install_test: pkg-config did not link the shared libcmt" >&2; exit 1; }
 
 api=$(grep -oE '^CMT_API [^(]*\bcmt_[a-z0-9_]+\(' "$prefix/include/cmt.h" | grep -oE 'cmt_[a-z0-9_]+\(' | tr -d '(' | sort)
 exported=$(nm -D --defined-only "$libdir/libcmt.so" | awk '$2 == "T" || $2 == "i" || $2 == "D" || $2 == "B" {print $3}' | sort)
@@ -91,7 +95,7 @@ cmake -S "$prefix/user" -B "$prefix/user/build" -DCMAKE_PREFIX_PATH="$prefix" -D
 cmake --build "$prefix/user/build" >/dev/null
 check_count "$prefix/user/build/count"
 check_count "$prefix/user/build/count_static"
-ldd "$prefix/user/build/count_static" | grep -q "libcmt.so" && { echo "install_test: cmt::cmt_static is shared" >&2; exit 1; }
+links_shared_libcmt "$prefix/user/build/count_static" && { echo "install_test: cmt::cmt_static is shared" >&2; exit 1; }
 
 # The installed cmtrecord finds the installed library, wherever the prefix.
 "$prefix/bin/cmtrecord" -q -o "$prefix/sort.cmt" -- sort "$samples/every-call.trace" > /dev/null
