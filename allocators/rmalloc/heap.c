@@ -86,6 +86,12 @@ static inline uint32_t *owner_word(const rm_heap *h, uint32_t u, uint32_t units)
     return (uint32_t *)(at(h, u + units) - OWNER_BYTES);
 }
 
+/* The block at U of UNITS units belongs to slot INDEX. */
+static inline void set_owner(const rm_heap *h, uint32_t u, uint32_t units, uint32_t index)
+{
+    *owner_word(h, u, units) = index + 1;
+}
+
 static inline unsigned bin_of(uint32_t units)
 {
     return 31u - (unsigned)__builtin_clz(units);
@@ -458,12 +464,11 @@ static inline uint32_t align_up(uint32_t u, uint32_t align)
  * or more (ALL: to the top); the space it passed over and did not fill
  * becomes one hole, where the next one goes on.  (Started again from the
  * lowest hole each time, a Python replay's frees made each step slide
- * 8 MB a few bytes down, 1.26 M times.)  Returns whether it reached the
- * top. */
-static bool compact(rm_heap *h, uint64_t budget)
+ * 8 MB a few bytes down, 1.26 M times.) */
+static void compact(rm_heap *h, uint64_t budget)
 {
     if (h->flags & RM_NO_COMPACTION)
-        return false;
+        return;
     uint64_t t0 = now_ns(), moved = 0, stuck = 0;
     uint32_t pos = h->first_hole < h->top ? h->first_hole : h->top;
     /* A step goes on where the last stopped, if that is a block start
@@ -522,7 +527,6 @@ static bool compact(rm_heap *h, uint64_t budget)
     h->compact_ns += took;
     if (took > h->longest_compact_ns)
         h->longest_compact_ns = took;
-    return whole;
 }
 
 /* The hole units a compaction can close: all but those it left before
@@ -669,7 +673,7 @@ static rm_handle_t heap_alloc(rm_heap *h, size_t size, unsigned align_shift)
         h->failures++;
         return RM_INVALID_HANDLE;
     }
-    *owner_word(h, u, need) = index + 1;
+    set_owner(h, u, need, index);
     h->slots[index].where = u;
     h->live_blocks++;
     h->live_units += need;
@@ -775,7 +779,7 @@ static bool resize_in_place(rm_heap *h, uint32_t index, uint32_t need)
         mark(h, u + need);
         release_run(h, u + need, units - need);
     }
-    *owner_word(h, u, need) = index + 1;
+    set_owner(h, u, need, index);
     h->live_units += (uint64_t)need - old;
     return true;
 }
@@ -808,7 +812,7 @@ static bool grow_by_sliding(rm_heap *h, uint32_t index, uint32_t need)
     if (h->top > end)
         shift_marks_up(h, end, h->top, delta);
     raise_top(h, h->top + delta);
-    *owner_word(h, u, need) = index + 1;
+    set_owner(h, u, need, index);
     h->live_units += delta;
     h->compact_ns += now_ns() - t0;
     return true;
@@ -833,10 +837,17 @@ static void move_block(rm_heap *h, uint32_t index, uint32_t old, uint32_t to, ui
     uint32_t from = h->slots[index].where;
     uint32_t keep = (old < need ? old : need) * UNIT - OWNER_BYTES;
     memcpy(at(h, to), at(h, from), keep);
-    *owner_word(h, to, need) = index + 1;
+    set_owner(h, to, need, index);
     h->slots[index].where = to;
     h->live_units += (uint64_t)need - old;
     release_run(h, from, old);
+}
+
+/* Room for the block of slot INDEX to grow to NEED units where it stands:
+ * into the holes after it and the top, or by sliding what lies above. */
+static bool grow_where_it_stands(rm_heap *h, uint32_t index, uint32_t need)
+{
+    return resize_in_place(h, index, need) || grow_by_sliding(h, index, need);
 }
 
 static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
@@ -862,7 +873,7 @@ static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
          * above the lowest hole: at most MOVE_RATIO times as much. */
         if (movable_units(h) && h->top - h->first_hole <= (uint64_t)MOVE_RATIO * need)
             compact(h, COMPACT_STEP);
-        if (resize_in_place(h, index, need) || grow_by_sliding(h, index, need))
+        if (grow_where_it_stands(h, index, need))
             return 0;
     }
     /* place() may compact and move this block: move_block reads where it
@@ -870,7 +881,7 @@ static int heap_realloc(rm_heap *h, rm_handle_t *handle, size_t size)
     if (to == NONE && (to = place(h, need, align)) == NONE) {
         /* No room for a second copy even in the compacted heap (place's
          * last resort): room for the growth alone, where it stands. */
-        if (!(h->flags & RM_NO_COMPACTION) && (resize_in_place(h, index, need) || grow_by_sliding(h, index, need)))
+        if (!(h->flags & RM_NO_COMPACTION) && grow_where_it_stands(h, index, need))
             return 0;
         h->failures++;
         return -1;
