@@ -141,10 +141,8 @@ bool rmi_set_align(rm_heap *h, uint32_t index, unsigned align_shift)
 /* The recent entry of slot INDEX, or NULL. */
 static recent_lock *recent_of(rm_heap *h, uint32_t index)
 {
-    for (unsigned i = 0; i < RECENT_LOCKS; i++)
-        if (h->recent[i].key == index + 1u)
-            return &h->recent[i];
-    return NULL;
+    unsigned i = rmi_recent_of(h, index);
+    return i < RECENT_LOCKS ? &h->recent[i] : NULL;
 }
 
 bool rmi_lock_slot(rm_heap *h, uint32_t index)

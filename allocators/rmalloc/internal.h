@@ -138,13 +138,23 @@ RMI_HIDDEN bool rmi_lock_slot(rm_heap *h, uint32_t index);
 /* One lock fewer, if it has any. */
 RMI_HIDDEN void rmi_unlock_slot(rm_heap *h, uint32_t index);
 
+/* Which of the recent locks is slot INDEX's, or RECENT_LOCKS if none
+ * (INDEX NONE: an empty entry, whose key is 0). */
+static inline unsigned rmi_recent_of(const rm_heap *h, uint32_t index)
+{
+    unsigned i = 0;
+    while (i < RECENT_LOCKS && h->recent[i].key != index + 1u)
+        i++;
+    return i;
+}
+
 static inline unsigned rmi_locks(const rm_heap *h, uint32_t index)
 {
     if (!h->locked)
         return 0; /* the common case: nothing locked, no lookup */
-    for (unsigned i = 0; i < RECENT_LOCKS; i++)
-        if (h->recent[i].key == index + 1u)
-            return h->recent[i].locks;
+    unsigned i = rmi_recent_of(h, index);
+    if (i < RECENT_LOCKS)
+        return h->recent[i].locks;
     const side *s = rmi_side_find(h, index);
     return s ? s->locks : 0;
 }
