@@ -206,7 +206,8 @@ CMT_API uint64_t cmt_output_bytes(const cmt_output *out);
 
 /* ------------------------------------------------------------ text input */
 
-/* The text formats a trace may come in. */
+/* The formats a trace may come in besides .cmt (which its magic number
+ * names): the text ones, and the original cmt tools' binary files. */
 typedef enum cmt_format {
     CMT_FORMAT_AUTO,  /* decided from the first lines */
     CMT_FORMAT_TEXT,  /* malloc(8) = 81d220b48<1>: the cmt text trace */
@@ -216,11 +217,12 @@ typedef enum cmt_format {
     CMT_FORMAT_MTRACE, /* glibc mtrace() logs */
     CMT_FORMAT_MEMTRACE, /* the rmalloc project's valgrind memtrace: >>> N|F|L|S|M addr size */
     CMT_FORMAT_OPS,    /* the rmalloc project's ops files: handle N|F|L|S|M addr size */
+    CMT_FORMAT_CMT0,   /* the original cmt tools' binary files (read by cmt_source_open only) */
     CMT_FORMAT_COUNT
 } cmt_format;
 
 /* The name of FORMAT as -f spells it ("auto", "text", "kdump", "valgrind",
- * "dtrace", "mtrace", "memtrace", "ops"). */
+ * "dtrace", "mtrace", "memtrace", "ops", "cmt0"). */
 CMT_API const char *cmt_format_name(cmt_format format);
 
 /* The format called NAME; returns 0, or -1 if there is none. */
@@ -283,7 +285,9 @@ CMT_API void cmt_text_close(cmt_text_reader *reader);
  * CMT_EVENT_TEXT_MAX bytes), e.g. "realloc(81d220b48<1>, 16) = 81d3b83a0<2>\n"
  * or, for an access, "store(81d3b83a0<2>+8, 4)\n" (block+offset, bytes).
  * Addresses are printed in hex without 0x as the original tools did, NULL
- * as 0x0.  Returns the length written. */
+ * as 0x0.  An event's time and thread, where known, come first:
+ * "@1.000000250 t2 free(0<7>)\n" (seconds, to the nanosecond), so that the
+ * text keeps all a .cmt file does.  Returns the length written. */
 CMT_API size_t cmt_format_event(char *buf, const cmt_event *ev);
 
 /* --------------------------------------------------------- binary output */
@@ -350,8 +354,10 @@ CMT_API void cmt_reader_close(cmt_reader *reader);
 
 /* ------------------------------------------------------------ any trace */
 
-/* A trace of either kind, for tools that take both: a .cmt file (known by
- * its magic number) or a text trace in any format cmt_text_open reads. */
+/* A trace of any kind, for tools that take them all: a .cmt file (known by
+ * its magic number), a file of the original cmt tools (known by its first
+ * record, or -f cmt0), or a text trace in any format cmt_text_open
+ * reads. */
 typedef struct cmt_source cmt_source;
 
 /* Opens PATH ("-" for standard input); OPTIONS (NULL: -f auto) apply to a
@@ -384,11 +390,15 @@ CMT_API const char *cmt_source_name(const cmt_source *source);
  * a terminal), for a progress line. */
 CMT_API void cmt_source_progress(const cmt_source *source, uint64_t *done, uint64_t *total);
 
+/* What SOURCE is read as: ".cmt", "cmt0", or the text format's name as
+ * -f spells it (what auto chose). */
+CMT_API const char *cmt_source_format_name(const cmt_source *source);
+
 /* True for a text trace, whose events carry the program's addresses; a
- * .cmt file keeps none. */
+ * .cmt file keeps none, nor did the original tools' files. */
 CMT_API bool cmt_source_has_addresses(const cmt_source *source);
 
-/* The text reader behind SOURCE, for its counts; NULL for a .cmt file. */
+/* The text reader behind SOURCE, for its counts; NULL for a binary file. */
 CMT_API const cmt_text_reader *cmt_source_text(const cmt_source *source);
 
 /* Closes SOURCE and the file it read (NULL: nothing). */

@@ -1,9 +1,9 @@
 /*
- * source.c - the top of the library: a trace of either kind behind one
- * interface (cmt_source), the one the tools read through.  The first four
- * bytes say whether it is a .cmt file or a text trace, and the input is
- * then handed, unread, to the reader it needs (so standard input works
- * too).
+ * source.c - the top of the library: a trace of any kind behind one
+ * interface (cmt_source), the one the tools read through.  The first bytes
+ * say whether it is a .cmt file, a file of the original cmt tools or a
+ * text trace, and the input is then handed, unread, to the reader it needs
+ * (so standard input works too).
  */
 #include "format/codes.h"
 
@@ -11,6 +11,7 @@
 
 struct cmt_source {
     cmt_reader *binary;
+    cmti_cmt0_reader *original;
     cmt_text_reader *text;
     bool salvage, damaged;
     char name[256];
@@ -60,8 +61,11 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         return NULL;
     }
     const uint8_t *first = in.buf + in.start;
+    cmt_format format = options ? options->format : CMT_FORMAT_AUTO;
     bool binary = got >= (ptrdiff_t)sizeof CMT_MAGIC && memcmp(first, CMT_MAGIC, sizeof CMT_MAGIC) == 0;
-    if (!binary && refuse_non_traces(in.name, first, (size_t)got, err, errlen) < 0) {
+    bool original = format == CMT_FORMAT_CMT0 ||
+                    (format == CMT_FORMAT_AUTO && !binary && cmti_looks_like_cmt0(first, (size_t)got));
+    if (!binary && !original && refuse_non_traces(in.name, first, (size_t)got, err, errlen) < 0) {
         cmti_input_close(&in);
         return NULL;
     }
@@ -72,11 +76,13 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         return NULL;
     }
     snprintf(s->name, sizeof s->name, "%s", in.name);
-    if (binary)
+    if (original)
+        s->original = cmti_cmt0_open_input(&in, err, errlen);
+    else if (binary)
         s->binary = cmti_reader_open_input(&in, err, errlen);
     else
         s->text = cmti_text_open_input(&in, path, options, err, errlen);
-    if (!s->binary && !s->text) {
+    if (!s->binary && !s->original && !s->text) {
         cmti_free(s);
         return NULL;
     }
@@ -85,7 +91,9 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
 
 int cmt_source_next(cmt_source *s, cmt_event *ev)
 {
-    int rc = s->binary ? cmt_reader_next(s->binary, ev) : cmt_text_next(s->text, ev);
+    int rc = s->binary     ? cmt_reader_next(s->binary, ev)
+             : s->original ? cmti_cmt0_next(s->original, ev)
+                           : cmt_text_next(s->text, ev);
     if (rc < 0 && s->salvage) {
         s->damaged = true;
         return 0; /* the events before the damage are the trace */
@@ -95,7 +103,9 @@ int cmt_source_next(cmt_source *s, cmt_event *ev)
 
 void cmt_source_progress(const cmt_source *s, uint64_t *done, uint64_t *total)
 {
-    const cmti_input *in = s->binary ? cmti_reader_input(s->binary) : cmti_text_input(s->text);
+    const cmti_input *in = s->binary     ? cmti_reader_input(s->binary)
+                           : s->original ? cmti_cmt0_input(s->original)
+                                         : cmti_text_input(s->text);
     *done = cmti_input_position(in);
     *total = in->size;
 }
@@ -112,7 +122,15 @@ bool cmt_source_damaged(const cmt_source *s)
 
 const char *cmt_source_error(const cmt_source *s)
 {
-    return s->binary ? cmt_reader_error(s->binary) : cmt_text_error(s->text);
+    return s->binary     ? cmt_reader_error(s->binary)
+           : s->original ? cmti_cmt0_error(s->original)
+                         : cmt_text_error(s->text);
+}
+
+const char *cmt_source_format_name(const cmt_source *s)
+{
+    return s->binary ? ".cmt" : s->original ? cmt_format_name(CMT_FORMAT_CMT0)
+                                            : cmt_format_name(cmt_text_stats_of(s->text)->format);
 }
 
 const char *cmt_source_name(const cmt_source *s)
@@ -135,6 +153,7 @@ void cmt_source_close(cmt_source *s)
     if (!s)
         return;
     cmt_reader_close(s->binary);
+    cmti_cmt0_close(s->original);
     cmt_text_close(s->text);
     cmti_free(s);
 }

@@ -119,6 +119,38 @@ void encode_events(const char *path, const cmt_event *events, size_t n, int leve
     cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
 }
 
+/* A number of the original format: 7 bits a byte, the last byte's high
+ * bit set. */
+static size_t put_cmt0_number(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n] = v & 0x7f;
+        v >>= 7;
+        p[n++] |= v ? 0 : 0x80;
+    } while (v);
+    return n;
+}
+
+void encode_cmt0(const char *path, const cmt_event *events, size_t n)
+{
+    uint8_t *buf = malloc(n * 15 + 1), *p = buf;
+    uint64_t newest = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmt_event *ev = &events[i];
+        cr_assert(ev->op == CMT_OP_MALLOC || ev->op == CMT_OP_REALLOC || ev->op == CMT_OP_FREE, "event %zu", i);
+        p += put_cmt0_number(p, ev->op == CMT_OP_FREE ? 0 : ev->size);
+        p += put_cmt0_number(p, ev->arg_tag ? newest + 1 - ev->arg_tag : 0);
+        if (ev->op != CMT_OP_FREE) {
+            cr_assert_eq(ev->tag, newest + 1, "event %zu", i);
+            p += put_cmt0_number(p, 1);
+            newest = ev->tag;
+        }
+    }
+    write_file(path, buf, (size_t)(p - buf));
+    free(buf);
+}
+
 const char *encode_trace(const char *text, const char *cmt)
 {
     char err[512];

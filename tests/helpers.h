@@ -36,6 +36,11 @@ int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(pri
 /* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
 void encode_events(const char *path, const cmt_event *events, size_t n, int level);
 
+/* Writes N events as the original cmt tools' trace2cmt wrote them (the
+ * format cmt0, docs/FORMAT.md): malloc, realloc and free only, their tags
+ * counting up by one from 1. */
+void encode_cmt0(const char *path, const cmt_event *events, size_t n);
+
 /* Encodes the trace at TEXT (any format the library reads) into a .cmt
  * file at CMT, as trace2cmt does, through the library; returns CMT. */
 const char *encode_trace(const char *text, const char *cmt);

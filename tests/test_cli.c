@@ -271,6 +271,46 @@ Test(cli, the_hmmer_trace_replays_its_first_block_freed_last)
     free(out);
 }
 
+/* 456.hmmer as the original trace2cmt wrote it (its README: 530,655
+ * bytes) reads as its text does, into the very same .cmt, and replays
+ * with tag 1 freed near its end, which the original cmtreplay refused; the
+ * original's -s form has its tags. */
+Test(cli, the_hmmer_trace_in_the_original_binary_format_reads_as_its_text)
+{
+    const char *hmmer = shared_trace("456.hmmer.test.txt.bz2");
+    if (!hmmer)
+        cr_skip_test("456.hmmer is not in " CMT_SHARED_TRACES);
+    const char *text = scratch_path("h.txt"), *original = scratch_path("h.cmt0");
+    const char *from_text = scratch_path("ht.cmt"), *from_original = scratch_path("ho.cmt");
+    cr_assert_eq(runf(NULL, NULL, "bzcat %s > %s", hmmer, text), 0);
+    char err[512];
+    cmt_source *s = cmt_source_open(text, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    size_t n = 0;
+    cmt_event *events = malloc(200000 * sizeof *events);
+    while (n < 200000 && cmt_source_next(s, &events[n]) > 0)
+        n++;
+    cmt_source_close(s);
+    cr_assert_eq(n, 180216);
+    encode_cmt0(original, events, n);
+    free(events);
+    size_t len;
+    free(read_file(original, &len));
+    cr_assert_eq(len, 530655);
+    char *out, *errs;
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s", T2C, from_text, text), 0);
+    cr_assert_eq(runf(NULL, &errs, "%s -o %s %s", T2C, from_original, original), 0);
+    cr_assert(strstr(errs, "trace2cmt: 180216 events, ") && strstr(errs, ", read as cmt0\n"), "%s", errs);
+    free(errs);
+    cr_assert_eq(runf(NULL, NULL, "cmp %s %s", from_text, from_original), 0);
+    cr_assert_eq(runf(&out, NULL, "%s -q -f cmt0 -s %s | tail -n 5 | grep -n '<1>'", T2C, original), 0);
+    cr_assert_str_eq(out, "1:free(0<1>)\n");
+    free(out);
+    cr_assert_eq(runf(&out, NULL, "%s --json %s", REPLAY, original), 0);
+    cr_assert(strstr(out, "\"events\": 180216,") && strstr(out, "\"end_live_blocks\": 1,"), "%s", out);
+    free(out);
+}
+
 Test(cli, rmalloc_knobs_timeline_and_the_max_memory_experiment)
 {
     const char *cmt = encoded_sample("", "py.cmt");

@@ -1,7 +1,8 @@
 /*
  * test_format.c - the .cmt writer and reader: round trips, and every way a
- * file can be cut or damaged.
+ * file can be cut or damaged; and the reader of the original tools' files.
  */
+#include "cmt_internal.h"
 #include "helpers.h"
 
 #include <criterion/criterion.h>
@@ -583,4 +584,204 @@ Test(slots, unique_among_live_blocks_and_below_the_peak_in_text_and_cmt)
     write_text(odd, "malloc(16) = 0x10\nmalloc(16) = 0x20\nmalloc(32) = 0x10\n"
                     "realloc(0x20, 64) = 0x20\nfree(0x10)\nmalloc(8) = 0x30\n");
     cr_assert_eq(check_slots(odd), 2);
+}
+
+/* ------------------------------------------------ the original tools' files */
+
+TestSuite(cmt0, .fini = scratch_cleanup);
+
+/* Reads PATH through a source with FORMAT; the events, their count in *N,
+ * the last return in *RC, the message in ERR. */
+static cmt_event *read_source(const char *path, cmt_format format, size_t *n, int *rc, char *err, size_t errlen)
+{
+    cmt_text_options options = {.format = format};
+    cmt_source *s = cmt_source_open(path, &options, err, errlen);
+    *n = 0;
+    if (!s) {
+        *rc = -2;
+        return NULL;
+    }
+    cr_assert_str_eq(cmt_source_format_name(s), format == CMT_FORMAT_CMT0 || format == CMT_FORMAT_AUTO
+                                                      ? "cmt0" : cmt_format_name(format));
+    cr_assert_not(cmt_source_has_addresses(s));
+    size_t cap = 64;
+    cmt_event *events = malloc(cap * sizeof *events);
+    while ((*rc = cmt_source_next(s, &events[*n])) > 0)
+        if (++*n == cap)
+            events = realloc(events, (cap *= 2) * sizeof *events);
+    snprintf(err, errlen, "%s", cmt_source_error(s));
+    cmt_source_close(s);
+    return events;
+}
+
+/* Five records as the original trace2cmt wrote them, the last the free of
+ * tag 1 that the original cmtreplay refused ("oldtag >= oldnewtag"). */
+static const uint8_t ORIGINAL[] = {
+    0x98, 0x80, 0x81,       /* malloc(24): size 24, no block freed, tag 1 (a step of 1) */
+    0x2c, 0x82, 0x80, 0x81, /* malloc(300): 300 = 0x2c + 2 << 7; tag 2 */
+    0x90, 0x81, 0x81,       /* realloc(<2>, 16): the newest (1 back), tag 3 */
+    0x80, 0x81,             /* free(<3>) */
+    0x80, 0x83,             /* free(<1>): 3 back from tag 3 */
+};
+
+Test(cmt0, the_original_trace2cmt_s_files_read_the_free_of_tag_1_too)
+{
+    const char *path = scratch_path("original");
+    write_file(path, ORIGINAL, sizeof ORIGINAL);
+    size_t n;
+    int rc;
+    char err[512];
+    cmt_event *ev = read_source(path, CMT_FORMAT_AUTO, &n, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(n, 5);
+    const cmt_event want[] = {
+        {.op = CMT_OP_MALLOC, .size = 24, .count = 1, .tag = 1},
+        {.op = CMT_OP_MALLOC, .size = 300, .count = 1, .tag = 2},
+        {.op = CMT_OP_REALLOC, .size = 16, .count = 1, .tag = 3, .arg_tag = 2},
+        {.op = CMT_OP_FREE, .count = 1, .arg_tag = 3},
+        {.op = CMT_OP_FREE, .count = 1, .arg_tag = 1},
+    };
+    for (size_t i = 0; i < n; i++) {
+        cmt_event w = want[i];
+        w.slot = ev[i].slot; /* slots are the reader's to choose, and checked elsewhere */
+        w.arg_slot = ev[i].arg_slot;
+        cr_assert(cmt_event_same(&ev[i], &w), "event %zu", i);
+    }
+    free(ev);
+    /* And its text is the original's -s form, tags and all. */
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s/trace2cmt -q -s %s", CMT_TOOLS, path), 0);
+    cr_assert_str_eq(out, "malloc(24) = 0<1>\nmalloc(300) = 0<2>\nrealloc(0<2>, 16) = 0<3>\nfree(0<3>)\nfree(0<1>)\n");
+    free(out);
+}
+
+/* A random trace of malloc, realloc and free, with sizes of every length
+ * the format's numbers take (up to 2^32 - 1). */
+static cmt_event *random_calls(size_t n, unsigned seed)
+{
+    cmt_event *events = calloc(n, sizeof *events);
+    uint64_t *live = malloc(n * sizeof *live), next = 1;
+    size_t nlive = 0;
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        cmt_event *ev = &events[i];
+        ev->count = 1;
+        int dice = rand() % 10;
+        if (nlive && dice < 4) {
+            size_t k = rand() % 2 ? nlive - 1 : (size_t)rand() % nlive;
+            *ev = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = live[k]};
+            live[k] = live[--nlive];
+            continue;
+        }
+        ev->size = 1 + (uint64_t)rand() % ((uint64_t)1 << (rand() % 32));
+        ev->tag = next++;
+        if (nlive && dice < 6) {
+            size_t k = (size_t)rand() % nlive;
+            ev->op = CMT_OP_REALLOC;
+            ev->arg_tag = live[k];
+            live[k] = ev->tag;
+        } else {
+            ev->op = CMT_OP_MALLOC;
+            live[nlive++] = ev->tag;
+        }
+    }
+    free(live);
+    return events;
+}
+
+Test(cmt0, random_traces_read_back_as_written_plain_and_through_zstd)
+{
+    for (unsigned seed = 1; seed <= 4; seed++) {
+        size_t n = 5000;
+        cmt_event *events = random_calls(n, seed);
+        const char *path = scratch_path("random.cmt0");
+        encode_cmt0(path, events, n);
+        for (int zstd = 0; zstd < 2; zstd++) {
+            if (zstd)
+                cr_assert_eq(runf(NULL, NULL, "zstd -q -f %s -o %s.zst", path, path), 0);
+            size_t got;
+            int rc;
+            char err[512], name[600];
+            snprintf(name, sizeof name, "%s%s", path, zstd ? ".zst" : "");
+            cmt_event *back = read_source(name, seed % 2 ? CMT_FORMAT_CMT0 : CMT_FORMAT_AUTO, &got, &rc, err,
+                                          sizeof err);
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert_eq(got, n);
+            for (size_t i = 0; i < n; i++) {
+                back[i].slot = back[i].arg_slot = 0;
+                cr_assert(cmt_event_same(&events[i], &back[i]), "seed %u, event %zu", seed, i);
+            }
+            free(back);
+        }
+        free(events);
+    }
+}
+
+Test(cmt0, a_file_cut_inside_a_record_is_an_error_naming_its_byte)
+{
+    /* The format has no end record: a cut between records is a shorter
+     * trace, a cut inside one an error at the record's first byte. */
+    static const size_t record_ends[] = {3, 7, 10, 12, 14};
+    const char *path = scratch_path("cut");
+    for (size_t len = 1; len < sizeof ORIGINAL; len++) {
+        write_file(path, ORIGINAL, len);
+        size_t n, whole = 0, start = 0;
+        for (size_t i = 0; i < 5 && record_ends[i] <= len; i++)
+            start = record_ends[i], whole++;
+        int rc;
+        char err[512];
+        free(read_source(path, CMT_FORMAT_CMT0, &n, &rc, err, sizeof err));
+        cr_assert_eq(n, whole, "cut at %zu", len);
+        if (start == len) {
+            cr_assert_eq(rc, 0, "cut at %zu: %s", len, err);
+        } else {
+            char want[64];
+            snprintf(want, sizeof want, "byte %zu: truncated", start);
+            cr_assert_eq(rc, -1, "cut at %zu", len);
+            cr_assert(strstr(err, want) && strstr(err, path), "cut at %zu: %s", len, err);
+        }
+    }
+}
+
+Test(cmt0, records_the_original_writer_could_not_have_written_are_errors)
+{
+    static const struct {
+        uint8_t bytes[16];
+        size_t len;
+        const char *message;
+    } cases[] = {
+        {{0x98, 0x80, 0x81, 0x80, 0x80}, 5, "byte 3: corrupt: a record with neither a size nor a block to free"},
+        {{0x98, 0x80, 0x81, 0x80, 0x82}, 5, "byte 3: corrupt: frees a block older than the first"},
+        {{0x98, 0x80, 0x81, 0x80, 0x81, 0x80, 0x81}, 7, "byte 5: corrupt: frees a block that is not live"},
+        {{0x98, 0x80, 0x81, 0x98, 0x80, 0x80}, 6, "byte 3: corrupt: an allocation without a new tag"},
+        {{0x98, 0x80, 0x81, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80}, 9, "byte 3: corrupt: a number longer than 5 bytes"},
+        {{0x98, 0x80, 0x81, 0x98, 0x80, 0x00, 0x00, 0x00, 0x00, 0x90}, 10, "byte 3: corrupt: a new tag past 2^32"},
+    };
+    const char *path = scratch_path("bad");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(path, cases[i].bytes, cases[i].len);
+        size_t n;
+        int rc;
+        char err[512];
+        free(read_source(path, CMT_FORMAT_CMT0, &n, &rc, err, sizeof err));
+        cr_assert_eq(rc, -1, "case %zu", i);
+        cr_assert(strstr(err, cases[i].message), "case %zu: %s", i, err);
+    }
+    /* And none of them is taken for a text trace by a reader asked for one. */
+    char err[512];
+    cmt_text_options cmt0 = {.format = CMT_FORMAT_CMT0};
+    cr_assert_null(cmt_text_open(path, &cmt0, err, sizeof err));
+    cr_assert(strstr(err, "cmt0 is a binary format"), "%s", err);
+}
+
+Test(cmt0, only_a_first_malloc_of_tag_1_is_taken_for_one)
+{
+    cr_assert(cmti_looks_like_cmt0(ORIGINAL, sizeof ORIGINAL));
+    static const uint8_t utf8_text[] = "\xef\xbb\xbfmalloc(8) = 0x10\n"; /* a byte-order mark */
+    static const uint8_t free_first[] = {0x80, 0x81};
+    static const uint8_t no_tag[] = {0x98, 0x80, 0x80};
+    cr_assert_not(cmti_looks_like_cmt0(utf8_text, sizeof utf8_text - 1));
+    cr_assert_not(cmti_looks_like_cmt0(free_first, sizeof free_first));
+    cr_assert_not(cmti_looks_like_cmt0(no_tag, sizeof no_tag));
+    cr_assert_not(cmti_looks_like_cmt0((const uint8_t *)"malloc(8)", 9));
 }

@@ -353,6 +353,60 @@ static void expect_second_lines_bad(const char *first, const char *const *bad, s
     }
 }
 
+/* Times and threads in the text: "@SECONDS tTHREAD " before the call,
+ * where known, so that text -> .cmt -> text loses nothing. */
+Test(text, times_and_threads_print_before_the_call_and_read_back)
+{
+    char line[CMT_EVENT_TEXT_MAX];
+    cmt_event ev = {.op = CMT_OP_FREE, .count = 1, .arg_tag = 7, .time = 1000000250, .thread = 2};
+    cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "@1.000000250 t2 free(0<7>)\n");
+    ev = (cmt_event){.op = CMT_OP_MALLOC, .count = 1, .size = 8, .tag = 1, .time = UINT64_MAX, .thread = UINT32_MAX};
+    size_t n = cmt_format_event(line, &ev);
+    cr_assert_str_eq(line, "@18446744073.709551615 t4294967295 malloc(8) = 0<1>\n");
+    cr_assert_eq(n, strlen(line));
+    parsed p = parse_as("@0.5 t3 malloc(8) = 0x10\n"
+                        "t1 realloc(0x10, 16) = 0x20\n"
+                        "@1536334807.907404 free(0x20)   # annotated\n"
+                        "@2 t0 malloc(1) = 0x30\n",
+                        CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, CMT_FORMAT_TEXT);
+    cr_assert_eq(p.n, 4);
+    cr_assert(p.events[0].time == 500000000 && p.events[0].thread == 3);
+    cr_assert(p.events[1].time == 0 && p.events[1].thread == 1);
+    cr_assert(p.events[2].time == 1536334807907404000ULL && p.events[2].thread == 0);
+    cr_assert(p.events[3].time == 2000000000 && p.events[3].thread == 0);
+    static const char *const bad[] = {
+        "@ malloc(8) = 0x40",     "@x malloc(8) = 0x40",   "@99999999999 malloc(8) = 0x40",
+        "t4294967296 malloc(8) = 0x40", "t malloc(8) = 0x40", "t2 @1 malloc(8) = 0x40",
+    };
+    expect_second_lines_bad("malloc(1) = 0x10", bad, sizeof bad / sizeof bad[0], CMT_FORMAT_TEXT);
+}
+
+/* Every kind of event, timed or not, on threads or not, through .cmt and
+ * its text and back: the same events, and the same .cmt, byte for byte. */
+Test(text, text_of_a_cmt_file_converts_back_to_the_same_file)
+{
+    for (unsigned seed = 1; seed <= 6; seed++) {
+        size_t n = 3000;
+        cmt_event *events = random_events(n, seed);
+        const char *cmt = scratch_path("a.cmt"), *text = scratch_path("a.txt"), *again = scratch_path("b.cmt");
+        encode_events(cmt, events, n, CMT_DEFAULT_LEVEL);
+        cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -s %s -o %s && %s/trace2cmt -q %s -o %s", CMT_TOOLS, cmt, text,
+                          CMT_TOOLS, text, again), 0, "seed %u", seed);
+        cr_assert_eq(runf(NULL, NULL, "cmp %s %s", cmt, again), 0, "seed %u", seed);
+        size_t got;
+        int rc;
+        cmt_event *back = decode_events(again, &got, &rc, NULL, 0);
+        cr_assert_eq(got, n);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(cmt_event_same(&events[i], &back[i]), "seed %u, event %zu", seed, i);
+        free(back);
+        free(events);
+    }
+}
+
 /* kdump -H: a thread id after the pid, kept as the thread of the events,
  * numbered 1, 2... in order of appearance as cmtrecord numbers them. */
 Test(text, kdump_thread_ids_are_kept)

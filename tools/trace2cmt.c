@@ -25,7 +25,8 @@ static void usage(void)
            "                     valgrind (--trace-malloc=yes output), dtrace (CHERI\n"
            "                     call-trace logs), mtrace (glibc MALLOC_TRACE files),\n"
            "                     memtrace (rmalloc's >>> N|F|L|S|M addr size), ops\n"
-           "                     (rmalloc's handle N|F|L|S|M addr size)\n"
+           "                     (rmalloc's handle N|F|L|S|M addr size), cmt0 (the\n"
+           "                     original cmt tools' binary files, also found by auto)\n"
            "      --pid N        valgrind: the process to read from a log of several\n"
            "                     (default: the one with most calls)\n"
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
@@ -129,10 +130,12 @@ static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, uint
     return 0;
 }
 
-/* The summary line: events, bytes, and for a text trace (STATS not NULL)
- * what it was read as and what was skipped. */
-static void print_summary(const options *o, uint64_t events, const cmt_text_stats *stats, uint64_t bytes)
+/* The summary line: events, bytes, what SOURCE was read as, and for a
+ * text trace what was skipped. */
+static void print_summary(const options *o, const cmt_source *source, uint64_t events, uint64_t bytes)
 {
+    const cmt_text_reader *text = cmt_source_text(source);
+    const cmt_text_stats *stats = text ? cmt_text_stats_of(text) : NULL;
     double per_event = events ? (double)bytes / (double)events : 0.0;
     fprintf(stderr, "%s: %llu events, %llu bytes, %.3f bytes/event", PROG, (unsigned long long)events,
             (unsigned long long)bytes, per_event);
@@ -142,11 +145,11 @@ static void print_summary(const options *o, uint64_t events, const cmt_text_stat
         fprintf(stderr, " (raw)");
     else
         fprintf(stderr, " (zstd -%d)", o->level);
+    fprintf(stderr, ", read as %s", cmt_source_format_name(source));
     if (!stats) {
-        fprintf(stderr, ", read as .cmt\n");
+        fputc('\n', stderr);
         return;
     }
-    fprintf(stderr, ", read as %s", cmt_format_name(stats->format));
     if (stats->format == CMT_FORMAT_VALGRIND && stats->processes > 1)
         fprintf(stderr, " (process %llu of %llu%s)", (unsigned long long)stats->pid,
                 (unsigned long long)stats->processes, o->text_options.pid ? "" : ", the one with most calls");
@@ -215,9 +218,8 @@ int main(int argc, char **argv)
     } else if (rc < 0) {
         cmt_output_abort(out);
     }
-    const cmt_text_reader *text = cmt_source_text(source);
     if (rc == 0 && !o.quiet)
-        print_summary(&o, events, text ? cmt_text_stats_of(text) : NULL, bytes);
+        print_summary(&o, source, events, bytes);
     if (rc == 0)
         cli_warn_salvaged(PROG, source, events);
     cmt_source_close(source);

@@ -219,4 +219,17 @@ cmt_text_reader *cmti_text_open_input(cmti_input *in, const char *path, const cm
 const cmti_input *cmti_reader_input(const cmt_reader *r);
 const cmti_input *cmti_text_input(const cmt_text_reader *t);
 
+/* The original cmt tools' binary format (format/cmt0.c), read behind
+ * cmt_source as the others are: open on an input it takes over, next
+ * (1, 0 at the end, -1 with a message naming the byte), error, close. */
+typedef struct cmti_cmt0_reader cmti_cmt0_reader;
+/* True if the N bytes at P start as the original trace2cmt started every
+ * file: a malloc of tag 1. */
+bool cmti_looks_like_cmt0(const uint8_t *p, size_t n);
+cmti_cmt0_reader *cmti_cmt0_open_input(cmti_input *in, char *err, size_t errlen);
+int cmti_cmt0_next(cmti_cmt0_reader *r, cmt_event *ev);
+const char *cmti_cmt0_error(const cmti_cmt0_reader *r);
+const cmti_input *cmti_cmt0_input(const cmti_cmt0_reader *r);
+void cmti_cmt0_close(cmti_cmt0_reader *r);
+
 #endif /* CMT_INTERNAL_H */

@@ -367,6 +367,7 @@ static const char *const format_names[CMT_FORMAT_COUNT] = {
     [CMT_FORMAT_MTRACE] = "mtrace",
     [CMT_FORMAT_MEMTRACE] = "memtrace",
     [CMT_FORMAT_OPS] = "ops",
+    [CMT_FORMAT_CMT0] = "cmt0",
 };
 
 const char *cmt_format_name(cmt_format format)

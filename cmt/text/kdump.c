@@ -62,18 +62,12 @@ static uint64_t timestamp_before(const char *start, const char *type_at)
         p--;
     if (p == start || p[-1] != ' ')
         return 0;
-    uint64_t seconds = 0, ns = 0, scale = 100000000;
     const char *dot = memchr(p, '.', (size_t)(type_at - p));
     if (!dot || dot == p || memchr(dot + 1, '.', (size_t)(type_at - dot - 1)))
         return 0;
-    for (const char *q = p; q < dot; q++) {
-        if (seconds > UINT64_MAX / 1000000000 / 10)
-            return 0;
-        seconds = seconds * 10 + (uint64_t)(*q - '0');
-    }
-    for (const char *q = dot + 1; q < type_at && scale; q++, scale /= 10)
-        ns += (uint64_t)(*q - '0') * scale;
-    return seconds * 1000000000 + ns;
+    scanner s = {p, type_at};
+    uint64_t ns;
+    return scan_seconds(&s, &ns) ? ns : 0;
 }
 
 /* kdump -H: the thread id after the pid at P ("  61039 100234 make"), as

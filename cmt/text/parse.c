@@ -12,6 +12,7 @@
  *     posix_memalign(64, 100) = 0x81d300040      (also aligned_alloc, memalign)
  *     store(81d3b83a0<2>+8, 4)                    (also load, modify: block+offset, bytes)
  *     free(81d3b83a0<2>)                          # annotations are ignored
+ *     @0.000012345 t2 malloc(8) = 0<3>             (the time in seconds and the thread, where known)
  *
  * The tagger (common/tagger.h) turns addresses into tags, by the rules the
  * recorder follows too.  Tags in the input
@@ -161,6 +162,11 @@ cmt_text_reader *cmti_text_open_input(cmti_input *in, const char *path, const cm
     if (options)
         t->options = *options;
     t->stats.format = t->options.format;
+    if (t->stats.format == CMT_FORMAT_CMT0) {
+        cmti_set_error(err, errlen, "%s: cmt0 is a binary format, read by cmt_source_open, not as text", t->in.name);
+        cmt_text_close(t);
+        return NULL;
+    }
     if (t->stats.format == CMT_FORMAT_AUTO)
         t->stats.format = detect_format(t, err, errlen);
     switch (t->stats.format) {
@@ -261,11 +267,33 @@ static int line_error(cmt_text_reader *t, const char *what)
 
 /* ------------------------------------------------------------- scanning */
 
+/* The time and the thread a line may start with, "@12.000000345 t2 ",
+ * into EV (0 for either, as when absent, is unknown); false if one is
+ * there but malformed. */
+static bool scan_when_and_who(scanner *s, cmt_event *ev)
+{
+    if (s->p < s->end && *s->p == '@') {
+        s->p++;
+        if (!scan_seconds(s, &ev->time))
+            return false;
+        skip_space(s);
+    }
+    if (s->end - s->p > 1 && s->p[0] == 't' && s->p[1] >= '0' && s->p[1] <= '9') {
+        uint64_t thread;
+        s->p++;
+        if (!scan_number(s, &thread) || thread > UINT32_MAX)
+            return false;
+        ev->thread = (uint32_t)thread;
+        skip_space(s);
+    }
+    return true;
+}
+
 line_kind cmti_scan_text_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     (void)ctx;
     cmt_event *ev = &l->ev;
-    if (!scan_op(s, &ev->op) || !scan_args(s, l))
+    if (!scan_when_and_who(s, ev) || !scan_op(s, &ev->op) || !scan_args(s, l))
         return LINE_BAD;
     if (cmt_op_allocates(ev->op) &&
         !(accept(s, '=') && scan_pointer(s, &ev->addr, &l->result_input_tag)))

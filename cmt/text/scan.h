@@ -79,6 +79,31 @@ static inline bool scan_number(scanner *s, uint64_t *v)
     return s->p > start;
 }
 
+/* Seconds, "1536334807.907404", as nanoseconds into *NS: digits, and
+ * after a dot up to 9 more that count (further ones are below a
+ * nanosecond).  False if there are no digits or it overflows 64 bits. */
+static inline bool scan_seconds(scanner *s, uint64_t *ns)
+{
+    const char *start = s->p;
+    uint64_t seconds = 0;
+    for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++) {
+        if (seconds > UINT64_MAX / 1000000000 / 10)
+            return false;
+        seconds = seconds * 10 + (uint64_t)(*s->p - '0');
+    }
+    if (s->p == start)
+        return false;
+    uint64_t part = 0, scale = 100000000;
+    if (s->p < s->end && *s->p == '.') {
+        for (s->p++; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++, scale /= 10)
+            part += (uint64_t)(*s->p - '0') * scale;
+    }
+    if (seconds * 1000000000 > UINT64_MAX - part)
+        return false;
+    *ns = seconds * 1000000000 + part;
+    return true;
+}
+
 static inline bool accept_word(scanner *s, const char *word)
 {
     size_t n = strlen(word);
