@@ -1,11 +1,14 @@
 /*
- * cmtbench - size and speed of the .cmt format, side by side with zstd -3
- * and xz -9 of the same text, for every trace in the folders it is given.
+ * cmtbench - size and speed of the .cmt format, side by side with zstd -3,
+ * zstd -19, xz -9 and zpaq -m5 of the same text, for every trace in the
+ * folders it is given.
  *
  *     cmtbench TRACE2CMT FOLDER...
  *
- * For each trace: bytes per event of the text, of zstd -3 and xz -9 of the
- * text, and of .cmt raw, at the default level and at -19; then the speed
+ * For each trace: bytes per event of the text, of zstd -3, zstd -19, xz -9
+ * and zpaq -m5 (context mixing, the smallest a general coder gets: of the
+ * text, or of the raw .cmt, whichever is smaller; "-" without Debian's
+ * zpaq), and of .cmt raw, at the default level and at -19; then the speed
  * of trace2cmt against zstd -3 on the same text file (whole commands, best
  * of five runs), and the speed of decoding .cmt against zstd -d.  Then,
  * for each trace, a second table: every allocator's footprint over the peak
@@ -74,6 +77,17 @@ static long long file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Bytes of PATH through zpaq -m5 (its archive, headers and all, as a user
+ * would keep it), or -1 without zpaq. */
+static long long zpaq_size(const char *path)
+{
+    char archive[512];
+    snprintf(archive, sizeof archive, "%s/zpaq.zpaq", scratch);
+    unlink(archive);
+    char *zpaq[] = {"zpaq", "a", archive, (char *)path, "-m5", NULL};
+    return timed_run(zpaq, NULL) < 0 ? -1 : file_size(archive);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -255,8 +269,9 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
 {
     const char *text = plain_text(path);
     long long text_bytes = text ? file_size(text) : -1;
-    char raw[512], dflt[512], max[512], zst[512], xz[512];
+    char raw[512], dflt[512], max[512], zst[512], zst19[512], xz[512];
     snprintf(raw, sizeof raw, "%s/raw.cmt", scratch);
+    snprintf(zst19, sizeof zst19, "%s/text.19.zst", scratch);
     snprintf(dflt, sizeof dflt, "%s/default.cmt", scratch);
     snprintf(max, sizeof max, "%s/max.cmt", scratch);
     snprintf(zst, sizeof zst, "%s/text.zst", scratch);
@@ -273,18 +288,25 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
     char *zstd3[] = {"zstd", "-3", "-q", "-f", "-o", zst, (char *)text, NULL};
     char *xz9[] = {"xz", "-9", "-c", (char *)text, NULL};
     char *unzstd[] = {"zstd", "-d", "-q", "-c", zst, NULL};
+    char *zstd19[] = {"zstd", "-19", "-q", "-f", "-o", zst19, (char *)text, NULL};
     double t_zstd = best_run(zstd3, NULL);
+    timed_run(zstd19, NULL);
     timed_run(xz9, xz);
+    long long zpaq_text = zpaq_size(text), zpaq_raw = zpaq_size(raw);
+    long long zpaq = zpaq_text < 0 || (zpaq_raw >= 0 && zpaq_raw < zpaq_text) ? zpaq_raw : zpaq_text;
     double t_unzstd = best_run(unzstd, NULL);
     unsigned long long events = 0;
     double cmt_rate = decode_rate(dflt, &events);
     double n = events ? (double)events : 1;
     double mb = (double)text_bytes / 1e6;
     bench_replays(trace2cmt, dflt, name);
-    printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name, events,
-           text_bytes / n, file_size(zst) / n, file_size(xz) / n, file_size(raw) / n,
-           file_size(dflt) / n, file_size(max) / n, mb / t_cmt, mb / t_zstd, cmt_rate / 1e6,
-           n / t_unzstd / 1e6);
+    char zpaq_cell[16] = "-";
+    if (zpaq >= 0)
+        snprintf(zpaq_cell, sizeof zpaq_cell, "%.3f", zpaq / n);
+    printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7s %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name, events,
+           text_bytes / n, file_size(zst) / n, file_size(zst19) / n, file_size(xz) / n, zpaq_cell,
+           file_size(raw) / n, file_size(dflt) / n, file_size(max) / n, mb / t_cmt, mb / t_zstd,
+           cmt_rate / 1e6, n / t_unzstd / 1e6);
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -306,10 +328,10 @@ int main(int argc, char **argv)
     printf("bytes per event (B/ev) and speed; encode = MB of text per second, whole command, best of %d;\n"
            "decode = million events per second (cmt: library, default level; zstd -d: whole command)\n\n",
            RUNS);
-    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "", "", "text", "zstd-3", "xz-9",
-           "cmt", "cmt", "cmt", "encode", "encode", "decode", "decode");
-    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "trace", "events", "B/ev", "B/ev",
-           "B/ev", "raw", "-3", "-19", "cmt", "zstd-3", "cmt", "zstd -d");
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "", "", "text", "zstd-3", "zstd-19",
+           "xz-9", "zpaq-m5", "cmt", "cmt", "cmt", "encode", "encode", "decode", "decode");
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "trace", "events", "B/ev", "B/ev",
+           "B/ev", "B/ev", "B/ev", "raw", "-3", "-19", "cmt", "zstd-3", "cmt", "zstd -d");
     for (int i = 2; i < argc; i++) {
         struct dirent **entries;
         int n = scandir(argv[i], &entries, NULL, by_name);

@@ -2,7 +2,8 @@
 # Installs what building and testing cmt needs on Debian, if it is missing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzstd-dev libjemalloc2 libcriterion-dev zstd xz-utils bzip2
-          gnuplot-nox fonts-liberation valgrind clang libclang-rt-14-dev libtcmalloc-minimal4 libmimalloc2.0)
+          gnuplot-nox fonts-liberation valgrind clang libclang-rt-14-dev libtcmalloc-minimal4 libmimalloc2.0
+          zpaq)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
