@@ -86,6 +86,7 @@ static int lifetime_note(char *buf, size_t len, const cmti_map_entry *e, uint64_
 
 #define WRITE_FAILED (-2)
 #define NO_MEMORY (-3)
+#define REFUSED (-4) /* the message is in err already */
 
 /* The result of a pass that ended with RC: 0 at the end of the trace, -1
  * for a read error (its message into ERR), a write error (ERR has it) or
@@ -321,11 +322,6 @@ static int layout_note(char *buf, size_t len, const layout *l, uint64_t addr, ui
 int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
-    if (!cmt_source_has_addresses(source)) {
-        snprintf(err, errlen, "%s: a .cmt file keeps no addresses: annotate a trace with them, such as "
-                              "the output of cmtreplay -a ALLOCATOR -v", cmt_source_name(source));
-        return -1;
-    }
     cmti_map live; /* tag -> BLOCK_BYTES, BLOCK_LINE, BLOCK_ADDRESS */
     cmti_ordered by_address = {0}; /* address -> bytes */
     int rc = cmti_map_init(&live, 3) < 0 || cmti_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
@@ -352,6 +348,14 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                     snprintf(note + n, sizeof note - n, ", %" PRIu64 " fewer pages", l.pages);
                 }
             }
+        }
+        if (ev.tag && !cmt_source_has_addresses(source)) {
+            /* A .cmt file says whether it keeps them by its first block. */
+            snprintf(err, errlen, "%s: a .cmt file that keeps no addresses: annotate a trace with them, such as "
+                                  "the output of cmtreplay -a ALLOCATOR -v, or a .cmt made with "
+                                  "--addresses (trace2cmt, cmtrecord)", cmt_source_name(source));
+            rc = REFUSED;
+            break;
         }
         if (ev.tag) {
             uint64_t bytes = cmt_event_bytes(&ev);

@@ -40,7 +40,7 @@ extern "C" {
  * it from here).  CMT_VERSION_NUMBER is what this header says;
  * cmt_version_number() what the library linked says. */
 #define CMT_VERSION_MAJOR 0
-#define CMT_VERSION_MINOR 1
+#define CMT_VERSION_MINOR 2
 #define CMT_VERSION_PATCH 0
 #define CMT_VERSION_NUMBER (CMT_VERSION_MAJOR * 10000 + CMT_VERSION_MINOR * 100 + CMT_VERSION_PATCH)
 #define CMT_STRINGIFY_(x) #x
@@ -303,6 +303,12 @@ CMT_API cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_
  * and its arg_tag a live block or 0.  Returns 0, or -1 with a message. */
 CMT_API int cmt_writer_write(cmt_writer *writer, const cmt_event *ev);
 
+/* From the first event on, keeps the address each event returns (the
+ * events' addr), as extension records of kind 4 (docs/FORMAT.md), for
+ * readers that lay blocks out (cmtoverhead).  Returns 0, or -1 once an
+ * event has been written. */
+CMT_API int cmt_writer_keep_addresses(cmt_writer *writer);
+
 /* Appends an extension record of kind KIND (see docs/FORMAT.md) that
  * readers which do not know KIND skip.  Returns 0 or -1. */
 CMT_API int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
@@ -328,7 +334,8 @@ typedef struct cmt_reader cmt_reader;
  * header.  Returns NULL with a message in ERR. */
 CMT_API cmt_reader *cmt_reader_open(const char *path, char *err, size_t errlen);
 
-/* Decodes the next event into EV (addresses are 0: the format keeps none).
+/* Decodes the next event into EV (its addresses are 0 unless the file
+ * keeps them: cmt_reader_has_addresses).
  * Returns 1 for an event, 0 at the verified end of the stream, -1 when the
  * file is truncated or corrupt (message: "FILE: byte N: ..."). */
 CMT_API int cmt_reader_next(cmt_reader *reader, cmt_event *ev);
@@ -342,6 +349,10 @@ CMT_API const char *cmt_reader_error(const cmt_reader *reader);
  * times faster than decoding, for a summary.  Returns 0, or -1 as
  * cmt_reader_next does. */
 CMT_API int cmt_reader_skim(cmt_reader *reader, uint64_t *events);
+
+/* True if the file keeps its blocks' addresses (cmt_writer_keep_addresses),
+ * known from the first event that returns a block on. */
+CMT_API bool cmt_reader_has_addresses(const cmt_reader *reader);
 
 /* True if the file is zstd-compressed. */
 CMT_API bool cmt_reader_compressed(const cmt_reader *reader);
@@ -394,8 +405,10 @@ CMT_API void cmt_source_progress(const cmt_source *source, uint64_t *done, uint6
  * -f spells it (what auto chose). */
 CMT_API const char *cmt_source_format_name(const cmt_source *source);
 
-/* True for a text trace, whose events carry the program's addresses; a
- * .cmt file keeps none, nor did the original tools' files. */
+/* True for a text trace, whose events carry the program's addresses, and
+ * for a .cmt file written with them (known from its first event that
+ * returns a block on: cmt_reader_has_addresses); the original tools'
+ * files kept none. */
 CMT_API bool cmt_source_has_addresses(const cmt_source *source);
 
 /* The text reader behind SOURCE, for its counts; NULL for a binary file. */

@@ -140,7 +140,7 @@ const char *cmt_source_name(const cmt_source *s)
 
 bool cmt_source_has_addresses(const cmt_source *s)
 {
-    return s->text != NULL;
+    return s->text != NULL || (s->binary && cmt_reader_has_addresses(s->binary));
 }
 
 const cmt_text_reader *cmt_source_text(const cmt_source *s)

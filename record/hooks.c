@@ -232,11 +232,12 @@ static void start(void)
         resolve();
         busy = true; /* what starting allocates is not the program's */
         const char *stats = getenv(CMTRECORD_STATS), *level = getenv(CMTRECORD_LEVEL),
-                   *thread = getenv(CMTRECORD_THREAD);
+                   *thread = getenv(CMTRECORD_THREAD), *addresses = getenv(CMTRECORD_ADDRESSES);
         sink_options options = {.output = getenv(CMTRECORD_OUTPUT),
                                 .stats_seconds = stats ? atof(stats) : 0,
                                 .level = level ? atoi(level) : CMT_DEFAULT_LEVEL,
-                                .own_thread = !thread || strcmp(thread, "0") != 0};
+                                .own_thread = !thread || strcmp(thread, "0") != 0,
+                                .addresses = addresses && strcmp(addresses, "1") == 0};
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
         with_times = options.stats_seconds > 0;

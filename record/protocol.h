@@ -17,6 +17,8 @@
 #define CMTRECORD_IMAGE "CMTRECORD_IMAGE"
 /* --stats SECONDS: live statistics that often (0 or unset: none). */
 #define CMTRECORD_STATS "CMTRECORD_STATS"
+/* --addresses: "1" to keep every block's address in the files. */
+#define CMTRECORD_ADDRESSES "CMTRECORD_ADDRESSES"
 /* The zstd level of the files (1-22). */
 #define CMTRECORD_LEVEL "CMTRECORD_LEVEL"
 /* "0": no thread of the recorder's own (the tests' way to drain in the

@@ -157,6 +157,7 @@ typedef struct sink_options {
     const char *output;     /* CMTRECORD_OUTPUT: this process's file; NULL: PROGRAM.PID.cmt */
     double stats_seconds;   /* CMTRECORD_STATS: live statistics every so often; 0: none */
     int level;              /* CMTRECORD_LEVEL: zstd level */
+    bool addresses;         /* CMTRECORD_ADDRESSES: keep every block's address */
     bool own_thread;        /* CMTRECORD_THREAD (not 0): the sink has a thread of its own */
 } sink_options;
 

@@ -312,8 +312,14 @@ static bool open_file(void)
         return false;
     }
     sink.writer = cmt_writer_open(sink.out, sink.options.level, err, sizeof err);
-    if (!sink.writer) {
+    if (sink.writer && sink.options.addresses && cmt_writer_keep_addresses(sink.writer) < 0)
+        snprintf(err, sizeof err, "%s", cmt_writer_error(sink.writer));
+    else if (sink.writer)
+        err[0] = '\0';
+    if (!sink.writer || err[0]) {
         say("cmtrecord: %s: %s; not recording\n", sink.path, err);
+        cmt_writer_close(sink.writer);
+        sink.writer = NULL;
         cmt_output_abort(sink.out);
         sink.failed = true;
         return false;
@@ -371,6 +377,8 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
     }
     if (rc == CMT_TAG_IMPLIED)
         put(&implied); /* the free of the block that was there was lost in a race between threads */
+    if (ev.tag)
+        ev.addr = r->addr; /* kept with --addresses */
     if (e && counting()) {
         uint64_t bytes = cmt_event_bytes(&ev);
         if (rc == CMT_TAG_IN_PLACE) {

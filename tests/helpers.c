@@ -105,18 +105,58 @@ int run(const char *cmd, char **out, char **err)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void encode_events(const char *path, const cmt_event *events, size_t n, int level)
+static void encode(const char *path, const cmt_event *events, size_t n, int level, bool addresses)
 {
     char err[512];
     cmt_output *out = cmt_output_open(path, err, sizeof err);
     cr_assert_not_null(out, "%s", err);
     cmt_writer *w = cmt_writer_open(out, level, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
+    if (addresses)
+        cr_assert_eq(cmt_writer_keep_addresses(w), 0, "%s", cmt_writer_error(w));
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(cmt_writer_write(w, &events[i]), 0, "event %zu: %s", i, cmt_writer_error(w));
     cr_assert_eq(cmt_writer_finish(w), 0, "%s", cmt_writer_error(w));
     cmt_writer_close(w);
     cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+}
+
+void encode_events(const char *path, const cmt_event *events, size_t n, int level)
+{
+    encode(path, events, n, level, false);
+}
+
+void encode_events_with_addresses(const char *path, const cmt_event *events, size_t n, int level)
+{
+    encode(path, events, n, level, true);
+}
+
+void give_addresses(cmt_event *events, size_t n, unsigned seed)
+{
+    uint64_t max_tag = 0;
+    for (size_t i = 0; i < n; i++)
+        max_tag = events[i].tag > max_tag ? events[i].tag : max_tag;
+    uint64_t *at = calloc(max_tag + 1, sizeof *at), end = 0x555555550000ULL, freed = 0;
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        cmt_event *ev = &events[i];
+        if (ev->arg_tag)
+            ev->arg_addr = at[ev->arg_tag];
+        if (ev->tag) {
+            int dice = rand() % 10;
+            if (dice < 3 && freed)
+                ev->addr = freed;
+            else if (dice < 9)
+                ev->addr = end + 16;
+            else
+                ev->addr = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+            end = ev->addr + (cmt_event_bytes(ev) & 0xffff);
+            at[ev->tag] = ev->addr;
+        }
+        if (ev->arg_tag && cmt_event_releases(ev))
+            freed = ev->arg_addr;
+    }
+    free(at);
 }
 
 /* A number of the original format: 7 bits a byte, the last byte's high

@@ -41,6 +41,15 @@ void encode_events(const char *path, const cmt_event *events, size_t n, int leve
  * counting up by one from 1. */
 void encode_cmt0(const char *path, const cmt_event *events, size_t n);
 
+/* Gives the blocks the N EVENTS return addresses as an allocator might
+ * (past the last block and a header, where a freed block of the same size
+ * was, now and then anywhere in 64 bits), and the events that pass a
+ * block its address. */
+void give_addresses(cmt_event *events, size_t n, unsigned seed);
+
+/* encode_events, keeping the addresses (cmt_writer_keep_addresses). */
+void encode_events_with_addresses(const char *path, const cmt_event *events, size_t n, int level);
+
 /* Encodes the trace at TEXT (any format the library reads) into a .cmt
  * file at CMT, as trace2cmt does, through the library; returns CMT. */
 const char *encode_trace(const char *text, const char *cmt);

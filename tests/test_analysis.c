@@ -89,9 +89,18 @@ Test(analysis, overhead_needs_addresses_and_leaves_no_output_without)
     cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -o %s %s/overhead.trace", CMT_TOOLS, cmt, DATA), 0);
     char *err;
     cr_assert_eq(runf(NULL, &err, "%s/cmtoverhead -o %s %s", CMT_TOOLS, out, cmt), 1);
-    cr_assert(strstr(err, "o.cmt: a .cmt file keeps no addresses"), "%s", err);
+    cr_assert(strstr(err, "o.cmt: a .cmt file that keeps no addresses"), "%s", err);
     cr_assert_not(file_exists(out));
     free(err);
+    /* trace2cmt --addresses keeps them: the same notes as from the text. */
+    const char *kept = scratch_path("kept.cmt"), *from_text = scratch_path("t.out");
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q --addresses -o %s %s/overhead.trace", CMT_TOOLS, kept, DATA), 0);
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtoverhead -o %s %s && %s/cmtoverhead -o %s %s/overhead.trace", CMT_TOOLS, out,
+                      kept, CMT_TOOLS, from_text, DATA), 0);
+    char *a = read_file(out, NULL), *b = read_file(from_text, NULL);
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
     /* cmtreplay -v puts them back. */
     cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a " JEMALLOC_OR_RMALLOC " -v %s 2>/dev/null | %s/cmtoverhead -o %s -", CMT_TOOLS,
                       cmt, CMT_TOOLS, out), 0);

@@ -140,10 +140,15 @@ Test(format, the_writer_rejects_events_that_break_the_rules)
 /* A small file with every kind of event, raw or compressed: the damage
  * tests decode it once for every byte or bit of it. */
 #define SMALL_EVENTS 200
-static char *small_file(int level, size_t *len)
+static char *small_file(int level, bool addresses, size_t *len)
 {
     cmt_event *events = random_events(SMALL_EVENTS, 5);
-    encode_events(scratch_path("small.cmt"), events, SMALL_EVENTS, level);
+    if (addresses) {
+        give_addresses(events, SMALL_EVENTS, 5);
+        encode_events_with_addresses(scratch_path("small.cmt"), events, SMALL_EVENTS, level);
+    } else {
+        encode_events(scratch_path("small.cmt"), events, SMALL_EVENTS, level);
+    }
     free(events);
     return read_file(scratch_path("small.cmt"), len);
 }
@@ -178,10 +183,10 @@ static void expect_failure(const char *path, const char *what)
     cr_assert(strstr(err, path) != NULL, "%s: the skim's message names the file: %s", what, err);
 }
 
-static void check_every_truncation(int level)
+static void check_every_truncation(int level, bool addresses)
 {
     size_t len;
-    char *data = small_file(level, &len);
+    char *data = small_file(level, addresses, &len);
     const char *path = scratch_path("cut.cmt");
     for (size_t cut = 0; cut < len; cut++) {
         write_file(path, data, cut);
@@ -194,12 +199,14 @@ static void check_every_truncation(int level)
 
 Test(format, a_file_cut_at_any_byte_is_an_error_raw)
 {
-    check_every_truncation(0);
+    check_every_truncation(0, false);
+    check_every_truncation(0, true);
 }
 
 Test(format, a_file_cut_at_any_byte_is_an_error_compressed)
 {
-    check_every_truncation(3);
+    check_every_truncation(3, false);
+    check_every_truncation(3, true);
 }
 
 /* A damaged file may decode only to an error or, where the bit is one a
@@ -226,10 +233,10 @@ static void expect_failure_or_same(const char *path, const cmt_event *original, 
     cr_assert(skim_rc < 0 || skimmed == n, "%s: skimmed %llu events", what, (unsigned long long)skimmed);
 }
 
-static void check_every_bit_flip(int level)
+static void check_every_bit_flip(int level, bool addresses)
 {
     size_t len;
-    char *data = small_file(level, &len);
+    char *data = small_file(level, addresses, &len);
     cmt_event *original = random_events(SMALL_EVENTS, 5);
     const char *path = scratch_path("flip.cmt");
     for (size_t at = 0; at < len; at++) {
@@ -253,12 +260,14 @@ static void check_every_bit_flip(int level)
 
 Test(format, a_flipped_bit_anywhere_is_an_error_raw)
 {
-    check_every_bit_flip(0);
+    check_every_bit_flip(0, false);
+    check_every_bit_flip(0, true);
 }
 
 Test(format, a_flipped_bit_anywhere_is_an_error_compressed)
 {
-    check_every_bit_flip(3);
+    check_every_bit_flip(3, false);
+    check_every_bit_flip(3, true);
 }
 
 /* Salvage keeps every whole block before the damage, and only those: a
@@ -339,7 +348,7 @@ Test(format, a_skim_counts_every_event_without_decoding)
 Test(format, trailing_data_is_an_error)
 {
     size_t len;
-    char *data = small_file(0, &len);
+    char *data = small_file(0, false, &len);
     data = realloc(data, len + 1);
     data[len] = 0;
     write_file(scratch_path("trailing.cmt"), data, len + 1);
@@ -377,7 +386,7 @@ Test(format, headers_that_are_not_ours_are_named_as_such)
 Test(format, a_cmt_file_compressed_again_with_zstd_reads_as_it_is)
 {
     size_t len;
-    free(small_file(3, &len));
+    free(small_file(3, false, &len));
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "zstd -q -f -o '%s' '%s'", scratch_path("small.cmt.zst"), scratch_path("small.cmt"));
     cr_assert_eq(run(cmd, NULL, NULL), 0);
@@ -392,7 +401,7 @@ Test(format, a_cmt_file_compressed_again_with_zstd_reads_as_it_is)
 Test(format, a_newer_minor_version_is_read)
 {
     size_t len;
-    char *data = small_file(0, &len);
+    char *data = small_file(0, false, &len);
     data[5] = 9; /* minor versions only add what older readers may skip */
     write_file(scratch_path("minor.cmt"), data, len);
     size_t n;
@@ -584,6 +593,117 @@ Test(slots, unique_among_live_blocks_and_below_the_peak_in_text_and_cmt)
     write_text(odd, "malloc(16) = 0x10\nmalloc(16) = 0x20\nmalloc(32) = 0x10\n"
                     "realloc(0x20, 64) = 0x20\nfree(0x10)\nmalloc(8) = 0x30\n");
     cr_assert_eq(check_slots(odd), 2);
+}
+
+/* ------------------------------------------------------------- addresses */
+
+TestSuite(addresses, .fini = scratch_cleanup);
+
+/* Every event as written, its addresses too: the block's it returned, and
+ * the block's it was passed. */
+static void expect_with_addresses(const char *path, const cmt_event *events, size_t n, const char *what)
+{
+    size_t got;
+    int rc;
+    char err[512];
+    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s: %s", what, err);
+    cr_assert_eq(got, n, "%s", what);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(cmt_event_same(&events[i], &back[i]), "%s: event %zu", what, i);
+        cr_assert_eq(back[i].addr, events[i].tag ? events[i].addr : 0, "%s: event %zu's address", what, i);
+        cr_assert_eq(back[i].arg_addr, events[i].arg_tag ? events[i].arg_addr : 0, "%s: event %zu's block's address",
+                     what, i);
+    }
+    free(back);
+}
+
+Test(addresses, kept_addresses_read_back_through_blocks_raw_and_compressed)
+{
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        size_t n = 100000; /* blocks of 32 Ki opcodes: several */
+        cmt_event *events = random_events(n, seed);
+        give_addresses(events, n, seed);
+        const char *path = scratch_path("addresses.cmt");
+        for (int level = 0; level <= 3; level += 3) {
+            encode_events_with_addresses(path, events, n, level);
+            char what[64];
+            snprintf(what, sizeof what, "seed %u, level %d", seed, level);
+            expect_with_addresses(path, events, n, what);
+            char err[512];
+            cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+            cmt_event ev;
+            while (cmt_reader_next(r, &ev) > 0 && !ev.tag)
+                ;
+            cr_assert(cmt_reader_has_addresses(r), "known by the first block returned");
+            cmt_reader_close(r);
+        }
+        free(events);
+    }
+}
+
+Test(addresses, a_file_without_them_says_so_and_its_addresses_are_0)
+{
+    cmt_event *events = random_events(1000, 3);
+    give_addresses(events, 1000, 3);
+    const char *path = scratch_path("none.cmt");
+    encode_events(path, events, 1000, 3);
+    char err[512];
+    cmt_reader *r = cmt_reader_open(path, err, sizeof err);
+    cmt_event ev;
+    while (cmt_reader_next(r, &ev) > 0)
+        cr_assert(ev.addr == 0 && ev.arg_addr == 0);
+    cr_assert_not(cmt_reader_has_addresses(r));
+    cmt_reader_close(r);
+    free(events);
+}
+
+/* ADDRESS records that do not fit their block's events, made by hand. */
+Test(addresses, address_records_that_disagree_with_their_block_are_corrupt)
+{
+    static const struct {
+        uint8_t payload[4];
+        size_t len, records, mallocs;
+        const char *message;
+    } cases[] = {
+        {{0x00}, 1, 1, 2, "corrupt: a block returned without its address"},
+        {{0x00, 0x00}, 2, 1, 1, "corrupt: the block's address record holds more addresses than its events return"},
+        {{0x80}, 1, 1, 1, "corrupt: an address runs past its record"},
+        {{0x00}, 1, 2, 1, "corrupt: two address records in a block"},
+    };
+    const char *path = scratch_path("bad-addresses.cmt");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512];
+        cmt_output *out = cmt_output_open(path, err, sizeof err);
+        cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+        for (size_t k = 0; k < cases[i].records; k++)
+            cr_assert_eq(cmt_writer_write_extension(w, 4, cases[i].payload, cases[i].len), 0);
+        for (size_t k = 0; k < cases[i].mallocs; k++) {
+            cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = k + 1};
+            cr_assert_eq(cmt_writer_write(w, &ev), 0);
+        }
+        cr_assert_eq(cmt_writer_finish(w), 0);
+        cmt_writer_close(w);
+        cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
+        size_t n;
+        int rc;
+        free(decode_events(path, &n, &rc, err, sizeof err));
+        cr_assert_eq(rc, -1, "case %zu", i);
+        cr_assert(strstr(err, cases[i].message) && strstr(err, ": byte "), "case %zu: %s", i, err);
+    }
+}
+
+Test(addresses, they_are_kept_from_the_first_event_or_not_at_all)
+{
+    char err[512];
+    cmt_output *out = cmt_output_open(scratch_path("late.cmt"), err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = 1};
+    cr_assert_eq(cmt_writer_write(w, &ev), 0);
+    cr_assert_eq(cmt_writer_keep_addresses(w), -1);
+    cr_assert(strstr(cmt_writer_error(w), "from the first event"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
 }
 
 /* ------------------------------------------------ the original tools' files */

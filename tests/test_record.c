@@ -427,6 +427,44 @@ Test(record, a_log_glibc_mtrace_writes_reads_whole)
     cr_assert_eq(reallocs, 4002, "realloc, reallocarray and the threads' 4000 (realloc(p, 0) is logged as a free)");
 }
 
+/* --addresses: every block the program got, where glibc put it (16-byte
+ * aligned, never two live blocks at one address), and every block it
+ * freed named there too; cmtoverhead then lays the run out. */
+Test(record, addresses_are_kept_with_the_option)
+{
+    const char *cmt = scratch_path("addr.cmt"), *plain = scratch_path("plain.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s -q --addresses -o %s %s calls threads > /dev/null", RECORD, cmt, RECORD_TARGET), 0);
+    cr_assert_eq(runf(NULL, NULL, "%s -q -o %s %s calls threads > /dev/null", RECORD, plain, RECORD_TARGET), 0);
+    size_t n, m;
+    int rc;
+    char message[512];
+    cmt_event *events = decode_events(cmt, &n, &rc, message, sizeof message);
+    cr_assert_eq(rc, 0, "%s", message);
+    free(decode_events(plain, &m, &rc, message, sizeof message));
+    cr_assert_eq(n, m, "the same calls either way");
+    uint64_t *at = calloc(n + 2, sizeof *at), blocks = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmt_event *ev = &events[i];
+        if (ev->arg_tag && !cmt_op_accesses(ev->op))
+            cr_assert_eq(ev->arg_addr, at[ev->arg_tag], "event %zu passes its block's address", i);
+        if (ev->tag) {
+            cr_assert(ev->addr && ev->addr % 16 == 0, "event %zu returned %llx", i, (unsigned long long)ev->addr);
+            cr_assert_lt(ev->tag, n + 2);
+            at[ev->tag] = ev->addr;
+            blocks++;
+        }
+        if (cmt_event_releases(ev))
+            at[ev->arg_tag] = 0;
+    }
+    cr_assert_gt(blocks, 1000);
+    free(at);
+    free(events);
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s/cmtoverhead %s | grep -c '# prev [1-9a-f]'", CMT_TOOLS, cmt), 0);
+    cr_assert_gt(atoi(out), 0, "blocks with neighbours: %s", out);
+    free(out);
+}
+
 Test(record, a_static_program_is_named_as_such)
 {
     char *err;

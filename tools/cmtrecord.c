@@ -37,6 +37,8 @@ static void usage(void)
            "      --stats SECONDS print live statistics to standard error that often:\n"
            "                      current allocations and bytes, totals, allocations by\n"
            "                      age (preloading by hand: CMTRECORD_STATS=SECONDS)\n"
+           "      --addresses     keep every block's address in the file (for\n"
+           "                      cmtoverhead: the layout of the allocator it ran on)\n"
            "  -l, --level N       zstd level, 1 to 22 (default %d)\n"
            "  -q, --quiet         no summary line at the end\n"
            "  -h, --help          show this help\n"
@@ -51,6 +53,7 @@ static void usage(void)
 typedef struct options {
     const char *output;
     const char *stats;
+    bool addresses;
     int level;
     bool quiet;
     char **command;
@@ -58,11 +61,12 @@ typedef struct options {
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_STATS = 256 };
+    enum { OPT_STATS = 256, OPT_ADDRESSES };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"stats", required_argument, NULL, OPT_STATS},
         {"level", required_argument, NULL, 'l'},  {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"addresses", no_argument, NULL, OPT_ADDRESSES},
         {NULL, 0, NULL, 0},
     };
     options o = {.level = CMT_DEFAULT_LEVEL};
@@ -86,6 +90,7 @@ static options parse_options(int argc, char **argv)
         }
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
         case 'q': o.quiet = true; break;
+        case OPT_ADDRESSES: o.addresses = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
         default: cli_bad_option(PROG);
@@ -153,6 +158,10 @@ static void run_program(const options *o, const char *library, const char *file)
     unsetenv(CMTRECORD_IMAGE);
     if (o->stats)
         setenv(CMTRECORD_STATS, o->stats, 1);
+    if (o->addresses)
+        setenv(CMTRECORD_ADDRESSES, "1", 1);
+    else
+        unsetenv(CMTRECORD_ADDRESSES);
     char level[16];
     snprintf(level, sizeof level, "%d", o->level);
     setenv(CMTRECORD_LEVEL, level, 1);

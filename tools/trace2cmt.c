@@ -32,6 +32,8 @@ static void usage(void)
            "  -o, --output FILE  write to FILE (default: standard output); an existing\n"
            "                     FILE is replaced only when the whole trace converted\n"
            "  -s, --text         write the canonical text trace (with tags) instead\n"
+           "      --addresses    keep the input's addresses in the .cmt file too (for\n"
+           "                     cmtoverhead; -s prints them)\n"
            "  -l, --level N      zstd compression level, 1 to 22 (default %d)\n"
            "      --raw          write the stream uncompressed\n"
            "      --strict       a free or realloc of an address that is not live is\n"
@@ -52,6 +54,7 @@ typedef struct options {
     const char *input;
     const char *output;
     bool text;
+    bool addresses;
     int level;
     bool quiet;
     bool salvage;
@@ -60,13 +63,13 @@ typedef struct options {
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID, OPT_SALVAGE };
+    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID, OPT_SALVAGE, OPT_ADDRESSES };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
         {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
         {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
-        {"salvage", no_argument, NULL, OPT_SALVAGE},
+        {"salvage", no_argument, NULL, OPT_SALVAGE}, {"addresses", no_argument, NULL, OPT_ADDRESSES},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -82,6 +85,7 @@ static options parse_options(int argc, char **argv)
         case OPT_RAW: o.level = 0; break;
         case OPT_STRICT: o.text_options.strict = true; break;
         case OPT_SALVAGE: o.salvage = true; break;
+        case OPT_ADDRESSES: o.addresses = true; break;
         case 'q': o.quiet = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
@@ -202,8 +206,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     cmt_writer *writer = NULL;
-    if (!o.text && !(writer = cmt_writer_open(out, o.level, err, sizeof err))) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
+    if (!o.text && (!(writer = cmt_writer_open(out, o.level, err, sizeof err)) ||
+                    (o.addresses && cmt_writer_keep_addresses(writer) < 0))) {
+        fprintf(stderr, "%s: %s\n", PROG, writer ? cmt_writer_error(writer) : err);
+        cmt_writer_close(writer);
         cmt_output_abort(out);
         cmt_source_close(source);
         return EXIT_DATA;

@@ -9,6 +9,7 @@
  * a missing end record, a count or checksum that does not match, or bytes
  * after the end.
  */
+#include "address.h"
 #include "codes.h"
 #include "../common/live.h"
 #include "../common/slots.h"
@@ -35,6 +36,9 @@ struct cmt_reader {
     uint32_t access_slot; /* the slot of the last access's block */
     cmti_size_model sizes;
     cmti_access_model access;
+    cmti_address_model *addresses; /* from the first ADDRESS record on: each live block's */
+    const uint8_t *address, *address_end; /* the block's ADDRESS record's payload: what is left of it */
+    uint64_t address_offset;       /* its record's, for messages */
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
     uint32_t thread;               /* from the last THREAD record */
     uint64_t next_tag;
@@ -298,6 +302,10 @@ static int next_block(cmt_reader *r)
     if (r->head != r->head_end || r->tail != r->tail_end)
         return corrupt_at(r, op_offset(r, r->op_end),
                           "corrupt: the block holds more numbers than its events use");
+    if (r->address != r->address_end)
+        return corrupt_at(r, r->address_offset, "corrupt: the block's address record holds more addresses than "
+                                                "its events return");
+    r->address = r->address_end = NULL;
     ptrdiff_t avail = ensure(r, BLOCK_HEADER_MAX);
     if (avail < 0)
         return -1;
@@ -372,6 +380,33 @@ static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_ev
 }
 
 #define SKIPPED 2
+
+/* The first ADDRESS record: from here on every event's blocks have their
+ * addresses. */
+static int start_addresses(cmt_reader *r)
+{
+    r->addresses = cmti_calloc(1, sizeof *r->addresses);
+    if (!r->addresses || cmti_address_model_init(r->addresses) < 0)
+        return source_error(r, CMT_NO_MEMORY);
+    return 0;
+}
+
+/* EV's addresses, in a file that keeps them: the block it was passed,
+ * from the model, and the block it returned, from its block's ADDRESS
+ * record.  OP is its opcode, for messages. */
+static int place(cmt_reader *r, const uint8_t *op, cmt_event *ev)
+{
+    if (ev->arg_tag)
+        ev->arg_addr = cmti_address_of(r->addresses, ev->arg_tag);
+    if (ev->tag) {
+        uint64_t passed = ev->op == CMT_OP_REALLOC ? ev->arg_addr : 0;
+        if (!r->address || r->address == r->address_end)
+            return corrupt_at(r, op_offset(r, op), "corrupt: a block returned without its address");
+        if (cmti_address_decode(r->addresses, &r->address, r->address_end, cmt_event_bytes(ev), passed, &ev->addr) < 0)
+            return corrupt_at(r, r->address_offset, "corrupt: an address runs past its record");
+    }
+    return cmti_address_follow(r->addresses, ev) < 0 ? source_error(r, CMT_NO_MEMORY) : 0;
+}
 
 /* Decodes the record at r->op: 1 for an event, SKIPPED for an extension
  * record, -1 on an error. */
@@ -449,6 +484,14 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
                 r->last_time += zigzag_decode(value);
                 r->next_time = r->last_time;
             }
+        } else if (kind == CMT_EXTENSION_ADDRESS) {
+            if (r->address)
+                return corrupt_at(r, op_offset(r, op), "corrupt: two address records in a block");
+            if (!r->addresses && start_addresses(r) < 0)
+                return -1;
+            r->address = payload;
+            r->address_end = r->tail;
+            r->address_offset = op_offset(r, op);
         }
         return SKIPPED; /* kinds this reader does not know are skipped */
     } else {
@@ -459,6 +502,8 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
             return source_error(r, CMT_NO_MEMORY);
         ev->tag = r->next_tag++;
     }
+    if (r->addresses && place(r, op, ev) < 0)
+        return -1;
     ev->time = r->next_time;
     r->next_time = 0;
     ev->thread = r->thread;
@@ -493,6 +538,7 @@ int cmt_reader_skim(cmt_reader *r, uint64_t *events)
         r->op = r->op_end;
         r->head = r->head_end;
         r->tail = r->tail_end;
+        r->address = r->address_end;
         if (next_block(r) < 0)
             return -1;
     }
@@ -517,6 +563,11 @@ bool cmt_reader_compressed(const cmt_reader *r)
     return r->compressed;
 }
 
+bool cmt_reader_has_addresses(const cmt_reader *r)
+{
+    return r->addresses != NULL;
+}
+
 uint64_t cmt_reader_live_blocks(const cmt_reader *r)
 {
     return r->live.live;
@@ -528,6 +579,9 @@ void cmt_reader_close(cmt_reader *r)
         return;
     cmti_live_destroy(&r->live);
     cmti_slots_destroy(&r->slots);
+    if (r->addresses)
+        cmti_address_model_destroy(r->addresses);
+    cmti_free(r->addresses);
     cmti_input_close(&r->in);
     cmti_free(r);
 }

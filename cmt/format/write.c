@@ -6,6 +6,7 @@
  * unless the output is raw.  Each section is flushed as a zstd block of its
  * own, so that zstd's entropy tables fit one kind of byte at a time.
  */
+#include "address.h"
 #include "codes.h"
 #include "../common/live.h"
 
@@ -27,6 +28,8 @@ struct cmt_writer {
     cmti_live live;
     cmti_size_model sizes;
     cmti_access_model access;
+    cmti_address_model *addresses; /* cmt_writer_keep_addresses: each block's, NULL without */
+    section coded;                 /* the addresses of the block being made, coded */
     uint64_t last_time;
     uint32_t thread;
     uint64_t next_tag;
@@ -95,10 +98,41 @@ static void open_block(cmt_writer *w)
     w->tails.len += CMT_BLOCK_CHECKSUM_BYTES;
 }
 
+/* Bytes an ADDRESS record's kind and length put in tails at most: the
+ * length's continuation bytes (the payload is less than a section). */
+#define ADDRESS_RECORD_TAILS 2u
+
+/* Puts the block's ADDRESS record second, after its checksum: the op,
+ * its kind and length (first bytes to heads, the rest to tails) and the
+ * coded addresses, each section moved up to make room. */
+static void insert_addresses(cmt_writer *w)
+{
+    uint8_t kind[CMT_VARINT_MAX], len[CMT_VARINT_MAX];
+    size_t kind_n = cmti_varint_put(kind, CMT_EXTENSION_ADDRESS), len_n = cmti_varint_put(len, w->coded.len);
+    size_t heads_at = 2, tails_at = CMT_BLOCK_CHECKSUM_BYTES; /* past the checksum record's */
+    size_t tails_n = (kind_n - 1) + (len_n - 1) + w->coded.len;
+    memmove(w->ops.bytes + 2, w->ops.bytes + 1, w->ops.len - 1);
+    w->ops.bytes[1] = CODE_EXTENSION;
+    w->ops.len++;
+    memmove(w->heads.bytes + heads_at + 2, w->heads.bytes + heads_at, w->heads.len - heads_at);
+    w->heads.bytes[heads_at] = kind[0];
+    w->heads.bytes[heads_at + 1] = len[0];
+    w->heads.len += 2;
+    uint8_t *t = w->tails.bytes + tails_at;
+    memmove(t + tails_n, t, w->tails.len - tails_at);
+    memcpy(t, kind + 1, kind_n - 1);
+    memcpy(t + kind_n - 1, len + 1, len_n - 1);
+    memcpy(t + kind_n - 1 + len_n - 1, w->coded.bytes, w->coded.len);
+    w->tails.len += tails_n;
+    w->coded.len = 0;
+}
+
 static int flush_block(cmt_writer *w)
 {
     if (w->ops.len == 0)
         return 0;
+    if (w->coded.len)
+        insert_addresses(w);
     uint8_t header[3 * CMT_VARINT_MAX];
     size_t n = cmti_varint_put(header, w->ops.len);
     n += cmti_varint_put(header + n, w->heads.len);
@@ -125,11 +159,15 @@ static int flush_block(cmt_writer *w)
  * 2% of its size against 128 Ki. */
 #define BLOCK_OPS (32 * 1024)
 
-/* Room for one more event, with TAIL_BYTES of payload in tails. */
+/* Room for one more event, with TAIL_BYTES of payload in tails (and its
+ * address, and the record that will hold the block's, when they are
+ * kept). */
 static int reserve(cmt_writer *w, size_t tail_bytes)
 {
-    if ((w->ops.len + 2 > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS > CMT_SECTION_MAX ||
-         w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes > CMT_SECTION_MAX) &&
+    size_t record = w->addresses ? 1 : 0; /* 1 op, 2 heads */
+    size_t addresses = w->addresses ? w->coded.len + ADDRESS_CODE_MAX + ADDRESS_RECORD_TAILS : 0;
+    if ((w->ops.len + 2 + record > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * record > CMT_SECTION_MAX ||
+         w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes + addresses > CMT_SECTION_MAX) &&
         flush_block(w) < 0)
         return -1;
     if (w->ops.len == 0)
@@ -263,6 +301,11 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
     }
     if (reserve(w, 0) < 0)
         return -1;
+    if (w->addresses && ev->tag) {
+        uint64_t passed = ev->op == CMT_OP_REALLOC && ev->arg_tag ? cmti_address_of(w->addresses, ev->arg_tag) : 0;
+        w->coded.len += cmti_address_encode(w->addresses, ev->addr, cmt_event_bytes(ev), passed,
+                                            w->coded.bytes + w->coded.len);
+    }
     if (cmt_op_allocates(ev->op) && ev->tag == 0)
         put_op(w, CODE_NULL_RESULT);
 
@@ -320,7 +363,22 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
             return fail(w, CMT_NO_MEMORY);
         w->next_tag++;
     }
+    if (w->addresses && cmti_address_follow(w->addresses, ev) < 0)
+        return fail(w, CMT_NO_MEMORY);
     w->events++;
+    return 0;
+}
+
+int cmt_writer_keep_addresses(cmt_writer *w)
+{
+    if (w->events || w->failed || w->finished)
+        return fail(w, "addresses are kept from the first event or not at all");
+    if (w->addresses)
+        return 0;
+    w->addresses = cmti_calloc(1, sizeof *w->addresses);
+    w->coded.bytes = cmti_malloc(CMT_SECTION_MAX);
+    if (!w->addresses || cmti_address_model_init(w->addresses) < 0 || !w->coded.bytes)
+        return fail(w, CMT_NO_MEMORY);
     return 0;
 }
 
@@ -375,6 +433,10 @@ void cmt_writer_close(cmt_writer *w)
         return;
     ZSTD_freeCCtx(w->cctx);
     cmti_live_destroy(&w->live);
+    if (w->addresses)
+        cmti_address_model_destroy(w->addresses);
+    cmti_free(w->addresses);
+    cmti_free(w->coded.bytes);
     cmti_free(w->ops.bytes);
     cmti_free(w->heads.bytes);
     cmti_free(w->tails.bytes);
