@@ -94,15 +94,19 @@ typedef struct cmti_size_model {
 } cmti_size_model;
 
 /* Moves SIZE to the front of the recent sizes, from where it was or
- * pushing out the oldest. */
+ * pushing out the oldest.  Rotated forward, carrying each entry to the
+ * next: GCC made the loop that moved them back one a call to memmove,
+ * 8% of decoding 456.hmmer, and another 8% around it. */
 static inline void size_model_note(cmti_size_model *m, uint64_t size)
 {
-    unsigned i = 0;
-    while (i < SIZE_RECENT - 1 && m->recent[i] != size)
-        i++;
-    for (; i > 0; i--) /* a loop: memmove costs more for eight entries */
-        m->recent[i] = m->recent[i - 1];
-    m->recent[0] = size;
+    uint64_t carried = size;
+    for (unsigned i = 0; i < SIZE_RECENT; i++) {
+        uint64_t was = m->recent[i];
+        m->recent[i] = carried;
+        if (was == size)
+            return;
+        carried = was;
+    }
 }
 
 /* The size code for SIZE; the caller writes the literal for SIZE_LITERAL. */

@@ -381,6 +381,17 @@ static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_ev
 
 #define SKIPPED 2
 
+/* EV as a compound literal {.count = 1} makes it, in two 48-byte halves
+ * of vector stores: GCC made the whole 96 bytes a `rep stos`, whose
+ * start-up was a fifth of the decoding of 456.hmmer. */
+static inline void clear_event(cmt_event *ev)
+{
+    _Static_assert(sizeof *ev == 96, "cmt_event is 96 bytes");
+    memset(ev, 0, 48);
+    memset((char *)ev + 48, 0, 48);
+    ev->count = 1;
+}
+
 /* The first ADDRESS record: from here on every event's blocks have their
  * addresses. */
 static int start_addresses(cmt_reader *r)
@@ -423,7 +434,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         if (code < CODE_MALLOC || code >= CODE_FREE_NULL)
             return corrupt_at(r, op_offset(r, op), "corrupt: a NULL result before code 0x%02x", code);
     }
-    *ev = (cmt_event){.count = 1};
+    clear_event(ev);
     uint64_t rank;
     if (code < CODE_MALLOC) {
         ev->op = CMT_OP_FREE;
