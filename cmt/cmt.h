@@ -390,6 +390,16 @@ CMT_API const char *cmt_source_error(const cmt_source *source);
  * cmt_source_error what it was. */
 CMT_API void cmt_source_salvage(cmt_source *source);
 
+/* From now on SOURCE decodes ahead on a thread of its own, batches of
+ * events at a time, so that what the caller does with each event takes a
+ * second core (trace2cmt's encoding, cmtstat's statistics): the same
+ * events, errors and end.  Call it after cmt_source_salvage, if at all,
+ * and before the first event; the source's text reader (cmt_source_text)
+ * and cmt_source_damaged are then to be looked at only at the end.
+ * Returns 0, or -1 (out of memory, no thread), when SOURCE reads as
+ * before. */
+CMT_API int cmt_source_read_ahead(cmt_source *source);
+
 /* True if a salvaging SOURCE met damage and ended there. */
 CMT_API bool cmt_source_damaged(const cmt_source *source);
 

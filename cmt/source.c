@@ -7,13 +7,42 @@
  */
 #include "format/codes.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+
+/* Reading ahead (cmt_source_read_ahead): a thread of the source's own
+ * decodes into batches that cmt_source_next hands out, a batch at a time
+ * under the lock, so that what the reader thread wrote is the caller's to
+ * read once it has the batch. */
+#define AHEAD_BATCHES 4
+#define AHEAD_EVENTS 4096
+
+typedef struct batch {
+    cmt_event events[AHEAD_EVENTS];
+    size_t n;
+    int end;           /* after the events: 1 more to come, 0 the end, -1 an error */
+    uint64_t done;     /* cmt_source_progress's, when the batch was full */
+} batch;
+
+typedef struct ahead {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t filled, emptied;
+    batch *batches;
+    size_t full;       /* batches filled and not yet taken back */
+    size_t fill, take; /* the next batch the thread fills, and the caller reads */
+    size_t at;         /* the next event of batch take */
+    bool holding;      /* the caller has batch take */
+    bool stop;         /* cmt_source_close: the thread is to end */
+    uint64_t done;     /* the progress of the last batch taken */
+} ahead;
 
 struct cmt_source {
     cmt_reader *binary;
     cmti_cmt0_reader *original;
     cmt_text_reader *text;
     bool salvage, damaged;
+    ahead *ahead; /* NULL unless reading ahead */
     char name[256];
 };
 
@@ -89,7 +118,13 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
     return s;
 }
 
-int cmt_source_next(cmt_source *s, cmt_event *ev)
+static const cmti_input *input_of(const cmt_source *s)
+{
+    return s->binary ? cmti_reader_input(s->binary) : s->original ? cmti_cmt0_input(s->original) : cmti_text_input(s->text);
+}
+
+/* The next event from the reader itself. */
+static int read_next(cmt_source *s, cmt_event *ev)
 {
     int rc = s->binary     ? cmt_reader_next(s->binary, ev)
              : s->original ? cmti_cmt0_next(s->original, ev)
@@ -101,12 +136,102 @@ int cmt_source_next(cmt_source *s, cmt_event *ev)
     return rc;
 }
 
+/* The reading-ahead thread: fills batches until the end, an error, or
+ * cmt_source_close. */
+static void *read_ahead(void *arg)
+{
+    cmt_source *s = arg;
+    ahead *a = s->ahead;
+    for (int rc = 1; rc > 0;) {
+        pthread_mutex_lock(&a->lock);
+        while (a->full == AHEAD_BATCHES && !a->stop)
+            pthread_cond_wait(&a->emptied, &a->lock);
+        bool stop = a->stop;
+        pthread_mutex_unlock(&a->lock);
+        if (stop)
+            break;
+        batch *b = &a->batches[a->fill];
+        b->n = 0;
+        while (b->n < AHEAD_EVENTS && (rc = read_next(s, &b->events[b->n])) > 0)
+            b->n++;
+        b->end = rc;
+        b->done = cmti_input_position(input_of(s));
+        pthread_mutex_lock(&a->lock);
+        a->fill = (a->fill + 1) % AHEAD_BATCHES;
+        a->full++;
+        pthread_cond_signal(&a->filled);
+        pthread_mutex_unlock(&a->lock);
+    }
+    return NULL;
+}
+
+int cmt_source_read_ahead(cmt_source *s)
+{
+    if (s->ahead)
+        return 0;
+    ahead *a = cmti_calloc(1, sizeof *a);
+    if (!a)
+        return -1;
+    a->batches = cmti_malloc(AHEAD_BATCHES * sizeof *a->batches);
+    if (!a->batches || pthread_mutex_init(&a->lock, NULL) != 0) {
+        cmti_free(a->batches);
+        cmti_free(a);
+        return -1;
+    }
+    pthread_cond_init(&a->filled, NULL);
+    pthread_cond_init(&a->emptied, NULL);
+    s->ahead = a;
+    if (pthread_create(&a->thread, NULL, read_ahead, s) != 0) {
+        s->ahead = NULL;
+        pthread_cond_destroy(&a->filled);
+        pthread_cond_destroy(&a->emptied);
+        pthread_mutex_destroy(&a->lock);
+        cmti_free(a->batches);
+        cmti_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* The next event from the batches: the thread's, in order.  A batch is
+ * taken and given back under the lock; its events are read without it. */
+static int next_ahead(ahead *a, cmt_event *ev)
+{
+    for (;;) {
+        if (!a->holding) {
+            pthread_mutex_lock(&a->lock);
+            while (a->full == 0)
+                pthread_cond_wait(&a->filled, &a->lock);
+            pthread_mutex_unlock(&a->lock);
+            a->holding = true;
+            a->done = a->batches[a->take].done;
+        }
+        batch *b = &a->batches[a->take];
+        if (a->at < b->n) {
+            *ev = b->events[a->at++];
+            return 1;
+        }
+        if (b->end <= 0)
+            return b->end; /* the same again at every call after */
+        a->at = 0;
+        a->take = (a->take + 1) % AHEAD_BATCHES;
+        a->holding = false;
+        pthread_mutex_lock(&a->lock);
+        a->full--;
+        pthread_cond_signal(&a->emptied);
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
+int cmt_source_next(cmt_source *s, cmt_event *ev)
+{
+    return s->ahead ? next_ahead(s->ahead, ev) : read_next(s, ev);
+}
+
 void cmt_source_progress(const cmt_source *s, uint64_t *done, uint64_t *total)
 {
-    const cmti_input *in = s->binary     ? cmti_reader_input(s->binary)
-                           : s->original ? cmti_cmt0_input(s->original)
-                                         : cmti_text_input(s->text);
-    *done = cmti_input_position(in);
+    const cmti_input *in = input_of(s);
+    *done = s->ahead ? s->ahead->done : cmti_input_position(in);
     *total = in->size;
 }
 
@@ -148,10 +273,27 @@ const cmt_text_reader *cmt_source_text(const cmt_source *s)
     return s->text;
 }
 
+/* Ends the reading-ahead thread, wherever it is. */
+static void stop_reading_ahead(ahead *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->stop = true;
+    pthread_cond_signal(&a->emptied);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    pthread_cond_destroy(&a->filled);
+    pthread_cond_destroy(&a->emptied);
+    pthread_mutex_destroy(&a->lock);
+    cmti_free(a->batches);
+    cmti_free(a);
+}
+
 void cmt_source_close(cmt_source *s)
 {
     if (!s)
         return;
+    if (s->ahead)
+        stop_reading_ahead(s->ahead);
     cmt_reader_close(s->binary);
     cmti_cmt0_close(s->original);
     cmt_text_close(s->text);

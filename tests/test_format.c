@@ -905,3 +905,106 @@ Test(cmt0, only_a_first_malloc_of_tag_1_is_taken_for_one)
     cr_assert_not(cmti_looks_like_cmt0(no_tag, sizeof no_tag));
     cr_assert_not(cmti_looks_like_cmt0((const uint8_t *)"malloc(8)", 9));
 }
+
+/* ------------------------------------------------------------ reading ahead */
+
+TestSuite(ahead, .fini = scratch_cleanup);
+
+/* PATH read through a source, reading ahead or not: the events, their
+ * count in *N, the last return in *RC and the message in ERR. */
+static cmt_event *read_through(const char *path, bool ahead, bool salvage, size_t *n, int *rc, char *err,
+                               size_t errlen)
+{
+    cmt_source *s = cmt_source_open(path, NULL, err, errlen);
+    cr_assert_not_null(s, "%s", err);
+    if (salvage)
+        cmt_source_salvage(s);
+    if (ahead)
+        cr_assert_eq(cmt_source_read_ahead(s), 0);
+    size_t cap = 1024;
+    cmt_event *events = malloc(cap * sizeof *events);
+    *n = 0;
+    while ((*rc = cmt_source_next(s, &events[*n])) > 0)
+        if (++*n == cap)
+            events = realloc(events, (cap *= 2) * sizeof *events);
+    cr_assert_eq(cmt_source_next(s, &events[*n]), *rc, "the end, again");
+    snprintf(err, errlen, "%s", cmt_source_error(s));
+    if (salvage)
+        cr_assert_eq(cmt_source_damaged(s), *rc == 0 && *err, "damaged");
+    cmt_source_close(s);
+    return events;
+}
+
+Test(ahead, reading_ahead_gives_the_same_events_errors_and_salvage)
+{
+    size_t total = 100000; /* 25 batches */
+    cmt_event *events = random_events(total, 7);
+    const char *path = scratch_path("ahead.cmt"), *cut = scratch_path("ahead-cut.cmt");
+    encode_events(path, events, total, 3);
+    size_t len;
+    char *data = read_file(path, &len);
+    write_file(cut, data, len * 2 / 3);
+    free(data);
+    for (int c = 0; c < 4; c++) {
+        const char *file = c % 2 ? cut : path;
+        bool salvage = c >= 2;
+        size_t n[2];
+        int rc[2];
+        char err[2][512];
+        cmt_event *got[2];
+        for (int ahead = 0; ahead < 2; ahead++)
+            got[ahead] = read_through(file, ahead, salvage, &n[ahead], &rc[ahead], err[ahead], sizeof err[ahead]);
+        cr_assert_eq(n[1], n[0], "case %d", c);
+        cr_assert_eq(rc[1], rc[0], "case %d", c);
+        cr_assert_str_eq(err[1], err[0], "case %d", c);
+        cr_assert_eq(rc[0], c == 1 ? -1 : 0, "case %d: %s", c, err[0]);
+        for (size_t i = 0; i < n[0]; i++)
+            cr_assert(cmt_event_same(&got[0][i], &got[1][i]), "case %d, event %zu", c, i);
+        if (c == 0)
+            cr_assert_eq(n[0], total);
+        free(got[0]);
+        free(got[1]);
+    }
+    free(events);
+}
+
+Test(ahead, a_source_closed_before_its_end_stops_its_thread)
+{
+    cmt_event *events = random_events(100000, 8);
+    const char *path = scratch_path("early.cmt");
+    encode_events(path, events, 100000, 0);
+    free(events);
+    for (int read = 0; read < 3; read++) {
+        char err[512];
+        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+        cr_assert_eq(cmt_source_read_ahead(s), 0);
+        cr_assert_eq(cmt_source_read_ahead(s), 0, "a second call changes nothing");
+        cmt_event ev;
+        for (int i = 0; i < read * 5000; i++)
+            cr_assert_eq(cmt_source_next(s, &ev), 1);
+        cmt_source_close(s); /* the thread may be reading, or waiting for room */
+    }
+}
+
+Test(ahead, without_memory_for_it_a_source_reads_as_before)
+{
+    cmt_event *events = random_events(5000, 9);
+    const char *path = scratch_path("nomem.cmt");
+    encode_events(path, events, 5000, 3);
+    free(events);
+    for (unsigned nth = 1; nth <= 2; nth++) {
+        char err[512];
+        cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+        cmti_fail_allocation(nth, false);
+        cr_assert_eq(cmt_source_read_ahead(s), -1, "allocation %u failing", nth);
+        cmti_fail_allocation(0, false);
+        cmt_event ev;
+        size_t n = 0;
+        int rc;
+        while ((rc = cmt_source_next(s, &ev)) > 0)
+            n++;
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(n, 5000);
+        cmt_source_close(s);
+    }
+}

@@ -192,6 +192,7 @@ int main(int argc, char **argv)
     }
     if (o.salvage)
         cmt_source_salvage(source);
+    (void)cmt_source_read_ahead(source); /* reading on one core, encoding on the other; or both on one */
     cmt_output *out = cmt_output_open(o.output, err, sizeof err);
     if (!out) {
         fprintf(stderr, "%s: %s\n", PROG, err);
