@@ -89,8 +89,9 @@ typedef struct cmt_trace_stats {
  * all the same). */
 int cmt_stats_init(cmt_trace_stats *stats);
 
-/* Counts EV, the next event of the trace.  Returns 0, or -1 when out of
- * memory (then only finish them). */
+/* Counts EV, the next event of the trace, its blocks known by their slots
+ * as the readers give them.  Returns 0, or -1 when out of memory or when
+ * EV's slot is another live block's (then only finish them). */
 int cmt_stats_add(cmt_trace_stats *stats, const cmt_event *ev);
 
 /* Closes the books at the end of the trace: the blocks never freed get

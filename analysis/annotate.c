@@ -12,6 +12,7 @@
  * are lines of a trace in the text format.
  */
 #include "analysis.h"
+#include "blocks.h"
 #include "cmt_internal.h"
 
 #include <inttypes.h>
@@ -191,22 +192,22 @@ static int by_count(const void *a, const void *b)
 int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
-    cmti_map live;
+    live_blocks live = {0};
     pair_table pairs = {cmti_calloc(1024, sizeof *pairs.slots), 1023, 0};
-    int rc = cmti_map_init(&live, 3) < 0 || !pairs.slots ? NO_MEMORY : 0;
+    int rc = !pairs.slots ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0, died = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
         rc = 0;
         line++;
-        cmti_map_entry *e = released_block(&live, &ev);
-        if (e && cmt_event_releases(&ev)) {
-            if (pair_add(&pairs, line - e->value[BLOCK_LINE], e->value[BLOCK_BYTES]) < 0)
+        live_block *b = cmt_event_releases(&ev) ? live_blocks_find(&live, ev.arg_tag, ev.arg_slot) : NULL;
+        if (b) {
+            if (pair_add(&pairs, line - b->born, b->bytes) < 0)
                 rc = NO_MEMORY;
             died++;
-            cmti_map_remove(&live, e);
+            live_blocks_remove(&live, b);
         }
-        if (ev.tag && !remember(&live, &ev, line))
+        if (ev.tag && !live_blocks_add(&live, &ev, line))
             rc = NO_MEMORY;
         report_progress(progress, line);
     }
@@ -219,21 +220,21 @@ int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const 
         qsort(pairs.slots, n, sizeof *pairs.slots, by_count);
         if (json) {
             cmt_output_printf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
-                              line, died, live.count);
+                              line, died, live.live);
             for (size_t i = 0; i < n; i++)
                 cmt_output_printf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
                                   i ? ", " : "", pairs.slots[i].count, pairs.slots[i].lifetime, pairs.slots[i].size);
             cmt_output_printf(out, "]}\n");
         } else {
             cmt_output_printf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
-                                   "count", "lifetime", "size", died, live.count);
+                                   "count", "lifetime", "size", died, live.live);
             for (size_t i = 0; i < n; i++)
                 cmt_output_printf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs.slots[i].count,
                                   pairs.slots[i].lifetime, pairs.slots[i].size);
         }
     }
     cmti_free(pairs.slots);
-    cmti_map_destroy(&live);
+    live_blocks_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }
 

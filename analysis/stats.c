@@ -11,6 +11,7 @@
  * block dies.
  */
 #include "analysis.h"
+#include "blocks.h"
 #include "cmt_internal.h"
 
 #include <inttypes.h>
@@ -23,12 +24,8 @@
 static const double macro_upper[CMT_RATIO_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0};
 static const double micro_upper[CMT_RATIO_BUCKETS] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
-/* What the statistics keep of a live block: its bytes, the event it was
- * allocated at, and its accesses. */
-enum { BLOCK_BYTES, BLOCK_BORN, BLOCK_ACCESSES };
-
 typedef struct cmt_stats_state {
-    cmti_map live;         /* tag -> the values below */
+    live_blocks live;
     uint64_t last_tag;    /* the newest block, for counting temporaries */
     uint64_t lives[FINE_BUCKETS];
 } cmt_stats_state;
@@ -68,7 +65,7 @@ int cmt_stats_init(cmt_trace_stats *s)
 {
     *s = (cmt_trace_stats){.macro.upper = macro_upper, .micro.upper = micro_upper};
     s->state = cmti_calloc(1, sizeof *s->state);
-    return s->state && cmti_map_init(&s->state->live, 3) == 0 ? 0 : -1;
+    return s->state ? 0 : -1;
 }
 
 /* BYTES rounded up to the 16 bytes of max_align_t, at least 16. */
@@ -78,22 +75,23 @@ static uint64_t aligned_bytes(uint64_t bytes)
 }
 
 /* Block E's life ends at the current event. */
-static void block_dies(cmt_trace_stats *s, cmti_map_entry *e)
+static void block_dies(cmt_trace_stats *s, live_block *b)
 {
-    uint64_t life = s->events - e->value[BLOCK_BORN];
+    uint64_t life = s->events - b->born;
     s->state->lives[fine_bucket(life)]++;
     if (life)
-        ratio_add(&s->micro, (double)e->value[BLOCK_ACCESSES] / (double)life, 1);
-    s->live_bytes -= e->value[BLOCK_BYTES];
-    s->aligned_live_bytes -= aligned_bytes(e->value[BLOCK_BYTES]);
+        ratio_add(&s->micro, (double)b->accesses / (double)life, 1);
+    s->live_bytes -= b->bytes;
+    s->aligned_live_bytes -= aligned_bytes(b->bytes);
     s->live_blocks--;
+    live_blocks_remove(&s->state->live, b);
 }
 
 static void count_access(cmt_trace_stats *s, const cmt_event *ev)
 {
-    cmti_map_entry *e = cmti_map_find(&s->state->live, ev->arg_tag);
-    if (e)
-        e->value[BLOCK_ACCESSES]++;
+    live_block *b = live_blocks_find(&s->state->live, ev->arg_tag, ev->arg_slot);
+    if (b)
+        b->accesses++;
     s->accessed_bytes += ev->size;
 }
 
@@ -110,23 +108,18 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
         s->free_null++;
     if (cmt_event_failed(ev))
         s->failed++;
-    cmti_map_entry *e = ev->arg_tag ? cmti_map_find(&st->live, ev->arg_tag) : NULL;
-    bool dies = e && cmt_event_releases(ev);
-    if (dies) {
-        s->lifetimes.count[cmt_log_bucket(s->events - e->value[BLOCK_BORN])]++;
+    live_block *b = live_blocks_find(&st->live, ev->arg_tag, ev->arg_slot);
+    if (b && cmt_event_releases(ev)) {
+        s->lifetimes.count[cmt_log_bucket(s->events - b->born)]++;
         if (ev->arg_tag == st->last_tag)
             s->temporary++;
-        block_dies(s, e);
-        cmti_map_remove(&st->live, e);
+        block_dies(s, b);
     }
     if (!ev->tag)
         return 0;
     uint64_t bytes = cmt_event_bytes(ev);
-    e = cmti_map_insert(&st->live, ev->tag);
-    if (!e)
+    if (!live_blocks_add(&st->live, ev, s->events))
         return -1;
-    e->value[BLOCK_BYTES] = bytes;
-    e->value[BLOCK_BORN] = s->events;
     st->last_tag = ev->tag;
     s->sizes.count[cmt_log_bucket(bytes)]++;
     s->allocated_bytes += bytes;
@@ -154,15 +147,15 @@ void cmt_stats_finish(cmt_trace_stats *s)
         return;
     }
     uint64_t never_bytes = s->live_bytes, never_blocks = s->live_blocks;
-    size_t i = 0;
-    for (cmti_map_entry *e; (e = cmti_map_next(&st->live, &i));)
-        block_dies(s, e);
+    for (size_t i = 0; i < st->live.slots; i++)
+        if (st->live.by_slot[i].tag)
+            block_dies(s, &st->live.by_slot[i]);
     s->live_bytes = never_bytes; /* what is still live at the end: never freed */
     s->live_blocks = never_blocks;
     for (unsigned b = 0; b < FINE_BUCKETS; b++)
         if (st->lives[b])
             ratio_add(&s->macro, s->events ? fine_value(b) / (double)s->events : 0, st->lives[b]);
-    cmti_map_destroy(&st->live);
+    live_blocks_destroy(&st->live);
     cmti_free(st);
     s->state = NULL;
     s->finished = true;

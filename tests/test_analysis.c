@@ -202,11 +202,11 @@ Test(analysis, stats_count_temporaries_leaks_and_micro_lifetimes)
 Test(analysis, stats_round_each_live_block_up_to_its_alignment)
 {
     const cmt_event events[] = {
-        {.op = CMT_OP_MALLOC, .size = 1, .count = 1, .tag = 1},
-        {.op = CMT_OP_MALLOC, .size = 17, .count = 1, .tag = 2},
-        {.op = CMT_OP_MALLOC, .size = 0, .count = 1, .tag = 3},
-        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
-        {.op = CMT_OP_MALLOC, .size = 100, .count = 1, .tag = 4},
+        {.op = CMT_OP_MALLOC, .size = 1, .count = 1, .tag = 1, .slot = 0},
+        {.op = CMT_OP_MALLOC, .size = 17, .count = 1, .tag = 2, .slot = 1},
+        {.op = CMT_OP_MALLOC, .size = 0, .count = 1, .tag = 3, .slot = 2},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .arg_slot = 1, .count = 1},
+        {.op = CMT_OP_MALLOC, .size = 100, .count = 1, .tag = 4, .slot = 1},
     };
     cmt_trace_stats s;
     cr_assert_eq(cmt_stats_init(&s), 0);
