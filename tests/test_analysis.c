@@ -101,6 +101,10 @@ Test(analysis, overhead_needs_addresses_and_leaves_no_output_without)
     cr_assert_str_eq(a, b);
     free(a);
     free(b);
+    /* And from a file without them, --addresses has nothing to keep. */
+    cr_assert_eq(runf(NULL, &err, "%s/trace2cmt -q --addresses -o %s %s", CMT_TOOLS, out, cmt), 1);
+    cr_assert(strstr(err, "o.cmt: --addresses: the input keeps no addresses"), "%s", err);
+    free(err);
     /* cmtreplay -v puts them back. */
     cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a " JEMALLOC_OR_RMALLOC " -v %s 2>/dev/null | %s/cmtoverhead -o %s -", CMT_TOOLS,
                       cmt, CMT_TOOLS, out), 0);

@@ -99,9 +99,10 @@ static options parse_options(int argc, char **argv)
 }
 
 /* Copies every event from SOURCE to WRITER or, with a NULL writer, as text
- * to OUT; *EVENTS gets their count.  Returns 0 or -1 after printing the
- * error. */
-static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, uint64_t *events)
+ * to OUT; *EVENTS gets their count.  With ADDRESSES, a SOURCE without them
+ * is an error at its first block (rather than a file of made-up 0s).
+ * Returns 0 or -1 after printing the error. */
+static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, bool addresses, uint64_t *events)
 {
     cli_progress progress;
     cli_progress_init(&progress, PROG, source);
@@ -109,6 +110,12 @@ static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, uint
     int rc;
     uint64_t n = 0;
     while ((rc = cmt_source_next(source, &ev)) > 0) {
+        if (addresses && ev.tag && !cmt_source_has_addresses(source)) {
+            cli_progress_done(&progress);
+            fprintf(stderr, "%s: %s: --addresses: the input keeps no addresses (a .cmt file made without them, "
+                            "or the original tools' format)\n", PROG, cmt_source_name(source));
+            return -1;
+        }
         if (writer) {
             rc = cmt_writer_write(writer, &ev);
         } else {
@@ -216,7 +223,7 @@ int main(int argc, char **argv)
         return EXIT_DATA;
     }
     uint64_t events = 0;
-    int rc = convert(source, writer, out, &events);
+    int rc = convert(source, writer, out, o.addresses, &events);
     uint64_t bytes = cmt_output_bytes(out);
     cmt_writer_close(writer);
     if (rc == 0 && cmt_output_commit(out, err, sizeof err) < 0) {
