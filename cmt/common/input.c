@@ -243,6 +243,19 @@ int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, s
     }
 }
 
+int cmti_input_peek_line(cmti_input *in, const char **line, size_t *len)
+{
+    const char *start = (const char *)in->buf + in->start;
+    size_t avail = in->end - in->start;
+    const char *nl = memchr(start, '\n', avail < CMT_MAX_LINE + 1 ? avail : CMT_MAX_LINE + 1);
+    if (!nl)
+        return 0;
+    *line = start;
+    *len = (size_t)(nl - start);
+    in->start += *len + 1;
+    return 1;
+}
+
 uint64_t cmti_input_position(const cmti_input *in)
 {
     if (in->nstages)

@@ -198,6 +198,12 @@ ptrdiff_t cmti_input_fill(cmti_input *in, size_t want, char *err, size_t errlen)
  * CMT_MAX_LINE (*LINE and *LEN then hold what was read of it). */
 int cmti_input_line(cmti_input *in, const char **line, size_t *len, char *err, size_t errlen);
 
+/* Takes the next line as cmti_input_line does, but only if the buffer
+ * holds all of it: never reads, so the lines taken before stay where they
+ * are.  Returns 1 for a line, 0 if it is not all there (or is too long):
+ * then cmti_input_line takes it. */
+int cmti_input_peek_line(cmti_input *in, const char **line, size_t *len);
+
 /* From buf[start] on, what IN reads is zstd data, decompressed from then
  * on; positions in buf go on from there (consumed).  0, or -1 with a
  * message in ERR (out of memory, or zstd within zstd within zstd). */
