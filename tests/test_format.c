@@ -89,6 +89,17 @@ Test(format, the_common_case_takes_one_byte_an_event)
     free(events);
 }
 
+
+/* Finishes W's stream on OUT (at PATH) and decodes the file: the events,
+ * their count in *N, the last return in *RC, the message in ERR. */
+static cmt_event *finish_and_decode(cmt_writer *w, cmt_output *out, const char *path, size_t *n, int *rc, char *err,
+                                    size_t errlen)
+{
+    cr_assert_eq(cmt_writer_finish(w), 0);
+    cmt_writer_close(w);
+    cr_assert_eq(cmt_output_commit(out, err, errlen), 0);
+    return decode_events(path, n, rc, err, errlen);
+}
 Test(format, unknown_extension_records_are_skipped)
 {
     const char *path = scratch_path("ext.cmt");
@@ -101,12 +112,9 @@ Test(format, unknown_extension_records_are_skipped)
     cr_assert_eq(cmt_writer_write_extension(w, 12345, "future field", 12), 0);
     cr_assert_eq(cmt_writer_write_extension(w, 7, NULL, 0), 0);
     cr_assert_eq(cmt_writer_write(w, &b), 0);
-    cr_assert_eq(cmt_writer_finish(w), 0);
-    cmt_writer_close(w);
-    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
     size_t n;
     int rc;
-    cmt_event *back = decode_events(path, &n, &rc, err, sizeof err);
+    cmt_event *back = finish_and_decode(w, out, path, &n, &rc, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(n, 2);
     cr_assert(cmt_event_same(&back[0], &a) && cmt_event_same(&back[1], &b));
@@ -682,12 +690,9 @@ Test(addresses, address_records_that_disagree_with_their_block_are_corrupt)
             cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = k + 1};
             cr_assert_eq(cmt_writer_write(w, &ev), 0);
         }
-        cr_assert_eq(cmt_writer_finish(w), 0);
-        cmt_writer_close(w);
-        cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
         size_t n;
         int rc;
-        free(decode_events(path, &n, &rc, err, sizeof err));
+        free(finish_and_decode(w, out, path, &n, &rc, err, sizeof err));
         cr_assert_eq(rc, -1, "case %zu", i);
         cr_assert(strstr(err, cases[i].message) && strstr(err, ": byte "), "case %zu: %s", i, err);
     }

@@ -353,6 +353,20 @@ static void expect_second_lines_bad(const char *first, const char *const *bad, s
     }
 }
 
+/* TEXT reads as FORMAT into N events with these TIMES and THREADS. */
+static void expect_times_and_threads(const char *text, cmt_format format, size_t n, const uint64_t *times,
+                                     const uint32_t *threads)
+{
+    parsed p = parse_as(text, CMT_FORMAT_AUTO);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    cr_assert_eq(p.stats.format, format);
+    cr_assert_eq(p.n, n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(p.events[i].time, times[i], "event %zu", i);
+        cr_assert_eq(p.events[i].thread, threads[i], "event %zu", i);
+    }
+}
+
 /* Times and threads in the text: "@SECONDS tTHREAD " before the call,
  * where known, so that text -> .cmt -> text loses nothing. */
 Test(text, times_and_threads_print_before_the_call_and_read_back)
@@ -365,18 +379,12 @@ Test(text, times_and_threads_print_before_the_call_and_read_back)
     size_t n = cmt_format_event(line, &ev);
     cr_assert_str_eq(line, "@18446744073.709551615 t4294967295 malloc(8) = 0<1>\n");
     cr_assert_eq(n, strlen(line));
-    parsed p = parse_as("@0.5 t3 malloc(8) = 0x10\n"
-                        "t1 realloc(0x10, 16) = 0x20\n"
-                        "@1536334807.907404 free(0x20)   # annotated\n"
-                        "@2 t0 malloc(1) = 0x30\n",
-                        CMT_FORMAT_AUTO);
-    cr_assert_eq(p.rc, 0, "%s", p.err);
-    cr_assert_eq(p.stats.format, CMT_FORMAT_TEXT);
-    cr_assert_eq(p.n, 4);
-    cr_assert(p.events[0].time == 500000000 && p.events[0].thread == 3);
-    cr_assert(p.events[1].time == 0 && p.events[1].thread == 1);
-    cr_assert(p.events[2].time == 1536334807907404000ULL && p.events[2].thread == 0);
-    cr_assert(p.events[3].time == 2000000000 && p.events[3].thread == 0);
+    expect_times_and_threads("@0.5 t3 malloc(8) = 0x10\n"
+                             "t1 realloc(0x10, 16) = 0x20\n"
+                             "@1536334807.907404 free(0x20)   # annotated\n"
+                             "@2 t0 malloc(1) = 0x30\n",
+                             CMT_FORMAT_TEXT, 4, (const uint64_t[]){500000000, 0, 1536334807907404000ULL, 2000000000},
+                             (const uint32_t[]){3, 1, 0, 0});
     static const char *const bad[] = {
         "@ malloc(8) = 0x40",     "@x malloc(8) = 0x40",   "@99999999999 malloc(8) = 0x40",
         "t4294967296 malloc(8) = 0x40", "t malloc(8) = 0x40", "t2 @1 malloc(8) = 0x40",
@@ -411,19 +419,13 @@ Test(text, text_of_a_cmt_file_converts_back_to_the_same_file)
  * numbered 1, 2... in order of appearance as cmtrecord numbers them. */
 Test(text, kdump_thread_ids_are_kept)
 {
-    parsed p = parse_as("  61039 100234 cppcheck USER  0x4df1040 = malloc(72)\n"
-                        "  61039 100240 cppcheck USER  0x4e02c80 = malloc(16)\n"
-                        "  61039 100234 cppcheck USER  free(0x4e02c80)\n"
-                        "  61039 100240 cppcheck 1536334807.907404 USER  free(0x4df1040)\n",
-                        CMT_FORMAT_AUTO);
-    cr_assert_eq(p.rc, 0, "%s", p.err);
-    cr_assert_eq(p.stats.format, CMT_FORMAT_KDUMP);
-    cr_assert_eq(p.n, 4);
-    cr_assert_eq(p.events[0].thread, 1);
-    cr_assert_eq(p.events[1].thread, 2);
-    cr_assert_eq(p.events[2].thread, 1, "a free of thread 2's block by thread 1");
-    cr_assert_eq(p.events[3].thread, 2);
-    cr_assert_eq(p.events[3].time, 1536334807907404000ULL, "-T with -H");
+    /* The third: a free of thread 2's block by thread 1; the fourth -T with -H. */
+    expect_times_and_threads("  61039 100234 cppcheck USER  0x4df1040 = malloc(72)\n"
+                             "  61039 100240 cppcheck USER  0x4e02c80 = malloc(16)\n"
+                             "  61039 100234 cppcheck USER  free(0x4e02c80)\n"
+                             "  61039 100240 cppcheck 1536334807.907404 USER  free(0x4df1040)\n",
+                             CMT_FORMAT_KDUMP, 4, (const uint64_t[]){0, 0, 0, 1536334807907404000ULL},
+                             (const uint32_t[]){1, 2, 1, 2});
     parsed plain = parse_as("  61039 cppcheck USER  0x4df1040 = malloc(72)\n", CMT_FORMAT_AUTO);
     cr_assert_eq(plain.events[0].thread, 0, "without -H, no thread");
 }
