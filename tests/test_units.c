@@ -76,19 +76,21 @@ Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
 }
 
 /* The live set against a plain array that does the same the slow way:
- * phases that grow the live set to thousands (ranks far enough back to
- * need the tree) and shrink it to nothing (the end moving back). */
-Test(live, ranks_agree_with_a_naive_model)
+ * STEPS random pushes and removals, pushing GROW percent of the time in
+ * phases of PHASE steps and 100 - GROW in the phases between, so that
+ * the live set grows (ranks far enough back to need the tree) and shrinks
+ * to nothing (the end moving back). */
+static void check_ranks(int steps, int grow, int phase)
 {
     cmti_live set;
     cmti_live_init(&set);
-    uint64_t *model = malloc(100000 * sizeof *model);
+    uint64_t *model = malloc((size_t)steps * sizeof *model);
     size_t nmodel = 0;
     uint64_t next = 1;
     srand(42);
-    for (int step = 0; step < 100000; step++) {
-        int dice = rand() % 100, growing = step / 10000 % 2 == 0;
-        if (nmodel == 0 || rand() % 100 < (growing ? 62 : 38)) {
+    for (int step = 0; step < steps; step++) {
+        int dice = rand() % 100, growing = step / phase % 2 == 0;
+        if (nmodel == 0 || rand() % 100 < (growing ? grow : 100 - grow)) {
             cmti_live_push(&set, next, (uint32_t)(next * 7)); /* a slot to follow the tag through compaction */
             model[nmodel++] = next++;
             continue;
@@ -115,6 +117,18 @@ Test(live, ranks_agree_with_a_naive_model)
     cr_assert_eq(cmti_live_find_tag(&set, next, &pos), -1, "a tag never added");
     free(model);
     cmti_live_destroy(&set);
+}
+
+Test(live, ranks_agree_with_a_naive_model)
+{
+    check_ranks(100000, 62, 10000);
+}
+
+/* Tens of thousands live: tens of the tree's groups of 1,024 positions,
+ * grown, emptied from the newest end and grown again. */
+Test(live, ranks_agree_with_a_naive_model_across_many_groups)
+{
+    check_ranks(300000, 70, 75000);
 }
 
 Test(live, keeps_memory_proportional_to_live_blocks)

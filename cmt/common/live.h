@@ -9,11 +9,12 @@
  *
  * The writer turns tags into ranks and the reader ranks into tags (and
  * slots).  Both keep the tags in an array in allocation order, with a bit
- * for each that says whether it is still live.  The bits are counted in words of 64: a
- * Fenwick tree of the words' live counts, and each word's first tag, are
- * small enough to stay in the cache with millions of blocks live, so that
- * a rank or a tag is found with a search there and one word of the array,
- * not a chain of cache misses across it.  Blocks mostly die young, so the
+ * for each that says whether it is still live.  The bits are counted in
+ * words of 64 and groups of 16 words: a Fenwick tree of the groups' live
+ * counts (10 KB for millions of blocks live) and each word's first tag
+ * are small enough to stay in the cache, so that a rank or a tag is found
+ * with a search there, a group's bits and one word of the array, not a
+ * chain of cache misses across it.  Blocks mostly die young, so the
  * searches start from the newest end, but a tag is first looked for next
  * to the last one found: a program that tears down a structure frees its
  * blocks in the order it made them, or in reverse.  The array is
@@ -31,7 +32,7 @@ typedef struct cmti_live {
     uint32_t *slots; /* by position: the block's slot (slots.h), for the reader */
     uint64_t *bits;  /* a live bit for each position, 64 to a word */
     uint64_t *first; /* the tag at each word's first position */
-    uint32_t *tree;  /* Fenwick tree of the words' live counts, 1-based */
+    uint32_t *tree;  /* Fenwick tree of the live counts of groups of 16 words, 1-based */
     size_t n;        /* positions in use; the last is always live */
     size_t cap;      /* positions allocated: a multiple of 64 */
     size_t live;
