@@ -423,11 +423,11 @@ Test(format, a_newer_minor_version_is_read)
 /* The text trace TEXT must convert (trace2cmt --raw) to exactly the LEN
  * bytes of WANT: a worked example of docs/FORMAT.md (WANT NULL: only
  * written, to example.cmt). */
-static void expect_worked_example(const char *text, const uint8_t *want, size_t len)
+static void expect_worked_example(const char *text, const char *options, const uint8_t *want, size_t len)
 {
     write_text(scratch_path("example.trace"), text);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q --raw -o '%s' '%s'", CMT_TOOLS,
+    snprintf(cmd, sizeof cmd, "%s/trace2cmt -q --raw %s -o '%s' '%s'", CMT_TOOLS, options,
              scratch_path("example.cmt"), scratch_path("example.trace"));
     cr_assert_eq(run(cmd, NULL, NULL), 0, "%s", cmd);
     if (!want)
@@ -456,14 +456,22 @@ Test(format, the_worked_examples_of_the_format_page_hold)
         0xaf, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0x00, 0x09, 0x04, 0x42, 0x3f, 0x91,
         0x9d, 0xf0, 0xbe, 0x82, 0x78,
     };
-    expect_worked_example(EXAMPLE_CALLS, calls, sizeof calls);
+    expect_worked_example(EXAMPLE_CALLS, "", calls, sizeof calls);
     static const uint8_t accesses[] = {
         0x89, 0x43, 0x4d, 0x54, 0x01, 0x01, 0x00, 0x00, 0x0a, 0x0e, 0x04, 0xfe, 0xaa, 0xe9, 0xe9, 0xe2,
         0xf1, 0xa0, 0xe2, 0x01, 0x00, 0x03, 0x04, 0x18, 0x01, 0x00, 0x00, 0x00, 0x00, 0x17, 0x00, 0x18,
         0x03, 0x00, 0x25, 0xed, 0x8c, 0x22, 0xd2, 0x00, 0x09, 0x02, 0xff, 0xc1, 0x25, 0x9a, 0x28, 0x6e,
         0x26, 0x1d,
     };
-    expect_worked_example(EXAMPLE_ACCESSES, accesses, sizeof accesses);
+    expect_worked_example(EXAMPLE_ACCESSES, "", accesses, sizeof accesses);
+    static const uint8_t addresses[] = {
+        0x89, 0x43, 0x4d, 0x54, 0x01, 0x01, 0x00, 0x00, 0x0c, 0x09, 0x16, 0xfe, 0xfe, 0xaa, 0xa8, 0xc1,
+        0xba, 0x02, 0xd3, 0xd4, 0xaa, 0x00, 0x00, 0x03, 0x04, 0x04, 0x09, 0x18, 0x04, 0xac, 0x03, 0x80,
+        0xea, 0xae, 0x2a, 0xd4, 0x80, 0x80, 0x02, 0x83, 0x02, 0x05, 0xc9, 0xf5, 0x01, 0x02, 0x80, 0x80,
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0x00, 0x09, 0x04, 0x56, 0xf3, 0xb4, 0x7a, 0x50, 0x21, 0x25,
+        0x64,
+    };
+    expect_worked_example(EXAMPLE_CALLS, "--addresses", addresses, sizeof addresses);
 }
 
 /* The same examples as format 1.0 wrote them, without block checksums:
@@ -487,7 +495,7 @@ Test(format, files_of_version_1_0_still_read)
     } old[] = {{calls, sizeof calls, EXAMPLE_CALLS}, {accesses, sizeof accesses, EXAMPLE_ACCESSES}};
     for (size_t i = 0; i < 2; i++) {
         write_file(scratch_path("v10.cmt"), old[i].bytes, old[i].len);
-        expect_worked_example(old[i].text, NULL, 0);
+        expect_worked_example(old[i].text, "", NULL, 0);
         size_t n_old, n_new;
         int rc;
         char err[512];
