@@ -18,6 +18,18 @@
 void cmti_set_error(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Zeroes the N bytes at P (N known where it is inlined) in pieces of 48
+ * bytes, which GCC makes vector stores: a struct of 96 bytes or more
+ * zeroed whole it made a `rep stos`, whose start-up was a fifth of the
+ * time decoding 456.hmmer, and 28% of scanning a line of text. */
+static inline void cmti_zero(void *p, size_t n)
+{
+    char *c = p;
+    for (; n > 48; n -= 48, c += 48)
+        memset(c, 0, 48);
+    memset(c, 0, n);
+}
+
 /* The library's malloc, calloc and realloc: NULL when memory runs out,
  * which every caller turns into an error for its own caller (a program
  * that links libcmt is never aborted by it).  Every allocation of the

@@ -381,14 +381,10 @@ static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_ev
 
 #define SKIPPED 2
 
-/* EV as a compound literal {.count = 1} makes it, in two 48-byte halves
- * of vector stores: GCC made the whole 96 bytes a `rep stos`, whose
- * start-up was a fifth of the decoding of 456.hmmer. */
+/* EV as the compound literal {.count = 1} makes it (cmti_zero). */
 static inline void clear_event(cmt_event *ev)
 {
-    _Static_assert(sizeof *ev == 96, "cmt_event is 96 bytes");
-    memset(ev, 0, 48);
-    memset((char *)ev + 48, 0, 48);
+    cmti_zero(ev, sizeof *ev);
     ev->count = 1;
 }
 

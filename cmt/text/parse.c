@@ -518,7 +518,8 @@ static bool scan_ahead(cmt_text_reader *t, const char *line, size_t len, scanned
     skip_space(&sc);
     if (sc.p == sc.end)
         return false;
-    s->l = (parsed_line){.ev = {.count = 1}};
+    cmti_zero(&s->l, sizeof s->l); /* (parsed_line){.ev = {.count = 1}}, without a `rep stos` */
+    s->l.ev.count = 1;
     s->kind = t->scan_line(&sc, &s->l, &t->context);
     s->text = line;
     s->len = len;
@@ -583,7 +584,7 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         t->line = s->text;
         t->line_len = s->len;
         line_kind kind = s->kind;
-        parsed_line l = s->l;
+        parsed_line *l = &s->l;
         if (kind == LINE_BAD)
             return line_error(t, "can't parse");
         if (kind == LINE_NO_MEMORY)
@@ -593,18 +594,18 @@ int cmt_text_next(cmt_text_reader *t, cmt_event *ev)
         if (kind != LINE_EVENT)
             continue;
         cmt_event implied;
-        int rc = cmt_op_accesses(l.ev.op) ? resolve_access(t, &l) : tag_call(t, &l, &implied);
+        int rc = cmt_op_accesses(l->ev.op) ? resolve_access(t, l) : tag_call(t, l, &implied);
         if (rc < 0)
             return -1;
         if (rc == 0)
             continue;
         t->stats.events++;
         if (rc == 2) {
-            t->pending = l.ev;
+            t->pending = l->ev;
             t->has_pending = true;
             *ev = implied;
         } else {
-            *ev = l.ev;
+            *ev = l->ev;
         }
         return 1;
     }
