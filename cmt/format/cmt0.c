@@ -117,7 +117,10 @@ int cmti_cmt0_next(cmti_cmt0_reader *r, cmt_event *ev)
         return record_error(r, "corrupt: an allocation without a new tag");
     if (step > UINT32_MAX)
         return record_error(r, "corrupt: a new tag past 2^32");
-    *ev = (cmt_event){.op = !size ? CMT_OP_FREE : old ? CMT_OP_REALLOC : CMT_OP_MALLOC, .size = size, .count = 1};
+    cmti_zero(ev, sizeof *ev);
+    ev->op = !size ? CMT_OP_FREE : old ? CMT_OP_REALLOC : CMT_OP_MALLOC;
+    ev->size = size;
+    ev->count = 1;
     uint64_t freed = old ? r->newest + 1 - old : 0;
     r->newest += step;
     cmti_map_entry *e;
