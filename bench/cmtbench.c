@@ -8,8 +8,8 @@
  * For each trace: bytes per event of the text, of zstd -3, zstd -19, xz -9
  * and zpaq -m5 (context mixing, the smallest a general coder gets: of the
  * text, or of the raw .cmt, whichever is smaller; "-" without Debian's
- * zpaq), and of .cmt raw, at the default level, at -19, and at the
- * default level keeping the text's addresses (--addresses, beside xz -9
+ * zpaq), and of .cmt raw, at -3, at the default level (-9), at -19, and at
+ * the default level keeping the text's addresses (--addresses, beside xz -9
  * of the text, which has them too); then the speed
  * of trace2cmt against zstd -3 on the same text file (whole commands, best
  * of five runs), and the speed of decoding .cmt against zstd -d.  Then,
@@ -271,7 +271,8 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
 {
     const char *text = plain_text(path);
     long long text_bytes = text ? file_size(text) : -1;
-    char raw[512], dflt[512], max[512], addressed[512], zst[512], zst19[512], xz[512];
+    char raw[512], three[512], dflt[512], max[512], addressed[512], zst[512], zst19[512], xz[512];
+    snprintf(three, sizeof three, "%s/three.cmt", scratch);
     snprintf(addressed, sizeof addressed, "%s/addresses.cmt", scratch);
     snprintf(raw, sizeof raw, "%s/raw.cmt", scratch);
     snprintf(zst19, sizeof zst19, "%s/text.19.zst", scratch);
@@ -288,6 +289,8 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
     }
     double t_cmt = best_run(to_dflt, NULL);
     timed_run(to_max, NULL);
+    char *to_three[] = {(char *)trace2cmt, "-q", "-l", "3", "-o", three, (char *)text, NULL};
+    timed_run(to_three, NULL);
     char *to_addressed[] = {(char *)trace2cmt, "-q", "--addresses", "-o", addressed, (char *)text, NULL};
     timed_run(to_addressed, NULL);
     char *zstd3[] = {"zstd", "-3", "-q", "-f", "-o", zst, (char *)text, NULL};
@@ -308,9 +311,10 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
     char zpaq_cell[16] = "-";
     if (zpaq >= 0)
         snprintf(zpaq_cell, sizeof zpaq_cell, "%.3f", zpaq / n);
-    printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7s %7.3f %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name, events,
-           text_bytes / n, file_size(zst) / n, file_size(zst19) / n, file_size(xz) / n, zpaq_cell,
-           file_size(raw) / n, file_size(dflt) / n, file_size(max) / n, file_size(addressed) / n, mb / t_cmt, mb / t_zstd,
+    printf("%-26s %9llu %7.2f %7.3f %7.3f %7.3f %7s %7.3f %7.3f %7.3f %7.3f %7.3f %8.0f %8.0f %8.1f %8.1f\n", name,
+           events, text_bytes / n, file_size(zst) / n, file_size(zst19) / n, file_size(xz) / n, zpaq_cell,
+           file_size(raw) / n, file_size(three) / n, file_size(dflt) / n, file_size(max) / n, file_size(addressed) / n,
+           mb / t_cmt, mb / t_zstd,
            cmt_rate / 1e6, n / t_unzstd / 1e6);
 }
 
@@ -333,10 +337,10 @@ int main(int argc, char **argv)
     printf("bytes per event (B/ev) and speed; encode = MB of text per second, whole command, best of %d;\n"
            "decode = million events per second (cmt: library, default level; zstd -d: whole command)\n\n",
            RUNS);
-    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "", "", "text", "zstd-3", "zstd-19",
-           "xz-9", "zpaq-m5", "cmt", "cmt", "cmt", "cmt", "encode", "encode", "decode", "decode");
-    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "trace", "events", "B/ev", "B/ev",
-           "B/ev", "B/ev", "B/ev", "raw", "-3", "-19", "+addr", "cmt", "zstd-3", "cmt", "zstd -d");
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "", "", "text", "zstd-3",
+           "zstd-19", "xz-9", "zpaq-m5", "cmt", "cmt", "cmt", "cmt", "cmt", "encode", "encode", "decode", "decode");
+    printf("%-26s %9s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s\n", "trace", "events", "B/ev", "B/ev",
+           "B/ev", "B/ev", "B/ev", "raw", "-3", "dflt -9", "-19", "+addr", "cmt", "zstd-3", "cmt", "zstd -d");
     for (int i = 2; i < argc; i++) {
         struct dirent **entries;
         int n = scandir(argv[i], &entries, NULL, by_name);

@@ -198,7 +198,7 @@ const char *encode_trace(const char *text, const char *cmt)
     cr_assert_not_null(source, "%s", err);
     cmt_output *out = cmt_output_open(cmt, err, sizeof err);
     cr_assert_not_null(out, "%s", err);
-    cmt_writer *w = cmt_writer_open(out, CMT_DEFAULT_LEVEL, err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, CMT_CONVERT_LEVEL, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
     cmt_event ev;
     int rc;

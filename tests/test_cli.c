@@ -77,7 +77,7 @@ Test(cli, convert_and_replay_the_sample_against_every_allocator)
     char *out, *err;
     cr_assert_eq(runf(NULL, &err, "%s -o %s %s/python-json.trace", T2C, scratch_path("py.cmt"), CMT_SAMPLES), 0);
     cr_assert(strstr(err, "trace2cmt: 3506 events, "), "%s", err);
-    cr_assert(strstr(err, "bytes/event (zstd -3)"), "%s", err);
+    cr_assert(strstr(err, "bytes/event (zstd -9)"), "%s", err);
     free(err);
     cr_assert_eq(runf(&out, NULL, "%s -a all %s", REPLAY, scratch_path("py.cmt")), 0);
     cr_assert(strstr(out, "3,506 events"), "%s", out);

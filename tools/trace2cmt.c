@@ -47,7 +47,7 @@ static void usage(void)
            "On success prints a summary to standard error: events, bytes written,\n"
            "bytes per event.  Exit status: 0 success, 1 bad input or I/O error,\n"
            "2 usage error.  See docs/trace2cmt.md and docs/FORMAT.md.\n",
-           PROG, CMT_DEFAULT_LEVEL);
+           PROG, CMT_CONVERT_LEVEL);
 }
 
 typedef struct options {
@@ -73,7 +73,7 @@ static options parse_options(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    options o = {.level = CMT_DEFAULT_LEVEL};
+    options o = {.level = CMT_CONVERT_LEVEL};
     int c;
     while ((c = getopt_long(argc, argv, "f:o:sl:qhV", longopts, NULL)) != -1) {
         switch (c) {

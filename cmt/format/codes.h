@@ -28,6 +28,7 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
  *     0x00 varint(events) varint(tags) checksum[8]
  */
 #define CMT_SECTION_MAX (128 * 1024) /* no section may be longer */
+#define CMT_WINDOW_LOG 21                /* the zstd window of the default levels: 2 MiB */
 
 /* Opcodes. */
 #define CODE_FREE 0x00u           /* 0x00-0x9f: free of rank 0..158; 0x9f + varint(rank - 159) */

@@ -210,6 +210,11 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
         if (ok) {
             ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
             ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+            /* Up to trace2cmt's level, the window of level 3 (2 MiB), which
+             * every reader must hold, a replay's decoder among them: level
+             * 9's own took g++'s file 0.4% smaller for twice that. */
+            if (level <= CMT_CONVERT_LEVEL)
+                ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, CMT_WINDOW_LOG);
         }
     }
     if (!ok) {
