@@ -74,8 +74,9 @@ CMT_API const char *cmt_version_string(void);
 #define CMT_DEFAULT_LEVEL 3
 
 /* And trace2cmt's, which compresses on a core of its own while the other
- * reads (cmt_source_read_ahead): no slower there than 3, and 16% smaller
- * on a g++ compile, 10% on a Python run (docs/performance.md). */
+ * reads (cmt_source_read_ahead): no slower there than 3, and 14% smaller
+ * on a g++ compile, 9% on a Python run (docs/performance.md); up to it
+ * the writer keeps level 3's 2 MiB window. */
 #define CMT_CONVERT_LEVEL 9
 
 /* Longest line a text trace may have; a longer one is an error, not a

@@ -29,6 +29,7 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
  */
 #define CMT_SECTION_MAX (128 * 1024) /* no section may be longer */
 #define CMT_WINDOW_LOG 21                /* the zstd window of the default levels: 2 MiB */
+#define CMT_TABLE_LOG 18                 /* and their match tables, at most 2^18 entries */
 
 /* Opcodes. */
 #define CODE_FREE 0x00u           /* 0x00-0x9f: free of rank 0..158; 0x9f + varint(rank - 159) */
