@@ -54,35 +54,10 @@ static void report_progress(const cmt_progress *progress, uint64_t events)
         progress->update(progress->context, events);
 }
 
-/* The block EV releases, if it is live: a free, or a realloc that passed
- * one (which keeps it only if it failed to grow it). */
-/* What the annotators keep of a live block, by tag: the values of its
- * entry. */
-enum { BLOCK_BYTES, BLOCK_LINE, BLOCK_ADDRESS };
-
-static cmti_map_entry *released_block(cmti_map *live, const cmt_event *ev)
+/* "N bytes, allocated K lines ago" for block B at LINE. */
+static int lifetime_note(char *buf, size_t len, const live_block *b, uint64_t line)
 {
-    if ((ev->op != CMT_OP_FREE && ev->op != CMT_OP_REALLOC) || !ev->arg_tag)
-        return NULL;
-    return cmti_map_find(live, ev->arg_tag);
-}
-
-/* Notes the block EV returned as allocated on LINE (its bytes and line);
- * NULL when out of memory. */
-static cmti_map_entry *remember(cmti_map *live, const cmt_event *ev, uint64_t line)
-{
-    cmti_map_entry *e = cmti_map_insert(live, ev->tag);
-    if (e) {
-        e->value[BLOCK_BYTES] = cmt_event_bytes(ev);
-        e->value[BLOCK_LINE] = line;
-    }
-    return e;
-}
-
-/* "N bytes, allocated K lines ago" for block E at LINE. */
-static int lifetime_note(char *buf, size_t len, const cmti_map_entry *e, uint64_t line)
-{
-    return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", e->value[BLOCK_BYTES], line - e->value[BLOCK_LINE]);
+    return snprintf(buf, len, "%" PRIu64 " bytes, allocated %" PRIu64 " lines ago", b->bytes, line - b->born);
 }
 
 #define WRITE_FAILED (-2)
@@ -104,27 +79,27 @@ static int pass_result(cmt_source *source, int rc, char *err, size_t errlen)
 int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progress *progress,
                            char *err, size_t errlen)
 {
-    cmti_map live; /* tag -> BLOCK_BYTES, BLOCK_LINE */
-    int rc = cmti_map_init(&live, 3) < 0 ? NO_MEMORY : 0;
+    live_blocks live = {0};
+    int rc = 0;
     cmt_event ev;
     uint64_t line = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
         rc = 0;
         line++;
         char note[128] = "";
-        cmti_map_entry *e = released_block(&live, &ev);
-        if (e) {
-            lifetime_note(note, sizeof note, e, line);
+        live_block *b = live_blocks_passed(&live, &ev);
+        if (b) {
+            lifetime_note(note, sizeof note, b, line);
             if (cmt_event_releases(&ev))
-                cmti_map_remove(&live, e);
+                live_blocks_remove(&live, b);
         }
-        if (ev.tag && !remember(&live, &ev, line))
+        if (ev.tag && !live_blocks_add(&live, &ev, line))
             rc = NO_MEMORY;
         else if (write_line(out, source, ev, note, err, errlen) < 0)
             rc = WRITE_FAILED;
         report_progress(progress, line);
     }
-    cmti_map_destroy(&live);
+    live_blocks_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }
 
@@ -200,8 +175,8 @@ int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const 
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
         rc = 0;
         line++;
-        live_block *b = cmt_event_releases(&ev) ? live_blocks_find(&live, ev.arg_tag, ev.arg_slot) : NULL;
-        if (b) {
+        live_block *b = live_blocks_passed(&live, &ev);
+        if (b && cmt_event_releases(&ev)) {
             if (pair_add(&pairs, line - b->born, b->bytes) < 0)
                 rc = NO_MEMORY;
             died++;
@@ -323,9 +298,9 @@ static int layout_note(char *buf, size_t len, const layout *l, uint64_t addr, ui
 int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
-    cmti_map live; /* tag -> BLOCK_BYTES, BLOCK_LINE, BLOCK_ADDRESS */
+    live_blocks live = {0};
     cmti_ordered by_address = {0}; /* address -> bytes */
-    int rc = cmti_map_init(&live, 3) < 0 || cmti_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
+    int rc = cmti_ordered_init(&by_address) < 0 ? NO_MEMORY : 0;
     cmt_event ev;
     uint64_t line = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
@@ -334,13 +309,13 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         char note[320] = "";
         size_t n = 0;
         int64_t pages = 0;
-        cmti_map_entry *e = released_block(&live, &ev);
-        if (e) {
-            n += (size_t)lifetime_note(note, sizeof note, e, line);
+        live_block *b = live_blocks_passed(&live, &ev);
+        if (b) {
+            n += (size_t)lifetime_note(note, sizeof note, b, line);
             if (cmt_event_releases(&ev)) {
-                uint64_t addr = e->value[BLOCK_ADDRESS], bytes = e->value[BLOCK_BYTES];
+                uint64_t addr = b->address, bytes = b->bytes;
                 cmti_ordered_remove(&by_address, addr);
-                cmti_map_remove(&live, e);
+                live_blocks_remove(&live, b);
                 layout l = layout_of(&by_address, addr, bytes);
                 pages -= (int64_t)l.pages;
                 if (!ev.tag) {
@@ -369,12 +344,12 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " more pages ", pages);
             else
                 snprintf(note + n, sizeof note - n, ", %" PRId64 " fewer pages", -pages);
-            cmti_map_entry *block = remember(&live, &ev, line);
+            live_block *block = live_blocks_add(&live, &ev, line);
             if (!block || cmti_ordered_put(&by_address, ev.addr, bytes) < 0) {
                 rc = NO_MEMORY;
                 break;
             }
-            block->value[BLOCK_ADDRESS] = ev.addr;
+            block->address = ev.addr;
         }
         if (write_line(out, source, ev, note, err, errlen) < 0) {
             rc = WRITE_FAILED;
@@ -383,6 +358,6 @@ int cmt_annotate_overhead(cmt_source *source, cmt_output *out, const cmt_progres
         report_progress(progress, line);
     }
     cmti_ordered_destroy(&by_address);
-    cmti_map_destroy(&live);
+    live_blocks_destroy(&live);
     return pass_result(source, rc, err, errlen);
 }

@@ -10,9 +10,13 @@
 #include "cmt_internal.h"
 
 /* A live block: its tag (0: the slot is free), bytes, the event it was
- * made at, and the accesses to it. */
+ * made at, and what its user keeps of it: the accesses to it (the
+ * statistics), or its address (the layout). */
 typedef struct live_block {
-    uint64_t tag, bytes, born, accesses;
+    uint64_t tag, bytes, born;
+    union {
+        uint64_t accesses, address;
+    };
 } live_block;
 
 typedef struct live_blocks {
@@ -25,6 +29,13 @@ typedef struct live_blocks {
 static inline live_block *live_blocks_find(live_blocks *t, uint64_t tag, uint32_t slot)
 {
     return tag && slot < t->slots && t->by_slot[slot].tag == tag ? &t->by_slot[slot] : NULL;
+}
+
+/* The live block a free or a realloc EV passes (released, or kept by a
+ * realloc that failed); NULL for other events and blocks not live. */
+static inline live_block *live_blocks_passed(live_blocks *t, const cmt_event *ev)
+{
+    return ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC ? live_blocks_find(t, ev->arg_tag, ev->arg_slot) : NULL;
 }
 
 /* The block EV returns, made at event BORN; NULL when out of memory, or
