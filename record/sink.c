@@ -312,14 +312,13 @@ static bool open_file(void)
         return false;
     }
     sink.writer = cmt_writer_open(sink.out, sink.options.level, err, sizeof err);
-    if (sink.writer && sink.options.addresses && cmt_writer_keep_addresses(sink.writer) < 0)
+    if (sink.writer && sink.options.addresses && cmt_writer_keep_addresses(sink.writer) < 0) {
         snprintf(err, sizeof err, "%s", cmt_writer_error(sink.writer));
-    else if (sink.writer)
-        err[0] = '\0';
-    if (!sink.writer || err[0]) {
-        say("cmtrecord: %s: %s; not recording\n", sink.path, err);
         cmt_writer_close(sink.writer);
         sink.writer = NULL;
+    }
+    if (!sink.writer) {
+        say("cmtrecord: %s: %s; not recording\n", sink.path, err);
         cmt_output_abort(sink.out);
         sink.failed = true;
         return false;

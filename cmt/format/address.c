@@ -111,7 +111,7 @@ static int note(cmti_address_model *m, uint64_t tag, uint64_t address, uint64_t 
 
 int cmti_address_follow(cmti_address_model *m, const cmt_event *ev)
 {
-    if (ev->arg_tag && !cmt_op_accesses(ev->op) && cmt_event_releases(ev))
+    if (cmt_event_releases(ev))
         forget(m, ev->arg_tag);
     return ev->tag ? note(m, ev->tag, ev->addr, cmt_event_bytes(ev)) : 0;
 }

@@ -38,16 +38,26 @@ struct cmti_cmt0_reader {
     char err[CMT_ERRLEN];
 };
 
+/* The number at P, of the N bytes there, into *V; returns its bytes, or
+ * 0 if it does not end within them (or NUMBER_BYTES). */
+static size_t decode_number(const uint8_t *p, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < n && i < NUMBER_BYTES; i++) {
+        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (p[i] & 0x80) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
 bool cmti_looks_like_cmt0(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    uint64_t size = 0;
-    while (i < n && i < NUMBER_BYTES) {
-        size |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (p[i++] & 0x80)
-            break;
-    }
-    if (i == 0 || !(p[i - 1] & 0x80) || size == 0)
+    uint64_t size;
+    size_t i = decode_number(p, n, &size);
+    if (i == 0 || size == 0)
         return false;
     return i + 1 < n && p[i] == 0x80 && p[i + 1] > 0x80; /* no block freed; a new tag of step 1 or more */
 }
@@ -67,15 +77,10 @@ static int get_number(cmti_cmt0_reader *r, uint64_t *v)
         return -1;
     if (avail == 0)
         return 0;
-    const uint8_t *p = r->in.buf + r->in.start;
-    uint64_t x = 0;
-    for (ptrdiff_t i = 0; i < avail && i < NUMBER_BYTES; i++) {
-        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (p[i] & 0x80) {
-            r->in.start += (size_t)i + 1;
-            *v = x;
-            return 1;
-        }
+    size_t used = decode_number(r->in.buf + r->in.start, (size_t)avail, v);
+    if (used) {
+        r->in.start += used;
+        return 1;
     }
     if (avail < NUMBER_BYTES)
         return record_error(r, "truncated: the file ends inside a record");
