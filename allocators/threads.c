@@ -12,8 +12,9 @@
  * once.  The only order kept between threads is the one no program can do
  * without: an event on a block that another thread touched last (a free
  * or realloc of a block another thread allocated, an access after
- * another thread's) waits until that thread has run that event.  Each thread publishes the number of the last event it has run,
- * so a wait is for one counter to pass one number, and threads wait only
+ * another thread's) waits until that thread has run that event.  Each
+ * thread publishes the number of the last event it has run, so a wait is
+ * for one counter to pass one number, and threads wait only
  * at such hand-offs.  (glibc's trace2wl syncs at each hand-off the same
  * way; AOSP's memory_replay serialises every free instead, which takes
  * away the contention a replay of threads is there to measure.)  No wait

@@ -172,6 +172,17 @@ static size_t put_cmt0_number(uint8_t *p, uint64_t v)
     return n;
 }
 
+cmt_event *source_events(cmt_source *source, size_t *n, int *rc)
+{
+    size_t cap = 1024;
+    cmt_event *events = malloc(cap * sizeof *events);
+    *n = 0;
+    while ((*rc = cmt_source_next(source, &events[*n])) > 0)
+        if (++*n == cap)
+            events = realloc(events, (cap *= 2) * sizeof *events);
+    return events;
+}
+
 void encode_cmt0(const char *path, const cmt_event *events, size_t n)
 {
     uint8_t *buf = malloc(n * 15 + 1), *p = buf;

@@ -59,6 +59,11 @@ const char *encode_trace(const char *text, const char *cmt);
  * clean end).  The reader's message is copied to ERR when given. */
 cmt_event *decode_events(const char *path, size_t *n, int *rc, char *err, size_t errlen);
 
+/* Every event SOURCE gives, to its end or an error: the events (free
+ * them), their count in *N, and the last return of cmt_source_next in
+ * *RC. */
+cmt_event *source_events(cmt_source *source, size_t *n, int *rc);
+
 /* A random but valid trace of N events, the same for the same SEED. */
 cmt_event *random_events(size_t n, unsigned seed);
 

@@ -737,11 +737,7 @@ static cmt_event *read_source(const char *path, cmt_format format, size_t *n, in
     cr_assert_str_eq(cmt_source_format_name(s), format == CMT_FORMAT_CMT0 || format == CMT_FORMAT_AUTO
                                                       ? "cmt0" : cmt_format_name(format));
     cr_assert_not(cmt_source_has_addresses(s));
-    size_t cap = 64;
-    cmt_event *events = malloc(cap * sizeof *events);
-    while ((*rc = cmt_source_next(s, &events[*n])) > 0)
-        if (++*n == cap)
-            events = realloc(events, (cap *= 2) * sizeof *events);
+    cmt_event *events = source_events(s, n, rc);
     snprintf(err, errlen, "%s", cmt_source_error(s));
     cmt_source_close(s);
     return events;
@@ -934,13 +930,8 @@ static cmt_event *read_through(const char *path, bool ahead, bool salvage, size_
         cmt_source_salvage(s);
     if (ahead)
         cr_assert_eq(cmt_source_read_ahead(s), 0);
-    size_t cap = 1024;
-    cmt_event *events = malloc(cap * sizeof *events);
-    *n = 0;
-    while ((*rc = cmt_source_next(s, &events[*n])) > 0)
-        if (++*n == cap)
-            events = realloc(events, (cap *= 2) * sizeof *events);
-    cr_assert_eq(cmt_source_next(s, &events[*n]), *rc, "the end, again");
+    cmt_event *events = source_events(s, n, rc), again;
+    cr_assert_eq(cmt_source_next(s, &again), *rc, "the end, again");
     snprintf(err, errlen, "%s", cmt_source_error(s));
     if (salvage)
         cr_assert_eq(cmt_source_damaged(s), *rc == 0 && *err, "damaged");
