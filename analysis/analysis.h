@@ -98,8 +98,10 @@ int cmt_stats_add(cmt_trace_stats *stats, const cmt_event *ev);
  * their macro and micro lifetimes, and the live-block state is freed. */
 void cmt_stats_finish(cmt_trace_stats *stats);
 
-/* Reads all of SOURCE into STATS (initialised here, finished at the end).
- * Returns 0, or -1 with a message in ERR. */
+/* Reads all of SOURCE into STATS (initialised here, finished at the end),
+ * on every core: a .cmt file's segments at once if it has seek points,
+ * else decoding on one thread and counting on another (it calls
+ * cmt_source_read_ahead).  Returns 0, or -1 with a message in ERR. */
 int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
                    char *err, size_t errlen);
 

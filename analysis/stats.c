@@ -13,6 +13,7 @@
 #include "analysis.h"
 #include "blocks.h"
 #include "cmt_internal.h"
+#include "segments.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -24,11 +25,59 @@
 static const double macro_upper[CMT_RATIO_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0};
 static const double micro_upper[CMT_RATIO_BUCKETS] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
+typedef struct segment_stats segment_stats;
+
 typedef struct cmt_stats_state {
     live_blocks live;
     uint64_t last_tag;    /* the newest block, for counting temporaries */
     uint64_t lives[FINE_BUCKETS];
+    segment_stats *segment; /* counting a segment: what it did to the blocks live at its start */
 } cmt_stats_state;
+
+/* A segment's dealings with the blocks live at its seek point, known by
+ * their external rank (segments.h): accesses, or a death at EVENT (the
+ * count of events then), which is a temporary's if it is the newest block
+ * before the segment and came before the segment allocated anything. */
+typedef struct external_ref {
+    uint64_t event, rank;
+    uint64_t accesses; /* that many accesses in a row; 0: the block dies */
+    bool before_any_allocation;
+} external_ref;
+
+/* The peak of a stretch of a segment between deaths of external blocks:
+ * the most its own blocks held after an allocation there (EVENT 0: none
+ * came), and the most rounded to 16 bytes.  The whole trace's live bytes
+ * then were what the external blocks held, which only the merge knows,
+ * plus these. */
+typedef struct piece {
+    uint64_t bytes, blocks, event, aligned, aligned_blocks;
+} piece;
+
+struct segment_stats {
+    cmt_trace_stats stats; /* of the segment's own blocks; its peak, that of its last piece */
+    external_ref *refs;
+    size_t nrefs, refs_cap;
+    piece *pieces; /* the piece before each death in refs */
+    size_t npieces, pieces_cap;
+    live_block *survivors; /* its blocks live at its end, oldest first */
+    size_t nsurvivors, survivors_cap;
+};
+
+/* Appends ITEM (SIZE bytes) to the array *ITEMS of *N of *CAP.  0 or -1. */
+static int append(void **items, size_t *n, size_t *cap, const void *item, size_t size)
+{
+    if (*n == *cap) {
+        size_t grown = *cap ? 2 * *cap : 256;
+        void *p = cmti_realloc(*items, grown * size);
+        if (!p)
+            return -1;
+        *items = p;
+        *cap = grown;
+    }
+    memcpy((char *)*items + *n * size, item, size);
+    (*n)++;
+    return 0;
+}
 
 unsigned cmt_log_bucket(uint64_t v)
 {
@@ -74,25 +123,61 @@ static uint64_t aligned_bytes(uint64_t bytes)
     return bytes <= 16 ? 16 : bytes > UINT64_MAX - 15 ? UINT64_MAX : (bytes + 15) & ~(uint64_t)15;
 }
 
-/* Block E's life ends at the current event. */
-static void block_dies(cmt_trace_stats *s, live_block *b)
+/* Block B lived LIFE events: its macro and micro lifetimes. */
+static void count_life(cmt_trace_stats *s, const live_block *b, uint64_t life)
 {
-    uint64_t life = s->events - b->born;
     s->state->lives[fine_bucket(life)]++;
     if (life)
         ratio_add(&s->micro, (double)b->accesses / (double)life, 1);
+}
+
+/* Block B's life ends at the current event. */
+static void block_dies(cmt_trace_stats *s, live_block *b)
+{
+    count_life(s, b, s->events - b->born);
     s->live_bytes -= b->bytes;
     s->aligned_live_bytes -= aligned_bytes(b->bytes);
     s->live_blocks--;
     live_blocks_remove(&s->state->live, b);
 }
 
-static void count_access(cmt_trace_stats *s, const cmt_event *ev)
+/* A segment's access to, or free of, the block of external rank
+ * ev->arg_addr, kept for the merge.  0 or -1 when out of memory. */
+static int count_external(cmt_trace_stats *s, const cmt_event *ev)
 {
+    segment_stats *seg = s->state->segment;
+    if (!seg)
+        return 0; /* only segments have them */
+    if (cmt_op_accesses(ev->op)) {
+        external_ref *last = seg->nrefs ? &seg->refs[seg->nrefs - 1] : NULL;
+        if (last && last->accesses && last->rank == ev->arg_addr) {
+            last->accesses++;
+            return 0;
+        }
+        external_ref ref = {.event = s->events, .rank = ev->arg_addr, .accesses = 1};
+        return append((void **)&seg->refs, &seg->nrefs, &seg->refs_cap, &ref, sizeof ref);
+    }
+    if (!cmt_event_releases(ev))
+        return 0;
+    piece before = {s->peak_live_bytes, s->peak_live_blocks, s->peak_event, s->peak_aligned_bytes,
+                    s->peak_aligned_blocks};
+    s->peak_live_bytes = s->peak_live_blocks = s->peak_event = s->peak_aligned_bytes = s->peak_aligned_blocks = 0;
+    external_ref ref = {.event = s->events, .rank = ev->arg_addr, .before_any_allocation = s->state->last_tag == 0};
+    return append((void **)&seg->pieces, &seg->npieces, &seg->pieces_cap, &before, sizeof before) < 0 ||
+                   append((void **)&seg->refs, &seg->nrefs, &seg->refs_cap, &ref, sizeof ref) < 0
+               ? -1
+               : 0;
+}
+
+static int count_access(cmt_trace_stats *s, const cmt_event *ev)
+{
+    s->accessed_bytes += ev->size;
+    if (ev->arg_tag == CMTI_TAG_EXTERNAL)
+        return count_external(s, ev);
     live_block *b = live_blocks_find(&s->state->live, ev->arg_tag, ev->arg_slot);
     if (b)
         b->accesses++;
-    s->accessed_bytes += ev->size;
+    return 0;
 }
 
 int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
@@ -100,15 +185,15 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
     cmt_stats_state *st = s->state;
     s->events++;
     s->calls[ev->op]++;
-    if (cmt_op_accesses(ev->op)) {
-        count_access(s, ev);
-        return 0;
-    }
+    if (cmt_op_accesses(ev->op))
+        return count_access(s, ev);
     if (ev->op == CMT_OP_FREE && !ev->arg_tag)
         s->free_null++;
     if (cmt_event_failed(ev))
         s->failed++;
     live_block *b = live_blocks_find(&st->live, ev->arg_tag, ev->arg_slot);
+    if (ev->arg_tag == CMTI_TAG_EXTERNAL && count_external(s, ev) < 0)
+        return -1;
     if (b && cmt_event_releases(ev)) {
         s->lifetimes.count[cmt_log_bucket(s->events - b->born)]++;
         if (ev->arg_tag == st->last_tag)
@@ -161,9 +246,167 @@ void cmt_stats_finish(cmt_trace_stats *s)
     s->finished = true;
 }
 
+/* ------------------------------------------------------------ segments */
+
+static int keep_survivor(void *context, const live_block *b)
+{
+    segment_stats *seg = context;
+    return append((void **)&seg->survivors, &seg->nsurvivors, &seg->survivors_cap, b, sizeof *b);
+}
+
+static int run_segment(void *context, cmt_reader *reader, const cmti_seek_point *from, void *result, char *err,
+                       size_t errlen)
+{
+    (void)context;
+    segment_stats *seg = result;
+    cmt_trace_stats *s = &seg->stats;
+    cmt_event ev;
+    int rc = 0;
+    bool no_memory = cmt_stats_init(s) < 0;
+    if (!no_memory) {
+        s->events = from->events; /* its blocks are born, and die, at the whole trace's counts */
+        s->state->segment = seg;
+    }
+    while (!no_memory && (rc = cmt_reader_next(reader, &ev)) > 0)
+        no_memory = cmt_stats_add(s, &ev) < 0;
+    if (!no_memory && rc == 0)
+        no_memory = segment_survivors(reader, &s->state->live, keep_survivor, seg) < 0;
+    if (s->state)
+        live_blocks_destroy(&s->state->live); /* the survivors have what the merge needs */
+    if (rc < 0 || no_memory) {
+        snprintf(err, errlen, "%s", rc < 0 ? cmt_reader_error(reader) : CMT_NO_MEMORY);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_segment(void *result)
+{
+    segment_stats *seg = result;
+    if (seg->stats.state) {
+        live_blocks_destroy(&seg->stats.state->live);
+        cmti_free(seg->stats.state);
+    }
+    cmti_free(seg->refs);
+    cmti_free(seg->pieces);
+    cmti_free(seg->survivors);
+}
+
+typedef struct merging {
+    cmt_trace_stats *whole;
+    ranked_blocks ranked; /* the whole's live blocks, in order */
+} merging;
+
+/* The peak of piece P, where the blocks live before the segment that are
+ * still live held BYTES, ALIGNED rounded, in BLOCKS. */
+static void merge_piece(cmt_trace_stats *w, const piece *p, uint64_t bytes, uint64_t blocks, uint64_t aligned)
+{
+    if (!p->event)
+        return;
+    if (bytes + p->bytes > w->peak_live_bytes) {
+        w->peak_live_bytes = bytes + p->bytes;
+        w->peak_live_blocks = blocks + p->blocks;
+        w->peak_event = p->event;
+    }
+    if (aligned + p->aligned > w->peak_aligned_bytes) {
+        w->peak_aligned_bytes = aligned + p->aligned;
+        w->peak_aligned_blocks = blocks + p->aligned_blocks;
+    }
+}
+
+static void add_counts(uint64_t *to, const uint64_t *from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        to[i] += from[i];
+}
+
+/* Puts the segment's counts together with the whole's, in order: what it
+ * did to the blocks live before it, resolved by rank, then its own. */
+static int merge_segment(void *context, void *result, char *err, size_t errlen)
+{
+    merging *m = context;
+    segment_stats *seg = result;
+    cmt_trace_stats *w = m->whole, *s = &seg->stats;
+    uint64_t bytes = w->live_bytes, blocks = w->live_blocks, aligned = w->aligned_live_bytes;
+    size_t deaths = 0;
+    for (size_t i = 0; i < seg->nrefs; i++) {
+        const external_ref *ref = &seg->refs[i];
+        size_t pos;
+        live_block *b = ranked_blocks_find(&m->ranked, ref->rank, &pos);
+        if (!b) {
+            snprintf(err, errlen, "corrupt: event %llu refers to a block live %llu from the newest, but fewer are",
+                     (unsigned long long)ref->event, (unsigned long long)ref->rank);
+            return -1;
+        }
+        if (ref->accesses) {
+            b->accesses += ref->accesses;
+            continue;
+        }
+        merge_piece(w, &seg->pieces[deaths++], bytes, blocks, aligned);
+        uint64_t life = ref->event - b->born;
+        w->lifetimes.count[cmt_log_bucket(life)]++;
+        if (ref->before_any_allocation && b->tag == w->state->last_tag)
+            w->temporary++;
+        count_life(w, b, life);
+        bytes -= b->bytes;
+        aligned -= aligned_bytes(b->bytes);
+        blocks--;
+        ranked_blocks_remove(&m->ranked, pos, b);
+    }
+    piece last = {s->peak_live_bytes, s->peak_live_blocks, s->peak_event, s->peak_aligned_bytes, s->peak_aligned_blocks};
+    merge_piece(w, &last, bytes, blocks, aligned);
+    w->events = s->events;
+    add_counts(w->calls, s->calls, CMT_OP_COUNT);
+    w->free_null += s->free_null;
+    w->failed += s->failed;
+    w->allocated_bytes += s->allocated_bytes;
+    w->allocated_blocks += s->allocated_blocks;
+    w->temporary += s->temporary;
+    w->accessed_bytes += s->accessed_bytes;
+    add_counts(w->sizes.count, s->sizes.count, CMT_LOG_BUCKETS);
+    add_counts(w->lifetimes.count, s->lifetimes.count, CMT_LOG_BUCKETS);
+    add_counts(w->micro.count, s->micro.count, CMT_RATIO_BUCKETS);
+    add_counts(w->state->lives, s->state->lives, FINE_BUCKETS);
+    w->live_bytes = bytes + s->live_bytes;
+    w->live_blocks = blocks + s->live_blocks;
+    w->aligned_live_bytes = aligned + s->aligned_live_bytes;
+    if (s->state->last_tag)
+        w->state->last_tag = s->state->last_tag;
+    for (size_t i = 0; i < seg->nsurvivors; i++)
+        if (ranked_blocks_add(&m->ranked, &seg->survivors[i]) < 0) {
+            snprintf(err, errlen, CMT_NO_MEMORY);
+            return -1;
+        }
+    return 0;
+}
+
+/* cmt_stats_read over SOURCE's segments, on every core: 1, 0 if it
+ * cannot be read so, -1 on an error (STATS are then not set). */
+static int read_segments(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress, char *err,
+                         size_t errlen)
+{
+    merging m = {.whole = stats};
+    if (cmt_stats_init(stats) < 0 || ranked_blocks_init(&m.ranked, &stats->state->live) < 0) {
+        cmt_stats_finish(stats);
+        snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
+        return -1;
+    }
+    segmented_analysis analysis = {&m, sizeof(segment_stats), run_segment, merge_segment, free_segment};
+    int rc = cmt_segments_run(source, &analysis, progress, err, errlen);
+    cmt_stats_finish(stats);
+    ranked_blocks_destroy(&m.ranked);
+    return rc;
+}
+
 int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
                    char *err, size_t errlen)
 {
+    /* Segments on every core; else (or when they fail: the whole file's
+     * reader says where the damage is) in order, decoding on one core
+     * and counting on another. */
+    if (read_segments(source, stats, progress, err, errlen) > 0)
+        return 0;
+    (void)cmt_source_read_ahead(source);
     bool no_memory = cmt_stats_init(stats) < 0;
     cmt_event ev;
     int rc = 0;

@@ -15,5 +15,6 @@
 #include "common/ordered.h"  /* an ordered map: floors and ceilings */
 #include "common/slots.h"    /* dense slot numbers for the live blocks */
 #include "common/tagger.h"   /* addresses to tags, for readers of traces by address */
+#include "format/seek.h"     /* seek points: decoding a .cmt file's segments apart */
 
 #endif /* CMT_INTERNAL_INTERFACE_H */

@@ -6,6 +6,7 @@
  * (so standard input works too).
  */
 #include "format/codes.h"
+#include "format/seek.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ struct cmt_source {
     cmt_text_reader *text;
     bool salvage, damaged;
     ahead *ahead; /* NULL unless reading ahead */
+    bool started;  /* an event has been asked for */
+    char *path;    /* a .cmt file's, for readers of its segments */
     char name[256];
 };
 
@@ -115,6 +118,8 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         cmti_free(s);
         return NULL;
     }
+    if (s->binary && path && strcmp(path, "-") != 0 && (s->path = cmti_malloc(strlen(path) + 1)))
+        memcpy(s->path, path, strlen(path) + 1); /* without it, the file is read in order */
     return s;
 }
 
@@ -225,6 +230,7 @@ static int next_ahead(ahead *a, cmt_event *ev)
 
 int cmt_source_next(cmt_source *s, cmt_event *ev)
 {
+    s->started = true;
     return s->ahead ? next_ahead(s->ahead, ev) : read_next(s, ev);
 }
 
@@ -268,6 +274,11 @@ bool cmt_source_has_addresses(const cmt_source *s)
     return s->text != NULL || (s->binary && cmt_reader_has_addresses(s->binary));
 }
 
+const char *cmti_source_segments_path(const cmt_source *s)
+{
+    return s->binary && s->path && !s->salvage && !s->ahead && !s->started ? s->path : NULL;
+}
+
 const cmt_text_reader *cmt_source_text(const cmt_source *s)
 {
     return s->text;
@@ -297,5 +308,6 @@ void cmt_source_close(cmt_source *s)
     cmt_reader_close(s->binary);
     cmti_cmt0_close(s->original);
     cmt_text_close(s->text);
+    cmti_free(s->path);
     cmti_free(s);
 }

@@ -695,8 +695,6 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
     cmt_source *source = cmt_source_open(o->input, NULL, err, sizeof err);
     if (source && o->salvage)
         cmt_source_salvage(source);
-    if (source)
-        (void)cmt_source_read_ahead(source); /* the statistics' pass, not timed: on both cores */
     cli_progress bar;
     cli_progress_init(&bar, PROG, source);
     cmt_progress progress = cli_progress_callback(&bar);

@@ -30,7 +30,6 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
                    const cmt_progress *progress, char *err, size_t errlen)
 {
     cmt_trace_stats stats;
-    (void)cmt_source_read_ahead(source); /* decoding on one core, counting on the other; or both on one */
     if (cmt_stats_read(source, &stats, progress, err, errlen) < 0)
         return -1;
     cmt_stats_print(out, cmt_source_name(source), &stats, o->json);

@@ -36,6 +36,9 @@ static void usage(void)
            "                     cmtoverhead; -s prints them)\n"
            "  -l, --level N      zstd compression level, 1 to 22 (default %d)\n"
            "      --raw          write the stream uncompressed\n"
+           "      --seek-every N a seek point every N events, where analyses start\n"
+           "                     on another core (default: 8388608 events and 256 KiB\n"
+           "                     of file apart; 0: none)\n"
            "      --strict       a free or realloc of an address that is not live is\n"
            "                     an error (default: counted and skipped)\n"
            "      --salvage      keep every whole event before damage (a file cut short,\n"
@@ -56,6 +59,7 @@ typedef struct options {
     bool text;
     bool addresses;
     int level;
+    long seek_every; /* -1: the writer's default */
     bool quiet;
     bool salvage;
     cmt_text_options text_options;
@@ -63,17 +67,18 @@ typedef struct options {
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID, OPT_SALVAGE, OPT_ADDRESSES };
+    enum { OPT_RAW = 256, OPT_STRICT, OPT_PID, OPT_SALVAGE, OPT_ADDRESSES, OPT_SEEK_EVERY };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"text", no_argument, NULL, 's'},
         {"level", required_argument, NULL, 'l'},  {"raw", no_argument, NULL, OPT_RAW},
         {"strict", no_argument, NULL, OPT_STRICT}, {"quiet", no_argument, NULL, 'q'},
         {"salvage", no_argument, NULL, OPT_SALVAGE}, {"addresses", no_argument, NULL, OPT_ADDRESSES},
+        {"seek-every", required_argument, NULL, OPT_SEEK_EVERY},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    options o = {.level = CMT_CONVERT_LEVEL};
+    options o = {.level = CMT_CONVERT_LEVEL, .seek_every = -1};
     int c;
     while ((c = getopt_long(argc, argv, "f:o:sl:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -86,6 +91,7 @@ static options parse_options(int argc, char **argv)
         case OPT_STRICT: o.text_options.strict = true; break;
         case OPT_SALVAGE: o.salvage = true; break;
         case OPT_ADDRESSES: o.addresses = true; break;
+        case OPT_SEEK_EVERY: o.seek_every = cli_parse_long(PROG, "--seek-every", optarg, 0, LONG_MAX); break;
         case 'q': o.quiet = true; break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
@@ -215,7 +221,8 @@ int main(int argc, char **argv)
     }
     cmt_writer *writer = NULL;
     if (!o.text && (!(writer = cmt_writer_open(out, o.level, err, sizeof err)) ||
-                    (o.addresses && cmt_writer_keep_addresses(writer) < 0))) {
+                    (o.addresses && cmt_writer_keep_addresses(writer) < 0) ||
+                    (o.seek_every >= 0 && cmt_writer_seek_every(writer, (uint64_t)o.seek_every) < 0))) {
         fprintf(stderr, "%s: %s\n", PROG, writer ? cmt_writer_error(writer) : err);
         cmt_writer_close(writer);
         cmt_output_abort(out);

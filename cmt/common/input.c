@@ -256,6 +256,23 @@ int cmti_input_peek_line(cmti_input *in, const char **line, size_t *len)
     return 1;
 }
 
+int cmti_input_restart_at(cmti_input *in, uint64_t file, uint64_t stream, char *err, size_t errlen)
+{
+    if (in->nstages != 1 || lseek(in->fd, (off_t)file, SEEK_SET) < 0) {
+        cmti_set_error(err, errlen, "%s: can't seek: %s", in->name, in->nstages != 1 ? "not one zstd stream" : strerror(errno));
+        return -1;
+    }
+    cmti_zstd_stage *s = &in->stages[0];
+    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
+    s->packed_start = s->packed_end = 0;
+    s->packed_read = file;
+    s->frame_done = false;
+    in->start = in->end = 0;
+    in->consumed = stream;
+    in->eof = false;
+    return 0;
+}
+
 uint64_t cmti_input_position(const cmti_input *in)
 {
     if (in->nstages)

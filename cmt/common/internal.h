@@ -221,6 +221,12 @@ int cmti_input_peek_line(cmti_input *in, const char **line, size_t *len);
  * message in ERR (out of memory, or zstd within zstd within zstd). */
 int cmti_input_decompress_rest(cmti_input *in, char *err, size_t errlen);
 
+/* Goes to byte FILE of an input that reads a file through one zstd
+ * stage (a compressed .cmt's body), the start of a zstd frame whose
+ * output is byte STREAM of the stream, and decompresses from there.
+ * Returns 0, or -1 with a message in ERR. */
+int cmti_input_restart_at(cmti_input *in, uint64_t file, uint64_t stream, char *err, size_t errlen);
+
 void cmti_input_close(cmti_input *in);
 
 /* Bytes of the file (compressed, where it is) taken in so far. */

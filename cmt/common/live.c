@@ -35,11 +35,6 @@ static inline size_t groups_of(size_t words)
     return (words + GROUP - 1) / GROUP;
 }
 
-static inline bool is_live(const cmti_live *set, size_t pos)
-{
-    return set->bits[pos / WORD] >> (pos % WORD) & 1;
-}
-
 /* The functions that count bits are built twice, for processors with a
  * popcnt instruction and for those without (plain x86-64, where the
  * builtin is a library call), and the loader picks.  (GCC exports the
@@ -363,7 +358,7 @@ int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
         }
         at = (size_t)(p - set->tags);
     }
-    if (set->tags[at] != tag || !is_live(set, at))
+    if (set->tags[at] != tag || !cmti_live_is_live(set, at))
         return -1; /* absent, or present but dead */
     *pos = at;
     return 0;

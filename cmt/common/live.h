@@ -24,6 +24,7 @@
 #ifndef CMT_LIVE_H
 #define CMT_LIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,13 @@ static inline uint64_t cmti_live_tag_at(const cmti_live *set, size_t pos)
 static inline uint32_t cmti_live_slot_at(const cmti_live *set, size_t pos)
 {
     return set->slots[pos];
+}
+
+/* True if the block at POS (below set->n) is live: the positions in
+ * allocation order whose blocks are. */
+static inline bool cmti_live_is_live(const cmti_live *set, size_t pos)
+{
+    return set->bits[pos / 64] >> (pos % 64) & 1;
 }
 
 /* The rank (0 = newest live) of the block at POS. */

@@ -11,6 +11,7 @@
  */
 #include "address.h"
 #include "codes.h"
+#include "seek.h"
 #include "../common/live.h"
 #include "../common/slots.h"
 
@@ -46,6 +47,14 @@ struct cmt_reader {
     bool done;
     bool failed;
     bool skimming; /* cmt_reader_skim: the end record's counts are taken as given */
+    /* A segment (cmti_reader_open_segment): decoding started at a seek
+     * point, where the blocks then live are external (CMTI_TAG_EXTERNAL),
+     * and stops at the next one (segment_end events; 0 at the end record,
+     * whose checksum it cannot check). */
+    bool segment;
+    bool seek_due;            /* the first block is a seek point's: its SEEK record sets the state */
+    uint64_t segment_end, segment_end_tags;
+    uint64_t access_external; /* the previous access's block, external: its external rank */
     uint8_t minor;  /* the format's minor version: 1 and up, every block carries its checksum */
     char scratch[48]; /* a message's part */
     char err[CMT_ERRLEN];
@@ -193,15 +202,35 @@ static int get_number(cmt_reader *r, const uint8_t *op, uint64_t *v)
     return 0;
 }
 
+/* A segment's block of external rank EXTERNAL (among the blocks live at
+ * its seek point that are still live), passed to EV; it DIES or not. */
+static void take_external(cmt_reader *r, uint64_t external, bool dies, cmt_event *ev)
+{
+    ev->arg_tag = CMTI_TAG_EXTERNAL;
+    ev->arg_slot = UINT32_MAX;
+    ev->arg_addr = external;
+    if (dies && r->access.tag == CMTI_TAG_EXTERNAL) {
+        if (r->access_external == external)
+            r->access.tag = 0;
+        else if (r->access_external > external)
+            r->access_external--; /* an older block: its rank moves up */
+    }
+}
+
 /* Sets EV's block passed (arg_tag, arg_slot) to the live block of RANK,
  * which DIES or not. */
 static int take_rank(cmt_reader *r, const uint8_t *op, uint64_t rank, bool dies, cmt_event *ev)
 {
     size_t pos;
-    if (cmti_live_find_rank(&r->live, rank, &pos) < 0)
+    if (cmti_live_find_rank(&r->live, rank, &pos) < 0) {
+        if (r->segment) {
+            take_external(r, rank - r->live.live, dies, ev);
+            return 0;
+        }
         return corrupt_at(r, op_offset(r, op),
                           "corrupt: refers to live block %llu from the newest, but %zu are live",
                           (unsigned long long)rank, r->live.live);
+    }
     ev->arg_tag = cmti_live_tag_at(&r->live, pos);
     ev->arg_slot = cmti_live_slot_at(&r->live, pos);
     if (dies) {
@@ -252,7 +281,7 @@ static int read_end(cmt_reader *r, size_t at, size_t avail)
     uint64_t stored = 0;
     for (int i = 7; i >= 0; i--)
         stored = (stored << 8) | here(r)[i];
-    if (stored != cmti_checksum_final(&r->sum))
+    if (!r->segment && stored != cmti_checksum_final(&r->sum))
         return corrupt_at(r, offset_of(r, 0), "corrupt: checksum mismatch");
     r->in.start += 8;
     ptrdiff_t more = ensure(r, 1);
@@ -295,9 +324,9 @@ static int check_block(cmt_reader *r, size_t header, const uint64_t lens[3])
     return 0;
 }
 
-/* Loads the next block, or reads the end record.  Returns 1 for a block,
- * 0 at the verified end, -1 on an error. */
-static int next_block(cmt_reader *r)
+/* The block decoded is used up: -1 if it holds numbers or addresses its
+ * events did not take. */
+static int check_block_used(cmt_reader *r)
 {
     if (r->head != r->head_end || r->tail != r->tail_end)
         return corrupt_at(r, op_offset(r, r->op_end),
@@ -306,6 +335,15 @@ static int next_block(cmt_reader *r)
         return corrupt_at(r, r->address_offset, "corrupt: the block's address record holds more addresses than "
                                                 "its events return");
     r->address = r->address_end = NULL;
+    return 0;
+}
+
+/* Loads the next block, or reads the end record.  Returns 1 for a block,
+ * 0 at the verified end, -1 on an error. */
+static int next_block(cmt_reader *r)
+{
+    if (check_block_used(r) < 0)
+        return -1;
     ptrdiff_t avail = ensure(r, BLOCK_HEADER_MAX);
     if (avail < 0)
         return -1;
@@ -334,6 +372,10 @@ static int next_block(cmt_reader *r)
                           events_so_far(r));
     if (r->minor >= 1 && check_block(r, header, lens) < 0)
         return -1;
+    const uint8_t *ops = here(r) + header;
+    if (r->seek_due && (lens[0] < 2 || ops[1] != CODE_EXTENSION || lens[1] < 4 || ops[lens[0]] != CMT_EXTENSION_BLOCK_CHECKSUM ||
+                        ops[lens[0] + 2] != CMT_EXTENSION_SEEK))
+        return corrupt_at(r, offset_of(r, 0), "corrupt: a seek point's block without its seek record");
     r->ops_start = r->op = here(r) + header;
     r->ops_offset = offset_of(r, header);
     r->op_end = r->head = r->op + lens[0];
@@ -367,11 +409,18 @@ static int decode_access(cmt_reader *r, const uint8_t *op, unsigned code, cmt_ev
                               "corrupt: an access to the previous access's block, which is not live");
         ev->arg_tag = r->access.tag;
         ev->arg_slot = r->access_slot;
+        ev->arg_addr = r->access_external;
     } else if (take_rank(r, op, block - 1, false, ev) < 0) {
         return -1;
     }
     r->access_slot = ev->arg_slot;
-    ev->offset = access_base(&r->access, ev->arg_tag) + zigzag_decode(offset);
+    uint64_t base = access_base(&r->access, ev->arg_tag);
+    if (ev->arg_tag == CMTI_TAG_EXTERNAL) {
+        if (r->access_external != ev->arg_addr)
+            base = 0; /* another of the segment's external blocks */
+        r->access_external = ev->arg_addr;
+    }
+    ev->offset = base + zigzag_decode(offset);
     ev->size = width == ACCESS_LITERAL ? 0 : access_width(width);
     if (width == ACCESS_LITERAL && get_number(r, op, &ev->size) < 0)
         return -1;
@@ -413,6 +462,37 @@ static int place(cmt_reader *r, const uint8_t *op, cmt_event *ev)
             return corrupt_at(r, r->address_offset, "corrupt: an address runs past its record");
     }
     return cmti_address_follow(r->addresses, ev) < 0 ? source_error(r, CMT_NO_MEMORY) : 0;
+}
+
+/* A SEEK record, of LEN bytes at PAYLOAD: where a segment starts, the
+ * decoder's state; elsewhere, what the decoder has, or the file is
+ * damaged. */
+static int seek_record(cmt_reader *r, const uint8_t *op, const uint8_t *payload, size_t len)
+{
+    cmti_seek_state s;
+    if (cmti_seek_decode(payload, len, &s) < 0)
+        return corrupt_at(r, op_offset(r, op), "corrupt: a seek record that is not one");
+    if (r->seek_due) {
+        if (s.events != r->events || s.tags != r->next_tag - 1)
+            return corrupt_at(r, op_offset(r, op), "corrupt: a seek record that does not match the index");
+        r->seek_due = false;
+        r->last_time = s.time;
+        r->thread = (uint32_t)s.thread;
+        r->sizes = s.sizes;
+        r->access = (cmti_access_model){s.access_block ? CMTI_TAG_EXTERNAL : 0, s.access_end};
+        r->access_external = s.access_block - 1;
+        r->access_slot = UINT32_MAX;
+        return 0;
+    }
+    uint64_t access_block = 0;
+    size_t pos;
+    if (r->access.tag && r->access.tag != CMTI_TAG_EXTERNAL && cmti_live_find_tag(&r->live, r->access.tag, &pos) == 0)
+        access_block = cmti_live_rank_at(&r->live, pos) + 1;
+    if (s.events != r->events || s.tags != r->next_tag - 1 || s.time != r->last_time || s.thread != r->thread ||
+        memcmp(&s.sizes, &r->sizes, sizeof s.sizes) != 0 || s.access_block != access_block ||
+        (access_block && s.access_end != r->access.end))
+        return corrupt_at(r, op_offset(r, op), "corrupt: a seek record that does not match the stream");
+    return 0;
 }
 
 /* Decodes the record at r->op: 1 for an event, SKIPPED for an extension
@@ -491,6 +571,9 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
                 r->last_time += zigzag_decode(value);
                 r->next_time = r->last_time;
             }
+        } else if (kind == CMT_EXTENSION_SEEK) {
+            if (seek_record(r, op, payload, len) < 0)
+                return -1;
         } else if (kind == CMT_EXTENSION_ADDRESS) {
             if (r->address)
                 return corrupt_at(r, op_offset(r, op), "corrupt: two address records in a block");
@@ -518,6 +601,41 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
     return 1;
 }
 
+/* A segment that stops at a seek point has come to it, at the end of a
+ * block: 0, or -1 if the stream does not agree with the index. */
+static int end_segment(cmt_reader *r)
+{
+    if (check_block_used(r) < 0)
+        return -1;
+    if (r->events != r->segment_end || r->next_tag - 1 != r->segment_end_tags)
+        return corrupt_at(r, offset_of(r, 0), "corrupt: a seek point that is not where the index says");
+    r->done = true;
+    return 0;
+}
+
+cmt_reader *cmti_reader_open_segment(const char *path, const cmti_seek_point *from, const cmti_seek_point *to,
+                                     char *err, size_t errlen)
+{
+    cmt_reader *r = cmt_reader_open(path, err, errlen);
+    if (!r)
+        return NULL;
+    if (!r->compressed || r->minor < 1 || cmti_input_restart_at(&r->in, from->file, from->stream, err, errlen) < 0) {
+        if (!r->compressed || r->minor < 1)
+            cmti_set_error(err, errlen, "%s: seek points are in compressed files of format 1.1", r->name);
+        cmt_reader_close(r);
+        return NULL;
+    }
+    r->segment = from->events > 0;
+    r->seek_due = r->segment;
+    r->events = from->events;
+    r->next_tag = from->tags + 1;
+    if (to) {
+        r->segment_end = to->events;
+        r->segment_end_tags = to->tags;
+    }
+    return r;
+}
+
 int cmt_reader_next(cmt_reader *r, cmt_event *ev)
 {
     for (;;) {
@@ -526,6 +644,8 @@ int cmt_reader_next(cmt_reader *r, cmt_event *ev)
         if (r->done)
             return 0;
         if (r->op == r->op_end) {
+            if (r->segment_end && r->events >= r->segment_end)
+                return end_segment(r);
             int rc = next_block(r);
             if (rc <= 0)
                 return rc;
@@ -573,6 +693,11 @@ bool cmt_reader_compressed(const cmt_reader *r)
 bool cmt_reader_has_addresses(const cmt_reader *r)
 {
     return r->addresses != NULL;
+}
+
+const cmti_live *cmti_reader_live_set(const cmt_reader *r)
+{
+    return &r->live;
 }
 
 uint64_t cmt_reader_live_blocks(const cmt_reader *r)

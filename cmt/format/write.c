@@ -8,6 +8,7 @@
  */
 #include "address.h"
 #include "codes.h"
+#include "seek.h"
 #include "../common/live.h"
 
 #include <stdlib.h>
@@ -34,6 +35,13 @@ struct cmt_writer {
     uint32_t thread;
     uint64_t next_tag;
     uint64_t events;
+    /* Seek points (seek.h): every seek_every events (0: none), in
+     * compressed files without addresses. */
+    uint64_t seek_every, seek_bytes;
+    bool seek_next;         /* the next block opens a frame: it carries a SEEK record */
+    uint64_t written;       /* compressed bytes out, past the header */
+    uint64_t streamed;      /* stream bytes in, the header included */
+    cmti_seek_index index;
     bool finished;
     bool failed;
     char err[CMT_ERRLEN];
@@ -57,6 +65,7 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
             return fail(w, cmti_zstd_out_of_memory(left) ? CMT_NO_MEMORY : ZSTD_getErrorName(left));
         if (out.pos && cmt_output_write(w->out, w->packed, out.pos) < 0)
             return fail(w, cmt_output_error(w->out));
+        w->written += out.pos;
         if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
             return 0;
     }
@@ -67,6 +76,7 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
 static int send(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirective mode)
 {
     cmti_checksum_update(&w->sum, data, len);
+    w->streamed += len;
     if (w->cctx)
         return compress_and_write(w, data, len, mode);
     if (cmt_output_write(w->out, data, len) < 0)
@@ -96,6 +106,17 @@ static void open_block(cmt_writer *w)
     put_varint(w, CMT_BLOCK_CHECKSUM_BYTES);
     memset(w->tails.bytes + w->tails.len, 0, CMT_BLOCK_CHECKSUM_BYTES);
     w->tails.len += CMT_BLOCK_CHECKSUM_BYTES;
+}
+
+/* An extension record, where reserve made room for it. */
+static void put_extension(cmt_writer *w, uint64_t kind, const void *data, size_t len)
+{
+    put_op(w, CODE_EXTENSION);
+    put_varint(w, kind);
+    put_varint(w, len);
+    if (len > 0) /* data may be NULL then */
+        memcpy(w->tails.bytes + w->tails.len, data, len);
+    w->tails.len += len;
 }
 
 /* Bytes an ADDRESS record's kind and length put in tails at most: the
@@ -153,25 +174,73 @@ static int flush_block(cmt_writer *w)
     return rc;
 }
 
+static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank);
+
+/* A block opens a zstd frame: its second record is the SEEK record, the
+ * state a decoder that starts there needs (seek.h). */
+static int put_seek_record(cmt_writer *w)
+{
+    cmti_seek_state state = {.events = w->events, .tags = w->next_tag - 1, .time = w->last_time,
+                             .thread = w->thread, .sizes = w->sizes, .access_end = w->access.end};
+    if (w->access.tag) {
+        if (rank_of(w, w->access.tag, false, &state.access_block) < 0)
+            return -1;
+        state.access_block++;
+    }
+    uint8_t payload[CMT_SEEK_PAYLOAD_MAX];
+    put_extension(w, CMT_EXTENSION_SEEK, payload, cmti_seek_encode(&state, payload));
+    w->seek_next = false;
+    return 0;
+}
+
+/* A seek point is due: enough events and bytes since the last. */
+static bool seek_due(const cmt_writer *w)
+{
+    const cmti_seek_point *last = &w->index.points[w->index.n - 1];
+    return w->seek_every && w->cctx && !w->addresses && w->events - last->events >= w->seek_every &&
+           CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
+}
+
+/* After a block: when a seek point is due, ends the zstd frame, so that
+ * decompression can start at the next block, which will say where the
+ * decoder stands (put_seek_record). */
+static int end_segment(cmt_writer *w)
+{
+    if (!seek_due(w))
+        return 0;
+    if (compress_and_write(w, NULL, 0, ZSTD_e_end) < 0)
+        return -1;
+    cmti_seek_point point = {CMT_HEADER_SIZE + w->written, w->streamed, w->events, w->next_tag - 1};
+    if (cmti_seek_index_add(&w->index, &point) < 0)
+        return fail(w, CMT_NO_MEMORY);
+    w->seek_next = true;
+    return 0;
+}
+
 /* Opcodes a block holds at most, fewer than the format allows: a file
  * damaged or cut short keeps every block before the damage, so smaller
  * blocks lose less (cmt_source_salvage), and 32 Ki opcodes cost 456.hmmer
  * 2% of its size against 128 Ki. */
 #define BLOCK_OPS (32 * 1024)
 
-/* Room for one more event, with TAIL_BYTES of payload in tails (and its
- * address, and the record that will hold the block's, when they are
- * kept). */
-static int reserve(cmt_writer *w, size_t tail_bytes)
+/* Room for one more event, with RECORDS extension records before it
+ * whose payloads put TAIL_BYTES in tails (and the event's address, and
+ * the record that will hold the block's, when they are kept).  An event
+ * and the records before it share a block, so that a decoder that starts
+ * at a block has all an event's records. */
+static int reserve(cmt_writer *w, size_t records, size_t tail_bytes)
 {
-    size_t record = w->addresses ? 1 : 0; /* 1 op, 2 heads */
+    records += w->addresses ? 1 : 0; /* 1 op, 2 heads */
     size_t addresses = w->addresses ? w->coded.len + ADDRESS_CODE_MAX + ADDRESS_RECORD_TAILS : 0;
-    if ((w->ops.len + 2 + record > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * record > CMT_SECTION_MAX ||
-         w->tails.len + CMT_EVENT_TAIL_MAX + tail_bytes + addresses > CMT_SECTION_MAX) &&
-        flush_block(w) < 0)
+    bool full = w->ops.len + 2 + records > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * records > CMT_SECTION_MAX ||
+                w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + addresses > CMT_SECTION_MAX;
+    if ((full || (w->ops.len && seek_due(w))) && (flush_block(w) < 0 || end_segment(w) < 0))
         return -1;
-    if (w->ops.len == 0)
+    if (w->ops.len == 0) {
         open_block(w);
+        if (w->seek_next && put_seek_record(w) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -197,11 +266,16 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     }
     w->out = out;
     w->next_tag = 1;
+    w->seek_every = CMT_SEEK_EVENTS;
+    w->seek_bytes = CMT_SEEK_BYTES;
+    w->streamed = CMT_HEADER_SIZE;
     w->ops.bytes = cmti_malloc(CMT_SECTION_MAX);
     w->heads.bytes = cmti_malloc(CMT_SECTION_MAX);
     w->tails.bytes = cmti_malloc(CMT_SECTION_MAX);
     cmti_checksum_init(&w->sum);
-    bool ok = cmti_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes;
+    cmti_seek_point start = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0};
+    bool ok = cmti_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes &&
+              cmti_seek_index_add(&w->index, &start) == 0;
     if (ok && level > 0) {
         w->cctx = cmti_zstd_cctx();
         w->packed_cap = ZSTD_CStreamOutSize();
@@ -299,21 +373,20 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
 {
     if (check_event(w, ev) < 0)
         return -1;
-    uint8_t number[CMT_VARINT_MAX];
-    if (ev->thread != w->thread) {
-        w->thread = ev->thread;
-        size_t n = cmti_varint_put(number, ev->thread);
-        if (cmt_writer_write_extension(w, CMT_EXTENSION_THREAD, number, n) < 0)
-            return -1;
-    }
-    if (ev->time) {
-        size_t n = cmti_varint_put(number, zigzag_encode(ev->time - w->last_time));
-        w->last_time = ev->time;
-        if (cmt_writer_write_extension(w, CMT_EXTENSION_TIME, number, n) < 0)
-            return -1;
-    }
-    if (reserve(w, 0) < 0)
+    /* The thread and time records go in the event's block. */
+    uint8_t thread[CMT_VARINT_MAX], time[CMT_VARINT_MAX];
+    size_t thread_n = ev->thread != w->thread ? cmti_varint_put(thread, ev->thread) : 0;
+    size_t time_n = ev->time ? cmti_varint_put(time, zigzag_encode(ev->time - w->last_time)) : 0;
+    if (reserve(w, (thread_n > 0) + (time_n > 0), thread_n + time_n) < 0)
         return -1;
+    if (thread_n) {
+        w->thread = ev->thread;
+        put_extension(w, CMT_EXTENSION_THREAD, thread, thread_n);
+    }
+    if (time_n) {
+        w->last_time = ev->time;
+        put_extension(w, CMT_EXTENSION_TIME, time, time_n);
+    }
     if (w->addresses && ev->tag) {
         uint64_t passed = ev->op == CMT_OP_REALLOC && ev->arg_tag ? cmti_address_of(w->addresses, ev->arg_tag) : 0;
         w->coded.len += cmti_address_encode(w->addresses, ev->addr, cmt_event_bytes(ev), passed,
@@ -399,14 +472,30 @@ int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, s
 {
     if (len > CMT_EXTENSION_MAX)
         return fail(w, "extension record too long");
-    if (w->failed || w->finished || reserve(w, len) < 0)
+    if (w->failed || w->finished || reserve(w, 1, len) < 0)
         return -1;
-    put_op(w, CODE_EXTENSION);
-    put_varint(w, kind);
-    put_varint(w, len);
-    if (len > 0) /* data may be NULL then */
-        memcpy(w->tails.bytes + w->tails.len, data, len);
-    w->tails.len += len;
+    put_extension(w, kind, data, len);
+    return 0;
+}
+
+/* The index of the seek points, after the last frame. */
+static int write_index(cmt_writer *w)
+{
+    uint8_t *frame;
+    size_t len;
+    if (cmti_seek_index_frame(&w->index, &frame, &len) < 0)
+        return fail(w, CMT_NO_MEMORY);
+    int rc = cmt_output_write(w->out, frame, len) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+    cmti_free(frame);
+    return rc;
+}
+
+int cmt_writer_seek_every(cmt_writer *w, uint64_t events)
+{
+    if (w->events || w->failed || w->finished)
+        return fail(w, "seek points are set before the first event");
+    w->seek_every = events;
+    w->seek_bytes = 0; /* the caller's choice, for tests and measures */
     return 0;
 }
 
@@ -425,9 +514,11 @@ int cmt_writer_finish(cmt_writer *w)
     for (int i = 0; i < 8; i++)
         end[n++] = (uint8_t)(sum >> (8 * i));
     w->finished = true;
-    if (w->cctx)
-        return compress_and_write(w, end, n, ZSTD_e_end);
-    return cmt_output_write(w->out, end, n) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+    if (!w->cctx)
+        return cmt_output_write(w->out, end, n) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+    if (compress_and_write(w, end, n, ZSTD_e_end) < 0)
+        return -1;
+    return w->index.n > 1 ? write_index(w) : 0;
 }
 
 const char *cmt_writer_error(const cmt_writer *w)
@@ -446,6 +537,7 @@ void cmt_writer_close(cmt_writer *w)
         return;
     ZSTD_freeCCtx(w->cctx);
     cmti_live_destroy(&w->live);
+    cmti_seek_index_destroy(&w->index);
     if (w->addresses)
         cmti_address_model_destroy(w->addresses);
     cmti_free(w->addresses);

@@ -1,0 +1,230 @@
+/*
+ * segments.c - running an analysis on a .cmt file's segments at once
+ * (segments.h).
+ *
+ * Workers take the segments in order, each into a result of its own; the
+ * calling thread merges the results in order as they come.  Workers stay
+ * at most two segments a thread ahead of the merging, so that the
+ * results waiting, each holding the blocks its segment left live, stay
+ * a few times the live set, whatever the length of the trace.
+ */
+#include "segments.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+unsigned cmt_analysis_threads(void)
+{
+    const char *env = getenv("CMT_THREADS");
+    if (env && *env) {
+        char *end;
+        unsigned long n = strtoul(env, &end, 10);
+        if (*end == '\0' && n >= 1 && n <= 1024)
+            return (unsigned)n;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 1 ? (unsigned)(online > 1024 ? 1024 : online) : 1;
+}
+
+enum { PENDING, DONE, FAILED };
+
+typedef struct runner {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    const char *path;
+    const cmti_seek_index *index;
+    const segmented_analysis *analysis;
+    size_t next;   /* the next segment a worker takes */
+    size_t merged; /* segments merged so far */
+    size_t ahead;  /* how far past the merged a worker may take one */
+    bool stop;
+    struct segment {
+        void *result;
+        int state;
+        char err[CMT_ERRLEN];
+    } *segments;
+} runner;
+
+/* Segment I, read by a worker into its result. */
+static void run_segment(runner *r, size_t i)
+{
+    struct segment *s = &r->segments[i];
+    const cmti_seek_point *from = &r->index->points[i], *to = i + 1 < r->index->n ? from + 1 : NULL;
+    int rc = -1;
+    s->result = cmti_calloc(1, r->analysis->result_size);
+    if (!s->result) {
+        snprintf(s->err, sizeof s->err, "%s: " CMT_NO_MEMORY, r->path);
+    } else {
+        cmt_reader *reader = cmti_reader_open_segment(r->path, from, to, s->err, sizeof s->err);
+        if (reader) {
+            rc = r->analysis->run(r->analysis->context, reader, from, s->result, s->err, sizeof s->err);
+            cmt_reader_close(reader);
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    s->state = rc < 0 ? FAILED : DONE;
+    pthread_cond_broadcast(&r->changed);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *worker(void *arg)
+{
+    runner *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        while (!r->stop && r->next < r->index->n && r->next >= r->merged + r->ahead)
+            pthread_cond_wait(&r->changed, &r->lock);
+        size_t i = r->next;
+        bool quit = r->stop || i >= r->index->n;
+        if (!quit)
+            r->next++;
+        pthread_mutex_unlock(&r->lock);
+        if (quit)
+            return NULL;
+        run_segment(r, i);
+    }
+}
+
+/* Merges the segments in order as the workers finish them.  Returns 0, or
+ * -1 with a message in ERR. */
+static int merge_all(runner *r, const cmt_progress *progress, uint64_t *events, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->index->n; i++) {
+        struct segment *s = &r->segments[i];
+        pthread_mutex_lock(&r->lock);
+        while (s->state == PENDING)
+            pthread_cond_wait(&r->changed, &r->lock);
+        pthread_mutex_unlock(&r->lock);
+        if (s->state == FAILED) {
+            snprintf(err, errlen, "%s", s->err);
+            return -1;
+        }
+        int rc = r->analysis->merge(r->analysis->context, s->result, err, errlen);
+        r->analysis->free(s->result);
+        cmti_free(s->result);
+        s->result = NULL;
+        if (rc < 0)
+            return -1;
+        pthread_mutex_lock(&r->lock);
+        r->merged++;
+        pthread_cond_broadcast(&r->changed);
+        pthread_mutex_unlock(&r->lock);
+        *events = i + 1 < r->index->n ? r->index->points[i + 1].events : *events;
+        if (progress && progress->update)
+            progress->update(progress->context, *events);
+    }
+    return 0;
+}
+
+int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, const cmt_progress *progress,
+                     char *err, size_t errlen)
+{
+    const char *path = cmti_source_segments_path(source);
+    unsigned threads = cmt_analysis_threads();
+    cmti_seek_index index;
+    if (!path || threads < 2)
+        return 0;
+    int found = cmti_seek_index_read(path, &index, err, errlen);
+    if (found <= 0)
+        return found;
+    if (index.n < 2) {
+        cmti_seek_index_destroy(&index);
+        return 0;
+    }
+    if (threads > index.n)
+        threads = (unsigned)index.n;
+    runner r = {.path = path, .index = &index, .analysis = analysis, .ahead = 2 * (size_t)threads};
+    r.segments = cmti_calloc(index.n, sizeof *r.segments);
+    pthread_t *workers = cmti_calloc(threads, sizeof *workers);
+    unsigned started = 0;
+    int rc = -1;
+    if (r.segments && workers && pthread_mutex_init(&r.lock, NULL) == 0) {
+        pthread_cond_init(&r.changed, NULL);
+        while (started < threads && pthread_create(&workers[started], NULL, worker, &r) == 0)
+            started++;
+        uint64_t events = 0;
+        if (started > 0)
+            rc = merge_all(&r, progress, &events, err, errlen);
+        else
+            snprintf(err, errlen, "%s: can't start a thread", path);
+        pthread_mutex_lock(&r.lock);
+        r.stop = true;
+        pthread_cond_broadcast(&r.changed);
+        pthread_mutex_unlock(&r.lock);
+        for (unsigned t = 0; t < started; t++)
+            pthread_join(workers[t], NULL);
+        pthread_cond_destroy(&r.changed);
+        pthread_mutex_destroy(&r.lock);
+    } else {
+        snprintf(err, errlen, "%s: " CMT_NO_MEMORY, path);
+    }
+    for (size_t i = 0; r.segments && i < index.n; i++)
+        if (r.segments[i].result) {
+            analysis->free(r.segments[i].result);
+            cmti_free(r.segments[i].result);
+        }
+    cmti_free(r.segments);
+    cmti_free(workers);
+    cmti_seek_index_destroy(&index);
+    return rc < 0 ? -1 : 1;
+}
+
+/* ---------------------------------------------------------- ranked blocks */
+
+int ranked_blocks_init(ranked_blocks *r, live_blocks *blocks)
+{
+    *r = (ranked_blocks){.blocks = blocks};
+    return cmti_live_init(&r->order);
+}
+
+void ranked_blocks_destroy(ranked_blocks *r)
+{
+    cmti_live_destroy(&r->order);
+    cmti_slots_destroy(&r->slots);
+}
+
+live_block *ranked_blocks_find(ranked_blocks *r, uint64_t rank, size_t *pos)
+{
+    if (cmti_live_find_rank(&r->order, rank, pos) < 0)
+        return NULL;
+    return &r->blocks->by_slot[cmti_live_slot_at(&r->order, *pos)];
+}
+
+void ranked_blocks_remove(ranked_blocks *r, size_t pos, live_block *b)
+{
+    cmti_slots_give(&r->slots, cmti_live_slot_at(&r->order, pos));
+    cmti_live_remove_at(&r->order, pos);
+    live_blocks_remove(r->blocks, b);
+}
+
+int ranked_blocks_add(ranked_blocks *r, const live_block *b)
+{
+    uint32_t slot;
+    if (cmti_slots_take(&r->slots, &slot) < 0)
+        return -1;
+    cmt_event made = {.tag = b->tag, .slot = slot};
+    live_block *to = live_blocks_add(r->blocks, &made, b->born);
+    if (!to || cmti_live_push(&r->order, b->tag, slot) < 0) {
+        if (to)
+            live_blocks_remove(r->blocks, to);
+        cmti_slots_give(&r->slots, slot);
+        return -1;
+    }
+    *to = *b;
+    return 0;
+}
+
+int segment_survivors(const cmt_reader *segment, live_blocks *segment_blocks,
+                      int (*each)(void *context, const live_block *b), void *context)
+{
+    const cmti_live *set = cmti_reader_live_set(segment);
+    for (size_t pos = 0; pos < set->n; pos++) {
+        if (!cmti_live_is_live(set, pos))
+            continue;
+        live_block *b = live_blocks_find(segment_blocks, cmti_live_tag_at(set, pos), cmti_live_slot_at(set, pos));
+        if (b && each(context, b) < 0)
+            return -1;
+    }
+    return 0;
+}
