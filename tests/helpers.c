@@ -105,7 +105,8 @@ int run(const char *cmd, char **out, char **err)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void encode(const char *path, const cmt_event *events, size_t n, int level, bool addresses)
+/* SEEK_EVERY: UINT64_MAX for the writer's own seek points. */
+static void encode(const char *path, const cmt_event *events, size_t n, int level, bool addresses, uint64_t seek_every)
 {
     char err[512];
     cmt_output *out = cmt_output_open(path, err, sizeof err);
@@ -114,6 +115,8 @@ static void encode(const char *path, const cmt_event *events, size_t n, int leve
     cr_assert_not_null(w, "%s", err);
     if (addresses)
         cr_assert_eq(cmt_writer_keep_addresses(w), 0, "%s", cmt_writer_error(w));
+    if (seek_every != UINT64_MAX)
+        cr_assert_eq(cmt_writer_seek_every(w, seek_every), 0, "%s", cmt_writer_error(w));
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(cmt_writer_write(w, &events[i]), 0, "event %zu: %s", i, cmt_writer_error(w));
     cr_assert_eq(cmt_writer_finish(w), 0, "%s", cmt_writer_error(w));
@@ -123,12 +126,17 @@ static void encode(const char *path, const cmt_event *events, size_t n, int leve
 
 void encode_events(const char *path, const cmt_event *events, size_t n, int level)
 {
-    encode(path, events, n, level, false);
+    encode(path, events, n, level, false, UINT64_MAX);
+}
+
+void encode_events_seeking(const char *path, const cmt_event *events, size_t n, uint64_t seek_every)
+{
+    encode(path, events, n, CMT_DEFAULT_LEVEL, false, seek_every);
 }
 
 void encode_events_with_addresses(const char *path, const cmt_event *events, size_t n, int level)
 {
-    encode(path, events, n, level, true);
+    encode(path, events, n, level, true, UINT64_MAX);
 }
 
 void give_addresses(cmt_event *events, size_t n, unsigned seed)

@@ -36,6 +36,10 @@ int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(pri
 /* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
 void encode_events(const char *path, const cmt_event *events, size_t n, int level);
 
+/* Writes EVENTS to PATH compressed, with a seek point every SEEK_EVERY
+ * events (cmt_writer_seek_every). */
+void encode_events_seeking(const char *path, const cmt_event *events, size_t n, uint64_t seek_every);
+
 /* Writes N events as the original cmt tools' trace2cmt wrote them (the
  * format cmt0, docs/FORMAT.md): malloc, realloc and free only, their tags
  * counting up by one from 1. */

@@ -264,3 +264,39 @@ Test(analysis, compare_without_gnuplot_says_how_to_get_it)
     free(err);
     cr_assert_not(file_exists(dir), "nothing is made");
 }
+
+/* ------------------------------------------------------------- segments */
+
+/* STATS of PATH as cmtstat --json prints them, read on THREADS threads. */
+static char *stats_json(const char *path, const char *threads)
+{
+    setenv("CMT_THREADS", threads, 1);
+    cmt_trace_stats stats = stats_of(path);
+    unsetenv("CMT_THREADS");
+    char err[512];
+    const char *json = scratch_path("stats.json");
+    cmt_output *out = cmt_output_open(json, err, sizeof err);
+    cr_assert_not_null(out, "%s", err);
+    cmt_stats_print(out, "trace", &stats, true);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+    return read_file(json, NULL);
+}
+
+Test(analysis, stats_read_by_segments_are_the_stats_read_in_order)
+{
+    /* Random traces of every kind: blocks that live across many seek
+     * points, die in another segment, are accessed there (micro
+     * lifetimes), reallocated; the peak in any segment. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s", scratch_path("seeking.cmt")); /* scratch_path's buffer is reused */
+    for (unsigned seed = 1; seed <= 8; seed++) {
+        size_t n = 30000;
+        cmt_event *events = random_events(n, seed);
+        encode_events_seeking(path, events, n, 500 + 300 * seed);
+        char *in_order = stats_json(path, "1"), *by_segments = stats_json(path, "3");
+        cr_assert_str_eq(by_segments, in_order, "seed %u", seed);
+        free(in_order);
+        free(by_segments);
+        free(events);
+    }
+}

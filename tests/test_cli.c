@@ -895,3 +895,32 @@ Test(cli, a_plugin_s_vtable_is_replayed)
     cr_assert(strstr(err, "exports no cmt_allocator_plugin"), "%s", err);
     free(err);
 }
+
+/* A real trace cut into segments (one every 5,000 events: 36 of them for
+ * 456.hmmer, whose first block lives to the end; and cppcheck's) gives
+ * the same statistics and lifetime summary read on four threads as in
+ * order, byte for byte. */
+static void expect_segments_read_as_the_whole(const char *name, const char *prepare)
+{
+    const char *path = shared_trace(name);
+    if (!path)
+        cr_skip_test(CMT_SHARED_TRACES "/%s is not here", name);
+    const char *cmt = scratch_path("seeking.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s %s | %s -q --seek-every 5000 -o %s -", prepare, path, T2C, cmt), 0);
+    const char *tools[] = {CMT_TOOLS "/cmtstat --json", CMT_TOOLS "/cmtlifetimes --summary"};
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+        char *whole, *segments;
+        cr_assert_eq(runf(&whole, NULL, "CMT_THREADS=1 %s %s", tools[i], cmt), 0);
+        cr_assert_eq(runf(&segments, NULL, "CMT_THREADS=4 %s %s", tools[i], cmt), 0);
+        cr_assert_str_eq(segments, whole, "%s", tools[i]);
+        cr_assert_gt(strlen(whole), 100);
+        free(whole);
+        free(segments);
+    }
+}
+
+Test(cli, a_real_trace_read_by_segments_gives_what_it_gives_read_in_order)
+{
+    expect_segments_read_as_the_whole("456.hmmer.test.txt.bz2", "bzip2 -dc");
+    expect_segments_read_as_the_whole("cppcheck.valgrind.txt.zst", "zstd -dc");
+}

@@ -1012,3 +1012,195 @@ Test(ahead, without_memory_for_it_a_source_reads_as_before)
         cmt_source_close(s);
     }
 }
+
+/* ---------------------------------------------------------- seek points */
+
+TestSuite(seek, .fini = scratch_cleanup);
+
+/* Decodes segment K of PATH (of INDEX) and checks its events against the
+ * trace's, EVENTS from *AT on: the blocks live at its seek point, LIVE
+ * (oldest first, *NLIVE of them, kept up to date), are the ones its
+ * external ranks name.  A DAMAGED file may end in an error (then false),
+ * but never give other events. */
+static bool check_segment(const char *path, const cmti_seek_index *index, size_t k, const cmt_event *events,
+                          size_t n, size_t *at, uint64_t *live, size_t *nlive, bool damaged)
+{
+    char err[512];
+    cr_assert_eq(index->points[k].events, *at, "seek point %zu is at event %zu", k, *at);
+    uint64_t *external = malloc((*nlive + 1) * sizeof *external);
+    memcpy(external, live, *nlive * sizeof *live);
+    size_t nexternal = *nlive;
+    cmt_reader *r = cmti_reader_open_segment(path, &index->points[k], k + 1 < index->n ? &index->points[k + 1] : NULL,
+                                             err, sizeof err);
+    cr_assert(r || damaged, "%s", err);
+    if (!r) {
+        free(external);
+        return false;
+    }
+    cmt_event ev;
+    int rc;
+    while ((rc = cmt_reader_next(r, &ev)) > 0) {
+        if (*at == n && damaged)
+            break;
+        cr_assert_lt(*at, n, "segment %zu: more events than the trace", k);
+        const cmt_event *want = &events[*at];
+        if (ev.arg_tag == CMTI_TAG_EXTERNAL) {
+            cr_assert_lt(ev.arg_addr, nexternal, "event %zu: external rank %llu of %zu", *at,
+                         (unsigned long long)ev.arg_addr, nexternal);
+            size_t pos = nexternal - 1 - (size_t)ev.arg_addr;
+            ev.arg_tag = external[pos];
+            if (cmt_event_releases(want))
+                memmove(&external[pos], &external[pos + 1], (--nexternal - pos) * sizeof *external);
+        }
+        cr_assert(cmt_event_same(&ev, want), "segment %zu: event %zu decoded wrong", k, *at);
+        if (want->arg_tag && cmt_event_releases(want)) {
+            size_t pos = 0;
+            while (live[pos] != want->arg_tag)
+                pos++;
+            memmove(&live[pos], &live[pos + 1], (--*nlive - pos) * sizeof *live);
+        }
+        if (want->tag)
+            live[(*nlive)++] = want->tag;
+        ++*at;
+    }
+    cr_assert(rc == 0 || damaged, "segment %zu: %s", k, cmt_reader_error(r));
+    cr_assert(rc == 0 || strstr(cmt_reader_error(r), path), "%s", cmt_reader_error(r));
+    cmt_reader_close(r);
+    free(external);
+    return rc == 0;
+}
+
+static void check_segments(size_t n, unsigned seed, uint64_t every)
+{
+    cmt_event *events = random_events(n, seed);
+    const char *path = scratch_path("seek.cmt");
+    encode_events_seeking(path, events, n, every);
+    size_t got;
+    int rc;
+    char err[512];
+    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "read whole: %s", err);
+    cr_assert_eq(got, n);
+    free(back);
+    cmti_seek_index index;
+    cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 1, "%s", err);
+    cr_assert_geq(index.n, n / every, "%zu seek points for %zu events, one every %llu", index.n, n,
+                  (unsigned long long)every);
+    uint64_t *live = malloc(n * sizeof *live);
+    size_t nlive = 0, at = 0;
+    for (size_t k = 0; k < index.n; k++)
+        check_segment(path, &index, k, events, n, &at, live, &nlive, false);
+    cr_assert_eq(at, n);
+    cmti_seek_index_destroy(&index);
+    free(live);
+    free(events);
+}
+
+Test(seek, segments_decode_as_the_whole_file_does)
+{
+    /* Every kind of event (accesses to blocks live before the seek point
+     * included), timed and threaded, many segments and a few. */
+    for (unsigned seed = 1; seed <= 6; seed++) {
+        check_segments(20000, seed, 997);
+        check_segments(20000, seed, 7001);
+    }
+}
+
+Test(seek, files_have_none_unless_long_enough_compressed_and_without_addresses)
+{
+    cmt_event *events = random_events(5000, 3);
+    char err[512];
+    cmti_seek_index index;
+    const char *path = scratch_path("none.cmt");
+    encode_events(path, events, 5000, 3); /* far fewer than 2^23 events */
+    cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 0);
+    encode_events(path, events, 5000, 0); /* raw */
+    cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 0);
+    free(events);
+}
+
+/* Every segment of a DAMAGED copy of the trace EVENTS decodes to its
+ * events or to an error, and a damaged index is an error, not a guide to
+ * other events. */
+static void expect_segments_fail_or_same(const char *path, const cmt_event *events, size_t n, const char *what)
+{
+    char err[512];
+    cmti_seek_index index;
+    int found = cmti_seek_index_read(path, &index, err, sizeof err);
+    if (found < 0)
+        cr_assert(strstr(err, path), "%s: %s", what, err);
+    if (found <= 0)
+        return;
+    uint64_t *live = malloc(n * sizeof *live);
+    size_t nlive = 0, at = 0;
+    for (size_t k = 0; k < index.n && at <= n; k++) {
+        if (index.points[k].events != at)
+            break; /* a damaged index: its segment's reader must refuse it */
+        if (!check_segment(path, &index, k, events, n, &at, live, &nlive, true))
+            break;
+    }
+    free(live);
+    cmti_seek_index_destroy(&index);
+}
+
+#define SEEKING_EVERY 37
+static char *small_seeking_file(cmt_event **events, size_t *len)
+{
+    *events = random_events(SMALL_EVENTS, 5);
+    encode_events_seeking(scratch_path("small-seek.cmt"), *events, SMALL_EVENTS, SEEKING_EVERY);
+    return read_file(scratch_path("small-seek.cmt"), len);
+}
+
+Test(seek, a_file_cut_anywhere_is_an_error_but_where_its_index_starts)
+{
+    cmt_event *events;
+    size_t len;
+    char *data = small_seeking_file(&events, &len);
+    cmti_seek_index index;
+    char err[512];
+    cr_assert_eq(cmti_seek_index_read(scratch_path("small-seek.cmt"), &index, err, sizeof err), 1, "%s", err);
+    cr_assert_geq(index.n, SMALL_EVENTS / SEEKING_EVERY);
+    cmti_seek_index_destroy(&index);
+    /* The index frame is the file's last: its length is in its footer. */
+    size_t index_at = len - 8 - ((size_t)(uint8_t)data[len - 8] | (size_t)(uint8_t)data[len - 7] << 8);
+    const char *path = scratch_path("cut-seek.cmt");
+    for (size_t cut = 0; cut < len; cut++) {
+        write_file(path, data, cut);
+        char what[64];
+        snprintf(what, sizeof what, "cut at byte %zu of %zu", cut, len);
+        if (cut != index_at) {
+            expect_failure(path, what);
+            continue;
+        }
+        size_t got; /* the trace whole, without its index */
+        int rc;
+        free(decode_events(path, &got, &rc, err, sizeof err));
+        cr_assert(rc == 0 && got == SMALL_EVENTS, "%s: %s", what, err);
+        cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 0, "%s", what);
+    }
+    free(events);
+    free(data);
+}
+
+Test(seek, a_flipped_bit_anywhere_is_an_error_or_the_same_events_whole_or_by_segments)
+{
+    cmt_event *events;
+    size_t len;
+    char *data = small_seeking_file(&events, &len);
+    const char *path = scratch_path("flip-seek.cmt");
+    for (size_t at = 0; at < len; at++) {
+        if (at == 5)
+            continue; /* the minor version: any value reads */
+        for (int bit = 0; bit < 8; bit++) {
+            data[at] ^= (char)(1 << bit);
+            write_file(path, data, len);
+            char what[64];
+            snprintf(what, sizeof what, "bit %d of byte %zu flipped", bit, at);
+            expect_failure_or_same(path, events, SMALL_EVENTS, what);
+            expect_segments_fail_or_same(path, events, SMALL_EVENTS, what);
+            data[at] ^= (char)(1 << bit);
+        }
+    }
+    free(events);
+    free(data);
+}
