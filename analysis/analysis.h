@@ -30,7 +30,8 @@ int cmt_annotate_lifetimes(cmt_source *source, cmt_output *out, const cmt_progre
                            char *err, size_t errlen);
 
 /* cmtlifetimes --summary: how many blocks died at each (lifetime, size),
- * most frequent first, as a table or JSON.  Returns 0 or -1. */
+ * most frequent first, as a table or JSON; on every core, as
+ * cmt_stats_read reads.  Returns 0 or -1. */
 int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen);
 

@@ -14,6 +14,7 @@
 #include "analysis.h"
 #include "blocks.h"
 #include "cmt_internal.h"
+#include "segments.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -123,8 +124,8 @@ static size_t pair_hash(uint64_t lifetime, uint64_t size)
     return (size_t)(h ^ (h >> 32));
 }
 
-/* Counts one more block of that lifetime and size; -1 when out of memory. */
-static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
+/* Counts N more blocks of that lifetime and size; -1 when out of memory. */
+static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size, uint64_t n)
 {
     if (2 * (t->used + 1) > t->mask + 1) {
         pair_table bigger = {cmti_calloc(2 * (t->mask + 1), sizeof *bigger.slots), 2 * t->mask + 1, 0};
@@ -150,7 +151,7 @@ static int pair_add(pair_table *t, uint64_t lifetime, uint64_t size)
         t->slots[j] = (pair_count){lifetime, size, 0};
         t->used++;
     }
-    t->slots[j].count++;
+    t->slots[j].count += n;
     return 0;
 }
 
@@ -164,52 +165,205 @@ static int by_count(const void *a, const void *b)
     return (x->size > y->size) - (x->size < y->size);
 }
 
+/* A summary being counted: of the whole trace, or of a segment. */
+typedef struct summary {
+    pair_table pairs;
+    uint64_t lines, died;
+    live_blocks live;
+    segment_list deaths;    /* a segment's external_death */
+    segment_list survivors; /* a segment's live_block: its blocks live at its end */
+} summary;
+
+/* A segment's block live at its seek point that dies in it, at LINE. */
+typedef struct external_death {
+    uint64_t line, rank;
+} external_death;
+
+static int summary_init(summary *s)
+{
+    *s = (summary){.pairs = {cmti_calloc(1024, sizeof *s->pairs.slots), 1023, 0}};
+    return s->pairs.slots ? 0 : -1;
+}
+
+static void summary_free(summary *s)
+{
+    cmti_free(s->pairs.slots);
+    live_blocks_destroy(&s->live);
+    segment_list_free(&s->deaths);
+    segment_list_free(&s->survivors);
+}
+
+/* Counts EV, the next event, its block's death into PAIRS.  0, or -1
+ * when out of memory. */
+static int summary_add(summary *s, pair_table *pairs, const cmt_event *ev)
+{
+    s->lines++;
+    if (ev->arg_tag == CMTI_TAG_EXTERNAL && cmt_event_releases(ev)) {
+        external_death death = {s->lines, ev->arg_addr};
+        if (segment_list_append(&s->deaths, &death, sizeof death) < 0)
+            return -1;
+    }
+    live_block *b = live_blocks_passed(&s->live, ev);
+    if (b && cmt_event_releases(ev)) {
+        if (pair_add(pairs, s->lines - b->born, b->bytes, 1) < 0)
+            return -1;
+        s->died++;
+        live_blocks_remove(&s->live, b);
+    }
+    return ev->tag && !live_blocks_add(&s->live, ev, s->lines) ? -1 : 0;
+}
+
+/* A segment's summary: its pairs go to the worker's table (merged at the
+ * end, in no order), the rest to RESULT. */
+static int summary_run_segment(void *context, void *worker, cmt_reader *reader, const cmti_seek_point *from,
+                               void *result, char *err, size_t errlen)
+{
+    (void)context;
+    summary *s = result;
+    pair_table *pairs = worker;
+    cmt_event ev;
+    int rc = 0;
+    *s = (summary){.lines = from->events};
+    if (!pairs->slots)
+        *pairs = (pair_table){cmti_calloc(1024, sizeof *pairs->slots), 1023, 0};
+    bool no_memory = !pairs->slots;
+    while (!no_memory && (rc = cmt_reader_next(reader, &ev)) > 0)
+        no_memory = summary_add(s, pairs, &ev) < 0;
+    if (!no_memory && rc == 0)
+        no_memory = segment_survivors(reader, &s->live, &s->survivors) < 0;
+    live_blocks_destroy(&s->live);
+    if (rc < 0 || no_memory) {
+        snprintf(err, errlen, "%s", rc < 0 ? cmt_reader_error(reader) : CMT_NO_MEMORY);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct summary_merging {
+    summary *whole;
+    ranked_blocks ranked;
+} summary_merging;
+
+static int summary_merge_segment(void *context, void *result, char *err, size_t errlen)
+{
+    summary_merging *m = context;
+    summary *w = m->whole, *s = result;
+    const external_death *deaths = s->deaths.items;
+    for (size_t i = 0; i < s->deaths.n; i++) {
+        size_t pos;
+        live_block *b = ranked_blocks_find(&m->ranked, deaths[i].rank, &pos);
+        if (!b) {
+            snprintf(err, errlen, "corrupt: event %llu frees a block live %llu from the newest, but fewer are",
+                     (unsigned long long)deaths[i].line, (unsigned long long)deaths[i].rank);
+            return -1;
+        }
+        if (pair_add(&w->pairs, deaths[i].line - b->born, b->bytes, 1) < 0)
+            goto no_memory;
+        w->died++;
+        ranked_blocks_remove(&m->ranked, pos, b);
+    }
+    w->died += s->died;
+    w->lines = s->lines;
+    if (ranked_blocks_add_all(&m->ranked, &s->survivors) < 0)
+        goto no_memory;
+    return 0;
+no_memory:
+    snprintf(err, errlen, CMT_NO_MEMORY);
+    return -1;
+}
+
+/* A worker's pairs, into the whole's. */
+static int summary_merge_worker(void *context, void *worker, char *err, size_t errlen)
+{
+    summary_merging *m = context;
+    pair_table *pairs = worker;
+    for (size_t i = 0; pairs->slots && i <= pairs->mask; i++) {
+        const pair_count *p = &pairs->slots[i];
+        if (p->count && pair_add(&m->whole->pairs, p->lifetime, p->size, p->count) < 0) {
+            snprintf(err, errlen, CMT_NO_MEMORY);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void summary_free_segment(void *result)
+{
+    summary_free(result);
+}
+
+static void summary_free_worker(void *worker)
+{
+    pair_table *pairs = worker;
+    cmti_free(pairs->slots);
+}
+
+/* The summary of SOURCE's segments, on every core: 1, 0 if it cannot be
+ * read so, -1 on an error. */
+static int summary_of_segments(cmt_source *source, summary *whole, const cmt_progress *progress, char *err,
+                               size_t errlen)
+{
+    summary_merging m = {.whole = whole};
+    if (ranked_blocks_init(&m.ranked, &whole->live) < 0)
+        return -1;
+    segmented_analysis analysis = {.context = &m, .result_size = sizeof(summary), .worker_size = sizeof(pair_table),
+                                   .run = summary_run_segment, .merge = summary_merge_segment,
+                                   .merge_worker = summary_merge_worker, .free = summary_free_segment,
+                                   .free_worker = summary_free_worker};
+    int rc = cmt_segments_run(source, &analysis, progress, err, errlen);
+    ranked_blocks_destroy(&m.ranked);
+    return rc;
+}
+
+static void summary_print(cmt_output *out, summary *s, bool json)
+{
+    /* Compact the table into its first USED slots and sort them. */
+    pair_table *pairs = &s->pairs;
+    size_t n = 0;
+    for (size_t i = 0; i <= pairs->mask; i++)
+        if (pairs->slots[i].count)
+            pairs->slots[n++] = pairs->slots[i];
+    qsort(pairs->slots, n, sizeof *pairs->slots, by_count);
+    if (json) {
+        cmt_output_printf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
+                          s->lines, s->died, s->live.live);
+        for (size_t i = 0; i < n; i++)
+            cmt_output_printf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
+                              i ? ", " : "", pairs->slots[i].count, pairs->slots[i].lifetime, pairs->slots[i].size);
+        cmt_output_printf(out, "]}\n");
+    } else {
+        cmt_output_printf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
+                               "count", "lifetime", "size", s->died, s->live.live);
+        for (size_t i = 0; i < n; i++)
+            cmt_output_printf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs->slots[i].count,
+                              pairs->slots[i].lifetime, pairs->slots[i].size);
+    }
+}
+
 int cmt_lifetimes_summary(cmt_source *source, cmt_output *out, bool json, const cmt_progress *progress,
                           char *err, size_t errlen)
 {
-    live_blocks live = {0};
-    pair_table pairs = {cmti_calloc(1024, sizeof *pairs.slots), 1023, 0};
-    int rc = !pairs.slots ? NO_MEMORY : 0;
+    summary s;
+    int rc = summary_init(&s) < 0 ? NO_MEMORY : 0;
+    /* Segments on every core; else (or when they fail: the whole file's
+     * reader says where the damage is) in order, decoding on one core
+     * and counting on another. */
+    if (rc == 0 && summary_of_segments(source, &s, progress, err, errlen) > 0) {
+        summary_print(out, &s, json);
+        summary_free(&s);
+        return 0;
+    }
+    summary_free(&s);
+    rc = summary_init(&s) < 0 ? NO_MEMORY : 0;
+    (void)cmt_source_read_ahead(source);
     cmt_event ev;
-    uint64_t line = 0, died = 0;
     while (rc == 0 && (rc = cmt_source_next(source, &ev)) > 0) {
-        rc = 0;
-        line++;
-        live_block *b = live_blocks_passed(&live, &ev);
-        if (b && cmt_event_releases(&ev)) {
-            if (pair_add(&pairs, line - b->born, b->bytes) < 0)
-                rc = NO_MEMORY;
-            died++;
-            live_blocks_remove(&live, b);
-        }
-        if (ev.tag && !live_blocks_add(&live, &ev, line))
-            rc = NO_MEMORY;
-        report_progress(progress, line);
+        rc = summary_add(&s, &s.pairs, &ev) < 0 ? NO_MEMORY : 0;
+        report_progress(progress, s.lines);
     }
-    if (rc == 0) {
-        /* Compact the table into its first USED slots and sort them. */
-        size_t n = 0;
-        for (size_t i = 0; i <= pairs.mask; i++)
-            if (pairs.slots[i].count)
-                pairs.slots[n++] = pairs.slots[i];
-        qsort(pairs.slots, n, sizeof *pairs.slots, by_count);
-        if (json) {
-            cmt_output_printf(out, "{\"lines\": %" PRIu64 ", \"freed\": %" PRIu64 ", \"never_freed\": %zu, \"rows\": [",
-                              line, died, live.live);
-            for (size_t i = 0; i < n; i++)
-                cmt_output_printf(out, "%s{\"count\": %" PRIu64 ", \"lifetime\": %" PRIu64 ", \"size\": %" PRIu64 "}",
-                                  i ? ", " : "", pairs.slots[i].count, pairs.slots[i].lifetime, pairs.slots[i].size);
-            cmt_output_printf(out, "]}\n");
-        } else {
-            cmt_output_printf(out, "%10s %12s %12s   (%" PRIu64 " blocks freed, %zu never; lifetime in lines)\n",
-                                   "count", "lifetime", "size", died, live.live);
-            for (size_t i = 0; i < n; i++)
-                cmt_output_printf(out, "%10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", pairs.slots[i].count,
-                                  pairs.slots[i].lifetime, pairs.slots[i].size);
-        }
-    }
-    cmti_free(pairs.slots);
-    live_blocks_destroy(&live);
+    if (rc == 0)
+        summary_print(out, &s, json);
+    summary_free(&s);
     return pass_result(source, rc, err, errlen);
 }
 

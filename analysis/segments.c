@@ -3,8 +3,8 @@
  * (segments.h).
  *
  * Workers take the segments in order, each into a result of its own; the
- * calling thread merges the results in order as they come.  Workers stay
- * at most two segments a thread ahead of the merging, so that the
+ * calling thread merges the results in order as they come.  Workers take
+ * at most one segment a thread past the one being merged, so that the
  * results waiting, each holding the blocks its segment left live, stay
  * a few times the live set, whatever the length of the trace.
  */
@@ -46,8 +46,8 @@ typedef struct runner {
     } *segments;
 } runner;
 
-/* Segment I, read by a worker into its result. */
-static void run_segment(runner *r, size_t i)
+/* Segment I, read by a worker (with WORKER, its state) into its result. */
+static void run_segment(runner *r, void *worker, size_t i)
 {
     struct segment *s = &r->segments[i];
     const cmti_seek_point *from = &r->index->points[i], *to = i + 1 < r->index->n ? from + 1 : NULL;
@@ -58,7 +58,7 @@ static void run_segment(runner *r, size_t i)
     } else {
         cmt_reader *reader = cmti_reader_open_segment(r->path, from, to, s->err, sizeof s->err);
         if (reader) {
-            rc = r->analysis->run(r->analysis->context, reader, from, s->result, s->err, sizeof s->err);
+            rc = r->analysis->run(r->analysis->context, worker, reader, from, s->result, s->err, sizeof s->err);
             cmt_reader_close(reader);
         }
     }
@@ -68,9 +68,16 @@ static void run_segment(runner *r, size_t i)
     pthread_mutex_unlock(&r->lock);
 }
 
-static void *worker(void *arg)
+typedef struct worker {
+    runner *runner;
+    void *state;
+    pthread_t thread;
+} worker;
+
+static void *work(void *arg)
 {
-    runner *r = arg;
+    worker *w = arg;
+    runner *r = w->runner;
     for (;;) {
         pthread_mutex_lock(&r->lock);
         while (!r->stop && r->next < r->index->n && r->next >= r->merged + r->ahead)
@@ -82,7 +89,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&r->lock);
         if (quit)
             return NULL;
-        run_segment(r, i);
+        run_segment(r, w->state, i);
     }
 }
 
@@ -134,14 +141,19 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
     }
     if (threads > index.n)
         threads = (unsigned)index.n;
-    runner r = {.path = path, .index = &index, .analysis = analysis, .ahead = 2 * (size_t)threads};
+    runner r = {.path = path, .index = &index, .analysis = analysis, .ahead = (size_t)threads + 1};
     r.segments = cmti_calloc(index.n, sizeof *r.segments);
-    pthread_t *workers = cmti_calloc(threads, sizeof *workers);
+    worker *workers = cmti_calloc(threads, sizeof *workers);
+    bool ready = r.segments && workers;
+    for (unsigned t = 0; ready && t < threads; t++) {
+        workers[t].runner = &r;
+        ready = analysis->worker_size == 0 || (workers[t].state = cmti_calloc(1, analysis->worker_size));
+    }
     unsigned started = 0;
     int rc = -1;
-    if (r.segments && workers && pthread_mutex_init(&r.lock, NULL) == 0) {
+    if (ready && pthread_mutex_init(&r.lock, NULL) == 0) {
         pthread_cond_init(&r.changed, NULL);
-        while (started < threads && pthread_create(&workers[started], NULL, worker, &r) == 0)
+        while (started < threads && pthread_create(&workers[started].thread, NULL, work, &workers[started]) == 0)
             started++;
         uint64_t events = 0;
         if (started > 0)
@@ -153,9 +165,11 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
         pthread_cond_broadcast(&r.changed);
         pthread_mutex_unlock(&r.lock);
         for (unsigned t = 0; t < started; t++)
-            pthread_join(workers[t], NULL);
+            pthread_join(workers[t].thread, NULL);
         pthread_cond_destroy(&r.changed);
         pthread_mutex_destroy(&r.lock);
+        for (unsigned t = 0; rc == 0 && analysis->merge_worker && t < started; t++)
+            rc = analysis->merge_worker(analysis->context, workers[t].state, err, errlen);
     } else {
         snprintf(err, errlen, "%s: " CMT_NO_MEMORY, path);
     }
@@ -163,6 +177,12 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
         if (r.segments[i].result) {
             analysis->free(r.segments[i].result);
             cmti_free(r.segments[i].result);
+        }
+    for (unsigned t = 0; workers && t < threads; t++)
+        if (workers[t].state) {
+            if (analysis->free_worker)
+                analysis->free_worker(workers[t].state);
+            cmti_free(workers[t].state);
         }
     cmti_free(r.segments);
     cmti_free(workers);
@@ -198,7 +218,8 @@ void ranked_blocks_remove(ranked_blocks *r, size_t pos, live_block *b)
     live_blocks_remove(r->blocks, b);
 }
 
-int ranked_blocks_add(ranked_blocks *r, const live_block *b)
+/* Adds B, newer than every block there.  0, or -1 when out of memory. */
+static int ranked_blocks_add(ranked_blocks *r, const live_block *b)
 {
     uint32_t slot;
     if (cmti_slots_take(&r->slots, &slot) < 0)
@@ -215,15 +236,38 @@ int ranked_blocks_add(ranked_blocks *r, const live_block *b)
     return 0;
 }
 
-int segment_survivors(const cmt_reader *segment, live_blocks *segment_blocks,
-                      int (*each)(void *context, const live_block *b), void *context)
+int ranked_blocks_add_all(ranked_blocks *r, const segment_list *survivors)
+{
+    const live_block *b = survivors->items;
+    for (size_t i = 0; i < survivors->n; i++)
+        if (ranked_blocks_add(r, &b[i]) < 0)
+            return -1;
+    return 0;
+}
+
+int segment_list_append(segment_list *l, const void *item, size_t size)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        void *grown = cmti_realloc(l->items, cap * size);
+        if (!grown)
+            return -1;
+        l->items = grown;
+        l->cap = cap;
+    }
+    memcpy((char *)l->items + l->n * size, item, size);
+    l->n++;
+    return 0;
+}
+
+int segment_survivors(const cmt_reader *segment, live_blocks *segment_blocks, segment_list *survivors)
 {
     const cmti_live *set = cmti_reader_live_set(segment);
     for (size_t pos = 0; pos < set->n; pos++) {
         if (!cmti_live_is_live(set, pos))
             continue;
         live_block *b = live_blocks_find(segment_blocks, cmti_live_tag_at(set, pos), cmti_live_slot_at(set, pos));
-        if (b && each(context, b) < 0)
+        if (b && segment_list_append(survivors, b, sizeof *b) < 0)
             return -1;
     }
     return 0;

@@ -19,17 +19,22 @@
 
 /* An analysis of segments: RUN reads one segment's events from READER
  * into RESULT (RESULT_SIZE bytes, zeroed; FROM is the segment's seek
- * point), on a worker thread; MERGE puts RESULT together with the
- * results before it, in order, on the calling thread; FREE frees what a
- * result holds, merged or not.  RUN and MERGE return 0, or -1 with a
- * message in ERR. */
+ * point), on a worker thread, with WORKER, that thread's own state
+ * (WORKER_SIZE bytes, zeroed at first: for counts that need no order,
+ * kept once a thread rather than once a segment); MERGE puts RESULT
+ * together with the results before it, in order, on the calling thread;
+ * at the end MERGE_WORKER takes each worker's state, and FREE_WORKER and
+ * FREE free what a worker's state and a result hold.  RUN, MERGE and
+ * MERGE_WORKER return 0, or -1 with a message in ERR. */
 typedef struct segmented_analysis {
     void *context;
-    size_t result_size;
-    int (*run)(void *context, cmt_reader *reader, const cmti_seek_point *from, void *result, char *err,
-               size_t errlen);
+    size_t result_size, worker_size;
+    int (*run)(void *context, void *worker, cmt_reader *reader, const cmti_seek_point *from, void *result,
+               char *err, size_t errlen);
     int (*merge)(void *context, void *result, char *err, size_t errlen);
+    int (*merge_worker)(void *context, void *worker, char *err, size_t errlen);
     void (*free)(void *result);
+    void (*free_worker)(void *worker);
 } segmented_analysis;
 
 /* Threads an analysis runs on: CMT_THREADS if set, else the processors
@@ -62,15 +67,29 @@ live_block *ranked_blocks_find(ranked_blocks *r, uint64_t rank, size_t *pos);
 /* The block at POS (from find), B, is gone. */
 void ranked_blocks_remove(ranked_blocks *r, size_t pos, live_block *b);
 
-/* Adds B, newer than every block there.  Returns 0, or -1 when out of
- * memory. */
-int ranked_blocks_add(ranked_blocks *r, const live_block *b);
+/* A growable array of what a segment keeps for its merge. */
+typedef struct segment_list {
+    void *items;
+    size_t n, cap;
+} segment_list;
 
-/* Calls EACH with every block of SEGMENT (a segment's reader at its end)
- * still live, oldest first, found in SEGMENT_BLOCKS (the segment's
- * analysis's, by the reader's slots).  Stops at the first that returns
- * -1 and returns -1. */
-int segment_survivors(const cmt_reader *segment, live_blocks *segment_blocks,
-                      int (*each)(void *context, const live_block *b), void *context);
+/* Appends ITEM, SIZE bytes (the same for every item of L).  0, or -1 when
+ * out of memory. */
+int segment_list_append(segment_list *l, const void *item, size_t size);
+
+static inline void segment_list_free(segment_list *l)
+{
+    cmti_free(l->items);
+    *l = (segment_list){0};
+}
+
+/* Appends to SURVIVORS every block of SEGMENT (a segment's reader at its
+ * end) still live, oldest first, as the segment's analysis keeps it in
+ * SEGMENT_BLOCKS (by the reader's slots).  0, or -1 when out of memory. */
+int segment_survivors(const cmt_reader *segment, live_blocks *segment_blocks, segment_list *survivors);
+
+/* Adds the blocks in SURVIVORS to R, as the blocks live before the next
+ * segment.  0, or -1 when out of memory. */
+int ranked_blocks_add_all(ranked_blocks *r, const segment_list *survivors);
 
 #endif /* CMT_ANALYSIS_SEGMENTS_H */

@@ -42,6 +42,7 @@ typedef struct external_ref {
     uint64_t event, rank;
     uint64_t accesses; /* that many accesses in a row; 0: the block dies */
     bool before_any_allocation;
+    bool piece_before; /* a death after a piece with an allocation: the next in pieces */
 } external_ref;
 
 /* The peak of a stretch of a segment between deaths of external blocks:
@@ -55,29 +56,11 @@ typedef struct piece {
 
 struct segment_stats {
     cmt_trace_stats stats; /* of the segment's own blocks; its peak, that of its last piece */
-    external_ref *refs;
-    size_t nrefs, refs_cap;
-    piece *pieces; /* the piece before each death in refs */
-    size_t npieces, pieces_cap;
-    live_block *survivors; /* its blocks live at its end, oldest first */
-    size_t nsurvivors, survivors_cap;
+    segment_list refs;      /* external_ref */
+    segment_list pieces;    /* piece: before each death in refs that has one (most have none: deaths
+                             * come in runs, when a program tears a structure down) */
+    segment_list survivors; /* live_block: its blocks live at its end, oldest first */
 };
-
-/* Appends ITEM (SIZE bytes) to the array *ITEMS of *N of *CAP.  0 or -1. */
-static int append(void **items, size_t *n, size_t *cap, const void *item, size_t size)
-{
-    if (*n == *cap) {
-        size_t grown = *cap ? 2 * *cap : 256;
-        void *p = cmti_realloc(*items, grown * size);
-        if (!p)
-            return -1;
-        *items = p;
-        *cap = grown;
-    }
-    memcpy((char *)*items + *n * size, item, size);
-    (*n)++;
-    return 0;
-}
 
 unsigned cmt_log_bucket(uint64_t v)
 {
@@ -149,22 +132,23 @@ static int count_external(cmt_trace_stats *s, const cmt_event *ev)
     if (!seg)
         return 0; /* only segments have them */
     if (cmt_op_accesses(ev->op)) {
-        external_ref *last = seg->nrefs ? &seg->refs[seg->nrefs - 1] : NULL;
+        external_ref *last = seg->refs.n ? (external_ref *)seg->refs.items + seg->refs.n - 1 : NULL;
         if (last && last->accesses && last->rank == ev->arg_addr) {
             last->accesses++;
             return 0;
         }
         external_ref ref = {.event = s->events, .rank = ev->arg_addr, .accesses = 1};
-        return append((void **)&seg->refs, &seg->nrefs, &seg->refs_cap, &ref, sizeof ref);
+        return segment_list_append(&seg->refs, &ref, sizeof ref);
     }
     if (!cmt_event_releases(ev))
         return 0;
     piece before = {s->peak_live_bytes, s->peak_live_blocks, s->peak_event, s->peak_aligned_bytes,
                     s->peak_aligned_blocks};
     s->peak_live_bytes = s->peak_live_blocks = s->peak_event = s->peak_aligned_bytes = s->peak_aligned_blocks = 0;
-    external_ref ref = {.event = s->events, .rank = ev->arg_addr, .before_any_allocation = s->state->last_tag == 0};
-    return append((void **)&seg->pieces, &seg->npieces, &seg->pieces_cap, &before, sizeof before) < 0 ||
-                   append((void **)&seg->refs, &seg->nrefs, &seg->refs_cap, &ref, sizeof ref) < 0
+    external_ref ref = {.event = s->events, .rank = ev->arg_addr, .before_any_allocation = s->state->last_tag == 0,
+                        .piece_before = before.event != 0};
+    return (ref.piece_before && segment_list_append(&seg->pieces, &before, sizeof before) < 0) ||
+                   segment_list_append(&seg->refs, &ref, sizeof ref) < 0
                ? -1
                : 0;
 }
@@ -248,16 +232,11 @@ void cmt_stats_finish(cmt_trace_stats *s)
 
 /* ------------------------------------------------------------ segments */
 
-static int keep_survivor(void *context, const live_block *b)
-{
-    segment_stats *seg = context;
-    return append((void **)&seg->survivors, &seg->nsurvivors, &seg->survivors_cap, b, sizeof *b);
-}
-
-static int run_segment(void *context, cmt_reader *reader, const cmti_seek_point *from, void *result, char *err,
-                       size_t errlen)
+static int run_segment(void *context, void *worker, cmt_reader *reader, const cmti_seek_point *from, void *result,
+                       char *err, size_t errlen)
 {
     (void)context;
+    (void)worker;
     segment_stats *seg = result;
     cmt_trace_stats *s = &seg->stats;
     cmt_event ev;
@@ -270,7 +249,7 @@ static int run_segment(void *context, cmt_reader *reader, const cmti_seek_point 
     while (!no_memory && (rc = cmt_reader_next(reader, &ev)) > 0)
         no_memory = cmt_stats_add(s, &ev) < 0;
     if (!no_memory && rc == 0)
-        no_memory = segment_survivors(reader, &s->state->live, keep_survivor, seg) < 0;
+        no_memory = segment_survivors(reader, &s->state->live, &seg->survivors) < 0;
     if (s->state)
         live_blocks_destroy(&s->state->live); /* the survivors have what the merge needs */
     if (rc < 0 || no_memory) {
@@ -287,9 +266,9 @@ static void free_segment(void *result)
         live_blocks_destroy(&seg->stats.state->live);
         cmti_free(seg->stats.state);
     }
-    cmti_free(seg->refs);
-    cmti_free(seg->pieces);
-    cmti_free(seg->survivors);
+    segment_list_free(&seg->refs);
+    segment_list_free(&seg->pieces);
+    segment_list_free(&seg->survivors);
 }
 
 typedef struct merging {
@@ -328,9 +307,11 @@ static int merge_segment(void *context, void *result, char *err, size_t errlen)
     segment_stats *seg = result;
     cmt_trace_stats *w = m->whole, *s = &seg->stats;
     uint64_t bytes = w->live_bytes, blocks = w->live_blocks, aligned = w->aligned_live_bytes;
-    size_t deaths = 0;
-    for (size_t i = 0; i < seg->nrefs; i++) {
-        const external_ref *ref = &seg->refs[i];
+    size_t pieces_before = 0;
+    const external_ref *refs = seg->refs.items;
+    const piece *pieces = seg->pieces.items;
+    for (size_t i = 0; i < seg->refs.n; i++) {
+        const external_ref *ref = &refs[i];
         size_t pos;
         live_block *b = ranked_blocks_find(&m->ranked, ref->rank, &pos);
         if (!b) {
@@ -342,7 +323,8 @@ static int merge_segment(void *context, void *result, char *err, size_t errlen)
             b->accesses += ref->accesses;
             continue;
         }
-        merge_piece(w, &seg->pieces[deaths++], bytes, blocks, aligned);
+        if (ref->piece_before)
+            merge_piece(w, &pieces[pieces_before++], bytes, blocks, aligned);
         uint64_t life = ref->event - b->born;
         w->lifetimes.count[cmt_log_bucket(life)]++;
         if (ref->before_any_allocation && b->tag == w->state->last_tag)
@@ -372,11 +354,10 @@ static int merge_segment(void *context, void *result, char *err, size_t errlen)
     w->aligned_live_bytes = aligned + s->aligned_live_bytes;
     if (s->state->last_tag)
         w->state->last_tag = s->state->last_tag;
-    for (size_t i = 0; i < seg->nsurvivors; i++)
-        if (ranked_blocks_add(&m->ranked, &seg->survivors[i]) < 0) {
-            snprintf(err, errlen, CMT_NO_MEMORY);
-            return -1;
-        }
+    if (ranked_blocks_add_all(&m->ranked, &seg->survivors) < 0) {
+        snprintf(err, errlen, CMT_NO_MEMORY);
+        return -1;
+    }
     return 0;
 }
 
@@ -391,7 +372,8 @@ static int read_segments(cmt_source *source, cmt_trace_stats *stats, const cmt_p
         snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
         return -1;
     }
-    segmented_analysis analysis = {&m, sizeof(segment_stats), run_segment, merge_segment, free_segment};
+    segmented_analysis analysis = {.context = &m, .result_size = sizeof(segment_stats), .run = run_segment,
+                                   .merge = merge_segment, .free = free_segment};
     int rc = cmt_segments_run(source, &analysis, progress, err, errlen);
     cmt_stats_finish(stats);
     ranked_blocks_destroy(&m.ranked);

@@ -32,7 +32,6 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
 {
     if (!o->summary)
         return cmt_annotate_lifetimes(source, out, progress, err, errlen);
-    (void)cmt_source_read_ahead(source); /* decoding on one core, counting on the other; or both on one */
     return cmt_lifetimes_summary(source, out, o->json, progress, err, errlen);
 }
 
