@@ -40,7 +40,7 @@ extern "C" {
  * it from here).  CMT_VERSION_NUMBER is what this header says;
  * cmt_version_number() what the library linked says. */
 #define CMT_VERSION_MAJOR 0
-#define CMT_VERSION_MINOR 2
+#define CMT_VERSION_MINOR 3
 #define CMT_VERSION_PATCH 0
 #define CMT_VERSION_NUMBER (CMT_VERSION_MAJOR * 10000 + CMT_VERSION_MINOR * 100 + CMT_VERSION_PATCH)
 #define CMT_STRINGIFY_(x) #x
