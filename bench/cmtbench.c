@@ -318,6 +318,64 @@ static void bench_trace(const char *trace2cmt, const char *path, const char *nam
            cmt_rate / 1e6, n / t_unzstd / 1e6);
 }
 
+/* Analysis on every core: cmtstat on TRACE's text repeated COPIES times
+ * (a seek point every 2^20 events), in order and by segments, against
+ * `zstd -dc` of the same text at level 3, the runs taken in turn so that
+ * the machine's drift falls on all three alike; best of RUNS. */
+#define COPIES 100
+static void bench_analysis(const char *trace2cmt, const char *path)
+{
+    const char *text = plain_text(path);
+    size_t len;
+    FILE *in = text ? fopen(text, "rb") : NULL;
+    char *bytes = NULL;
+    if (in && fseek(in, 0, SEEK_END) == 0 && (len = (size_t)ftell(in)) > 0 && (bytes = malloc(len)) &&
+        fseek(in, 0, SEEK_SET) == 0 && fread(bytes, 1, len, in) != len) {
+        free(bytes);
+        bytes = NULL;
+    }
+    if (in)
+        fclose(in);
+    if (!bytes)
+        return;
+    char longtext[512], zst[512], cmt[512], cmtstat[512];
+    snprintf(longtext, sizeof longtext, "%s/long.txt", scratch);
+    snprintf(zst, sizeof zst, "%s/long.txt.zst", scratch);
+    snprintf(cmt, sizeof cmt, "%s/long.cmt", scratch);
+    snprintf(cmtstat, sizeof cmtstat, "%.*scmtstat", (int)(strrchr(trace2cmt, '/') ? strrchr(trace2cmt, '/') - trace2cmt + 1 : 0),
+             trace2cmt);
+    FILE *out = fopen(longtext, "wb");
+    for (int i = 0; out && i < COPIES; i++)
+        fwrite(bytes, 1, len, out);
+    free(bytes);
+    if (!out || fclose(out) != 0)
+        return;
+    char *compress[] = {"zstd", "-3", "-q", "-f", longtext, "-o", zst, NULL};
+    char *convert[] = {(char *)trace2cmt, "-q", "--seek-every", "1048576", "-o", cmt, longtext, NULL};
+    if (timed_run(compress, NULL) < 0 || timed_run(convert, NULL) < 0)
+        return;
+    unlink(longtext);
+    char *unzstd[] = {"zstd", "-dc", zst, NULL};
+    char *stat[] = {cmtstat, cmt, NULL};
+    double best[3] = {-1, -1, -1};
+    for (int r = 0; r < RUNS; r++)
+        for (int k = 0; k < 3; k++) {
+            if (k == 1)
+                setenv("CMT_THREADS", "1", 1);
+            double t = timed_run(k == 0 ? unzstd : stat, NULL);
+            unsetenv("CMT_THREADS");
+            if (t >= 0 && (best[k] < 0 || t < best[k]))
+                best[k] = t;
+        }
+    unsigned long long events = 0;
+    decode_rate(cmt, &events);
+    printf("\nanalysis on every core (%ld online): cmtstat of %s x %d (%llu events, a seek point every 2^20),\n"
+           "in order (CMT_THREADS=1) and by segments, against zstd -dc of its text; seconds, best of %d\n\n",
+           sysconf(_SC_NPROCESSORS_ONLN), path, COPIES, events, RUNS);
+    printf("%12s %12s %12s %14s %14s\n", "zstd -dc", "in order", "segments", "in order/zstd", "segments/zstd");
+    printf("%12.2f %12.2f %12.2f %14.2f %14.2f\n", best[0], best[1], best[2], best[1] / best[0], best[2] / best[0]);
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b)
 {
     return strcmp((*a)->d_name, (*b)->d_name);
@@ -360,6 +418,10 @@ int main(int argc, char **argv)
         free(entries);
     }
     print_replays();
+    char hmmer[1024];
+    snprintf(hmmer, sizeof hmmer, "%s/456.hmmer.test.txt.bz2", argv[2]);
+    if (access(hmmer, R_OK) == 0)
+        bench_analysis(argv[1], hmmer);
     char *rm[] = {"rm", "-rf", scratch, NULL};
     timed_run(rm, NULL);
     return 0;
