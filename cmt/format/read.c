@@ -467,7 +467,7 @@ static int place(cmt_reader *r, const uint8_t *op, cmt_event *ev)
 /* A SEEK record, of LEN bytes at PAYLOAD: where a segment starts, the
  * decoder's state; elsewhere, what the decoder has, or the file is
  * damaged. */
-static int seek_record(cmt_reader *r, const uint8_t *op, const uint8_t *payload, size_t len)
+__attribute__((noinline, cold)) static int seek_record(cmt_reader *r, const uint8_t *op, const uint8_t *payload, size_t len)
 {
     cmti_seek_state s;
     if (cmti_seek_decode(payload, len, &s) < 0)
