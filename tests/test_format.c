@@ -1243,3 +1243,76 @@ Test(seek, a_flipped_bit_anywhere_is_an_error_or_the_same_events_whole_or_by_seg
     free(events);
     free(data);
 }
+
+/* A seek record that lies, in a block whose checksum is right (a file
+ * made to deceive, or a writer's bug): the whole file's reader, and the
+ * reader of the segment before it, both refuse it, so that reading by
+ * segments never counts what reading in order refuses.  Made from the
+ * worked example: its frames decompressed, the second's seek record
+ * changed (the newest recent size 300 made 301) and its block's checksum
+ * made anew, the frames compressed again and the index written again. */
+Test(seek, a_seek_record_that_lies_is_refused_by_either_reader)
+{
+    write_text(scratch_path("example.trace"), EXAMPLE_CALLS);
+    const char *good = scratch_path("seek-good.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -l 1 --seek-every 4 -o '%s' '%s'", CMT_TOOLS, good,
+                      scratch_path("example.trace")), 0);
+    char err[512];
+    cmti_seek_index index;
+    cr_assert_eq(cmti_seek_index_read(good, &index, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(index.n, 3);
+    size_t len;
+    char *file = read_file(good, &len);
+    size_t index_at = len - 8 - ((size_t)(uint8_t)file[len - 8] | (size_t)(uint8_t)file[len - 7] << 8);
+    uint8_t out[4096];
+    size_t out_len = 8;
+    memcpy(out, file, 8);
+    for (size_t k = 0; k < 3; k++) {
+        size_t from = (size_t)index.points[k].file, to = k < 2 ? (size_t)index.points[k + 1].file : index_at;
+        uint8_t frame[256];
+        size_t n = ZSTD_decompress(frame, sizeof frame, file + from, to - from);
+        cr_assert_not(ZSTD_isError(n));
+        if (k == 1) {
+            /* 07 05 1b | fe fe 02 d3 d4 aa 00 | 03 04 08 0f 80 | checksum, seek record... */
+            const size_t heads = 3 + 7, tails = heads + 5, recent = tails + 4 + 4;
+            cr_assert_eq(frame[recent], 0xac, "the newest recent size, 300, is where the page says");
+            frame[recent]++;
+            const uint8_t *pieces[] = {frame, frame + tails}; /* the tails' first four bytes its own place */
+            const size_t lens[] = {tails, n - tails};
+            uint32_t sum = cmti_block_checksum(pieces, lens, 2);
+            for (int i = 0; i < 4; i++)
+                frame[tails + i] = (uint8_t)(sum >> (8 * i));
+        }
+        index.points[k].file = out_len;
+        size_t packed = ZSTD_compress(out + out_len, sizeof out - out_len, frame, n, 1);
+        cr_assert_not(ZSTD_isError(packed));
+        out_len += packed;
+    }
+    uint8_t *index_frame;
+    size_t index_len;
+    cr_assert_eq(cmti_seek_index_frame(&index, &index_frame, &index_len), 0);
+    memcpy(out + out_len, index_frame, index_len);
+    out_len += index_len;
+    cmti_free(index_frame);
+    const char *bad = scratch_path("seek-lies.cmt");
+    write_file(bad, out, out_len);
+    size_t got;
+    int rc;
+    free(decode_events(bad, &got, &rc, err, sizeof err));
+    cr_assert_eq(rc, -1);
+    cr_assert(strstr(err, "a seek record that does not match the stream"), "%s", err);
+    cmti_seek_index bad_index;
+    cr_assert_eq(cmti_seek_index_read(bad, &bad_index, err, sizeof err), 1, "%s", err);
+    cmt_reader *first = cmti_reader_open_segment(bad, &bad_index.points[0], &bad_index.points[1], err, sizeof err);
+    cr_assert_not_null(first, "%s", err);
+    cmt_event ev;
+    while ((rc = cmt_reader_next(first, &ev)) > 0)
+        ;
+    cr_assert_eq(rc, -1, "the first segment ends where the lie begins");
+    cr_assert(strstr(cmt_reader_error(first), "a seek record that does not match the stream"), "%s",
+              cmt_reader_error(first));
+    cmt_reader_close(first);
+    cmti_seek_index_destroy(&bad_index);
+    cmti_seek_index_destroy(&index);
+    free(file);
+}

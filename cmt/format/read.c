@@ -486,7 +486,9 @@ __attribute__((noinline, cold)) static int seek_record(cmt_reader *r, const uint
     }
     uint64_t access_block = 0;
     size_t pos;
-    if (r->access.tag && r->access.tag != CMTI_TAG_EXTERNAL && cmti_live_find_tag(&r->live, r->access.tag, &pos) == 0)
+    if (r->access.tag == CMTI_TAG_EXTERNAL) /* a segment's: older than its own blocks */
+        access_block = r->live.live + r->access_external + 1;
+    else if (r->access.tag && cmti_live_find_tag(&r->live, r->access.tag, &pos) == 0)
         access_block = cmti_live_rank_at(&r->live, pos) + 1;
     if (s.events != r->events || s.tags != r->next_tag - 1 || s.time != r->last_time || s.thread != r->thread ||
         memcmp(&s.sizes, &r->sizes, sizeof s.sizes) != 0 || s.access_block != access_block ||
@@ -602,13 +604,26 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
 }
 
 /* A segment that stops at a seek point has come to it, at the end of a
- * block: 0, or -1 if the stream does not agree with the index. */
+ * block: 0, or -1 if the stream does not agree with the index, or with
+ * the seek record of the next block, which is read to check that what
+ * the next segment starts from is where this one ended (as the whole
+ * file's reader checks every seek record). */
 static int end_segment(cmt_reader *r)
 {
     if (check_block_used(r) < 0)
         return -1;
     if (r->events != r->segment_end || r->next_tag - 1 != r->segment_end_tags)
         return corrupt_at(r, offset_of(r, 0), "corrupt: a seek point that is not where the index says");
+    int rc = next_block(r);
+    if (rc <= 0)
+        return rc < 0 ? -1 : corrupt_at(r, offset_of(r, 0), "corrupt: a seek point at the end of the trace");
+    const uint8_t *first = r->op;
+    if (r->op_end - r->op < 2 || r->op[1] != CODE_EXTENSION || r->head_end - r->head < 3 || r->head[2] != CMT_EXTENSION_SEEK)
+        return corrupt_at(r, op_offset(r, first), "corrupt: a seek point's block without its seek record");
+    cmt_event ev;
+    for (int record = 0; record < 2; record++)
+        if (decode_record(r, &ev) != SKIPPED)
+            return -1;
     r->done = true;
     return 0;
 }
