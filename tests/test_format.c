@@ -12,21 +12,29 @@
 
 TestSuite(format, .fini = scratch_cleanup);
 
+/* PATH, read whole, gives the N EVENTS (WHAT says which, for messages). */
+static void expect_decodes_to(const char *path, const cmt_event *events, size_t n, const char *what)
+{
+    size_t got;
+    int rc;
+    char err[512];
+    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s: %s", what, err);
+    cr_assert_eq(got, n, "%s", what);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(cmt_event_same(&events[i], &back[i]), "%s: event %zu differs", what, i);
+    free(back);
+}
+
 static void check_round_trip(size_t n, unsigned seed, int level)
 {
     cmt_event *events = random_events(n, seed);
     const char *path = scratch_path("round.cmt");
     encode_events(path, events, n, level);
-    size_t got;
-    int rc;
-    char err[512];
-    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_eq(got, n);
-    for (size_t i = 0; i < n; i++)
-        cr_assert(cmt_event_same(&events[i], &back[i]), "event %zu differs (seed %u, level %d)", i, seed, level);
+    char what[64];
+    snprintf(what, sizeof what, "seed %u, level %d", seed, level);
+    expect_decodes_to(path, events, n, what);
     free(events);
-    free(back);
 }
 
 Test(format, random_traces_round_trip_raw_and_compressed)
@@ -1114,13 +1122,8 @@ static void check_segments(size_t n, unsigned seed, uint64_t every)
     cmt_event *events = random_events(n, seed);
     const char *path = scratch_path("seek.cmt");
     encode_events_seeking(path, events, n, every);
-    size_t got;
-    int rc;
+    expect_decodes_to(path, events, n, "read whole");
     char err[512];
-    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
-    cr_assert_eq(rc, 0, "read whole: %s", err);
-    cr_assert_eq(got, n);
-    free(back);
     cmti_seek_index index;
     cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 1, "%s", err);
     cr_assert_geq(index.n, n / every, "%zu seek points for %zu events, one every %llu", index.n, n,
