@@ -124,6 +124,31 @@ static int merge_all(runner *r, const cmt_progress *progress, uint64_t *events, 
     return 0;
 }
 
+/* Bytes a segment takes for each block live at its start, at most: its
+ * reader's live set and the analysis's table by slot (cmtstat in order
+ * took 58 bytes a block at 12 M blocks live, a Python run), and its
+ * result waiting to be merged (the survivors and the references, 72),
+ * with room for a segment whose own blocks outnumber them. */
+#define BYTES_PER_LIVE_BLOCK 160
+
+/* THREADS, or fewer, so that the segments read at once hold at most a
+ * quarter of the machine's memory: reading in order holds a block live
+ * once, reading by segments once a thread and once a result waiting, and
+ * a trace with 12 M blocks live on 32 cores would otherwise take 60 GB.
+ * The live blocks at the seek points, from the index, say how many. */
+static unsigned affordable_threads(const cmti_seek_index *index, unsigned threads)
+{
+    uint64_t live = 1;
+    for (size_t i = 0; i < index->n; i++)
+        live = index->points[i].live > live ? index->points[i].live : live;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return threads;
+    uint64_t budget = (uint64_t)pages * (uint64_t)page / 4, per_thread = live * BYTES_PER_LIVE_BLOCK;
+    uint64_t affordable = budget / per_thread;
+    return affordable < threads ? (unsigned)affordable : threads;
+}
+
 int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, const cmt_progress *progress,
                      char *err, size_t errlen)
 {
@@ -141,6 +166,11 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
     }
     if (threads > index.n)
         threads = (unsigned)index.n;
+    threads = affordable_threads(&index, threads);
+    if (threads < 2) {
+        cmti_seek_index_destroy(&index);
+        return 0;
+    }
     runner r = {.path = path, .index = &index, .analysis = analysis, .ahead = (size_t)threads + 1};
     r.segments = cmti_calloc(index.n, sizeof *r.segments);
     worker *workers = cmti_calloc(threads, sizeof *workers);

@@ -81,7 +81,7 @@ static uint32_t content_checksum(const uint8_t *p, size_t len)
 
 int cmti_seek_index_frame(const cmti_seek_index *ix, uint8_t **frame, size_t *len)
 {
-    size_t cap = FRAME_HEADER + CMT_VARINT_MAX + ix->n * 4 * CMT_VARINT_MAX + FOOTER;
+    size_t cap = FRAME_HEADER + CMT_VARINT_MAX + ix->n * 5 * CMT_VARINT_MAX + FOOTER;
     uint8_t *f = cmti_malloc(cap);
     if (!f)
         return -1;
@@ -93,6 +93,7 @@ int cmti_seek_index_frame(const cmti_seek_index *ix, uint8_t **frame, size_t *le
         n += cmti_varint_put(f + n, p->stream - q->stream);
         n += cmti_varint_put(f + n, p->events - q->events);
         n += cmti_varint_put(f + n, p->tags - q->tags);
+        n += cmti_varint_put(f + n, p->live); /* not a difference: it goes down as well as up */
     }
     uint32_t content = (uint32_t)(n + FOOTER - FRAME_HEADER);
     put_le32(f + n, content_checksum(f + FRAME_HEADER, n - FRAME_HEADER));
@@ -136,14 +137,14 @@ static int decode_points(const char *path, const uint8_t *c, size_t len, uint64_
 {
     const uint8_t *p = c, *end = c + len;
     uint64_t count;
-    cmti_seek_point at = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0};
+    cmti_seek_point at = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0, 0};
     if (cmti_varint_get(&p, end, &count) < 0 || count > len)
         return damaged(path, "has a bad count", err, errlen);
     if (cmti_seek_index_add(ix, &at) < 0)
         goto no_memory;
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t d[4];
-        for (int k = 0; k < 4; k++)
+        uint64_t d[5];
+        for (int k = 0; k < 5; k++)
             if (cmti_varint_get(&p, end, &d[k]) < 0)
                 return damaged(path, "is cut short", err, errlen);
         /* Each point past the one before, in the file, the stream, the
@@ -151,7 +152,9 @@ static int decode_points(const char *path, const uint8_t *c, size_t len, uint64_
         if (!d[0] || !d[1] || !d[2] || d[0] > frame - at.file || d[1] > UINT64_MAX - at.stream ||
             d[2] > UINT64_MAX - at.events || d[3] > UINT64_MAX - at.tags)
             return damaged(path, "has points out of order", err, errlen);
-        at = (cmti_seek_point){at.file + d[0], at.stream + d[1], at.events + d[2], at.tags + d[3]};
+        at = (cmti_seek_point){at.file + d[0], at.stream + d[1], at.events + d[2], at.tags + d[3], d[4]};
+        if (at.live > at.tags)
+            return damaged(path, "has more blocks live than made", err, errlen);
         if (cmti_seek_index_add(ix, &at) < 0)
             goto no_memory;
     }

@@ -60,9 +60,11 @@ int cmti_seek_decode(const uint8_t *p, size_t len, cmti_seek_state *state);
 
 /* A seek point in the index: the file offset of the zstd frame it
  * starts, the stream offset (the header included, as the reader's
- * messages count) of its block, and the events and blocks before it. */
+ * messages count) of its block, the events and blocks before it, and the
+ * blocks live there (what a reader of segments plans its memory by: a
+ * segment's reader and result hold up to that many). */
 typedef struct cmti_seek_point {
-    uint64_t file, stream, events, tags;
+    uint64_t file, stream, events, tags, live;
 } cmti_seek_point;
 
 typedef struct cmti_seek_index {

@@ -210,7 +210,7 @@ static int end_segment(cmt_writer *w)
         return 0;
     if (compress_and_write(w, NULL, 0, ZSTD_e_end) < 0)
         return -1;
-    cmti_seek_point point = {CMT_HEADER_SIZE + w->written, w->streamed, w->events, w->next_tag - 1};
+    cmti_seek_point point = {CMT_HEADER_SIZE + w->written, w->streamed, w->events, w->next_tag - 1, w->live.live};
     if (cmti_seek_index_add(&w->index, &point) < 0)
         return fail(w, CMT_NO_MEMORY);
     w->seek_next = true;
@@ -273,7 +273,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     w->heads.bytes = cmti_malloc(CMT_SECTION_MAX);
     w->tails.bytes = cmti_malloc(CMT_SECTION_MAX);
     cmti_checksum_init(&w->sum);
-    cmti_seek_point start = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0};
+    cmti_seek_point start = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0, 0};
     bool ok = cmti_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes &&
               cmti_seek_index_add(&w->index, &start) == 0;
     if (ok && level > 0) {
