@@ -228,16 +228,39 @@ Test(faults, reading_text_traces)
     fail_each_allocation("the memtrace reader", read_memtrace);
 }
 
-static int statistics(uint64_t *digest, char *err, size_t errlen)
+/* The trace with a seek point every quarter, for the analyses that read
+ * segments at once. */
+static const char *seeking_cmt(void)
 {
-    cmt_source *s = cmt_source_open(trace_cmt(3), NULL, err, errlen);
+    const char *path = scratch_path("faults-seeking.cmt");
+    if (!file_exists(path)) {
+        cmt_event *events = random_events(EVENTS, 7);
+        encode_events_seeking(path, events, EVENTS, EVENTS / 4);
+        free(events);
+    }
+    return path;
+}
+
+static int statistics_of(const char *path, uint64_t *digest, char *err, size_t errlen)
+{
+    cmt_source *s = cmt_source_open(path, NULL, err, errlen);
     if (!s)
         return -1;
     cmt_trace_stats stats;
     int rc = cmt_stats_read(s, &stats, NULL, err, errlen);
     cmt_source_close(s);
-    *digest = stats.peak_live_bytes ^ stats.events << 32;
+    uint64_t h = stats.peak_live_bytes ^ stats.events << 32;
+    const uint64_t more[] = {stats.peak_event, stats.temporary, stats.allocated_bytes, stats.peak_aligned_bytes,
+                             stats.live_blocks, stats.lifetimes.count[3], stats.macro.count[0], stats.micro.count[0]};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        h = (h ^ more[i]) * 0x100000001b3u;
+    *digest = h;
     return rc;
+}
+
+static int statistics(uint64_t *digest, char *err, size_t errlen)
+{
+    return statistics_of(trace_cmt(3), digest, err, errlen);
 }
 
 /* The annotators, writing to a file: lifetimes, and (on a text trace,
@@ -272,9 +295,9 @@ static int overhead(uint64_t *digest, char *err, size_t errlen)
     return annotate(text_trace("faults.trace"), true, digest, err, errlen);
 }
 
-static int lifetime_summary(uint64_t *digest, char *err, size_t errlen)
+static int lifetime_summary_of(const char *path, uint64_t *digest, char *err, size_t errlen)
 {
-    cmt_source *s = cmt_source_open(trace_cmt(3), NULL, err, errlen);
+    cmt_source *s = cmt_source_open(path, NULL, err, errlen);
     if (!s)
         return -1;
     cmt_output *out = cmti_output_memory();
@@ -296,6 +319,21 @@ static int lifetime_summary(uint64_t *digest, char *err, size_t errlen)
     return cmt_output_commit(out, err, errlen); /* a print that found no memory fails here */
 }
 
+static int lifetime_summary(uint64_t *digest, char *err, size_t errlen)
+{
+    return lifetime_summary_of(trace_cmt(3), digest, err, errlen);
+}
+
+static int statistics_by_segments(uint64_t *digest, char *err, size_t errlen)
+{
+    return statistics_of(seeking_cmt(), digest, err, errlen);
+}
+
+static int lifetime_summary_by_segments(uint64_t *digest, char *err, size_t errlen)
+{
+    return lifetime_summary_of(seeking_cmt(), digest, err, errlen);
+}
+
 Test(faults, the_analyses)
 {
     trace_cmt(3);
@@ -304,6 +342,18 @@ Test(faults, the_analyses)
     fail_each_allocation("cmtlifetimes", lifetimes);
     fail_each_allocation("cmtlifetimes --summary", lifetime_summary);
     fail_each_allocation("cmtoverhead", overhead);
+}
+
+/* Reading segments on threads, where an allocation that fails may be any
+ * thread's: the analysis falls back to reading in order, and gives the
+ * same numbers or runs out of memory itself. */
+Test(faults, the_analyses_by_segments)
+{
+    seeking_cmt();
+    setenv("CMT_THREADS", "3", 1);
+    fail_each_allocation("cmtstat's statistics by segments", statistics_by_segments);
+    fail_each_allocation("cmtlifetimes --summary by segments", lifetime_summary_by_segments);
+    unsetenv("CMT_THREADS");
 }
 
 static int replay(uint64_t *digest, char *err, size_t errlen)
