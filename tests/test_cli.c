@@ -62,6 +62,12 @@ Test(cli, help_and_version_exit_zero_and_bad_usage_exits_two)
     free(err);
     cr_assert_eq(runf(NULL, &err, "%s -l 99 x", T2C), 2);
     free(err);
+    const char *no_seek_points[] = {"--raw", "--addresses"};
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(runf(NULL, &err, "%s %s --seek-every 100 x", T2C, no_seek_points[i]), 2);
+        cr_assert(strstr(err, "has no seek points"), "%s", err);
+        free(err);
+    }
 }
 
 Test(cli, allocators_are_listed)

@@ -100,6 +100,9 @@ static options parse_options(int argc, char **argv)
     }
     if (argc - optind > 1)
         cli_usage_error(PROG, "one input at a time");
+    if (o.seek_every > 0 && (o.addresses || o.level == 0))
+        cli_usage_error(PROG, o.addresses ? "--seek-every: a file with addresses has no seek points"
+                                          : "--seek-every: a raw file has no seek points");
     o.input = optind < argc ? argv[optind] : "-";
     return o;
 }
