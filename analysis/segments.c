@@ -95,7 +95,7 @@ static void *work(void *arg)
 
 /* Merges the segments in order as the workers finish them.  Returns 0, or
  * -1 with a message in ERR. */
-static int merge_all(runner *r, const cmt_progress *progress, uint64_t *events, char *err, size_t errlen)
+static int merge_all(runner *r, const cmt_progress *progress, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->index->n; i++) {
         struct segment *s = &r->segments[i];
@@ -117,9 +117,8 @@ static int merge_all(runner *r, const cmt_progress *progress, uint64_t *events, 
         r->merged++;
         pthread_cond_broadcast(&r->changed);
         pthread_mutex_unlock(&r->lock);
-        *events = i + 1 < r->index->n ? r->index->points[i + 1].events : *events;
-        if (progress && progress->update)
-            progress->update(progress->context, *events);
+        if (progress && progress->update && i + 1 < r->index->n) /* the last's end is the reader's to know */
+            progress->update(progress->context, r->index->points[i + 1].events);
     }
     return 0;
 }
@@ -185,9 +184,8 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
         pthread_cond_init(&r.changed, NULL);
         while (started < threads && pthread_create(&workers[started].thread, NULL, work, &workers[started]) == 0)
             started++;
-        uint64_t events = 0;
         if (started > 0)
-            rc = merge_all(&r, progress, &events, err, errlen);
+            rc = merge_all(&r, progress, err, errlen);
         else
             snprintf(err, errlen, "%s: can't start a thread", path);
         pthread_mutex_lock(&r.lock);
