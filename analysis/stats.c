@@ -46,10 +46,11 @@ typedef struct external_ref {
 } external_ref;
 
 /* The peak of a stretch of a segment between deaths of external blocks:
- * the most its own blocks held after an allocation there (EVENT 0: none
- * came), and the most rounded to 16 bytes.  The whole trace's live bytes
- * then were what the external blocks held, which only the merge knows,
- * plus these. */
+ * the most its own blocks held after an allocation there (EVENT 0: they
+ * never held a byte, so the whole trace's live bytes came to no new
+ * peak), and the most rounded to 16 bytes (ALIGNED 0: no allocation
+ * came).  The whole trace's live bytes then were what the external
+ * blocks held, which only the merge knows, plus these. */
 typedef struct piece {
     uint64_t bytes, blocks, event, aligned, aligned_blocks;
 } piece;
@@ -146,7 +147,7 @@ static int count_external(cmt_trace_stats *s, const cmt_event *ev)
                     s->peak_aligned_blocks};
     s->peak_live_bytes = s->peak_live_blocks = s->peak_event = s->peak_aligned_bytes = s->peak_aligned_blocks = 0;
     external_ref ref = {.event = s->events, .rank = ev->arg_addr, .before_any_allocation = s->state->last_tag == 0,
-                        .piece_before = before.event != 0};
+                        .piece_before = before.aligned != 0};
     return (ref.piece_before && segment_list_append(&seg->pieces, &before, sizeof before) < 0) ||
                    segment_list_append(&seg->refs, &ref, sizeof ref) < 0
                ? -1
@@ -280,14 +281,12 @@ typedef struct merging {
  * still live held BYTES, ALIGNED rounded, in BLOCKS. */
 static void merge_piece(cmt_trace_stats *w, const piece *p, uint64_t bytes, uint64_t blocks, uint64_t aligned)
 {
-    if (!p->event)
-        return;
-    if (bytes + p->bytes > w->peak_live_bytes) {
+    if (p->event && bytes + p->bytes > w->peak_live_bytes) {
         w->peak_live_bytes = bytes + p->bytes;
         w->peak_live_blocks = blocks + p->blocks;
         w->peak_event = p->event;
     }
-    if (aligned + p->aligned > w->peak_aligned_bytes) {
+    if (p->aligned && aligned + p->aligned > w->peak_aligned_bytes) {
         w->peak_aligned_bytes = aligned + p->aligned;
         w->peak_aligned_blocks = blocks + p->aligned_blocks;
     }

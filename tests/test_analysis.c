@@ -300,3 +300,28 @@ Test(analysis, stats_read_by_segments_are_the_stats_read_in_order)
         free(events);
     }
 }
+
+Test(analysis, a_segment_whose_blocks_hold_no_bytes_still_makes_the_aligned_peak)
+{
+    /* A segment that makes only a block of 0 bytes: the live bytes come
+     * to no new peak, but the blocks rounded to 16 bytes do (16 + 16),
+     * which the merge must see although the segment's own blocks never
+     * held a byte.  A seek point after every event. */
+    const cmt_event events[] = {
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 0, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1},
+        {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
+    };
+    char path[4096];
+    snprintf(path, sizeof path, "%s", scratch_path("zero.cmt"));
+    encode_events_seeking(path, events, 4, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        setenv("CMT_THREADS", threads == 1 ? "1" : "2", 1);
+        cmt_trace_stats s = stats_of(path);
+        unsetenv("CMT_THREADS");
+        cr_assert_eq(s.peak_aligned_bytes, 32, "%d threads: %llu", threads, (unsigned long long)s.peak_aligned_bytes);
+        cr_assert_eq(s.peak_aligned_blocks, 2);
+        cr_assert_eq(s.peak_live_bytes, 16);
+    }
+}
