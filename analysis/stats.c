@@ -32,7 +32,12 @@ typedef struct cmt_stats_state {
     uint64_t last_tag;    /* the newest block, for counting temporaries */
     uint64_t lives[FINE_BUCKETS];
     segment_stats *segment; /* counting a segment: what it did to the blocks live at its start */
+    bool beyond;            /* 2^62 bytes or more allocated (BYTES_IN_ORDER) */
 } cmt_stats_state;
+
+/* Bytes allocated past which the live bytes may go round 2^64, and only
+ * reading in order gives the figures it gives (merge_segment). */
+#define BYTES_IN_ORDER ((uint64_t)1 << 62)
 
 /* A segment's dealings with the blocks live at its seek point, known by
  * their external rank (segments.h): accesses, or a death at EVENT (the
@@ -192,6 +197,7 @@ int cmt_stats_add(cmt_trace_stats *s, const cmt_event *ev)
         return -1;
     st->last_tag = ev->tag;
     s->sizes.count[cmt_log_bucket(bytes)]++;
+    st->beyond |= bytes >= BYTES_IN_ORDER - s->allocated_bytes;
     s->allocated_bytes += bytes;
     s->allocated_blocks++;
     s->live_bytes += bytes;
@@ -305,6 +311,15 @@ static int merge_segment(void *context, void *result, char *err, size_t errlen)
     merging *m = context;
     segment_stats *seg = result;
     cmt_trace_stats *w = m->whole, *s = &seg->stats;
+    /* A segment's peak is its own blocks' plus what the blocks before
+     * held, which holds while the sums stay below 2^64.  Traces that ask
+     * for more (synthetic ones: no program has 2^62 bytes live) wrap
+     * round, the peak then depends on the order of the sums, and only
+     * reading in order gives the figures it gives. */
+    if (s->state->beyond || w->allocated_bytes >= BYTES_IN_ORDER - s->allocated_bytes) {
+        snprintf(err, errlen, "%s", "more bytes allocated than segments count: read in order");
+        return -1;
+    }
     uint64_t bytes = w->live_bytes, blocks = w->live_blocks, aligned = w->aligned_live_bytes;
     size_t pieces_before = 0;
     const external_ref *refs = seg->refs.items;

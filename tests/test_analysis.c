@@ -286,13 +286,19 @@ Test(analysis, stats_read_by_segments_are_the_stats_read_in_order)
 {
     /* Random traces of every kind: blocks that live across many seek
      * points, die in another segment, are accessed there (micro
-     * lifetimes), reallocated; the peak in any segment. */
+     * lifetimes), reallocated; the peak in any segment; blocks of 0
+     * bytes; and blocks of 2^60 bytes and more, which take the live
+     * bytes round 2^64 (the file is then read in order). */
     char path[4096];
     snprintf(path, sizeof path, "%s", scratch_path("seeking.cmt")); /* scratch_path's buffer is reused */
-    for (unsigned seed = 1; seed <= 8; seed++) {
+    for (unsigned seed = 1; seed <= 12; seed++) {
         size_t n = 30000;
         cmt_event *events = random_events(n, seed);
-        encode_events_seeking(path, events, n, 500 + 300 * seed);
+        if (seed > 8) /* many blocks of 0 bytes, and short segments */
+            for (size_t i = 0; i < n; i++)
+                if ((events[i].op == CMT_OP_MALLOC || events[i].op == CMT_OP_CALLOC) && i % 3)
+                    events[i].size = 0;
+        encode_events_seeking(path, events, n, seed > 8 ? 7 * seed : 500 + 300 * seed);
         char *in_order = stats_json(path, "1"), *by_segments = stats_json(path, "3");
         cr_assert_str_eq(by_segments, in_order, "seed %u", seed);
         free(in_order);
