@@ -106,6 +106,15 @@ void cmt_stats_finish(cmt_trace_stats *stats);
 int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
                    char *err, size_t errlen);
 
+/* What cmt_stats_read does first: reads SOURCE's segments into STATS, on
+ * every core.  Returns 1; 0 if SOURCE cannot be read so (no seek points,
+ * one thread, too little memory for more); -1 when it could not (damage,
+ * no memory, or a trace whose sums go round 2^64, which only reading in
+ * order counts as it does), with a message in ERR.  STATS are set only
+ * for 1, and SOURCE is left as it was, to be read in order. */
+int cmt_stats_read_segments(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress,
+                            char *err, size_t errlen);
+
 /* Writes finished STATS for a person (or as one JSON object); NAME is the
  * trace's. */
 void cmt_stats_print(cmt_output *f, const char *name, const cmt_trace_stats *stats, bool json);

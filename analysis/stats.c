@@ -375,9 +375,7 @@ static int merge_segment(void *context, void *result, char *err, size_t errlen)
     return 0;
 }
 
-/* cmt_stats_read over SOURCE's segments, on every core: 1, 0 if it
- * cannot be read so, -1 on an error (STATS are then not set). */
-static int read_segments(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress, char *err,
+int cmt_stats_read_segments(cmt_source *source, cmt_trace_stats *stats, const cmt_progress *progress, char *err,
                          size_t errlen)
 {
     merging m = {.whole = stats};
@@ -400,7 +398,7 @@ int cmt_stats_read(cmt_source *source, cmt_trace_stats *stats, const cmt_progres
     /* Segments on every core; else (or when they fail: the whole file's
      * reader says where the damage is) in order, decoding on one core
      * and counting on another. */
-    if (read_segments(source, stats, progress, err, errlen) > 0)
+    if (cmt_stats_read_segments(source, stats, progress, err, errlen) > 0)
         return 0;
     (void)cmt_source_read_ahead(source);
     bool no_memory = cmt_stats_init(stats) < 0;

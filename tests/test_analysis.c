@@ -267,19 +267,37 @@ Test(analysis, compare_without_gnuplot_says_how_to_get_it)
 
 /* ------------------------------------------------------------- segments */
 
-/* STATS of PATH as cmtstat --json prints them, read on THREADS threads. */
-static char *stats_json(const char *path, const char *threads)
+/* STATS as cmtstat --json prints them. */
+static char *stats_json(cmt_trace_stats *stats)
 {
-    setenv("CMT_THREADS", threads, 1);
-    cmt_trace_stats stats = stats_of(path);
-    unsetenv("CMT_THREADS");
     char err[512];
     const char *json = scratch_path("stats.json");
     cmt_output *out = cmt_output_open(json, err, sizeof err);
     cr_assert_not_null(out, "%s", err);
-    cmt_stats_print(out, "trace", &stats, true);
+    cmt_stats_print(out, "trace", stats, true);
     cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
     return read_file(json, NULL);
+}
+
+/* The statistics of PATH read in order, and by segments on three threads
+ * (which must be how it was read if BY_SEGMENTS), as JSON. */
+static void stats_both_ways(const char *path, bool by_segments, char **in_order, char **segments)
+{
+    setenv("CMT_THREADS", "1", 1);
+    cmt_trace_stats stats = stats_of(path);
+    *in_order = stats_json(&stats);
+    setenv("CMT_THREADS", "3", 1);
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    int rc = cmt_stats_read_segments(s, &stats, NULL, err, sizeof err);
+    cr_assert(rc >= 0 || !by_segments, "%s", err);
+    cr_assert(rc > 0 || !by_segments, "read by segments");
+    if (rc <= 0)
+        cr_assert_eq(cmt_stats_read(s, &stats, NULL, err, sizeof err), 0, "%s", err);
+    unsetenv("CMT_THREADS");
+    cmt_source_close(s);
+    *segments = stats_json(&stats);
 }
 
 Test(analysis, stats_read_by_segments_are_the_stats_read_in_order)
@@ -287,19 +305,29 @@ Test(analysis, stats_read_by_segments_are_the_stats_read_in_order)
     /* Random traces of every kind: blocks that live across many seek
      * points, die in another segment, are accessed there (micro
      * lifetimes), reallocated; the peak in any segment; blocks of 0
-     * bytes; and blocks of 2^60 bytes and more, which take the live
-     * bytes round 2^64 (the file is then read in order). */
+     * bytes; sizes as programs ask for them, and (the last seeds) as
+     * random traces do, up to 2^64, which take the live bytes round 2^64
+     * (the file is then read in order, to the same figures). */
     char path[4096];
     snprintf(path, sizeof path, "%s", scratch_path("seeking.cmt")); /* scratch_path's buffer is reused */
-    for (unsigned seed = 1; seed <= 12; seed++) {
+    for (unsigned seed = 1; seed <= 14; seed++) {
         size_t n = 30000;
         cmt_event *events = random_events(n, seed);
-        if (seed > 8) /* many blocks of 0 bytes, and short segments */
-            for (size_t i = 0; i < n; i++)
-                if ((events[i].op == CMT_OP_MALLOC || events[i].op == CMT_OP_CALLOC) && i % 3)
-                    events[i].size = 0;
+        bool huge = seed > 12;
+        for (size_t i = 0; i < n; i++) {
+            cmt_event *ev = &events[i];
+            if (!cmt_op_allocates(ev->op))
+                continue;
+            if (!huge) {
+                ev->size = ev->size ? 1 + (ev->size - 1) % (1u << 20) : 0; /* 0 stays 0: a realloc frees */
+                ev->count %= 1u << 6;
+            }
+            if (seed > 8 && (ev->op == CMT_OP_MALLOC || ev->op == CMT_OP_CALLOC) && i % 3)
+                ev->size = 0; /* many blocks of 0 bytes, and short segments */
+        }
         encode_events_seeking(path, events, n, seed > 8 ? 7 * seed : 500 + 300 * seed);
-        char *in_order = stats_json(path, "1"), *by_segments = stats_json(path, "3");
+        char *in_order, *by_segments;
+        stats_both_ways(path, !huge, &in_order, &by_segments);
         cr_assert_str_eq(by_segments, in_order, "seed %u", seed);
         free(in_order);
         free(by_segments);
