@@ -338,6 +338,14 @@ static int check_block_used(cmt_reader *r)
     return 0;
 }
 
+/* The block just loaded has a seek record second, after its checksum's,
+ * as the first block of a segment must (its checksum checked already). */
+static bool opens_with_seek_record(const cmt_reader *r)
+{
+    return r->op_end - r->op >= 2 && r->op[1] == CODE_EXTENSION && r->head_end - r->head >= 3 &&
+           r->head[2] == CMT_EXTENSION_SEEK;
+}
+
 /* Loads the next block, or reads the end record.  Returns 1 for a block,
  * 0 at the verified end, -1 on an error. */
 static int next_block(cmt_reader *r)
@@ -372,15 +380,13 @@ static int next_block(cmt_reader *r)
                           events_so_far(r));
     if (r->minor >= 1 && check_block(r, header, lens) < 0)
         return -1;
-    const uint8_t *ops = here(r) + header;
-    if (r->seek_due && (lens[0] < 2 || ops[1] != CODE_EXTENSION || lens[1] < 4 || ops[lens[0]] != CMT_EXTENSION_BLOCK_CHECKSUM ||
-                        ops[lens[0] + 2] != CMT_EXTENSION_SEEK))
-        return corrupt_at(r, offset_of(r, 0), "corrupt: a seek point's block without its seek record");
     r->ops_start = r->op = here(r) + header;
     r->ops_offset = offset_of(r, header);
     r->op_end = r->head = r->op + lens[0];
     r->head_end = r->tail = r->head + lens[1];
     r->tail_end = r->tail + lens[2];
+    if (r->seek_due && !opens_with_seek_record(r))
+        return corrupt_at(r, offset_of(r, 0), "corrupt: a seek point's block without its seek record");
     consume(r, total);
     return 1;
 }
@@ -617,9 +623,8 @@ static int end_segment(cmt_reader *r)
     int rc = next_block(r);
     if (rc <= 0)
         return rc < 0 ? -1 : corrupt_at(r, offset_of(r, 0), "corrupt: a seek point at the end of the trace");
-    const uint8_t *first = r->op;
-    if (r->op_end - r->op < 2 || r->op[1] != CODE_EXTENSION || r->head_end - r->head < 3 || r->head[2] != CMT_EXTENSION_SEEK)
-        return corrupt_at(r, op_offset(r, first), "corrupt: a seek point's block without its seek record");
+    if (!opens_with_seek_record(r))
+        return corrupt_at(r, op_offset(r, r->op), "corrupt: a seek point's block without its seek record");
     cmt_event ev;
     for (int record = 0; record < 2; record++)
         if (decode_record(r, &ev) != SKIPPED)
