@@ -12,8 +12,11 @@
 
 TestSuite(format, .fini = scratch_cleanup);
 
-/* PATH, read whole, gives the N EVENTS (WHAT says which, for messages). */
-static void expect_decodes_to(const char *path, const cmt_event *events, size_t n, const char *what)
+/* PATH, read whole, gives the N EVENTS (WHAT says which, for messages),
+ * and WITH_ADDRESSES their addresses too: the block's each returned, and
+ * the block's it was passed. */
+static void expect_decodes_to(const char *path, const cmt_event *events, size_t n, bool with_addresses,
+                              const char *what)
 {
     size_t got;
     int rc;
@@ -21,8 +24,14 @@ static void expect_decodes_to(const char *path, const cmt_event *events, size_t 
     cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
     cr_assert_eq(rc, 0, "%s: %s", what, err);
     cr_assert_eq(got, n, "%s", what);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         cr_assert(cmt_event_same(&events[i], &back[i]), "%s: event %zu differs", what, i);
+        if (!with_addresses)
+            continue;
+        cr_assert_eq(back[i].addr, events[i].tag ? events[i].addr : 0, "%s: event %zu's address", what, i);
+        cr_assert_eq(back[i].arg_addr, events[i].arg_tag ? events[i].arg_addr : 0, "%s: event %zu's block's address",
+                     what, i);
+    }
     free(back);
 }
 
@@ -33,7 +42,7 @@ static void check_round_trip(size_t n, unsigned seed, int level)
     encode_events(path, events, n, level);
     char what[64];
     snprintf(what, sizeof what, "seed %u, level %d", seed, level);
-    expect_decodes_to(path, events, n, what);
+    expect_decodes_to(path, events, n, false, what);
     free(events);
 }
 
@@ -662,25 +671,6 @@ Test(slots, unique_among_live_blocks_and_below_the_peak_in_text_and_cmt)
 
 TestSuite(addresses, .fini = scratch_cleanup);
 
-/* Every event as written, its addresses too: the block's it returned, and
- * the block's it was passed. */
-static void expect_with_addresses(const char *path, const cmt_event *events, size_t n, const char *what)
-{
-    size_t got;
-    int rc;
-    char err[512];
-    cmt_event *back = decode_events(path, &got, &rc, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s: %s", what, err);
-    cr_assert_eq(got, n, "%s", what);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert(cmt_event_same(&events[i], &back[i]), "%s: event %zu", what, i);
-        cr_assert_eq(back[i].addr, events[i].tag ? events[i].addr : 0, "%s: event %zu's address", what, i);
-        cr_assert_eq(back[i].arg_addr, events[i].arg_tag ? events[i].arg_addr : 0, "%s: event %zu's block's address",
-                     what, i);
-    }
-    free(back);
-}
-
 Test(addresses, kept_addresses_read_back_through_blocks_raw_and_compressed)
 {
     for (unsigned seed = 1; seed <= 3; seed++) {
@@ -692,7 +682,7 @@ Test(addresses, kept_addresses_read_back_through_blocks_raw_and_compressed)
             encode_events_with_addresses(path, events, n, level);
             char what[64];
             snprintf(what, sizeof what, "seed %u, level %d", seed, level);
-            expect_with_addresses(path, events, n, what);
+            expect_decodes_to(path, events, n, true, what);
             char err[512];
             cmt_reader *r = cmt_reader_open(path, err, sizeof err);
             cmt_event ev;
@@ -1122,7 +1112,7 @@ static void check_segments(size_t n, unsigned seed, uint64_t every)
     cmt_event *events = random_events(n, seed);
     const char *path = scratch_path("seek.cmt");
     encode_events_seeking(path, events, n, every);
-    expect_decodes_to(path, events, n, "read whole");
+    expect_decodes_to(path, events, n, false, "read whole");
     char err[512];
     cmti_seek_index index;
     cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 1, "%s", err);
