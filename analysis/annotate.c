@@ -179,10 +179,17 @@ typedef struct external_death {
     uint64_t line, rank;
 } external_death;
 
+/* An empty table of pairs; 0, or -1 when out of memory. */
+static int pair_table_init(pair_table *t)
+{
+    *t = (pair_table){cmti_calloc(1024, sizeof *t->slots), 1023, 0};
+    return t->slots ? 0 : -1;
+}
+
 static int summary_init(summary *s)
 {
-    *s = (summary){.pairs = {cmti_calloc(1024, sizeof *s->pairs.slots), 1023, 0}};
-    return s->pairs.slots ? 0 : -1;
+    *s = (summary){0};
+    return pair_table_init(&s->pairs);
 }
 
 static void summary_free(summary *s)
@@ -224,9 +231,7 @@ static int summary_run_segment(void *context, void *worker, cmt_reader *reader, 
     cmt_event ev;
     int rc = 0;
     *s = (summary){.lines = from->events};
-    if (!pairs->slots)
-        *pairs = (pair_table){cmti_calloc(1024, sizeof *pairs->slots), 1023, 0};
-    bool no_memory = !pairs->slots;
+    bool no_memory = !pairs->slots && pair_table_init(pairs) < 0;
     while (!no_memory && (rc = cmt_reader_next(reader, &ev)) > 0)
         no_memory = summary_add(s, pairs, &ev) < 0;
     if (!no_memory && rc == 0)
