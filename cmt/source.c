@@ -118,8 +118,9 @@ cmt_source *cmt_source_open(const char *path, const cmt_text_options *options, c
         cmti_free(s);
         return NULL;
     }
-    if (s->binary && path && strcmp(path, "-") != 0 && (s->path = cmti_malloc(strlen(path) + 1)))
-        memcpy(s->path, path, strlen(path) + 1); /* without it, the file is read in order */
+    size_t path_bytes = path ? strlen(path) + 1 : 0;
+    if (s->binary && path && strcmp(path, "-") != 0 && (s->path = cmti_malloc(path_bytes)))
+        memcpy(s->path, path, path_bytes); /* without it, the file is read in order */
     return s;
 }
 
@@ -170,6 +171,16 @@ static void *read_ahead(void *arg)
     return NULL;
 }
 
+/* Frees A, whose thread is not running. */
+static void free_ahead(ahead *a)
+{
+    pthread_cond_destroy(&a->filled);
+    pthread_cond_destroy(&a->emptied);
+    pthread_mutex_destroy(&a->lock);
+    cmti_free(a->batches);
+    cmti_free(a);
+}
+
 int cmt_source_read_ahead(cmt_source *s)
 {
     if (s->ahead)
@@ -188,11 +199,7 @@ int cmt_source_read_ahead(cmt_source *s)
     s->ahead = a;
     if (pthread_create(&a->thread, NULL, read_ahead, s) != 0) {
         s->ahead = NULL;
-        pthread_cond_destroy(&a->filled);
-        pthread_cond_destroy(&a->emptied);
-        pthread_mutex_destroy(&a->lock);
-        cmti_free(a->batches);
-        cmti_free(a);
+        free_ahead(a);
         return -1;
     }
     return 0;
@@ -292,11 +299,7 @@ static void stop_reading_ahead(ahead *a)
     pthread_cond_signal(&a->emptied);
     pthread_mutex_unlock(&a->lock);
     pthread_join(a->thread, NULL);
-    pthread_cond_destroy(&a->filled);
-    pthread_cond_destroy(&a->emptied);
-    pthread_mutex_destroy(&a->lock);
-    cmti_free(a->batches);
-    cmti_free(a);
+    free_ahead(a);
 }
 
 void cmt_source_close(cmt_source *s)
