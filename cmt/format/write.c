@@ -55,6 +55,12 @@ static int fail(cmt_writer *w, const char *msg)
     return -1;
 }
 
+/* LEN bytes at DATA to the output, as they are.  0, or -1 (failed). */
+static int output(cmt_writer *w, const void *data, size_t len)
+{
+    return cmt_output_write(w->out, data, len) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+}
+
 static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirective mode)
 {
     ZSTD_inBuffer in = {data, len, 0};
@@ -63,8 +69,8 @@ static int compress_and_write(cmt_writer *w, const uint8_t *data, size_t len, ZS
         size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
         if (ZSTD_isError(left))
             return fail(w, cmti_zstd_out_of_memory(left) ? CMT_NO_MEMORY : ZSTD_getErrorName(left));
-        if (out.pos && cmt_output_write(w->out, w->packed, out.pos) < 0)
-            return fail(w, cmt_output_error(w->out));
+        if (out.pos && output(w, w->packed, out.pos) < 0)
+            return -1;
         w->written += out.pos;
         if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
             return 0;
@@ -77,11 +83,7 @@ static int send(cmt_writer *w, const uint8_t *data, size_t len, ZSTD_EndDirectiv
 {
     cmti_checksum_update(&w->sum, data, len);
     w->streamed += len;
-    if (w->cctx)
-        return compress_and_write(w, data, len, mode);
-    if (cmt_output_write(w->out, data, len) < 0)
-        return fail(w, cmt_output_error(w->out));
-    return 0;
+    return w->cctx ? compress_and_write(w, data, len, mode) : output(w, data, len);
 }
 
 static inline void put_op(cmt_writer *w, unsigned code)
@@ -485,7 +487,7 @@ static int write_index(cmt_writer *w)
     size_t len;
     if (cmti_seek_index_frame(&w->index, &frame, &len) < 0)
         return fail(w, CMT_NO_MEMORY);
-    int rc = cmt_output_write(w->out, frame, len) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+    int rc = output(w, frame, len);
     cmti_free(frame);
     return rc;
 }
@@ -515,7 +517,7 @@ int cmt_writer_finish(cmt_writer *w)
         end[n++] = (uint8_t)(sum >> (8 * i));
     w->finished = true;
     if (!w->cctx)
-        return cmt_output_write(w->out, end, n) < 0 ? fail(w, cmt_output_error(w->out)) : 0;
+        return output(w, end, n);
     if (compress_and_write(w, end, n, ZSTD_e_end) < 0)
         return -1;
     return w->index.n > 1 ? write_index(w) : 0;
