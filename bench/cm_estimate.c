@@ -15,6 +15,9 @@
  * the first byte.  The predictions are mixed by weights learnt online,
  * chosen by the bit's place in its byte and whether a match is on.
  */
+#include "cmt_internal.h"
+#include "format/codes.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,40 +148,23 @@ static int order_contexts(const uint8_t *data, size_t pos, uint64_t *ctx)
     return ORDERS;
 }
 
-/* The numbers an opcode takes (docs/FORMAT.md, Opcodes). */
+/* The numbers an opcode takes (docs/FORMAT.md, Opcodes; read.c's
+ * decode_record reads them). */
 static int numbers_of(unsigned op)
 {
-    if (op < 0x9f)
-        return 0;
-    if (op == 0x9f)
-        return 1;
-    if (op >= 0xa0 && op <= 0xaa)
-        return op == 0xaa;
-    if (op >= 0xb0 && op <= 0xba)
-        return (op == 0xba) + 1;
-    if (op >= 0xc0 && op <= 0xca)
-        return (op == 0xca) + 1;
-    if (op >= 0xd0 && op <= 0xd2)
+    if (op < CODE_MALLOC)
+        return op == CODE_FREE + CODE_FREE_RANKS - 1;
+    if (op < CODE_REALLOC)
+        return op == CODE_MALLOC + SIZE_LITERAL;
+    if (op < CODE_CALLOC)
+        return (op == CODE_REALLOC + SIZE_LITERAL) + 1;
+    if (op < CODE_POSIX_MEMALIGN)
+        return (op == CODE_CALLOC + SIZE_LITERAL) + 1;
+    if (op <= CODE_MEMALIGN)
         return 2;
-    if (op >= 0xe0 && op <= 0xf1)
-        return 2 + ((op - 0xe0) % 6 == 5);
-    if (op == 0xfe)
-        return 2;
-    return 0;
-}
-
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
+    if (op >= CODE_ACCESS && op < CODE_ACCESS_END)
+        return 2 + ((op - CODE_ACCESS) % ACCESS_WIDTHS == ACCESS_LITERAL);
+    return op == CODE_EXTENSION ? 2 : 0;
 }
 
 typedef struct stream {
@@ -238,9 +224,9 @@ int main(int argc, char **argv)
     const uint8_t *p = data + 8, *end = data + len;
     for (;;) {
         uint64_t lens[3];
-        if (get_varint(&p, end, &lens[0]) < 0 || lens[0] == 0)
+        if (cmti_varint_get(&p, end, &lens[0]) < 0 || lens[0] == 0)
             break;
-        if (get_varint(&p, end, &lens[1]) < 0 || get_varint(&p, end, &lens[2]) < 0 ||
+        if (cmti_varint_get(&p, end, &lens[1]) < 0 || cmti_varint_get(&p, end, &lens[2]) < 0 ||
             lens[0] + lens[1] + lens[2] > (uint64_t)(end - p))
             return fprintf(stderr, "%s: a block cut short\n", argv[1]), 1;
         const uint8_t *o = p, *h = o + lens[0], *t = h + lens[1];
@@ -249,7 +235,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < lens[0]; i++) {
             unsigned op = o[i];
             push(&ops, (uint8_t)op, 0);
-            events += op != 0xfe && op != 0xd4;
+            events += op != CODE_EXTENSION && op != CODE_NULL_RESULT;
             /* A byte's field context: opcode, which number, which byte of
              * it (0xff: the first, in heads), then the first byte of the
              * number (tails) or of the same field the time before (heads). */
@@ -267,8 +253,8 @@ int main(int argc, char **argv)
                     more = tail >> 7;
                 }
             }
-            for (uint64_t k = 0; op == 0xfe && k < value && ti < lens[2]; k++) /* an extension's payload: its length */
-                push(&tails, t[ti++], 0xfeull << 40 | 0xffull << 32 | (k < 255 ? k : 255) << 16);
+            for (uint64_t k = 0; op == CODE_EXTENSION && k < value && ti < lens[2]; k++) /* an extension's payload: its length */
+                push(&tails, t[ti++], (uint64_t)CODE_EXTENSION << 40 | 0xffull << 32 | (k < 255 ? k : 255) << 16);
         }
     }
     stream *sections[3] = {&ops, &heads, &tails};
