@@ -40,7 +40,7 @@ extern "C" {
  * it from here).  CMT_VERSION_NUMBER is what this header says;
  * cmt_version_number() what the library linked says. */
 #define CMT_VERSION_MAJOR 0
-#define CMT_VERSION_MINOR 3
+#define CMT_VERSION_MINOR 4
 #define CMT_VERSION_PATCH 0
 #define CMT_VERSION_NUMBER (CMT_VERSION_MAJOR * 10000 + CMT_VERSION_MINOR * 100 + CMT_VERSION_PATCH)
 #define CMT_STRINGIFY_(x) #x
@@ -120,6 +120,8 @@ typedef struct cmt_event {
                         * live with it and reused after it goes, below the most
                         * blocks live at once (an index for a flat array of them) */
     uint32_t arg_slot; /* with arg_tag: the block passed in's slot */
+    uint32_t stack;    /* with tag: the call stack the block was allocated from
+                        * (cmt_sites_frame), in a trace that keeps them; else 0 */
 } cmt_event;
 
 /* The name of a call as a trace spells it ("malloc", "posix_memalign"...). */
@@ -210,6 +212,42 @@ CMT_API const char *cmt_output_error(const cmt_output *out);
 
 /* Bytes written to OUT so far. */
 CMT_API uint64_t cmt_output_bytes(const cmt_output *out);
+
+/* ------------------------------------------------------------ call sites */
+
+/* The call stacks a trace may keep (cmtrecord --stacks): an interned
+ * tree, each stack one frame on top of its caller's stack, numbered 1,
+ * 2... in the order they came; 0 is no stack. */
+typedef struct cmt_frame {
+    uint32_t caller; /* the stack below this frame: the frame's caller's; 0 for the outermost kept */
+    uint32_t module; /* the module its code is in (cmt_sites_module); 0 for none known */
+    uint64_t offset; /* the frame's return address less its module's base (the address itself
+                      * without a module): the call is in the instruction before it */
+} cmt_frame;
+
+/* A program or library the stacks ran in, as loaded: enough to symbolise
+ * the frames later, here or on another machine with the same files. */
+typedef struct cmt_module {
+    uint64_t base;           /* its load bias: a file address plus base is where it ran */
+    const char *path;        /* the file, as the loader named it */
+    const uint8_t *build_id; /* its GNU build-id (build_id_len bytes; 0 if it has none) */
+    size_t build_id_len;
+} cmt_module;
+
+/* The stacks and modules a reader has met so far (cmt_reader_sites). */
+typedef struct cmt_sites cmt_sites;
+
+/* How many stacks SITES holds (NULL: 0); they are numbered from 1. */
+CMT_API uint32_t cmt_sites_stacks(const cmt_sites *sites);
+
+/* The top frame of stack STACK; NULL for 0 or a stack SITES does not hold. */
+CMT_API const cmt_frame *cmt_sites_frame(const cmt_sites *sites, uint32_t stack);
+
+/* How many modules SITES holds (NULL: 0); they are numbered from 1. */
+CMT_API uint32_t cmt_sites_modules(const cmt_sites *sites);
+
+/* Module MODULE; NULL for 0 or a module SITES does not hold. */
+CMT_API const cmt_module *cmt_sites_module(const cmt_sites *sites, uint32_t module);
 
 /* ------------------------------------------------------------ text input */
 
@@ -323,6 +361,24 @@ CMT_API int cmt_writer_keep_addresses(cmt_writer *writer);
  * -1 once an event has been written. */
 CMT_API int cmt_writer_seek_every(cmt_writer *writer, uint64_t events);
 
+/* Names a module the stacks that follow may run in: the next number
+ * (from 1) is its, stored in *NUMBER.  Returns 0 or -1. */
+CMT_API int cmt_writer_module(cmt_writer *writer, const cmt_module *module, uint32_t *number);
+
+/* Adds a stack, FRAME on top of FRAME->caller's (0 or a stack added
+ * before), in FRAME->module (0 or a module named before): the next
+ * number (from 1) is its, stored in *NUMBER, for the events' stack.
+ * From the first stack on, the file keeps the stack of every block its
+ * events return (0 where an event has none).  Not with seek points:
+ * a file with stacks has none.  Returns 0 or -1. */
+CMT_API int cmt_writer_stack(cmt_writer *writer, const cmt_frame *frame, uint32_t *number);
+
+/* Adds the modules and stacks of SITES the writer does not have yet,
+ * with the same numbers (the writer's must be a beginning of SITES's):
+ * a program copying a trace calls it before an event whose stack is
+ * more than it has added.  Returns 0 or -1. */
+CMT_API int cmt_writer_copy_sites(cmt_writer *writer, const cmt_sites *sites);
+
 /* Appends an extension record of kind KIND (see docs/FORMAT.md) that
  * readers which do not know KIND skip.  Returns 0 or -1. */
 CMT_API int cmt_writer_write_extension(cmt_writer *writer, uint64_t kind, const void *data, size_t len);
@@ -367,6 +423,10 @@ CMT_API int cmt_reader_skim(cmt_reader *reader, uint64_t *events);
 /* True if the file keeps its blocks' addresses (cmt_writer_keep_addresses),
  * known from the first event that returns a block on. */
 CMT_API bool cmt_reader_has_addresses(const cmt_reader *reader);
+
+/* The stacks and modules the file has named so far (cmt_event.stack
+ * numbers them); empty for a file without. */
+CMT_API const cmt_sites *cmt_reader_sites(const cmt_reader *reader);
 
 /* True if the file is zstd-compressed. */
 CMT_API bool cmt_reader_compressed(const cmt_reader *reader);
@@ -434,6 +494,11 @@ CMT_API const char *cmt_source_format_name(const cmt_source *source);
  * returns a block on: cmt_reader_has_addresses); the original tools'
  * files kept none. */
 CMT_API bool cmt_source_has_addresses(const cmt_source *source);
+
+/* The call stacks SOURCE has met so far, for its events' stack (NULL
+ * where the input keeps none).  With read-ahead, the stacks of the events
+ * handed out so far are there; more may be being added. */
+CMT_API const cmt_sites *cmt_source_sites(const cmt_source *source);
 
 /* The text reader behind SOURCE, for its counts; NULL for a binary file. */
 CMT_API const cmt_text_reader *cmt_source_text(const cmt_source *source);

@@ -286,6 +286,11 @@ const char *cmti_source_segments_path(const cmt_source *s)
     return s->binary && s->path && !s->salvage && !s->ahead && !s->started ? s->path : NULL;
 }
 
+const cmt_sites *cmt_source_sites(const cmt_source *s)
+{
+    return s->binary ? cmt_reader_sites(s->binary) : NULL;
+}
+
 const cmt_text_reader *cmt_source_text(const cmt_source *s)
 {
     return s->text;

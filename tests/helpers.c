@@ -106,6 +106,22 @@ int run(const char *cmd, char **out, char **err)
 }
 
 /* SEEK_EVERY: UINT64_MAX for the writer's own seek points. */
+/* The frame of stack number STACK in the traces give_stacks makes: on a
+ * caller's stack of a lower number (or none), in module 0, 1 or 2. */
+cmt_frame test_frame(uint32_t stack)
+{
+    return (cmt_frame){.caller = stack > 1 ? (stack * 7919u) % stack : 0, .module = stack % 3,
+                       .offset = (uint64_t)stack * 0x10 + 5};
+}
+
+/* Module M (1 or 2) of those traces. */
+cmt_module test_module(uint32_t m)
+{
+    static const uint8_t id[] = {0xde, 0xad, 0xbe, 0xef, 0x01};
+    return (cmt_module){.base = 0x555500000000ULL * m, .path = m == 1 ? "/usr/bin/test" : "/lib/libtest.so",
+                        .build_id = id, .build_id_len = m == 1 ? sizeof id : 0};
+}
+
 static void encode(const char *path, const cmt_event *events, size_t n, int level, bool addresses, uint64_t seek_every)
 {
     char err[512];
@@ -117,8 +133,22 @@ static void encode(const char *path, const cmt_event *events, size_t n, int leve
         cr_assert_eq(cmt_writer_keep_addresses(w), 0, "%s", cmt_writer_error(w));
     if (seek_every != UINT64_MAX)
         cr_assert_eq(cmt_writer_seek_every(w, seek_every), 0, "%s", cmt_writer_error(w));
-    for (size_t i = 0; i < n; i++)
+    uint32_t stacks = 0, number;
+    for (size_t i = 0; i < n; i++) {
+        /* Stacks are named as a recorder names them: just before the
+         * first block made from them, the modules before the first. */
+        for (; stacks < events[i].stack; stacks++) {
+            for (uint32_t m = 1; stacks == 0 && m <= 2; m++) {
+                cmt_module module = test_module(m);
+                cr_assert_eq(cmt_writer_module(w, &module, &number), 0, "%s", cmt_writer_error(w));
+                cr_assert_eq(number, m);
+            }
+            cmt_frame frame = test_frame(stacks + 1);
+            cr_assert_eq(cmt_writer_stack(w, &frame, &number), 0, "%s", cmt_writer_error(w));
+            cr_assert_eq(number, stacks + 1);
+        }
         cr_assert_eq(cmt_writer_write(w, &events[i]), 0, "event %zu: %s", i, cmt_writer_error(w));
+    }
     cr_assert_eq(cmt_writer_finish(w), 0, "%s", cmt_writer_error(w));
     cmt_writer_close(w);
     cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
@@ -137,6 +167,19 @@ void encode_events_seeking(const char *path, const cmt_event *events, size_t n, 
 void encode_events_with_addresses(const char *path, const cmt_event *events, size_t n, int level)
 {
     encode(path, events, n, level, true, UINT64_MAX);
+}
+
+void give_stacks(cmt_event *events, size_t n, unsigned seed)
+{
+    srand(seed);
+    uint32_t named = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!events[i].tag || i < 5) /* the first blocks have none: the stacks start in a block */
+            continue;
+        uint32_t stack = (uint32_t)rand() % (named + 3);
+        events[i].stack = stack;
+        named = stack > named ? stack : named;
+    }
 }
 
 void give_addresses(cmt_event *events, size_t n, unsigned seed)

@@ -33,7 +33,9 @@ int run(const char *cmd, char **out, char **err);
 /* run() of a command made with printf's FMT. */
 int runf(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Encodes N events into a .cmt file at PATH at LEVEL (0: raw). */
+/* Encodes N events into a .cmt file at PATH at LEVEL (0: raw); their
+ * stacks, where they have them, named as test_frame and test_module say,
+ * just before their first block. */
 void encode_events(const char *path, const cmt_event *events, size_t n, int level);
 
 /* Writes EVENTS to PATH compressed, with a seek point every SEEK_EVERY
@@ -53,6 +55,12 @@ void give_addresses(cmt_event *events, size_t n, unsigned seed);
 
 /* encode_events, keeping the addresses (cmt_writer_keep_addresses). */
 void encode_events_with_addresses(const char *path, const cmt_event *events, size_t n, int level);
+
+/* Gives the blocks the N EVENTS return stacks (0 for the first few, then
+ * any named so far or the next), for encode_events_keeping. */
+void give_stacks(cmt_event *events, size_t n, unsigned seed);
+cmt_frame test_frame(uint32_t stack);
+cmt_module test_module(uint32_t m);
 
 /* Encodes the trace at TEXT (any format the library reads) into a .cmt
  * file at CMT, as trace2cmt does, through the library; returns CMT. */

@@ -85,7 +85,7 @@ mkdir "$prefix/user"
 cat > "$prefix/user/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
 project(count C)
-find_package(cmt 0.3 REQUIRED)
+find_package(cmt 0.4 REQUIRED)
 add_executable(count ../count.c)
 target_link_libraries(count PRIVATE cmt::cmt)
 add_executable(count_static ../count.c)

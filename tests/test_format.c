@@ -166,9 +166,17 @@ Test(format, the_writer_rejects_events_that_break_the_rules)
 /* A small file with every kind of event, raw or compressed: the damage
  * tests decode it once for every byte or bit of it. */
 #define SMALL_EVENTS 200
-static char *small_file(int level, bool addresses, size_t *len)
+static cmt_event *small_events(bool stacks)
 {
     cmt_event *events = random_events(SMALL_EVENTS, 5);
+    if (stacks)
+        give_stacks(events, SMALL_EVENTS, 5);
+    return events;
+}
+
+static char *small_file(int level, bool addresses, bool stacks, size_t *len)
+{
+    cmt_event *events = small_events(stacks);
     if (addresses) {
         give_addresses(events, SMALL_EVENTS, 5);
         encode_events_with_addresses(scratch_path("small.cmt"), events, SMALL_EVENTS, level);
@@ -209,10 +217,10 @@ static void expect_failure(const char *path, const char *what)
     cr_assert(strstr(err, path) != NULL, "%s: the skim's message names the file: %s", what, err);
 }
 
-static void check_every_truncation(int level, bool addresses)
+static void check_every_truncation(int level, bool addresses, bool stacks)
 {
     size_t len;
-    char *data = small_file(level, addresses, &len);
+    char *data = small_file(level, addresses, stacks, &len);
     const char *path = scratch_path("cut.cmt");
     for (size_t cut = 0; cut < len; cut++) {
         write_file(path, data, cut);
@@ -225,14 +233,16 @@ static void check_every_truncation(int level, bool addresses)
 
 Test(format, a_file_cut_at_any_byte_is_an_error_raw)
 {
-    check_every_truncation(0, false);
-    check_every_truncation(0, true);
+    check_every_truncation(0, false, false);
+    check_every_truncation(0, true, false);
+    check_every_truncation(0, true, true);
 }
 
 Test(format, a_file_cut_at_any_byte_is_an_error_compressed)
 {
-    check_every_truncation(3, false);
-    check_every_truncation(3, true);
+    check_every_truncation(3, false, false);
+    check_every_truncation(3, true, false);
+    check_every_truncation(3, false, true);
 }
 
 /* A damaged file may decode only to an error or, where the bit is one a
@@ -259,11 +269,11 @@ static void expect_failure_or_same(const char *path, const cmt_event *original, 
     cr_assert(skim_rc < 0 || skimmed == n, "%s: skimmed %llu events", what, (unsigned long long)skimmed);
 }
 
-static void check_every_bit_flip(int level, bool addresses)
+static void check_every_bit_flip(int level, bool addresses, bool stacks)
 {
     size_t len;
-    char *data = small_file(level, addresses, &len);
-    cmt_event *original = random_events(SMALL_EVENTS, 5);
+    char *data = small_file(level, addresses, stacks, &len);
+    cmt_event *original = small_events(stacks);
     const char *path = scratch_path("flip.cmt");
     for (size_t at = 0; at < len; at++) {
         if (at == 5)
@@ -286,14 +296,16 @@ static void check_every_bit_flip(int level, bool addresses)
 
 Test(format, a_flipped_bit_anywhere_is_an_error_raw)
 {
-    check_every_bit_flip(0, false);
-    check_every_bit_flip(0, true);
+    check_every_bit_flip(0, false, false);
+    check_every_bit_flip(0, true, false);
+    check_every_bit_flip(0, true, true);
 }
 
 Test(format, a_flipped_bit_anywhere_is_an_error_compressed)
 {
-    check_every_bit_flip(3, false);
-    check_every_bit_flip(3, true);
+    check_every_bit_flip(3, false, false);
+    check_every_bit_flip(3, true, false);
+    check_every_bit_flip(3, false, true);
 }
 
 /* Salvage keeps every whole block before the damage, and only those: a
@@ -374,7 +386,7 @@ Test(format, a_skim_counts_every_event_without_decoding)
 Test(format, trailing_data_is_an_error)
 {
     size_t len;
-    char *data = small_file(0, false, &len);
+    char *data = small_file(0, false, false, &len);
     data = realloc(data, len + 1);
     data[len] = 0;
     write_file(scratch_path("trailing.cmt"), data, len + 1);
@@ -412,7 +424,7 @@ Test(format, headers_that_are_not_ours_are_named_as_such)
 Test(format, a_cmt_file_compressed_again_with_zstd_reads_as_it_is)
 {
     size_t len;
-    free(small_file(3, false, &len));
+    free(small_file(3, false, false, &len));
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "zstd -q -f -o '%s' '%s'", scratch_path("small.cmt.zst"), scratch_path("small.cmt"));
     cr_assert_eq(run(cmd, NULL, NULL), 0);
@@ -427,7 +439,7 @@ Test(format, a_cmt_file_compressed_again_with_zstd_reads_as_it_is)
 Test(format, a_newer_minor_version_is_read)
 {
     size_t len;
-    char *data = small_file(0, false, &len);
+    char *data = small_file(0, false, false, &len);
     data[5] = 9; /* minor versions only add what older readers may skip */
     write_file(scratch_path("minor.cmt"), data, len);
     size_t n;
@@ -1308,4 +1320,157 @@ Test(seek, a_seek_record_that_lies_is_refused_by_either_reader)
     cmti_seek_index_destroy(&bad_index);
     cmti_seek_index_destroy(&index);
     free(file);
+}
+
+/* ---------------------------------------------------------------- stacks */
+
+TestSuite(stacks, .fini = scratch_cleanup);
+
+/* The sites PATH names, read whole, are those test_frame and
+ * test_module give, STACKS of them. */
+static void expect_sites(const char *path, uint32_t stacks, bool ahead)
+{
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    if (ahead)
+        cr_assert_eq(cmt_source_read_ahead(s), 0);
+    cmt_event ev;
+    while (cmt_source_next(s, &ev) > 0) {
+        const cmt_frame *f = cmt_source_sites(s) ? cmt_sites_frame(cmt_source_sites(s), ev.stack) : NULL;
+        cr_assert(ev.stack == 0 || (f && f->offset == test_frame(ev.stack).offset), "stack %u", ev.stack);
+    }
+    const cmt_sites *sites = cmt_source_sites(s);
+    cr_assert_eq(cmt_sites_stacks(sites), stacks);
+    cr_assert_eq(cmt_sites_modules(sites), stacks ? 2 : 0);
+    for (uint32_t k = 1; k <= stacks; k++) {
+        cmt_frame want = test_frame(k);
+        const cmt_frame *got = cmt_sites_frame(sites, k);
+        cr_assert(got && got->caller == want.caller && got->module == want.module && got->offset == want.offset,
+                  "stack %u", k);
+    }
+    for (uint32_t m = 1; m <= cmt_sites_modules(sites); m++) {
+        cmt_module want = test_module(m);
+        const cmt_module *got = cmt_sites_module(sites, m);
+        cr_assert(got->base == want.base && strcmp(got->path, want.path) == 0 &&
+                  got->build_id_len == want.build_id_len &&
+                  memcmp(got->build_id, want.build_id, want.build_id_len) == 0, "module %u", m);
+    }
+    cr_assert_null(cmt_sites_frame(sites, 0));
+    cr_assert_null(cmt_sites_frame(sites, stacks + 1));
+    cr_assert_null(cmt_sites_module(sites, 3));
+    cmt_source_close(s);
+}
+
+Test(stacks, every_block_s_stack_reads_back_raw_compressed_and_with_addresses)
+{
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        size_t n = 100000; /* blocks of 32 Ki opcodes: several */
+        cmt_event *events = random_events(n, seed);
+        give_stacks(events, n, seed);
+        give_addresses(events, n, seed);
+        uint32_t stacks = 0;
+        for (size_t i = 0; i < n; i++)
+            stacks = events[i].stack > stacks ? events[i].stack : stacks;
+        const char *path = scratch_path("stacks.cmt");
+        for (int level = 0; level <= 3; level += 3) {
+            char what[64];
+            snprintf(what, sizeof what, "seed %u, level %d", seed, level);
+            encode_events(path, events, n, level);
+            expect_decodes_to(path, events, n, false, what);
+            expect_sites(path, stacks, seed == 2);
+            encode_events_with_addresses(path, events, n, level);
+            expect_decodes_to(path, events, n, true, what);
+        }
+        free(events);
+    }
+}
+
+Test(stacks, a_file_without_them_has_none)
+{
+    cmt_event *events = random_events(1000, 3);
+    const char *path = scratch_path("none.cmt");
+    encode_events(path, events, 1000, 3);
+    expect_sites(path, 0, false);
+    free(events);
+}
+
+/* Site records that do not fit their block's events, or the stacks and
+ * modules before them, made by hand: each an error naming its byte. */
+Test(stacks, site_records_that_disagree_with_the_stream_are_corrupt)
+{
+    static const struct {
+        uint8_t kind, payload[8];
+        size_t len, records, mallocs;
+        const char *message;
+    } cases[] = {
+        {7, {0x00}, 1, 1, 2, "corrupt: a block returned without its stack"},
+        {7, {0x00, 0x00}, 2, 1, 1, "corrupt: the block's stacks record holds more stacks than its events return"},
+        {7, {0x80}, 1, 1, 1, "corrupt: a stack runs past its record"},
+        {7, {0x00}, 1, 2, 1, "corrupt: two stacks records in a block"},
+        {7, {0x02}, 1, 1, 1, "corrupt: a block from stack 1, which has not been named"},
+        {6, {0x01, 0x00, 0x10}, 3, 1, 0, "corrupt: a stack whose caller's stack comes after it"},
+        {6, {0x00, 0x01, 0x10}, 3, 1, 0, "corrupt: a stack in a module not yet named"},
+        {6, {0x00, 0x00}, 2, 1, 0, "corrupt: a stack record that is not one"},
+        {5, {0x02, 0x00, 0x00, 'x'}, 4, 1, 0, "corrupt: module 2 where module 1 is next"},
+        {5, {0x01, 0x00, 0x05, 'x'}, 4, 1, 0, "corrupt: a module record that is not one"},
+        {5, {0x01, 0x00, 0x00, 'x', 0, 'y'}, 6, 1, 0, "corrupt: a module record that is not one"},
+    };
+    const char *path = scratch_path("bad-stacks.cmt");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512];
+        cmt_output *out = cmt_output_open(path, err, sizeof err);
+        cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+        for (size_t k = 0; k < cases[i].records; k++)
+            cr_assert_eq(cmt_writer_write_extension(w, cases[i].kind, cases[i].payload, cases[i].len), 0);
+        for (size_t k = 0; k < cases[i].mallocs; k++) {
+            cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = k + 1};
+            cr_assert_eq(cmt_writer_write(w, &ev), 0);
+        }
+        size_t n;
+        int rc;
+        free(finish_and_decode(w, out, path, &n, &rc, err, sizeof err));
+        cr_assert_eq(rc, -1, "case %zu", i);
+        cr_assert(strstr(err, cases[i].message) && strstr(err, ": byte "), "case %zu: %s", i, err);
+    }
+}
+
+Test(stacks, the_writer_takes_only_stacks_it_has_and_then_places_no_seek_points)
+{
+    char err[512];
+    const char *path = scratch_path("writer-stacks.cmt");
+    cmt_output *out = cmt_output_open(path, err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 3, err, sizeof err);
+    cr_assert_eq(cmt_writer_seek_every(w, 10), 0);
+    cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = 1, .stack = 1};
+    cr_assert_eq(cmt_writer_write(w, &ev), -1);
+    cr_assert(strstr(cmt_writer_error(w), "event 1 is from stack 1, which has not been added"), "%s",
+              cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+
+    out = cmt_output_open(path, err, sizeof err);
+    w = cmt_writer_open(out, 3, err, sizeof err);
+    cr_assert_eq(cmt_writer_seek_every(w, 10), 0);
+    uint32_t number;
+    cmt_frame bad = {.caller = 1};
+    cr_assert_eq(cmt_writer_stack(w, &bad, &number), -1);
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+
+    out = cmt_output_open(path, err, sizeof err);
+    w = cmt_writer_open(out, 3, err, sizeof err);
+    cr_assert_eq(cmt_writer_seek_every(w, 10), 0);
+    cmt_frame top = {0};
+    cr_assert_eq(cmt_writer_stack(w, &top, &number), 0);
+    cr_assert_eq(number, 1);
+    for (uint64_t tag = 1; tag <= 100000; tag++) {
+        cmt_event e = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = tag, .stack = (uint32_t)(tag % 2)};
+        cr_assert_eq(cmt_writer_write(w, &e), 0);
+    }
+    cr_assert_eq(cmt_writer_finish(w), 0);
+    cmt_writer_close(w);
+    cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0);
+    cmti_seek_index index;
+    cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 0, "no index: %s", err);
 }

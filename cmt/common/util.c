@@ -340,7 +340,7 @@ bool cmt_event_same(const cmt_event *a, const cmt_event *b)
 {
     return a->op == b->op && a->tag == b->tag && a->arg_tag == b->arg_tag && a->size == b->size &&
            a->count == b->count && a->align == b->align && a->offset == b->offset && a->time == b->time &&
-           a->thread == b->thread;
+           a->thread == b->thread && a->stack == b->stack;
 }
 
 bool cmt_releases_block(cmt_op op, bool returned, uint64_t size)

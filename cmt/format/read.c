@@ -12,6 +12,7 @@
 #include "address.h"
 #include "codes.h"
 #include "seek.h"
+#include "sites.h"
 #include "../common/live.h"
 #include "../common/slots.h"
 
@@ -40,6 +41,11 @@ struct cmt_reader {
     cmti_address_model *addresses; /* from the first ADDRESS record on: each live block's */
     const uint8_t *address, *address_end; /* the block's ADDRESS record's payload: what is left of it */
     uint64_t address_offset;       /* its record's, for messages */
+    cmt_sites sites;               /* the MODULE and STACK records so far */
+    bool stacks;                   /* a STACKS record has come: every block's returned blocks have theirs */
+    const uint8_t *stack, *stack_end; /* the block's STACKS record's payload: what is left of it */
+    uint64_t stack_offset;         /* its record's, for messages */
+    uint32_t last_stack;           /* the block's last: the next is coded from it */
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
     uint32_t thread;               /* from the last THREAD record */
     uint64_t next_tag;
@@ -334,7 +340,12 @@ static int check_block_used(cmt_reader *r)
     if (r->address != r->address_end)
         return corrupt_at(r, r->address_offset, "corrupt: the block's address record holds more addresses than "
                                                 "its events return");
+    if (r->stack != r->stack_end)
+        return corrupt_at(r, r->stack_offset, "corrupt: the block's stacks record holds more stacks than "
+                                              "its events return");
     r->address = r->address_end = NULL;
+    r->stack = r->stack_end = NULL;
+    r->last_stack = 0;
     return 0;
 }
 
@@ -470,6 +481,46 @@ static int place(cmt_reader *r, const uint8_t *op, cmt_event *ev)
     return cmti_address_follow(r->addresses, ev) < 0 ? source_error(r, CMT_NO_MEMORY) : 0;
 }
 
+/* The stack of the block EV returned, from its block's STACKS record.  A
+ * segment's reader does not know the stacks named before its seek point,
+ * and takes the numbers on trust. */
+static int take_stack(cmt_reader *r, const uint8_t *op, cmt_event *ev)
+{
+    uint64_t delta;
+    if (!r->stack || r->stack == r->stack_end)
+        return corrupt_at(r, op_offset(r, op), "corrupt: a block returned without its stack");
+    if (cmti_varint_get(&r->stack, r->stack_end, &delta) < 0)
+        return corrupt_at(r, r->stack_offset, "corrupt: a stack runs past its record");
+    uint64_t stack = r->last_stack + zigzag_decode(delta);
+    if (stack > UINT32_MAX || (!r->segment && stack > cmt_sites_stacks(&r->sites)))
+        return corrupt_at(r, op_offset(r, op), "corrupt: a block from stack %llu, which has not been named",
+                          (unsigned long long)stack);
+    ev->stack = r->last_stack = (uint32_t)stack;
+    return 0;
+}
+
+/* A MODULE or STACK record, of LEN bytes at PAYLOAD: added to the
+ * reader's sites. */
+__attribute__((noinline, cold)) static int site_record(cmt_reader *r, const uint8_t *op, uint64_t kind,
+                                                       const uint8_t *payload, size_t len)
+{
+    cmti_module_record module;
+    cmt_frame frame;
+    char why[CMT_ERRLEN];
+    if (kind == CMT_EXTENSION_MODULE ? cmti_module_decode(payload, len, &module) < 0
+                                     : cmti_stack_decode(payload, len, &frame) < 0)
+        return corrupt_at(r, op_offset(r, op), "corrupt: a %s record that is not one",
+                          kind == CMT_EXTENSION_MODULE ? "module" : "stack");
+    if ((kind == CMT_EXTENSION_MODULE ? cmti_sites_add_module(&r->sites, &module, why, sizeof why)
+                                      : cmti_sites_add_stack(&r->sites, &frame, why, sizeof why)) < 0) {
+        if (strcmp(why, CMT_NO_MEMORY) == 0)
+            return source_error(r, CMT_NO_MEMORY);
+        if (!r->segment) /* a segment's reader knows none named before it: numbers on trust */
+            return corrupt_at(r, op_offset(r, op), "corrupt: %s", why);
+    }
+    return 0;
+}
+
 /* A SEEK record, of LEN bytes at PAYLOAD: where a segment starts, the
  * decoder's state; elsewhere, what the decoder has, or the file is
  * damaged. */
@@ -582,6 +633,16 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         } else if (kind == CMT_EXTENSION_SEEK) {
             if (seek_record(r, op, payload, len) < 0)
                 return -1;
+        } else if (kind == CMT_EXTENSION_MODULE || kind == CMT_EXTENSION_STACK) {
+            if (site_record(r, op, kind, payload, len) < 0)
+                return -1;
+        } else if (kind == CMT_EXTENSION_STACKS) {
+            if (r->stack)
+                return corrupt_at(r, op_offset(r, op), "corrupt: two stacks records in a block");
+            r->stacks = true;
+            r->stack = payload;
+            r->stack_end = r->tail;
+            r->stack_offset = op_offset(r, op);
         } else if (kind == CMT_EXTENSION_ADDRESS) {
             if (r->address)
                 return corrupt_at(r, op_offset(r, op), "corrupt: two address records in a block");
@@ -601,6 +662,8 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         ev->tag = r->next_tag++;
     }
     if (r->addresses && place(r, op, ev) < 0)
+        return -1;
+    if (__builtin_expect(r->stacks, 0) && ev->tag && take_stack(r, op, ev) < 0)
         return -1;
     ev->time = r->next_time;
     r->next_time = 0;
@@ -686,6 +749,7 @@ int cmt_reader_skim(cmt_reader *r, uint64_t *events)
         r->head = r->head_end;
         r->tail = r->tail_end;
         r->address = r->address_end;
+        r->stack = r->stack_end;
         if (next_block(r) < 0)
             return -1;
     }
@@ -720,6 +784,11 @@ const cmti_live *cmti_reader_live_set(const cmt_reader *r)
     return &r->live;
 }
 
+const cmt_sites *cmt_reader_sites(const cmt_reader *r)
+{
+    return &r->sites;
+}
+
 uint64_t cmt_reader_live_blocks(const cmt_reader *r)
 {
     return r->live.live;
@@ -734,6 +803,7 @@ void cmt_reader_close(cmt_reader *r)
     if (r->addresses)
         cmti_address_model_destroy(r->addresses);
     cmti_free(r->addresses);
+    cmti_sites_destroy(&r->sites);
     cmti_input_close(&r->in);
     cmti_free(r);
 }

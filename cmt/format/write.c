@@ -9,6 +9,7 @@
 #include "address.h"
 #include "codes.h"
 #include "seek.h"
+#include "sites.h"
 #include "../common/live.h"
 
 #include <stdlib.h>
@@ -31,6 +32,13 @@ struct cmt_writer {
     cmti_access_model access;
     cmti_address_model *addresses; /* cmt_writer_keep_addresses: each block's, NULL without */
     section coded;                 /* the addresses of the block being made, coded */
+    /* Call sites (sites.h): from the first stack on, the stack of every
+     * block the block being made returns, coded in stacks_coded. */
+    cmt_sites sites;
+    bool stacks;
+    section stacks_coded;
+    uint32_t last_stack;    /* the block's last coded: the next is coded from it */
+    uint32_t block_returns; /* events in the block being made that returned a block */
     uint64_t last_time;
     uint32_t thread;
     uint64_t next_tag;
@@ -121,41 +129,50 @@ static void put_extension(cmt_writer *w, uint64_t kind, const void *data, size_t
     w->tails.len += len;
 }
 
-/* Bytes an ADDRESS record's kind and length put in tails at most: the
- * length's continuation bytes (the payload is less than a section). */
-#define ADDRESS_RECORD_TAILS 2u
+/* Bytes an ADDRESS or STACKS record's kind and length put in tails at
+ * most: the length's continuation bytes (the payload is less than a
+ * section). */
+#define BLOCK_RECORD_TAILS 2u
 
-/* Puts the block's ADDRESS record second, after its checksum: the op,
- * its kind and length (first bytes to heads, the rest to tails) and the
- * coded addresses, each section moved up to make room. */
-static void insert_addresses(cmt_writer *w)
+/* Longest coded stack: the zigzag difference of two 32-bit numbers. */
+#define STACK_CODE_MAX 5u
+
+/* Puts a record of KIND holding CODED (emptied) second in the block,
+ * after its checksum: the op, its kind and length (first bytes to heads,
+ * the rest to tails) and the payload, each section moved up to make
+ * room.  The records the block's events need whole (ADDRESS, STACKS) are
+ * made as the events come and placed so when the block is full. */
+static void insert_block_record(cmt_writer *w, uint64_t kind, section *coded)
 {
-    uint8_t kind[CMT_VARINT_MAX], len[CMT_VARINT_MAX];
-    size_t kind_n = cmti_varint_put(kind, CMT_EXTENSION_ADDRESS), len_n = cmti_varint_put(len, w->coded.len);
+    uint8_t kind_v[CMT_VARINT_MAX], len[CMT_VARINT_MAX];
+    size_t kind_n = cmti_varint_put(kind_v, kind), len_n = cmti_varint_put(len, coded->len);
     size_t heads_at = 2, tails_at = CMT_BLOCK_CHECKSUM_BYTES; /* past the checksum record's */
-    size_t tails_n = (kind_n - 1) + (len_n - 1) + w->coded.len;
+    size_t tails_n = (kind_n - 1) + (len_n - 1) + coded->len;
     memmove(w->ops.bytes + 2, w->ops.bytes + 1, w->ops.len - 1);
     w->ops.bytes[1] = CODE_EXTENSION;
     w->ops.len++;
     memmove(w->heads.bytes + heads_at + 2, w->heads.bytes + heads_at, w->heads.len - heads_at);
-    w->heads.bytes[heads_at] = kind[0];
+    w->heads.bytes[heads_at] = kind_v[0];
     w->heads.bytes[heads_at + 1] = len[0];
     w->heads.len += 2;
     uint8_t *t = w->tails.bytes + tails_at;
     memmove(t + tails_n, t, w->tails.len - tails_at);
-    memcpy(t, kind + 1, kind_n - 1);
+    memcpy(t, kind_v + 1, kind_n - 1);
     memcpy(t + kind_n - 1, len + 1, len_n - 1);
-    memcpy(t + kind_n - 1 + len_n - 1, w->coded.bytes, w->coded.len);
+    memcpy(t + kind_n - 1 + len_n - 1, coded->bytes, coded->len);
     w->tails.len += tails_n;
-    w->coded.len = 0;
+    coded->len = 0;
 }
 
 static int flush_block(cmt_writer *w)
 {
     if (w->ops.len == 0)
         return 0;
+    /* Inserted second, each: the addresses come before the stacks. */
+    if (w->stacks_coded.len)
+        insert_block_record(w, CMT_EXTENSION_STACKS, &w->stacks_coded);
     if (w->coded.len)
-        insert_addresses(w);
+        insert_block_record(w, CMT_EXTENSION_ADDRESS, &w->coded);
     uint8_t header[3 * CMT_VARINT_MAX];
     size_t n = cmti_varint_put(header, w->ops.len);
     n += cmti_varint_put(header + n, w->heads.len);
@@ -173,6 +190,8 @@ static int flush_block(cmt_writer *w)
                  ? -1
                  : 0;
     w->ops.len = w->heads.len = w->tails.len = 0;
+    w->last_stack = 0;
+    w->block_returns = 0;
     return rc;
 }
 
@@ -199,7 +218,7 @@ static int put_seek_record(cmt_writer *w)
 static bool seek_due(const cmt_writer *w)
 {
     const cmti_seek_point *last = &w->index.points[w->index.n - 1];
-    return w->seek_every && w->cctx && !w->addresses && w->events - last->events >= w->seek_every &&
+    return w->seek_every && w->cctx && !w->addresses && !w->stacks && w->events - last->events >= w->seek_every &&
            CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
 }
 
@@ -232,10 +251,11 @@ static int end_segment(cmt_writer *w)
  * at a block has all an event's records. */
 static int reserve(cmt_writer *w, size_t records, size_t tail_bytes)
 {
-    records += w->addresses ? 1 : 0; /* 1 op, 2 heads */
-    size_t addresses = w->addresses ? w->coded.len + ADDRESS_CODE_MAX + ADDRESS_RECORD_TAILS : 0;
+    records += (w->addresses ? 1 : 0) + (w->stacks ? 1 : 0); /* 1 op, 2 heads each */
+    size_t block_records = (w->addresses ? w->coded.len + ADDRESS_CODE_MAX + BLOCK_RECORD_TAILS : 0) +
+                           (w->stacks ? w->stacks_coded.len + STACK_CODE_MAX + BLOCK_RECORD_TAILS : 0);
     bool full = w->ops.len + 2 + records > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * records > CMT_SECTION_MAX ||
-                w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + addresses > CMT_SECTION_MAX;
+                w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + block_records > CMT_SECTION_MAX;
     if ((full || (w->ops.len && seek_due(w))) && (flush_block(w) < 0 || end_segment(w) < 0))
         return -1;
     if (w->ops.len == 0) {
@@ -363,6 +383,11 @@ static int check_event(cmt_writer *w, const cmt_event *ev)
         return fail(w, w->finished ? "write after finish" : w->err);
     if ((unsigned)ev->op >= CMT_OP_COUNT)
         return fail(w, "unknown operation");
+    if (ev->stack > cmt_sites_stacks(&w->sites)) {
+        cmti_set_error(w->err, sizeof w->err, "event %llu is from stack %lu, which has not been added",
+                       (unsigned long long)w->events + 1, (unsigned long)ev->stack);
+        return fail(w, w->err);
+    }
     if (ev->tag == 0 || (ev->tag == w->next_tag && cmt_op_allocates(ev->op)))
         return 0;
     cmti_set_error(w->err, sizeof w->err, "event %llu returns block %llu where block %llu is next",
@@ -393,6 +418,14 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         uint64_t passed = ev->op == CMT_OP_REALLOC && ev->arg_tag ? cmti_address_of(w->addresses, ev->arg_tag) : 0;
         w->coded.len += cmti_address_encode(w->addresses, ev->addr, cmt_event_bytes(ev), passed,
                                             w->coded.bytes + w->coded.len);
+    }
+    if (ev->tag) {
+        w->block_returns++;
+        if (w->stacks) {
+            w->stacks_coded.len += cmti_varint_put(w->stacks_coded.bytes + w->stacks_coded.len,
+                                                   zigzag_encode((uint64_t)ev->stack - w->last_stack));
+            w->last_stack = ev->stack;
+        }
     }
     if (cmt_op_allocates(ev->op) && ev->tag == 0)
         put_op(w, CODE_NULL_RESULT);
@@ -470,6 +503,75 @@ int cmt_writer_keep_addresses(cmt_writer *w)
     return 0;
 }
 
+/* Puts an extension record the next events need (MODULE, STACK). */
+static int put_definition(cmt_writer *w, uint64_t kind, const uint8_t *payload, size_t len)
+{
+    if (len > CMT_EXTENSION_MAX)
+        return fail(w, "extension record too long");
+    if (reserve(w, 1, len) < 0)
+        return -1;
+    put_extension(w, kind, payload, len);
+    return 0;
+}
+
+int cmt_writer_module(cmt_writer *w, const cmt_module *module, uint32_t *number)
+{
+    if (w->failed || w->finished)
+        return fail(w, w->finished ? "write after finish" : w->err);
+    cmti_module_record m = {cmt_sites_modules(&w->sites) + 1, module->base, module->build_id,
+                            module->build_id_len, module->path, strlen(module->path)};
+    uint8_t *payload;
+    size_t len = cmti_module_encode(&m, &payload);
+    if (!len)
+        return fail(w, CMT_NO_MEMORY);
+    int rc = cmti_sites_add_module(&w->sites, &m, w->err, sizeof w->err) < 0 ? fail(w, w->err)
+             : put_definition(w, CMT_EXTENSION_MODULE, payload, len);
+    cmti_free(payload);
+    if (rc == 0)
+        *number = (uint32_t)m.number;
+    return rc;
+}
+
+/* The first stack: from here on the blocks' events have theirs, those of
+ * the block being made before it 0 (and no more seek points: a decoder
+ * starting at one would not know the stacks added before it). */
+static int start_stacks(cmt_writer *w)
+{
+    if (!(w->stacks_coded.bytes = cmti_malloc(CMT_SECTION_MAX)))
+        return fail(w, CMT_NO_MEMORY);
+    memset(w->stacks_coded.bytes, 0, w->block_returns); /* zigzag(0 - 0) each */
+    w->stacks_coded.len = w->block_returns;
+    w->stacks = true;
+    return 0;
+}
+
+int cmt_writer_stack(cmt_writer *w, const cmt_frame *frame, uint32_t *number)
+{
+    if (w->failed || w->finished)
+        return fail(w, w->finished ? "write after finish" : w->err);
+    if (!w->stacks && start_stacks(w) < 0)
+        return -1;
+    if (cmti_sites_add_stack(&w->sites, frame, w->err, sizeof w->err) < 0)
+        return fail(w, w->err);
+    uint8_t payload[SITES_STACK_PAYLOAD_MAX];
+    if (put_definition(w, CMT_EXTENSION_STACK, payload, cmti_stack_encode(frame, payload)) < 0)
+        return -1;
+    *number = cmt_sites_stacks(&w->sites);
+    return 0;
+}
+
+int cmt_writer_copy_sites(cmt_writer *w, const cmt_sites *from)
+{
+    uint32_t number;
+    for (uint32_t m = cmt_sites_modules(&w->sites) + 1; m <= cmt_sites_modules(from); m++)
+        if (cmt_writer_module(w, cmt_sites_module(from, m), &number) < 0)
+            return -1;
+    for (uint32_t st = cmt_sites_stacks(&w->sites) + 1; st <= cmt_sites_stacks(from); st++)
+        if (cmt_writer_stack(w, cmt_sites_frame(from, st), &number) < 0)
+            return -1;
+    return 0;
+}
+
 int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, size_t len)
 {
     if (len > CMT_EXTENSION_MAX)
@@ -544,6 +646,8 @@ void cmt_writer_close(cmt_writer *w)
         cmti_address_model_destroy(w->addresses);
     cmti_free(w->addresses);
     cmti_free(w->coded.bytes);
+    cmti_free(w->stacks_coded.bytes);
+    cmti_sites_destroy(&w->sites);
     cmti_free(w->ops.bytes);
     cmti_free(w->heads.bytes);
     cmti_free(w->tails.bytes);
