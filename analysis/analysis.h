@@ -123,4 +123,63 @@ void cmt_stats_print(cmt_output *f, const char *name, const cmt_trace_stats *sta
 void cmt_log_bucket_label(char *buf, size_t len, unsigned bucket);
 void cmt_ratio_bucket_label(char *buf, size_t len, const cmt_ratio_histogram *h, unsigned bucket);
 
+/* S as a JSON string, quotes included. */
+void cmt_json_string(cmt_output *f, const char *s);
+
+/* ------------------------------------------------------------ call sites */
+
+/* A frame of a trace's stacks, named where its module's file is here and
+ * is the one that ran (its build-id), with its debug information where
+ * there is any: Debian's separate debug files are looked for. */
+typedef struct cmt_symbol {
+    const char *function; /* the symbol it is in; NULL where unknown */
+    const char *file;     /* the source file of the call; NULL where unknown */
+    unsigned line;
+    const char *module;   /* the file name of its module; NULL for none */
+    uint64_t offset;      /* the return address, in that module (cmt_frame.offset) */
+} cmt_symbol;
+
+typedef struct cmt_symbols cmt_symbols;
+
+/* Loads what names the frames of SITES's modules (those it has now);
+ * NULL when out of memory. */
+cmt_symbols *cmt_symbols_open(const cmt_sites *sites);
+
+/* Names frame F into OUT; its strings are good until the close. */
+void cmt_symbols_frame(cmt_symbols *symbols, const cmt_frame *f, cmt_symbol *out);
+
+void cmt_symbols_close(cmt_symbols *symbols);
+
+/* What a sites report ranks by, and a flame graph weighs by. */
+typedef enum cmt_site_weight {
+    CMT_WEIGHT_PEAK,        /* bytes from the site live at the trace's peak */
+    CMT_WEIGHT_ALLOCATED,   /* bytes allocated */
+    CMT_WEIGHT_ALLOCATIONS, /* blocks allocated */
+    CMT_WEIGHT_TEMPORARY,   /* blocks freed before any other allocation */
+    CMT_WEIGHT_LEAKED,      /* bytes never freed */
+    CMT_WEIGHT_COUNT
+} cmt_site_weight;
+
+/* The name of W as --weight spells it ("peak", "allocated"...); and the
+ * weight called NAME: 0, or -1 for none. */
+const char *cmt_site_weight_name(cmt_site_weight w);
+int cmt_site_weight_from_name(const char *name, cmt_site_weight *w);
+
+typedef struct cmt_sites_options {
+    bool json;              /* every site, as JSON, instead of the top of each ranking */
+    unsigned top;           /* sites in each ranking of the text */
+    cmt_output *flamegraph; /* if not NULL: the folded stacks, weighed by WEIGHT */
+    cmt_site_weight weight;
+} cmt_sites_options;
+
+/* cmtstat --sites: reads SOURCE, whose blocks have their stacks
+ * (cmtrecord --stacks), and writes to OUT its call sites: for each, the
+ * blocks and bytes allocated there, the bytes live at the trace's peak,
+ * the temporaries, the bytes never freed.  A block's site is the
+ * innermost frame of its stack outside the C and C++ runtimes (strdup's
+ * or operator new's caller, not them).  Returns 0, or -1 with a message
+ * in ERR (also for a trace without stacks). */
+int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_options *options,
+                     const cmt_progress *progress, char *err, size_t errlen);
+
 #endif /* CMT_ANALYSIS_H */

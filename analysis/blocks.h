@@ -11,11 +11,11 @@
 
 /* A live block: its tag (0: the slot is free), bytes, the event it was
  * made at, and what its user keeps of it: the accesses to it (the
- * statistics), or its address (the layout). */
+ * statistics), its address (the layout), or its stack (the sites). */
 typedef struct live_block {
     uint64_t tag, bytes, born;
     union {
-        uint64_t accesses, address;
+        uint64_t accesses, address, stack;
     };
 } live_block;
 

@@ -509,12 +509,19 @@ static uint64_t accesses(const cmt_trace_stats *s)
     return s->calls[CMT_OP_LOAD] + s->calls[CMT_OP_STORE] + s->calls[CMT_OP_MODIFY];
 }
 
+void cmt_json_string(cmt_output *f, const char *s)
+{
+    cmt_output_printf(f, "\"");
+    for (const char *p = s; *p; p++)
+        cmt_output_printf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "\\u%04x" : "%c", *p);
+    cmt_output_printf(f, "\"");
+}
+
 static void print_json(cmt_output *f, const char *name, const cmt_trace_stats *s)
 {
-    cmt_output_printf(f, "{\"trace\": \"");
-    for (const char *p = name; *p; p++)
-        cmt_output_printf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "\\u%04x" : "%c", *p);
-    cmt_output_printf(f, "\", \"events\": %" PRIu64 ", \"calls\": {", s->events);
+    cmt_output_printf(f, "{\"trace\": ");
+    cmt_json_string(f, name);
+    cmt_output_printf(f, ", \"events\": %" PRIu64 ", \"calls\": {", s->events);
     for (int op = 0; op < CMT_OP_COUNT; op++)
         cmt_output_printf(f, "%s\"%s\": %" PRIu64, op ? ", " : "", cmt_op_name((cmt_op)op), s->calls[op]);
     cmt_output_printf(f,

@@ -57,7 +57,7 @@ enum { UNINITIALISED, STARTING, READY };
 static _Atomic int state;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t ring_key;
-static bool with_times;
+static bool with_times, with_stacks;
 
 static THREAD_LOCAL ring *self;
 static THREAD_LOCAL bool busy;      /* inside a hook, or a thread of the recorder's */
@@ -167,18 +167,21 @@ static void finish_on_signal(int sig)
 static void before_fork(void)
 {
     busy = true;
+    stacks_before_fork();
     sink_before_fork();
 }
 
 static void after_fork_parent(void)
 {
     sink_after_fork_parent();
+    stacks_after_fork();
     busy = false;
 }
 
 static void after_fork_child(void)
 {
     sink_after_fork_child(self);
+    stacks_after_fork();
     sink_start_thread();
     busy = false;
 }
@@ -232,16 +235,20 @@ static void start(void)
         resolve();
         busy = true; /* what starting allocates is not the program's */
         const char *stats = getenv(CMTRECORD_STATS), *level = getenv(CMTRECORD_LEVEL),
-                   *thread = getenv(CMTRECORD_THREAD), *addresses = getenv(CMTRECORD_ADDRESSES);
+                   *thread = getenv(CMTRECORD_THREAD), *addresses = getenv(CMTRECORD_ADDRESSES),
+                   *stacks = getenv(CMTRECORD_STACKS);
         sink_options options = {.output = getenv(CMTRECORD_OUTPUT),
                                 .stats_seconds = stats ? atof(stats) : 0,
                                 .level = level ? atoi(level) : CMT_DEFAULT_LEVEL,
                                 .own_thread = !thread || strcmp(thread, "0") != 0,
-                                .addresses = addresses && strcmp(addresses, "1") == 0};
+                                .addresses = addresses && strcmp(addresses, "1") == 0,
+                                .stacks = stacks ? atoi(stacks) : 0};
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
         with_times = options.stats_seconds > 0;
-        ring_keep_times(with_times);
+        stacks_start(options.stacks);
+        with_stacks = stacks_wanted();
+        ring_keep(with_stacks, with_times);
         sink_start(&options);
         pthread_key_create(&ring_key, ring_closed);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
@@ -316,7 +323,8 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
 {
     ring *r = self ? self : first_ring();
     uint64_t *time;
-    record *rec = r ? ring_claim(r, &time) : NULL;
+    uint32_t *stack;
+    record *rec = r ? ring_claim(r, &time, &stack) : NULL;
     if (rec) {
         *rec = (record){.order = record_order(sink_next_seq(), op), .addr = (uint64_t)(uintptr_t)addr,
                         .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
@@ -325,6 +333,8 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
             clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
             *time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
         }
+        if (with_stacks && op != CMT_OP_FREE)
+            *stack = stacks_capture();
         ring_publish(r);
     }
     busy = false;

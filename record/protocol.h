@@ -19,6 +19,11 @@
 #define CMTRECORD_STATS "CMTRECORD_STATS"
 /* --addresses: "1" to keep every block's address in the files. */
 #define CMTRECORD_ADDRESSES "CMTRECORD_ADDRESSES"
+/* --stacks[=DEPTH]: the depth of the call stacks kept (0 or unset: none),
+ * STACKS_DEPTH when no depth is given, at most STACKS_DEPTH_MOST. */
+#define CMTRECORD_STACKS "CMTRECORD_STACKS"
+#define STACKS_DEPTH 32
+#define STACKS_DEPTH_MOST 256
 /* The zstd level of the files (1-22). */
 #define CMTRECORD_LEVEL "CMTRECORD_LEVEL"
 /* "0": no thread of the recorder's own (the tests' way to drain in the

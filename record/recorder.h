@@ -9,6 +9,7 @@
  *            happened, turned into events and written as a .cmt file by
  *            a thread of the recorder's own
  * ages.c     the live statistics (--stats): allocations by age
+ * stacks.c   the call stacks of the allocations (--stacks), interned
  */
 #ifndef CMT_RECORDER_H
 #define CMT_RECORDER_H
@@ -75,7 +76,8 @@ static inline bool record_passes_block(const record *r)
 typedef struct chunk {
     _Atomic(struct chunk *) next; /* set by the thread before its first record there */
     _Alignas(64) record slots[CHUNK_RECORDS];
-    uint64_t times[CHUNK_RECORDS]; /* CLOCK_MONOTONIC ns, with --stats only (else not mapped) */
+    uint32_t stacks[CHUNK_RECORDS]; /* allocations' stacks, with --stacks or --stats (else not mapped) */
+    uint64_t times[CHUNK_RECORDS];  /* CLOCK_MONOTONIC ns, with --stats only (else not mapped) */
 } chunk;
 
 typedef struct ring {
@@ -90,9 +92,9 @@ typedef struct ring {
     _Atomic bool closed; /* its thread has exited: reclaim when empty */
 } ring;
 
-/* Whether chunks have room for each record's time (--stats); called once,
- * before the first ring is made. */
-void ring_keep_times(bool keep);
+/* Whether chunks have room for each record's stack (--stacks) and time
+ * (--stats); called once, before the first ring is made. */
+void ring_keep(bool stacks, bool times);
 
 /* A new, empty ring; NULL if out of memory. */
 ring *ring_create(void);
@@ -114,10 +116,11 @@ bool ring_make_room(ring *r, uint64_t head);
  * different on the Python bench.) */
 #define WRITE_AHEAD 256u
 
-/* The slot for the thread's next record, and in *TIME the slot for its
- * time, made room for; NULL if out of memory.  ring_publish hands it
- * over.  Inline: every call the program makes comes through here. */
-static inline record *ring_claim(ring *r, uint64_t **time)
+/* The slot for the thread's next record, and in *TIME and *STACK the
+ * slots for its time and stack, made room for; NULL if out of memory.
+ * ring_publish hands it over.  Inline: every call the program makes
+ * comes through here. */
+static inline record *ring_claim(ring *r, uint64_t **time, uint32_t **stack)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (__builtin_expect(head == r->room_until, 0) && !ring_make_room(r, head))
@@ -126,6 +129,7 @@ static inline record *ring_claim(ring *r, uint64_t **time)
     if (at + WRITE_AHEAD < CHUNK_RECORDS)
         __builtin_prefetch(&r->writing->slots[at + WRITE_AHEAD], 1);
     *time = &r->writing->times[at];
+    *stack = &r->writing->stacks[at];
     return &r->writing->slots[at];
 }
 
@@ -136,8 +140,9 @@ static inline void ring_publish(ring *r)
 }
 
 /* The sink's side: the record at TAIL, which must be below head (and its
- * time in *TIME); once TAIL leaves a chunk, the chunk is given back. */
-const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time);
+ * time in *TIME, its stack in *STACK, where not NULL); once TAIL leaves
+ * a chunk, the chunk is given back. */
+const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time, uint32_t *stack);
 
 /* The record at TAIL if it is in the chunk being read, for a prefetch;
  * else NULL. */
@@ -158,6 +163,7 @@ typedef struct sink_options {
     double stats_seconds;   /* CMTRECORD_STATS: live statistics every so often; 0: none */
     int level;              /* CMTRECORD_LEVEL: zstd level */
     bool addresses;         /* CMTRECORD_ADDRESSES: keep every block's address */
+    int stacks;             /* CMTRECORD_STACKS: the depth of the stacks kept; 0: none */
     bool own_thread;        /* CMTRECORD_THREAD (not 0): the sink has a thread of its own */
 } sink_options;
 
@@ -169,14 +175,21 @@ void sink_start(const sink_options *options);
 ring *sink_add_ring(void);
 
 /* Sequence numbers handed out, and whether the file has been ended: every
- * call looks at both, so each has a cache line of its own. */
-extern _Alignas(64) _Atomic uint64_t sink_issued;
-extern _Alignas(64) _Atomic bool sink_ended;
+ * call looks at both, so each has a cache line of its own, and nothing
+ * else is on it (the struct's size is whole lines).  A variable that only
+ * starts a line shares the rest with whatever the linker puts after it:
+ * the stacks' depth, which the sink reads at every record, slowed a
+ * Python run by a third from there. */
+typedef struct sink_shared {
+    _Alignas(64) _Atomic uint64_t issued;
+    _Alignas(64) _Atomic bool ended;
+} sink_shared;
+extern sink_shared sink_counters;
 
 /* The next sequence number, for a call about to be recorded. */
 static inline uint64_t sink_next_seq(void)
 {
-    return atomic_fetch_add_explicit(&sink_issued, 1, memory_order_relaxed);
+    return atomic_fetch_add_explicit(&sink_counters.issued, 1, memory_order_relaxed);
 }
 
 /* Starts the sink's thread, which takes the records in as they come, on
@@ -221,7 +234,7 @@ long sink_image(void);
 /* True once sink_finish has run. */
 static inline bool sink_finished(void)
 {
-    return atomic_load_explicit(&sink_ended, memory_order_relaxed);
+    return atomic_load_explicit(&sink_counters.ended, memory_order_relaxed);
 }
 
 /* False in the child of a vfork (or a bare clone), which shares the
@@ -233,6 +246,30 @@ bool sink_is_ours(void);
 /* The calling thread's allocations are the recorder's own from now on:
  * never recorded (the sink's thread). */
 void hooks_ignore_this_thread(void);
+
+/* ---------------------------------------------------------------- stacks */
+
+/* Starts keeping the stacks of the allocations, DEPTH frames deep (0:
+ * none); called once, before any hook records. */
+void stacks_start(int depth);
+
+/* True once stacks_start has been asked for them, and could. */
+bool stacks_wanted(void);
+
+/* The calling thread's stack, from its call into the recorder's hook:
+ * its number, 0 if it could not be had (no frames, no memory). */
+uint32_t stacks_capture(void);
+
+/* fork(): no thread is adding stacks across it. */
+void stacks_before_fork(void);
+void stacks_after_fork(void);
+
+/* The sink's: names in W every stack up to STACK not yet named there
+ * (and the modules they run in), in order.  0, or -1 (W's error). */
+int stacks_name_upto(cmt_writer *w, uint32_t stack);
+
+/* A new file (a fork's child): nothing named in it yet. */
+void stacks_new_file(void);
 
 /* ------------------------------------------------------------------ ages */
 

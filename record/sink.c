@@ -57,8 +57,7 @@
 #define NAP_SHORTEST 20000
 #define NAP_LONGEST 1000000
 
-_Alignas(64) _Atomic uint64_t sink_issued;
-_Alignas(64) _Atomic bool sink_ended;
+sink_shared sink_counters;
 
 /* Every thread looks at pid at every call, and the flags after it pass
  * between the ending thread and the sink's; the rest is the drainer's, on
@@ -214,7 +213,7 @@ static void *sink_loop(void *arg)
              * behind it, off the cache lines it is writing; once it naps
              * long, it takes everything. */
             bool idle = nap == NAP_LONGEST || atomic_load(&sink.catching_up);
-            if (idle || atomic_load(&sink_issued) - sink.written >= SINK_BATCH)
+            if (idle || atomic_load(&sink_counters.issued) - sink.written >= SINK_BATCH)
                 took = drain_held(idle ? 0 : SINK_BATCH / 2, PASS_MOST);
             print_stats_if_due();
         }
@@ -331,7 +330,7 @@ static void put(const cmt_event *ev)
 {
     if (!open_file())
         return;
-    if (cmt_writer_write(sink.writer, ev) < 0) {
+    if ((ev->stack && stacks_name_upto(sink.writer, ev->stack) < 0) || cmt_writer_write(sink.writer, ev) < 0) {
         say("cmtrecord: %s: %s; recording stops here\n", sink.path, cmt_writer_error(sink.writer));
         sink.failed = true;
     }
@@ -353,8 +352,9 @@ static void new_table(void)
         out_of_memory();
 }
 
-/* Record R of thread THREAD, made at TIME (ns; 0 without --stats). */
-static void convert(const record *r, uint32_t thread, uint64_t time)
+/* Record R of thread THREAD, made at TIME (ns; 0 without --stats) from
+ * STACK (0 without --stacks). */
+static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t stack)
 {
     cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread};
     switch (ev.op) {
@@ -376,8 +376,10 @@ static void convert(const record *r, uint32_t thread, uint64_t time)
     }
     if (rc == CMT_TAG_IMPLIED)
         put(&implied); /* the free of the block that was there was lost in a race between threads */
-    if (ev.tag)
+    if (ev.tag) {
         ev.addr = r->addr; /* kept with --addresses */
+        ev.stack = stack;
+    }
     if (e && counting()) {
         uint64_t bytes = cmt_event_bytes(&ev);
         if (rc == CMT_TAG_IN_PLACE) {
@@ -403,7 +405,7 @@ static void drain_to(uint64_t end, bool final)
             ring *q = sink.rings[(at + i) % sink.nrings];
             uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
             if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
-                record_seq(ring_record_at(q, tail, NULL)) == sink.written) {
+                record_seq(ring_record_at(q, tail, NULL, NULL)) == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
             }
@@ -423,14 +425,15 @@ static void drain_to(uint64_t end, bool final)
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
         for (; tail != head && sink.written < end; tail++, sink.written++) {
             uint64_t time = 0;
-            const record *rec = ring_record_at(r, tail, counting() ? &time : NULL);
+            uint32_t stack = 0;
+            const record *rec = ring_record_at(r, tail, counting() ? &time : NULL, stacks_wanted() ? &stack : NULL);
             if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
                 cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
             if (!sink.failed)
-                convert(rec, r->thread, time);
+                convert(rec, r->thread, time, stack);
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }
@@ -452,7 +455,7 @@ static void drain_to(uint64_t end, bool final)
  * only the block in hand.  True if there was anything to take. */
 static bool drain_held(uint64_t lag, uint64_t most)
 {
-    uint64_t before = sink.written, issued = atomic_load(&sink_issued);
+    uint64_t before = sink.written, issued = atomic_load(&sink_counters.issued);
     uint64_t end = issued > before + lag ? issued - lag : before;
     drain_to(end - before > most ? before + most : end, false);
     atomic_store(&sink.taken, sink.written);
@@ -520,7 +523,7 @@ static void let_the_thread_catch_up(void)
 {
     if (!atomic_load(&sink.has_thread))
         return;
-    uint64_t end = atomic_load(&sink_issued), seen = atomic_load(&sink.taken);
+    uint64_t end = atomic_load(&sink_counters.issued), seen = atomic_load(&sink.taken);
     atomic_store(&sink.catching_up, true);
     for (int still = 0; seen < end && still < 2000; still++) {
         sleep_ns(100000);
@@ -551,8 +554,8 @@ void sink_finish(bool in_handler)
         return;
     sink.owner = pthread_self();
     sink.owned = true;
-    atomic_store(&sink_ended, true);
-    drain_to(atomic_load(&sink_issued), true);
+    atomic_store(&sink_counters.ended, true);
+    drain_to(atomic_load(&sink_counters.issued), true);
     if (sink.writer) {
         char err[512];
         if (!sink.failed && cmt_writer_finish(sink.writer) < 0)
@@ -595,6 +598,7 @@ void sink_after_fork_child(ring *keep)
     }
     cmti_tagger_destroy(&sink.blocks);
     new_table();
+    stacks_new_file();
     sink.ages = (age_stats){0};
     sink.stats_due = 0;
     sink.has_thread = false;
@@ -602,7 +606,7 @@ void sink_after_fork_child(ring *keep)
     atomic_store(&sink.catching_up, false);
     atomic_store(&sink.taken, 0);
     sink.failed = false;
-    atomic_store(&sink_issued, 0);
+    atomic_store(&sink_counters.issued, 0);
     sink.written = 0;
     sink.pid = getpid();
     for (size_t i = 0; i < sink.nrings; i++)

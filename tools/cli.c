@@ -110,18 +110,21 @@ void cli_warn_salvaged(const char *prog, const cmt_source *source, uint64_t even
                 (unsigned long long)events);
 }
 
-void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void),
-                             bool takes_summary, cli_trace_options *o)
+void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void), unsigned takes,
+                             cli_trace_options *o)
 {
-    enum { OPT_PID = 256, OPT_JSON, OPT_SUMMARY, OPT_SALVAGE };
+    enum { OPT_PID = 256, OPT_JSON, OPT_SUMMARY, OPT_SALVAGE, OPT_SITES, OPT_FLAMEGRAPH, OPT_WEIGHT, OPT_TOP };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'}, {"pid", required_argument, NULL, OPT_PID},
         {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, OPT_JSON},
         {"summary", no_argument, NULL, OPT_SUMMARY}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {"salvage", no_argument, NULL, OPT_SALVAGE},
+        {"sites", no_argument, NULL, OPT_SITES},  {"flamegraph", required_argument, NULL, OPT_FLAMEGRAPH},
+        {"weight", required_argument, NULL, OPT_WEIGHT}, {"top", required_argument, NULL, OPT_TOP},
         {NULL, 0, NULL, 0},
     };
-    *o = (cli_trace_options){0};
+    *o = (cli_trace_options){.weight = CMT_WEIGHT_ALLOCATED, .top = 10};
+    const char *needs_sites = NULL; /* an option that goes with --sites */
     int c;
     while ((c = getopt_long(argc, argv, "f:o:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -131,9 +134,27 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
         case OPT_JSON: o->json = true; break;
         case OPT_SALVAGE: o->salvage = true; break;
         case OPT_SUMMARY:
-            if (!takes_summary)
+            if (!(takes & CLI_SUMMARY))
                 cli_usage_error(prog, "unknown option '--summary'");
             o->summary = true;
+            break;
+        case OPT_SITES:
+        case OPT_FLAMEGRAPH:
+        case OPT_WEIGHT:
+        case OPT_TOP:
+            if (!(takes & CLI_SITES))
+                cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+            if (c != OPT_SITES)
+                needs_sites = argv[optind - 1];
+            if (c == OPT_SITES)
+                o->sites = true;
+            else if (c == OPT_FLAMEGRAPH)
+                o->flamegraph = optarg;
+            else if (c == OPT_TOP)
+                o->top = (unsigned)cli_parse_long(prog, "--top", optarg, 1, 1000000);
+            else if (cmt_site_weight_from_name(optarg, &o->weight) < 0)
+                cli_usage_error(prog, "--weight takes peak, allocated, allocations, temporary or leaked, not '%s'",
+                                optarg);
             break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", prog, cmt_version_string()); exit(EXIT_OK);
@@ -142,6 +163,8 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
     }
     if (argc - optind > 1)
         cli_usage_error(prog, "one input at a time");
+    if (needs_sites && !o->sites)
+        cli_usage_error(prog, "%s goes with --sites", needs_sites);
     o->input = optind < argc ? argv[optind] : "-";
 }
 

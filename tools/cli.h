@@ -66,6 +66,11 @@ typedef struct cli_trace_options {
     const char *output;
     bool json;
     bool summary;
+    /* cmtstat's: --sites, --flamegraph FILE, --weight W, --top N */
+    bool sites;
+    const char *flamegraph;
+    cmt_site_weight weight;
+    unsigned top;
     bool salvage;
     cmt_text_options text;
 } cli_trace_options;
@@ -80,10 +85,14 @@ typedef struct cli_trace_options {
     "  -h, --help         show this help\n"                                                        \
     "  -V, --version      show the version\n"
 
-/* Parses ARGV into O; -h calls USAGE and exits; --summary is an option only
- * if TAKES_SUMMARY. */
-void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void),
-                             bool takes_summary, cli_trace_options *o);
+/* The options beyond the common ones a tool takes. */
+enum { CLI_SUMMARY = 1, CLI_SITES = 2 };
+
+/* Parses ARGV into O; -h calls USAGE and exits; --summary is an option
+ * only with CLI_SUMMARY in TAKES, --sites and what goes with it only with
+ * CLI_SITES. */
+void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usage)(void), unsigned takes,
+                             cli_trace_options *o);
 
 /* An analysis from the source to the output; 0, or -1 with a message. */
 typedef int (*cli_analysis)(cmt_source *source, cmt_output *out, const cli_trace_options *o,

@@ -38,7 +38,7 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
 int main(int argc, char **argv)
 {
     cli_trace_options o;
-    cli_parse_trace_options(PROG, argc, argv, usage, true, &o);
+    cli_parse_trace_options(PROG, argc, argv, usage, CLI_SUMMARY, &o);
     if (o.json && !o.summary)
         cli_usage_error(PROG, "--json goes with --summary");
     return cli_run_analysis(PROG, &o, analyse);

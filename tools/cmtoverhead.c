@@ -38,7 +38,7 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
 int main(int argc, char **argv)
 {
     cli_trace_options o;
-    cli_parse_trace_options(PROG, argc, argv, usage, false, &o);
+    cli_parse_trace_options(PROG, argc, argv, usage, 0, &o);
     if (o.json)
         cli_usage_error(PROG, "no --json: the output is the annotated trace");
     return cli_run_analysis(PROG, &o, analyse);

@@ -39,6 +39,9 @@ static void usage(void)
            "                      age (preloading by hand: CMTRECORD_STATS=SECONDS)\n"
            "      --addresses     keep every block's address in the file (for\n"
            "                      cmtoverhead: the layout of the allocator it ran on)\n"
+           "      --stacks[=DEPTH] keep the call stack of every allocation, DEPTH\n"
+           "                      frames deep (default %d, at most %d), and the\n"
+           "                      programs and libraries they ran in (cmtstat --sites)\n"
            "  -l, --level N       zstd level, 1 to 22 (default %d)\n"
            "  -q, --quiet         no summary line at the end\n"
            "  -h, --help          show this help\n"
@@ -47,13 +50,14 @@ static void usage(void)
            "By hand: LD_PRELOAD=/path/to/libcmtrecord.so [CMTRECORD_OUTPUT=FILE] PROGRAM.\n"
            "Exit status: PROGRAM's (128 + N if it died of signal N); 126 or 127 if it\n"
            "could not be run, 2 on a usage error.  See docs/cmtrecord.md.\n",
-           PROG, CMT_DEFAULT_LEVEL);
+           PROG, STACKS_DEPTH, STACKS_DEPTH_MOST, CMT_DEFAULT_LEVEL);
 }
 
 typedef struct options {
     const char *output;
     const char *stats;
     bool addresses;
+    long stacks; /* depth; 0: none */
     int level;
     bool quiet;
     char **command;
@@ -61,12 +65,12 @@ typedef struct options {
 
 static options parse_options(int argc, char **argv)
 {
-    enum { OPT_STATS = 256, OPT_ADDRESSES };
+    enum { OPT_STATS = 256, OPT_ADDRESSES, OPT_STACKS };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"stats", required_argument, NULL, OPT_STATS},
         {"level", required_argument, NULL, 'l'},  {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
-        {"addresses", no_argument, NULL, OPT_ADDRESSES},
+        {"addresses", no_argument, NULL, OPT_ADDRESSES}, {"stacks", optional_argument, NULL, OPT_STACKS},
         {NULL, 0, NULL, 0},
     };
     options o = {.level = CMT_DEFAULT_LEVEL};
@@ -91,6 +95,9 @@ static options parse_options(int argc, char **argv)
         case 'l': o.level = (int)cli_parse_long(PROG, "--level", optarg, 1, 22); break;
         case 'q': o.quiet = true; break;
         case OPT_ADDRESSES: o.addresses = true; break;
+        case OPT_STACKS:
+            o.stacks = optarg ? cli_parse_long(PROG, "--stacks", optarg, 1, STACKS_DEPTH_MOST) : STACKS_DEPTH;
+            break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", PROG, cmt_version_string()); exit(EXIT_OK);
         default: cli_bad_option(PROG);
@@ -162,6 +169,9 @@ static void run_program(const options *o, const char *library, const char *file)
         setenv(CMTRECORD_ADDRESSES, "1", 1);
     else
         unsetenv(CMTRECORD_ADDRESSES);
+    char stacks[16];
+    snprintf(stacks, sizeof stacks, "%ld", o->stacks);
+    setenv(CMTRECORD_STACKS, stacks, 1);
     char level[16];
     snprintf(level, sizeof level, "%d", o->level);
     setenv(CMTRECORD_LEVEL, level, 1);

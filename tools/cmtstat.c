@@ -19,6 +19,16 @@ static void usage(void)
            "accesses, micro lifetime (its own accesses over all events in its life).\n"
            "\n"
            "      --json         one JSON object\n"
+           "      --sites        the call sites instead, of a trace recorded with\n"
+           "                     cmtrecord --stacks: the top sites by bytes live at the\n"
+           "                     peak, bytes allocated, allocations, temporary\n"
+           "                     allocations and bytes never freed, each with its\n"
+           "                     function, file and line (with --json: every site)\n"
+           "      --top N        sites in each list (default 10)\n"
+           "      --flamegraph FILE  with --sites: the stacks, folded (flamegraph.pl,\n"
+           "                     speedscope, inferno), weighed by --weight\n"
+           "      --weight W     peak, allocated (default), allocations, temporary\n"
+           "                     or leaked\n"
            CLI_TRACE_OPTIONS_HELP
            "\n"
            "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n"
@@ -26,9 +36,29 @@ static void usage(void)
            PROG);
 }
 
+/* --sites: the report to OUT, the folded stacks to their own file,
+ * written whole or not at all. */
+static int report_sites(cmt_source *source, cmt_output *out, const cli_trace_options *o,
+                        const cmt_progress *progress, char *err, size_t errlen)
+{
+    cmt_sites_options options = {.json = o->json, .top = o->top, .weight = o->weight};
+    if (o->flamegraph && !(options.flamegraph = cmt_output_open(o->flamegraph, err, errlen)))
+        return -1;
+    int rc = cmt_sites_report(source, out, &options, progress, err, errlen);
+    if (options.flamegraph) {
+        if (rc < 0)
+            cmt_output_abort(options.flamegraph);
+        else
+            rc = cmt_output_commit(options.flamegraph, err, errlen);
+    }
+    return rc;
+}
+
 static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
                    const cmt_progress *progress, char *err, size_t errlen)
 {
+    if (o->sites)
+        return report_sites(source, out, o, progress, err, errlen);
     cmt_trace_stats stats;
     if (cmt_stats_read(source, &stats, progress, err, errlen) < 0)
         return -1;
@@ -39,6 +69,6 @@ static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options 
 int main(int argc, char **argv)
 {
     cli_trace_options o;
-    cli_parse_trace_options(PROG, argc, argv, usage, false, &o);
+    cli_parse_trace_options(PROG, argc, argv, usage, CLI_SITES, &o);
     return cli_run_analysis(PROG, &o, analyse);
 }

@@ -90,6 +90,28 @@ void cmti_table_free(void *p, size_t bytes);
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
 const char *cmti_display_name(const char *path, bool output);
 
+/* ----------------------------------------------------------------- pieces */
+
+/* An array that grows without its elements ever moving, so that another
+ * thread may read the elements published to it while more are added (the
+ * stacks of a trace, read ahead): piece k holds 2^(k + CMTI_PIECE_LOG)
+ * elements, and CMTI_PIECES of them hold 2^32. */
+#define CMTI_PIECE_LOG 8
+#define CMTI_PIECES (33 - CMTI_PIECE_LOG)
+
+/* Where element I is: its piece in *K, its place there returned. */
+static inline uint32_t cmti_piece_at(uint32_t i, unsigned *k)
+{
+    uint64_t j = (uint64_t)i + (1u << CMTI_PIECE_LOG);
+    unsigned top = 63 - (unsigned)__builtin_clzll(j);
+    *k = top - CMTI_PIECE_LOG;
+    return (uint32_t)(j - ((uint64_t)1 << top));
+}
+
+/* Element I of PIECES (of SIZE bytes each), its piece allocated when it
+ * has none; NULL when out of memory. */
+void *cmti_piece_slot(void *pieces[CMTI_PIECES], uint32_t i, size_t size);
+
 /* ---------------------------------------------------------------- varints */
 
 /* Longest LEB128 encoding of a 64-bit value. */

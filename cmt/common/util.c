@@ -385,3 +385,12 @@ int cmt_format_from_name(const char *name, cmt_format *format)
     }
     return -1;
 }
+
+void *cmti_piece_slot(void *pieces[CMTI_PIECES], uint32_t i, size_t size)
+{
+    unsigned k;
+    uint32_t at = cmti_piece_at(i, &k);
+    if (!pieces[k] && !(pieces[k] = cmti_malloc(size << (k + CMTI_PIECE_LOG))))
+        return NULL;
+    return (char *)pieces[k] + (size_t)at * size;
+}

@@ -6,26 +6,6 @@
 
 #include <stdlib.h>
 
-/* Where entry I (from 0) is: piece *K, place in it returned. */
-static uint32_t locate(uint32_t i, unsigned *k)
-{
-    uint64_t j = (uint64_t)i + (1u << SITES_FIRST_LOG);
-    unsigned top = 63 - (unsigned)__builtin_clzll(j);
-    *k = top - SITES_FIRST_LOG;
-    return (uint32_t)(j - ((uint64_t)1 << top));
-}
-
-/* The slot for entry I of PIECES (elements of SIZE bytes), its piece
- * allocated when I is its first; NULL when out of memory. */
-static void *slot(void **pieces, uint32_t i, size_t size)
-{
-    unsigned k;
-    uint32_t at = locate(i, &k);
-    if (!pieces[k] && !(pieces[k] = cmti_malloc(size << (k + SITES_FIRST_LOG))))
-        return NULL;
-    return (char *)pieces[k] + (size_t)at * size;
-}
-
 uint32_t cmt_sites_stacks(const cmt_sites *s)
 {
     return s ? atomic_load_explicit(&s->stacks_n, memory_order_acquire) : 0;
@@ -41,7 +21,7 @@ const cmt_frame *cmt_sites_frame(const cmt_sites *s, uint32_t stack)
     if (stack == 0 || stack > cmt_sites_stacks(s))
         return NULL;
     unsigned k;
-    uint32_t at = locate(stack - 1, &k);
+    uint32_t at = cmti_piece_at(stack - 1, &k);
     return &s->frames[k][at];
 }
 
@@ -50,7 +30,7 @@ const cmt_module *cmt_sites_module(const cmt_sites *s, uint32_t module)
     if (module == 0 || module > cmt_sites_modules(s))
         return NULL;
     unsigned k;
-    uint32_t at = locate(module - 1, &k);
+    uint32_t at = cmti_piece_at(module - 1, &k);
     return &s->modules[k][at];
 }
 
@@ -59,7 +39,7 @@ void cmti_sites_destroy(cmt_sites *s)
     uint32_t n = cmt_sites_modules(s);
     for (uint32_t m = 1; m <= n; m++)
         cmti_free((void *)cmt_sites_module(s, m)->path); /* its build-id shares the allocation */
-    for (unsigned k = 0; k < SITES_PIECES; k++) {
+    for (unsigned k = 0; k < CMTI_PIECES; k++) {
         cmti_free(s->frames[k]);
         cmti_free(s->modules[k]);
     }
@@ -74,7 +54,7 @@ int cmti_sites_add_module(cmt_sites *s, const cmti_module_record *module, char *
                        (unsigned long)n + 1);
         return -1;
     }
-    cmt_module *m = slot((void **)s->modules, n, sizeof *m);
+    cmt_module *m = cmti_piece_slot((void **)s->modules, n, sizeof *m);
     char *copy = cmti_malloc(module->path_len + 1 + module->build_id_len);
     if (!m || !copy) {
         cmti_free(copy);
@@ -99,7 +79,7 @@ int cmti_sites_add_stack(cmt_sites *s, const cmt_frame *frame, char *err, size_t
                                                        : "a stack in a module not yet named");
         return -1;
     }
-    cmt_frame *f = slot((void **)s->frames, n, sizeof *f);
+    cmt_frame *f = cmti_piece_slot((void **)s->frames, n, sizeof *f);
     if (!f) {
         cmti_set_error(err, errlen, CMT_NO_MEMORY);
         return -1;

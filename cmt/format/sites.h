@@ -18,15 +18,9 @@
 
 #include <stdatomic.h>
 
-/* Entries are kept in pieces of 2^(k + SITES_FIRST_LOG) for piece k, so
- * that 2^32 of them need no more than SITES_PIECES pieces and no piece
- * ever moves. */
-#define SITES_FIRST_LOG 8
-#define SITES_PIECES (33 - SITES_FIRST_LOG)
-
 struct cmt_sites {
-    cmt_frame *frames[SITES_PIECES];
-    cmt_module *modules[SITES_PIECES];
+    cmt_frame *frames[CMTI_PIECES]; /* cmti_piece_slot's: entries never move */
+    cmt_module *modules[CMTI_PIECES];
     _Atomic uint32_t stacks_n, modules_n; /* published after their entry is stored */
 };
 
