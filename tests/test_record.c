@@ -486,3 +486,163 @@ Test(record, usage_errors_and_missing_programs)
     cr_assert(strstr(err, "/nonexistent/program: No such file"), "%s", err);
     free(err);
 }
+
+/* -------------------------------------------------------------- call sites */
+
+TestSuite(sites, .fini = scratch_cleanup);
+
+/* FIELD of the sites in FUNCTION (a site is a line of it), added up, in
+ * cmtstat --sites --json output JSON; -1 if there is no such site. */
+static long long site_field(const char *json, const char *function, const char *field)
+{
+    char key[256], name[256];
+    snprintf(key, sizeof key, "{\"function\": \"%s\"", function);
+    snprintf(name, sizeof name, "\"%s\": ", field);
+    long long sum = -1;
+    for (const char *site = strstr(json, key); site; site = strstr(site + 1, key)) {
+        const char *end = strchr(site, '}'), *at = strstr(site, name);
+        cr_assert(at && at < end, "%s has no %s", function, field);
+        sum = (sum < 0 ? 0 : sum) + atoll(at + strlen(name));
+    }
+    return sum;
+}
+
+/* The file of SITE's text, its string field NAME ("file", "module"). */
+static void expect_site_text(const char *json, const char *function, const char *name, const char *ending)
+{
+    char key[256];
+    snprintf(key, sizeof key, "{\"function\": \"%s\"", function);
+    const char *site = strstr(json, key);
+    cr_assert_not_null(site, "no site %s", function);
+    snprintf(key, sizeof key, "\"%s\": \"", name);
+    const char *at = strstr(site, key);
+    cr_assert_not_null(at);
+    at += strlen(key);
+    const char *close = strchr(at, '"');
+    size_t n = strlen(ending);
+    cr_assert((size_t)(close - at) >= n && strncmp(close - n, ending, n) == 0, "%s's %s: %.*s", function, name,
+              (int)(close - at), at);
+}
+
+/* Records PROGRAM with --stacks into a file of the scratch folder, named
+ * NAME; its path. */
+static const char *record_stacks(const char *program, const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", scratch_path(name));
+    cr_assert_eq(runf(NULL, NULL, RECORD " -q --stacks -o %s %s", path, program), 0);
+    return path;
+}
+
+static char *sites_json(const char *cmt)
+{
+    char *out;
+    cr_assert_eq(runf(&out, NULL, "%s/cmtstat --sites --json %s", CMT_TOOLS, cmt), 0);
+    return out;
+}
+
+Test(sites, each_function_is_named_for_what_it_does)
+{
+    const char *cmt = record_stacks(RECORD_SITES, "sites.cmt");
+    char *json = sites_json(cmt);
+    /* 256 blocks of 4096 bytes and the array of them, all live at once. */
+    cr_assert_eq(site_field(json, "holds_the_peak", "peak_live_bytes"), 256 * 4096 + 256 * 8, "%s", json);
+    cr_assert_eq(site_field(json, "holds_the_peak", "leaked_bytes"), 0);
+    expect_site_text(json, "holds_the_peak", "file", "record_sites.c");
+    cr_assert_gt(site_field(json, "holds_the_peak", "line"), 0);
+    cr_assert_eq(site_field(json, "holds_the_peak", "allocations"), 257);
+    cr_assert_eq(site_field(json, "leaks", "leaked_bytes"), 5000);
+    cr_assert_eq(site_field(json, "leaks", "allocations"), 50);
+    /* In the main thread and in another. */
+    cr_assert_eq(site_field(json, "makes_temporaries", "temporary"), 2000);
+    cr_assert_eq(site_field(json, "makes_temporaries", "allocations"), 2000);
+    cr_assert_eq(site_field(json, "makes_temporaries", "leaked_bytes"), 0);
+    cr_assert_eq(site_field(json, "library_allocates", "allocated_bytes"), 30000);
+    expect_site_text(json, "library_allocates", "file", "sites_library.c");
+    expect_site_text(json, "library_allocates", "module", "libsites_library.so");
+    free(json);
+
+    /* The text names each first in its list. */
+    char *text;
+    cr_assert_eq(runf(&text, NULL, "%s/cmtstat --sites --top 1 %s", CMT_TOOLS, cmt), 0);
+    static const char *const firsts[][2] = {{"most live at the peak:\n", "holds_the_peak"},
+                                            {"most temporary allocations", "makes_temporaries"},
+                                            {"most never freed:\n", "leaks"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *list = strstr(text, firsts[i][0]);
+        cr_assert_not_null(list, "%s", text);
+        const char *line = strchr(list, '\n') + 1;
+        cr_assert(strstr(line, firsts[i][1]) && strstr(line, firsts[i][1]) < strchr(line, '\n'), "%s", text);
+    }
+    free(text);
+
+    /* The forked child's file has its stacks too. */
+    char *child;
+    cr_assert_eq(runf(&child, NULL, "ls %s.*.cmt", scratch_path("sites")), 0, "no file of the child");
+    *strchr(child, '\n') = 0;
+    json = sites_json(child);
+    cr_assert_eq(site_field(json, "leaks", "leaked_bytes"), 5000, "%s", json);
+    free(json);
+    free(child);
+}
+
+Test(sites, a_stripped_program_gives_addresses_and_its_library_names)
+{
+    char program[4096];
+    snprintf(program, sizeof program, "%s_stripped", RECORD_SITES);
+    char *json = sites_json(record_stacks(program, "stripped.cmt"));
+    cr_assert_eq(site_field(json, "holds_the_peak", "allocations"), -1, "a name from a stripped program");
+    cr_assert(strstr(json, "\"function\": null") && strstr(json, "\"module\": \"record_sites_stripped\""), "%s",
+              json);
+    cr_assert_eq(site_field(json, "library_allocates", "allocated_bytes"), 30000, "%s", json);
+    free(json);
+}
+
+/* The weights of the lines of folded stacks FILE that hold PART. */
+static long long folded_weight(const char *file, const char *part)
+{
+    char *text = read_file(file, NULL);
+    long long sum = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *space = strrchr(line, ' ');
+        cr_assert(space && space > line && atoll(space + 1) > 0, "not a folded stack: %s", line);
+        if (strstr(line, part))
+            sum += atoll(space + 1);
+    }
+    free(text);
+    return sum;
+}
+
+Test(sites, the_folded_stacks_weigh_what_was_asked)
+{
+    const char *cmt = record_stacks(RECORD_SITES, "folded.cmt");
+    const char *folded = scratch_path("folded.txt");
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtstat --sites --flamegraph %s --weight peak %s > /dev/null", CMT_TOOLS,
+                      folded, cmt), 0);
+    cr_assert_eq(folded_weight(folded, ";main;holds_the_peak "), 256 * 4096 + 256 * 8);
+    char *stats;
+    cr_assert_eq(runf(&stats, NULL, "%s/cmtstat --json %s", CMT_TOOLS, cmt), 0);
+    long long allocated = atoll(strstr(stats, "\"allocated_bytes\": ") + strlen("\"allocated_bytes\": "));
+    free(stats);
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtstat --sites --flamegraph %s %s > /dev/null", CMT_TOOLS, folded, cmt), 0);
+    cr_assert_eq(folded_weight(folded, ""), allocated, "every byte allocated, in one stack or another");
+}
+
+Test(sites, trace2cmt_keeps_them_and_a_trace_without_is_refused)
+{
+    const char *cmt = record_stacks(RECORD_SITES, "kept.cmt");
+    const char *copy = scratch_path("copy.cmt");
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -l 19 -o %s %s", CMT_TOOLS, copy, cmt), 0);
+    char *a = sites_json(cmt), *b = sites_json(copy);
+    cr_assert_str_eq(strchr(a, ','), strchr(b, ','), "the same sites after the name");
+    free(a);
+    free(b);
+
+    char *err;
+    cr_assert_eq(runf(NULL, &err, "%s/cmtstat --sites %s/every-call.trace", CMT_TOOLS, CMT_SAMPLES), 1);
+    cr_assert(strstr(err, "has no call stacks"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s/cmtstat --top 3 %s", CMT_TOOLS, cmt), 2);
+    cr_assert(strstr(err, "--top goes with --sites"), "%s", err);
+    free(err);
+}

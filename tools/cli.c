@@ -138,23 +138,17 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
                 cli_usage_error(prog, "unknown option '--summary'");
             o->summary = true;
             break;
-        case OPT_SITES:
-        case OPT_FLAMEGRAPH:
-        case OPT_WEIGHT:
+        case OPT_SITES: o->sites = true; break;
+        case OPT_FLAMEGRAPH: o->flamegraph = optarg; needs_sites = "--flamegraph"; break;
         case OPT_TOP:
-            if (!(takes & CLI_SITES))
-                cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
-            if (c != OPT_SITES)
-                needs_sites = argv[optind - 1];
-            if (c == OPT_SITES)
-                o->sites = true;
-            else if (c == OPT_FLAMEGRAPH)
-                o->flamegraph = optarg;
-            else if (c == OPT_TOP)
-                o->top = (unsigned)cli_parse_long(prog, "--top", optarg, 1, 1000000);
-            else if (cmt_site_weight_from_name(optarg, &o->weight) < 0)
+            o->top = (unsigned)cli_parse_long(prog, "--top", optarg, 1, 1000000);
+            needs_sites = "--top";
+            break;
+        case OPT_WEIGHT:
+            if (cmt_site_weight_from_name(optarg, &o->weight) < 0)
                 cli_usage_error(prog, "--weight takes peak, allocated, allocations, temporary or leaked, not '%s'",
                                 optarg);
+            needs_sites = "--weight";
             break;
         case 'h': usage(); exit(EXIT_OK);
         case 'V': printf("%s %s\n", prog, cmt_version_string()); exit(EXIT_OK);
@@ -163,6 +157,8 @@ void cli_parse_trace_options(const char *prog, int argc, char **argv, void (*usa
     }
     if (argc - optind > 1)
         cli_usage_error(prog, "one input at a time");
+    if (!(takes & CLI_SITES) && (o->sites || needs_sites))
+        cli_usage_error(prog, "unknown option '%s'", o->sites ? "--sites" : needs_sites);
     if (needs_sites && !o->sites)
         cli_usage_error(prog, "%s goes with --sites", needs_sites);
     o->input = optind < argc ? argv[optind] : "-";

@@ -47,7 +47,24 @@ int fuzz_level(uint8_t b)
     return b % 8 == 0 ? 1 + b / 8 % 3 : 0;
 }
 
-void fuzz_round_trip(const cmt_event *events, size_t n, int level)
+/* True if A and B name the same stacks and modules. */
+static bool same_sites(const cmt_sites *a, const cmt_sites *b)
+{
+    if (cmt_sites_stacks(a) != cmt_sites_stacks(b) || cmt_sites_modules(a) != cmt_sites_modules(b))
+        return false;
+    for (uint32_t k = 1; k <= cmt_sites_stacks(a); k++)
+        if (memcmp(cmt_sites_frame(a, k), cmt_sites_frame(b, k), sizeof(cmt_frame)) != 0)
+            return false;
+    for (uint32_t m = 1; m <= cmt_sites_modules(a); m++) {
+        const cmt_module *x = cmt_sites_module(a, m), *y = cmt_sites_module(b, m);
+        if (x->base != y->base || strcmp(x->path, y->path) != 0 || x->build_id_len != y->build_id_len ||
+            memcmp(x->build_id, y->build_id, x->build_id_len) != 0)
+            return false;
+    }
+    return true;
+}
+
+void fuzz_round_trip(const cmt_event *events, size_t n, const cmt_sites *sites, int level)
 {
     int fd = memfd_create("fuzz-output", 0);
     char path[64], err[512];
@@ -56,6 +73,8 @@ void fuzz_round_trip(const cmt_event *events, size_t n, int level)
     cmt_writer *w = cmt_writer_open(out, level, err, sizeof err);
     if (!w)
         die("cmt_writer_open", err);
+    if (cmt_sites_stacks(sites) && cmt_writer_copy_sites(w, sites) < 0)
+        die("the decoded stacks the writer refuses", cmt_writer_error(w));
     for (size_t i = 0; i < n; i++)
         if (cmt_writer_write(w, &events[i]) < 0)
             die("a decoded event the writer refuses", cmt_writer_error(w));
@@ -77,6 +96,8 @@ void fuzz_round_trip(const cmt_event *events, size_t n, int level)
     }
     if (rc < 0 || i != n)
         die("round trip", rc < 0 ? cmt_reader_error(r) : "events missing");
+    if (cmt_sites_stacks(sites) && !same_sites(sites, cmt_reader_sites(r)))
+        die("round trip", "the stacks came back different");
     cmt_reader_close(r);
     close(fd);
 }

@@ -30,9 +30,10 @@ int fuzz_level(uint8_t b);
  * Returns the descriptor, to close after. */
 int fuzz_file(const uint8_t *data, size_t size, char *path, size_t len);
 
-/* Writes EVENTS as .cmt at LEVEL and reads them back: any difference
- * aborts.  Events a reader gave back must be a trace the writer takes. */
-void fuzz_round_trip(const cmt_event *events, size_t n, int level);
+/* Writes EVENTS as .cmt at LEVEL, with the stacks of SITES (NULL: none),
+ * and reads them back: any difference aborts.  Events a reader gave back
+ * must be a trace the writer takes. */
+void fuzz_round_trip(const cmt_event *events, size_t n, const cmt_sites *sites, int level);
 
 /* The harness entry point libFuzzer calls. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -3,7 +3,7 @@
  * them, reading with salvage must give the same events up to where
  * reading without it failed, reading by segments (where the bytes have an
  * index of seek points) must give none of its own, and those events must
- * survive a round trip through the writer.
+ * survive a round trip through the writer, with the stacks they name.
  */
 #include "cmt_internal.h"
 #include "fuzz.h"
@@ -78,7 +78,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r) {
         while ((slot = fuzz_next_slot(&got)) && cmt_reader_next(r, slot) > 0)
             got.n++;
-        cmt_reader_close(r);
     }
     size_t n = got.n;
     cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
@@ -95,7 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (r && n < FUZZ_EVENTS)
         check_segments(path, got.events, n);
-    fuzz_round_trip(got.events, n, fuzz_level(size > 8 ? data[8] : 0));
+    fuzz_round_trip(got.events, n, r ? cmt_reader_sites(r) : NULL, fuzz_level(size > 8 ? data[8] : 0));
+    cmt_reader_close(r);
     free(got.events);
     close(fd);
     return 0;
