@@ -113,7 +113,8 @@ typedef struct cmt_event {
     uint64_t addr;     /* address returned, where known (text input, replay) */
     uint64_t arg_addr; /* address passed in (accesses: of the block), where known */
     uint64_t time;     /* when the call was made, in ns from the recorder's origin
-                        * (dtrace, kdump -T); 0 where the trace does not say */
+                        * (cmtrecord: the coarse monotonic clock, a tick every few
+                        * ms; dtrace, kdump -T); 0 where the trace does not say */
     uint32_t thread;   /* the thread that made it, numbered from 1 in order of
                         * appearance (cmtrecord); 0 where the trace does not say */
     uint32_t slot;     /* with tag: a number for the block, unique among the blocks

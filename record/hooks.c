@@ -57,7 +57,7 @@ enum { UNINITIALISED, STARTING, READY };
 static _Atomic int state;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t ring_key;
-static bool with_times, with_stacks;
+static bool with_stacks;
 
 static THREAD_LOCAL ring *self;
 static THREAD_LOCAL bool busy;      /* inside a hook, or a thread of the recorder's */
@@ -245,10 +245,9 @@ static void start(void)
                                 .stacks = stacks ? atoi(stacks) : 0};
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
-        with_times = options.stats_seconds > 0;
         stacks_start(options.stacks);
         with_stacks = stacks_wanted();
-        ring_keep(with_stacks, with_times);
+        ring_keep(with_stacks);
         sink_start(&options);
         pthread_key_create(&ring_key, ring_closed);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
@@ -322,17 +321,12 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
                                                        uint64_t aux)
 {
     ring *r = self ? self : first_ring();
-    uint64_t *time;
-    uint32_t *stack;
+    uint32_t *time, *stack;
     record *rec = r ? ring_claim(r, &time, &stack) : NULL;
     if (rec) {
         *rec = (record){.order = record_order(sink_next_seq(), op), .addr = (uint64_t)(uintptr_t)addr,
                         .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
-        if (with_times) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-            *time = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        }
+        *time = record_clock(); /* a few ms: all pacing and ages in seconds need */
         if (with_stacks && op != CMT_OP_FREE)
             *stack = stacks_capture();
         ring_publish(r);

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* One call, as the hook saw it: addresses, not yet tags.  32 bytes, two
  * to a cache line: the lines cross from the program's core to the sink's. */
@@ -76,8 +77,8 @@ static inline bool record_passes_block(const record *r)
 typedef struct chunk {
     _Atomic(struct chunk *) next; /* set by the thread before its first record there */
     _Alignas(64) record slots[CHUNK_RECORDS];
-    uint32_t stacks[CHUNK_RECORDS]; /* allocations' stacks, with --stacks or --stats (else not mapped) */
-    uint64_t times[CHUNK_RECORDS];  /* CLOCK_MONOTONIC ns, with --stats only (else not mapped) */
+    uint32_t times[CHUNK_RECORDS];  /* record_clock()'s: when the call was made */
+    uint32_t stacks[CHUNK_RECORDS]; /* allocations' stacks, with --stacks only (else not mapped) */
 } chunk;
 
 typedef struct ring {
@@ -92,9 +93,9 @@ typedef struct ring {
     _Atomic bool closed; /* its thread has exited: reclaim when empty */
 } ring;
 
-/* Whether chunks have room for each record's stack (--stacks) and time
- * (--stats); called once, before the first ring is made. */
-void ring_keep(bool stacks, bool times);
+/* Whether chunks have room for each record's stack (--stacks); called
+ * once, before the first ring is made. */
+void ring_keep(bool stacks);
 
 /* A new, empty ring; NULL if out of memory. */
 ring *ring_create(void);
@@ -120,7 +121,7 @@ bool ring_make_room(ring *r, uint64_t head);
  * slots for its time and stack, made room for; NULL if out of memory.
  * ring_publish hands it over.  Inline: every call the program makes
  * comes through here. */
-static inline record *ring_claim(ring *r, uint64_t **time, uint32_t **stack)
+static inline record *ring_claim(ring *r, uint32_t **time, uint32_t **stack)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (__builtin_expect(head == r->room_until, 0) && !ring_make_room(r, head))
@@ -142,7 +143,31 @@ static inline void ring_publish(ring *r)
 /* The sink's side: the record at TAIL, which must be below head (and its
  * time in *TIME, its stack in *STACK, where not NULL); once TAIL leaves
  * a chunk, the chunk is given back. */
-const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time, uint32_t *stack);
+const record *ring_record_at(ring *r, uint64_t tail, uint32_t *time, uint32_t *stack);
+
+/* A call's time, as the program's thread notes it: the clock the kernel
+ * keeps a tick at a time (CLOCK_MONOTONIC_COARSE, every 4 ms here; read
+ * from the vDSO's page, 5 ns), in ms, its seconds taken modulo 2^22 (48
+ * days) to fit 32 bits: 8 bytes a record more were a quarter more pages
+ * to clear for the rings, and more than the clock cost. */
+#define CLOCK_SECONDS_MASK ((1u << 22) - 1)
+
+static inline uint32_t record_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ((uint32_t)ts.tv_sec & CLOCK_SECONDS_MASK) * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
+}
+
+/* The time in ns of a record_clock() STAMP taken less than 48 days
+ * before NOW (seconds of the same clock; a stamp a second or two after
+ * it, from a call that took its number before NOW, reads right too). */
+static inline uint64_t record_time_ns(uint32_t stamp, uint64_t now)
+{
+    uint64_t reference = now + 2, seconds = stamp / 1000u;
+    uint64_t whole = reference - ((reference - seconds) & CLOCK_SECONDS_MASK);
+    return (whole * 1000u + stamp % 1000u) * 1000000u;
+}
 
 /* The record at TAIL if it is in the chunk being read, for a prefetch;
  * else NULL. */

@@ -22,13 +22,13 @@
 #define POOL_MOST (RING_MOST / CHUNK_RECORDS)
 #define POOL_LEAST 64
 
-/* Without --stats a chunk's times are never touched, nor its stacks
- * without --stacks, and their pages are not mapped. */
+/* Without --stacks a chunk's stacks are never touched, and their pages
+ * are not mapped. */
 static size_t chunk_bytes = sizeof(chunk);
 
-void ring_keep(bool stacks, bool times)
+void ring_keep(bool stacks)
 {
-    chunk_bytes = times ? sizeof(chunk) : stacks ? offsetof(chunk, times) : offsetof(chunk, stacks);
+    chunk_bytes = stacks ? sizeof(chunk) : offsetof(chunk, stacks);
 }
 
 static struct {
@@ -128,7 +128,7 @@ bool ring_make_room(ring *r, uint64_t head)
     return made;
 }
 
-const record *ring_record_at(ring *r, uint64_t tail, uint64_t *time, uint32_t *stack)
+const record *ring_record_at(ring *r, uint64_t tail, uint32_t *time, uint32_t *stack)
 {
     if (tail == r->read_end) {
         chunk *done = r->reading;

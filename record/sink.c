@@ -352,11 +352,11 @@ static void new_table(void)
         out_of_memory();
 }
 
-/* Record R of thread THREAD, made at TIME (ns; 0 without --stats) from
- * STACK (0 without --stacks). */
+/* Record R of thread THREAD, made at TIME (ns, the coarse monotonic
+ * clock) from STACK (0 without --stacks). */
 static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t stack)
 {
-    cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread};
+    cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread, .time = time};
     switch (ev.op) {
     case CMT_OP_CALLOC: ev.count = r->aux; break;
     case CMT_OP_POSIX_MEMALIGN:
@@ -399,6 +399,9 @@ static void drain_to(uint64_t end, bool final)
 {
     size_t at = 0;
     unsigned waited = 0;
+    struct timespec ts; /* the records' times are before it (record_time_ns) */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec;
     while (sink.written < end) {
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
@@ -424,16 +427,15 @@ static void drain_to(uint64_t end, bool final)
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
         for (; tail != head && sink.written < end; tail++, sink.written++) {
-            uint64_t time = 0;
-            uint32_t stack = 0;
-            const record *rec = ring_record_at(r, tail, counting() ? &time : NULL, stacks_wanted() ? &stack : NULL);
+            uint32_t stamp, stack = 0;
+            const record *rec = ring_record_at(r, tail, &stamp, stacks_wanted() ? &stack : NULL);
             if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
                 cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
             if (!sink.failed)
-                convert(rec, r->thread, time, stack);
+                convert(rec, r->thread, record_time_ns(stamp, now), stack);
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }

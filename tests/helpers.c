@@ -309,6 +309,8 @@ cmt_event *random_events(size_t n, unsigned seed)
         ev->count = 1;
         if (seed % 2 && i % 3) /* timed, in order but for a step back now and then */
             ev->time = 1000000 * (uint64_t)i - (uint64_t)(rand() % 8 == 0) * 5000000;
+        else if (seed % 4 == 2) /* a coarse clock: runs of events at one time */
+            ev->time = 4000000 * (uint64_t)(i / 50 + 1);
         if (seed % 3 == 2) /* threads taking turns */
             ev->thread = 1 + (uint32_t)(i / 7 % 3);
         int dice = rand() % 100;

@@ -209,6 +209,10 @@ int main(int argc, char **argv)
             vfork_exec();
         else if (!strcmp(parts[i], "many"))
             many();
+        else if (!strcmp(parts[i], "pause")) { /* a gap of 300 ms in the calls */
+            struct timespec gap = {0, 300000000};
+            nanosleep(&gap, NULL);
+        }
         else if (!strcmp(parts[i], "inherited"))
             child_frees_inherited();
         else if (!strcmp(parts[i], "mtrace"))

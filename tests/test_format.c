@@ -1474,3 +1474,26 @@ Test(stacks, the_writer_takes_only_stacks_it_has_and_then_places_no_seek_points)
     cmti_seek_index index;
     cr_assert_eq(cmti_seek_index_read(path, &index, err, sizeof err), 0, "no index: %s", err);
 }
+
+/* A recorder's coarse clock: events in runs at one time cost a CLOCK
+ * record a run, not one an event, and read back with their times. */
+Test(format, times_that_repeat_cost_a_record_a_change)
+{
+    enum { N = 100000, RUN = 1000 };
+    cmt_event *events = calloc(N, sizeof *events);
+    for (size_t i = 0; i < N; i++) {
+        events[i] = i % 2 ? (cmt_event){.op = CMT_OP_FREE, .arg_tag = i / 2 + 1, .count = 1}
+                          : (cmt_event){.op = CMT_OP_MALLOC, .tag = i / 2 + 1, .size = 32, .count = 1};
+    }
+    const char *plain = scratch_path("untimed.cmt"), *timed = scratch_path("timed.cmt");
+    encode_events(plain, events, N, 0);
+    for (size_t i = 0; i < N; i++)
+        events[i].time = 1000000000 + 4000000 * (uint64_t)(i / RUN);
+    encode_events(timed, events, N, 0);
+    expect_decodes_to(timed, events, N, false, "coarse times");
+    size_t a, b;
+    free(read_file(plain, &a));
+    free(read_file(timed, &b));
+    cr_assert_leq(b - a, (N / RUN) * 8 + 16, "%zu bytes for %d changes of time", b - a, N / RUN);
+    free(events);
+}

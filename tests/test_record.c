@@ -204,6 +204,32 @@ Test(record, a_run_of_one_thread_event_for_event_as_valgrind_logs_it)
     expect_as_valgrind_logs(command, "sort-events.cmt", 100);
 }
 
+/* Every call has its time, from the coarse clock: in each thread in the
+ * order of its calls, and the program's pause between them is there. */
+Test(record, every_call_has_its_time)
+{
+    const char *cmt = scratch_path("times.cmt");
+    cr_assert_eq(runf(NULL, NULL, RECORD " -q -o %s %s threads pause calls", cmt, RECORD_TARGET), 0);
+    size_t n;
+    int rc;
+    char err[512];
+    cmt_event *events = decode_events(cmt, &n, &rc, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    uint64_t last[64] = {0}, gap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmt_event *ev = &events[i];
+        cr_assert_neq(ev->time, 0, "event %zu has no time", i);
+        cr_assert_lt(ev->thread, 64);
+        cr_assert_geq(ev->time, last[ev->thread], "event %zu: before its thread's last", i);
+        if (i > 0 && ev->time > events[i - 1].time && ev->time - events[i - 1].time > gap)
+            gap = ev->time - events[i - 1].time;
+        last[ev->thread] = ev->time;
+    }
+    /* 300 ms, give or take the clock's tick (4 ms here, 10 at most). */
+    cr_assert(gap >= 290000000 && gap < 400000000, "the longest gap is %llu ns", (unsigned long long)gap);
+    free(events);
+}
+
 Test(record, a_system_program_as_valgrind_counts_it)
 {
     char command[1024];

@@ -71,7 +71,7 @@ cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uint64_t arg, uin
             return CMT_TAG_STILL_LIVE;
         t->counts.reused_live++;
         *implied = (cmt_event){.op = CMT_OP_FREE, .count = 1, .arg_tag = e->value[CMTI_TAGGED_TAG], .arg_slot = slot_of(t, e),
-                               .thread = ev->thread};
+                               .thread = ev->thread, .time = ev->time};
         forget(t, e);
         rc = CMT_TAG_IMPLIED;
     } else if (t->with_slots) {

@@ -58,6 +58,13 @@ static const uint8_t CMT_MAGIC[4] = {0x89, 'C', 'M', 'T'};
  * varint of the zigzag-coded difference in nanoseconds from the time of
  * the last event that had one (from 0 for the first). */
 #define CMT_EXTENSION_TIME 1u
+/* CLOCK (cmt 0.4): the time of the events that follow, up to the next
+ * CLOCK record, coded as TIME's (the difference from the last time either
+ * gave); 0: no time.  A TIME record still gives the one event after it a
+ * time of its own.  What the writer puts where an event's time differs
+ * from the one before, so that a recorder's coarse clock (a tick every few
+ * ms) costs a record a tick, not one an event. */
+#define CMT_EXTENSION_CLOCK 9u
 /* THREAD: the thread of the events that follow, up to the next THREAD
  * record, as a varint (1, 2... in order of appearance). */
 #define CMT_EXTENSION_THREAD 2u

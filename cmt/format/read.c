@@ -47,6 +47,7 @@ struct cmt_reader {
     uint64_t stack_offset;         /* its record's, for messages */
     uint32_t last_stack;           /* the block's last: the next is coded from it */
     uint64_t last_time, next_time; /* next_time: from a TIME record, for the next event */
+    uint64_t clock;                /* from the last CLOCK record: the time of the events after it */
     uint32_t thread;               /* from the last THREAD record */
     uint64_t next_tag;
     uint64_t events;
@@ -618,17 +619,20 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
             return corrupt_at(r, op_offset(r, op), "corrupt: an extension record runs past its block");
         const uint8_t *payload = r->tail;
         r->tail += len;
-        if (kind == CMT_EXTENSION_TIME || kind == CMT_EXTENSION_THREAD) {
+        if (kind == CMT_EXTENSION_TIME || kind == CMT_EXTENSION_THREAD || kind == CMT_EXTENSION_CLOCK) {
             uint64_t value;
             if (cmti_varint_get(&payload, r->tail, &value) < 0 || payload != r->tail ||
                 (kind == CMT_EXTENSION_THREAD && value > UINT32_MAX))
                 return corrupt_at(r, op_offset(r, op), "corrupt: a %s record that is not one number",
-                                  kind == CMT_EXTENSION_TIME ? "time" : "thread");
+                                  kind == CMT_EXTENSION_THREAD ? "thread" : kind == CMT_EXTENSION_TIME ? "time" : "clock");
             if (kind == CMT_EXTENSION_THREAD) {
                 r->thread = (uint32_t)value;
             } else {
                 r->last_time += zigzag_decode(value);
-                r->next_time = r->last_time;
+                if (kind == CMT_EXTENSION_TIME)
+                    r->next_time = r->last_time;
+                else
+                    r->clock = r->last_time;
             }
         } else if (kind == CMT_EXTENSION_SEEK) {
             if (seek_record(r, op, payload, len) < 0)
@@ -665,7 +669,7 @@ static int decode_record(cmt_reader *r, cmt_event *ev)
         return -1;
     if (__builtin_expect(r->stacks, 0) && ev->tag && take_stack(r, op, ev) < 0)
         return -1;
-    ev->time = r->next_time;
+    ev->time = r->next_time ? r->next_time : r->clock;
     r->next_time = 0;
     ev->thread = r->thread;
     r->events++;

@@ -39,7 +39,8 @@ struct cmt_writer {
     section stacks_coded;
     uint32_t last_stack;    /* the block's last coded: the next is coded from it */
     uint32_t block_returns; /* events in the block being made that returned a block */
-    uint64_t last_time;
+    uint64_t last_time; /* the last time a CLOCK (or TIME) record gave: the next is coded from it */
+    uint64_t clock;     /* the time the events so far have, from the last CLOCK record (0: none) */
     uint32_t thread;
     uint64_t next_tag;
     uint64_t events;
@@ -211,6 +212,11 @@ static int put_seek_record(cmt_writer *w)
     uint8_t payload[CMT_SEEK_PAYLOAD_MAX];
     put_extension(w, CMT_EXTENSION_SEEK, payload, cmti_seek_encode(&state, payload));
     w->seek_next = false;
+    /* The clock, which the seek record does not carry (a reader of cmt
+     * 0.3 checks its fields), again, for a decoder that starts here: the
+     * seek record's time (0 difference from it). */
+    if (w->clock)
+        put_extension(w, CMT_EXTENSION_CLOCK, (const uint8_t[]){0}, 1);
     return 0;
 }
 
@@ -400,10 +406,10 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
 {
     if (check_event(w, ev) < 0)
         return -1;
-    /* The thread and time records go in the event's block. */
+    /* The thread and clock records go in the event's block. */
     uint8_t thread[CMT_VARINT_MAX], time[CMT_VARINT_MAX];
     size_t thread_n = ev->thread != w->thread ? cmti_varint_put(thread, ev->thread) : 0;
-    size_t time_n = ev->time ? cmti_varint_put(time, zigzag_encode(ev->time - w->last_time)) : 0;
+    size_t time_n = ev->time != w->clock ? cmti_varint_put(time, zigzag_encode(ev->time - w->last_time)) : 0;
     if (reserve(w, (thread_n > 0) + (time_n > 0), thread_n + time_n) < 0)
         return -1;
     if (thread_n) {
@@ -411,8 +417,8 @@ int cmt_writer_write(cmt_writer *w, const cmt_event *ev)
         put_extension(w, CMT_EXTENSION_THREAD, thread, thread_n);
     }
     if (time_n) {
-        w->last_time = ev->time;
-        put_extension(w, CMT_EXTENSION_TIME, time, time_n);
+        w->last_time = w->clock = ev->time;
+        put_extension(w, CMT_EXTENSION_CLOCK, time, time_n);
     }
     if (w->addresses && ev->tag) {
         uint64_t passed = ev->op == CMT_OP_REALLOC && ev->arg_tag ? cmti_address_of(w->addresses, ev->arg_tag) : 0;
