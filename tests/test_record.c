@@ -451,6 +451,12 @@ Test(record, a_log_glibc_mtrace_writes_reads_whole)
     free(events);
     cr_assert_eq(failed, 1, "malloc(SIZE_MAX / 2), kept as a failure");
     cr_assert_eq(reallocs, 4002, "realloc, reallocarray and the threads' 4000 (realloc(p, 0) is logged as a free)");
+    /* The callers came through the .cmt file, named from the program. */
+    char *json;
+    cr_assert_eq(runf(&json, NULL, "%s/cmtstat --sites --json %s", CMT_TOOLS, cmt), 0);
+    cr_assert(strstr(json, "{\"function\": \"every_entry_point\", \"file\": ") &&
+              strstr(json, "{\"function\": \"churn\", \"file\": "), "%s", json);
+    free(json);
 }
 
 /* --addresses: every block the program got, where glibc put it (16-byte

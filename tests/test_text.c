@@ -646,18 +646,53 @@ Test(text, mtrace_records_of_every_kind)
     cr_assert_eq(p.rc, 0, "%s", p.err);
     cr_assert_eq(p.stats.format, CMT_FORMAT_MTRACE);
     const cmt_event want[] = {
-        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1},
-        {.op = CMT_OP_MALLOC, .tag = 2, .size = 32, .count = 1},
-        {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 1, .size = 48, .count = 1},
+        {.op = CMT_OP_MALLOC, .tag = 1, .size = 16, .count = 1, .stack = 1},
+        {.op = CMT_OP_MALLOC, .tag = 2, .size = 32, .count = 1, .stack = 2},
+        {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 1, .size = 48, .count = 1, .stack = 3},
         {.op = CMT_OP_REALLOC, .arg_tag = 3, .size = 4096, .count = 1}, /* failed: block 3 lives on */
         {.op = CMT_OP_FREE, .arg_tag = 3, .count = 1},
         {.op = CMT_OP_FREE, .arg_tag = 2, .count = 1},
         {.op = CMT_OP_MALLOC, .size = 1ULL << 60, .count = 1}, /* failed, kept as a failure */
-        {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1}, /* a caller whose file has a space */
+        {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1, .stack = 6}, /* a caller whose file has a space */
         {.op = CMT_OP_FREE, .arg_tag = 4, .count = 1},          /* no caller at all */
     };
     expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.stats.other_records, 2);
+}
+
+/* The callers become stacks of one frame, in the files they name: each
+ * caller once, in the order they come (frees' and failed calls' too). */
+Test(text, mtrace_callers_are_kept_as_stacks)
+{
+    const char *path = scratch_path("callers.mtrace");
+    write_text(path, "@ ./prog:[0x4005d4] + 0x1b4a460 0x10\n"
+                     "@ [0x4005d8] + 0x1b4a480 0x20\n"
+                     "@ /opt/my app/lib.so:(f-0x8)[0x7f00] - 0x1b4a460\n"
+                     "@ ./prog:(main+0x1c)[0x4005d4] + 0x1b4a4a0 0x8\n"
+                     "@ /opt/my app/lib.so:[0x7f10] + 0x1b4a4c0 0x8\n");
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    cmt_event ev;
+    uint32_t stacks[4], n = 0;
+    while (cmt_source_next(s, &ev) > 0)
+        if (ev.tag)
+            stacks[n++] = ev.stack;
+    cr_assert_eq(n, 4);
+    cr_assert(stacks[0] == 1 && stacks[1] == 2 && stacks[2] == 1 && stacks[3] == 4, "%u %u %u %u", stacks[0],
+              stacks[1], stacks[2], stacks[3]);
+    const cmt_sites *sites = cmt_source_sites(s);
+    cr_assert_eq(cmt_sites_stacks(sites), 4);
+    cr_assert_eq(cmt_sites_modules(sites), 2);
+    cr_assert_str_eq(cmt_sites_module(sites, 1)->path, "./prog");
+    cr_assert_str_eq(cmt_sites_module(sites, 2)->path, "/opt/my app/lib.so");
+    static const cmt_frame want[] = {{0, 1, 0x4005d4}, {0, 0, 0x4005d8}, {0, 2, 0x7f00}, {0, 2, 0x7f10}};
+    for (uint32_t k = 0; k < 4; k++) {
+        const cmt_frame *f = cmt_sites_frame(sites, k + 1);
+        cr_assert(f->caller == want[k].caller && f->module == want[k].module && f->offset == want[k].offset,
+                  "stack %u", k + 1);
+    }
+    cmt_source_close(s);
 }
 
 Test(text, malformed_mtrace_records_name_their_line)

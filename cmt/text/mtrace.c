@@ -25,27 +25,47 @@ bool cmti_looks_like_mtrace(const char *line, size_t len)
     return (len >= 7 && memcmp(line, "= Start", 7) == 0) || (len > 2 && memcmp(line, "@ ", 2) == 0);
 }
 
-/* Past the caller "@ ...] ", to the record. */
-static bool skip_caller(scanner *s)
+/* The caller "@ FILE:[ADDR] ", "@ FILE:(SYMBOL+OFF)[ADDR] " or
+ * "@ [ADDR] " (FILE may hold spaces, colons and brackets: the record's
+ * last "] " ends it), its stack into EV; S then at the record.  Without a
+ * caller glibc writes the record alone. */
+static line_kind take_caller(scanner *s, cmt_event *ev, line_context *ctx)
 {
     if (!accept(s, '@'))
-        return true; /* glibc writes no caller where it has none */
-    for (const char *p = s->p; p + 1 < s->end; p++) {
-        if (p[0] == ']' && p[1] == ' ') {
-            s->p = p + 2;
-            skip_space(s);
-            return s->p < s->end;
-        }
-    }
-    return false;
+        return LINE_EVENT;
+    skip_space(s);
+    const char *start = s->p, *close = NULL;
+    for (const char *p = s->p; p + 1 < s->end; p++)
+        if (p[0] == ']' && p[1] == ' ')
+            close = p;
+    if (!close)
+        return LINE_BAD;
+    const char *open = close;
+    while (open > start && *open != '[')
+        open--;
+    scanner address = {open + 1, close};
+    uint64_t at;
+    if (*open != '[' || !scan_number(&address, &at) || address.p != close)
+        return LINE_BAD;
+    const char *file_end = open;
+    if (file_end > start && file_end[-1] == ')') /* (SYMBOL+OFF): the file's name is before it */
+        while (file_end > start && *file_end != '(')
+            file_end--;
+    size_t len = file_end > start && file_end[-1] == ':' ? (size_t)(file_end - 1 - start) : 0;
+    if (!cmti_text_caller(ctx, start, len, at, &ev->stack))
+        return LINE_NO_MEMORY;
+    s->p = close + 2;
+    skip_space(s);
+    return s->p < s->end ? LINE_EVENT : LINE_BAD;
 }
 
 line_kind cmti_scan_mtrace_line(scanner *s, parsed_line *l, line_context *ctx)
 {
     if (*s->p == '=')
         return LINE_OTHER;
-    if (!skip_caller(s))
-        return LINE_BAD;
+    line_kind caller = take_caller(s, &l->ev, ctx);
+    if (caller != LINE_EVENT)
+        return caller;
     char kind = *s->p++;
     cmt_event *ev = &l->ev;
     uint64_t tag;

@@ -225,7 +225,44 @@ void cmt_text_close(cmt_text_reader *t)
     cmti_tagger_destroy(&t->tagger);
     cmti_ordered_destroy(&t->by_address);
     cmti_map_destroy(&t->context.threads);
+    cmti_map_destroy(&t->context.callers);
+    cmti_sites_destroy(&t->context.sites);
     cmti_free(t);
+}
+
+bool cmti_text_caller(line_context *ctx, const char *file, size_t len, uint64_t address, uint32_t *stack)
+{
+    char why[CMT_ERRLEN];
+    uint32_t n = cmt_sites_modules(&ctx->sites), module = 0;
+    for (uint32_t m = 1; len && m <= n && !module; m++) { /* the files are few: looked for in order */
+        const char *path = cmt_sites_module(&ctx->sites, m)->path;
+        if (strlen(path) == len && memcmp(path, file, len) == 0)
+            module = m;
+    }
+    if (len && !module) {
+        cmti_module_record m = {n + 1, 0, NULL, 0, file, len};
+        if (n + 1 >= (1u << 16) || cmti_sites_add_module(&ctx->sites, &m, why, sizeof why) < 0)
+            return false;
+        module = n + 1;
+    }
+    if (!ctx->callers.slots && cmti_map_init(&ctx->callers, 1) < 0)
+        return false;
+    cmti_map_entry *e = cmti_map_insert(&ctx->callers, (uint64_t)module << 48 ^ address);
+    if (!e)
+        return false;
+    if (!e->value[0]) {
+        cmt_frame frame = {0, module, address};
+        if (cmti_sites_add_stack(&ctx->sites, &frame, why, sizeof why) < 0)
+            return false;
+        e->value[0] = cmt_sites_stacks(&ctx->sites);
+    }
+    *stack = (uint32_t)e->value[0];
+    return true;
+}
+
+const cmt_sites *cmti_text_sites(const cmt_text_reader *t)
+{
+    return &t->context.sites;
 }
 
 const cmti_input *cmti_text_input(const cmt_text_reader *t)
@@ -452,6 +489,8 @@ static int tag_call(cmt_text_reader *t, parsed_line *l, cmt_event *implied)
                                           : "address returned while still live (--strict)");
     default: break;
     }
+    if (!ev->tag)
+        ev->stack = 0; /* a stack is a block's: a free's caller, or a failed call's, is not kept */
     if (ev->arg_tag && !input_tag_agrees(t, ev->arg_tag, l->arg_input_tag))
         return line_error(t, "the tag does not match the block at that address");
     if (!e)

@@ -7,6 +7,7 @@
 
 #include "../common/internal.h"
 #include "../common/map.h"
+#include "../format/sites.h"
 
 typedef struct scanner {
     const char *p, *end;
@@ -229,7 +230,14 @@ typedef struct line_context {
     uint64_t other_pids[SEEN_PIDS]; /* valgrind: the first other processes met, for a message */
     size_t nother_pids;
     cmti_map threads;        /* kdump -H: thread id -> 1, 2... in order of appearance (slots NULL: none yet) */
+    cmt_sites sites;         /* mtrace: the callers, each a stack of one frame, and their files */
+    cmti_map callers;        /* mtrace: module << 48 | address -> its stack (slots NULL: none yet) */
 } line_context;
+
+/* The stack of one frame for a caller at ADDRESS in the module whose file
+ * is the LEN bytes at FILE (none for 0), into *STACK: named in CTX's sites
+ * the first time.  False when out of memory. */
+bool cmti_text_caller(line_context *ctx, const char *file, size_t len, uint64_t address, uint32_t *stack);
 
 /* The line scanners, one a format: S holds the line without its newline,
  * comment or surrounding space. */
