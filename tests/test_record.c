@@ -590,6 +590,9 @@ Test(sites, each_function_is_named_for_what_it_does)
     cr_assert_eq(site_field(json, "makes_temporaries", "temporary"), 2000);
     cr_assert_eq(site_field(json, "makes_temporaries", "allocations"), 2000);
     cr_assert_eq(site_field(json, "makes_temporaries", "leaked_bytes"), 0);
+    /* Their lifetimes, by site: each freed by the next event. */
+    const char *temporaries = strstr(json, "{\"function\": \"makes_temporaries\"");
+    cr_assert(strstr(temporaries, "\"lifetimes\": [0, 2000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}"), "%s", temporaries);
     cr_assert_eq(site_field(json, "library_allocates", "allocated_bytes"), 30000);
     expect_site_text(json, "library_allocates", "file", "sites_library.c");
     expect_site_text(json, "library_allocates", "module", "libsites_library.so");
