@@ -389,7 +389,9 @@ static int print_events(replay *r, const cmt_event *events, const uint64_t *wher
 {
     char line[CMT_EVENT_TEXT_MAX + 32];
     for (size_t i = 0; i < n; i++) {
-        size_t len = cmt_format_event(line, &events[i]);
+        cmt_event ev = events[i];
+        ev.stack = 0; /* a replay's lines are the allocator's, without the stacks' lines */
+        size_t len = cmt_format_event(line, &ev);
         if (r->report->relocating && where[i])
             len += (size_t)snprintf(line + len - 1, sizeof line - len + 1, "  # at 0x%llx\n",
                                     (unsigned long long)where[i]) - 1;

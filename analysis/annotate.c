@@ -34,6 +34,7 @@ static int write_line(cmt_output *out, const cmt_source *source, cmt_event ev, c
     uint64_t offset = text ? cmt_text_stats_of(text)->tag_offset : 0;
     ev.tag += ev.tag ? offset : 0;
     ev.arg_tag += ev.arg_tag ? offset : 0;
+    ev.stack = 0; /* the original scripts' lines: no stacks (cmtstat --sites has them) */
     char line[ANNOTATED_LINE_MAX];
     size_t n = cmt_format_event(line, &ev) - 1; /* without its newline */
     if (*note) {

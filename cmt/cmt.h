@@ -319,22 +319,35 @@ CMT_API const char *cmt_text_error(const cmt_text_reader *reader);
 /* Counts of what was read and skipped so far. */
 CMT_API const cmt_text_stats *cmt_text_stats_of(const cmt_text_reader *reader);
 
+/* The stacks the trace has named so far: the lines cmt_format_sites
+ * writes, glibc mtrace's callers (each a stack of one frame). */
+CMT_API const cmt_sites *cmt_text_sites(const cmt_text_reader *reader);
+
 /* Closes the input and frees READER. */
 CMT_API void cmt_text_close(cmt_text_reader *reader);
 
 /* ----------------------------------------------------------- text output */
 
 /* Longest line cmt_format_event writes, terminating NUL included. */
-#define CMT_EVENT_TEXT_MAX 160
+#define CMT_EVENT_TEXT_MAX 176
 
 /* Writes EV as one line of text, newline included, into BUF (at least
  * CMT_EVENT_TEXT_MAX bytes), e.g. "realloc(81d220b48<1>, 16) = 81d3b83a0<2>\n"
  * or, for an access, "store(81d3b83a0<2>+8, 4)\n" (block+offset, bytes).
  * Addresses are printed in hex without 0x as the original tools did, NULL
- * as 0x0.  An event's time and thread, where known, come first:
- * "@1.000000250 t2 free(0<7>)\n" (seconds, to the nanosecond), so that the
- * text keeps all a .cmt file does.  Returns the length written. */
+ * as 0x0.  An event's time, thread and stack, where known, come first:
+ * "@1.000000250 t2 s14 malloc(8) = 0<7>\n" (seconds, to the nanosecond),
+ * so that the text keeps all a .cmt file does (cmt_format_sites prints the
+ * stacks' lines).  Returns the length written. */
 CMT_API size_t cmt_format_event(char *buf, const cmt_event *ev);
+
+/* Writes to OUT, as lines of text, the modules and stacks of SITES past
+ * the first *MODULES and *STACKS (then updated): "module 1 0x7f3a2c000000
+ * 3c6f8a... /usr/lib/libfoo.so" (number, load bias, build-id or -, path)
+ * and "stack 5 3 1 0x1d2c" (number, caller's stack, module, offset).  A
+ * printer calls it before an event whose stack it has not printed, so
+ * that the text reads back with its stacks.  Returns 0 or -1. */
+CMT_API int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules, uint32_t *stacks);
 
 /* --------------------------------------------------------- binary output */
 

@@ -288,7 +288,7 @@ const char *cmti_source_segments_path(const cmt_source *s)
 
 const cmt_sites *cmt_source_sites(const cmt_source *s)
 {
-    return s->binary ? cmt_reader_sites(s->binary) : s->text ? cmti_text_sites(s->text) : NULL;
+    return s->binary ? cmt_reader_sites(s->binary) : s->text ? cmt_text_sites(s->text) : NULL;
 }
 
 const cmt_text_reader *cmt_source_text(const cmt_source *s)

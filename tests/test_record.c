@@ -682,3 +682,23 @@ Test(sites, trace2cmt_keeps_them_and_a_trace_without_is_refused)
     cr_assert(strstr(err, "--top goes with --sites"), "%s", err);
     free(err);
 }
+
+/* A recording with stacks and times, through text and back: the same
+ * text, the same sites. */
+Test(sites, text_round_trips_keep_the_stacks)
+{
+    const char *cmt = record_stacks(RECORD_SITES, "text.cmt");
+    const char *a = scratch_path("a.txt"), *back = scratch_path("back.cmt"), *b = scratch_path("b.txt");
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -s %s > %s", CMT_TOOLS, cmt, a), 0);
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -o %s %s", CMT_TOOLS, back, a), 0);
+    cr_assert_eq(runf(NULL, NULL, "%s/trace2cmt -q -s %s > %s", CMT_TOOLS, back, b), 0);
+    char *x = read_file(a, NULL), *y = read_file(b, NULL);
+    cr_assert(strstr(x, "\nstack 1 0 ") && strstr(x, " t1 s") && x[0] == 'm', "module and stack lines first");
+    cr_assert_str_eq(x, y, "text -> .cmt -> text");
+    free(x);
+    free(y);
+    char *p = sites_json(cmt), *q = sites_json(back);
+    cr_assert_str_eq(strchr(p, ','), strchr(q, ','));
+    free(p);
+    free(q);
+}

@@ -892,3 +892,52 @@ Test(text, a_line_over_the_limit_is_refused_wherever_it_ends)
     cr_assert_eq(p.rc, 0, "a line of exactly the limit: %s", p.err);
     cr_assert_eq(p.n, 2);
 }
+
+/* The lines cmt_format_sites writes read back; lines that do not fit
+ * the stacks before them are errors naming their line. */
+Test(text, stack_lines_read_back_and_bad_ones_are_named)
+{
+    const char *path = scratch_path("stacks.trace");
+    write_text(path, "module 1 0x7f0000 0abc /usr/lib/lib x.so\n"
+                     "module 2 0x0 - ./prog\n"
+                     "stack 1 0 1 0x10\n"
+                     "stack 2 1 2 0x20\n"
+                     "t1 s2 malloc(8) = 0x10<1>\n"
+                     "free(0x10<1>)\n");
+    char err[512];
+    cmt_source *s = cmt_source_open(path, NULL, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    cmt_event ev;
+    cr_assert_eq(cmt_source_next(s, &ev), 1, "%s", cmt_source_error(s));
+    cr_assert_eq(ev.stack, 2);
+    const cmt_sites *sites = cmt_source_sites(s);
+    const cmt_module *m = cmt_sites_module(sites, 1);
+    cr_assert(m && m->base == 0x7f0000 && m->build_id_len == 2 && m->build_id[0] == 0x0a && m->build_id[1] == 0xbc);
+    cr_assert_str_eq(m->path, "/usr/lib/lib x.so");
+    cr_assert_eq(cmt_sites_module(sites, 2)->build_id_len, 0);
+    const cmt_frame *f = cmt_sites_frame(sites, 2);
+    cr_assert(f->caller == 1 && f->module == 2 && f->offset == 0x20);
+    cr_assert_eq(cmt_source_next(s, &ev), 1);
+    cr_assert_eq(cmt_source_next(s, &ev), 0);
+    cmt_source_close(s);
+
+    static const char *const bad[] = {
+        "stack 2 0 0 0x10\n",                     /* not the next number */
+        "stack 1 1 0 0x10\n",                     /* its caller after it */
+        "stack 1 0 1 0x10\n",                     /* a module not named */
+        "module 1 0x0 - ./p\nmodule 1 0x0 - ./q\n", /* the same number twice */
+        "module 1 0x0 zz ./p\n",                  /* a build-id that is not hex */
+        "malloc(8) = 0x10\nt1 s1 malloc(8) = 0x20\n", /* a stack not named */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(path, bad[i]);
+        s = cmt_source_open(path, NULL, err, sizeof err);
+        cr_assert_not_null(s, "%s", err);
+        int rc;
+        while ((rc = cmt_source_next(s, &ev)) > 0)
+            ;
+        cr_assert_eq(rc, -1, "case %zu read", i);
+        cr_assert(strstr(cmt_source_error(s), "can't parse"), "case %zu: %s", i, cmt_source_error(s));
+        cmt_source_close(s);
+    }
+}

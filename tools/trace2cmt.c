@@ -118,7 +118,7 @@ static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, bool
     cmt_event ev;
     int rc;
     uint64_t n = 0;
-    uint32_t stacks = 0; /* the source's stacks the writer has */
+    uint32_t stacks = 0, modules = 0; /* the source's stacks and modules the output has */
     while ((rc = cmt_source_next(source, &ev)) > 0) {
         if (addresses && ev.tag && !cmt_source_has_addresses(source)) {
             cli_progress_done(&progress);
@@ -126,9 +126,14 @@ static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, bool
                             "or the original tools' format)\n", PROG, cmt_source_name(source));
             return -1;
         }
-        if (writer && ev.stack > stacks) { /* the stacks, as the source names them */
-            stacks = cmt_sites_stacks(cmt_source_sites(source));
-            if ((rc = cmt_writer_copy_sites(writer, cmt_source_sites(source))) < 0)
+        if (ev.stack > stacks) { /* the stacks, as the source names them, before their first block */
+            if (writer) {
+                stacks = cmt_sites_stacks(cmt_source_sites(source));
+                rc = cmt_writer_copy_sites(writer, cmt_source_sites(source));
+            } else {
+                rc = cmt_format_sites(out, cmt_source_sites(source), &modules, &stacks);
+            }
+            if (rc < 0)
                 break;
         }
         if (writer) {

@@ -265,10 +265,6 @@ cmt_text_reader *cmti_text_open_input(cmti_input *in, const char *path, const cm
 const cmti_input *cmti_reader_input(const cmt_reader *r);
 const cmti_input *cmti_text_input(const cmt_text_reader *t);
 
-/* The callers a text trace names (glibc mtrace's), each a stack of one
- * frame. */
-const cmt_sites *cmti_text_sites(const cmt_text_reader *t);
-
 /* The original cmt tools' binary format (format/cmt0.c), read behind
  * cmt_source as the others are: open on an input it takes over, next
  * (1, 0 at the end, -1 with a message naming the byte), error, close. */

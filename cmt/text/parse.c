@@ -260,7 +260,7 @@ bool cmti_text_caller(line_context *ctx, const char *file, size_t len, uint64_t 
     return true;
 }
 
-const cmt_sites *cmti_text_sites(const cmt_text_reader *t)
+const cmt_sites *cmt_text_sites(const cmt_text_reader *t)
 {
     return &t->context.sites;
 }
@@ -337,14 +337,64 @@ static bool scan_when_and_who(scanner *s, cmt_event *ev)
         ev->thread = (uint32_t)thread;
         skip_space(s);
     }
+    if (s->end - s->p > 1 && s->p[0] == 's' && s->p[1] >= '0' && s->p[1] <= '9') {
+        uint64_t stack;
+        s->p++;
+        if (!scan_number(s, &stack) || stack > UINT32_MAX)
+            return false;
+        ev->stack = (uint32_t)stack;
+        skip_space(s);
+    }
     return true;
+}
+
+/* A line of cmt_format_sites: "module N BASE BUILD-ID PATH" or "stack N
+ * CALLER MODULE OFFSET", added to CTX's sites; LINE_EVENT if it is
+ * neither. */
+static line_kind scan_site_line(scanner *s, line_context *ctx)
+{
+    char why[CMT_ERRLEN];
+    uint64_t number, a, b, c;
+    if (accept_word(s, "stack ")) {
+        if (!scan_number(s, &number) || !scan_number(s, &a) || !scan_number(s, &b) || !scan_number(s, &c) ||
+            a > UINT32_MAX || b > UINT32_MAX || number != (uint64_t)cmt_sites_stacks(&ctx->sites) + 1)
+            return LINE_BAD;
+        skip_space(s);
+        cmt_frame frame = {(uint32_t)a, (uint32_t)b, c};
+        return s->p == s->end && cmti_sites_add_stack(&ctx->sites, &frame, why, sizeof why) == 0 ? LINE_SKIPPED
+                                                                                                  : LINE_BAD;
+    }
+    if (!accept_word(s, "module "))
+        return LINE_EVENT;
+    uint8_t id[64];
+    size_t id_len = 0;
+    if (!scan_number(s, &number) || !scan_number(s, &a))
+        return LINE_BAD;
+    skip_space(s);
+    if (accept(s, '-')) {
+        ;
+    } else {
+        int hi, lo;
+        while (s->end - s->p >= 2 && id_len < sizeof id && (hi = hex_value(s->p[0])) >= 0 &&
+               (lo = hex_value(s->p[1])) >= 0) {
+            id[id_len++] = (uint8_t)(hi << 4 | lo);
+            s->p += 2;
+        }
+    }
+    if (s->p == s->end || *s->p != ' ' || s->p + 1 == s->end)
+        return LINE_BAD;
+    cmti_module_record m = {number, a, id, id_len, s->p + 1, (size_t)(s->end - s->p - 1)};
+    return cmti_sites_add_module(&ctx->sites, &m, why, sizeof why) == 0 ? LINE_SKIPPED : LINE_BAD;
 }
 
 line_kind cmti_scan_text_line(scanner *s, parsed_line *l, line_context *ctx)
 {
-    (void)ctx;
+    line_kind site = scan_site_line(s, ctx);
+    if (site != LINE_EVENT)
+        return site;
     cmt_event *ev = &l->ev;
-    if (!scan_when_and_who(s, ev) || !scan_op(s, &ev->op) || !scan_args(s, l))
+    if (!scan_when_and_who(s, ev) || ev->stack > cmt_sites_stacks(&ctx->sites) || !scan_op(s, &ev->op) ||
+        !scan_args(s, l))
         return LINE_BAD;
     if (cmt_op_allocates(ev->op) &&
         !(accept(s, '=') && scan_pointer(s, &ev->addr, &l->result_input_tag)))

@@ -80,6 +80,11 @@ size_t cmt_format_event(char *buf, const cmt_event *ev)
         p = put_dec(p, ev->thread);
         *p++ = ' ';
     }
+    if (ev->stack) {
+        *p++ = 's';
+        p = put_dec(p, ev->stack);
+        *p++ = ' ';
+    }
     p = put_str(p, cmt_op_name(ev->op));
     *p++ = '(';
     switch (ev->op) {
@@ -124,4 +129,24 @@ size_t cmt_format_event(char *buf, const cmt_event *ev)
     *p++ = '\n';
     *p = '\0';
     return (size_t)(p - buf);
+}
+
+int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules, uint32_t *stacks)
+{
+    int rc = 0;
+    for (; *modules < cmt_sites_modules(sites) && rc == 0; ++*modules) {
+        const cmt_module *m = cmt_sites_module(sites, *modules + 1);
+        rc = cmt_output_printf(out, "module %lu 0x%llx %s", (unsigned long)*modules + 1, (unsigned long long)m->base,
+                               m->build_id_len ? "" : "-");
+        for (size_t i = 0; i < m->build_id_len && rc == 0; i++)
+            rc = cmt_output_printf(out, "%02x", m->build_id[i]);
+        if (rc == 0)
+            rc = cmt_output_printf(out, " %s\n", m->path);
+    }
+    for (; *stacks < cmt_sites_stacks(sites) && rc == 0; ++*stacks) {
+        const cmt_frame *f = cmt_sites_frame(sites, *stacks + 1);
+        rc = cmt_output_printf(out, "stack %lu %lu %lu 0x%llx\n", (unsigned long)*stacks + 1, (unsigned long)f->caller,
+                               (unsigned long)f->module, (unsigned long long)f->offset);
+    }
+    return rc;
 }

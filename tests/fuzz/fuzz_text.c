@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             got.n++;
         }
         cmt_stats_finish(&stats);
-        fuzz_round_trip(got.events, got.n, NULL, fuzz_level(data[0] >> 3));
+        fuzz_round_trip(got.events, got.n, s ? cmt_source_sites(s) : cmt_text_sites(t), fuzz_level(data[0] >> 3));
         free(got.events);
         cmt_text_close(t);
         cmt_source_close(s);
