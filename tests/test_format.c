@@ -3,9 +3,12 @@
  * file can be cut or damaged; and the reader of the original tools' files.
  */
 #include "cmt_internal.h"
+#include "format/sites.h"
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -1496,4 +1499,44 @@ Test(format, times_that_repeat_cost_a_record_a_change)
     free(read_file(timed, &b));
     cr_assert_leq(b - a, (N / RUN) * 8 + 16, "%zu bytes for %d changes of time", b - a, N / RUN);
     free(events);
+}
+
+/* A writer copies the sites of a source that is reading ahead, which adds
+ * a module and then a stack in it while the copy runs: the copy must
+ * never take the stack without its module (it did, once in six runs of
+ * trace2cmt on a recording). */
+typedef struct growing {
+    cmt_sites sites;
+    _Atomic bool done;
+} growing;
+
+static void *grow_sites(void *arg)
+{
+    growing *g = arg;
+    char why[256];
+    for (uint32_t k = 1; k <= 20000; k++) {
+        cmti_module_record m = {k, 0, NULL, 0, "lib.so", 6};
+        cmt_frame f = {k - 1, k, 16};
+        cr_assert_eq(cmti_sites_add_module(&g->sites, &m, why, sizeof why), 0);
+        cr_assert_eq(cmti_sites_add_stack(&g->sites, &f, why, sizeof why), 0);
+    }
+    atomic_store(&g->done, true);
+    return NULL;
+}
+
+Test(stacks, a_copy_of_growing_sites_takes_every_stack_with_its_module)
+{
+    growing g = {0};
+    char err[512];
+    cmt_output *out = cmt_output_open(scratch_path("growing.cmt"), err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, grow_sites, &g), 0);
+    while (!atomic_load(&g.done))
+        cr_assert_eq(cmt_writer_copy_sites(w, &g.sites), 0, "%s", cmt_writer_error(w));
+    pthread_join(t, NULL);
+    cr_assert_eq(cmt_writer_copy_sites(w, &g.sites), 0, "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+    cmti_sites_destroy(&g.sites);
 }

@@ -133,8 +133,11 @@ size_t cmt_format_event(char *buf, const cmt_event *ev)
 
 int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules, uint32_t *stacks)
 {
+    /* SITES may be growing (a source reading ahead): its stacks counted
+     * first, then its modules, every module of those stacks is counted. */
+    uint32_t stacks_now = cmt_sites_stacks(sites), modules_now = cmt_sites_modules(sites);
     int rc = 0;
-    for (; *modules < cmt_sites_modules(sites) && rc == 0; ++*modules) {
+    for (; *modules < modules_now && rc == 0; ++*modules) {
         const cmt_module *m = cmt_sites_module(sites, *modules + 1);
         rc = cmt_output_printf(out, "module %lu 0x%llx %s", (unsigned long)*modules + 1, (unsigned long long)m->base,
                                m->build_id_len ? "" : "-");
@@ -143,7 +146,7 @@ int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules,
         if (rc == 0)
             rc = cmt_output_printf(out, " %s\n", m->path);
     }
-    for (; *stacks < cmt_sites_stacks(sites) && rc == 0; ++*stacks) {
+    for (; *stacks < stacks_now && rc == 0; ++*stacks) {
         const cmt_frame *f = cmt_sites_frame(sites, *stacks + 1);
         rc = cmt_output_printf(out, "stack %lu %lu %lu 0x%llx\n", (unsigned long)*stacks + 1, (unsigned long)f->caller,
                                (unsigned long)f->module, (unsigned long long)f->offset);
