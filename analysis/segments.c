@@ -275,14 +275,8 @@ int ranked_blocks_add_all(ranked_blocks *r, const segment_list *survivors)
 
 int segment_list_append(segment_list *l, const void *item, size_t size)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        void *grown = cmti_realloc(l->items, cap * size);
-        if (!grown)
-            return -1;
-        l->items = grown;
-        l->cap = cap;
-    }
+    if (cmti_grow(&l->items, &l->cap, l->n, size, 256) < 0)
+        return -1;
     memcpy((char *)l->items + l->n * size, item, size);
     l->n++;
     return 0;

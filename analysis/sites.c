@@ -99,14 +99,8 @@ static uint64_t held_at_peak(const counter *c, const stack_stats *s)
 static uint32_t *lives_of(counter *c, stack_stats *s)
 {
     if (!s->lives) {
-        if (c->nlives == c->lives_cap) {
-            size_t cap = c->lives_cap ? 2 * c->lives_cap : 1024;
-            life_histogram *more = cmti_realloc(c->lives, cap * sizeof *more);
-            if (!more)
-                return NULL;
-            c->lives = more;
-            c->lives_cap = cap;
-        }
+        if (cmti_grow((void **)&c->lives, &c->lives_cap, c->nlives, sizeof *c->lives, 1024) < 0)
+            return NULL;
         memset(c->lives[c->nlives], 0, sizeof c->lives[c->nlives]);
         s->lives = (uint32_t)++c->nlives;
     }
@@ -226,14 +220,8 @@ static size_t place_slot(const report *r, const cmt_symbol *w)
 /* Room for one more site, in the list and the places.  0 or -1. */
 static int make_room(report *r)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        site *more = cmti_realloc(r->list, cap * sizeof *more);
-        if (!more)
-            return -1;
-        r->list = more;
-        r->cap = cap;
-    }
+    if (cmti_grow((void **)&r->list, &r->cap, r->n, sizeof *r->list, 256) < 0)
+        return -1;
     if (2 * (r->n + 1) <= r->place_mask)
         return 0;
     size_t mask = r->place_mask ? 2 * r->place_mask + 1 : 1023;

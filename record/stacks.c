@@ -74,9 +74,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 static node *node_at(uint32_t number)
 {
-    unsigned k;
-    uint32_t at = cmti_piece_at(number - 1, &k);
-    return &tree.nodes[k][at];
+    return cmti_piece_get((void *const *)tree.nodes, number - 1, sizeof(node));
 }
 
 /* Finds [start, end) of the object that holds ADDRESS. */

@@ -726,26 +726,23 @@ Test(addresses, a_file_without_them_says_so_and_its_addresses_are_0)
     free(events);
 }
 
-/* ADDRESS records that do not fit their block's events, made by hand. */
-Test(addresses, address_records_that_disagree_with_their_block_are_corrupt)
+/* Extension records made by hand that do not fit the stream: a case is
+ * RECORDS records of KIND with the LEN bytes of PAYLOAD, then MALLOCS
+ * mallocs; reading the file must fail with MESSAGE, at a byte. */
+typedef struct bad_records {
+    uint8_t kind, payload[8];
+    size_t len, records, mallocs;
+    const char *message;
+} bad_records;
+
+static void expect_refused(const bad_records *cases, size_t n_cases, const char *path)
 {
-    static const struct {
-        uint8_t payload[4];
-        size_t len, records, mallocs;
-        const char *message;
-    } cases[] = {
-        {{0x00}, 1, 1, 2, "corrupt: a block returned without its address"},
-        {{0x00, 0x00}, 2, 1, 1, "corrupt: the block's address record holds more addresses than its events return"},
-        {{0x80}, 1, 1, 1, "corrupt: an address runs past its record"},
-        {{0x00}, 1, 2, 1, "corrupt: two address records in a block"},
-    };
-    const char *path = scratch_path("bad-addresses.cmt");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < n_cases; i++) {
         char err[512];
         cmt_output *out = cmt_output_open(path, err, sizeof err);
         cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
         for (size_t k = 0; k < cases[i].records; k++)
-            cr_assert_eq(cmt_writer_write_extension(w, 4, cases[i].payload, cases[i].len), 0);
+            cr_assert_eq(cmt_writer_write_extension(w, cases[i].kind, cases[i].payload, cases[i].len), 0);
         for (size_t k = 0; k < cases[i].mallocs; k++) {
             cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = k + 1};
             cr_assert_eq(cmt_writer_write(w, &ev), 0);
@@ -756,6 +753,18 @@ Test(addresses, address_records_that_disagree_with_their_block_are_corrupt)
         cr_assert_eq(rc, -1, "case %zu", i);
         cr_assert(strstr(err, cases[i].message) && strstr(err, ": byte "), "case %zu: %s", i, err);
     }
+}
+
+/* ADDRESS records that do not fit their block's events. */
+Test(addresses, address_records_that_disagree_with_their_block_are_corrupt)
+{
+    static const bad_records cases[] = {
+        {4, {0x00}, 1, 1, 2, "corrupt: a block returned without its address"},
+        {4, {0x00, 0x00}, 2, 1, 1, "corrupt: the block's address record holds more addresses than its events return"},
+        {4, {0x80}, 1, 1, 1, "corrupt: an address runs past its record"},
+        {4, {0x00}, 1, 2, 1, "corrupt: two address records in a block"},
+    };
+    expect_refused(cases, sizeof cases / sizeof cases[0], scratch_path("bad-addresses.cmt"));
 }
 
 Test(addresses, they_are_kept_from_the_first_event_or_not_at_all)
@@ -1399,14 +1408,10 @@ Test(stacks, a_file_without_them_has_none)
 }
 
 /* Site records that do not fit their block's events, or the stacks and
- * modules before them, made by hand: each an error naming its byte. */
+ * modules before them: each an error naming its byte. */
 Test(stacks, site_records_that_disagree_with_the_stream_are_corrupt)
 {
-    static const struct {
-        uint8_t kind, payload[8];
-        size_t len, records, mallocs;
-        const char *message;
-    } cases[] = {
+    static const bad_records cases[] = {
         {7, {0x00}, 1, 1, 2, "corrupt: a block returned without its stack"},
         {7, {0x00, 0x00}, 2, 1, 1, "corrupt: the block's stacks record holds more stacks than its events return"},
         {7, {0x80}, 1, 1, 1, "corrupt: a stack runs past its record"},
@@ -1419,23 +1424,7 @@ Test(stacks, site_records_that_disagree_with_the_stream_are_corrupt)
         {5, {0x01, 0x00, 0x05, 'x'}, 4, 1, 0, "corrupt: a module record that is not one"},
         {5, {0x01, 0x00, 0x00, 'x', 0, 'y'}, 6, 1, 0, "corrupt: a module record that is not one"},
     };
-    const char *path = scratch_path("bad-stacks.cmt");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char err[512];
-        cmt_output *out = cmt_output_open(path, err, sizeof err);
-        cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
-        for (size_t k = 0; k < cases[i].records; k++)
-            cr_assert_eq(cmt_writer_write_extension(w, cases[i].kind, cases[i].payload, cases[i].len), 0);
-        for (size_t k = 0; k < cases[i].mallocs; k++) {
-            cmt_event ev = {.op = CMT_OP_MALLOC, .count = 1, .size = 16, .tag = k + 1};
-            cr_assert_eq(cmt_writer_write(w, &ev), 0);
-        }
-        size_t n;
-        int rc;
-        free(finish_and_decode(w, out, path, &n, &rc, err, sizeof err));
-        cr_assert_eq(rc, -1, "case %zu", i);
-        cr_assert(strstr(err, cases[i].message) && strstr(err, ": byte "), "case %zu: %s", i, err);
-    }
+    expect_refused(cases, sizeof cases / sizeof cases[0], scratch_path("bad-stacks.cmt"));
 }
 
 Test(stacks, the_writer_takes_only_stacks_it_has_and_then_places_no_seek_points)

@@ -90,6 +90,11 @@ void cmti_table_free(void *p, size_t bytes);
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
 const char *cmti_display_name(const char *path, bool output);
 
+/* Room in the array *ITEMS (*CAP elements of SIZE bytes, N of them used)
+ * for one more: twice as many when it is full (FIRST for an empty one).
+ * Returns 0, or -1 when out of memory (the array as it was). */
+int cmti_grow(void **items, size_t *cap, size_t n, size_t size, size_t first);
+
 /* ----------------------------------------------------------------- pieces */
 
 /* An array that grows without its elements ever moving, so that another
@@ -111,6 +116,14 @@ static inline uint32_t cmti_piece_at(uint32_t i, unsigned *k)
 /* Element I of PIECES (of SIZE bytes each), its piece allocated when it
  * has none; NULL when out of memory. */
 void *cmti_piece_slot(void *pieces[CMTI_PIECES], uint32_t i, size_t size);
+
+/* Element I of PIECES, which has it. */
+static inline void *cmti_piece_get(void *const pieces[CMTI_PIECES], uint32_t i, size_t size)
+{
+    unsigned k;
+    uint32_t at = cmti_piece_at(i, &k);
+    return (char *)pieces[k] + (size_t)at * size;
+}
 
 /* ---------------------------------------------------------------- varints */
 

@@ -394,3 +394,16 @@ void *cmti_piece_slot(void *pieces[CMTI_PIECES], uint32_t i, size_t size)
         return NULL;
     return (char *)pieces[k] + (size_t)at * size;
 }
+
+int cmti_grow(void **items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t more = *cap ? 2 * *cap : first;
+    void *grown = cmti_realloc(*items, more * size);
+    if (!grown)
+        return -1;
+    *items = grown;
+    *cap = more;
+    return 0;
+}

@@ -48,14 +48,8 @@ int cmti_seek_decode(const uint8_t *p, size_t len, cmti_seek_state *s)
 
 int cmti_seek_index_add(cmti_seek_index *ix, const cmti_seek_point *point)
 {
-    if (ix->n == ix->cap) {
-        size_t cap = ix->cap ? 2 * ix->cap : 16;
-        cmti_seek_point *points = cmti_realloc(ix->points, cap * sizeof *points);
-        if (!points)
-            return -1;
-        ix->points = points;
-        ix->cap = cap;
-    }
+    if (cmti_grow((void **)&ix->points, &ix->cap, ix->n, sizeof *ix->points, 16) < 0)
+        return -1;
     ix->points[ix->n++] = *point;
     return 0;
 }

@@ -20,18 +20,14 @@ const cmt_frame *cmt_sites_frame(const cmt_sites *s, uint32_t stack)
 {
     if (stack == 0 || stack > cmt_sites_stacks(s))
         return NULL;
-    unsigned k;
-    uint32_t at = cmti_piece_at(stack - 1, &k);
-    return &s->frames[k][at];
+    return cmti_piece_get((void *const *)s->frames, stack - 1, sizeof(cmt_frame));
 }
 
 const cmt_module *cmt_sites_module(const cmt_sites *s, uint32_t module)
 {
     if (module == 0 || module > cmt_sites_modules(s))
         return NULL;
-    unsigned k;
-    uint32_t at = cmti_piece_at(module - 1, &k);
-    return &s->modules[k][at];
+    return cmti_piece_get((void *const *)s->modules, module - 1, sizeof(cmt_module));
 }
 
 void cmti_sites_destroy(cmt_sites *s)

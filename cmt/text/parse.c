@@ -318,8 +318,23 @@ static int line_error(cmt_text_reader *t, const char *what)
 
 /* ------------------------------------------------------------- scanning */
 
-/* The time and the thread a line may start with, "@12.000000345 t2 ",
- * into EV (0 for either, as when absent, is unknown); false if one is
+/* A number after LETTER, "t2 " or "s14 ", where the line has one, into
+ * *V; false if it is there but malformed. */
+static bool scan_numbered(scanner *s, char letter, uint32_t *v)
+{
+    if (s->end - s->p < 2 || s->p[0] != letter || s->p[1] < '0' || s->p[1] > '9')
+        return true;
+    uint64_t n;
+    s->p++;
+    if (!scan_number(s, &n) || n > UINT32_MAX)
+        return false;
+    *v = (uint32_t)n;
+    skip_space(s);
+    return true;
+}
+
+/* The time, thread and stack a line may start with, "@12.000000345 t2 s4 ",
+ * into EV (0 for any, as when absent, is unknown); false if one is
  * there but malformed. */
 static bool scan_when_and_who(scanner *s, cmt_event *ev)
 {
@@ -329,23 +344,7 @@ static bool scan_when_and_who(scanner *s, cmt_event *ev)
             return false;
         skip_space(s);
     }
-    if (s->end - s->p > 1 && s->p[0] == 't' && s->p[1] >= '0' && s->p[1] <= '9') {
-        uint64_t thread;
-        s->p++;
-        if (!scan_number(s, &thread) || thread > UINT32_MAX)
-            return false;
-        ev->thread = (uint32_t)thread;
-        skip_space(s);
-    }
-    if (s->end - s->p > 1 && s->p[0] == 's' && s->p[1] >= '0' && s->p[1] <= '9') {
-        uint64_t stack;
-        s->p++;
-        if (!scan_number(s, &stack) || stack > UINT32_MAX)
-            return false;
-        ev->stack = (uint32_t)stack;
-        skip_space(s);
-    }
-    return true;
+    return scan_numbered(s, 't', &ev->thread) && scan_numbered(s, 's', &ev->stack);
 }
 
 /* A line of cmt_format_sites: "module N BASE BUILD-ID PATH" or "stack N
