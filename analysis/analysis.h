@@ -169,11 +169,13 @@ typedef struct cmt_sites_options {
     bool json;              /* every site, as JSON, instead of the top of each ranking */
     unsigned top;           /* sites in each ranking of the text */
     cmt_output *flamegraph; /* if not NULL: the folded stacks, weighed by WEIGHT */
+    bool svg;               /* ... drawn as a flame graph in SVG instead */
     cmt_site_weight weight;
 } cmt_sites_options;
 
 /* cmtstat --sites: reads SOURCE, whose blocks have their stacks
- * (cmtrecord --stacks), and writes to OUT its call sites: for each, the
+ * (cmtrecord --stacks), and writes to OUT (NULL: only the flame graph) its
+ * call sites: for each, the
  * blocks and bytes allocated there, the bytes live at the trace's peak,
  * the temporaries, the bytes never freed.  A block's site is the
  * innermost frame of its stack outside the C and C++ runtimes (strdup's
@@ -181,5 +183,24 @@ typedef struct cmt_sites_options {
  * in ERR (also for a trace without stacks). */
 int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_options *options,
                      const cmt_progress *progress, char *err, size_t errlen);
+
+/* A flame graph: stacks added with their weights, drawn as SVG. */
+typedef struct cmt_flame cmt_flame;
+
+/* An empty one; NULL when out of memory. */
+cmt_flame *cmt_flame_new(void);
+
+/* Adds a stack of N FRAMES (names, outermost first) of WEIGHT; frames of
+ * the same name under the same caller are one.  Stacks deeper than
+ * CMT_FLAME_DEPTH keep their innermost frames.  0, or -1 when out of
+ * memory. */
+#define CMT_FLAME_DEPTH 1024
+int cmt_flame_add(cmt_flame *flame, const char *const *frames, size_t n, uint64_t weight);
+
+/* Draws FLAME to OUT as one SVG element, 1000 units wide, under TITLE;
+ * each box says its weight in UNIT ("bytes") when pointed at. */
+void cmt_flame_svg(const cmt_flame *flame, cmt_output *out, const char *title, const char *unit);
+
+void cmt_flame_free(cmt_flame *flame);
 
 #endif /* CMT_ANALYSIS_H */

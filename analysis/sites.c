@@ -162,6 +162,7 @@ typedef struct report {
     size_t place_mask;       /* by_place's size - 1, kept at least twice the sites */
     site **order;            /* the sites, for ranking */
     uint32_t *path;          /* a stack's frames, for folding it */
+    char **names;            /* by stack: its top frame's name, once asked for (frame_name) */
 } report;
 
 /* True for the C and C++ runtimes, whose allocations are made for their
@@ -288,7 +289,8 @@ static int gather(report *r)
     }
     r->order = cmti_malloc((r->n ? r->n : 1) * sizeof *r->order);
     r->path = cmti_malloc(((size_t)nstacks + 1) * sizeof *r->path);
-    return r->order && r->path ? 0 : -1;
+    r->names = cmti_calloc((size_t)nstacks + 1, sizeof *r->names);
+    return r->order && r->path && r->names ? 0 : -1;
 }
 
 static uint64_t weight_of(const site *t, cmt_site_weight w)
@@ -443,10 +445,14 @@ static void print_json(report *r, cmt_output *out, const char *name)
     cmt_output_printf(out, "\n]}\n");
 }
 
-/* One frame of a folded stack: its function, or where it is; no ';' (the
- * frames' separator) nor spaces (the weight's), which C++ names have. */
-static void fold_frame(report *r, cmt_output *out, uint32_t stack)
+/* The name of stack STACK's top frame, for folding and drawing: its
+ * function, or where it is; no ';' (the frames' separator in folded
+ * stacks) nor spaces (the weight's), which C++ names have.  Kept in
+ * r->names, made on its first call; NULL when out of memory. */
+static const char *frame_name(report *r, uint32_t stack)
 {
+    if (r->names[stack])
+        return r->names[stack];
     cmt_symbol w;
     cmt_symbols_frame(r->symbols, cmt_sites_frame(r->sites, stack), &w);
     char buf[512];
@@ -457,17 +463,30 @@ static void fold_frame(report *r, cmt_output *out, uint32_t stack)
     for (char *p = buf; *p; p++)
         if (*p == ';' || *p == ' ')
             *p = *p == ';' ? ':' : '_';
-    cmt_output_printf(out, "%s", buf);
+    char *name = cmti_malloc(strlen(buf) + 1);
+    if (name)
+        strcpy(name, buf);
+    return r->names[stack] = name;
 }
 
-/* The folded stacks (flamegraph.pl's input; speedscope's and inferno's
- * too): outermost frame first, and the stack's weight. */
-static void print_folded(report *r, cmt_output *out, cmt_site_weight weight)
+static const char *const weight_units[CMT_WEIGHT_COUNT] = {"bytes", "bytes", "blocks", "blocks", "bytes"};
+static const char *const flame_titles[CMT_WEIGHT_COUNT] = {
+    "Bytes live at the peak, by call stack", "Bytes allocated, by call stack", "Allocations, by call stack",
+    "Temporary allocations, by call stack", "Bytes never freed, by call stack"};
+
+/* The stacks, each with its weight: folded (flamegraph.pl's input;
+ * speedscope's and inferno's too: outermost frame first, the weight
+ * last), or drawn as a flame graph in SVG.  0, or -1 when out of
+ * memory. */
+static int print_stacks(report *r, cmt_output *out, cmt_site_weight weight, bool svg)
 {
     const counter *c = r->c;
     uint32_t nstacks = cmt_sites_stacks(r->sites);
     uint32_t *path = r->path;
-    for (uint32_t k = 1; k < c->nstacks && k <= nstacks; k++) {
+    const char **frames = cmti_malloc(((size_t)nstacks + 1) * sizeof *frames);
+    cmt_flame *flame = svg ? cmt_flame_new() : NULL;
+    int rc = frames && (flame || !svg) ? 0 : -1;
+    for (uint32_t k = 1; rc == 0 && k < c->nstacks && k <= nstacks; k++) {
         const stack_stats *s = &c->stacks[k];
         site one = {.allocations = s->allocations, .allocated_bytes = s->allocated_bytes,
                     .peak_bytes = held_at_peak(c, s), .temporary = s->temporary, .leaked_bytes = s->live_bytes};
@@ -477,11 +496,18 @@ static void print_folded(report *r, cmt_output *out, cmt_site_weight weight)
         size_t n = 0;
         for (uint32_t f = k; f; f = cmt_sites_frame(r->sites, f)->caller)
             path[n++] = f;
-        while (n--) {
-            fold_frame(r, out, path[n]);
-            cmt_output_printf(out, n ? ";" : " %" PRIu64 "\n", v);
-        }
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = (frames[i] = frame_name(r, path[n - 1 - i])) ? 0 : -1;
+        if (rc < 0 || (svg && (rc = cmt_flame_add(flame, frames, n, v)) < 0))
+            break;
+        for (size_t i = 0; !svg && i < n; i++)
+            cmt_output_printf(out, i + 1 < n ? "%s;" : "%s %" PRIu64 "\n", frames[i], v);
     }
+    if (rc == 0 && svg)
+        cmt_flame_svg(flame, out, flame_titles[weight], weight_units[weight]);
+    cmt_flame_free(flame);
+    cmti_free(frames);
+    return rc;
 }
 
 int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_options *o, const cmt_progress *progress,
@@ -508,13 +534,13 @@ int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_option
                  cmt_source_name(source));
     } else if (!(r.symbols = cmt_symbols_open(r.sites)) || gather(&r) < 0) {
         snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
+    } else if (o->flamegraph && print_stacks(&r, o->flamegraph, o->weight, o->svg) < 0) {
+        snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
     } else {
-        if (o->json)
+        if (out && o->json)
             print_json(&r, out, cmt_source_name(source));
-        else
+        else if (out)
             print_text(&r, out, cmt_source_name(source), o->top);
-        if (o->flamegraph)
-            print_folded(&r, o->flamegraph, o->weight);
         result = 0;
     }
     cmt_symbols_close(r.symbols);
@@ -523,6 +549,9 @@ int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_option
     cmti_free(r.by_place);
     cmti_free(r.order);
     cmti_free(r.path);
+    for (uint32_t k = 0; r.names && k <= cmt_sites_stacks(r.sites); k++)
+        cmti_free(r.names[k]);
+    cmti_free(r.names);
     cmti_free(c.stacks);
     cmti_free(c.lives);
     live_blocks_destroy(&c.live);

@@ -18,7 +18,8 @@
  * which took cmtstat --sites 36 s on a g++ trace of 550,000 stacks. */
 typedef struct function {
     GElf_Addr start, end;
-    const char *name; /* libdwfl's, good until dwfl_end */
+    const char *name; /* libdwfl's, good until dwfl_end, or a copy */
+    bool copied;      /* without the symbol version ("memcpy@GLIBC_2.14") */
 } function;
 
 typedef struct module_symbols {
@@ -85,8 +86,12 @@ void cmt_symbols_close(cmt_symbols *s)
         return;
     if (s->dwfl)
         dwfl_end(s->dwfl);
-    for (uint32_t m = 0; s->modules && m < s->n; m++)
+    for (uint32_t m = 0; s->modules && m < s->n; m++) {
+        for (size_t i = 0; i < s->modules[m].n; i++)
+            if (s->modules[m].functions[i].copied)
+                cmti_free((char *)s->modules[m].functions[i].name);
         cmti_free(s->modules[m].functions);
+    }
     cmti_free(s->modules);
     cmti_free(s);
 }
@@ -119,8 +124,15 @@ static bool read_functions(module_symbols *m)
         GElf_Addr at;
         const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &at, NULL, NULL, NULL);
         int type = GELF_ST_TYPE(sym.st_info);
-        if (name && *name && (type == STT_FUNC || type == STT_GNU_IFUNC) && sym.st_shndx != SHN_UNDEF)
-            m->functions[m->n++] = (function){at, at + sym.st_size, name};
+        if (!name || !*name || (type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF)
+            continue;
+        const char *version = strchr(name, '@');
+        char *copy = version ? cmti_malloc((size_t)(version - name) + 1) : NULL;
+        if (copy) {
+            memcpy(copy, name, (size_t)(version - name));
+            copy[version - name] = 0;
+        }
+        m->functions[m->n++] = (function){at, at + sym.st_size, copy ? copy : name, copy != NULL};
     }
     qsort(m->functions, m->n, sizeof *m->functions, by_start);
     for (size_t i = 0; i < m->n; i++) /* a symbol without a size runs to the next */

@@ -702,3 +702,34 @@ Test(sites, text_round_trips_keep_the_stacks)
     free(p);
     free(q);
 }
+
+/* The flame graph: cmtstat draws it for FILE.svg, and the page of
+ * cmtreplay --compare shows it for a trace with stacks (and not for one
+ * without, even in the folder of one with). */
+Test(sites, a_flame_graph_on_its_own_and_on_the_compare_page)
+{
+    const char *cmt = record_stacks(RECORD_SITES, "flame.cmt");
+    const char *svg = scratch_path("flame.svg");
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtstat --sites --flamegraph %s --weight peak %s > /dev/null", CMT_TOOLS,
+                      svg, cmt), 0);
+    char *text = read_file(svg, NULL);
+    cr_assert(strncmp(text, "<svg ", 5) == 0 && strstr(text, "Bytes live at the peak, by call stack"), "%.200s",
+              text);
+    cr_assert(strstr(text, "<title>holds_the_peak (1050624 bytes, "), "the peak's holder, all of it");
+    free(text);
+
+    if (run("command -v gnuplot >/dev/null", NULL, NULL) != 0)
+        cr_skip_test("gnuplot is not installed");
+    const char *dir = scratch_path("compare");
+    char page[4096];
+    snprintf(page, sizeof page, "%s/index.html", dir);
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a system --compare %s %s 2>/dev/null", CMT_TOOLS, dir, cmt), 0);
+    text = read_file(page, NULL);
+    cr_assert(strstr(text, "<h2>Call stacks</h2>") && strstr(text, "<title>holds_the_peak ("), "the page draws them");
+    free(text);
+    cr_assert_eq(runf(NULL, NULL, "%s/cmtreplay -a system --compare %s %s/every-call.trace 2>/dev/null", CMT_TOOLS,
+                      dir, CMT_SAMPLES), 0);
+    text = read_file(page, NULL);
+    cr_assert_null(strstr(text, "Call stacks"), "no stacks in this trace, none left from the last");
+    free(text);
+}

@@ -676,6 +676,33 @@ static int max_memory(const options *o)
     return emit_report(o, NULL, &m);
 }
 
+/* --compare: the flame graph of the bytes the trace's stacks allocated,
+ * for the page, where it has STACKS (read in order, as a file with stacks
+ * is); else none, and none left from an earlier report.  0 or -1. */
+static int flame_graph(const options *o, bool stacks, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" CMT_COMPARE_STACKS, o->compare);
+    if (!stacks) {
+        if (unlink(path) == 0 || errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "%s/%s: %s", o->compare, CMT_COMPARE_STACKS, strerror(errno));
+        return -1;
+    }
+    cmt_source *source = cmt_source_open(o->input, NULL, err, errlen);
+    cmt_sites_options drawing = {.svg = true, .weight = CMT_WEIGHT_ALLOCATED};
+    if (source && o->salvage)
+        cmt_source_salvage(source);
+    drawing.flamegraph = source ? cmt_output_open(path, err, errlen) : NULL;
+    int rc = drawing.flamegraph ? cmt_sites_report(source, NULL, &drawing, NULL, err, errlen) : -1;
+    if (drawing.flamegraph && rc < 0)
+        cmt_output_abort(drawing.flamegraph);
+    else if (drawing.flamegraph)
+        rc = cmt_output_commit(drawing.flamegraph, err, errlen);
+    cmt_source_close(source);
+    return rc;
+}
+
 /* --compare, before the replays: the trace's statistics (which also say
  * how long it is, for the timelines' spacing) and the folder.  Returns 0
  * or -1 after printing the error. */
@@ -700,8 +727,9 @@ static int prepare_comparison(options *o, cmt_trace_stats *stats, char *timeline
     cmt_progress progress = cli_progress_callback(&bar);
     int rc = source ? cmt_stats_read(source, stats, &progress, err, sizeof err) : -1;
     cli_progress_done(&bar);
+    bool stacks = rc == 0 && cmt_sites_stacks(cmt_source_sites(source)) > 0;
     cmt_source_close(source);
-    if (rc < 0) {
+    if (rc < 0 || flame_graph(o, stacks, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
@@ -795,7 +823,7 @@ int main(int argc, char **argv)
     if (rc < 0)
         return EXIT_DATA;
     if (o.pace && !reports[0].paced)
-        fprintf(stderr, "%s: warning: --pace: %s has no times to keep (a trace of cmtrecord's has none yet): "
+        fprintf(stderr, "%s: warning: --pace: %s has no times to keep (cmtrecord's before cmt 0.4 kept none): "
                         "replayed as fast as it goes\n", PROG, cmti_display_name(o.input, false));
     for (size_t i = 0; i < o.nallocators; i++)
         if (o.allocators[i] == &cmt_allocator_null)

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *const PROG = "cmtstat";
 
@@ -26,7 +27,8 @@ static void usage(void)
            "                     function, file and line (with --json: every site)\n"
            "      --top N        sites in each list (default 10)\n"
            "      --flamegraph FILE  with --sites: the stacks, folded (flamegraph.pl,\n"
-           "                     speedscope, inferno), weighed by --weight\n"
+           "                     speedscope, inferno), weighed by --weight; drawn\n"
+           "                     as a flame graph if FILE ends in .svg\n"
            "      --weight W     peak, allocated (default), allocations, temporary\n"
            "                     or leaked\n"
            CLI_TRACE_OPTIONS_HELP
@@ -41,7 +43,9 @@ static void usage(void)
 static int report_sites(cmt_source *source, cmt_output *out, const cli_trace_options *o,
                         const cmt_progress *progress, char *err, size_t errlen)
 {
-    cmt_sites_options options = {.json = o->json, .top = o->top, .weight = o->weight};
+    size_t len = o->flamegraph ? strlen(o->flamegraph) : 0;
+    cmt_sites_options options = {.json = o->json, .top = o->top, .weight = o->weight,
+                                 .svg = len > 4 && strcmp(o->flamegraph + len - 4, ".svg") == 0};
     if (o->flamegraph && !(options.flamegraph = cmt_output_open(o->flamegraph, err, errlen)))
         return -1;
     int rc = cmt_sites_report(source, out, &options, progress, err, errlen);

@@ -273,6 +273,14 @@ static int write_page(const char *dir, const char *trace, const cmt_replay_repor
         cmt_output_printf(f, "<h2>%s</h2>\n", histograms[h].title);
         rc = inline_file(f, dir, name, err, errlen);
     }
+    char stacks[4096];
+    snprintf(stacks, sizeof stacks, "%s/" CMT_COMPARE_STACKS, dir);
+    if (rc == 0 && access(stacks, R_OK) == 0) {
+        cmt_output_printf(f, "<h2>Call stacks</h2>\n<p>Where the trace's blocks were allocated (cmtrecord "
+                             "--stacks): each box a function, as wide as the bytes allocated from it and "
+                             "the functions it called; point at one for its name and bytes.</p>\n");
+        rc = inline_file(f, dir, CMT_COMPARE_STACKS, err, errlen);
+    }
     cmt_output_printf(f, "<h2>The trace</h2>\n<pre>");
     if (rc == 0 && !(table = cmti_output_memory())) {
         snprintf(err, errlen, "out of memory");

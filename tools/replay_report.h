@@ -29,6 +29,10 @@ void cmt_report_print_comparison(cmt_output *f, const cmt_replay_report *reports
  * install it. */
 int cmt_compare_check_gnuplot(char *err, size_t errlen);
 
+/* The flame graph of the trace's call stacks in a --compare folder, which
+ * the page shows where there is one. */
+#define CMT_COMPARE_STACKS "stacks.svg"
+
 /* --compare: the report in DIR, where the replays have left a timeline
  * each (DIR/timeline.NAME): the histograms of STATS, plots.gp, memory over
  * time and the histograms as PNG and SVG, and index.html showing them with
