@@ -341,13 +341,17 @@ CMT_API void cmt_text_close(cmt_text_reader *reader);
  * stacks' lines).  Returns the length written. */
 CMT_API size_t cmt_format_event(char *buf, const cmt_event *ev);
 
-/* Writes to OUT, as lines of text, the modules and stacks of SITES past
- * the first *MODULES and *STACKS (then updated): "module 1 0x7f3a2c000000
- * 3c6f8a... /usr/lib/libfoo.so" (number, load bias, build-id or -, path)
- * and "stack 5 3 1 0x1d2c" (number, caller's stack, module, offset).  A
- * printer calls it before an event whose stack it has not printed, so
- * that the text reads back with its stacks.  Returns 0 or -1. */
-CMT_API int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules, uint32_t *stacks);
+/* Writes to OUT, as lines of text, the stacks of SITES past the first
+ * *STACKS up to stack UPTO, each after the module it is in where that is
+ * past the first *MODULES (both counts then updated): "module 1
+ * 0x7f3a2c000000 3c6f8a... /usr/lib/libfoo.so" (number, load bias,
+ * build-id or -, path) and "stack 5 3 1 0x1d2c" (number, caller's stack,
+ * module, offset).  A printer calls it before an event whose stack (UPTO)
+ * it has not printed, so that the text reads back with its stacks, and
+ * each line comes where a recorder names it: converting the text back
+ * gives the same text.  Returns 0 or -1. */
+CMT_API int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t upto, uint32_t *modules,
+                             uint32_t *stacks);
 
 /* --------------------------------------------------------- binary output */
 
@@ -387,11 +391,13 @@ CMT_API int cmt_writer_module(cmt_writer *writer, const cmt_module *module, uint
  * a file with stacks has none.  Returns 0 or -1. */
 CMT_API int cmt_writer_stack(cmt_writer *writer, const cmt_frame *frame, uint32_t *number);
 
-/* Adds the modules and stacks of SITES the writer does not have yet,
- * with the same numbers (the writer's must be a beginning of SITES's):
- * a program copying a trace calls it before an event whose stack is
- * more than it has added.  Returns 0 or -1. */
-CMT_API int cmt_writer_copy_sites(cmt_writer *writer, const cmt_sites *sites);
+/* Adds the stacks of SITES up to stack UPTO that the writer does not have
+ * yet, each after the module it is in where the writer has not that
+ * either, with the same numbers (the writer's must be a beginning of
+ * SITES's): a program copying a trace calls it before an event whose
+ * stack (UPTO) is more than it has added, and the copy names each where
+ * the original did, if a recorder wrote it.  Returns 0 or -1. */
+CMT_API int cmt_writer_copy_sites(cmt_writer *writer, const cmt_sites *sites, uint32_t upto);
 
 /* Appends an extension record of kind KIND (see docs/FORMAT.md) that
  * readers which do not know KIND skip.  Returns 0 or -1. */

@@ -1522,9 +1522,9 @@ Test(stacks, a_copy_of_growing_sites_takes_every_stack_with_its_module)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, grow_sites, &g), 0);
     while (!atomic_load(&g.done))
-        cr_assert_eq(cmt_writer_copy_sites(w, &g.sites), 0, "%s", cmt_writer_error(w));
+        cr_assert_eq(cmt_writer_copy_sites(w, &g.sites, cmt_sites_stacks(&g.sites)), 0, "%s", cmt_writer_error(w));
     pthread_join(t, NULL);
-    cr_assert_eq(cmt_writer_copy_sites(w, &g.sites), 0, "%s", cmt_writer_error(w));
+    cr_assert_eq(cmt_writer_copy_sites(w, &g.sites, cmt_sites_stacks(&g.sites)), 0, "%s", cmt_writer_error(w));
     cmt_writer_close(w);
     cmt_output_abort(out);
     cmti_sites_destroy(&g.sites);

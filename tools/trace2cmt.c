@@ -128,10 +128,10 @@ static int convert(cmt_source *source, cmt_writer *writer, cmt_output *out, bool
         }
         if (ev.stack > stacks) { /* the stacks, as the source names them, before their first block */
             if (writer) {
-                stacks = cmt_sites_stacks(cmt_source_sites(source));
-                rc = cmt_writer_copy_sites(writer, cmt_source_sites(source));
+                rc = cmt_writer_copy_sites(writer, cmt_source_sites(source), ev.stack);
+                stacks = ev.stack;
             } else {
-                rc = cmt_format_sites(out, cmt_source_sites(source), &modules, &stacks);
+                rc = cmt_format_sites(out, cmt_source_sites(source), ev.stack, &modules, &stacks);
             }
             if (rc < 0)
                 break;

@@ -566,17 +566,21 @@ int cmt_writer_stack(cmt_writer *w, const cmt_frame *frame, uint32_t *number)
     return 0;
 }
 
-int cmt_writer_copy_sites(cmt_writer *w, const cmt_sites *from)
+int cmt_writer_copy_sites(cmt_writer *w, const cmt_sites *from, uint32_t upto)
 {
-    /* FROM may be growing (a source reading ahead): its stacks counted
-     * first, then its modules, every module of those stacks is counted. */
-    uint32_t number, stacks = cmt_sites_stacks(from), modules = cmt_sites_modules(from);
-    for (uint32_t m = cmt_sites_modules(&w->sites) + 1; m <= modules; m++)
-        if (cmt_writer_module(w, cmt_sites_module(from, m), &number) < 0)
+    /* FROM may be growing (a source reading ahead): the stacks up to UPTO,
+     * and their modules, were there before the event that asks. */
+    uint32_t number;
+    for (uint32_t st = cmt_sites_stacks(&w->sites) + 1; st <= upto; st++) {
+        const cmt_frame *f = cmt_sites_frame(from, st);
+        if (!f)
+            return fail(w, "a stack to copy that is not there");
+        for (uint32_t m = cmt_sites_modules(&w->sites) + 1; m <= f->module; m++)
+            if (cmt_writer_module(w, cmt_sites_module(from, m), &number) < 0)
+                return -1;
+        if (cmt_writer_stack(w, f, &number) < 0)
             return -1;
-    for (uint32_t st = cmt_sites_stacks(&w->sites) + 1; st <= stacks; st++)
-        if (cmt_writer_stack(w, cmt_sites_frame(from, st), &number) < 0)
-            return -1;
+    }
     return 0;
 }
 

@@ -131,25 +131,27 @@ size_t cmt_format_event(char *buf, const cmt_event *ev)
     return (size_t)(p - buf);
 }
 
-int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t *modules, uint32_t *stacks)
+int cmt_format_sites(cmt_output *out, const cmt_sites *sites, uint32_t upto, uint32_t *modules, uint32_t *stacks)
 {
-    /* SITES may be growing (a source reading ahead): its stacks counted
-     * first, then its modules, every module of those stacks is counted. */
-    uint32_t stacks_now = cmt_sites_stacks(sites), modules_now = cmt_sites_modules(sites);
+    /* SITES may be growing (a source reading ahead): the stacks up to UPTO,
+     * and their modules, were there before the event that asks. */
     int rc = 0;
-    for (; *modules < modules_now && rc == 0; ++*modules) {
-        const cmt_module *m = cmt_sites_module(sites, *modules + 1);
-        rc = cmt_output_printf(out, "module %lu 0x%llx %s", (unsigned long)*modules + 1, (unsigned long long)m->base,
-                               m->build_id_len ? "" : "-");
-        for (size_t i = 0; i < m->build_id_len && rc == 0; i++)
-            rc = cmt_output_printf(out, "%02x", m->build_id[i]);
-        if (rc == 0)
-            rc = cmt_output_printf(out, " %s\n", m->path);
-    }
-    for (; *stacks < stacks_now && rc == 0; ++*stacks) {
+    for (; *stacks < upto && rc == 0; ++*stacks) {
         const cmt_frame *f = cmt_sites_frame(sites, *stacks + 1);
-        rc = cmt_output_printf(out, "stack %lu %lu %lu 0x%llx\n", (unsigned long)*stacks + 1, (unsigned long)f->caller,
-                               (unsigned long)f->module, (unsigned long long)f->offset);
+        if (!f)
+            return -1;
+        for (; *modules < f->module && rc == 0; ++*modules) {
+            const cmt_module *m = cmt_sites_module(sites, *modules + 1);
+            rc = cmt_output_printf(out, "module %lu 0x%llx %s", (unsigned long)*modules + 1,
+                                   (unsigned long long)m->base, m->build_id_len ? "" : "-");
+            for (size_t i = 0; i < m->build_id_len && rc == 0; i++)
+                rc = cmt_output_printf(out, "%02x", m->build_id[i]);
+            if (rc == 0)
+                rc = cmt_output_printf(out, " %s\n", m->path);
+        }
+        if (rc == 0)
+            rc = cmt_output_printf(out, "stack %lu %lu %lu 0x%llx\n", (unsigned long)*stacks + 1,
+                                   (unsigned long)f->caller, (unsigned long)f->module, (unsigned long long)f->offset);
     }
     return rc;
 }
