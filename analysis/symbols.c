@@ -4,11 +4,14 @@
  * separate debug files where Debian keeps them), through elfutils'
  * libdwfl.  A module whose file is missing, or is not the one that ran
  * (its build-id differs), gives addresses only: a name from the wrong
- * file would be invented.
+ * file would be invented.  C++ names are demangled by libstdc++'s
+ * __cxa_demangle where the library is installed (loaded when first
+ * needed: the analysis is C), as heaptrack_print shows them.
  */
 #include "analysis.h"
 #include "cmt_internal.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,8 @@
 typedef struct function {
     GElf_Addr start, end;
     const char *name; /* libdwfl's, good until dwfl_end, or a copy */
-    bool copied;      /* without the symbol version ("memcpy@GLIBC_2.14") */
+    bool copied;      /* without the symbol version ("memcpy@GLIBC_2.14"), or demangled */
+    bool demangled;   /* looked at for demangling */
 } function;
 
 typedef struct module_symbols {
@@ -132,13 +136,48 @@ static bool read_functions(module_symbols *m)
             memcpy(copy, name, (size_t)(version - name));
             copy[version - name] = 0;
         }
-        m->functions[m->n++] = (function){at, at + sym.st_size, copy ? copy : name, copy != NULL};
+        m->functions[m->n++] = (function){at, at + sym.st_size, copy ? copy : name, copy != NULL, false};
     }
     qsort(m->functions, m->n, sizeof *m->functions, by_start);
     for (size_t i = 0; i < m->n; i++) /* a symbol without a size runs to the next */
         if (m->functions[i].end == m->functions[i].start)
             m->functions[i].end = i + 1 < m->n ? m->functions[i + 1].start : m->functions[i].start + 1;
     return true;
+}
+
+/* libstdc++'s demangler, NULL where it is not installed. */
+typedef char *demangler(const char *mangled, char *buf, size_t *len, int *status);
+
+static demangler *find_demangler(void)
+{
+    static demangler *found;
+    static bool looked;
+    if (!looked) {
+        looked = true;
+        void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (lib)
+            *(void **)&found = dlsym(lib, "__cxa_demangle");
+    }
+    return found;
+}
+
+/* F's name demangled, once, where it is a C++ name and the demangler is
+ * there; as it was otherwise (out of memory too). */
+static void demangle(function *f)
+{
+    f->demangled = true;
+    demangler *d = f->name[0] == '_' && f->name[1] == 'Z' ? find_demangler() : NULL;
+    int status;
+    char *readable = d ? d(f->name, NULL, NULL, &status) : NULL;
+    char *copy = readable && status == 0 ? cmti_malloc(strlen(readable) + 1) : NULL;
+    if (copy) {
+        strcpy(copy, readable);
+        if (f->copied)
+            cmti_free((char *)f->name);
+        f->name = copy;
+        f->copied = true;
+    }
+    free(readable); /* the demangler's own malloc */
 }
 
 /* The function of M at AT; NULL for none. */
@@ -158,8 +197,12 @@ static const char *function_at(module_symbols *m, GElf_Addr at)
     }
     if (lo == 0)
         return NULL;
-    const function *f = &m->functions[lo - 1];
-    return at < f->end ? f->name : NULL;
+    function *f = &m->functions[lo - 1];
+    if (at >= f->end)
+        return NULL;
+    if (!f->demangled)
+        demangle(f);
+    return f->name;
 }
 
 void cmt_symbols_frame(cmt_symbols *s, const cmt_frame *f, cmt_symbol *out)

@@ -732,3 +732,14 @@ Test(sites, a_flame_graph_on_its_own_and_on_the_compare_page)
     cr_assert_null(strstr(text, "Call stacks"), "no stacks in this trace, none left from the last");
     free(text);
 }
+
+/* A C++ program's sites are named as its source writes them (libstdc++'s
+ * demangler), not as its symbol table does. */
+Test(sites, cxx_names_are_demangled)
+{
+    const char *cmt = record_stacks("cmake -E echo hi", "cxx.cmt");
+    char *json = sites_json(cmt);
+    cr_assert(strstr(json, "\"function\": \"std::") || strstr(json, "\"function\": \"void std::"), "%.2000s", json);
+    cr_assert_null(strstr(json, "\"function\": \"_Z"), "a mangled name left");
+    free(json);
+}
