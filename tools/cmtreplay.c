@@ -49,7 +49,7 @@ static void usage(void)
            "      --serial          replay a trace's threads on one thread, every event\n"
            "                        in the recorded order (default: a thread for each)\n"
            "      --pace            keep the recorded gaps between calls, where the\n"
-           "                        trace has times (dtrace, kdump -T): a thread that\n"
+           "                        trace has times (cmtrecord, dtrace, kdump -T): a thread that\n"
            "                        is early sleeps, off the clock\n"
            "      --window N        no thread runs an event more than N events (of the\n"
            "                        recorded order) ahead of the earliest not yet run,\n"
