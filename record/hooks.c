@@ -98,6 +98,7 @@ static size_t arena_size(const void *p)
 
 static void ring_closed(void *r)
 {
+    stacks_thread_gone();
     atomic_store(&((ring *)r)->closed, true);
     self = NULL;
     gone = true;

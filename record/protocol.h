@@ -24,6 +24,9 @@
 #define CMTRECORD_STACKS "CMTRECORD_STACKS"
 #define STACKS_DEPTH 32
 #define STACKS_DEPTH_MOST 256
+/* "1": every stack is unwound by the recorder's walker and by libunwind,
+ * and a difference aborts (the tests' check). */
+#define CMTRECORD_UNWIND_CHECK "CMTRECORD_UNWIND_CHECK"
 /* The zstd level of the files (1-22). */
 #define CMTRECORD_LEVEL "CMTRECORD_LEVEL"
 /* "0": no thread of the recorder's own (the tests' way to drain in the

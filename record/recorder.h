@@ -285,6 +285,21 @@ bool stacks_wanted(void);
  * its number, 0 if it could not be had (no frames, no memory). */
 uint32_t stacks_capture(void);
 
+/* unwind.c: the calling thread's return addresses, innermost first, up
+ * to MOST, into IPS; their count, or -1 where a frame's rule is not one
+ * it follows (libunwind's then). */
+int unwind_stack(void **ips, int most);
+
+/* With CMTRECORD_UNWIND_CHECK, how many stacks each way took, on
+ * standard error. */
+void stacks_report(void);
+
+/* The calling thread is exiting: its caches are given back (a program
+ * that makes a thread for each task would otherwise run out of
+ * mappings). */
+void stacks_thread_gone(void);
+void unwind_thread_gone(void);
+
 /* fork(): no thread is adding stacks across it. */
 void stacks_before_fork(void);
 void stacks_after_fork(void);

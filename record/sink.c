@@ -571,6 +571,7 @@ void sink_finish(bool in_handler)
     }
     if (counting())
         ages_print(&sink.ages, STDERR_FILENO, program_invocation_short_name, (long)getpid());
+    stacks_report();
     release();
 }
 

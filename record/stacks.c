@@ -49,6 +49,12 @@ static struct {
     size_t index_mask;          /* its size - 1, a power of 2 less 1 */
 } tree = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* CMTRECORD_UNWIND_CHECK=1: every stack is unwound both ways, and a
+ * difference is said and aborts the program (the tests' check of
+ * unwind.c on real programs). */
+static bool checking;
+static _Atomic uint64_t walked, unwound; /* stacks our walker took, and libunwind */
+
 /* A thread's stacks met lately, by the hash of their frames, each with
  * its frames: comparing them is a read of a few lines in a row, where
  * walking the stack's nodes to check it took a cache miss a frame (a
@@ -115,6 +121,8 @@ void stacks_start(int depth)
     if (!tree.index)
         return;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    const char *check = getenv(CMTRECORD_UNWIND_CHECK);
+    checking = check && strcmp(check, "1") == 0;
     tree.depth = depth > STACKS_DEPTH_MOST ? STACKS_DEPTH_MOST : depth;
 }
 
@@ -189,10 +197,42 @@ static unsigned char *thread_cache(void)
     return cache;
 }
 
+static void check_unwinding(void *const *ips, int n)
+{
+    void *theirs[STACKS_DEPTH_MOST + OWN_FRAMES_MOST];
+    int m = unw_backtrace(theirs, tree.depth + OWN_FRAMES_MOST);
+    int skip = 0; /* libunwind's first frame is the function that called it */
+    while (skip < m && (uintptr_t)theirs[skip] >= tree.own_start && (uintptr_t)theirs[skip] < tree.own_end)
+        skip++;
+    int ours = 0;
+    while (ours < n && (uintptr_t)ips[ours] >= tree.own_start && (uintptr_t)ips[ours] < tree.own_end)
+        ours++;
+    int k = 0;
+    while (ours + k < n && skip + k < m && ips[ours + k] == theirs[skip + k])
+        k++;
+    if ((ours + k < n && skip + k < m) || (n - ours != m - skip && n < tree.depth + OWN_FRAMES_MOST &&
+                                            m < tree.depth + OWN_FRAMES_MOST)) {
+        char line[160];
+        int len = snprintf(line, sizeof line, "cmtrecord: unwinding differs at frame %d: %p (of %d) against libunwind's "
+                                              "%p (of %d)\n", k, k < n - ours ? ips[ours + k] : NULL, n - ours,
+                           k < m - skip ? theirs[skip + k] : NULL, m - skip);
+        (void)!write(2, line, (size_t)len);
+        abort();
+    }
+}
+
 uint32_t stacks_capture(void)
 {
     void *ips[STACKS_DEPTH_MOST + OWN_FRAMES_MOST];
-    int n = unw_backtrace(ips, tree.depth + OWN_FRAMES_MOST);
+    /* Our own walk where it knows every frame's rule, libunwind's else. */
+    int n = unwind_stack(ips, tree.depth + OWN_FRAMES_MOST);
+    if (checking) {
+        atomic_fetch_add(n >= 0 ? &walked : &unwound, 1);
+        if (n >= 0)
+            check_unwinding(ips, n);
+    }
+    if (n < 0)
+        n = unw_backtrace(ips, tree.depth + OWN_FRAMES_MOST);
     int first = 0;
     while (first < n && (uintptr_t)ips[first] >= tree.own_start && (uintptr_t)ips[first] < tree.own_end)
         first++;
@@ -201,9 +241,13 @@ uint32_t stacks_capture(void)
     if (n <= 0)
         return 0;
     void **frames = ips + first;
+    /* A rotate and an xor a frame, mixed once at the end: a multiply a
+     * frame was a tenth of a Python run's time with --stacks (the
+     * frames are compared anyway). */
     uint64_t hash = (uint64_t)n;
     for (int i = 0; i < n; i++)
-        hash = mix(hash, (uint64_t)(uintptr_t)frames[i]);
+        hash = (hash << 7 | hash >> 57) ^ (uint64_t)(uintptr_t)frames[i];
+    hash = mix(hash, 0);
     unsigned char *entries = thread_cache();
     cached *e = entries ? (cached *)(entries + (hash >> 54) % CACHE_SIZE * cached_size()) : NULL;
     if (e && e->hash == hash && e->n == (uint32_t)n && e->stack && memcmp(e->ips, frames, (size_t)n * sizeof *frames) == 0)
@@ -221,6 +265,26 @@ uint32_t stacks_capture(void)
         memcpy(e->ips, frames, (size_t)n * sizeof *frames);
     }
     return stack;
+}
+
+void stacks_report(void)
+{
+    if (!checking)
+        return;
+    char line[160];
+    int len = snprintf(line, sizeof line, "cmtrecord: unwinding checked: %llu stacks walked, %llu by libunwind\n",
+                       (unsigned long long)atomic_load(&walked), (unsigned long long)atomic_load(&unwound));
+    (void)!write(2, line, (size_t)len);
+}
+
+void stacks_thread_gone(void)
+{
+    if (!tree.depth)
+        return;
+    if (cache)
+        munmap(cache, CACHE_SIZE * cached_size());
+    cache = NULL;
+    unwind_thread_gone();
 }
 
 void stacks_before_fork(void)

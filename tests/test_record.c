@@ -743,3 +743,24 @@ Test(sites, cxx_names_are_demangled)
     cr_assert_null(strstr(json, "\"function\": \"_Z"), "a mangled name left");
     free(json);
 }
+
+/* The recorder's own unwinder (record/unwind.c) agrees with libunwind on
+ * every stack of real programs: a C program with threads, a fork and a
+ * library, the test program of every call, and a C++ one. */
+Test(sites, the_recorder_s_unwinder_agrees_with_libunwind)
+{
+    static const char *const programs[] = {RECORD_SITES, RECORD_TARGET, "cmake -E echo hi"};
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+        char *err;
+        cr_assert_eq(runf(NULL, &err, "CMTRECORD_UNWIND_CHECK=1 " RECORD " -q --stacks -o %s %s > /dev/null",
+                          scratch_path("check.cmt"), programs[i]), 0, "%s: %s", programs[i], err);
+        cr_assert_null(strstr(err, "unwinding differs"), "%s: %s", programs[i], err);
+        const char *said = strstr(err, "unwinding checked: ");
+        cr_assert_not_null(said, "%s: %s", programs[i], err);
+        unsigned long long walked, unwound;
+        cr_assert_eq(sscanf(said, "unwinding checked: %llu stacks walked, %llu by libunwind", &walked, &unwound), 2);
+        cr_assert_gt(walked, 10 * unwound, "%s: the walker took %llu stacks, libunwind %llu", programs[i], walked,
+                     unwound);
+        free(err);
+    }
+}
