@@ -10,6 +10,7 @@
  *            a thread of the recorder's own
  * ages.c     the live statistics (--stats): allocations by age
  * stacks.c   the call stacks of the allocations (--stacks), interned
+ * unwind.c   a thread's stack walked from the binaries' .eh_frame
  */
 #ifndef CMT_RECORDER_H
 #define CMT_RECORDER_H

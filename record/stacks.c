@@ -1,11 +1,12 @@
 /*
  * stacks.c - the call stack of every allocation (--stacks), interned.
  *
- * The program's thread unwinds its own stack (libunwind's unw_backtrace,
- * which works on Debian's binaries, built without frame pointers, and
- * caches what it learns of each return address) and looks the frames up
- * in a cache of its own: a repeated stack costs a hash and a walk down
- * the nodes it already knows.  A stack it has not met is added, under a
+ * The program's thread unwinds its own stack (unwind.c, from the
+ * binaries' call frame information, which Debian's binaries, built
+ * without frame pointers, all have; libunwind's unw_backtrace where a
+ * frame's rule is of another shape) and looks the frames up in a cache
+ * of its own: a repeated stack costs a hash and a comparison of its
+ * frames.  A stack it has not met is added, under a
  * lock, to the tree every thread shares: one node per frame on top of its
  * caller's node, so that stacks share their common callers, as the file
  * keeps them (extension kind STACK).  The numbers are the file's: the
