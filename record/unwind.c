@@ -85,6 +85,9 @@ static bool encoded(const uint8_t **p, const uint8_t *end, uint8_t encoding, uin
         return true;
     }
     const uint8_t *at = *p;
+    static const uint8_t width[16] = {8, 0, 2, 4, 8, 0, 0, 0, 0, 0, 2, 4, 8, 0, 0, 0};
+    if ((size_t)(end - at) < width[encoding & 0x0f])
+        return false;
     uintptr_t v;
     switch (encoding & 0x0f) {
     case 0x00: memcpy(&v, at, 8); *p += 8; break;
@@ -195,9 +198,20 @@ static bool run_cfi(const uint8_t *p, const uint8_t *end, uintptr_t loc, uintptr
         }
         switch (op) {
         case 0x00: break;                                   /* nop */
-        case 0x02: loc += *p++ * code_align; if (loc > target) return true; break;
-        case 0x03: { uint16_t d; memcpy(&d, p, 2); p += 2; loc += d * code_align; if (loc > target) return true; break; }
-        case 0x04: { uint32_t d; memcpy(&d, p, 4); p += 4; loc += d * code_align; if (loc > target) return true; break; }
+        case 0x02: /* advance_loc1, 2 and 4 */
+        case 0x03:
+        case 0x04: {
+            size_t n = op == 0x02 ? 1 : op == 0x03 ? 2 : 4;
+            if ((size_t)(end - p) < n)
+                return false;
+            uint32_t d = 0;
+            memcpy(&d, p, n); /* little endian */
+            p += n;
+            loc += d * code_align;
+            if (loc > target)
+                return true;
+            break;
+        }
         case 0x05: /* offset_extended */
         case 0x11: /* offset_extended_sf */
             reg = uleb(&p, end);
