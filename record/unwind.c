@@ -11,7 +11,9 @@
  * pointer saved at a constant offset from it, or left alone.  A frame
  * whose rule has another shape (a signal's trampoline, a DWARF
  * expression), or a base outside the thread's stack, ends the walk as
- * "not known", and the caller asks libunwind instead.  Code without any
+ * "not known", and the caller asks libunwind instead.  A walk that meets
+ * the thread's last walk compares the rest instead (same_rest).  Code
+ * without any
  * call frame information (the loader's entry point, which runs the
  * libraries' constructors) is the outermost frame, as libunwind takes it.
  */
@@ -44,6 +46,26 @@ typedef struct rule {
 #define RULES 4096
 static THREAD_LOCAL rule *rules;
 static THREAD_LOCAL uintptr_t stack_low, stack_high;
+
+/* The thread's last walk, frame by frame: where a new walk comes to a
+ * frame of it (the same return address at the same base) below which
+ * every frame's base was the stack pointer plus a constant, the rest of
+ * the stack is the same if the return addresses the stack holds there
+ * still are: read and compared, they spare a rule's lookup a frame,
+ * which missed the cache (the outer frames of consecutive allocations
+ * are mostly the same). */
+#define WALK_MOST (STACKS_DEPTH_MOST + 8)
+typedef struct walk {
+    int n;                   /* frames, the walker's own first */
+    bool natural;            /* it ended at the stack's end, not at the depth asked for */
+    bool zero;               /* ... at a return address of 0 (read at the last base, and checked) */
+    uintptr_t ip[WALK_MOST], cfa[WALK_MOST];
+    bool by_sp[WALK_MOST];   /* the frame's base is the stack pointer plus a constant */
+} walk;
+static THREAD_LOCAL walk *last_walk;
+
+/* What a thread maps: its rules, then its last walk. */
+#define THREAD_AREA (RULES * sizeof(rule) + sizeof(walk))
 
 /* ------------------------------------------------------ reading the CFI */
 
@@ -393,20 +415,22 @@ static bool thread_ready(void)
     pthread_attr_destroy(&attr);
     if (!ok)
         return false;
-    void *p = mmap(NULL, RULES * sizeof(rule), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, THREAD_AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
     stack_low = (uintptr_t)base;
     stack_high = (uintptr_t)base + size;
     rules = p;
+    last_walk = (walk *)((rule *)p + RULES);
     return true;
 }
 
 void unwind_thread_gone(void)
 {
     if (rules)
-        munmap(rules, RULES * sizeof(rule));
+        munmap(rules, THREAD_AREA);
     rules = NULL;
+    last_walk = NULL;
 }
 
 static const rule *rule_of(uintptr_t ip, bool first)
@@ -417,24 +441,83 @@ static const rule *rule_of(uintptr_t ip, bool first)
     return r;
 }
 
+/* Frame J of the last walk has the base and return address the new walk
+ * is at: the frames above it are the same, if the stack still holds
+ * their return addresses and each frame's base followed from the one
+ * before (by the stack pointer).  Returns how many frames the last walk
+ * had past J that are the new walk's too, and the new walk is then
+ * complete (-1: not so). */
+static int same_rest(const walk *w, int j, int room)
+{
+    int rest = w->n - 1 - j;
+    if (!w->natural && rest < room)
+        return -1; /* the last walk stopped short of where this one must go */
+    for (int k = j + 1; k < w->n && k - j <= room; k++) {
+        uintptr_t ra;
+        memcpy(&ra, (const void *)(w->cfa[k - 1] - 8), sizeof ra);
+        if (ra != w->ip[k] || !w->by_sp[k])
+            return -1;
+    }
+    if (w->natural && w->zero && rest < room) {
+        uintptr_t ra;
+        memcpy(&ra, (const void *)(w->cfa[w->n - 1] - 8), sizeof ra);
+        if (ra != 0)
+            return -1;
+    }
+    return rest < room ? rest : room;
+}
+
 __attribute__((noinline)) int unwind_stack(void **ips, int most)
 {
     if (!thread_ready())
         return -1;
+    walk *w = last_walk;
+    uintptr_t frame_ip[WALK_MOST], frame_cfa[WALK_MOST];
+    bool frame_by_sp[WALK_MOST];
+    int frames = 0, j = 0; /* the frames walked; where the last walk's bases reach this one's */
+    bool natural = true, zero = false;
     uintptr_t ip, sp, bp;
     __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(ip), "=r"(sp), "=r"(bp));
     int n = 0;
-    for (bool first = true; n < most; first = false) {
+    for (bool first = true;; first = false) {
+        if (n == most) {
+            natural = false;
+            break;
+        }
         const rule *r = rule_of(ip, first);
-        if (!r->known)
+        if (!r->known || frames == WALK_MOST)
             return -1;
         if (!first)
             ips[n++] = (void *)ip;
-        if (r->last)
+        frame_ip[frames] = ip;
+        if (r->last) { /* the outermost frame: its base is not needed */
+            frame_cfa[frames] = 0;
+            frame_by_sp[frames++] = true;
             break;
+        }
         uintptr_t cfa = (r->cfa_reg == REG_RSP ? sp : bp) + (uintptr_t)(intptr_t)r->cfa_offset;
         if (cfa < stack_low + 8 || cfa > stack_high || cfa <= sp)
             return -1; /* a base outside the stack: not a rule to trust */
+        frame_cfa[frames] = cfa;
+        frame_by_sp[frames++] = r->cfa_reg == REG_RSP;
+        while (j < w->n && w->cfa[j] < cfa)
+            j++;
+        int rest;
+        if (!first && j < w->n && w->cfa[j] == cfa && w->ip[j] == ip && (rest = same_rest(w, j, most - n)) >= 0) {
+            for (int k = 1; k <= rest; k++)
+                ips[n++] = (void *)w->ip[j + k];
+            /* The new walk for the next: this one's frames, then the last's. */
+            int old_rest = w->n - j - 1, keep = old_rest < WALK_MOST - frames ? old_rest : WALK_MOST - frames;
+            memmove(w->ip + frames, w->ip + j + 1, (size_t)keep * sizeof *w->ip);
+            memmove(w->cfa + frames, w->cfa + j + 1, (size_t)keep * sizeof *w->cfa);
+            memmove(w->by_sp + frames, w->by_sp + j + 1, (size_t)keep * sizeof *w->by_sp);
+            memcpy(w->ip, frame_ip, (size_t)frames * sizeof *frame_ip);
+            memcpy(w->cfa, frame_cfa, (size_t)frames * sizeof *frame_cfa);
+            memcpy(w->by_sp, frame_by_sp, (size_t)frames * sizeof *frame_by_sp);
+            w->n = frames + keep;
+            w->natural = w->natural && keep == old_rest;
+            return n;
+        }
         uintptr_t ra;
         memcpy(&ra, (const void *)(cfa - 8), sizeof ra);
         if (r->rbp_offset) {
@@ -445,8 +528,16 @@ __attribute__((noinline)) int unwind_stack(void **ips, int most)
         }
         sp = cfa;
         ip = ra;
-        if (ip == 0)
+        if (ip == 0) {
+            zero = true;
             break;
+        }
     }
+    memcpy(w->ip, frame_ip, (size_t)frames * sizeof *frame_ip);
+    memcpy(w->cfa, frame_cfa, (size_t)frames * sizeof *frame_cfa);
+    memcpy(w->by_sp, frame_by_sp, (size_t)frames * sizeof *frame_by_sp);
+    w->n = frames;
+    w->natural = natural;
+    w->zero = zero;
     return n;
 }
