@@ -13,9 +13,9 @@
  * expression), or a base outside the thread's stack, ends the walk as
  * "not known", and the caller asks libunwind instead.  A walk that meets
  * the thread's last walk compares the rest instead (same_rest).  Code
- * without any
- * call frame information (the loader's entry point, which runs the
- * libraries' constructors) is the outermost frame, as libunwind takes it.
+ * without any call frame information (the loader's entry point, which
+ * runs the libraries' constructors) is the outermost frame, as libunwind
+ * takes it.
  */
 #define _GNU_SOURCE /* dl_iterate_phdr, pthread_getattr_np */
 #include "recorder.h"
