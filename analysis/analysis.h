@@ -168,8 +168,9 @@ int cmt_site_weight_from_name(const char *name, cmt_site_weight *w);
 typedef struct cmt_sites_options {
     bool json;              /* every site, as JSON, instead of the top of each ranking */
     unsigned top;           /* sites in each ranking of the text */
-    cmt_output *flamegraph; /* if not NULL: the folded stacks, weighed by WEIGHT */
-    bool svg;               /* ... drawn as a flame graph in SVG instead */
+    const char *flamegraph; /* if not NULL, a file for the stacks, weighed by WEIGHT: folded,
+                             * or drawn as a flame graph where its name ends in .svg;
+                             * written whole or not at all */
     cmt_site_weight weight;
 } cmt_sites_options;
 

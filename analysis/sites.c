@@ -173,7 +173,7 @@ static bool runtime_module(const cmt_module *m)
                                            "ld-linux"};
     if (!m)
         return false;
-    const char *slash = strrchr(m->path, '/'), *name = slash ? slash + 1 : m->path;
+    const char *name = cmti_base_name(m->path);
     for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
         if (strncmp(name, runtimes[i], strlen(runtimes[i])) == 0)
             return true;
@@ -510,8 +510,9 @@ static int print_stacks(report *r, cmt_output *out, cmt_site_weight weight, bool
     return rc;
 }
 
-int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_options *o, const cmt_progress *progress,
-                     char *err, size_t errlen)
+/* cmt_sites_report, the flame graph's file GRAPH (NULL: none) open. */
+static int report_sites(cmt_source *source, cmt_output *out, cmt_output *graph, const cmt_sites_options *o,
+                        const cmt_progress *progress, char *err, size_t errlen)
 {
     (void)cmt_source_read_ahead(source);
     counter c = {0};
@@ -534,7 +535,7 @@ int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_option
                  cmt_source_name(source));
     } else if (!(r.symbols = cmt_symbols_open(r.sites)) || gather(&r) < 0) {
         snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
-    } else if (o->flamegraph && print_stacks(&r, o->flamegraph, o->weight, o->svg) < 0) {
+    } else if (graph && print_stacks(&r, graph, o->weight, cmti_has_suffix(o->flamegraph, ".svg")) < 0) {
         snprintf(err, errlen, "%s: " CMT_NO_MEMORY, cmt_source_name(source));
     } else {
         if (out && o->json)
@@ -556,4 +557,18 @@ int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_option
     cmti_free(c.lives);
     live_blocks_destroy(&c.live);
     return result;
+}
+
+int cmt_sites_report(cmt_source *source, cmt_output *out, const cmt_sites_options *o, const cmt_progress *progress,
+                     char *err, size_t errlen)
+{
+    cmt_output *graph = NULL;
+    if (o->flamegraph && !(graph = cmt_output_open(o->flamegraph, err, errlen)))
+        return -1;
+    int rc = report_sites(source, out, graph, o, progress, err, errlen);
+    if (graph && rc < 0)
+        cmt_output_abort(graph);
+    else if (graph)
+        rc = cmt_output_commit(graph, err, errlen);
+    return rc;
 }

@@ -100,13 +100,6 @@ void cmt_symbols_close(cmt_symbols *s)
     cmti_free(s);
 }
 
-/* The last part of PATH. */
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
 static int by_start(const void *a, const void *b)
 {
     GElf_Addr x = ((const function *)a)->start, y = ((const function *)b)->start;
@@ -208,7 +201,7 @@ static const char *function_at(module_symbols *m, GElf_Addr at)
 void cmt_symbols_frame(cmt_symbols *s, const cmt_frame *f, cmt_symbol *out)
 {
     const cmt_module *m = cmt_sites_module(s->sites, f->module);
-    *out = (cmt_symbol){.module = m ? base_name(m->path) : NULL, .offset = f->offset};
+    *out = (cmt_symbol){.module = m ? cmti_base_name(m->path) : NULL, .offset = f->offset};
     module_symbols *ms = f->module && f->module <= s->n ? &s->modules[f->module - 1] : NULL;
     if (!ms || !ms->mod)
         return;

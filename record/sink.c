@@ -157,7 +157,7 @@ static void choose_path(void)
     char stem[2048];
     if (output) {
         size_t len = strlen(output);
-        if (len > 4 && strcmp(output + len - 4, ".cmt") == 0)
+        if (cmti_has_suffix(output, ".cmt"))
             len -= 4;
         snprintf(stem, sizeof stem, "%.*s", (int)len, output);
     } else {

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "protocol.h"
+#include "cmt_internal.h"
 
 #include <cmt.h>
 
@@ -337,7 +338,7 @@ static const char *stem_of(const char *file)
 {
     static char stem[PATH_MAX];
     size_t len = strlen(file);
-    if (len > 4 && strcmp(file + len - 4, ".cmt") == 0)
+    if (cmti_has_suffix(file, ".cmt"))
         len -= 4;
     snprintf(stem, sizeof stem, "%.*s", (int)len, file);
     return stem;

@@ -162,11 +162,10 @@ static void add_preloaded(options *o, const char *name, const char *library)
  * keep 31 characters), in memory that lasts. */
 static const char *short_name(const char *kind, const char *path)
 {
-    const char *slash = strrchr(path, '/');
     char *name = malloc(strlen(kind) + strlen(path) + 2);
     if (!name)
         cli_usage_error(PROG, "out of memory");
-    sprintf(name, "%s:%s", kind, slash ? slash + 1 : path);
+    sprintf(name, "%s:%s", kind, cmti_base_name(path));
     return name;
 }
 
@@ -690,15 +689,10 @@ static int flame_graph(const options *o, bool stacks, char *err, size_t errlen)
         return -1;
     }
     cmt_source *source = cmt_source_open(o->input, NULL, err, errlen);
-    cmt_sites_options drawing = {.svg = true, .weight = CMT_WEIGHT_ALLOCATED};
+    cmt_sites_options drawing = {.weight = CMT_WEIGHT_ALLOCATED, .flamegraph = path}; /* .svg: drawn */
     if (source && o->salvage)
         cmt_source_salvage(source);
-    drawing.flamegraph = source ? cmt_output_open(path, err, errlen) : NULL;
-    int rc = drawing.flamegraph ? cmt_sites_report(source, NULL, &drawing, NULL, err, errlen) : -1;
-    if (drawing.flamegraph && rc < 0)
-        cmt_output_abort(drawing.flamegraph);
-    else if (drawing.flamegraph)
-        rc = cmt_output_commit(drawing.flamegraph, err, errlen);
+    int rc = source ? cmt_sites_report(source, NULL, &drawing, NULL, err, errlen) : -1;
     cmt_source_close(source);
     return rc;
 }

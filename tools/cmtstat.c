@@ -38,31 +38,14 @@ static void usage(void)
            PROG);
 }
 
-/* --sites: the report to OUT, the folded stacks to their own file,
- * written whole or not at all. */
-static int report_sites(cmt_source *source, cmt_output *out, const cli_trace_options *o,
-                        const cmt_progress *progress, char *err, size_t errlen)
-{
-    size_t len = o->flamegraph ? strlen(o->flamegraph) : 0;
-    cmt_sites_options options = {.json = o->json, .top = o->top, .weight = o->weight,
-                                 .svg = len > 4 && strcmp(o->flamegraph + len - 4, ".svg") == 0};
-    if (o->flamegraph && !(options.flamegraph = cmt_output_open(o->flamegraph, err, errlen)))
-        return -1;
-    int rc = cmt_sites_report(source, out, &options, progress, err, errlen);
-    if (options.flamegraph) {
-        if (rc < 0)
-            cmt_output_abort(options.flamegraph);
-        else
-            rc = cmt_output_commit(options.flamegraph, err, errlen);
-    }
-    return rc;
-}
-
 static int analyse(cmt_source *source, cmt_output *out, const cli_trace_options *o,
                    const cmt_progress *progress, char *err, size_t errlen)
 {
-    if (o->sites)
-        return report_sites(source, out, o, progress, err, errlen);
+    if (o->sites) {
+        cmt_sites_options options = {.json = o->json, .top = o->top, .weight = o->weight,
+                                     .flamegraph = o->flamegraph};
+        return cmt_sites_report(source, out, &options, progress, err, errlen);
+    }
     cmt_trace_stats stats;
     if (cmt_stats_read(source, &stats, progress, err, errlen) < 0)
         return -1;

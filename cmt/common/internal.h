@@ -90,6 +90,12 @@ void cmti_table_free(void *p, size_t bytes);
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
 const char *cmti_display_name(const char *path, bool output);
 
+/* True if S ends in SUFFIX and has more before it ("x.cmt", not ".cmt"). */
+bool cmti_has_suffix(const char *s, const char *suffix);
+
+/* The last part of PATH, after its last '/'. */
+const char *cmti_base_name(const char *path);
+
 /* Room in the array *ITEMS (*CAP elements of SIZE bytes, N of them used)
  * for one more: twice as many when it is full (FIRST for an empty one).
  * Returns 0, or -1 when out of memory (the array as it was). */

@@ -407,3 +407,15 @@ int cmti_grow(void **items, size_t *cap, size_t n, size_t size, size_t first)
     *cap = more;
     return 0;
 }
+
+bool cmti_has_suffix(const char *s, const char *suffix)
+{
+    size_t len = strlen(s), n = strlen(suffix);
+    return len > n && strcmp(s + len - n, suffix) == 0;
+}
+
+const char *cmti_base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
