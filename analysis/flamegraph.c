@@ -88,9 +88,7 @@ int cmt_flame_add(cmt_flame *f, const char *const *frames, size_t n, uint64_t we
 /* A warm colour of its own for NAME, as flamegraph.pl's palette. */
 static void colour(const char *name, unsigned *r, unsigned *g, unsigned *b)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
+    uint64_t h = cmti_hash_string(CMTI_HASH_START, name);
     *r = 205 + h % 50;
     *g = (h >> 8) % 230;
     *b = (h >> 16) % 55;

@@ -40,7 +40,7 @@ static unsigned life_bucket(uint64_t life)
 
 typedef struct counter {
     live_blocks live;
-    stack_stats *stacks; /* by stack number; 0 for blocks without one */
+    stack_stats *stacks; /* by stack number (cmti_slot_table_fit's); 0 for blocks without one */
     size_t nstacks;
     life_histogram *lives; /* stack_stats.lives - 1 indexes it */
     size_t nlives, lives_cap;
@@ -69,17 +69,8 @@ int cmt_site_weight_from_name(const char *name, cmt_site_weight *w)
  * last peak first.  NULL when out of memory. */
 static stack_stats *touch(counter *c, uint64_t stack)
 {
-    if (stack >= c->nstacks) {
-        size_t n = c->nstacks ? c->nstacks : 1024;
-        while (n <= stack)
-            n *= 2;
-        stack_stats *more = cmti_realloc(c->stacks, n * sizeof *more);
-        if (!more)
-            return NULL;
-        memset(more + c->nstacks, 0, (n - c->nstacks) * sizeof *more);
-        c->stacks = more;
-        c->nstacks = n;
-    }
+    if (cmti_slot_table_fit((void **)&c->stacks, &c->nstacks, sizeof *c->stacks, (uint32_t)stack) < 0)
+        return NULL;
     stack_stats *s = &c->stacks[stack];
     if (s->peak_version != c->peak_version) {
         s->at_peak = s->live_bytes;
@@ -201,11 +192,7 @@ static bool same_place(const cmt_symbol *a, const cmt_symbol *b)
 
 static size_t place_hash(const cmt_symbol *w)
 {
-    uint64_t h = 1469598103934665603ULL ^ w->line;
-    for (const char *p = w->function; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (const char *p = w->file; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = cmti_hash_string(cmti_hash_string(CMTI_HASH_START ^ w->line, w->function), w->file);
     return (size_t)(h ^ h >> 29);
 }
 
@@ -334,14 +321,9 @@ static void print_place(cmt_output *out, const cmt_symbol *w)
 
 static void print_bytes(cmt_output *out, uint64_t bytes)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double v = (double)bytes;
-    unsigned u = 0;
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    cmt_output_printf(out, u ? "%9.1f %-3s" : "%9.0f %-3s", v, units[u]);
+    double v;
+    const char *unit = cmt_scale_bytes(bytes, &v);
+    cmt_output_printf(out, bytes >= 1024 ? "%9.1f %-3s" : "%9.0f %-3s", v, unit);
 }
 
 static const char *const titles[CMT_WEIGHT_COUNT] = {
@@ -553,7 +535,7 @@ static int report_sites(cmt_source *source, cmt_output *out, cmt_output *graph, 
     for (uint32_t k = 0; r.names && k <= cmt_sites_stacks(r.sites); k++)
         cmti_free(r.names[k]);
     cmti_free(r.names);
-    cmti_free(c.stacks);
+    cmti_table_free(c.stacks, c.nstacks * sizeof *c.stacks);
     cmti_free(c.lives);
     live_blocks_destroy(&c.live);
     return result;

@@ -509,6 +509,19 @@ static uint64_t accesses(const cmt_trace_stats *s)
     return s->calls[CMT_OP_LOAD] + s->calls[CMT_OP_STORE] + s->calls[CMT_OP_MODIFY];
 }
 
+const char *cmt_scale_bytes(uint64_t bytes, double *scaled)
+{
+    static const char *const byte_units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    unsigned u = 0;
+    while (v >= 1024 && u + 1 < sizeof byte_units / sizeof byte_units[0]) {
+        v /= 1024;
+        u++;
+    }
+    *scaled = v;
+    return byte_units[u];
+}
+
 void cmt_json_string(cmt_output *f, const char *s)
 {
     cmt_output_printf(f, "\"");

@@ -85,14 +85,9 @@ const char *cmt_report_grouped(char *buf, uint64_t v)
 /* 1234567 -> "1.18 MiB" */
 static const char *human(char *buf, uint64_t v)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double x = (double)v;
-    int u = 0;
-    while (x >= 1024 && u < 4) {
-        x /= 1024;
-        u++;
-    }
-    sprintf(buf, u ? "%.2f %s" : "%.0f %s", x, units[u]);
+    double x;
+    const char *unit = cmt_scale_bytes(v, &x);
+    sprintf(buf, v >= 1024 ? "%.2f %s" : "%.0f %s", x, unit);
     return buf;
 }
 

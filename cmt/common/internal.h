@@ -90,6 +90,16 @@ void cmti_table_free(void *p, size_t bytes);
 /* The name messages use for PATH: "<stdin>" or "<stdout>" for "-". */
 const char *cmti_display_name(const char *path, bool output);
 
+/* S hashed on from H (FNV-1a; CMTI_HASH_START to begin), for tables of
+ * names and what is drawn for them. */
+#define CMTI_HASH_START 1469598103934665603ULL
+static inline uint64_t cmti_hash_string(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 /* True if S ends in SUFFIX and has more before it ("x.cmt", not ".cmt"). */
 bool cmti_has_suffix(const char *s, const char *suffix);
 

@@ -383,10 +383,18 @@ static int put_access(cmt_writer *w, const cmt_event *ev)
     return 0;
 }
 
-static int check_event(cmt_writer *w, const cmt_event *ev)
+/* True if W can take more; else false, its error said. */
+static bool writable(cmt_writer *w)
 {
     if (w->failed || w->finished)
-        return fail(w, w->finished ? "write after finish" : w->err);
+        fail(w, w->finished ? "write after finish" : w->err);
+    return !w->failed;
+}
+
+static int check_event(cmt_writer *w, const cmt_event *ev)
+{
+    if (!writable(w))
+        return -1;
     if ((unsigned)ev->op >= CMT_OP_COUNT)
         return fail(w, "unknown operation");
     if (ev->stack > cmt_sites_stacks(&w->sites)) {
@@ -509,8 +517,8 @@ int cmt_writer_keep_addresses(cmt_writer *w)
     return 0;
 }
 
-/* Puts an extension record the next events need (MODULE, STACK). */
-static int put_definition(cmt_writer *w, uint64_t kind, const uint8_t *payload, size_t len)
+/* Puts an extension record, making room for it. */
+static int add_extension(cmt_writer *w, uint64_t kind, const void *payload, size_t len)
 {
     if (len > CMT_EXTENSION_MAX)
         return fail(w, "extension record too long");
@@ -522,8 +530,8 @@ static int put_definition(cmt_writer *w, uint64_t kind, const uint8_t *payload, 
 
 int cmt_writer_module(cmt_writer *w, const cmt_module *module, uint32_t *number)
 {
-    if (w->failed || w->finished)
-        return fail(w, w->finished ? "write after finish" : w->err);
+    if (!writable(w))
+        return -1;
     cmti_module_record m = {cmt_sites_modules(&w->sites) + 1, module->base, module->build_id,
                             module->build_id_len, module->path, strlen(module->path)};
     uint8_t *payload;
@@ -531,7 +539,7 @@ int cmt_writer_module(cmt_writer *w, const cmt_module *module, uint32_t *number)
     if (!len)
         return fail(w, CMT_NO_MEMORY);
     int rc = cmti_sites_add_module(&w->sites, &m, w->err, sizeof w->err) < 0 ? fail(w, w->err)
-             : put_definition(w, CMT_EXTENSION_MODULE, payload, len);
+             : add_extension(w, CMT_EXTENSION_MODULE, payload, len);
     cmti_free(payload);
     if (rc == 0)
         *number = (uint32_t)m.number;
@@ -553,14 +561,14 @@ static int start_stacks(cmt_writer *w)
 
 int cmt_writer_stack(cmt_writer *w, const cmt_frame *frame, uint32_t *number)
 {
-    if (w->failed || w->finished)
-        return fail(w, w->finished ? "write after finish" : w->err);
+    if (!writable(w))
+        return -1;
     if (!w->stacks && start_stacks(w) < 0)
         return -1;
     if (cmti_sites_add_stack(&w->sites, frame, w->err, sizeof w->err) < 0)
         return fail(w, w->err);
     uint8_t payload[SITES_STACK_PAYLOAD_MAX];
-    if (put_definition(w, CMT_EXTENSION_STACK, payload, cmti_stack_encode(frame, payload)) < 0)
+    if (add_extension(w, CMT_EXTENSION_STACK, payload, cmti_stack_encode(frame, payload)) < 0)
         return -1;
     *number = cmt_sites_stacks(&w->sites);
     return 0;
@@ -586,12 +594,7 @@ int cmt_writer_copy_sites(cmt_writer *w, const cmt_sites *from, uint32_t upto)
 
 int cmt_writer_write_extension(cmt_writer *w, uint64_t kind, const void *data, size_t len)
 {
-    if (len > CMT_EXTENSION_MAX)
-        return fail(w, "extension record too long");
-    if (w->failed || w->finished || reserve(w, 1, len) < 0)
-        return -1;
-    put_extension(w, kind, data, len);
-    return 0;
+    return writable(w) ? add_extension(w, kind, data, len) : -1;
 }
 
 /* The index of the seek points, after the last frame. */
