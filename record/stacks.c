@@ -59,9 +59,8 @@ static _Atomic uint64_t walked, unwound; /* stacks our walker took, and libunwin
 /* A thread's stacks met lately, by the hash of their frames, each with
  * its frames: comparing them is a read of a few lines in a row, where
  * walking the stack's nodes to check it took a cache miss a frame (a
- * fifth of a Python run's time).  Mapped on the thread's first stack,
- * and not given back (malloc is the program's, and the recorder must not
- * call it at a thread's exit). */
+ * fifth of a Python run's time).  Mapped on the thread's first stack
+ * (malloc is the program's), unmapped at its exit (stacks_thread_gone). */
 #define CACHE_SIZE 1024
 
 typedef struct cached {
@@ -84,6 +83,38 @@ static node *node_at(uint32_t number)
     return cmti_piece_get((void *const *)tree.nodes, number - 1, sizeof(node));
 }
 
+/* The span [*START, *END) of INFO's object's loaded segments; empty
+ * (*START >= *END) for an object with none. */
+static void loaded_span(const struct dl_phdr_info *info, uintptr_t *start, uintptr_t *end)
+{
+    *start = UINTPTR_MAX;
+    *end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        *start = s < *start ? s : *start;
+        *end = e > *end ? e : *end;
+    }
+}
+
+/* True if ADDRESS is in [START, END). */
+static bool within(const void *address, uintptr_t start, uintptr_t end)
+{
+    return (uintptr_t)address >= start && (uintptr_t)address < end;
+}
+
+/* How many of the N frames at IPS, from the first, are the recorder's
+ * own (libcmtrecord.so's). */
+static int own_frames(void *const *ips, int n)
+{
+    int k = 0;
+    while (k < n && within(ips[k], tree.own_start, tree.own_end))
+        k++;
+    return k;
+}
+
 /* Finds [start, end) of the object that holds ADDRESS. */
 struct object_range {
     uintptr_t address, start, end;
@@ -93,16 +124,9 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     struct object_range *o = data;
-    uintptr_t start = UINTPTR_MAX, end = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        start = s < start ? s : start;
-        end = e > end ? e : end;
-    }
-    if (o->address < start || o->address >= end)
+    uintptr_t start, end;
+    loaded_span(info, &start, &end);
+    if (!within((const void *)o->address, start, end))
         return 0;
     o->start = start;
     o->end = end;
@@ -202,12 +226,7 @@ static void check_unwinding(void *const *ips, int n)
 {
     void *theirs[STACKS_DEPTH_MOST + OWN_FRAMES_MOST];
     int m = unw_backtrace(theirs, tree.depth + OWN_FRAMES_MOST);
-    int skip = 0; /* libunwind's first frame is the function that called it */
-    while (skip < m && (uintptr_t)theirs[skip] >= tree.own_start && (uintptr_t)theirs[skip] < tree.own_end)
-        skip++;
-    int ours = 0;
-    while (ours < n && (uintptr_t)ips[ours] >= tree.own_start && (uintptr_t)ips[ours] < tree.own_end)
-        ours++;
+    int skip = own_frames(theirs, m), ours = own_frames(ips, n);
     int k = 0;
     while (ours + k < n && skip + k < m && ips[ours + k] == theirs[skip + k])
         k++;
@@ -234,9 +253,7 @@ uint32_t stacks_capture(void)
     }
     if (n < 0)
         n = unw_backtrace(ips, tree.depth + OWN_FRAMES_MOST);
-    int first = 0;
-    while (first < n && (uintptr_t)ips[first] >= tree.own_start && (uintptr_t)ips[first] < tree.own_end)
-        first++;
+    int first = own_frames(ips, n);
     n -= first;
     n = n > tree.depth ? tree.depth : n;
     if (n <= 0)
@@ -349,15 +366,8 @@ static int note_module(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     (void)data;
-    module m = {.start = UINTPTR_MAX, .base = info->dlpi_addr};
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        m.start = s < m.start ? s : m.start;
-        m.end = e > m.end ? e : m.end;
-    }
+    module m = {.base = info->dlpi_addr};
+    loaded_span(info, &m.start, &m.end);
     if (m.start >= m.end)
         return 0;
     for (size_t i = 0; i < seen.n; i++)
@@ -385,7 +395,7 @@ static module *module_of(uint64_t ip)
 {
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < seen.n; i++)
-            if (ip >= seen.list[i].start && ip < seen.list[i].end)
+            if (within((const void *)(uintptr_t)ip, seen.list[i].start, seen.list[i].end))
                 return &seen.list[i];
         if (pass == 0)
             dl_iterate_phdr(note_module, NULL);

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE /* dl_iterate_phdr, pthread_getattr_np */
 #include "recorder.h"
+#include "cmt_internal.h"
 
 #include <link.h>
 #include <pthread.h>
@@ -69,16 +70,15 @@ static THREAD_LOCAL walk *last_walk;
 
 /* ------------------------------------------------------ reading the CFI */
 
+/* An unsigned LEB128 number (the format's varints); one that runs past
+ * END, or past 64 bits, ends the record (*P at END) as 0. */
 static uint64_t uleb(const uint8_t **p, const uint8_t *end)
 {
-    uint64_t v = 0;
-    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
-    return v;
+    uint64_t v;
+    if (cmti_varint_get(p, end, &v) == 0)
+        return v;
+    *p = end;
+    return 0;
 }
 
 static int64_t sleb(const uint8_t **p, const uint8_t *end)
@@ -441,6 +441,14 @@ static const rule *rule_of(uintptr_t ip, bool first)
     return r;
 }
 
+/* The word on the stack at ADDRESS (checked to be there by the caller). */
+static uintptr_t word_at(uintptr_t address)
+{
+    uintptr_t w;
+    memcpy(&w, (const void *)address, sizeof w);
+    return w;
+}
+
 /* Frame J of the last walk has the base and return address the new walk
  * is at: the frames above it are the same, if the stack still holds
  * their return addresses and each frame's base followed from the one
@@ -452,18 +460,11 @@ static int same_rest(const walk *w, int j, int room)
     int rest = w->n - 1 - j;
     if (!w->natural && rest < room)
         return -1; /* the last walk stopped short of where this one must go */
-    for (int k = j + 1; k < w->n && k - j <= room; k++) {
-        uintptr_t ra;
-        memcpy(&ra, (const void *)(w->cfa[k - 1] - 8), sizeof ra);
-        if (ra != w->ip[k] || !w->by_sp[k])
+    for (int k = j + 1; k < w->n && k - j <= room; k++)
+        if (word_at(w->cfa[k - 1] - 8) != w->ip[k] || !w->by_sp[k])
             return -1;
-    }
-    if (w->natural && w->zero && rest < room) {
-        uintptr_t ra;
-        memcpy(&ra, (const void *)(w->cfa[w->n - 1] - 8), sizeof ra);
-        if (ra != 0)
-            return -1;
-    }
+    if (w->natural && w->zero && rest < room && word_at(w->cfa[w->n - 1] - 8) != 0)
+        return -1;
     return rest < room ? rest : room;
 }
 
@@ -518,13 +519,12 @@ __attribute__((noinline)) int unwind_stack(void **ips, int most)
             w->natural = w->natural && keep == old_rest;
             return n;
         }
-        uintptr_t ra;
-        memcpy(&ra, (const void *)(cfa - 8), sizeof ra);
+        uintptr_t ra = word_at(cfa - 8);
         if (r->rbp_offset) {
             uintptr_t at = cfa + (uintptr_t)(intptr_t)r->rbp_offset;
             if (at < sp || at + 8 > stack_high) /* a frame's saves are between its stack pointer and its base */
                 return -1;
-            memcpy(&bp, (const void *)at, sizeof bp);
+            bp = word_at(at);
         }
         sp = cfa;
         ip = ra;
