@@ -402,6 +402,7 @@ static void drain_to(uint64_t end, bool final)
     struct timespec ts; /* the records' times are before it (record_time_ns) */
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     uint64_t now = (uint64_t)ts.tv_sec;
+    bool stacks = stacks_wanted(); /* asked once, not at every record */
     while (sink.written < end) {
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
@@ -428,7 +429,7 @@ static void drain_to(uint64_t end, bool final)
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
         for (; tail != head && sink.written < end; tail++, sink.written++) {
             uint32_t stamp, stack = 0;
-            const record *rec = ring_record_at(r, tail, &stamp, stacks_wanted() ? &stack : NULL);
+            const record *rec = ring_record_at(r, tail, &stamp, stacks ? &stack : NULL);
             if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
