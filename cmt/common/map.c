@@ -33,6 +33,7 @@ static bool extend(cmti_map *map, size_t add)
                                             bytes_for(map, map->capacity + add));
     if (!slots)
         return false;
+    cmti_table_prefault(slots, bytes_for(map, map->capacity), bytes_for(map, map->capacity + add));
     map->slots = slots;
     map->capacity += add;
     return true;

@@ -279,6 +279,15 @@ void *cmti_table_resize(void *p, size_t old_bytes, size_t new_bytes)
     return q;
 }
 
+void cmti_table_prefault(void *table, size_t from, size_t to)
+{
+    if (to < CMT_TABLE_PAGES || to <= from)
+        return; /* small tables come from realloc and memset: written already */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    from &= ~(page - 1); /* the table's pages are its own from its page-aligned start */
+    (void)madvise((unsigned char *)table + from, to - from, MADV_POPULATE_WRITE); /* else they fault in as used */
+}
+
 void cmti_table_free(void *p, size_t bytes)
 {
     if (!p)
