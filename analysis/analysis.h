@@ -126,6 +126,10 @@ void cmt_ratio_bucket_label(char *buf, size_t len, const cmt_ratio_histogram *h,
 /* S as a JSON string, quotes included. */
 void cmt_json_string(cmt_output *f, const char *s);
 
+/* The first MOST bytes of S (SIZE_MAX: all of it) as HTML or SVG text,
+ * fit for an element or a quoted attribute. */
+void cmt_html_string(cmt_output *f, const char *s, size_t most);
+
 /* BYTES in the largest binary unit that leaves at least 1 of it, into
  * *SCALED; the unit's name ("B", "KiB", "MiB"... "EiB"). */
 const char *cmt_scale_bytes(uint64_t bytes, double *scaled);

@@ -94,23 +94,6 @@ static void colour(const char *name, unsigned *r, unsigned *g, unsigned *b)
     *b = (h >> 16) % 55;
 }
 
-static void put_escaped(cmt_output *out, const char *s, size_t most)
-{
-    for (size_t i = 0; s[i] && i < most; i++) {
-        char c = s[i];
-        if (c == '<')
-            cmt_output_printf(out, "&lt;");
-        else if (c == '>')
-            cmt_output_printf(out, "&gt;");
-        else if (c == '&')
-            cmt_output_printf(out, "&amp;");
-        else if (c == '"')
-            cmt_output_printf(out, "&quot;");
-        else
-            cmt_output_printf(out, "%c", c);
-    }
-}
-
 /* Node AT and those above it, AT's box from X, DEPTH frames up. */
 static void draw(const cmt_flame *f, cmt_output *out, uint32_t at, double x, unsigned depth, const char *unit,
                  unsigned height)
@@ -123,7 +106,7 @@ static void draw(const cmt_flame *f, cmt_output *out, uint32_t at, double x, uns
         unsigned r, g, b, y = height - (depth + 1) * FRAME_HEIGHT;
         colour(node->name, &r, &g, &b);
         cmt_output_printf(out, "<g><title>");
-        put_escaped(out, node->name, SIZE_MAX);
+        cmt_html_string(out, node->name, SIZE_MAX);
         cmt_output_printf(out, " (%" PRIu64 " %s, %.2f%%)</title><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" "
                                "height=\"%u\" fill=\"rgb(%u,%u,%u)\" rx=\"2\"/>",
                           node->weight, unit, 100.0 * (double)node->weight / total, x, y, width, FRAME_HEIGHT - 1,
@@ -132,7 +115,7 @@ static void draw(const cmt_flame *f, cmt_output *out, uint32_t at, double x, uns
         if (fits >= 3) {
             cmt_output_printf(out, "<text x=\"%.1f\" y=\"%u\">", x + 3, y + FRAME_HEIGHT - 4);
             size_t len = strlen(node->name);
-            put_escaped(out, node->name, len <= fits ? len : fits - 2);
+            cmt_html_string(out, node->name, len <= fits ? len : fits - 2);
             cmt_output_printf(out, len <= fits ? "</text>" : "..</text>");
         }
         cmt_output_printf(out, "</g>\n");
@@ -150,7 +133,7 @@ void cmt_flame_svg(const cmt_flame *f, cmt_output *out, const char *title, const
                            "viewBox=\"0 0 %.0f %u\" font-family=\"sans-serif\" font-size=\"11\">\n"
                            "<text x=\"%.0f\" y=\"16\" text-anchor=\"middle\" font-size=\"14\">",
                       FLAME_WIDTH, height, FLAME_WIDTH, height, FLAME_WIDTH / 2);
-    put_escaped(out, title, SIZE_MAX);
+    cmt_html_string(out, title, SIZE_MAX);
     cmt_output_printf(out, "</text>\n");
     if (f->nodes[0].weight)
         draw(f, out, 0, 0, 0, unit, height);

@@ -530,6 +530,19 @@ void cmt_json_string(cmt_output *f, const char *s)
     cmt_output_printf(f, "\"");
 }
 
+void cmt_html_string(cmt_output *f, const char *s, size_t most)
+{
+    for (size_t i = 0; s[i] && i < most; i++) {
+        switch (s[i]) {
+        case '<': cmt_output_printf(f, "&lt;"); break;
+        case '>': cmt_output_printf(f, "&gt;"); break;
+        case '&': cmt_output_printf(f, "&amp;"); break;
+        case '"': cmt_output_printf(f, "&quot;"); break;
+        default: cmt_output_write(f, &s[i], 1);
+        }
+    }
+}
+
 static void print_json(cmt_output *f, const char *name, const cmt_trace_stats *s)
 {
     cmt_output_printf(f, "{\"trace\": ");

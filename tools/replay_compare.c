@@ -222,24 +222,12 @@ static int inline_file(cmt_output *f, const char *dir, const char *name, char *e
     return 0;
 }
 
-static void write_escaped(cmt_output *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': cmt_output_printf(f, "&lt;"); break;
-        case '>': cmt_output_printf(f, "&gt;"); break;
-        case '&': cmt_output_printf(f, "&amp;"); break;
-        default: put_char(f, *s);
-        }
-    }
-}
-
 /* What TABLE holds, escaped into F; TABLE is closed.  0, or -1 with a
  * message in ERR where TABLE ran out of memory. */
 static int write_escaped_table(cmt_output *f, cmt_output *table, char *err, size_t errlen)
 {
     size_t len;
-    write_escaped(f, cmti_output_text(table, &len));
+    cmt_html_string(f, cmti_output_text(table, &len), SIZE_MAX);
     return cmt_output_commit(table, err, errlen);
 }
 
@@ -250,11 +238,11 @@ static int write_page(const char *dir, const char *trace, const cmt_replay_repor
     if (!f)
         return -1;
     cmt_output_printf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cmt report: ");
-    write_escaped(f, trace);
+    cmt_html_string(f, trace, SIZE_MAX);
     cmt_output_printf(f, "</title>\n<style>body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#222}"
                          "pre{background:#f4f4f4;padding:1em;overflow-x:auto}svg{max-width:100%%;height:auto}</style>"
                          "</head><body>\n<h1>");
-    write_escaped(f, trace);
+    cmt_html_string(f, trace, SIZE_MAX);
     cmt_output_printf(f, "</h1>\n<h2>Allocators</h2>\n<pre>");
     cmt_output *table = cmti_output_memory();
     if (!table) {

@@ -1,0 +1,248 @@
+/*
+ * engines.c - who runs a sweep's jobs: GNU parallel (this host, or hosts
+ * over ssh sharing the folder) or a Slurm job array.  cmtsweep only says
+ * what to run; each engine schedules, retries and spreads as its users
+ * have set it up to.
+ */
+#define _GNU_SOURCE /* strdup */
+#include "sweep.h"
+#include "cmt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Slurm's MaxArraySize when scontrol does not say. */
+#define DEFAULT_MAX_ARRAY 1001
+
+/* Runs ARGV, its standard output into OUTPUT (LEN bytes; NULL: ours) and
+ * its standard error ours.  Its wait status, or -1 with errno set if it
+ * could not be started. */
+static int spawn(char *const argv[], char *output, size_t len)
+{
+    int pipefd[2] = {-1, -1};
+    if (output && pipe2(pipefd, O_CLOEXEC) < 0)
+        return -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (output)
+        posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (output)
+        close(pipefd[1]);
+    if (rc != 0) {
+        if (output)
+            close(pipefd[0]);
+        errno = rc;
+        return -1;
+    }
+    if (output) {
+        size_t n = 0;
+        for (ssize_t got; (got = read(pipefd[0], output + n, len - 1 - n)) != 0;) {
+            if (got < 0 && errno != EINTR)
+                break;
+            if (got > 0)
+                n += (size_t)got;
+            if (n + 1 == len) { /* the rest is not wanted, but must be read */
+                char sink[256];
+                while (read(pipefd[0], sink, sizeof sink) > 0)
+                    ;
+                break;
+            }
+        }
+        output[n] = '\0';
+        close(pipefd[0]);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return status;
+}
+
+int sweep_run_parallel(const sweep_engine *e, const char *out, size_t n, char *err, size_t errlen)
+{
+    (void)n;
+    char jobs[32], joblog[PATH_MAX], pending[PATH_MAX];
+    snprintf(jobs, sizeof jobs, "%u", e->jobs);
+    snprintf(joblog, sizeof joblog, "%s/parallel.log", out);
+    snprintf(pending, sizeof pending, "%s/pending", out);
+    const char **argv = cmti_malloc((e->nssh + 24) * sizeof *argv);
+    if (!argv) {
+        snprintf(err, errlen, CMT_NO_MEMORY);
+        return -1;
+    }
+    size_t k = 0;
+    argv[k++] = "parallel";
+    argv[k++] = "--will-cite";
+    argv[k++] = "--halt";
+    argv[k++] = "never";
+    argv[k++] = "-j";
+    argv[k++] = jobs;
+    argv[k++] = "--joblog";
+    argv[k++] = joblog;
+    if (isatty(STDERR_FILENO))
+        argv[k++] = "--bar";
+    for (size_t i = 0; i < e->nssh; i++)
+        argv[k++] = e->ssh[i];
+    argv[k++] = "-q"; /* each word of the command quoted, on this host or over ssh */
+    argv[k++] = e->self;
+    argv[k++] = "--run";
+    argv[k++] = out;
+    argv[k++] = "{}";
+    argv[k++] = "--replay";
+    argv[k++] = e->replay;
+    argv[k++] = "::::";
+    argv[k++] = pending;
+    argv[k] = NULL;
+    int status = spawn((char *const *)argv, NULL, 0);
+    cmti_free(argv);
+    if (status == -1) {
+        snprintf(err, errlen,
+                 errno == ENOENT ? "GNU parallel is not installed (apt-get install parallel; tools/setup.sh installs it)"
+                                 : "parallel: %s",
+                 strerror(errno));
+        return -1;
+    }
+    /* parallel's status counts the jobs that failed: each has said why,
+     * and its result says so.  Only parallel's own failure matters here. */
+    if (WIFSIGNALED(status) || WEXITSTATUS(status) == 255) {
+        snprintf(err, errlen, "parallel %s", WIFSIGNALED(status) ? "was killed" : "failed (its message is above)");
+        return -1;
+    }
+    return 0;
+}
+
+/* S single-quoted for sh. */
+static void put_quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++)
+        *s == '\'' ? fputs("'\\''", f) : fputc(*s, f);
+    fputc('\'', f);
+}
+
+/* The largest array Slurm takes, by scontrol; DEFAULT_MAX_ARRAY if it
+ * will not say. */
+static size_t max_array_size(void)
+{
+    char *argv[] = {"scontrol", "show", "config", NULL};
+    static char text[1 << 16];
+    int status = spawn(argv, text, sizeof text);
+    const char *at = status == 0 ? strstr(text, "MaxArraySize") : NULL;
+    if (!at)
+        return DEFAULT_MAX_ARRAY;
+    at = strchr(at, '=');
+    long most = at ? strtol(at + 1, NULL, 10) : 0;
+    return most > 0 ? (size_t)most : DEFAULT_MAX_ARRAY;
+}
+
+int sweep_run_slurm(const sweep_engine *e, const char *out, size_t n, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], list[PATH_MAX + 128], script[PATH_MAX + 128], pending[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/slurm", out);
+    if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* Each submission its own list: a later sweep in the same folder may
+     * be submitted before this one's array has run. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%lld.%09ld.%ld", (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+    snprintf(list, sizeof list, "%s/jobs-%s.list", dir, stamp);
+    snprintf(script, sizeof script, "%s/sweep-%s.sh", dir, stamp);
+    snprintf(pending, sizeof pending, "%s/pending", out);
+    if (rename(pending, list) < 0) {
+        snprintf(err, errlen, "%s: %s", list, strerror(errno));
+        return -1;
+    }
+    size_t tasks = max_array_size();
+    if (tasks > n)
+        tasks = n;
+    FILE *f = fopen(script, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", script, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "#!/bin/sh\n# cmtsweep's job array: task i runs jobs i, i + %zu, ... of the list.\nlist=", tasks);
+    put_quoted(f, list);
+    fprintf(f, "\nself=");
+    put_quoted(f, e->self);
+    fprintf(f, "\nout=");
+    put_quoted(f, out);
+    fprintf(f, "\nreplay=");
+    put_quoted(f, e->replay);
+    fprintf(f, "\ni=$SLURM_ARRAY_TASK_ID\nstatus=0\n"
+               "while [ \"$i\" -lt %zu ]; do\n"
+               "  id=$(sed -n \"$((i + 1))p\" \"$list\")\n"
+               "  \"$self\" --run \"$out\" \"$id\" --replay \"$replay\" || status=1\n"
+               "  i=$((i + %zu))\n"
+               "done\n"
+               "exit $status\n",
+            n, tasks);
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: %s", script, strerror(errno));
+        return -1;
+    }
+    char array[64], output[PATH_MAX + 32], partition[256];
+    snprintf(array, sizeof array, "--array=0-%zu", tasks - 1);
+    snprintf(output, sizeof output, "--output=%s/%%A_%%a.log", dir);
+    const char *argv[64];
+    size_t k = 0;
+    argv[k++] = "sbatch";
+    argv[k++] = "--parsable";
+    argv[k++] = "--job-name=cmtsweep";
+    argv[k++] = "--ntasks=1";
+    argv[k++] = array;
+    argv[k++] = output;
+    if (e->partition) {
+        snprintf(partition, sizeof partition, "--partition=%s", e->partition);
+        argv[k++] = partition;
+    }
+    char *extra = e->sbatch_args ? strdup(e->sbatch_args) : NULL, *save = NULL;
+    for (char *w = extra ? strtok_r(extra, " \t", &save) : NULL; w && k < 60; w = strtok_r(NULL, " \t", &save))
+        argv[k++] = w;
+    if (e->wait)
+        argv[k++] = "--wait";
+    argv[k++] = script;
+    argv[k] = NULL;
+    char id[256];
+    int status = spawn((char *const *)argv, id, sizeof id);
+    free(extra);
+    if (status == -1) {
+        snprintf(err, errlen,
+                 errno == ENOENT ? "sbatch is not installed: --slurm needs Slurm's commands (apt-get install slurm-client)"
+                                 : "sbatch: %s",
+                 strerror(errno));
+        return -1;
+    }
+    id[strcspn(id, ";\n")] = '\0';
+    if (!id[0]) {
+        snprintf(err, errlen, "sbatch did not submit the job array (its message is above)");
+        return -1;
+    }
+    if (e->wait)
+        fprintf(stderr, "cmtsweep: Slurm job array %s (%zu jobs in %zu tasks) is done\n", id, n, tasks);
+    else
+        fprintf(stderr,
+                "cmtsweep: submitted Slurm job array %s (%zu jobs in %zu tasks); once it is done, "
+                "'cmtsweep --collect %s' gathers the results\n",
+                id, n, tasks, out);
+    /* With --wait, sbatch's status is the array's: failed jobs have said
+     * why, and their results say so. */
+    return 0;
+}

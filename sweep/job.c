@@ -1,0 +1,266 @@
+/*
+ * job.c - one job of a sweep: cmtreplay against one variant, in a fresh
+ * process, its JSON report turned into the job's result line, written
+ * whole or not at all, so that a job killed halfway leaves nothing and is
+ * run again by the next sweep.
+ */
+#define _GNU_SOURCE /* strdup */
+#include "sweep.h"
+#include "analysis.h"
+#include "cmt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* What a job says on standard error, kept: its last bytes, where the
+ * message is. */
+#define MESSAGE_MOST 2048
+
+static void result_path(char *buf, size_t len, const char *out, const sweep_job *j, const char *suffix)
+{
+    snprintf(buf, len, "%s/results/%s.%s", out, j->id, suffix);
+}
+
+bool sweep_job_done(const char *out, const sweep_job *j)
+{
+    char path[PATH_MAX];
+    result_path(path, sizeof path, out, j, "json");
+    return access(path, F_OK) == 0;
+}
+
+/* The text of PATH, NUL-terminated, or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *s = cmti_malloc(cap);
+    for (size_t got; s && (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == cap) {
+            char *grown = cmti_realloc(s, cap *= 2);
+            if (!grown) {
+                cmti_free(s);
+                fclose(f);
+                return NULL;
+            }
+            s = grown;
+        }
+    }
+    fclose(f);
+    if (s)
+        s[n] = '\0';
+    return s;
+}
+
+/* The environment for the job: the sweep's own, with the variant's
+ * settings in place of any of the same names. */
+static char **job_environment(const sweep_variant *v)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = cmti_malloc((n + v->nenv + 1) * sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t s = 0; s < v->nenv && !replaced; s++) {
+            size_t len = strcspn(v->env[s], "=") + 1;
+            replaced = strncmp(environ[i], v->env[s], len) == 0;
+        }
+        if (!replaced)
+            env[k++] = environ[i];
+    }
+    for (size_t s = 0; s < v->nenv; s++)
+        env[k++] = v->env[s];
+    env[k] = NULL;
+    return env;
+}
+
+/* Runs ARGV with ENV, its standard output thrown away; its standard
+ * error's last bytes into MESSAGE.  Its wait status, or -1 if it could
+ * not be started (why in MESSAGE). */
+static int run(char *const argv[], char *const env[], char *message, size_t len)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        snprintf(message, len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&actions);
+    close(pipefd[1]);
+    if (rc != 0) {
+        close(pipefd[0]);
+        snprintf(message, len, "%s: %s", argv[0], strerror(rc));
+        return -1;
+    }
+    size_t n = 0;
+    char buf[4096];
+    for (ssize_t got; (got = read(pipefd[0], buf, sizeof buf)) != 0;) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (ssize_t i = 0; i < got; i++) {
+            if (n + 1 == len) { /* keep the end: drop the oldest half */
+                memmove(message, message + len / 2, n - len / 2);
+                n -= len / 2;
+            }
+            message[n++] = buf[i];
+        }
+    }
+    message[n] = '\0';
+    close(pipefd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return status;
+}
+
+/* MESSAGE without its trailing newlines; empty lines between kept. */
+static void trim(char *message)
+{
+    size_t n = strlen(message);
+    while (n && (message[n - 1] == '\n' || message[n - 1] == ' '))
+        message[--n] = '\0';
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The result line: the job, what became of it, and the report's members
+ * (its "allocator", the name without the settings, as "allocator_name"). */
+static int write_result(const char *out, const sweep_job *j, bool ok, int exit_status, double seconds,
+                        const char *message, const sweep_object *report, char *err, size_t errlen)
+{
+    char path[PATH_MAX], other[PATH_MAX], host[256] = "";
+    result_path(path, sizeof path, out, j, ok ? "json" : "failed");
+    result_path(other, sizeof other, out, j, ok ? "failed" : "json");
+    gethostname(host, sizeof host - 1);
+    cmt_output *f = cmt_output_open(path, err, errlen);
+    if (!f)
+        return -1;
+    cmt_output_printf(f, "{\"job\": ");
+    cmt_json_string(f, j->id);
+    cmt_output_printf(f, ", \"trace\": ");
+    cmt_json_string(f, j->trace);
+    cmt_output_printf(f, ", \"allocator\": ");
+    cmt_json_string(f, j->variant);
+    cmt_output_printf(f, ", \"repetition\": %u, \"status\": \"%s\", \"exit_status\": %d, \"job_seconds\": %.3f, "
+                         "\"host\": ",
+                      j->repetition, ok ? "ok" : "failed", exit_status, seconds);
+    cmt_json_string(f, host);
+    if (!ok) {
+        cmt_output_printf(f, ", \"error\": ");
+        cmt_json_string(f, message);
+    }
+    for (size_t i = 0; report && i < report->n; i++) {
+        const sweep_member *m = &report->members[i];
+        cmt_output_printf(f, ", ");
+        cmt_json_string(f, strcmp(m->key, "allocator") == 0 ? "allocator_name" : m->key);
+        cmt_output_printf(f, ": %s", m->value);
+    }
+    cmt_output_printf(f, "}\n");
+    if (cmt_output_commit(f, err, errlen) < 0)
+        return -1;
+    unlink(other); /* a failure before, or (rerun by hand) a success */
+    return 0;
+}
+
+int sweep_run_job(const char *out, const sweep_job *j, const char *replay, char *err, size_t errlen)
+{
+    char results[PATH_MAX], report_path[PATH_MAX], message[MESSAGE_MOST] = "";
+    snprintf(results, sizeof results, "%s/results", out);
+    if (mkdir(results, 0777) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", results, strerror(errno));
+        return -1;
+    }
+    result_path(report_path, sizeof report_path, out, j, "report");
+    unlink(report_path);
+    sweep_variant v;
+    sweep_object report = {0};
+    bool have_report = false;
+    int status = -1, exit_status = -1;
+    double start = now();
+    if (sweep_variant_parse(j->variant, &v, message, sizeof message) == 0) {
+        char **env = job_environment(&v);
+        const char **argv = cmti_malloc((v.nargs + 10) * sizeof *argv);
+        if (env && argv) {
+            size_t n = 0;
+            argv[n++] = replay;
+            argv[n++] = "-a";
+            argv[n++] = v.allocator;
+            argv[n++] = "--json";
+            argv[n++] = "--report";
+            argv[n++] = report_path;
+            for (size_t i = 0; i < v.nargs; i++)
+                argv[n++] = v.args[i];
+            argv[n++] = j->trace; /* absolute: never taken for an option */
+            argv[n] = NULL;
+            status = run((char *const *)argv, env, message, sizeof message);
+        } else {
+            snprintf(message, sizeof message, CMT_NO_MEMORY);
+        }
+        cmti_free(env);
+        cmti_free(argv);
+        sweep_variant_free(&v);
+    }
+    double seconds = now() - start;
+    trim(message);
+    if (status != -1 && WIFSIGNALED(status)) {
+        size_t at = strlen(message);
+        snprintf(message + at, sizeof message - at, "%scmtreplay died of signal %d (%s)", at ? "\n" : "",
+                 WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (status != -1) {
+        exit_status = WEXITSTATUS(status);
+    }
+    char *text = read_text(report_path);
+    if (text) {
+        char why[256];
+        have_report = sweep_json_parse(text, &report, why, sizeof why) == 0;
+        if (!have_report && exit_status == 0)
+            snprintf(message, sizeof message, "its report is not the JSON cmtsweep expects: %s", why);
+        cmti_free(text);
+    } else if (exit_status == 0) {
+        snprintf(message, sizeof message, "cmtreplay wrote no report");
+    }
+    unlink(report_path);
+    bool ok = exit_status == 0 && have_report;
+    if (!ok && !message[0])
+        snprintf(message, sizeof message, "cmtreplay exited with status %d", exit_status);
+    int rc = write_result(out, j, ok, exit_status, seconds, message, have_report ? &report : NULL, err, errlen);
+    sweep_json_free(&report);
+    if (rc < 0)
+        return -1;
+    if (!ok)
+        fprintf(stderr, "cmtsweep: %s (%s, %s, repetition %u) failed: %s\n", j->id, j->trace, j->variant,
+                j->repetition, message);
+    return ok ? 0 : 1;
+}
