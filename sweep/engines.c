@@ -24,6 +24,10 @@ extern char **environ;
 
 /* Slurm's MaxArraySize when scontrol does not say. */
 #define DEFAULT_MAX_ARRAY 1001
+/* Seconds between two looks at the queue, and the looks that may fail in
+ * a row (a controller restarting) before the wait is given up. */
+#define SQUEUE_EVERY 1
+#define SQUEUE_PATIENCE 60
 
 /* Runs ARGV, its standard output into OUTPUT (LEN bytes; NULL: ours) and
  * its standard error ours.  Its wait status, or -1 with errno set if it
@@ -149,6 +153,30 @@ static size_t max_array_size(void)
     return most > 0 ? (size_t)most : DEFAULT_MAX_ARRAY;
 }
 
+/* Waits until Slurm's queue no longer holds job ID: squeue every
+ * SQUEUE_EVERY seconds (sbatch --wait's own polling backs off to half a
+ * minute, which a short array then spends idle). */
+static int wait_for(const char *id, char *err, size_t errlen)
+{
+    char *argv[] = {"squeue", "-h", "-j", (char *)id, "-o", "%i", NULL};
+    char listed[4096];
+    for (unsigned failures = 0;;) {
+        sleep(SQUEUE_EVERY);
+        int status = spawn(argv, listed, sizeof listed);
+        if (status == 0 && !listed[0])
+            return 0;
+        if (status == 0 && listed[0]) {
+            failures = 0;
+            continue;
+        }
+        if (++failures == SQUEUE_PATIENCE) {
+            snprintf(err, errlen, "squeue failed %u times in a row while waiting for job array %s "
+                                  "('cmtsweep --collect' gathers what it has done)", failures, id);
+            return -1;
+        }
+    }
+}
+
 int sweep_run_slurm(const sweep_engine *e, const char *out, size_t n, char *err, size_t errlen)
 {
     char dir[PATH_MAX], list[PATH_MAX + 128], script[PATH_MAX + 128], pending[PATH_MAX + 16];
@@ -216,8 +244,6 @@ int sweep_run_slurm(const sweep_engine *e, const char *out, size_t n, char *err,
     char *extra = e->sbatch_args ? strdup(e->sbatch_args) : NULL, *save = NULL;
     for (char *w = extra ? strtok_r(extra, " \t", &save) : NULL; w && k < 60; w = strtok_r(NULL, " \t", &save))
         argv[k++] = w;
-    if (e->wait)
-        argv[k++] = "--wait";
     argv[k++] = script;
     argv[k] = NULL;
     char id[256];
@@ -235,14 +261,13 @@ int sweep_run_slurm(const sweep_engine *e, const char *out, size_t n, char *err,
         snprintf(err, errlen, "sbatch did not submit the job array (its message is above)");
         return -1;
     }
-    if (e->wait)
-        fprintf(stderr, "cmtsweep: Slurm job array %s (%zu jobs in %zu tasks) is done\n", id, n, tasks);
-    else
+    if (!e->wait) {
         fprintf(stderr,
                 "cmtsweep: submitted Slurm job array %s (%zu jobs in %zu tasks); once it is done, "
                 "'cmtsweep --collect %s' gathers the results\n",
                 id, n, tasks, out);
-    /* With --wait, sbatch's status is the array's: failed jobs have said
-     * why, and their results say so. */
-    return 0;
+        return 0;
+    }
+    fprintf(stderr, "cmtsweep: Slurm job array %s: %zu jobs in %zu tasks; waiting for it\n", id, n, tasks);
+    return wait_for(id, err, errlen);
 }
