@@ -33,11 +33,12 @@ static void skip_space(parser *p)
 /* Past a string, its opening quote at p->at. */
 static int skip_string(parser *p)
 {
+    const char *start = p->at;
     for (p->at++; *p->at != '"'; p->at++) {
-        if (!*p->at || (unsigned char)*p->at < 0x20)
+        if (!*p->at || (unsigned char)*p->at < 0x20 || (*p->at == '\\' && !*++p->at)) {
+            p->at = start; /* the message points at where it began */
             return fail(p, "unterminated string");
-        if (*p->at == '\\' && !*++p->at)
-            return fail(p, "unterminated string");
+        }
     }
     p->at++;
     return 0;
@@ -68,8 +69,9 @@ static int skip_value(parser *p, unsigned depth)
                 if (skip_string(p) < 0)
                     return -1;
                 skip_space(p);
-                if (*p->at++ != ':')
+                if (*p->at != ':')
                     return fail(p, "expected ':'");
+                p->at++;
             }
             if (skip_value(p, depth + 1) < 0)
                 return -1;
@@ -78,8 +80,9 @@ static int skip_value(parser *p, unsigned depth)
                 p->at++;
                 return 0;
             }
-            if (*p->at++ != ',')
+            if (*p->at != ',')
                 return fail(p, "expected ',' or the end of the object or array");
+            p->at++;
         }
     }
     if (c == '-' || isdigit((unsigned char)c)) {

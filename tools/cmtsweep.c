@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "sweep.h"
 #include "allocator.h"
+#include "cmt_internal.h"
 
 #include <cmt.h>
 
@@ -308,76 +309,81 @@ static int collect(const sweep_plan *plan, const char *out)
     return counts.failed || counts.missing ? EXIT_DATA : EXIT_OK;
 }
 
+/* --collect OUT. */
+static int collect_only(const char *out)
+{
+    sweep_plan plan = {0};
+    if (load_plan(&plan, out) < 0)
+        return EXIT_DATA;
+    int rc = EXIT_DATA;
+    if (plan.njobs)
+        rc = collect(&plan, out);
+    else
+        fprintf(stderr, "%s: %s: no sweep there (no jobs.tsv)\n", PROG, out);
+    sweep_plan_free(&plan);
+    return rc;
+}
+
+/* --run OUT ID. */
+static int run_one(const options *o)
+{
+    sweep_plan plan = {0};
+    char err[PATH_MAX + 256], replay_buf[PATH_MAX];
+    if (load_plan(&plan, o->run_out) < 0)
+        return EXIT_DATA;
+    const sweep_job *j = sweep_plan_find(&plan, o->run_id);
+    int rc = -1;
+    if (!j)
+        snprintf(err, sizeof err, "%s: no job '%s' in its jobs.tsv", o->run_out, o->run_id);
+    else
+        rc = sweep_run_job(o->run_out, j, find_replay(o->replay, replay_buf, sizeof replay_buf), err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", PROG, err);
+    sweep_plan_free(&plan);
+    return rc == 0 ? EXIT_OK : EXIT_DATA;
+}
+
+static void free_options(options *o)
+{
+    for (size_t i = 0; i < o->nvariants; i++)
+        free(o->variants[i]);
+    for (size_t i = 0; i < o->ntraces; i++)
+        free(o->traces[i]);
+    free(o->variants);
+    cmti_free(o->traces);
+}
+
+static int sweep(options *o);
+
 int main(int argc, char **argv)
 {
     options o = parse_options(argc, argv);
     cmt_output_remove_on_signals();
-    sweep_plan plan = {0};
-    char err[PATH_MAX + 256], replay_buf[PATH_MAX];
-    if (o.collect) {
-        if (load_plan(&plan, o.collect) < 0)
-            return EXIT_DATA;
-        if (!plan.njobs) {
-            fprintf(stderr, "%s: %s: no sweep there (no jobs.tsv)\n", PROG, o.collect);
-            return EXIT_DATA;
-        }
-        int rc = collect(&plan, o.collect);
-        sweep_plan_free(&plan);
-        return rc;
-    }
-    if (o.run_out) {
-        if (load_plan(&plan, o.run_out) < 0)
-            return EXIT_DATA;
-        const sweep_job *j = sweep_plan_find(&plan, o.run_id);
-        if (!j) {
-            fprintf(stderr, "%s: %s: no job '%s' in its jobs.tsv\n", PROG, o.run_out, o.run_id);
-            return EXIT_DATA;
-        }
-        int rc = sweep_run_job(o.run_out, j, find_replay(o.replay, replay_buf, sizeof replay_buf), err, sizeof err);
-        if (rc < 0)
-            fprintf(stderr, "%s: %s\n", PROG, err);
-        sweep_plan_free(&plan);
-        return rc == 0 ? EXIT_OK : EXIT_DATA;
-    }
+    int rc = o.collect ? collect_only(o.collect) : o.run_out ? run_one(&o) : sweep(&o);
+    free_options(&o);
+    return rc;
+}
 
-    make_folder(o.out);
-    char out[PATH_MAX], self[PATH_MAX];
-    if (!realpath(o.out, out) || !realpath("/proc/self/exe", self)) {
-        fprintf(stderr, "%s: %s: %s\n", PROG, o.out, strerror(errno));
-        return EXIT_DATA;
-    }
-    snprintf(err, sizeof err, "%s/results", out);
-    make_folder(err);
-    const char *replay = find_replay(o.replay, replay_buf, sizeof replay_buf);
-    /* The jobs planned there before stay: their results are the folder's. */
-    if (load_plan(&plan, out) < 0)
-        return EXIT_DATA;
-    for (size_t t = 0; t < o.ntraces; t++)
-        for (size_t v = 0; v < o.nvariants; v++)
-            if (sweep_plan_add(&plan, o.traces[t], o.variants[v], o.repeat) < 0)
-                no_memory();
-    if (sweep_plan_write(&plan, out, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
-        return EXIT_DATA;
-    }
-    /* This sweep's jobs without a result, in the order planned. */
-    snprintf(err, sizeof err, "%s/pending", out);
-    FILE *pending = fopen(err, "w");
+/* The jobs of O's matrix in PLAN without a result in OUT, into
+ * OUT/pending and *MINE (indexes in PLAN); how many, or -1 on failure. */
+static long write_pending(const options *o, const sweep_plan *plan, const char *out, size_t *mine)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/pending", out);
+    FILE *pending = fopen(path, "w");
     if (!pending) {
-        fprintf(stderr, "%s: %s: %s\n", PROG, err, strerror(errno));
-        return EXIT_DATA;
+        fprintf(stderr, "%s: %s: %s\n", PROG, path, strerror(errno));
+        return -1;
     }
-    size_t *mine = calloc(plan.njobs ? plan.njobs : 1, sizeof *mine), asked = 0, to_run = 0;
-    if (!mine)
-        no_memory();
-    for (size_t i = 0; i < plan.njobs; i++) {
-        const sweep_job *j = &plan.jobs[i];
+    size_t asked = 0, to_run = 0;
+    for (size_t i = 0; i < plan->njobs; i++) {
+        const sweep_job *j = &plan->jobs[i];
         bool trace = false, variant = false;
-        for (size_t t = 0; t < o.ntraces && !trace; t++)
-            trace = strcmp(j->trace, o.traces[t]) == 0;
-        for (size_t v = 0; v < o.nvariants && !variant; v++)
-            variant = strcmp(j->variant, o.variants[v]) == 0;
-        if (!trace || !variant || j->repetition > o.repeat)
+        for (size_t t = 0; t < o->ntraces && !trace; t++)
+            trace = strcmp(j->trace, o->traces[t]) == 0;
+        for (size_t v = 0; v < o->nvariants && !variant; v++)
+            variant = strcmp(j->variant, o->variants[v]) == 0;
+        if (!trace || !variant || j->repetition > o->repeat)
             continue;
         asked++;
         if (!sweep_job_done(out, j)) {
@@ -386,35 +392,70 @@ int main(int argc, char **argv)
         }
     }
     if (fclose(pending) != 0) {
-        fprintf(stderr, "%s: %s/pending: %s\n", PROG, out, strerror(errno));
-        return EXIT_DATA;
+        fprintf(stderr, "%s: %s: %s\n", PROG, path, strerror(errno));
+        return -1;
     }
     fprintf(stderr, "%s: %zu traces x %zu allocators x %u: %zu jobs, %zu done before, %zu to run\n", PROG,
-            o.ntraces, o.nvariants, o.repeat, asked, asked - to_run, to_run);
+            o->ntraces, o->nvariants, o->repeat, asked, asked - to_run, to_run);
+    return (long)to_run;
+}
+
+/* Runs the jobs MINE of PLAN by the engine O asks for; 0, or -1. */
+static int run_jobs(options *o, const sweep_plan *plan, const char *out, const size_t *mine, size_t to_run)
+{
+    char err[PATH_MAX + 256], parallel[PATH_MAX];
     int rc = 0;
-    char parallel[PATH_MAX];
-    o.engine.self = self;
-    o.engine.replay = replay;
-    if (to_run && o.engine.slurm) {
-        rc = sweep_run_slurm(&o.engine, out, to_run, err, sizeof err);
-    } else if (to_run && !on_path("parallel", parallel, sizeof parallel) && o.engine.jobs == 1 && !o.engine.nssh) {
+    if (o->engine.slurm) {
+        rc = sweep_run_slurm(&o->engine, out, to_run, err, sizeof err);
+    } else if (!on_path("parallel", parallel, sizeof parallel) && o->engine.jobs == 1 && !o->engine.nssh) {
         /* One at a time needs no engine. */
-        for (size_t i = 0; i < to_run && rc >= 0; i++)
-            rc = sweep_run_job(out, &plan.jobs[mine[i]], replay, err, sizeof err) < 0 ? -1 : 0;
-    } else if (to_run) {
-        rc = sweep_run_parallel(&o.engine, out, to_run, err, sizeof err);
+        for (size_t i = 0; i < to_run && rc == 0; i++)
+            rc = sweep_run_job(out, &plan->jobs[mine[i]], o->engine.replay, err, sizeof err) < 0 ? -1 : 0;
+    } else {
+        rc = sweep_run_parallel(&o->engine, out, to_run, err, sizeof err);
     }
-    free(mine);
-    if (rc < 0) {
+    if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
-        sweep_plan_free(&plan);
+    return rc;
+}
+
+/* The sweep: plan, run what is missing, collect. */
+static int sweep(options *o)
+{
+    char out[PATH_MAX], self[PATH_MAX], err[PATH_MAX + 256], replay[PATH_MAX];
+    make_folder(o->out);
+    if (!realpath(o->out, out) || !realpath("/proc/self/exe", self)) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
         return EXIT_DATA;
     }
-    if (o.engine.slurm && !o.engine.wait && to_run) {
-        sweep_plan_free(&plan);
-        return EXIT_OK;
-    }
-    rc = collect(&plan, out);
+    snprintf(err, sizeof err, "%s/results", out);
+    make_folder(err);
+    o->engine.self = self;
+    o->engine.replay = find_replay(o->replay, replay, sizeof replay);
+    /* The jobs planned there before stay: their results are the folder's. */
+    sweep_plan plan = {0};
+    if (load_plan(&plan, out) < 0)
+        return EXIT_DATA;
+    for (size_t t = 0; t < o->ntraces; t++)
+        for (size_t v = 0; v < o->nvariants; v++)
+            if (sweep_plan_add(&plan, o->traces[t], o->variants[v], o->repeat) < 0)
+                no_memory();
+    int rc = EXIT_DATA;
+    size_t *mine = calloc(plan.njobs ? plan.njobs : 1, sizeof *mine);
+    long to_run = -1;
+    if (!mine)
+        no_memory();
+    if (sweep_plan_write(&plan, out, err, sizeof err) < 0)
+        fprintf(stderr, "%s: %s\n", PROG, err);
+    else
+        to_run = write_pending(o, &plan, out, mine);
+    if (to_run > 0 && run_jobs(o, &plan, out, mine, (size_t)to_run) < 0)
+        to_run = -1;
+    if (to_run > 0 && o->engine.slurm && !o->engine.wait)
+        rc = EXIT_OK; /* collected later */
+    else if (to_run >= 0)
+        rc = collect(&plan, out);
+    free(mine);
     sweep_plan_free(&plan);
     return rc;
 }
