@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzstd-dev libjemalloc2 libcriterion-dev zstd xz-utils bzip2
           gnuplot-nox fonts-liberation valgrind clang libclang-rt-14-dev libtcmalloc-minimal4 libmimalloc2.0
-          zpaq libunwind-dev libdw-dev)
+          zpaq libunwind-dev libdw-dev parallel slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
