@@ -162,8 +162,20 @@ static char *job_id(const char *trace, const char *variant, unsigned repetition)
     return strdup(id);
 }
 
+static uint64_t id_key(const char *id)
+{
+    uint64_t h = cmti_hash_string(CMTI_HASH_START, id);
+    return h ? h : 1; /* the map's keys are not 0 */
+}
+
 const sweep_job *sweep_plan_find(const sweep_plan *plan, const char *id)
 {
+    const cmti_map_entry *e = plan->index ? cmti_map_find(plan->index, id_key(id)) : NULL;
+    if (!e)
+        return NULL;
+    if (strcmp(plan->jobs[e->value[0] - 1].id, id) == 0)
+        return &plan->jobs[e->value[0] - 1];
+    /* Another ID of the same hash holds the entry: look at every job. */
     for (size_t i = 0; i < plan->njobs; i++)
         if (strcmp(plan->jobs[i].id, id) == 0)
             return &plan->jobs[i];
@@ -179,24 +191,31 @@ static int add_job(sweep_plan *plan, char *id, const char *trace, const char *va
         free(id);
         return 0;
     }
+    if (!plan->index && (plan->index = cmti_calloc(1, sizeof *plan->index)) && cmti_map_init(plan->index, 1) < 0)
+        cmti_map_destroy(plan->index);
     if (plan->njobs == plan->cap) {
         size_t cap = plan->cap ? 2 * plan->cap : 64;
         sweep_job *grown = cmti_realloc(plan->jobs, cap * sizeof *grown);
-        if (!grown) {
-            free(id);
-            return -1;
+        if (grown) {
+            plan->jobs = grown;
+            plan->cap = cap;
         }
-        plan->jobs = grown;
-        plan->cap = cap;
     }
-    sweep_job *j = &plan->jobs[plan->njobs];
-    *j = (sweep_job){id, strdup(trace), strdup(variant), repetition};
-    if (!j->trace || !j->variant) {
-        free(j->trace);
-        free(j->variant);
+    cmti_map_entry *e = NULL;
+    sweep_job *j = plan->njobs < plan->cap ? &plan->jobs[plan->njobs] : NULL;
+    if (j)
+        *j = (sweep_job){id, strdup(trace), strdup(variant), repetition};
+    if (!j || !j->trace || !j->variant || !plan->index || !plan->index->slots ||
+        !(e = cmti_map_insert(plan->index, id_key(id)))) {
+        if (j) {
+            free(j->trace);
+            free(j->variant);
+        }
         free(id);
-        return -1;
+        return -1; /* out of memory: the plan is only to be freed */
     }
+    if (!e->value[0])
+        e->value[0] = plan->njobs + 1; /* else another ID of its hash has it, and find looks further */
     plan->njobs++;
     return 0;
 }
@@ -217,6 +236,9 @@ void sweep_plan_free(sweep_plan *plan)
         free(plan->jobs[i].variant);
     }
     cmti_free(plan->jobs);
+    if (plan->index)
+        cmti_map_destroy(plan->index); /* a map whose making failed too */
+    cmti_free(plan->index);
     *plan = (sweep_plan){0};
 }
 
