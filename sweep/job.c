@@ -162,7 +162,7 @@ static int write_result(const char *out, const sweep_job *j, bool ok, int exit_s
 {
     char path[PATH_MAX], other[PATH_MAX], host[256] = "";
     result_path(path, sizeof path, out, j, ok ? "json" : "failed");
-    result_path(other, sizeof other, out, j, ok ? "failed" : "json");
+    result_path(other, sizeof other, out, j, "failed");
     gethostname(host, sizeof host - 1);
     cmt_output *f = cmt_output_open(path, err, errlen);
     if (!f)
@@ -190,7 +190,10 @@ static int write_result(const char *out, const sweep_job *j, bool ok, int exit_s
     cmt_output_printf(f, "}\n");
     if (cmt_output_commit(f, err, errlen) < 0)
         return -1;
-    unlink(other); /* a failure before, or (rerun by hand) a success */
+    /* A success ends an earlier failure; a failure never ends a success
+     * (a job's stray copy, killed late, must not undo its rerun). */
+    if (ok)
+        unlink(other);
     return 0;
 }
 

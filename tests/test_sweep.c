@@ -262,6 +262,30 @@ Test(sweep, a_stopped_sweep_is_finished_by_running_it_again)
     free_results(rows, n);
 }
 
+Test(sweep, a_folder_takes_one_sweep_at_a_time)
+{
+    const char *out = scratch_path("locked");
+    const char *sleeper = scratch_path("sleeper.sh");
+    /* GNU parallel gives each job a process group of its own: a kill of
+     * the sweep's group leaves them to end by themselves, soon. */
+    write_text(sleeper, "#!/bin/sh\nsleep 4\n");
+    chmod(sleeper, 0755);
+    char *err;
+    /* The first sweep's replays hang; the second is refused; the first,
+     * killed outright with its engine and jobs, leaves nothing to undo. */
+    int rc = runf(NULL, &err,
+                  "setsid %s/cmtsweep -a system -r 1 -j 2 --replay %s -o %s %s 2>/dev/null & pid=$!; sleep 1; "
+                  "%s/cmtsweep -a system -r 1 -j 2 -o %s %s; status=$?; kill -9 -$pid; wait $pid; exit $status",
+                  CMT_TOOLS, sleeper, out, CMT_SAMPLES, CMT_TOOLS, out, CMT_SAMPLES);
+    cr_assert_eq(rc, 1, "%s", err);
+    cr_assert(strstr(err, "another cmtsweep is sweeping there"), "%s", err);
+    free(err);
+    cr_assert_eq(runf(NULL, &err, "%s/cmtsweep -a system -r 1 -j 2 -o %s %s", CMT_TOOLS, out, CMT_SAMPLES), 0, "%s",
+                 err);
+    cr_assert(strstr(err, "2 jobs, 0 done before, 2 to run"), "%s", err);
+    free(err);
+}
+
 Test(sweep, a_failed_job_is_told_with_its_message_and_the_rest_go_on)
 {
     const char *corpus = scratch_path("corpus");

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -432,10 +434,23 @@ static int sweep(options *o)
     make_folder(err);
     o->engine.self = self;
     o->engine.replay = find_replay(o->replay, replay, sizeof replay);
+    /* One sweep at a time in a folder: two would rewrite each other's
+     * job list and hand their engines each other's pending jobs. */
+    snprintf(err, sizeof err, "%s/.lock", out);
+    int lock = open(err, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, out,
+                lock >= 0 && errno == EWOULDBLOCK ? "another cmtsweep is sweeping there" : strerror(errno));
+        if (lock >= 0)
+            close(lock);
+        return EXIT_DATA;
+    }
     /* The jobs planned there before stay: their results are the folder's. */
     sweep_plan plan = {0};
-    if (load_plan(&plan, out) < 0)
+    if (load_plan(&plan, out) < 0) {
+        close(lock);
         return EXIT_DATA;
+    }
     for (size_t t = 0; t < o->ntraces; t++)
         for (size_t v = 0; v < o->nvariants; v++)
             if (sweep_plan_add(&plan, o->traces[t], o->variants[v], o->repeat) < 0)
@@ -457,5 +472,6 @@ static int sweep(options *o)
         rc = collect(&plan, out);
     free(mine);
     sweep_plan_free(&plan);
+    close(lock);
     return rc;
 }
