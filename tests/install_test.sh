@@ -8,14 +8,19 @@ build=$1 samples=$2 user_cflags=${3:-}
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in bin/trace2cmt bin/cmtreplay bin/cmtrecord bin/cmtstat bin/cmtlifetimes bin/cmtoverhead include/cmt.h; do
+for f in bin/trace2cmt bin/cmtreplay bin/cmtrecord bin/cmtstat bin/cmtlifetimes bin/cmtoverhead bin/cmtsweep include/cmt.h; do
   [ -e "$prefix/$f" ] || { echo "install_test: $f was not installed" >&2; exit 1; }
 done
-for tool in trace2cmt cmtreplay cmtrecord cmtstat cmtlifetimes cmtoverhead; do
+for tool in trace2cmt cmtreplay cmtrecord cmtstat cmtlifetimes cmtoverhead cmtsweep; do
   page=$(find "$prefix" -path "*/man1/$tool.1")
   [ -n "$page" ] && head -1 "$page" | grep -q "^\.TH ${tool^^} 1 " ||
     { echo "install_test: no man page for $tool" >&2; exit 1; }
 done
+# The installed cmtsweep finds the installed cmtreplay beside it.
+"$prefix/bin/cmtsweep" -a system -r 1 -j 1 -o "$prefix/sweep" "$samples/python-json.trace" 2>/dev/null ||
+  { echo "install_test: the installed cmtsweep failed" >&2; exit 1; }
+[ "$(wc -l < "$prefix/sweep/results.jsonl")" -eq 1 ] ||
+  { echo "install_test: the installed cmtsweep wrote no result" >&2; exit 1; }
 cat > "$prefix/count.c" <<'C'
 #include <cmt.h>
 #include <stdio.h>
