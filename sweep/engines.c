@@ -9,18 +9,13 @@
 #include "cmt_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 /* Slurm's MaxArraySize when scontrol does not say. */
 #define DEFAULT_MAX_ARRAY 1001
@@ -29,51 +24,11 @@ extern char **environ;
 #define SQUEUE_EVERY 1
 #define SQUEUE_PATIENCE 60
 
-/* Runs ARGV, its standard output into OUTPUT (LEN bytes; NULL: ours) and
- * its standard error ours.  Its wait status, or -1 with errno set if it
- * could not be started. */
+/* Runs ARGV, its standard output into OUTPUT (LEN bytes; NULL: ours). */
 static int spawn(char *const argv[], char *output, size_t len)
 {
-    int pipefd[2] = {-1, -1};
-    if (output && pipe2(pipefd, O_CLOEXEC) < 0)
-        return -1;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (output)
-        posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (output)
-        close(pipefd[1]);
-    if (rc != 0) {
-        if (output)
-            close(pipefd[0]);
-        errno = rc;
-        return -1;
-    }
-    if (output) {
-        size_t n = 0;
-        for (ssize_t got; (got = read(pipefd[0], output + n, len - 1 - n)) != 0;) {
-            if (got < 0 && errno != EINTR)
-                break;
-            if (got > 0)
-                n += (size_t)got;
-            if (n + 1 == len) { /* the rest is not wanted, but must be read */
-                char sink[256];
-                while (read(pipefd[0], sink, sizeof sink) > 0)
-                    ;
-                break;
-            }
-        }
-        output[n] = '\0';
-        close(pipefd[0]);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return status;
+    sweep_capture capture = {STDOUT_FILENO, false, output, len};
+    return sweep_spawn(argv, NULL, output ? &capture : NULL);
 }
 
 int sweep_run_parallel(const sweep_engine *e, const char *out, size_t n, char *err, size_t errlen)

@@ -10,10 +10,8 @@
 #include "cmt_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+extern char **environ; /* the job's environment starts from it */
 
 /* What a job says on standard error, kept: its last bytes, where the
  * message is. */
@@ -90,54 +88,6 @@ static char **job_environment(const sweep_variant *v)
         env[k++] = v->env[s];
     env[k] = NULL;
     return env;
-}
-
-/* Runs ARGV with ENV, its standard output thrown away; its standard
- * error's last bytes into MESSAGE.  Its wait status, or -1 if it could
- * not be started (why in MESSAGE). */
-static int run(char *const argv[], char *const env[], char *message, size_t len)
-{
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        snprintf(message, len, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&actions);
-    close(pipefd[1]);
-    if (rc != 0) {
-        close(pipefd[0]);
-        snprintf(message, len, "%s: %s", argv[0], strerror(rc));
-        return -1;
-    }
-    size_t n = 0;
-    char buf[4096];
-    for (ssize_t got; (got = read(pipefd[0], buf, sizeof buf)) != 0;) {
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (ssize_t i = 0; i < got; i++) {
-            if (n + 1 == len) { /* keep the end: drop the oldest half */
-                memmove(message, message + len / 2, n - len / 2);
-                n -= len / 2;
-            }
-            message[n++] = buf[i];
-        }
-    }
-    message[n] = '\0';
-    close(pipefd[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return status;
 }
 
 /* MESSAGE without its trailing newlines; empty lines between kept. */
@@ -227,7 +177,10 @@ int sweep_run_job(const char *out, const sweep_job *j, const char *replay, char 
                 argv[n++] = v.args[i];
             argv[n++] = j->trace; /* absolute: never taken for an option */
             argv[n] = NULL;
-            status = run((char *const *)argv, env, message, sizeof message);
+            sweep_capture capture = {STDERR_FILENO, true, message, sizeof message};
+            status = sweep_spawn((char *const *)argv, env, &capture);
+            if (status == -1)
+                snprintf(message, sizeof message, "%s: %s", replay, strerror(errno));
         } else {
             snprintf(message, sizeof message, CMT_NO_MEMORY);
         }

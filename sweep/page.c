@@ -197,6 +197,22 @@ static void put_plot(cmt_output *f, char *const *variants, const size_t *order, 
     cmt_output_printf(f, "</svg>\n");
 }
 
+/* The start of a ranking's row: the rank from I, the allocator, its
+ * median and its spread, each written by PUT. */
+static void put_ranked(cmt_output *f, size_t i, const char *variant, void (*put)(cmt_output *, double),
+                       double median, double lowest, double highest)
+{
+    cmt_output_printf(f, "<tr><td>%zu</td><td>", i + 1);
+    cmt_html_string(f, variant, SIZE_MAX);
+    cmt_output_printf(f, "</td><td>");
+    put(f, median);
+    cmt_output_printf(f, "</td><td>");
+    put(f, lowest);
+    cmt_output_printf(f, " &ndash; ");
+    put(f, highest);
+    cmt_output_printf(f, "</td>");
+}
+
 static void put_trace(cmt_output *f, size_t t, const char *trace, char *const *variants, size_t nvariants,
                       sweep_cell *const *cells, summary *const *sums, size_t *order)
 {
@@ -221,15 +237,8 @@ static void put_trace(cmt_output *f, size_t t, const char *trace, char *const *v
                              "<th>spread (min&ndash;max)</th><th>relative</th><th>runs</th></tr>\n");
         for (size_t i = 0; i < n; i++) {
             const summary *s = &sums[t][order[i]];
-            cmt_output_printf(f, "<tr><td>%zu</td><td>", i + 1);
-            cmt_html_string(f, variants[order[i]], SIZE_MAX);
-            cmt_output_printf(f, "</td><td>");
-            put_seconds(f, s->seconds);
-            cmt_output_printf(f, "</td><td>");
-            put_seconds(f, s->seconds_min);
-            cmt_output_printf(f, " &ndash; ");
-            put_seconds(f, s->seconds_max);
-            cmt_output_printf(f, "</td><td>%.2f</td><td>%zu</td></tr>\n", s->seconds / sums[t][order[0]].seconds,
+            put_ranked(f, i, variants[order[i]], put_seconds, s->seconds, s->seconds_min, s->seconds_max);
+            cmt_output_printf(f, "<td>%.2f</td><td>%zu</td></tr>\n", s->seconds / sums[t][order[0]].seconds,
                               cells[t][order[i]].n);
         }
         cmt_output_printf(f, "</table>\n");
@@ -240,15 +249,8 @@ static void put_trace(cmt_output *f, size_t t, const char *trace, char *const *v
                              "<th>spread (min&ndash;max)</th><th>overhead</th><th>peak RSS</th></tr>\n");
         for (size_t i = 0; i < n; i++) {
             const summary *s = &sums[t][order[i]];
-            cmt_output_printf(f, "<tr><td>%zu</td><td>", i + 1);
-            cmt_html_string(f, variants[order[i]], SIZE_MAX);
-            cmt_output_printf(f, "</td><td>");
-            put_bytes(f, s->footprint);
-            cmt_output_printf(f, "</td><td>");
-            put_bytes(f, s->footprint_min);
-            cmt_output_printf(f, " &ndash; ");
-            put_bytes(f, s->footprint_max);
-            cmt_output_printf(f, "</td><td>%.3f</td><td>", any->peak_live > 0 ? s->footprint / any->peak_live : NAN);
+            put_ranked(f, i, variants[order[i]], put_bytes, s->footprint, s->footprint_min, s->footprint_max);
+            cmt_output_printf(f, "<td>%.3f</td><td>", any->peak_live > 0 ? s->footprint / any->peak_live : NAN);
             put_bytes(f, s->rss);
             cmt_output_printf(f, "</td></tr>\n");
         }

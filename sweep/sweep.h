@@ -109,6 +109,21 @@ int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts,
 
 /* ------------------------------------------------------------ internals */
 
+/* What a spawned program writes to descriptor FD (STDOUT_FILENO, or
+ * STDERR_FILENO with its standard output thrown away), kept in BUF (LEN
+ * bytes, NUL-terminated): its first LEN - 1 bytes, or with TAIL its last. */
+typedef struct sweep_capture {
+    int fd;
+    bool tail;
+    char *buf;
+    size_t len;
+} sweep_capture;
+
+/* Runs ARGV (searched on the PATH) with ENV (NULL: ours), keeping what
+ * CAPTURE asks for (NULL: its output is ours).  Its wait status, or -1
+ * with errno set if it could not be started. */
+int sweep_spawn(char *const argv[], char *const env[], const sweep_capture *capture);
+
 /* A job's result line, its members as the JSON text of each value. */
 typedef struct sweep_member {
     char *key;
