@@ -32,13 +32,16 @@ esac
 for program in munged slurmctld slurmd sbatch sinfo; do
   command -v "$program" > /dev/null || { echo "$0: $program is not installed (tools/setup.sh installs it)" >&2; exit 1; }
 done
-mkdir -p "$dir"/{munge,state,spool,log}
+mkdir -p "$dir"/{munge,run,state,spool,log}
 dir=$(cd "$dir" && pwd)
+# The key is root's alone; the socket's folder open to the user who
+# submits (sbatch run without root reaches munged through it).
 chmod 700 "$dir/munge"
+chmod 755 "$dir" "$dir/run"
 head -c 1024 /dev/urandom > "$dir/munge/munge.key"
 chmod 400 "$dir/munge/munge.key"
 trap 'stop' ERR
-munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/socket" \
+munged --force --key-file="$dir/munge/munge.key" --socket="$dir/run/munge.socket" \
        --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/seed"
 
 # Ports of its own, away from a real cluster's 6817 and 6818.
@@ -55,7 +58,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/socket
+AuthInfo=socket=$dir/run/munge.socket
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres

@@ -665,6 +665,8 @@ static uint64_t check_slots(const char *path)
     return most;
 }
 
+TestSuite(slots, .fini = scratch_cleanup);
+
 Test(slots, unique_among_live_blocks_and_below_the_peak_in_text_and_cmt)
 {
     const char *text = CMT_SAMPLES "/python-json.trace", *cmt = scratch_path("slots.cmt");

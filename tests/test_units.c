@@ -315,7 +315,7 @@ Test(map, runs_past_the_last_home_slot)
 
 /* The progress line's figures: how far into its file a source has read,
  * of the file's size. */
-Test(source, says_how_far_into_its_file_it_has_read)
+Test(source, says_how_far_into_its_file_it_has_read, .fini = scratch_cleanup)
 {
     const char *path = scratch_path("progress.trace");
     char *text = malloc(40 * 100000 + 1);
