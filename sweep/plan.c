@@ -155,7 +155,18 @@ static char *job_id(const char *trace, const char *variant, unsigned repetition)
     size_t at = 0;
     put_slug(id, sizeof id, &at, cmti_base_name(trace), 48);
     put_slug(id, sizeof id, &at, "--", 2);
-    put_slug(id, sizeof id, &at, variant, 40);
+    /* A library's variant by the library's file name, not its folders. */
+    const char *colon = strchr(variant, ':'), *end = colon ? strchr(colon + 1, ':') : NULL, *slash = NULL;
+    if (!strncmp(variant, "preload:", 8) || !strncmp(variant, "plugin:", 7))
+        for (const char *c = colon + 1; *c && c != end; c++)
+            slash = *c == '/' ? c : slash;
+    if (slash) {
+        char shown[128];
+        snprintf(shown, sizeof shown, "%.*s%s", (int)(colon + 1 - variant), variant, slash + 1);
+        put_slug(id, sizeof id, &at, shown, 40);
+    } else {
+        put_slug(id, sizeof id, &at, variant, 40);
+    }
     uint64_t h = cmti_hash_string(cmti_hash_string(CMTI_HASH_START, trace), "\t");
     h = cmti_hash_string(h, variant);
     snprintf(id + at, sizeof id - at, "--r%u-%08x", repetition, (unsigned)(h ^ h >> 32));

@@ -364,6 +364,23 @@ Test(sweep, variants_are_columns_of_their_own_and_reach_the_replay)
     cr_assert_gt(padded, plain + 200e6, "the environment did not reach glibc: %.0f against %.0f", padded, plain);
 #endif
     free_results(rows, n);
+    /* A plugin named by a path relative to here runs by its whole path,
+     * wherever the job runs. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", PLUGIN_ALLOCATOR);
+    *strrchr(dir, '/') = '\0';
+    cr_assert_eq(runf(NULL, &err, "cd %s && %s/cmtsweep -a plugin:./%s -r 1 -j 1 -o %s %s/python-json.trace", dir,
+                      CMT_TOOLS, strrchr(PLUGIN_ALLOCATOR, '/') + 1, out, CMT_SAMPLES),
+                 0, "%s", err);
+    free(err);
+    rows = read_results(out, &n);
+    cr_assert_eq(n, 5);
+    cr_assert_str_eq(str(row(rows, n, "python-json.trace", "plugin:" PLUGIN_ALLOCATOR, 1), "status"), "ok");
+    free_results(rows, n);
+    char *listing;
+    runf(&listing, NULL, "ls %s/results", out);
+    cr_assert(strstr(listing, "--plugin_libplugin_allocator.so--r1-"), "%s", listing);
+    free(listing);
 }
 
 Test(sweep, collect_rebuilds_the_results_from_the_folder)

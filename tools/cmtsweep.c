@@ -101,10 +101,17 @@ static void add_variant(options *o, const char *text)
     const cmt_preload *p = cmt_preload_find(name);
     if (p && !cmt_preload_available(p))
         cli_usage_error(PROG, "%s is not installed (%s; apt-get install %s)", name, p->library, p->package);
+    char absolute[PATH_MAX * 2];
     if (!strncmp(name, "preload:", 8) || !strncmp(name, "plugin:", 7)) {
         const char *library = strchr(name, ':') + 1;
-        if (access(library, R_OK) != 0)
+        char full[PATH_MAX];
+        if (access(library, R_OK) != 0 || !realpath(library, full))
             cli_usage_error(PROG, "-a %s: %s: %s", text, library, strerror(errno));
+        /* The library by its whole path: the jobs may run in another
+         * folder, or on another host. */
+        snprintf(absolute, sizeof absolute, "%.*s%s%s", (int)(library - name), name, full,
+                 text + strlen(name));
+        text = absolute;
         known = true;
     }
     if (!known && !p)
