@@ -39,13 +39,7 @@ static long index_of(char ***list, size_t *n, const char *s)
     for (size_t i = 0; i < *n; i++)
         if (strcmp((*list)[i], s) == 0)
             return (long)i;
-    char **grown = cmti_realloc(*list, (*n + 1) * sizeof *grown);
-    if (!grown)
-        return -1;
-    *list = grown;
-    if (!(grown[*n] = strdup(s)))
-        return -1;
-    return (long)(*n)++;
+    return sweep_list_push(list, n, s) < 0 ? -1 : (long)*n - 1;
 }
 
 static int append(double **v, size_t n, double x)
@@ -90,25 +84,6 @@ static void free_cell(sweep_cell *c)
     free(c->error);
 }
 
-/* The text of PATH (one line), or NULL if there is none. */
-static char *read_line(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len = getline(&line, &cap, f);
-    fclose(f);
-    if (len <= 0) {
-        free(line);
-        return NULL;
-    }
-    if (line[len - 1] == '\n')
-        line[len - 1] = '\0';
-    return line;
-}
-
 int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts, char *err, size_t errlen)
 {
     *counts = (sweep_counts){0};
@@ -137,11 +112,11 @@ int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts,
         sweep_cell *c = &cells[index_of(&traces, &ntraces, j->trace)][index_of(&variants, &nvariants, j->variant)];
         bool ok = true;
         snprintf(path, sizeof path, "%s/results/%s.json", out, j->id);
-        char *line = read_line(path);
+        char *line = sweep_read_text(path);
         if (!line) {
             ok = false;
             snprintf(path, sizeof path, "%s/results/%s.failed", out, j->id);
-            line = read_line(path);
+            line = sweep_read_text(path);
         }
         if (!line) {
             counts->missing++;

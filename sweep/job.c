@@ -4,7 +4,7 @@
  * whole or not at all, so that a job killed halfway leaves nothing and is
  * run again by the next sweep.
  */
-#define _GNU_SOURCE /* strdup */
+#define _GNU_SOURCE /* strsignal, gethostname */
 #include "sweep.h"
 #include "analysis.h"
 #include "cmt_internal.h"
@@ -36,32 +36,6 @@ bool sweep_job_done(const char *out, const sweep_job *j)
     char path[PATH_MAX];
     result_path(path, sizeof path, out, j, "json");
     return access(path, F_OK) == 0;
-}
-
-/* The text of PATH, NUL-terminated, or NULL. */
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *s = cmti_malloc(cap);
-    for (size_t got; s && (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            char *grown = cmti_realloc(s, cap *= 2);
-            if (!grown) {
-                cmti_free(s);
-                fclose(f);
-                return NULL;
-            }
-            s = grown;
-        }
-    }
-    fclose(f);
-    if (s)
-        s[n] = '\0';
-    return s;
 }
 
 /* The environment for the job: the sweep's own, with the variant's
@@ -197,13 +171,13 @@ int sweep_run_job(const char *out, const sweep_job *j, const char *replay, char 
     } else if (status != -1) {
         exit_status = WEXITSTATUS(status);
     }
-    char *text = read_text(report_path);
+    char *text = sweep_read_text(report_path);
     if (text) {
         char why[256];
         have_report = sweep_json_parse(text, &report, why, sizeof why) == 0;
         if (!have_report && exit_status == 0)
             snprintf(message, sizeof message, "its report is not the JSON cmtsweep expects: %s", why);
-        cmti_free(text);
+        free(text);
     } else if (exit_status == 0) {
         snprintf(message, sizeof message, "cmtreplay wrote no report");
     }

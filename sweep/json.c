@@ -1,8 +1,10 @@
 /*
- * json.c - reads the one JSON object a job's result line is: its members
- * at the top level, each value kept as its JSON text, so that a line is
- * passed on as it came and the figures are read where they are needed.
+ * json.c - reads the one JSON object a job's result line is (or
+ * cmtreplay's report): its members at the top level, each value kept as
+ * its JSON text, so that a line is passed on as it came and the figures
+ * are read where they are needed.
  */
+#define _GNU_SOURCE /* getdelim */
 #include "sweep.h"
 #include "cmt_internal.h"
 
@@ -242,6 +244,24 @@ double sweep_json_number(const sweep_object *o, const char *key)
     char *end;
     double d = v ? strtod(v, &end) : NAN;
     return v && end != v && !*end ? d : NAN;
+}
+
+char *sweep_read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len = getdelim(&text, &cap, '\0', f); /* the whole file: it holds no NUL */
+    fclose(f);
+    if (len <= 0) {
+        free(text);
+        return NULL;
+    }
+    if (text[len - 1] == '\n')
+        text[len - 1] = '\0';
+    return text;
 }
 
 bool sweep_json_string(const sweep_object *o, const char *key, char *buf, size_t len)

@@ -24,34 +24,24 @@ typedef struct summary {
     double rss, mean_footprint;
 } summary;
 
-static double lowest(const double *v, size_t n)
-{
-    double m = INFINITY;
-    for (size_t i = 0; i < n; i++)
-        m = v[i] < m ? v[i] : m;
-    return n ? m : NAN;
-}
-
-static double highest(const double *v, size_t n)
-{
-    double m = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        m = v[i] > m ? v[i] : m;
-    return n ? m : NAN;
-}
-
+/* The median sorts a cell's figures: its spread is then their ends. */
 static summary summarize(const sweep_cell *c)
 {
-    summary s;
-    s.seconds_min = lowest(c->seconds, c->n);
-    s.seconds_max = highest(c->seconds, c->n);
-    s.footprint_min = lowest(c->footprint, c->n);
-    s.footprint_max = highest(c->footprint, c->n);
-    s.seconds = sweep_median(c->seconds, c->n);
-    s.footprint = sweep_median(c->footprint, c->n);
-    s.rss = sweep_median(c->rss, c->n);
-    s.mean_footprint = sweep_median(c->mean_footprint, c->n);
+    summary s = {sweep_median(c->seconds, c->n), NAN, NAN, sweep_median(c->footprint, c->n), NAN, NAN,
+                 sweep_median(c->rss, c->n), sweep_median(c->mean_footprint, c->n)};
+    if (c->n) {
+        s.seconds_min = c->seconds[0];
+        s.seconds_max = c->seconds[c->n - 1];
+        s.footprint_min = c->footprint[0];
+        s.footprint_max = c->footprint[c->n - 1];
+    }
     return s;
+}
+
+/* The figure at FIELD (an offsetof in summary) of S. */
+static double figure(const summary *s, size_t field)
+{
+    return *(const double *)((const char *)s + field);
 }
 
 static void put_bytes(cmt_output *f, double bytes)
@@ -100,7 +90,7 @@ static void put_matrix(cmt_output *f, const char *title, char *const *traces, si
     for (size_t t = 0; t < ntraces; t++) {
         double best = INFINITY;
         for (size_t v = 0; v < nvariants; v++) {
-            double x = *(const double *)((const char *)&sums[t][v] + field);
+            double x = figure(&sums[t][v], field);
             if (cells[t][v].n && x < best)
                 best = x;
         }
@@ -109,7 +99,7 @@ static void put_matrix(cmt_output *f, const char *title, char *const *traces, si
         cmt_output_printf(f, "</a></td>");
         for (size_t v = 0; v < nvariants; v++) {
             const sweep_cell *c = &cells[t][v];
-            double x = *(const double *)((const char *)&sums[t][v] + field);
+            double x = figure(&sums[t][v], field);
             if (c->n) {
                 double ratio = best > 0 ? x / best : 1;
                 cmt_output_printf(f, "<td");
@@ -137,13 +127,22 @@ static size_t rank(summary *const *sums, sweep_cell *const *cells, size_t t, siz
     for (size_t v = 0; v < nvariants; v++) {
         if (!cells[t][v].n)
             continue;
-        double x = *(const double *)((const char *)&sums[t][v] + field);
+        double x = figure(&sums[t][v], field);
         size_t at = n++;
-        for (; at > 0 && *(const double *)((const char *)&sums[t][order[at - 1]] + field) > x; at--)
+        for (; at > 0 && figure(&sums[t][order[at - 1]], field) > x; at--)
             order[at] = order[at - 1];
         order[at] = v;
     }
     return n;
+}
+
+/* The plot's room for the allocators' names, and its axis's length. */
+enum { LABEL_WIDTH = 260, AXIS_WIDTH = 520 };
+
+/* Where BYTES falls on the plot's axis, MOST bytes at its end. */
+static double axis_x(double bytes, double most)
+{
+    return LABEL_WIDTH + AXIS_WIDTH * bytes / most;
 }
 
 /* The bars of each variant's peak footprint (its spread a whisker, its
@@ -152,7 +151,7 @@ static size_t rank(summary *const *sums, sweep_cell *const *cells, size_t t, siz
 static void put_plot(cmt_output *f, char *const *variants, const size_t *order, size_t n, const summary *sums,
                      double peak_live, double mean_live)
 {
-    const int label = 260, width = 520, bar = 18, gap = 8, top = 24;
+    const int bar = 18, gap = 8, top = 24;
     double most = peak_live;
     for (size_t i = 0; i < n; i++)
         most = sums[order[i]].footprint_max > most ? sums[order[i]].footprint_max : most;
@@ -162,23 +161,21 @@ static void put_plot(cmt_output *f, char *const *variants, const size_t *order, 
     cmt_output_printf(f,
                       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                       "font-size=\"12\">\n",
-                      label + width + 110, height);
+                      LABEL_WIDTH + AXIS_WIDTH + 110, height);
     for (size_t i = 0; i < n; i++) {
         const summary *s = &sums[order[i]];
         int y = top + (int)i * (bar + gap);
-        double x0 = label, w = width * s->footprint / most;
-        cmt_output_printf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label - 6, y + bar - 5);
+        cmt_output_printf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_WIDTH - 6, y + bar - 5);
         cmt_html_string(f, variants[order[i]], SIZE_MAX);
-        cmt_output_printf(f, "</text>\n<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#6a9fd8\"/>\n", x0,
-                          y, w, bar);
+        cmt_output_printf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#6a9fd8\"/>\n",
+                          LABEL_WIDTH, y, axis_x(s->footprint, most) - LABEL_WIDTH, bar);
         cmt_output_printf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
-                          x0 + width * s->footprint_min / most, x0 + width * s->footprint_max / most, y + bar / 2,
-                          y + bar / 2);
+                          axis_x(s->footprint_min, most), axis_x(s->footprint_max, most), y + bar / 2, y + bar / 2);
         if (!isnan(s->mean_footprint))
             cmt_output_printf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"3\" height=\"%d\" fill=\"#1d3f66\"/>\n",
-                              x0 + width * s->mean_footprint / most - 1.5, y, bar);
-        cmt_output_printf(f, "<text x=\"%.1f\" y=\"%d\">%.2fx</text>\n", x0 + width * s->footprint_max / most + 6,
-                          y + bar - 5, peak_live > 0 ? s->footprint / peak_live : NAN);
+                              axis_x(s->mean_footprint, most) - 1.5, y, bar);
+        cmt_output_printf(f, "<text x=\"%.1f\" y=\"%d\">%.2fx</text>\n", axis_x(s->footprint_max, most) + 6, y + bar - 5,
+                          peak_live > 0 ? s->footprint / peak_live : NAN);
     }
     static const struct {
         const char *name, *colour;
@@ -187,12 +184,12 @@ static void put_plot(cmt_output *f, char *const *variants, const size_t *order, 
     for (size_t i = 0; i < 2; i++) {
         if (!(at[i] > 0))
             continue;
-        double x = label + width * at[i] / most;
+        double x = axis_x(at[i], most);
         cmt_output_printf(f,
                           "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-dasharray=\"4,3\"/>\n"
-                          "<text x=\"%.1f\" y=\"%d\" fill=\"%s\" text-anchor=\"%s\">%s</text>\n",
+                          "<text x=\"%.1f\" y=\"%d\" fill=\"%s\" text-anchor=\"middle\">%s</text>\n",
                           x, x, top - 4, height - 16, lines[i].colour, x, i ? height - 4 : 14, lines[i].colour,
-                          "middle", lines[i].name);
+                          lines[i].name);
     }
     cmt_output_printf(f, "</svg>\n");
 }

@@ -7,6 +7,7 @@
 #include "sweep.h"
 #include "cmt_internal.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,7 +23,7 @@ static int no_memory(char *err, size_t errlen)
     return -1;
 }
 
-static int push(char ***list, size_t *n, const char *s)
+int sweep_list_push(char ***list, size_t *n, const char *s)
 {
     char **grown = cmti_realloc(*list, (*n + 1) * sizeof *grown);
     if (!grown)
@@ -37,11 +38,10 @@ static int push(char ***list, size_t *n, const char *s)
 /* True if S is an environment variable's name. */
 static bool is_name(const char *s, size_t len)
 {
-    if (!len || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+    if (!len || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
         return false;
     for (size_t i = 1; i < len; i++)
-        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9')))
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
             return false;
     return true;
 }
@@ -60,16 +60,21 @@ static bool reserved_option(const char *arg)
     return arg[1] && arg[1] != '-' && strchr("avorhV", arg[1]); /* -aX, -ofile... */
 }
 
+bool sweep_names_library(const char *text)
+{
+    return strncmp(text, "preload:", 8) == 0 || strncmp(text, "plugin:", 7) == 0;
+}
+
+const char *sweep_variant_settings(const char *text)
+{
+    const char *colon = strchr(text, ':');
+    return colon && sweep_names_library(text) ? strchr(colon + 1, ':') : colon;
+}
+
 int sweep_variant_parse(const char *text, sweep_variant *v, char *err, size_t errlen)
 {
     *v = (sweep_variant){0};
-    if (!(v->text = strdup(text)))
-        return no_memory(err, errlen);
-    /* The allocator's name ends at the first ':', or the second for
-     * preload:LIB.so and plugin:LIB.so. */
-    const char *colon = strchr(text, ':');
-    if (colon && (strncmp(text, "preload:", 8) == 0 || strncmp(text, "plugin:", 7) == 0))
-        colon = strchr(colon + 1, ':');
+    const char *colon = sweep_variant_settings(text);
     size_t name_len = colon ? (size_t)(colon - text) : strlen(text);
     if (!(v->allocator = strndup(text, name_len)))
         goto out_of_memory;
@@ -93,9 +98,9 @@ int sweep_variant_parse(const char *text, sweep_variant *v, char *err, size_t er
                 free(word);
                 goto fail;
             }
-            rc = push(&v->args, &v->nargs, word);
+            rc = sweep_list_push(&v->args, &v->nargs, word);
         } else if (eq && is_name(word, (size_t)(eq - word))) {
-            rc = push(&v->env, &v->nenv, word);
+            rc = sweep_list_push(&v->env, &v->nenv, word);
         } else {
             snprintf(err, errlen,
                      "'%s': '%s' is neither VAR=VALUE (for the environment) nor a cmtreplay option (--pinned=0.05)",
@@ -128,7 +133,6 @@ void sweep_variant_free(sweep_variant *v)
         free(v->args[i]);
     cmti_free(v->env);
     cmti_free(v->args);
-    free(v->text);
     free(v->allocator);
     *v = (sweep_variant){0};
 }
@@ -156,17 +160,17 @@ static char *job_id(const char *trace, const char *variant, unsigned repetition)
     put_slug(id, sizeof id, &at, cmti_base_name(trace), 48);
     put_slug(id, sizeof id, &at, "--", 2);
     /* A library's variant by the library's file name, not its folders. */
-    const char *colon = strchr(variant, ':'), *end = colon ? strchr(colon + 1, ':') : NULL, *slash = NULL;
-    if (!strncmp(variant, "preload:", 8) || !strncmp(variant, "plugin:", 7))
-        for (const char *c = colon + 1; *c && c != end; c++)
-            slash = *c == '/' ? c : slash;
-    if (slash) {
-        char shown[128];
-        snprintf(shown, sizeof shown, "%.*s%s", (int)(colon + 1 - variant), variant, slash + 1);
-        put_slug(id, sizeof id, &at, shown, 40);
-    } else {
-        put_slug(id, sizeof id, &at, variant, 40);
+    const char *shown = variant;
+    char short_name[128];
+    if (sweep_names_library(variant)) {
+        const char *library = strchr(variant, ':') + 1, *settings = sweep_variant_settings(variant);
+        const char *slash = memrchr(library, '/', (size_t)((settings ? settings : library + strlen(library)) - library));
+        if (slash) {
+            snprintf(short_name, sizeof short_name, "%.*s%s", (int)(library - variant), variant, slash + 1);
+            shown = short_name;
+        }
     }
+    put_slug(id, sizeof id, &at, shown, 40);
     uint64_t h = cmti_hash_string(cmti_hash_string(CMTI_HASH_START, trace), "\t");
     h = cmti_hash_string(h, variant);
     snprintf(id + at, sizeof id - at, "--r%u-%08x", repetition, (unsigned)(h ^ h >> 32));
@@ -193,14 +197,16 @@ const sweep_job *sweep_plan_find(const sweep_plan *plan, const char *id)
     return NULL;
 }
 
-/* Adds a job as it is (from jobs.tsv, or made here). */
-static int add_job(sweep_plan *plan, char *id, const char *trace, const char *variant, unsigned repetition)
+/* Adds a job as it is (from jobs.tsv, or made here), taking ID: the
+ * index in PLAN of the job of that ID, or -1 when out of memory. */
+static long add_job(sweep_plan *plan, char *id, const char *trace, const char *variant, unsigned repetition)
 {
     if (!id)
         return -1;
-    if (sweep_plan_find(plan, id)) {
+    const sweep_job *had = sweep_plan_find(plan, id);
+    if (had) {
         free(id);
-        return 0;
+        return had - plan->jobs;
     }
     if (!plan->index && (plan->index = cmti_calloc(1, sizeof *plan->index)) && cmti_map_init(plan->index, 1) < 0)
         cmti_map_destroy(plan->index);
@@ -227,15 +233,18 @@ static int add_job(sweep_plan *plan, char *id, const char *trace, const char *va
     }
     if (!e->value[0])
         e->value[0] = plan->njobs + 1; /* else another ID of its hash has it, and find looks further */
-    plan->njobs++;
-    return 0;
+    return (long)plan->njobs++;
 }
 
-int sweep_plan_add(sweep_plan *plan, const char *trace, const char *variant, unsigned repetitions)
+int sweep_plan_add(sweep_plan *plan, const char *trace, const char *variant, unsigned repetitions, size_t *jobs,
+                   size_t *n)
 {
-    for (unsigned r = 1; r <= repetitions; r++)
-        if (add_job(plan, job_id(trace, variant, r), trace, variant, r) < 0)
+    for (unsigned r = 1; r <= repetitions; r++) {
+        long at = add_job(plan, job_id(trace, variant, r), trace, variant, r);
+        if (at < 0)
             return -1;
+        jobs[(*n)++] = (size_t)at;
+    }
     return 0;
 }
 
@@ -313,61 +322,59 @@ int sweep_plan_write(const sweep_plan *plan, const char *out, char *err, size_t 
     return cmt_output_commit(f, err, errlen);
 }
 
-/* A trace by its name: a .cmt, or a text trace, perhaps compressed. */
+/* A trace by its name: a .cmt, or a text trace, perhaps compressed with
+ * zstd (what cmtreplay reads as it is). */
 static bool looks_like_trace(const char *name)
 {
-    static const char *const packed[] = {"", ".zst"}; /* what cmtreplay reads as it is */
     static const char *const kinds[] = {".cmt", ".trace", ".txt", ".log", ".ops"};
     char base[NAME_MAX + 1];
-    for (size_t p = 0; p < sizeof packed / sizeof *packed; p++) {
-        if (!cmti_has_suffix(name, packed[p]))
-            continue;
-        snprintf(base, sizeof base, "%.*s", (int)(strlen(name) - strlen(packed[p])), name);
-        for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
-            if (cmti_has_suffix(base, kinds[k]))
-                return true;
-    }
+    snprintf(base, sizeof base, "%s", name);
+    if (cmti_has_suffix(base, ".zst"))
+        base[strlen(base) - 4] = '\0';
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+        if (cmti_has_suffix(base, kinds[k]))
+            return true;
     return false;
 }
 
-static int by_name(const void *a, const void *b)
+/* Appends trace PATH to *LIST; 0, or -1 with a message. */
+static int add_trace(char ***list, size_t *n, const char *path, char *err, size_t errlen)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    if (strpbrk(path, "\t\n")) {
+        snprintf(err, errlen, "%s: a tab or newline in the path (the job list is tab-separated)", path);
+        return -1;
+    }
+    return sweep_list_push(list, n, path) < 0 ? no_memory(err, errlen) : 0;
+}
+
+static int visible(const struct dirent *e)
+{
+    return e->d_name[0] != '.';
 }
 
 /* Every trace under folder DIR (absolute), into LIST, sorted. */
 static int walk(const char *dir, char ***list, size_t *n, char *err, size_t errlen)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
+    struct dirent **names;
+    int count = scandir(dir, &names, visible, alphasort);
+    if (count < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    char **names = NULL;
-    size_t count = 0;
     int rc = 0;
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (e->d_name[0] != '.' && push(&names, &count, e->d_name) < 0)
-            rc = no_memory(err, errlen);
-    }
-    closedir(d);
-    qsort(names, count, sizeof *names, by_name);
-    for (size_t i = 0; i < count && rc == 0; i++) {
+    for (int i = 0; i < count && rc == 0; i++) {
         char path[PATH_MAX];
         struct stat st;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path || stat(path, &st) < 0)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name) >= sizeof path || stat(path, &st) < 0)
             continue; /* a dangling link, or a name too long to hand on */
-        if (strpbrk(path, "\t\n")) {
-            snprintf(err, errlen, "%s: a tab or newline in the name (the job list is tab-separated)", path);
-            rc = -1;
-        } else if (S_ISDIR(st.st_mode))
+        if (S_ISDIR(st.st_mode))
             rc = walk(path, list, n, err, errlen);
-        else if (S_ISREG(st.st_mode) && looks_like_trace(names[i]) && push(list, n, path) < 0)
-            rc = no_memory(err, errlen);
+        else if (S_ISREG(st.st_mode) && looks_like_trace(names[i]->d_name))
+            rc = add_trace(list, n, path, err, errlen);
     }
-    for (size_t i = 0; i < count; i++)
+    for (int i = 0; i < count; i++)
         free(names[i]);
-    cmti_free(names);
+    free(names);
     return rc;
 }
 
@@ -379,12 +386,8 @@ int sweep_find_traces(const char *path, char ***list, size_t *n, char *err, size
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    if (strpbrk(full, "\t\n")) {
-        snprintf(err, errlen, "%s: a tab or newline in the path (the job list is tab-separated)", path);
-        return -1;
-    }
     if (!S_ISDIR(st.st_mode))
-        return push(list, n, full) < 0 ? no_memory(err, errlen) : 0;
+        return add_trace(list, n, full, err, errlen);
     size_t before = *n;
     if (walk(full, list, n, err, errlen) < 0)
         return -1;

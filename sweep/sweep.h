@@ -26,7 +26,6 @@
  * job's environment: GLIBC_TUNABLES, MALLOC_CONF...) or a cmtreplay
  * option (--pinned=0.05).  The text as given names the column. */
 typedef struct sweep_variant {
-    char *text;
     char *allocator;
     char **env;  /* VAR=VALUE */
     char **args; /* cmtreplay options */
@@ -35,6 +34,12 @@ typedef struct sweep_variant {
 
 /* Parses TEXT into *V; 0, or -1 with a message in ERR. */
 int sweep_variant_parse(const char *text, sweep_variant *v, char *err, size_t errlen);
+/* True if TEXT's allocator is a library named by its path: preload:LIB.so
+ * or plugin:LIB.so. */
+bool sweep_names_library(const char *text);
+/* Where TEXT's settings begin: the ':' after the allocator's name (the
+ * second ':' for a library's), or NULL if it has none. */
+const char *sweep_variant_settings(const char *text);
 void sweep_variant_free(sweep_variant *v);
 
 /* One job: a trace against a variant, the REPETITIONth time (from 1). */
@@ -52,9 +57,11 @@ typedef struct sweep_plan {
 } sweep_plan;
 
 /* Adds to PLAN the jobs of TRACE (an absolute path) against VARIANT,
- * repetitions 1 to REPETITIONS, those it does not hold already.  0, or -1
- * when out of memory. */
-int sweep_plan_add(sweep_plan *plan, const char *trace, const char *variant, unsigned repetitions);
+ * repetitions 1 to REPETITIONS, those it does not hold already, and
+ * appends the index in PLAN of each of the REPETITIONS jobs to JOBS at
+ * *N.  0, or -1 when out of memory. */
+int sweep_plan_add(sweep_plan *plan, const char *trace, const char *variant, unsigned repetitions, size_t *jobs,
+                   size_t *n);
 void sweep_plan_free(sweep_plan *plan);
 
 /* OUT/jobs.tsv into PLAN (nothing if there is none yet); 0, or -1 with a
@@ -108,6 +115,13 @@ typedef struct sweep_counts {
 int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ internals */
+
+/* Appends a copy of S to *LIST of *N strings; 0, or -1 when out of memory. */
+int sweep_list_push(char ***list, size_t *n, const char *s);
+
+/* The text of the file at PATH (a result, a report), its last newline
+ * dropped: malloc's, or NULL if it cannot be read. */
+char *sweep_read_text(const char *path);
 
 /* What a spawned program writes to descriptor FD (STDOUT_FILENO, or
  * STDERR_FILENO with its standard output thrown away), kept in BUF (LEN

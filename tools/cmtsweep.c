@@ -102,7 +102,7 @@ static void add_variant(options *o, const char *text)
     if (p && !cmt_preload_available(p))
         cli_usage_error(PROG, "%s is not installed (%s; apt-get install %s)", name, p->library, p->package);
     char absolute[PATH_MAX * 2];
-    if (!strncmp(name, "preload:", 8) || !strncmp(name, "plugin:", 7)) {
+    if (sweep_names_library(name)) {
         const char *library = strchr(name, ':') + 1;
         char full[PATH_MAX];
         if (access(library, R_OK) != 0 || !realpath(library, full))
@@ -135,13 +135,9 @@ static void add_allocators(options *o, const char *spec)
     if (!copy)
         no_memory();
     for (char *name = copy; name && *name;) {
-        char *comma = strchr(name, ','), *colon = strchr(name, ':');
-        bool plain = !colon || (comma && comma < colon);
-        if (!strncmp(name, "preload:", 8) || !strncmp(name, "plugin:", 7)) {
-            char *settings = strchr(colon + 1, ':');
-            plain = !settings || (comma && comma < settings);
-        }
-        if (!plain) {
+        char *comma = strchr(name, ',');
+        const char *settings = sweep_variant_settings(name);
+        if (settings && !(comma && comma < settings)) {
             add_variant(o, name);
             break;
         }
@@ -273,21 +269,26 @@ static bool on_path(const char *name, char *found, size_t len)
     return false;
 }
 
-/* The cmtreplay a job runs: --replay, else beside this program, else the
- * PATH's. */
-static const char *find_replay(const char *given, char *buf, size_t len)
+/* This program's whole path, into BUF (PATH_MAX bytes); exits if the
+ * system will not say. */
+static const char *find_self(char *buf)
+{
+    if (!realpath("/proc/self/exe", buf)) {
+        fprintf(stderr, "%s: /proc/self/exe: %s\n", PROG, strerror(errno));
+        exit(EXIT_DATA);
+    }
+    return buf;
+}
+
+/* The cmtreplay a job runs: --replay, else beside this program (SELF),
+ * else the PATH's. */
+static const char *find_replay(const char *given, const char *self, char *buf, size_t len)
 {
     if (given)
         return realpath(given, buf) ? buf : given; /* absolute: the jobs may run elsewhere */
-    char self[PATH_MAX - 16];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0';
-        snprintf(buf, len, "%s/cmtreplay", self);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
+    snprintf(buf, len, "%.*s/cmtreplay", (int)(strrchr(self, '/') - self), self);
+    if (access(buf, X_OK) == 0)
+        return buf;
     if (on_path("cmtreplay", buf, len))
         return buf;
     fprintf(stderr, "%s: can't find cmtreplay beside cmtsweep or on the PATH (--replay PATH names it)\n", PROG);
@@ -337,7 +338,7 @@ static int collect_only(const char *out)
 static int run_one(const options *o)
 {
     sweep_plan plan = {0};
-    char err[PATH_MAX + 256], replay_buf[PATH_MAX];
+    char err[PATH_MAX + 256], replay_buf[PATH_MAX], self[PATH_MAX];
     if (load_plan(&plan, o->run_out) < 0)
         return EXIT_DATA;
     const sweep_job *j = sweep_plan_find(&plan, o->run_id);
@@ -345,7 +346,8 @@ static int run_one(const options *o)
     if (!j)
         snprintf(err, sizeof err, "%s: no job '%s' in its jobs.tsv", o->run_out, o->run_id);
     else
-        rc = sweep_run_job(o->run_out, j, find_replay(o->replay, replay_buf, sizeof replay_buf), err, sizeof err);
+        rc = sweep_run_job(o->run_out, j, find_replay(o->replay, find_self(self), replay_buf, sizeof replay_buf), err,
+                           sizeof err);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     sweep_plan_free(&plan);
@@ -373,33 +375,35 @@ int main(int argc, char **argv)
     return rc;
 }
 
-/* The jobs of O's matrix in PLAN without a result in OUT, into
- * OUT/pending and *MINE (indexes in PLAN); how many, or -1 on failure. */
-static long write_pending(const options *o, const sweep_plan *plan, const char *out, size_t *mine)
+/* Of O's N jobs JOBS (indexes in PLAN; a trace named twice gives its
+ * jobs twice), those without a result in OUT, once each: kept at the
+ * front of JOBS and listed in OUT/pending.  How many, or -1. */
+static long write_pending(const options *o, const sweep_plan *plan, const char *out, size_t *jobs, size_t n)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/pending", out);
+    bool *seen = calloc(plan->njobs ? plan->njobs : 1, sizeof *seen);
+    if (!seen)
+        no_memory();
     FILE *pending = fopen(path, "w");
     if (!pending) {
         fprintf(stderr, "%s: %s: %s\n", PROG, path, strerror(errno));
+        free(seen);
         return -1;
     }
     size_t asked = 0, to_run = 0;
-    for (size_t i = 0; i < plan->njobs; i++) {
-        const sweep_job *j = &plan->jobs[i];
-        bool trace = false, variant = false;
-        for (size_t t = 0; t < o->ntraces && !trace; t++)
-            trace = strcmp(j->trace, o->traces[t]) == 0;
-        for (size_t v = 0; v < o->nvariants && !variant; v++)
-            variant = strcmp(j->variant, o->variants[v]) == 0;
-        if (!trace || !variant || j->repetition > o->repeat)
+    for (size_t i = 0; i < n; i++) {
+        const sweep_job *j = &plan->jobs[jobs[i]];
+        if (seen[jobs[i]])
             continue;
+        seen[jobs[i]] = true;
         asked++;
         if (!sweep_job_done(out, j)) {
             fprintf(pending, "%s\n", j->id);
-            mine[to_run++] = i;
+            jobs[to_run++] = jobs[i];
         }
     }
+    free(seen);
     if (fclose(pending) != 0) {
         fprintf(stderr, "%s: %s: %s\n", PROG, path, strerror(errno));
         return -1;
@@ -432,15 +436,13 @@ static int run_jobs(options *o, const sweep_plan *plan, const char *out, const s
 static int sweep(options *o)
 {
     char out[PATH_MAX], self[PATH_MAX], err[PATH_MAX + 256], replay[PATH_MAX];
-    make_folder(o->out);
-    if (!realpath(o->out, out) || !realpath("/proc/self/exe", self)) {
+    make_folder(o->out); /* its results/ is each job's to make: a job may run by hand (--run) */
+    if (!realpath(o->out, out)) {
         fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
         return EXIT_DATA;
     }
-    snprintf(err, sizeof err, "%s/results", out);
-    make_folder(err);
-    o->engine.self = self;
-    o->engine.replay = find_replay(o->replay, replay, sizeof replay);
+    o->engine.self = find_self(self);
+    o->engine.replay = find_replay(o->replay, self, replay, sizeof replay);
     /* One sweep at a time in a folder: two would rewrite each other's
      * job list and hand their engines each other's pending jobs. */
     snprintf(err, sizeof err, "%s/.lock", out);
@@ -458,19 +460,20 @@ static int sweep(options *o)
         close(lock);
         return EXIT_DATA;
     }
-    for (size_t t = 0; t < o->ntraces; t++)
-        for (size_t v = 0; v < o->nvariants; v++)
-            if (sweep_plan_add(&plan, o->traces[t], o->variants[v], o->repeat) < 0)
-                no_memory();
-    int rc = EXIT_DATA;
-    size_t *mine = calloc(plan.njobs ? plan.njobs : 1, sizeof *mine);
-    long to_run = -1;
+    /* This sweep's jobs, by their indexes in the plan. */
+    size_t asked = 0, *mine = calloc(o->ntraces * o->nvariants * o->repeat, sizeof *mine);
     if (!mine)
         no_memory();
+    for (size_t t = 0; t < o->ntraces; t++)
+        for (size_t v = 0; v < o->nvariants; v++)
+            if (sweep_plan_add(&plan, o->traces[t], o->variants[v], o->repeat, mine, &asked) < 0)
+                no_memory();
+    int rc = EXIT_DATA;
+    long to_run = -1;
     if (sweep_plan_write(&plan, out, err, sizeof err) < 0)
         fprintf(stderr, "%s: %s\n", PROG, err);
     else
-        to_run = write_pending(o, &plan, out, mine);
+        to_run = write_pending(o, &plan, out, mine, asked);
     if (to_run > 0 && run_jobs(o, &plan, out, mine, (size_t)to_run) < 0)
         to_run = -1;
     if (to_run > 0 && o->engine.slurm && !o->engine.wait)
