@@ -66,9 +66,7 @@ static volatile uint8_t load_sink;
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return cmti_seconds(CLOCK_MONOTONIC);
 }
 
 cmt_pace cmt_pace_start(uint64_t time)

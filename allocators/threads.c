@@ -138,16 +138,9 @@ struct replayer {
     int rc;
 };
 
-static double clock_seconds(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double now(void)
 {
-    return clock_seconds(CLOCK_MONOTONIC);
+    return cmti_seconds(CLOCK_MONOTONIC);
 }
 
 /* The calling thread's CPU time: its time in the allocator is counted so,
@@ -155,7 +148,7 @@ static double now(void)
  * between two of its calls. */
 static double cpu_now(void)
 {
-    return clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+    return cmti_seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* Spins that are a moment: no clock is read for them. */

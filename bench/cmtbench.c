@@ -18,6 +18,7 @@
  * compaction, from cmtreplay (beside TRACE2CMT) in the same run.
  */
 #include <cmt.h>
+#include "cmt_internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,9 +39,7 @@ static char scratch[256];
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return cmti_seconds(CLOCK_MONOTONIC);
 }
 
 /* Runs ARGV with stdout to OUT (or /dev/null); returns the wall time in

@@ -72,13 +72,6 @@ static void trim(char *message)
         message[--n] = '\0';
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The result line: the job, what became of it, and the report's members
  * (its "allocator", the name without the settings, as "allocator_name"). */
 static int write_result(const char *out, const sweep_job *j, bool ok, int exit_status, double seconds,
@@ -135,7 +128,7 @@ int sweep_run_job(const char *out, const sweep_job *j, const char *replay, char 
     sweep_object report = {0};
     bool have_report = false;
     int status = -1, exit_status = -1;
-    double start = now();
+    double start = cmti_seconds(CLOCK_MONOTONIC);
     if (sweep_variant_parse(j->variant, &v, message, sizeof message) == 0) {
         char **env = job_environment(&v);
         const char **argv = cmti_malloc((v.nargs + 10) * sizeof *argv);
@@ -162,7 +155,7 @@ int sweep_run_job(const char *out, const sweep_job *j, const char *replay, char 
         cmti_free(argv);
         sweep_variant_free(&v);
     }
-    double seconds = now() - start;
+    double seconds = cmti_seconds(CLOCK_MONOTONIC) - start;
     trim(message);
     if (status != -1 && WIFSIGNALED(status)) {
         size_t at = strlen(message);

@@ -2,6 +2,7 @@
  * cli.c - see cli.h.
  */
 #include "cli.h"
+#include "cmt_internal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -50,27 +51,20 @@ double cli_parse_fraction(const char *prog, const char *option, const char *valu
     return v;
 }
 
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void cli_progress_init(cli_progress *p, const char *prog, const cmt_source *source)
 {
     p->enabled = isatty(STDERR_FILENO);
     p->shown = false;
     p->prog = prog;
     p->source = source;
-    p->last = cli_now();
+    p->last = cmti_seconds(CLOCK_MONOTONIC);
 }
 
 void cli_progress_update(cli_progress *p, uint64_t events)
 {
     if (!p->enabled)
         return;
-    double now = cli_now();
+    double now = cmti_seconds(CLOCK_MONOTONIC);
     if (now - p->last < 0.25)
         return;
     p->last = now;

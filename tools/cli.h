@@ -47,8 +47,6 @@ void cli_progress_done(cli_progress *p);
 /* The library's progress callback that updates P. */
 cmt_progress cli_progress_callback(cli_progress *p);
 
-/* Seconds on a monotonic clock. */
-double cli_now(void);
 
 /* -f NAME: the format called NAME, or a usage error listing them. */
 cmt_format cli_parse_format(const char *prog, const char *name);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 
 #define CMT_ERRLEN 512
@@ -71,6 +72,16 @@ void cmti_fail_allocation(unsigned long nth, bool every_one_after);
 
 /* Tests: allocations asked of the library so far, failed ones too. */
 unsigned long cmti_allocations_made(void);
+
+/* Seconds on CLOCK: CLOCK_MONOTONIC for spans of time,
+ * CLOCK_THREAD_CPUTIME_ID for a thread's CPU.  Inline: the replay reads
+ * it around its batches of calls. */
+static inline double cmti_seconds(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* The message every out-of-memory error carries. */
 #define CMT_NO_MEMORY "out of memory"
