@@ -177,11 +177,7 @@ int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts,
         cmti_free(cells[t]);
     }
     cmti_free(cells);
-    for (size_t i = 0; i < ntraces; i++)
-        free(traces[i]);
-    for (size_t i = 0; i < nvariants; i++)
-        free(variants[i]);
-    cmti_free(traces);
-    cmti_free(variants);
+    sweep_list_free(traces, ntraces);
+    sweep_list_free(variants, nvariants);
     return rc;
 }

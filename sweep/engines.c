@@ -31,6 +31,17 @@ static int spawn(char *const argv[], char *output, size_t len)
     return sweep_spawn(argv, NULL, output ? &capture : NULL);
 }
 
+/* PROGRAM could not be started (errno says why): MISSING if it is not
+ * installed, else the system's reason, into ERR; -1. */
+static int not_started(const char *program, const char *missing, char *err, size_t errlen)
+{
+    if (errno == ENOENT)
+        snprintf(err, errlen, "%s", missing);
+    else
+        snprintf(err, errlen, "%s: %s", program, strerror(errno));
+    return -1;
+}
+
 int sweep_run_parallel(const sweep_engine *e, const char *out, size_t n, char *err, size_t errlen)
 {
     (void)n;
@@ -68,13 +79,9 @@ int sweep_run_parallel(const sweep_engine *e, const char *out, size_t n, char *e
     argv[k] = NULL;
     int status = spawn((char *const *)argv, NULL, 0);
     cmti_free(argv);
-    if (status == -1) {
-        snprintf(err, errlen,
-                 errno == ENOENT ? "GNU parallel is not installed (apt-get install parallel; tools/setup.sh installs it)"
-                                 : "parallel: %s",
-                 strerror(errno));
-        return -1;
-    }
+    if (status == -1)
+        return not_started("parallel", "GNU parallel is not installed (apt-get install parallel; tools/setup.sh installs it)",
+                           err, errlen);
     /* parallel's status counts the jobs that failed: each has said why,
      * and its result says so.  Only parallel's own failure matters here. */
     if (WIFSIGNALED(status) || WEXITSTATUS(status) == 255) {
@@ -204,13 +211,9 @@ int sweep_run_slurm(const sweep_engine *e, const char *out, size_t n, char *err,
     char id[256];
     int status = spawn((char *const *)argv, id, sizeof id);
     free(extra);
-    if (status == -1) {
-        snprintf(err, errlen,
-                 errno == ENOENT ? "sbatch is not installed: --slurm needs Slurm's commands (apt-get install slurm-client)"
-                                 : "sbatch: %s",
-                 strerror(errno));
-        return -1;
-    }
+    if (status == -1)
+        return not_started("sbatch", "sbatch is not installed: --slurm needs Slurm's commands (apt-get install slurm-client)",
+                           err, errlen);
     id[strcspn(id, ";\n")] = '\0';
     if (!id[0]) {
         snprintf(err, errlen, "sbatch did not submit the job array (its message is above)");

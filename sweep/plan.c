@@ -35,6 +35,13 @@ int sweep_list_push(char ***list, size_t *n, const char *s)
     return 0;
 }
 
+void sweep_list_free(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    cmti_free(list);
+}
+
 /* True if S is an environment variable's name. */
 static bool is_name(const char *s, size_t len)
 {
@@ -127,12 +134,8 @@ fail:
 
 void sweep_variant_free(sweep_variant *v)
 {
-    for (size_t i = 0; i < v->nenv; i++)
-        free(v->env[i]);
-    for (size_t i = 0; i < v->nargs; i++)
-        free(v->args[i]);
-    cmti_free(v->env);
-    cmti_free(v->args);
+    sweep_list_free(v->env, v->nenv);
+    sweep_list_free(v->args, v->nargs);
     free(v->allocator);
     *v = (sweep_variant){0};
 }

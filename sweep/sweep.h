@@ -118,6 +118,8 @@ int sweep_collect(const sweep_plan *plan, const char *out, sweep_counts *counts,
 
 /* Appends a copy of S to *LIST of *N strings; 0, or -1 when out of memory. */
 int sweep_list_push(char ***list, size_t *n, const char *s);
+/* Frees LIST of N strings made by sweep_list_push. */
+void sweep_list_free(char **list, size_t n);
 
 /* The text of the file at PATH (a result, a report), its last newline
  * dropped: malloc's, or NULL if it cannot be read. */

@@ -120,11 +120,8 @@ static void add_variant(options *o, const char *text)
     for (size_t i = 0; i < o->nvariants; i++)
         if (strcmp(o->variants[i], text) == 0)
             return;
-    char **grown = realloc(o->variants, (o->nvariants + 1) * sizeof *grown);
-    if (!grown || !(grown[o->nvariants] = strdup(text)))
+    if (sweep_list_push(&o->variants, &o->nvariants, text) < 0)
         no_memory();
-    o->variants = grown;
-    o->nvariants++;
 }
 
 /* One -a: names split at commas until the first with settings, which
@@ -356,12 +353,8 @@ static int run_one(const options *o)
 
 static void free_options(options *o)
 {
-    for (size_t i = 0; i < o->nvariants; i++)
-        free(o->variants[i]);
-    for (size_t i = 0; i < o->ntraces; i++)
-        free(o->traces[i]);
-    free(o->variants);
-    cmti_free(o->traces);
+    sweep_list_free(o->variants, o->nvariants);
+    sweep_list_free(o->traces, o->ntraces);
 }
 
 static int sweep(options *o);
