@@ -47,6 +47,7 @@ struct cmt_writer {
     /* Seek points (seek.h): every seek_every events (0: none), in
      * compressed files without addresses. */
     uint64_t seek_every, seek_bytes;
+    uint64_t seek_events;   /* the events the next seek point waits for (UINT64_MAX: none) */
     bool seek_next;         /* the next block opens a frame: it carries a SEEK record */
     uint64_t written;       /* compressed bytes out, past the header */
     uint64_t streamed;      /* stream bytes in, the header included */
@@ -220,12 +221,22 @@ static int put_seek_record(cmt_writer *w)
     return 0;
 }
 
-/* A seek point is due: enough events and bytes since the last. */
+/* A seek point is due: enough events and bytes since the last.  Asked
+ * at every event, which the count of events answers alone but once in
+ * millions (the whole test was 3% of the recorder's coding). */
 static bool seek_due(const cmt_writer *w)
 {
+    if (w->events < w->seek_events)
+        return false;
     const cmti_seek_point *last = &w->index.points[w->index.n - 1];
-    return w->seek_every && w->cctx && !w->addresses && !w->stacks && w->events - last->events >= w->seek_every &&
-           CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
+    return w->cctx && !w->addresses && !w->stacks && CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
+}
+
+/* The next seek point waits for seek_every events from the last one. */
+static void set_seek_events(cmt_writer *w)
+{
+    const cmti_seek_point *last = &w->index.points[w->index.n - 1];
+    w->seek_events = w->seek_every ? last->events + w->seek_every : UINT64_MAX;
 }
 
 /* After a block: when a seek point is due, ends the zstd frame, so that
@@ -240,6 +251,7 @@ static int end_segment(cmt_writer *w)
     cmti_seek_point point = {CMT_HEADER_SIZE + w->written, w->streamed, w->events, w->next_tag - 1, w->live.live};
     if (cmti_seek_index_add(&w->index, &point) < 0)
         return fail(w, CMT_NO_MEMORY);
+    set_seek_events(w);
     w->seek_next = true;
     return 0;
 }
@@ -257,9 +269,12 @@ static int end_segment(cmt_writer *w)
  * at a block has all an event's records. */
 static int reserve(cmt_writer *w, size_t records, size_t tail_bytes)
 {
-    records += (w->addresses ? 1 : 0) + (w->stacks ? 1 : 0); /* 1 op, 2 heads each */
-    size_t block_records = (w->addresses ? w->coded.len + ADDRESS_CODE_MAX + BLOCK_RECORD_TAILS : 0) +
-                           (w->stacks ? w->stacks_coded.len + STACK_CODE_MAX + BLOCK_RECORD_TAILS : 0);
+    size_t block_records = 0;
+    if (w->addresses || w->stacks) {
+        records += (w->addresses ? 1 : 0) + (w->stacks ? 1 : 0); /* 1 op, 2 heads each */
+        block_records = (w->addresses ? w->coded.len + ADDRESS_CODE_MAX + BLOCK_RECORD_TAILS : 0) +
+                        (w->stacks ? w->stacks_coded.len + STACK_CODE_MAX + BLOCK_RECORD_TAILS : 0);
+    }
     bool full = w->ops.len + 2 + records > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * records > CMT_SECTION_MAX ||
                 w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + block_records > CMT_SECTION_MAX;
     if ((full || (w->ops.len && seek_due(w))) && (flush_block(w) < 0 || end_segment(w) < 0))
@@ -332,6 +347,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
         cmt_writer_close(w);
         return NULL;
     }
+    set_seek_events(w);
     uint8_t header[CMT_HEADER_SIZE] = {CMT_MAGIC[0], CMT_MAGIC[1], CMT_MAGIC[2], CMT_MAGIC[3],
                                        CMT_FORMAT_MAJOR, CMT_FORMAT_MINOR,
                                        level > 0 ? CMT_FLAG_ZSTD : 0, 0};
@@ -615,6 +631,7 @@ int cmt_writer_seek_every(cmt_writer *w, uint64_t events)
         return fail(w, "seek points are set before the first event");
     w->seek_every = events;
     w->seek_bytes = 0; /* the caller's choice, for tests and measures */
+    set_seek_events(w);
     return 0;
 }
 
