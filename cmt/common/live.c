@@ -159,10 +159,18 @@ static inline size_t live_in_groups(const cmti_live *set, size_t g)
 }
 
 /* Live blocks in the first K words: the groups before K's from the tree,
- * the words of its own counted. */
+ * and its own words counted, or the groups up to and with K's, less the
+ * words of it from K on, whichever counts fewer words. */
 static inline size_t live_in_words(const cmti_live *set, size_t k)
 {
-    size_t g = k / GROUP, sum = live_in_groups(set, g);
+    size_t g = k / GROUP, group_end = (g + 1) * GROUP;
+    if (k % GROUP > GROUP / 2 && group_end <= set->cap / WORD) {
+        size_t sum = live_in_groups(set, g + 1);
+        for (size_t w = k; w < group_end; w++)
+            sum -= count_bits(set->bits[w]);
+        return sum;
+    }
+    size_t sum = live_in_groups(set, g);
     for (size_t w = g * GROUP; w < k; w++)
         sum += count_bits(set->bits[w]);
     return sum;
@@ -224,7 +232,7 @@ static void compact(cmti_live *set)
         (void)resize(set, set->cap / 2); /* needs no memory */
 }
 
-void cmti_live_remove_at(cmti_live *set, size_t pos)
+static inline void remove_at(cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, groups = groups_of(words_of(set->n));
     set->bits[w] &= ~(1ULL << (pos % WORD));
@@ -298,7 +306,9 @@ static inline bool word_would_hold(const cmti_live *set, size_t words, size_t w,
 static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
 {
     size_t words = words_of(set->n), finger = set->finger;
-    for (size_t w = finger > 0 ? finger - 1 : 0; w <= finger + 1; w++) {
+    /* The finger's own word first, then the next and the one before. */
+    for (size_t i = 0; i < 3; i++) {
+        size_t w = i == 0 ? finger : i == 1 ? finger + 1 : finger - 1;
         if (word_would_hold(set, words, w, tag)) {
             *word = w;
             return true;
@@ -326,7 +336,9 @@ static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
     return true;
 }
 
-int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
+/* Inlined in both its callers whatever GCC thinks of its size: a call
+ * there cost more than the fused rank_of saved. */
+static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64_t tag, size_t *pos)
 {
     if (set->n == 0)
         return -1;
@@ -364,7 +376,7 @@ int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
     return 0;
 }
 
-COUNTS_BITS uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos)
+static inline uint64_t rank_at(const cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1;
     uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
@@ -373,4 +385,31 @@ COUNTS_BITS uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos)
     for (size_t i = w + 1; i <= last; i++)
         rank += (uint64_t)count_bits(set->bits[i]);
     return rank;
+}
+
+void cmti_live_remove_at(cmti_live *set, size_t pos)
+{
+    remove_at(set, pos);
+}
+
+int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
+{
+    return find_tag(set, tag, pos);
+}
+
+COUNTS_BITS uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos)
+{
+    return rank_at(set, pos);
+}
+
+/* The three in one call: the coder's, at every free. */
+COUNTS_BITS int cmti_live_rank_of(cmti_live *set, uint64_t tag, bool take, uint64_t *rank)
+{
+    size_t pos;
+    if (find_tag(set, tag, &pos) < 0)
+        return -1;
+    *rank = rank_at(set, pos);
+    if (take)
+        remove_at(set, pos);
+    return 0;
 }

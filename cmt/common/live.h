@@ -82,4 +82,8 @@ uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos);
 /* Removes the block at POS; positions found before are no longer valid. */
 void cmti_live_remove_at(cmti_live *set, size_t pos);
 
+/* The rank of live block TAG in *RANK, and with TAKE the block removed.
+ * Returns 0, or -1 if TAG is not live. */
+int cmti_live_rank_of(cmti_live *set, uint64_t tag, bool take, uint64_t *rank);
+
 #endif /* CMT_LIVE_H */

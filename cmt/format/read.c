@@ -543,11 +543,10 @@ __attribute__((noinline, cold)) static int seek_record(cmt_reader *r, const uint
         return 0;
     }
     uint64_t access_block = 0;
-    size_t pos;
     if (r->access.tag == CMTI_TAG_EXTERNAL) /* a segment's: older than its own blocks */
         access_block = r->live.live + r->access_external + 1;
-    else if (r->access.tag && cmti_live_find_tag(&r->live, r->access.tag, &pos) == 0)
-        access_block = cmti_live_rank_at(&r->live, pos) + 1;
+    else if (r->access.tag && cmti_live_rank_of(&r->live, r->access.tag, false, &access_block) == 0)
+        access_block++;
     if (s.events != r->events || s.tags != r->next_tag - 1 || s.time != r->last_time || s.thread != r->thread ||
         memcmp(&s.sizes, &r->sizes, sizeof s.sizes) != 0 || s.access_block != access_block ||
         (access_block && s.access_end != r->access.end))
