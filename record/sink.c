@@ -404,6 +404,10 @@ static void drain_to(uint64_t end, bool final)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     uint64_t now = (uint64_t)ts.tv_sec;
     bool stacks = stacks_wanted(); /* asked once, not at every record */
+    /* The clock moves a tick every few ms: runs of records share a stamp,
+     * and its time is worked out once a run. */
+    uint32_t last_stamp = UINT32_MAX;
+    uint64_t last_time = 0;
     while (sink.written < end) {
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
@@ -436,8 +440,12 @@ static void drain_to(uint64_t end, bool final)
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
                 cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
+            if (stamp != last_stamp) {
+                last_stamp = stamp;
+                last_time = record_time_ns(stamp, now);
+            }
             if (!sink.failed)
-                convert(rec, r->thread, record_time_ns(stamp, now), stack);
+                convert(rec, r->thread, last_time, stack);
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }
