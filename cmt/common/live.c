@@ -306,7 +306,8 @@ static inline bool word_would_hold(const cmti_live *set, size_t words, size_t w,
 static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
 {
     size_t words = words_of(set->n), finger = set->finger;
-    /* The finger's own word first, then the next and the one before. */
+    /* The finger's own word first, then the next and the one before (at
+     * finger 0, finger - 1 wraps past the words and holds nothing). */
     for (size_t i = 0; i < 3; i++) {
         size_t w = i == 0 ? finger : i == 1 ? finger + 1 : finger - 1;
         if (word_would_hold(set, words, w, tag)) {
