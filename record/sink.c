@@ -405,7 +405,8 @@ static void drain_to(uint64_t end, bool final)
     uint64_t now = (uint64_t)ts.tv_sec;
     bool stacks = stacks_wanted(); /* asked once, not at every record */
     /* The clock moves a tick every few ms: runs of records share a stamp,
-     * and its time is worked out once a run. */
+     * and its time is worked out once a run.  (No stamp is UINT32_MAX:
+     * 2^22 seconds in ms stay below it.) */
     uint32_t last_stamp = UINT32_MAX;
     uint64_t last_time = 0;
     while (sink.written < end) {

@@ -337,8 +337,9 @@ static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
     return true;
 }
 
-/* Inlined in both its callers whatever GCC thinks of its size: a call
- * there cost more than the fused rank_of saved. */
+/* Finds live block TAG and stores its position in *POS.  Returns 0, or -1
+ * if TAG is not live.  Inlined into rank_of whatever GCC thinks of its
+ * size: GCC left it a call, 5 instructions a record more. */
 static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64_t tag, size_t *pos)
 {
     if (set->n == 0)
@@ -377,6 +378,7 @@ static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64
     return 0;
 }
 
+/* The rank (0 = newest live) of the block at POS. */
 static inline uint64_t rank_at(const cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1;
@@ -393,17 +395,7 @@ void cmti_live_remove_at(cmti_live *set, size_t pos)
     remove_at(set, pos);
 }
 
-int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos)
-{
-    return find_tag(set, tag, pos);
-}
-
-COUNTS_BITS uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos)
-{
-    return rank_at(set, pos);
-}
-
-/* The three in one call: the coder's, at every free. */
+/* Finding, ranking and removing in one call: the coder's, at every free. */
 COUNTS_BITS int cmti_live_rank_of(cmti_live *set, uint64_t tag, bool take, uint64_t *rank)
 {
     size_t pos;

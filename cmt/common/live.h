@@ -53,10 +53,6 @@ int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot);
  * in *POS.  Returns 0, or -1 if fewer than RANK + 1 blocks are live. */
 int cmti_live_find_rank(const cmti_live *set, uint64_t rank, size_t *pos);
 
-/* Finds live block TAG and stores its position in *POS.  Returns 0, or -1
- * if TAG is not live. */
-int cmti_live_find_tag(cmti_live *set, uint64_t tag, size_t *pos);
-
 /* The tag at POS (from a find). */
 static inline uint64_t cmti_live_tag_at(const cmti_live *set, size_t pos)
 {
@@ -76,14 +72,11 @@ static inline bool cmti_live_is_live(const cmti_live *set, size_t pos)
     return set->bits[pos / 64] >> (pos % 64) & 1;
 }
 
-/* The rank (0 = newest live) of the block at POS. */
-uint64_t cmti_live_rank_at(const cmti_live *set, size_t pos);
-
 /* Removes the block at POS; positions found before are no longer valid. */
 void cmti_live_remove_at(cmti_live *set, size_t pos);
 
-/* The rank of live block TAG in *RANK, and with TAKE the block removed.
- * Returns 0, or -1 if TAG is not live. */
+/* The rank (0 = newest live) of live block TAG in *RANK, and with TAKE
+ * the block removed.  Returns 0, or -1 if TAG is not live. */
 int cmti_live_rank_of(cmti_live *set, uint64_t tag, bool take, uint64_t *rank);
 
 #endif /* CMT_LIVE_H */

@@ -74,7 +74,8 @@ typedef enum cmti_tag_result {
     CMT_TAG_NO_MEMORY,  /* out of memory: the tagger is only to be destroyed */
 } cmti_tag_result;
 
-/* E's slot; 0 without slots, when d is not E's (it is the next entry's). */
+/* E's slot; 0 without slots (value[3] is then not E's but the next
+ * entry's). */
 static inline uint32_t cmti_tagger_slot_of(const cmti_tagger *t, const cmti_map_entry *e)
 {
     return t->with_slots ? (uint32_t)e->value[CMTI_TAGGED_SLOT] : 0;

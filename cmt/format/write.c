@@ -225,15 +225,20 @@ static int put_seek_record(cmt_writer *w)
     return 0;
 }
 
+/* seek_due's rare half: enough bytes since the last seek point, in a file
+ * that takes them. */
+static __attribute__((noinline)) bool seek_bytes_due(const cmt_writer *w)
+{
+    const cmti_seek_point *last = &w->index.points[w->index.n - 1];
+    return w->cctx && !w->addresses && !w->stacks && CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
+}
+
 /* A seek point is due: enough events and bytes since the last.  Asked
  * at every event, which the count of events answers alone but once in
  * millions (the whole test was 3% of the recorder's coding). */
-static bool seek_due(const cmt_writer *w)
+static inline bool seek_due(const cmt_writer *w)
 {
-    if (w->events < w->seek_events)
-        return false;
-    const cmti_seek_point *last = &w->index.points[w->index.n - 1];
-    return w->cctx && !w->addresses && !w->stacks && CMT_HEADER_SIZE + w->written - last->file >= w->seek_bytes;
+    return w->events >= w->seek_events && seek_bytes_due(w);
 }
 
 /* The next seek point waits for seek_every events from the last one. */
@@ -271,16 +276,21 @@ static int end_segment(cmt_writer *w)
  * the record that will hold the block's, when they are kept).  An event
  * and the records before it share a block, so that a decoder that starts
  * at a block has all an event's records. */
+/* True if the block has room for an event with RECORDS extension records
+ * before it, TAIL_BYTES of theirs in tails, and BLOCK_RECORDS bytes of
+ * ADDRESS and STACKS records to come. */
+static inline bool block_has_room(const cmt_writer *w, size_t records, size_t tail_bytes, size_t block_records)
+{
+    return w->ops.len + 2 + records <= BLOCK_OPS && w->heads.len + CMT_EVENT_VARINTS + 2 * records <= CMT_SECTION_MAX &&
+           w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + block_records <= CMT_SECTION_MAX;
+}
+
 static int reserve_slow(cmt_writer *w, size_t records, size_t tail_bytes)
 {
-    size_t block_records = 0;
-    if (w->addresses || w->stacks) {
-        records += (w->addresses ? 1 : 0) + (w->stacks ? 1 : 0); /* 1 op, 2 heads each */
-        block_records = (w->addresses ? w->coded.len + ADDRESS_CODE_MAX + BLOCK_RECORD_TAILS : 0) +
-                        (w->stacks ? w->stacks_coded.len + STACK_CODE_MAX + BLOCK_RECORD_TAILS : 0);
-    }
-    bool full = w->ops.len + 2 + records > BLOCK_OPS || w->heads.len + CMT_EVENT_VARINTS + 2 * records > CMT_SECTION_MAX ||
-                w->tails.len + CMT_EVENT_TAIL_MAX + 2 * records + tail_bytes + block_records > CMT_SECTION_MAX;
+    records += (w->addresses ? 1 : 0) + (w->stacks ? 1 : 0); /* 1 op, 2 heads each */
+    size_t block_records = (w->addresses ? w->coded.len + ADDRESS_CODE_MAX + BLOCK_RECORD_TAILS : 0) +
+                           (w->stacks ? w->stacks_coded.len + STACK_CODE_MAX + BLOCK_RECORD_TAILS : 0);
+    bool full = !block_has_room(w, records, tail_bytes, block_records);
     if ((full || (w->ops.len && seek_due(w))) && (flush_block(w) < 0 || end_segment(w) < 0))
         return -1;
     if (w->ops.len == 0) {
@@ -293,14 +303,13 @@ static int reserve_slow(cmt_writer *w, size_t records, size_t tail_bytes)
 
 /* reserve_slow, but for the common event: a plain one (no records before
  * it, no addresses or stacks kept), in a block already open with room to
- * spare and no seek point due.  Inline, its tests one branch each: as a
- * call it was 38 instructions an event, 6% of the recorder's coding. */
+ * spare and no seek point due, for which reserve_slow would do nothing.
+ * Inline: as a call it was 38 instructions an event, 6% of the recorder's
+ * coding. */
 static inline int reserve(cmt_writer *w, size_t records, size_t tail_bytes)
 {
     bool plain = !records && !tail_bytes && !w->addresses && !w->stacks;
-    if (plain && w->ops.len != 0 && w->ops.len + 2 <= BLOCK_OPS &&
-        w->heads.len + CMT_EVENT_VARINTS <= CMT_SECTION_MAX && w->tails.len + CMT_EVENT_TAIL_MAX <= CMT_SECTION_MAX &&
-        w->events < w->seek_events)
+    if (plain && w->ops.len != 0 && block_has_room(w, 0, 0, 0) && !seek_due(w))
         return 0;
     return reserve_slow(w, records, tail_bytes);
 }
