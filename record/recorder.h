@@ -8,6 +8,8 @@
  * sink.c     records, from every thread's ring in the order the calls
  *            happened, turned into events and written as a .cmt file by
  *            a thread of the recorder's own
+ * times.c    when each call was made, as the sink's thread saw the
+ *            calls numbered
  * ages.c     the live statistics (--stats): allocations by age
  * stacks.c   the call stacks of the allocations (--stacks), interned
  * unwind.c   a thread's stack walked from the binaries' .eh_frame
@@ -28,8 +30,9 @@
  * to a cache line: the lines cross from the program's core to the sink's. */
 typedef struct record {
     /* Its place among all threads' calls (from 0 with no gaps) << 8 | its
-     * cmt_op: one plain word, where bit-fields would have the thread load
-     * the line before it writes it. */
+     * cmt_op, with RECORD_STAMPED if its time is in the chunk's times: one
+     * plain word, where bit-fields would have the thread load the line
+     * before it writes it. */
     uint64_t order;
     uint64_t addr;     /* the block returned */
     union {
@@ -39,9 +42,11 @@ typedef struct record {
     uint64_t size;     /* bytes asked for; calloc: bytes an element */
 } record;
 
-static inline uint64_t record_order(uint64_t seq, cmt_op op)
+#define RECORD_STAMPED 0x80u
+
+static inline uint64_t record_order(uint64_t seq, cmt_op op, bool stamped)
 {
-    return seq << 8 | (uint64_t)op;
+    return seq << 8 | (uint64_t)op | (stamped ? RECORD_STAMPED : 0);
 }
 
 static inline uint64_t record_seq(const record *r)
@@ -51,7 +56,14 @@ static inline uint64_t record_seq(const record *r)
 
 static inline cmt_op record_op(const record *r)
 {
-    return (cmt_op)(r->order & 0xff);
+    return (cmt_op)(r->order & (RECORD_STAMPED - 1));
+}
+
+/* True if the thread read the clock for the call itself (no sink's thread
+ * was noting the times: times.c). */
+static inline bool record_stamped(const record *r)
+{
+    return r->order & RECORD_STAMPED;
 }
 
 /* True if the call passed a block, in arg (free, realloc); for the other
@@ -78,7 +90,7 @@ static inline bool record_passes_block(const record *r)
 typedef struct chunk {
     _Atomic(struct chunk *) next; /* set by the thread before its first record there */
     _Alignas(64) record slots[CHUNK_RECORDS];
-    uint32_t times[CHUNK_RECORDS];  /* record_clock()'s: when the call was made */
+    uint32_t times[CHUNK_RECORDS];  /* stamped records': record_clock()'s, when the call was made */
     uint32_t stacks[CHUNK_RECORDS]; /* allocations' stacks, with --stacks only (else not mapped) */
 } chunk;
 
@@ -142,15 +154,23 @@ static inline void ring_publish(ring *r)
 }
 
 /* The sink's side: the record at TAIL, which must be below head (and its
- * time in *TIME, its stack in *STACK, where not NULL); once TAIL leaves
- * a chunk, the chunk is given back. */
-const record *ring_record_at(ring *r, uint64_t tail, uint32_t *time, uint32_t *stack);
+ * stack in *STACK, where not NULL); once TAIL leaves a chunk, the chunk is
+ * given back. */
+const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack);
 
-/* A call's time, as the program's thread notes it: the clock the kernel
- * keeps a tick at a time (CLOCK_MONOTONIC_COARSE, every 4 ms here; read
- * from the vDSO's page, 5 ns), in ms, its seconds taken modulo 2^22 (48
- * days) to fit 32 bits: 8 bytes a record more were a quarter more pages
- * to clear for the rings, and more than the clock cost. */
+/* The time stamped with the record at TAIL (record_stamped), asked right
+ * after ring_record_at(TAIL). */
+static inline uint32_t ring_stamp_at(const ring *r, uint64_t tail)
+{
+    return r->reading->times[tail % CHUNK_RECORDS];
+}
+
+/* A call's time, as the program's thread notes it when no sink's thread
+ * is there to (times.c): the clock the kernel keeps a tick at a time
+ * (CLOCK_MONOTONIC_COARSE, every 4 ms here; read from the vDSO's page, 5
+ * ns), in ms, its seconds taken modulo 2^22 (48 days) to fit 32 bits: 8
+ * bytes a record more were a quarter more pages to clear for the rings,
+ * and more than the clock cost. */
 #define CLOCK_SECONDS_MASK ((1u << 22) - 1)
 
 static inline uint32_t record_clock(void)
@@ -209,6 +229,7 @@ ring *sink_add_ring(void);
 typedef struct sink_shared {
     _Alignas(64) _Atomic uint64_t issued;
     _Alignas(64) _Atomic bool ended;
+    _Atomic bool stamping; /* the threads read the clock for each call: no sink's thread notes the times */
 } sink_shared;
 extern sink_shared sink_counters;
 
@@ -256,6 +277,12 @@ void sink_after_fork_child(ring *keep);
  * spawned, which execs inside the C library) inherits no count of its
  * parent's. */
 long sink_image(void);
+
+/* True if the calling thread is to stamp its call with the clock. */
+static inline bool sink_wants_stamps(void)
+{
+    return atomic_load_explicit(&sink_counters.stamping, memory_order_acquire);
+}
 
 /* True once sink_finish has run. */
 static inline bool sink_finished(void)
@@ -311,6 +338,35 @@ int stacks_name_upto(cmt_writer *w, uint32_t stack);
 
 /* A new file (a fork's child): nothing named in it yet. */
 void stacks_new_file(void);
+
+/* ----------------------------------------------------------------- times */
+
+/* The sink's notes of the clock: sequence numbers from ISSUED[i] on were
+ * handed out at NS[i] or later.  A ring of them, the oldest still needed
+ * first; when it is full, every other note goes (the sink's thread is
+ * then more than TIME_NOTES ticks behind the program). */
+#define TIME_NOTES 4096
+typedef struct time_notes {
+    uint64_t issued[TIME_NOTES];
+    uint64_t ns[TIME_NOTES];
+    size_t first, count;
+} time_notes;
+
+/* Adds a note: ISSUED numbers handed out when the clock read NS (read
+ * before the count). */
+void time_notes_add(time_notes *t, uint64_t issued, uint64_t ns);
+
+/* The time of the call numbered SEQ: the last note's at or before it (the
+ * first's if none is), good for the calls before *UNTIL (UINT64_MAX: until
+ * another note is added).  Notes before that one are dropped, so SEQ must
+ * not go back.  0 with no notes. */
+uint64_t time_notes_of(time_notes *t, uint64_t seq, uint64_t *until);
+
+/* The last note's time, 0 with none. */
+static inline uint64_t time_notes_last(const time_notes *t)
+{
+    return t->count ? t->ns[(t->first + t->count - 1) % TIME_NOTES] : 0;
+}
 
 /* ------------------------------------------------------------------ ages */
 

@@ -128,7 +128,7 @@ bool ring_make_room(ring *r, uint64_t head)
     return made;
 }
 
-const record *ring_record_at(ring *r, uint64_t tail, uint32_t *time, uint32_t *stack)
+const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack)
 {
     if (tail == r->read_end) {
         chunk *done = r->reading;
@@ -136,8 +136,6 @@ const record *ring_record_at(ring *r, uint64_t tail, uint32_t *time, uint32_t *s
         r->read_end += CHUNK_RECORDS;
         chunk_give(done);
     }
-    if (time)
-        *time = r->reading->times[tail % CHUNK_RECORDS];
     if (stack)
         *stack = r->reading->stacks[tail % CHUNK_RECORDS];
     return &r->reading->slots[tail % CHUNK_RECORDS];

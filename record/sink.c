@@ -56,6 +56,9 @@
  * is, so that an idle program's records reach the file within a few ms. */
 #define NAP_SHORTEST 20000
 #define NAP_LONGEST 1000000
+/* While it takes records in, the sink's thread looks at the clock every
+ * this many (some tens of us), to note each tick soon after it comes. */
+#define NOTE_EVERY 256
 
 sink_shared sink_counters;
 
@@ -85,6 +88,7 @@ static struct {
     cmt_writer *writer;
     bool failed;             /* the file could not be written: stop trying */
     cmti_tagger blocks;       /* address -> its tag (and with --stats BLOCK_BYTES, BLOCK_BORN) */
+    time_notes times;         /* the calls' times, while the sink's thread notes them */
     age_stats ages;
     uint64_t stats_due; /* ns: when the live statistics are next printed */
     _Atomic bool has_thread;
@@ -192,10 +196,22 @@ static void print_stats_if_due(void)
     ages_advance(&sink.ages, now / 1000000000u);
 }
 
+/* Notes the clock and the numbers handed out by then, if its tick has
+ * moved on since the last note (times.c).  In ms, as the threads' own
+ * stamps are. */
+static void note_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* before the count: the numbers after it came later */
+    uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec / 1000000u * 1000000u;
+    if (ns != time_notes_last(&sink.times))
+        time_notes_add(&sink.times, atomic_load(&sink_counters.issued), ns);
+}
+
 /* The sink's thread: drains while there is anything to take, naps while
- * there is not, and prints the live statistics when they are due.  It
- * takes no signals (a signal handler on it would find the sink held by
- * its own thread, and could not end the file). */
+ * there is not, notes the time, and prints the live statistics when they
+ * are due.  It takes no signals (a signal handler on it would find the
+ * sink held by its own thread, and could not end the file). */
 static void *sink_loop(void *arg)
 {
     (void)arg;
@@ -204,9 +220,14 @@ static void *sink_loop(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     prctl(PR_SET_TIMERSLACK, 1000UL); /* naps as short as asked */
+    hold();
+    note_time();
+    atomic_store_explicit(&sink_counters.stamping, false, memory_order_release); /* after the note's count */
+    release();
     long nap = NAP_SHORTEST;
     while (!atomic_load(&sink.finishing)) {
         hold();
+        note_time();
         bool took = false;
         if (!sink_finished()) {
             /* While the program records flat out, the sink stays a batch
@@ -404,18 +425,21 @@ static void drain_to(uint64_t end, bool final)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     uint64_t now = (uint64_t)ts.tv_sec;
     bool stacks = stacks_wanted(); /* asked once, not at every record */
-    /* The clock moves a tick every few ms: runs of records share a stamp,
-     * and its time is worked out once a run.  (No stamp is UINT32_MAX:
-     * 2^22 seconds in ms stay below it.) */
+    /* The clock moves a tick every few ms: runs of stamped records share
+     * a stamp, and its time is worked out once a run.  (No stamp is
+     * UINT32_MAX: 2^22 seconds in ms stay below it.) */
     uint32_t last_stamp = UINT32_MAX;
     uint64_t last_time = 0;
+    /* The others' time, from the sink's notes, is the same up to the next
+     * note's count. */
+    uint64_t noted_time = 0, noted_until = 0;
     while (sink.written < end) {
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
             ring *q = sink.rings[(at + i) % sink.nrings];
             uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
             if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
-                record_seq(ring_record_at(q, tail, NULL, NULL)) == sink.written) {
+                record_seq(ring_record_at(q, tail, NULL)) == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
             }
@@ -434,19 +458,32 @@ static void drain_to(uint64_t end, bool final)
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
         for (; tail != head && sink.written < end; tail++, sink.written++) {
-            uint32_t stamp, stack = 0;
-            const record *rec = ring_record_at(r, tail, &stamp, stacks ? &stack : NULL);
+            uint32_t stack = 0;
+            const record *rec = ring_record_at(r, tail, stacks ? &stack : NULL);
             if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
                 cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
-            if (stamp != last_stamp) {
-                last_stamp = stamp;
-                last_time = record_time_ns(stamp, now);
+            uint64_t time;
+            if (record_stamped(rec)) {
+                uint32_t stamp = ring_stamp_at(r, tail);
+                if (stamp != last_stamp) {
+                    last_stamp = stamp;
+                    last_time = record_time_ns(stamp, now);
+                }
+                time = last_time;
+            } else {
+                if (sink.written % NOTE_EVERY == 0) {
+                    note_time(); /* the program runs on meanwhile */
+                    noted_until = 0;
+                }
+                if (sink.written >= noted_until)
+                    noted_time = time_notes_of(&sink.times, sink.written, &noted_until);
+                time = noted_time;
             }
             if (!sink.failed)
-                convert(rec, r->thread, last_time, stack);
+                convert(rec, r->thread, time, stack);
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }
@@ -502,6 +539,7 @@ void sink_start(const sink_options *options)
 {
     sink.options = *options;
     sink.pid = getpid();
+    atomic_store(&sink_counters.stamping, true); /* until the sink's thread notes the times */
     new_table();
     sink.next_thread = 1;
 }
@@ -568,6 +606,7 @@ void sink_finish(bool in_handler)
     sink.owner = pthread_self();
     sink.owned = true;
     atomic_store(&sink_counters.ended, true);
+    note_time(); /* the calls since the sink's thread last did were before now */
     drain_to(atomic_load(&sink_counters.issued), true);
     if (sink.writer) {
         char err[512];
@@ -612,6 +651,8 @@ void sink_after_fork_child(ring *keep)
     }
     cmti_tagger_destroy(&sink.blocks);
     new_table();
+    sink.times.first = sink.times.count = 0;
+    atomic_store(&sink_counters.stamping, true); /* until the child's sink thread notes the times */
     stacks_new_file();
     sink.ages = (age_stats){0};
     sink.stats_due = 0;

@@ -1,9 +1,11 @@
 /*
  * test_units.c - the pieces under the format: varints, the checksum, the
- * live-block ranks, the hash map.
+ * live-block ranks, the hash map, the tagger; and the recorder's notes of
+ * the time.
  */
 #include "helpers.h"
 #include "cmt_internal.h"
+#include "recorder.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -307,6 +309,141 @@ Test(map, agrees_with_a_model_through_growth_in_place_and_shrinking)
     free(keys);
     free(vals);
     free(live);
+}
+
+/* The entries whose value is 0 go in one pass, runs shifted back as a
+ * removal one at a time would: the rest are still found, and the table
+ * shrinks to what is left. */
+Test(map, removes_every_zeroed_entry_at_once)
+{
+    cmti_map map;
+    cmti_map_init(&map, 1);
+    for (uint64_t k = 1; k <= 100000; k++)
+        cmti_map_insert(&map, k * 16)->value[0] = k % 10 == 0 ? k : 0;
+    cmti_map_remove_zeroed(&map, 0);
+    cr_assert_eq(map.count, 10000);
+    for (uint64_t k = 1; k <= 100000; k++) {
+        cmti_map_entry *e = cmti_map_find(&map, k * 16);
+        cr_assert_eq(e != NULL, k % 10 == 0, "key %llu", (unsigned long long)k);
+        if (e)
+            cr_assert_eq(e->value[0], k);
+    }
+    cr_assert_leq(map.mask + 1, 65536, "the table shrinks to what is left: %zu home slots", map.mask + 1);
+    cmti_map_destroy(&map);
+}
+
+/* The tagger against a model of the live blocks, over a small pool of
+ * addresses that allocators hand out again and again (freed entries are
+ * kept for them): every tag an event gets, every block found live, what
+ * is counted, and a table that stays in proportion to the live blocks. */
+Test(tagger, agrees_with_a_model_of_the_live_blocks)
+{
+    enum { POOL = 5000 };
+    uint64_t *tag_of = calloc(POOL, sizeof *tag_of); /* 0: not live */
+    cr_assert_not_null(tag_of);
+    cmti_tagger t;
+    cr_assert_eq(cmti_tagger_init(&t, 3, false, NULL, NULL), 0);
+    uint64_t state = 88172645463325252ull, next = 1, live = 0, unknown_frees = 0, unknown_reallocs = 0;
+    size_t most_entries = 0;
+    for (int step = 0; step < 400000; step++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        /* Phases of growth and decline, so that sweeps and shrinking come. */
+        bool growing = (step / 50000) % 2 == 0;
+        size_t a = (size_t)(state >> 24) % POOL, b = (size_t)(state >> 44) % POOL;
+        unsigned pick = (unsigned)(state & 15);
+        cmt_event ev = {.count = 1, .size = 16}, implied;
+        cmti_map_entry *e;
+        cmti_tag_result rc;
+        if (pick < (growing ? 9u : 4u)) {
+            ev.op = CMT_OP_MALLOC;
+            rc = cmti_tagger_tag(&t, &ev, 0, (a + 1) * 16, &implied, &e);
+            cr_assert_eq(rc, tag_of[a] ? CMT_TAG_IMPLIED : CMT_TAG_EVENT, "step %d", step);
+            if (rc == CMT_TAG_IMPLIED)
+                cr_assert_eq(implied.arg_tag, tag_of[a]);
+            else
+                cr_assert(e->value[1] == 0 && e->value[2] == 0, "step %d: a new block's values start at 0", step);
+            e->value[1] = e->value[2] = state | 1; /* for a reuse of the entry to clear */
+            live += !tag_of[a];
+        } else if (pick < 14) {
+            ev.op = CMT_OP_FREE;
+            rc = cmti_tagger_tag(&t, &ev, (a + 1) * 16, 0, &implied, &e);
+            cr_assert_eq(rc, tag_of[a] ? CMT_TAG_EVENT : CMT_TAG_DROP, "step %d", step);
+            if (tag_of[a])
+                cr_assert_eq(ev.arg_tag, tag_of[a]);
+            unknown_frees += !tag_of[a];
+            live -= tag_of[a] != 0;
+            tag_of[a] = 0;
+            continue;
+        } else {
+            ev.op = CMT_OP_REALLOC;
+            rc = cmti_tagger_tag(&t, &ev, (a + 1) * 16, (b + 1) * 16, &implied, &e);
+            cr_assert_eq(ev.arg_tag, tag_of[a], "step %d", step);
+            unknown_reallocs += !tag_of[a];
+            if (a == b && tag_of[a]) {
+                cr_assert_eq(rc, CMT_TAG_IN_PLACE);
+            } else {
+                cr_assert_eq(rc, tag_of[b] && b != a ? CMT_TAG_IMPLIED : CMT_TAG_EVENT, "step %d", step);
+                live -= tag_of[a] != 0;
+                tag_of[a] = 0;
+                live += !tag_of[b];
+            }
+            a = b;
+        }
+        cr_assert_eq(ev.tag, next++, "step %d", step);
+        tag_of[a] = ev.tag;
+        if (t.live.count > most_entries)
+            most_entries = t.live.count;
+        cr_assert_leq(t.live.count, 2 * live + 1, "step %d: %zu entries for %llu live blocks", step, t.live.count,
+                      (unsigned long long)live);
+        if (step % 10000 == 0)
+            for (size_t i = 0; i < POOL; i++) {
+                e = cmti_tagger_find(&t, (i + 1) * 16);
+                cr_assert_eq(e ? e->value[CMTI_TAGGED_TAG] : 0, tag_of[i], "step %d, address %zu", step, i);
+            }
+    }
+    cr_assert_eq(t.counts.unknown_frees, unknown_frees);
+    cr_assert_eq(t.counts.unknown_reallocs, unknown_reallocs);
+    cr_assert_gt(most_entries, live, "freed entries were kept");
+    cmti_tagger_destroy(&t);
+    free(tag_of);
+}
+
+/* The recorder's notes of the time: a call gets the last note's time from
+ * before its number, good until the next note's. */
+Test(times, a_call_gets_the_time_noted_last_before_its_number)
+{
+    static time_notes notes;
+    uint64_t until;
+    cr_assert_eq(time_notes_of(&notes, 0, &until), 0, "no notes: no time");
+    time_notes_add(&notes, 5, 100);
+    time_notes_add(&notes, 10, 200);
+    time_notes_add(&notes, 25, 300);
+    cr_assert_eq(time_notes_last(&notes), 300);
+    cr_assert_eq(time_notes_of(&notes, 3, &until), 100, "numbered before the first note: the first's");
+    cr_assert_eq(until, 10);
+    cr_assert_eq(time_notes_of(&notes, 9, &until), 100);
+    cr_assert_eq(time_notes_of(&notes, 10, &until), 200);
+    cr_assert_eq(until, 25);
+    cr_assert_eq(time_notes_of(&notes, 1000, &until), 300);
+    cr_assert_eq(until, UINT64_MAX, "good until another note comes");
+    cr_assert_eq(notes.count, 1, "the notes before are dropped");
+}
+
+/* A full ring of notes (the sink's thread far behind) keeps every other
+ * one, the oldest among them, and takes the new one. */
+Test(times, a_full_ring_keeps_every_other_note)
+{
+    static time_notes notes;
+    for (uint64_t i = 0; i <= TIME_NOTES; i++)
+        time_notes_add(&notes, 10 * i, 1000 * i);
+    cr_assert_eq(notes.count, TIME_NOTES / 2 + 1);
+    uint64_t until;
+    cr_assert_eq(time_notes_of(&notes, 0, &until), 0);
+    cr_assert_eq(until, 20, "the second note went");
+    cr_assert_eq(time_notes_of(&notes, 15, &until), 0);
+    cr_assert_eq(time_notes_of(&notes, 25, &until), 2000);
+    cr_assert_eq(time_notes_of(&notes, 10 * TIME_NOTES - 1, &until), 1000 * (TIME_NOTES - 2));
+    cr_assert_eq(time_notes_of(&notes, 10 * TIME_NOTES, &until), 1000 * TIME_NOTES, "the newest is kept");
 }
 
 /* Keys whose home is the last home slot make a run longer than the
