@@ -348,7 +348,7 @@ static __attribute__((noinline, cold)) bool open_file(void)
     return true;
 }
 
-static void put(const cmt_event *ev)
+static inline __attribute__((always_inline)) void put(const cmt_event *ev)
 {
     if (sink.failed || (!sink.writer && !open_file()))
         return;

@@ -180,23 +180,25 @@ cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key)
         return NULL;
     map->count++;
     cmti_map_entry *e = cmti_map_slot(map, i);
+    /* Field by field: a memset of a size known only at run time is a call. */
     e->key = key;
-    cmti_map_clear_values(map, e); /* field by field: a memset of a size known only at run time is a call */
+    e->value[0] = 0;
+    if (map->entry_bytes >= 32)
+        e->value[1] = e->value[2] = 0;
+    if (map->entry_bytes == 40)
+        e->value[3] = 0;
     return e;
 }
 
-/* True if the map is to halve its home slots, an eighth used. */
-static bool sparse(const cmti_map *map)
+void cmti_map_remove(cmti_map *map, cmti_map_entry *entry)
 {
-    return map->mask + 1 > MIN_SLOTS && map->count * 8 < map->mask + 1;
-}
-
-/* Empties slot HOLE: shifts back the entries of the run after it whose
- * home is at or before it, so that every lookup still finds its entry
- * without tombstones.  Entries only ever move back, into slot HOLE or
- * after. */
-static void remove_slot(cmti_map *map, size_t hole)
-{
+    size_t at = (size_t)((unsigned char *)entry - map->slots);
+    /* A division (tens of cycles) only for entries of four values, the
+     * text reader's: the recorder's frees need not pay it. */
+    size_t hole = map->entry_shift ? at >> map->entry_shift : at / map->entry_bytes;
+    /* Shift back the entries of the run after the hole whose home is at or
+     * before it, so that every lookup still finds its entry without
+     * tombstones. */
     for (size_t i = hole + 1; i < map->capacity && cmti_map_slot(map, i)->key; i++) {
         cmti_map_entry *e = cmti_map_slot(map, i);
         if (cmti_map_home(map, e->key) <= hole) {
@@ -206,29 +208,6 @@ static void remove_slot(cmti_map *map, size_t hole)
     }
     cmti_map_slot(map, hole)->key = 0;
     map->count--;
-}
-
-void cmti_map_remove(cmti_map *map, cmti_map_entry *entry)
-{
-    size_t at = (size_t)((unsigned char *)entry - map->slots);
-    /* A division (tens of cycles) only for entries of four values, the
-     * text reader's: the recorder's frees need not pay it. */
-    remove_slot(map, map->entry_shift ? at >> map->entry_shift : at / map->entry_bytes);
-    if (sparse(map))
-        shrink(map);
-}
-
-void cmti_map_remove_zeroed(cmti_map *map, unsigned value)
-{
-    /* An entry shifted back into slot I comes from after it: slot I is
-     * looked at again, and nothing is missed. */
-    for (size_t i = 0; i < map->capacity;) {
-        cmti_map_entry *e = cmti_map_slot(map, i);
-        if (e->key && !e->value[value])
-            remove_slot(map, i);
-        else
-            i++;
-    }
-    while (sparse(map))
+    if (map->mask + 1 > MIN_SLOTS && map->count * 8 < map->mask + 1)
         shrink(map);
 }

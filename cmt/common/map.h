@@ -95,20 +95,7 @@ cmti_map_entry *cmti_map_find(const cmti_map *map, uint64_t key);
  * may have lost entries). */
 cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key);
 
-/* Sets E's values to 0, as a new entry's are. */
-static inline void cmti_map_clear_values(const cmti_map *map, cmti_map_entry *e)
-{
-    e->value[0] = 0;
-    if (map->entry_bytes >= 32)
-        e->value[1] = e->value[2] = 0;
-    if (map->entry_bytes == 40)
-        e->value[3] = 0;
-}
-
 /* Removes ENTRY (from cmti_map_find or cmti_map_insert). */
 void cmti_map_remove(cmti_map *map, cmti_map_entry *entry);
-
-/* Removes every entry whose value VALUE is 0, in one pass over the table. */
-void cmti_map_remove_zeroed(cmti_map *map, unsigned value);
 
 #endif /* CMT_MAP_H */

@@ -14,9 +14,3 @@ void cmti_tagger_destroy(cmti_tagger *t)
     cmti_map_destroy(&t->live);
     cmti_slots_destroy(&t->slots);
 }
-
-void cmti_tagger_sweep(cmti_tagger *t)
-{
-    cmti_map_remove_zeroed(&t->live, CMTI_TAGGED_TAG);
-    t->retired = 0;
-}

@@ -20,12 +20,6 @@
  *
  * Blocks are named by a key of the caller's choosing (an address, a
  * handle + 1), never 0.
- *
- * A block that goes keeps its entry, its tag 0, until more entries are
- * gone than live: allocators hand the blocks just freed out again first,
- * and the entry is then there to take, where taking it out of the table
- * and putting it back (shifting the entries after it back, and probing
- * for a free slot again) cost the recorder 40 instructions a free.
  */
 #ifndef CMT_TAGGER_H
 #define CMT_TAGGER_H
@@ -53,8 +47,7 @@ enum { CMTI_TAGGED_TAG = 0, CMTI_TAGGED_SLOT = 3 };
 typedef void cmti_tag_forget(void *context, const cmti_map_entry *e);
 
 typedef struct cmti_tagger {
-    cmti_map live; /* key -> the values below; tag 0: gone, the entry kept (retired) */
-    size_t retired; /* entries of blocks gone */
+    cmti_map live; /* key -> the values below */
     cmti_slots slots; /* with_slots: the live blocks' (ev->slot, ev->arg_slot) */
     bool with_slots;
     uint64_t next_tag;
@@ -88,17 +81,6 @@ static inline uint32_t cmti_tagger_slot_of(const cmti_tagger *t, const cmti_map_
     return t->with_slots ? (uint32_t)e->value[CMTI_TAGGED_SLOT] : 0;
 }
 
-/* The live block keyed KEY, or NULL. */
-static inline cmti_map_entry *cmti_tagger_find(const cmti_tagger *t, uint64_t key)
-{
-    cmti_map_entry *e = cmti_map_find(&t->live, key);
-    return e && e->value[CMTI_TAGGED_TAG] ? e : NULL;
-}
-
-/* Takes the retired entries out of the table, once they outnumber the
- * live ones: the table's size follows the live blocks. */
-void cmti_tagger_sweep(cmti_tagger *t);
-
 /* Tells the tagger's user that block E is going. */
 static inline void cmti_tagger_forget(cmti_tagger *t, const cmti_map_entry *e)
 {
@@ -125,7 +107,7 @@ static inline cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uin
     ev->tag = 0;
     ev->arg_tag = 0;
     bool passes = ev->op == CMT_OP_FREE || ev->op == CMT_OP_REALLOC;
-    cmti_map_entry *old = passes && arg ? cmti_tagger_find(t, arg) : NULL;
+    cmti_map_entry *old = passes && arg ? cmti_map_find(&t->live, arg) : NULL;
     if (passes && arg && !old) {
         if (t->strict)
             return CMT_TAG_NOT_LIVE;
@@ -148,22 +130,15 @@ static inline cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uin
             cmti_tagger_forget(t, old);
             if (t->with_slots)
                 cmti_slots_give(&t->slots, ev->arg_slot);
-            old->value[CMTI_TAGGED_TAG] = 0;
-            if (++t->retired * 2 > t->live.count)
-                cmti_tagger_sweep(t);
+            cmti_map_remove(&t->live, old);
         }
     }
     if (!result || !cmt_op_allocates(ev->op))
         return CMT_TAG_EVENT;
     cmti_tag_result rc = CMT_TAG_EVENT;
-    size_t entries = t->live.count;
     cmti_map_entry *e = cmti_map_insert(&t->live, result);
     if (!e)
         return CMT_TAG_NO_MEMORY;
-    if (t->live.count == entries && !e->value[CMTI_TAGGED_TAG]) { /* a retired entry, new again */
-        t->retired--;
-        cmti_map_clear_values(&t->live, e);
-    }
     if (e->value[CMTI_TAGGED_TAG]) {
         if (t->strict)
             return CMT_TAG_STILL_LIVE;
@@ -182,6 +157,12 @@ static inline cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uin
     ev->tag = e->value[CMTI_TAGGED_TAG] = t->next_tag++;
     *entry = e;
     return rc;
+}
+
+/* The live block keyed KEY, or NULL. */
+static inline cmti_map_entry *cmti_tagger_find(const cmti_tagger *t, uint64_t key)
+{
+    return cmti_map_find(&t->live, key);
 }
 
 #endif /* CMT_TAGGER_H */

@@ -201,7 +201,7 @@ static int flush_block(cmt_writer *w)
     return rc;
 }
 
-static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank);
+static inline int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank);
 
 /* A block opens a zstd frame: its second record is the SEEK record, the
  * state a decoder that starts there needs (seek.h). */
@@ -387,7 +387,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
 }
 
 /* Finds the rank of live block TAG; with TAKE, the block dies. */
-static int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank)
+static inline __attribute__((always_inline)) int rank_of(cmt_writer *w, uint64_t tag, bool take, uint64_t *rank)
 {
     if (cmti_live_rank_of(&w->live, tag, take, rank) < 0) {
         cmti_set_error(w->err, sizeof w->err, "event %llu refers to block %llu, which is not live",
