@@ -223,7 +223,7 @@ int cmt_segments_run(cmt_source *source, const segmented_analysis *analysis, con
 int ranked_blocks_init(ranked_blocks *r, live_blocks *blocks)
 {
     *r = (ranked_blocks){.blocks = blocks};
-    return cmti_live_init(&r->order);
+    return cmti_live_init(&r->order, true);
 }
 
 void ranked_blocks_destroy(ranked_blocks *r)

@@ -72,21 +72,21 @@ static inline unsigned select_bit(uint64_t bits, size_t i)
 }
 
 /* The five arrays live in one table, so that growing it either works or
- * leaves everything as it was: the tags first, the slots, then for each
- * word its live bits and its first tag, and the tree's node of each group
- * of words.  Bytes for CAP
- * positions, and where each array starts in them. */
-static size_t table_bytes(size_t cap)
+ * leaves everything as it was: the tags first, the slots (if kept), then
+ * for each word its live bits and its first tag, and the tree's node of
+ * each group of words.  Bytes for CAP positions, and where each array
+ * starts in them. */
+static size_t table_bytes(const cmti_live *set, size_t cap)
 {
-    return cap * (sizeof(uint64_t) + sizeof(uint32_t)) + 2 * (cap / WORD) * sizeof(uint64_t) +
-           (groups_of(cap / WORD) + 1) * sizeof(uint32_t);
+    return cap * (sizeof(uint64_t) + (set->with_slots ? sizeof(uint32_t) : 0)) +
+           2 * (cap / WORD) * sizeof(uint64_t) + (groups_of(cap / WORD) + 1) * sizeof(uint32_t);
 }
 
 static void point_into(cmti_live *set, unsigned char *table, size_t cap)
 {
     set->tags = (uint64_t *)table;
-    set->slots = (uint32_t *)(table + cap * sizeof(uint64_t));
-    set->bits = (uint64_t *)(set->slots + cap);
+    set->slots = set->with_slots ? (uint32_t *)(table + cap * sizeof(uint64_t)) : NULL;
+    set->bits = (uint64_t *)(table + cap * sizeof(uint64_t) + (set->with_slots ? cap * sizeof(uint32_t) : 0));
     set->first = set->bits + cap / WORD;
     set->tree = (uint32_t *)(set->first + cap / WORD);
 }
@@ -99,27 +99,29 @@ static int resize(cmti_live *set, size_t cap)
     size_t old = set->cap, words = words_of(set->n);
     unsigned char *table = (unsigned char *)set->tags;
     if (cap > old) {
-        table = cmti_table_resize(table, set->bytes, table_bytes(cap));
+        table = cmti_table_resize(table, set->bytes, table_bytes(set, cap));
         if (!table)
             return -1;
-        set->bytes = table_bytes(cap);
+        set->bytes = table_bytes(set, cap);
     }
     /* The arrays after the tags move to where CAP puts them: last first
      * when they move up, first first when they move down. */
-    cmti_live moved;
+    cmti_live moved = {.with_slots = set->with_slots};
     point_into(&moved, table, cap);
     if (old) {
-        cmti_live was;
+        cmti_live was = {.with_slots = set->with_slots};
         point_into(&was, table, old);
         size_t tree_bytes = (groups_of(words) + 1) * sizeof(uint32_t), word_bytes = words * sizeof(uint64_t);
-        size_t slot_bytes = set->n * sizeof(uint32_t);
+        size_t slot_bytes = set->with_slots ? set->n * sizeof(uint32_t) : 0;
         if (cap > old) {
             memmove(moved.tree, was.tree, tree_bytes);
             memmove(moved.first, was.first, word_bytes);
             memmove(moved.bits, was.bits, word_bytes);
-            memmove(moved.slots, was.slots, slot_bytes);
+            if (slot_bytes)
+                memmove(moved.slots, was.slots, slot_bytes);
         } else {
-            memmove(moved.slots, was.slots, slot_bytes);
+            if (slot_bytes)
+                memmove(moved.slots, was.slots, slot_bytes);
             memmove(moved.bits, was.bits, word_bytes);
             memmove(moved.first, was.first, word_bytes);
             memmove(moved.tree, was.tree, tree_bytes);
@@ -128,25 +130,25 @@ static int resize(cmti_live *set, size_t cap)
     set->cap = cap;
     point_into(set, table, cap);
     if (cap < old) {
-        unsigned char *smaller = cmti_table_resize(table, set->bytes, table_bytes(cap));
+        unsigned char *smaller = cmti_table_resize(table, set->bytes, table_bytes(set, cap));
         if (smaller) {
-            set->bytes = table_bytes(cap);
+            set->bytes = table_bytes(set, cap);
             point_into(set, smaller, cap);
         }
     }
     return 0;
 }
 
-int cmti_live_init(cmti_live *set)
+int cmti_live_init(cmti_live *set, bool with_slots)
 {
-    *set = (cmti_live){0};
+    *set = (cmti_live){.with_slots = with_slots};
     return resize(set, MIN_CAP);
 }
 
 void cmti_live_destroy(cmti_live *set)
 {
     cmti_table_free(set->tags, set->bytes);
-    *set = (cmti_live){0};
+    *set = (cmti_live){.with_slots = set->with_slots};
 }
 
 /* Live blocks in the first G groups. */
@@ -196,7 +198,8 @@ int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot)
         set->first[w] = tag;
     }
     set->tags[pos] = tag;
-    set->slots[pos] = slot;
+    if (set->with_slots)
+        set->slots[pos] = slot;
     set->bits[w] |= 1ULL << (pos % WORD);
     set->tree[w / GROUP + 1]++; /* the only node there is yet that covers it */
     set->live++;
@@ -211,7 +214,8 @@ static void compact(cmti_live *set)
         for (uint64_t b = set->bits[w]; b; b &= b - 1, m++) {
             size_t from = w * WORD + (size_t)__builtin_ctzll(b);
             set->tags[m] = set->tags[from];
-            set->slots[m] = set->slots[from];
+            if (set->with_slots)
+                set->slots[m] = set->slots[from];
         }
     set->n = m;
     words = words_of(m);

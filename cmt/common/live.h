@@ -30,7 +30,7 @@
 
 typedef struct cmti_live {
     uint64_t *tags;  /* by position, 0-based, in allocation order; dead ones too */
-    uint32_t *slots; /* by position: the block's slot (slots.h), for the reader */
+    uint32_t *slots; /* by position: the block's slot (slots.h), for the reader; NULL for the writer */
     uint64_t *bits;  /* a live bit for each position, 64 to a word */
     uint64_t *first; /* the tag at each word's first position */
     uint32_t *tree;  /* Fenwick tree of the live counts of groups of 16 words, 1-based */
@@ -38,15 +38,19 @@ typedef struct cmti_live {
     size_t cap;      /* positions allocated: a multiple of 64 */
     size_t live;
     size_t finger;   /* the word where the last tag was found */
-    size_t bytes;    /* of the one table the four arrays are in */
+    size_t bytes;    /* of the one table the arrays are in */
+    bool with_slots;
 } cmti_live;
 
-/* An empty set; 0, or -1 when out of memory (then only destroy it). */
-int cmti_live_init(cmti_live *set);
+/* An empty set, keeping each block's slot WITH_SLOTS (the reader; the
+ * writer's set is a third smaller without); 0, or -1 when out of memory
+ * (then only destroy it). */
+int cmti_live_init(cmti_live *set, bool with_slots);
 void cmti_live_destroy(cmti_live *set);
 
 /* Adds TAG, which must be greater than every tag added before, with its
- * SLOT.  Returns 0, or -1 when out of memory, the set as it was. */
+ * SLOT (if the set keeps them).  Returns 0, or -1 when out of memory, the
+ * set as it was. */
 int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot);
 
 /* Finds the block of rank RANK (0 = newest live) and stores its position
@@ -59,7 +63,7 @@ static inline uint64_t cmti_live_tag_at(const cmti_live *set, size_t pos)
     return set->tags[pos];
 }
 
-/* The slot pushed with the tag at POS. */
+/* The slot pushed with the tag at POS (in a set that keeps them). */
 static inline uint32_t cmti_live_slot_at(const cmti_live *set, size_t pos)
 {
     return set->slots[pos];

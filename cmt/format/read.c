@@ -176,7 +176,7 @@ cmt_reader *cmti_reader_open_input(cmti_input *in, char *err, size_t errlen)
     }
     r->next_tag = 1;
     cmti_checksum_init(&r->sum);
-    if (cmti_live_init(&r->live) < 0) {
+    if (cmti_live_init(&r->live, true) < 0) {
         cmti_set_error(err, errlen, "%s: " CMT_NO_MEMORY, r->name);
         cmt_reader_close(r);
         return NULL;

@@ -344,7 +344,7 @@ cmt_writer *cmt_writer_open(cmt_output *out, int level, char *err, size_t errlen
     w->tails.bytes = cmti_malloc(CMT_SECTION_MAX);
     cmti_checksum_init(&w->sum);
     cmti_seek_point start = {CMT_HEADER_SIZE, CMT_HEADER_SIZE, 0, 0, 0};
-    bool ok = cmti_live_init(&w->live) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes &&
+    bool ok = cmti_live_init(&w->live, false) == 0 && w->ops.bytes && w->heads.bytes && w->tails.bytes &&
               cmti_seek_index_add(&w->index, &start) == 0;
     if (ok && level > 0) {
         w->cctx = cmti_zstd_cctx();
