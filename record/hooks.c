@@ -322,19 +322,20 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
                                                        uint64_t aux)
 {
     ring *r = self ? self : first_ring();
+    hooked_call c = {.op = op, .addr = (uint64_t)(uintptr_t)addr, .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
+    unsigned slots = record_slots_for(op, c.addr, size);
     uint32_t *time, *stack;
-    record *rec = r ? ring_claim(r, &time, &stack) : NULL;
+    record *rec = r ? ring_claim(r, slots, &time, &stack) : NULL;
     if (rec) {
         /* Asked before the number is taken: once the sink's thread notes
          * the times, every number taken after is in its notes. */
         bool stamp = sink_wants_stamps();
-        *rec = (record){.order = record_order(sink_next_seq(), op, stamp), .addr = (uint64_t)(uintptr_t)addr,
-                        .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
+        record_put(rec, slots, sink_next_seq(), &c, stamp);
         if (stamp)
             *time = record_clock(); /* a few ms: all pacing and ages in seconds need */
         if (with_stacks && op != CMT_OP_FREE)
             *stack = stacks_capture();
-        ring_publish(r);
+        ring_publish(r, slots);
     }
     busy = false;
 }

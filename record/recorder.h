@@ -26,27 +26,63 @@
 #include <stdint.h>
 #include <time.h>
 
-/* One call, as the hook saw it: addresses, not yet tags.  32 bytes, two
- * to a cache line: the lines cross from the program's core to the sink's. */
+/* One call, as the hook saw it: addresses, not yet tags.  A free, and a
+ * malloc of less than 64 KiB, take one slot of 16 bytes (four to a cache
+ * line: the lines cross from the program's core to the sink's, and
+ * records of 32 bytes were half again what a short Python run's recording
+ * cost its program); the other calls take two (RECORD_LONG), the second
+ * holding what the first has no room for. */
 typedef struct record {
     /* Its place among all threads' calls (from 0 with no gaps) << 8 | its
-     * cmt_op, with RECORD_STAMPED if its time is in the chunk's times: one
-     * plain word, where bit-fields would have the thread load the line
-     * before it writes it. */
+     * cmt_op, with RECORD_STAMPED if its time is in the chunk's times and
+     * RECORD_LONG if it takes two slots: one plain word, where bit-fields
+     * would have the thread load the line before it writes it.  In a
+     * second slot, the block passed (realloc) or aux. */
     uint64_t order;
-    uint64_t addr;     /* the block returned */
-    union {
-        uint64_t arg;  /* free, realloc: the block passed */
-        uint64_t aux;  /* calloc: elements; the aligned calls: the alignment */
-    };
-    uint64_t size;     /* bytes asked for; calloc: bytes an element */
+    /* The block returned (free: passed), and in one slot a malloc's size
+     * above RECORD_ADDRESS_BITS; in a second slot, the bytes asked for. */
+    uint64_t word;
 } record;
 
 #define RECORD_STAMPED 0x80u
+#define RECORD_LONG 0x40u
+#define RECORD_OP_MASK 0x3fu
+/* The last slot of a chunk, left empty by a record of two slots: no call's. */
+#define RECORD_PAD RECORD_OP_MASK
+/* x86-64's user addresses (and AArch64's) fit 48 bits; a malloc that
+ * returns one above, or asks for 64 KiB or more, takes two slots. */
+#define RECORD_ADDRESS_BITS 48
+#define RECORD_SHORT_SIZE_MOST 0xffffu
 
-static inline uint64_t record_order(uint64_t seq, cmt_op op, bool stamped)
+/* What a record says, whether in one slot or two. */
+typedef struct hooked_call {
+    cmt_op op;
+    uint64_t addr;    /* the block returned */
+    uint64_t arg;     /* free, realloc: the block passed; calloc: elements; the aligned calls: the alignment */
+    uint64_t size;    /* bytes asked for; calloc: bytes an element */
+} hooked_call;
+
+/* The slots a call takes. */
+static inline unsigned record_slots_for(cmt_op op, uint64_t addr, uint64_t size)
 {
-    return seq << 8 | (uint64_t)op | (stamped ? RECORD_STAMPED : 0);
+    return op == CMT_OP_FREE ||
+                   (op == CMT_OP_MALLOC && size <= RECORD_SHORT_SIZE_MOST && addr >> RECORD_ADDRESS_BITS == 0)
+               ? 1
+               : 2;
+}
+
+/* Writes call C, numbered SEQ, into SLOTS slots at R. */
+static inline void record_put(record *r, unsigned slots, uint64_t seq, const hooked_call *c, bool stamped)
+{
+    uint64_t order = seq << 8 | (uint64_t)c->op | (stamped ? RECORD_STAMPED : 0) | (slots == 2 ? RECORD_LONG : 0);
+    if (c->op == CMT_OP_FREE) {
+        r[0] = (record){order, c->arg};
+    } else if (slots == 1) {
+        r[0] = (record){order, c->addr | c->size << RECORD_ADDRESS_BITS};
+    } else {
+        r[0] = (record){order, c->addr};
+        r[1] = (record){c->arg, c->size};
+    }
 }
 
 static inline uint64_t record_seq(const record *r)
@@ -56,7 +92,17 @@ static inline uint64_t record_seq(const record *r)
 
 static inline cmt_op record_op(const record *r)
 {
-    return (cmt_op)(r->order & (RECORD_STAMPED - 1));
+    return (cmt_op)(r->order & RECORD_OP_MASK);
+}
+
+static inline bool record_is_pad(const record *r)
+{
+    return (r->order & RECORD_OP_MASK) == RECORD_PAD;
+}
+
+static inline unsigned record_slots(const record *r)
+{
+    return r->order & RECORD_LONG ? 2 : 1;
 }
 
 /* True if the thread read the clock for the call itself (no sink's thread
@@ -66,32 +112,49 @@ static inline bool record_stamped(const record *r)
     return r->order & RECORD_STAMPED;
 }
 
-/* True if the call passed a block, in arg (free, realloc); for the other
- * calls that field holds aux. */
-static inline bool record_passes_block(const record *r)
+/* The call record R (its slots) says. */
+static inline hooked_call record_call(const record *r)
 {
-    return record_op(r) == CMT_OP_FREE || record_op(r) == CMT_OP_REALLOC;
+    hooked_call c = {.op = record_op(r)};
+    if (c.op == CMT_OP_FREE) {
+        c.arg = r->word;
+    } else if (r->order & RECORD_LONG) {
+        c.addr = r->word;
+        c.arg = r[1].order;
+        c.size = r[1].word;
+    } else {
+        c.addr = r->word & ((1ULL << RECORD_ADDRESS_BITS) - 1);
+        c.size = r->word >> RECORD_ADDRESS_BITS;
+    }
+    return c;
+}
+
+/* The block whose table entry R's call looks at first, for a prefetch: the
+ * one it frees, or the one it returns. */
+static inline uint64_t record_key(const record *r)
+{
+    return r->word & ((1ULL << RECORD_ADDRESS_BITS) - 1);
 }
 
 /* ------------------------------------------------------------------ ring */
 
 /* A thread's records on their way to the sink: written only by the thread
- * (head), read only by whoever holds the sink (tail).  The records are
- * kept in a chain of chunks that grows while the sink's thread is behind
- * (programs allocate in bursts) up to RING_MOST records (without the
- * thread, a chunk's worth), and gives its chunks back as the sink takes
- * them in.  The two ends live on cache lines of their own, and the thread
+ * (head), read only by whoever holds the sink (tail), both counted in
+ * slots.  The records are kept in a chain of chunks that grows while the
+ * sink's thread is behind (programs allocate in bursts) up to RING_MOST
+ * slots (without the thread, a chunk's worth), and gives its chunks back
+ * as the sink takes them in.  The two ends live on cache lines of their own, and the thread
  * looks at the sink's end only when the room it last saw is used up, so
  * that a sink on another core costs the thread no cache misses of its
  * own. */
-#define CHUNK_RECORDS 4096u
-#define RING_MOST (1u << 22)
+#define CHUNK_SLOTS 8192u
+#define RING_MOST (1u << 23)
 
 typedef struct chunk {
     _Atomic(struct chunk *) next; /* set by the thread before its first record there */
-    _Alignas(64) record slots[CHUNK_RECORDS];
-    uint32_t times[CHUNK_RECORDS];  /* stamped records': record_clock()'s, when the call was made */
-    uint32_t stacks[CHUNK_RECORDS]; /* allocations' stacks, with --stacks only (else not mapped) */
+    _Alignas(64) record slots[CHUNK_SLOTS];
+    uint32_t times[CHUNK_SLOTS];  /* by a record's first slot, stamped records': record_clock()'s */
+    uint32_t stacks[CHUNK_SLOTS]; /* by a record's first slot, allocations' stacks, with --stacks only (else not mapped) */
 } chunk;
 
 typedef struct ring {
@@ -116,53 +179,58 @@ ring *ring_create(void);
 /* Gives back the ring and its chunks. */
 void ring_destroy(ring *r);
 
-/* The thread's records reached room_until: moves on to a new chunk if
- * the one being written is full, and with RING_MOST records waiting the
- * thread waits for the sink first.  False if out of memory. */
-bool ring_make_room(ring *r, uint64_t head);
+/* SLOTS slots more from HEAD would pass room_until: moves on to a new
+ * chunk if the one being written has no room for them (its last slot
+ * padded when a record of two slots does not fit), and with RING_MOST
+ * slots waiting the thread waits for the sink first.  False if out of
+ * memory. */
+bool ring_make_room(ring *r, uint64_t head, unsigned slots);
 
-/* The thread asks for the cache line it will write this many records on:
+/* The thread asks for the cache line it will write this many slots on:
  * a line not in its cache would otherwise stall the thread's next locked
  * instruction (its own sequence number, malloc's arena lock) until the
  * store was done.  A page ahead or so; much further, and the lines are
  * gone again before use.  (Built for any x86-64 the hint is a plain
  * prefetch; PREFETCHW, asking for the line to write, measured no
  * different on the Python bench.) */
-#define WRITE_AHEAD 256u
+#define WRITE_AHEAD 512u
 
-/* The slot for the thread's next record, and in *TIME and *STACK the
- * slots for its time and stack, made room for; NULL if out of memory.
- * ring_publish hands it over.  Inline: every call the program makes
- * comes through here. */
-static inline record *ring_claim(ring *r, uint32_t **time, uint32_t **stack)
+/* SLOTS slots (1 or 2, in one chunk) for the thread's next record, and in
+ * *TIME and *STACK the places for its time and stack, made room for; NULL
+ * if out of memory.  ring_publish hands them over.  Inline: every call the
+ * program makes comes through here. */
+static inline record *ring_claim(ring *r, unsigned slots, uint32_t **time, uint32_t **stack)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (__builtin_expect(head == r->room_until, 0) && !ring_make_room(r, head))
-        return NULL;
-    unsigned at = (unsigned)(head % CHUNK_RECORDS);
-    if (at + WRITE_AHEAD < CHUNK_RECORDS)
+    if (__builtin_expect(head + slots > r->room_until, 0)) {
+        if (!ring_make_room(r, head, slots))
+            return NULL;
+        head = atomic_load_explicit(&r->head, memory_order_relaxed); /* past a pad */
+    }
+    unsigned at = (unsigned)(head % CHUNK_SLOTS);
+    if (at + WRITE_AHEAD < CHUNK_SLOTS)
         __builtin_prefetch(&r->writing->slots[at + WRITE_AHEAD], 1);
     *time = &r->writing->times[at];
     *stack = &r->writing->stacks[at];
     return &r->writing->slots[at];
 }
 
-static inline void ring_publish(ring *r)
+static inline void ring_publish(ring *r, unsigned slots)
 {
-    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
+    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + slots,
                           memory_order_release);
 }
 
 /* The sink's side: the record at TAIL, which must be below head (and its
- * stack in *STACK, where not NULL); once TAIL leaves a chunk, the chunk is
- * given back. */
+ * stack in *STACK, where not NULL), its slots in one chunk; once TAIL
+ * leaves a chunk, the chunk is given back.  It may be a pad. */
 const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack);
 
 /* The time stamped with the record at TAIL (record_stamped), asked right
  * after ring_record_at(TAIL). */
 static inline uint32_t ring_stamp_at(const ring *r, uint64_t tail)
 {
-    return r->reading->times[tail % CHUNK_RECORDS];
+    return r->reading->times[tail % CHUNK_SLOTS];
 }
 
 /* A call's time, as the program's thread notes it when no sink's thread
@@ -190,8 +258,8 @@ static inline uint64_t record_time_ns(uint32_t stamp, uint64_t now)
     return (whole * 1000u + stamp % 1000u) * 1000000u;
 }
 
-/* The record at TAIL if it is in the chunk being read, for a prefetch;
- * else NULL. */
+/* The slot at TAIL if it is in the chunk being read, for a prefetch (it
+ * may be a record's second slot, or a pad); else NULL. */
 const record *ring_peek(const ring *r, uint64_t tail);
 
 /* Empties the ring, its records dropped (a fork's child). */

@@ -21,7 +21,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-#define POOL_MOST (RING_MOST / CHUNK_RECORDS)
+#define POOL_MOST (RING_MOST / CHUNK_SLOTS)
 #define POOL_LEAST 16
 
 /* Without --stacks a chunk's stacks are never touched, and their pages
@@ -88,7 +88,7 @@ ring *ring_create(void)
         return NULL;
     }
     r->writing = r->reading = c;
-    r->write_end = r->read_end = CHUNK_RECORDS;
+    r->write_end = r->read_end = CHUNK_SLOTS;
     return r;
 }
 
@@ -102,30 +102,35 @@ void ring_destroy(ring *r)
     munmap(r, sizeof *r);
 }
 
-/* A new chunk when the one being written is full; with the sink too far
- * behind, the thread waits for it first. */
-static bool make_room(ring *r, uint64_t head)
+/* A new chunk when the one being written has no room for SLOTS more,
+ * its last slot padded if one is left; with the sink too far behind, the
+ * thread waits for it first. */
+static bool make_room(ring *r, uint64_t head, unsigned slots)
 {
-    uint64_t most = sink_has_thread() ? RING_MOST : CHUNK_RECORDS;
-    if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= most)
-        sink_wait_for(r, head - most / 2);
-    if (head == r->write_end) {
+    uint64_t most = sink_has_thread() ? RING_MOST : CHUNK_SLOTS;
+    if (head + slots - atomic_load_explicit(&r->tail, memory_order_acquire) > most)
+        sink_wait_for(r, head + slots - most / 2);
+    if (head + slots > r->write_end) {
         chunk *c = chunk_take();
         if (!c)
             return false;
+        if (head < r->write_end) {
+            r->writing->slots[head % CHUNK_SLOTS].order = RECORD_PAD;
+            atomic_store_explicit(&r->head, ++head, memory_order_release);
+        }
         atomic_store_explicit(&r->writing->next, c, memory_order_release);
         r->writing = c;
-        r->write_end += CHUNK_RECORDS;
+        r->write_end += CHUNK_SLOTS;
     }
     uint64_t until = atomic_load_explicit(&r->tail, memory_order_acquire) + most;
     r->room_until = until < r->write_end ? until : r->write_end;
     return true;
 }
 
-bool ring_make_room(ring *r, uint64_t head)
+bool ring_make_room(ring *r, uint64_t head, unsigned slots)
 {
     int saved = errno; /* the program's, whatever draining or mmap does */
-    bool made = make_room(r, head);
+    bool made = make_room(r, head, slots);
     errno = saved;
     return made;
 }
@@ -135,17 +140,17 @@ const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack)
     if (tail == r->read_end) {
         chunk *done = r->reading;
         r->reading = atomic_load_explicit(&done->next, memory_order_acquire);
-        r->read_end += CHUNK_RECORDS;
+        r->read_end += CHUNK_SLOTS;
         chunk_give(done);
     }
     if (stack)
-        *stack = r->reading->stacks[tail % CHUNK_RECORDS];
-    return &r->reading->slots[tail % CHUNK_RECORDS];
+        *stack = r->reading->stacks[tail % CHUNK_SLOTS];
+    return &r->reading->slots[tail % CHUNK_SLOTS];
 }
 
 const record *ring_peek(const ring *r, uint64_t tail)
 {
-    return tail < r->read_end ? &r->reading->slots[tail % CHUNK_RECORDS] : NULL;
+    return tail < r->read_end ? &r->reading->slots[tail % CHUNK_SLOTS] : NULL;
 }
 
 void ring_clear(ring *r)
@@ -160,7 +165,7 @@ void ring_clear(ring *r)
     atomic_store(&r->head, 0);
     atomic_store(&r->tail, 0);
     r->room_until = 0;
-    r->write_end = r->read_end = CHUNK_RECORDS;
+    r->write_end = r->read_end = CHUNK_SLOTS;
 }
 
 void ring_before_fork(void)

@@ -381,18 +381,18 @@ static void new_table(void)
  * clock) from STACK (0 without --stacks). */
 static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t stack)
 {
-    cmt_event ev = {.op = record_op(r), .count = 1, .size = r->size, .thread = thread, .time = time};
+    hooked_call c = record_call(r);
+    cmt_event ev = {.op = c.op, .count = 1, .size = c.size, .thread = thread, .time = time};
     switch (ev.op) {
-    case CMT_OP_CALLOC: ev.count = r->aux; break;
+    case CMT_OP_CALLOC: ev.count = c.arg; break;
     case CMT_OP_POSIX_MEMALIGN:
     case CMT_OP_ALIGNED_ALLOC:
-    case CMT_OP_MEMALIGN: ev.align = r->aux; break;
+    case CMT_OP_MEMALIGN: ev.align = c.arg; break;
     default: break;
     }
     cmt_event implied;
     cmti_map_entry *e;
-    cmti_tag_result rc =
-        cmti_tagger_tag(&sink.blocks, &ev, record_passes_block(r) ? r->arg : 0, r->addr, &implied, &e);
+    cmti_tag_result rc = cmti_tagger_tag(&sink.blocks, &ev, c.arg, c.addr, &implied, &e);
     if (rc == CMT_TAG_DROP)
         return; /* a block from before the recording began */
     if (rc == CMT_TAG_NO_MEMORY) {
@@ -402,7 +402,7 @@ static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t st
     if (rc == CMT_TAG_IMPLIED)
         put(&implied); /* the free of the block that was there was lost in a race between threads */
     if (ev.tag) {
-        ev.addr = r->addr; /* kept with --addresses */
+        ev.addr = c.addr; /* kept with --addresses */
         ev.stack = stack;
     }
     if (e && counting()) {
@@ -416,6 +416,19 @@ static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t st
         e->value[BLOCK_BYTES] = bytes;
     }
     put(&ev);
+}
+
+/* The record at Q's tail, past a pad there; NULL if there is none yet. */
+static const record *first_record(ring *q)
+{
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    for (; tail != atomic_load_explicit(&q->head, memory_order_acquire); tail++) {
+        const record *rec = ring_record_at(q, tail, NULL);
+        if (!record_is_pad(rec))
+            return rec;
+        atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
+    }
+    return NULL;
 }
 
 /* Takes every record up to sequence number END (not included) out of the
@@ -440,9 +453,8 @@ static void drain_to(uint64_t end, bool final)
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
             ring *q = sink.rings[(at + i) % sink.nrings];
-            uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-            if (tail != atomic_load_explicit(&q->head, memory_order_acquire) &&
-                record_seq(ring_record_at(q, tail, NULL)) == sink.written) {
+            const record *first = first_record(q);
+            if (first && record_seq(first) == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
             }
@@ -460,14 +472,18 @@ static void drain_to(uint64_t end, bool final)
         /* A thread's records come in runs: take its run at once. */
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-        for (; tail != head && sink.written < end; tail++, sink.written++) {
+        while (tail != head && sink.written < end) {
             uint32_t stack = 0;
             const record *rec = ring_record_at(r, tail, stacks ? &stack : NULL);
+            if (record_is_pad(rec)) {
+                tail++;
+                continue;
+            }
             if (record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)
-                cmti_map_prefetch(&sink.blocks.live, record_passes_block(ahead) ? ahead->arg : ahead->addr);
+                cmti_map_prefetch(&sink.blocks.live, record_key(ahead));
             uint64_t time;
             if (record_stamped(rec)) {
                 uint32_t stamp = ring_stamp_at(r, tail);
@@ -487,6 +503,8 @@ static void drain_to(uint64_t end, bool final)
             }
             if (!sink.failed)
                 convert(rec, r->thread, time, stack);
+            tail += record_slots(rec);
+            sink.written++;
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
     }

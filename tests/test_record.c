@@ -239,6 +239,15 @@ Test(record, every_call_has_its_time)
     expect_times("CMTRECORD_THREAD=0", "times-stamped.cmt");
 }
 
+/* Records of one slot and of two, across many chunks: as valgrind counts
+ * the calls. */
+Test(record, calls_across_many_chunks_as_valgrind_counts_them)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "%s many", RECORD_TARGET);
+    expect_as_valgrind_counts(command, "many.cmt", 430000);
+}
+
 Test(record, a_system_program_as_valgrind_counts_it)
 {
     char command[1024];
