@@ -54,8 +54,10 @@ void cmti_checksum_update(cmti_checksum *c, const void *data, size_t len)
     }
     for (; len >= 8; p += 8, len -= 8)
         c->state = mix(c->state, load_le64(p));
-    while (len-- > 0)
-        c->pending[c->npending++] = *p++;
+    if (len > 0) { /* then the pending bytes were used up above */
+        memcpy(c->pending, p, len);
+        c->npending = (unsigned)len;
+    }
 }
 
 uint64_t cmti_checksum_final(const cmti_checksum *c)

@@ -72,7 +72,7 @@ static bool place(cmti_map *map, const cmti_map_entry *entry)
  * only. */
 static bool settle(cmti_map *map, size_t from, size_t to)
 {
-    cmti_map_entry moving;
+    cmti_map_entry moving = {0}; /* GCC -O3 cannot tell that copy_entry reads only what it wrote */
     for (size_t i = from; i < to; i++) {
         cmti_map_entry *e = cmti_map_slot(map, i);
         if (!e->key || cmti_map_home(map, e->key) == i)

@@ -33,7 +33,7 @@ line_kind cmti_scan_dtrace_line(scanner *s, parsed_line *l, line_context *ctx)
     (void)ctx;
     if (!cmti_looks_like_dtrace(s->p, (size_t)(s->end - s->p)))
         return LINE_OTHER;
-    scanner probe, when, stack, name, args, result;
+    scanner probe, when, stack, name, args, result = {NULL, NULL}; /* set only with has_result; GCC -O3 cannot tell */
     uint64_t timestamp;
     if (!next_field(s, &probe) || !next_field(s, &when) || !next_field(s, &stack) ||
         !next_field(s, &name) || !next_field(s, &args) || !scan_number(&when, &timestamp))
