@@ -322,7 +322,8 @@ static inline __attribute__((always_inline)) void note(cmt_op op, const void *ad
                                                        uint64_t aux)
 {
     ring *r = self ? self : first_ring();
-    hooked_call c = {.op = op, .addr = (uint64_t)(uintptr_t)addr, .arg = arg ? (uint64_t)(uintptr_t)arg : aux, .size = size};
+    hooked_call c = {.op = op, .addr = (uint64_t)(uintptr_t)addr, .arg = arg ? (uint64_t)(uintptr_t)arg : aux,
+                     .size = size};
     unsigned slots = record_slots_for(op, c.addr, size);
     uint32_t *time, *stack;
     record *rec = r ? ring_claim(r, slots, &time, &stack) : NULL;
