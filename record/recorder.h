@@ -53,6 +53,7 @@ typedef struct record {
 /* x86-64's user addresses (and AArch64's) fit 48 bits; a malloc that
  * returns one above, or asks for 64 KiB or more, takes two slots. */
 #define RECORD_ADDRESS_BITS 48
+#define RECORD_ADDRESS_MASK ((1ULL << RECORD_ADDRESS_BITS) - 1)
 #define RECORD_SHORT_SIZE_MOST 0xffffu
 
 /* What a record says, whether in one slot or two. */
@@ -98,7 +99,7 @@ static inline cmt_op record_op(const record *r)
 
 static inline bool record_is_pad(const record *r)
 {
-    return (r->order & RECORD_OP_MASK) == RECORD_PAD;
+    return (unsigned)record_op(r) == RECORD_PAD;
 }
 
 static inline unsigned record_slots(const record *r)
@@ -124,7 +125,7 @@ static inline hooked_call record_call(const record *r)
         c.arg = r[1].order;
         c.size = r[1].word;
     } else {
-        c.addr = r->word & ((1ULL << RECORD_ADDRESS_BITS) - 1);
+        c.addr = r->word & RECORD_ADDRESS_MASK;
         c.size = r->word >> RECORD_ADDRESS_BITS;
     }
     return c;
@@ -134,7 +135,7 @@ static inline hooked_call record_call(const record *r)
  * one it frees, or the one it returns. */
 static inline uint64_t record_key(const record *r)
 {
-    return r->word & ((1ULL << RECORD_ADDRESS_BITS) - 1);
+    return r->word & RECORD_ADDRESS_MASK;
 }
 
 /* ------------------------------------------------------------------ ring */
@@ -144,10 +145,10 @@ static inline uint64_t record_key(const record *r)
  * slots.  The records are kept in a chain of chunks that grows while the
  * sink's thread is behind (programs allocate in bursts) up to RING_MOST
  * slots (without the thread, a chunk's worth), and gives its chunks back
- * as the sink takes them in.  The two ends live on cache lines of their own, and the thread
- * looks at the sink's end only when the room it last saw is used up, so
- * that a sink on another core costs the thread no cache misses of its
- * own. */
+ * as the sink takes them in.  The two ends live on cache lines of their
+ * own, and the thread looks at the sink's end only when the room it last
+ * saw is used up, so that a sink on another core costs the thread no
+ * cache misses of its own. */
 #define CHUNK_SLOTS 8192u
 #define RING_MOST (1u << 23)
 
@@ -222,13 +223,32 @@ static inline void ring_publish(ring *r, unsigned slots)
                           memory_order_release);
 }
 
-/* The sink's side: the record at TAIL, which must be below head (and its
- * stack in *STACK, where not NULL), its slots in one chunk; once TAIL
- * leaves a chunk, the chunk is given back.  It may be a pad. */
-const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack);
+/* The sink's side: the slot at TAIL, which must be below head; once TAIL
+ * leaves a chunk, the chunk is given back. */
+const record *ring_slot_at(ring *r, uint64_t tail);
+
+/* The record at *TAIL, its slots in one chunk (and its stack in *STACK,
+ * where not NULL), *TAIL moved past a pad there; NULL if none has come
+ * before HEAD.  Inline: the sink asks it at every record. */
+static inline const record *ring_next(ring *r, uint64_t *tail, uint64_t head, uint32_t *stack)
+{
+    if (*tail == head)
+        return NULL;
+    const record *rec = ring_slot_at(r, *tail);
+    /* A pad is the last slot of its chunk: the record after it, if one
+     * has come, is the next chunk's first. */
+    if (__builtin_expect(record_is_pad(rec), 0)) {
+        if (++*tail == head)
+            return NULL;
+        rec = ring_slot_at(r, *tail);
+    }
+    if (stack)
+        *stack = r->reading->stacks[*tail % CHUNK_SLOTS];
+    return rec;
+}
 
 /* The time stamped with the record at TAIL (record_stamped), asked right
- * after ring_record_at(TAIL). */
+ * after ring_next found it there. */
 static inline uint32_t ring_stamp_at(const ring *r, uint64_t tail)
 {
     return r->reading->times[tail % CHUNK_SLOTS];

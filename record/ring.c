@@ -135,7 +135,7 @@ bool ring_make_room(ring *r, uint64_t head, unsigned slots)
     return made;
 }
 
-const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack)
+const record *ring_slot_at(ring *r, uint64_t tail)
 {
     if (tail == r->read_end) {
         chunk *done = r->reading;
@@ -143,10 +143,9 @@ const record *ring_record_at(ring *r, uint64_t tail, uint32_t *stack)
         r->read_end += CHUNK_SLOTS;
         chunk_give(done);
     }
-    if (stack)
-        *stack = r->reading->stacks[tail % CHUNK_SLOTS];
     return &r->reading->slots[tail % CHUNK_SLOTS];
 }
+
 
 const record *ring_peek(const ring *r, uint64_t tail)
 {

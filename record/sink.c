@@ -418,19 +418,6 @@ static void convert(const record *r, uint32_t thread, uint64_t time, uint32_t st
     put(&ev);
 }
 
-/* The record at Q's tail, past a pad there; NULL if there is none yet. */
-static const record *first_record(ring *q)
-{
-    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    for (; tail != atomic_load_explicit(&q->head, memory_order_acquire); tail++) {
-        const record *rec = ring_record_at(q, tail, NULL);
-        if (!record_is_pad(rec))
-            return rec;
-        atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
-    }
-    return NULL;
-}
-
 /* Takes every record up to sequence number END (not included) out of the
  * rings, in order.  With FINAL, a record that does not come is given up. */
 static void drain_to(uint64_t end, bool final)
@@ -453,7 +440,8 @@ static void drain_to(uint64_t end, bool final)
         ring *r = NULL;
         for (size_t i = 0; i < sink.nrings && !r; i++) {
             ring *q = sink.rings[(at + i) % sink.nrings];
-            const record *first = first_record(q);
+            uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+            const record *first = ring_next(q, &tail, atomic_load_explicit(&q->head, memory_order_acquire), NULL);
             if (first && record_seq(first) == sink.written) {
                 r = q;
                 at = (at + i) % sink.nrings;
@@ -472,14 +460,10 @@ static void drain_to(uint64_t end, bool final)
         /* A thread's records come in runs: take its run at once. */
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-        while (tail != head && sink.written < end) {
+        while (sink.written < end) {
             uint32_t stack = 0;
-            const record *rec = ring_record_at(r, tail, stacks ? &stack : NULL);
-            if (record_is_pad(rec)) {
-                tail++;
-                continue;
-            }
-            if (record_seq(rec) != sink.written)
+            const record *rec = ring_next(r, &tail, head, stacks ? &stack : NULL);
+            if (!rec || record_seq(rec) != sink.written)
                 break;
             const record *ahead = tail + PREFETCH_AHEAD < head ? ring_peek(r, tail + PREFETCH_AHEAD) : NULL;
             if (ahead)

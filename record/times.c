@@ -11,7 +11,8 @@
  * out, and gives each call the time of the last such note from before
  * its number.  A call is then placed within the clock's own tick (4 ms
  * here) plus the sink's nap, as before within the tick; while the sink's
- * thread waits for a core, later.  Without the sink's thread (or before
+ * thread waits for a core, as much earlier than it was made as the wait
+ * (no note is taken meanwhile).  Without the sink's thread (or before
  * it starts) the threads stamp each call themselves (record_clock).
  */
 #include "recorder.h"
