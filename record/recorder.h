@@ -227,18 +227,24 @@ static inline void ring_publish(ring *r, unsigned slots)
  * leaves a chunk, the chunk is given back. */
 const record *ring_slot_at(ring *r, uint64_t tail);
 
-/* The record at *TAIL, its slots in one chunk (and its stack in *STACK,
- * where not NULL), *TAIL moved past a pad there; NULL if none has come
- * before HEAD.  Inline: the sink asks it at every record. */
+/* The record at *TAIL, which starts from the ring's tail, its slots in
+ * one chunk (and its stack in *STACK, where not NULL); NULL if none has
+ * come before HEAD.  A pad there is taken for good: *TAIL and the ring's
+ * tail move past it.  Inline: the sink asks it at every record. */
 static inline const record *ring_next(ring *r, uint64_t *tail, uint64_t head, uint32_t *stack)
 {
     if (*tail == head)
         return NULL;
     const record *rec = ring_slot_at(r, *tail);
     /* A pad is the last slot of its chunk: the record after it, if one
-     * has come, is the next chunk's first. */
+     * has come, is the next chunk's first.  Stepping there gives the
+     * pad's chunk back, so the ring's tail must not stay on the pad: a
+     * look at the ring that did not take its record (the sink looking for
+     * the next number) would leave the tail pointing into the wrong
+     * chunk, and the sink waiting forever for a record it had passed. */
     if (__builtin_expect(record_is_pad(rec), 0)) {
-        if (++*tail == head)
+        atomic_store_explicit(&r->tail, ++*tail, memory_order_release);
+        if (*tail == head)
             return NULL;
         rec = ring_slot_at(r, *tail);
     }

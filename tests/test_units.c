@@ -425,6 +425,79 @@ Test(times, a_full_ring_keeps_every_other_note)
     cr_assert_eq(time_notes_of(&notes, 10 * TIME_NOTES, &until), 1000 * TIME_NOTES, "the newest is kept");
 }
 
+/* The ring (record/ring.c) without the sink: it asks whether the sink has
+ * a thread (then a ring may hold RING_MOST slots) and waits for it only
+ * past that, which these tests stay far below. */
+bool sink_has_thread(void)
+{
+    return true;
+}
+
+void sink_wait_for(ring *r, uint64_t tail)
+{
+    (void)r;
+    (void)tail;
+    cr_assert_fail("the ring waited for a sink with %u slots free", RING_MOST);
+}
+
+/* Writes call C, numbered SEQ, to ring R as a hook does. */
+static void ring_write(ring *r, uint64_t seq, hooked_call c)
+{
+    unsigned slots = record_slots_for(c.op, c.addr, c.size);
+    uint32_t *time, *stack;
+    record *rec = ring_claim(r, slots, &time, &stack);
+    cr_assert_not_null(rec);
+    record_put(rec, slots, seq, &c, false);
+    ring_publish(r, slots);
+}
+
+/* A record of two slots that does not fit in a chunk leaves its last slot
+ * a pad.  The sink stops where it is told, which can be right on the pad;
+ * its next look for the next number (at every ring, taking nothing) steps
+ * past the pad into the next chunk, and the take that follows starts again
+ * from the ring's tail: it must find the same record.  (It found a slot of
+ * the next chunk instead, and the sink waited forever: one short Python
+ * run in thirty hung at exit.) */
+Test(ring, a_look_past_a_pad_then_a_take_find_the_same_record)
+{
+    ring_keep(false);
+    ring *r = ring_create();
+    cr_assert_not_null(r);
+    uint64_t seq = 0;
+    for (; seq < CHUNK_SLOTS - 1; seq++)
+        ring_write(r, seq, (hooked_call){.op = CMT_OP_MALLOC, .addr = 16 * (seq + 1), .size = 8});
+    ring_write(r, seq, (hooked_call){.op = CMT_OP_REALLOC, .addr = 32, .arg = 16, .size = 100});
+    uint64_t head = atomic_load(&r->head);
+    cr_assert_eq(head, CHUNK_SLOTS + 2, "the chunk's last slot padded, the realloc in the next");
+
+    uint64_t tail = atomic_load(&r->tail);
+    for (uint64_t i = 0; i < CHUNK_SLOTS - 1; i++) {
+        const record *rec = ring_next(r, &tail, head, NULL);
+        cr_assert_not_null(rec);
+        cr_assert_eq(record_seq(rec), i);
+        tail += record_slots(rec);
+    }
+    atomic_store(&r->tail, tail); /* told to stop before the realloc: the tail on the pad */
+
+    uint64_t look = atomic_load(&r->tail);
+    const record *first = ring_next(r, &look, head, NULL);
+    cr_assert_not_null(first);
+    cr_assert_eq(record_seq(first), CHUNK_SLOTS - 1);
+
+    uint64_t take = atomic_load(&r->tail);
+    const record *rec = ring_next(r, &take, head, NULL);
+    cr_assert_not_null(rec, "the take found nothing where the look found the realloc");
+    cr_assert_eq(record_seq(rec), CHUNK_SLOTS - 1, "the take found a record numbered %llu",
+                 (unsigned long long)record_seq(rec));
+    hooked_call c = record_call(rec);
+    cr_assert_eq(c.op, CMT_OP_REALLOC);
+    cr_assert_eq(c.arg, 16);
+    cr_assert_eq(c.size, 100);
+    take += record_slots(rec);
+    cr_assert_null(ring_next(r, &take, head, NULL), "nothing after it");
+    ring_destroy(r);
+}
+
 /* Keys whose home is the last home slot make a run longer than the
  * overflow past it: the overflow grows, and doubling sets its entries
  * aside and places them again. */
