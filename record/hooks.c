@@ -57,13 +57,20 @@ enum { UNINITIALISED, STARTING, READY };
 static _Atomic int state;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t ring_key;
-static bool with_stacks;
 
-static THREAD_LOCAL ring *self;
-static THREAD_LOCAL bool busy;      /* inside a hook, or a thread of the recorder's */
-static THREAD_LOCAL bool resolving; /* in dlsym: allocate from the arena */
-static THREAD_LOCAL bool starting;  /* this thread is starting the recorder */
-static THREAD_LOCAL bool gone;      /* the thread is exiting: its ring is closed */
+/* What the recorder keeps for each thread, in one variable: a hook finds
+ * it all with one look-up of the thread's block, and asks one word whether
+ * anything keeps the call from being recorded. */
+enum {
+    OFF_BUSY = 1,      /* inside a hook, or a thread of the recorder's */
+    OFF_RESOLVING = 2, /* in dlsym: allocate from the arena */
+    OFF_STARTING = 4,  /* this thread is starting the recorder */
+    OFF_GONE = 8,      /* the thread is exiting: its ring is closed */
+};
+static THREAD_LOCAL struct {
+    ring *ring;   /* made at its first recorded call */
+    unsigned off; /* why its calls go unrecorded now: 0 if they do not */
+} me;
 
 /* ------------------------------------------------------ the boot arena */
 
@@ -100,8 +107,8 @@ static void ring_closed(void *r)
 {
     stacks_thread_gone();
     atomic_store(&((ring *)r)->closed, true);
-    self = NULL;
-    gone = true;
+    me.ring = NULL;
+    me.off |= OFF_GONE;
 }
 
 /* The normal end, after the program's exit handlers and every library's
@@ -118,7 +125,7 @@ int __cxa_atexit(void (*function)(void *), void *arg, void *library);
 static void finish_at_exit(void *unused)
 {
     (void)unused;
-    busy = true;
+    me.off |= OFF_BUSY;
     sink_finish(false);
 }
 
@@ -154,7 +161,7 @@ static void give_up(int sig)
 
 static void finish_on_signal(int sig)
 {
-    busy = true;
+    me.off |= OFF_BUSY;
     dying_of = sig;
     signal(SIGALRM, give_up);
     alarm(2);
@@ -167,7 +174,7 @@ static void finish_on_signal(int sig)
  * program's calls, and not to be recorded under the sink's lock. */
 static void before_fork(void)
 {
-    busy = true;
+    me.off |= OFF_BUSY;
     stacks_before_fork();
     sink_before_fork();
 }
@@ -176,15 +183,15 @@ static void after_fork_parent(void)
 {
     sink_after_fork_parent();
     stacks_after_fork();
-    busy = false;
+    me.off &= ~OFF_BUSY;
 }
 
 static void after_fork_child(void)
 {
-    sink_after_fork_child(self);
+    sink_after_fork_child(me.ring);
     stacks_after_fork();
     sink_start_thread();
-    busy = false;
+    me.off &= ~OFF_BUSY;
 }
 
 /* Fatal signals the program leaves at their default: the file is ended
@@ -206,7 +213,7 @@ static void catch_fatal_signals(void)
 
 static void resolve(void)
 {
-    resolving = true;
+    me.off |= OFF_RESOLVING;
     real.malloc = dlsym(RTLD_NEXT, "malloc");
     real.calloc = dlsym(RTLD_NEXT, "calloc");
     real.realloc = dlsym(RTLD_NEXT, "realloc");
@@ -220,21 +227,21 @@ static void resolve(void)
     real.execvpe = dlsym(RTLD_NEXT, "execvpe");
     real.exit_now = dlsym(RTLD_NEXT, "_exit");
     real.syscall = dlsym(RTLD_NEXT, "syscall");
-    resolving = false;
+    me.off &= ~OFF_RESOLVING;
 }
 
 /* Starts the recorder, or waits for the thread that is starting it; the
  * starting thread's own calls meanwhile go straight through. */
 static void start(void)
 {
-    if (starting)
+    if (me.off & OFF_STARTING)
         return;
     pthread_mutex_lock(&start_lock);
     if (atomic_load(&state) == UNINITIALISED) {
-        starting = true;
+        me.off |= OFF_STARTING;
         atomic_store(&state, STARTING);
         resolve();
-        busy = true; /* what starting allocates is not the program's */
+        me.off |= OFF_BUSY; /* what starting allocates is not the program's */
         const char *stats = getenv(CMTRECORD_STATS), *level = getenv(CMTRECORD_LEVEL),
                    *thread = getenv(CMTRECORD_THREAD), *addresses = getenv(CMTRECORD_ADDRESSES),
                    *stacks = getenv(CMTRECORD_STACKS);
@@ -247,14 +254,12 @@ static void start(void)
         if (options.level < 1 || options.level > 22)
             options.level = CMT_DEFAULT_LEVEL;
         stacks_start(options.stacks);
-        with_stacks = stacks_wanted();
-        ring_keep(with_stacks);
+        ring_keep(stacks_wanted());
         sink_start(&options);
         pthread_key_create(&ring_key, ring_closed);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
         catch_fatal_signals();
-        busy = false;
-        starting = false;
+        me.off &= ~(OFF_BUSY | OFF_STARTING);
         atomic_store(&state, READY);
     }
     pthread_mutex_unlock(&start_lock);
@@ -267,15 +272,15 @@ __attribute__((constructor)) static void start_with_the_program(void)
 {
     if (atomic_load(&state) == UNINITIALISED)
         start();
-    bool was_busy = busy;
-    busy = true;
+    unsigned was_busy = me.off & OFF_BUSY;
+    me.off |= OFF_BUSY;
     sink_start_thread();
-    busy = was_busy;
+    me.off = (me.off & ~OFF_BUSY) | was_busy;
 }
 
 void hooks_ignore_this_thread(void)
 {
-    busy = true;
+    me.off |= OFF_BUSY;
 }
 
 /* --------------------------------------------------------- recording */
@@ -286,99 +291,170 @@ void hooks_ignore_this_thread(void)
  * calls, and dlsym's while it resolves the real functions. */
 static __attribute__((noinline)) bool ready_after_start(void)
 {
-    if (resolving || starting)
+    if (me.off & (OFF_RESOLVING | OFF_STARTING))
         return false;
     start();
     return atomic_load(&state) == READY;
 }
 
-/* True if the calling thread's call is to be recorded; then BUSY is set
- * and note() must follow. */
-static inline bool begin(void)
+/* The calling thread's ring, made on its first call; NULL if out of
+ * memory (the thread's calls then go unrecorded). */
+static ring *first_ring(void)
+{
+    int saved = errno;
+    me.ring = sink_add_ring();
+    if (me.ring)
+        pthread_setspecific(ring_key, me.ring);
+    errno = saved;
+    return me.ring;
+}
+
+/* True if the calling thread's call is to be recorded; then OFF_BUSY is
+ * set, the thread has its ring, and note() must follow. */
+static __attribute__((noinline)) bool begin(void)
 {
     if (atomic_load_explicit(&state, memory_order_acquire) != READY && !ready_after_start())
         return false;
-    if (busy || gone || sink_finished())
+    if (me.off || sink_finished())
         return false;
-    busy = true;
+    me.off = OFF_BUSY; /* before its ring is made: that allocates */
+    if (!me.ring && !first_ring()) {
+        me.off = 0;
+        return false;
+    }
     return true;
 }
 
-/* The calling thread's ring, made on its first call; NULL if out of
- * memory (the thread's calls then go unrecorded). */
-static __attribute__((noinline)) ring *first_ring(void)
+/* Records call C, begun with begin(), and ends it.  What runs at every
+ * call touches no errno (making room does, and keeps it). */
+static __attribute__((noinline)) void note(cmt_op op, uint64_t addr, uint64_t arg, uint64_t size)
 {
-    int saved = errno;
-    self = sink_add_ring();
-    if (self)
-        pthread_setspecific(ring_key, self);
-    errno = saved;
-    return self;
-}
-
-/* Records the call, begun with begin().  Inline in every hook, and what
- * runs at every call touches no errno (making room does, and keeps it). */
-static inline __attribute__((always_inline)) void note(cmt_op op, const void *addr, const void *arg, uint64_t size,
-                                                       uint64_t aux)
-{
-    ring *r = self ? self : first_ring();
-    hooked_call c = {.op = op, .addr = (uint64_t)(uintptr_t)addr, .arg = arg ? (uint64_t)(uintptr_t)arg : aux,
-                     .size = size};
-    unsigned slots = record_slots_for(op, c.addr, size);
+    hooked_call c = {.op = op, .addr = addr, .arg = arg, .size = size};
+    ring *r = me.ring;
+    unsigned slots = record_slots_for(c.op, c.addr, c.size);
     uint32_t *time, *stack;
-    record *rec = r ? ring_claim(r, slots, &time, &stack) : NULL;
+    record *rec = ring_claim(r, slots, &time, &stack);
     if (rec) {
-        /* Asked before the number is taken: once the sink's thread notes
-         * the times, every number taken after is in its notes. */
-        bool stamp = sink_wants_stamps();
-        record_put(rec, slots, sink_next_seq(), &c, stamp);
-        if (stamp)
+        unsigned mode = sink_mode();
+        record_put(rec, slots, sink_next_seq(), &c, mode & SINK_STAMPING);
+        if (mode & SINK_STAMPING)
             *time = record_clock(); /* a few ms: all pacing and ages in seconds need */
-        if (with_stacks && op != CMT_OP_FREE)
+        if ((mode & SINK_STACKS) && c.op != CMT_OP_FREE)
             *stack = stacks_capture();
         ring_publish(r, slots);
     }
-    busy = false;
+    me.off &= ~OFF_BUSY;
+}
+
+/* The plain way of a hook, for most calls: the thread has its ring and is
+ * in no hook, and the sink wants neither stamps nor stacks nor has ended
+ * (a thread has a ring only once the recorder is ready).  The mode is
+ * read here, before the call's number is taken. */
+static inline __attribute__((always_inline)) bool plain(void)
+{
+    return me.off == 0 && me.ring && sink_mode() == 0;
+}
+
+/* Writes plain call C if the ring has room for it as it is; false if it
+ * has not (nothing written: note() makes room). */
+static inline __attribute__((always_inline)) bool note_plainly(hooked_call c)
+{
+    ring *r = me.ring;
+    unsigned slots = record_slots_for(c.op, c.addr, c.size);
+    record *rec = ring_claim_in_room(r, slots);
+    if (__builtin_expect(!rec, 0))
+        return false;
+    record_put(rec, slots, sink_next_seq(), &c, false);
+    ring_publish(r, slots);
+    return true;
+}
+
+/* Ends plain call C (begun with OFF_BUSY set), recorded. */
+static inline __attribute__((always_inline)) void end_plainly(hooked_call c)
+{
+    if (__builtin_expect(note_plainly(c), 1))
+        me.off &= ~OFF_BUSY;
+    else
+        note(c.op, c.addr, c.arg, c.size); /* the ring is to grow */
 }
 
 /* ------------------------------------------------------------- hooks */
 
-EXPORT void *malloc(size_t size)
+/* Each hook the program calls most has two ways: the plain way, inline,
+ * which calls nothing but the real function (and the thread's block is
+ * looked up once), and the careful way, HOOK_slowly, for the rest: the
+ * recorder to start, a thread's first call, stamps, stacks, a ring full,
+ * a call not to be recorded. */
+
+static __attribute__((noinline)) void *malloc_slowly(size_t size)
 {
-    if (resolving)
+    if (me.off & OFF_RESOLVING)
         return arena_alloc(size);
     bool rec = begin();
     void *p = real.malloc(size);
     if (rec)
-        note(CMT_OP_MALLOC, p, NULL, size, 0);
+        note(CMT_OP_MALLOC, (uintptr_t)p, 0, size);
     return p;
 }
 
-EXPORT void *calloc(size_t count, size_t size)
+EXPORT void *malloc(size_t size)
 {
-    if (resolving) {
+    if (__builtin_expect(!plain(), 0))
+        return malloc_slowly(size);
+    me.off = OFF_BUSY;
+    void *p = real.malloc(size);
+    hooked_call c = {.op = CMT_OP_MALLOC, .addr = (uintptr_t)p, .size = size};
+    end_plainly(c);
+    return p;
+}
+
+static __attribute__((noinline)) void *calloc_slowly(size_t count, size_t size)
+{
+    if (me.off & OFF_RESOLVING) {
         size_t bytes;
         return __builtin_mul_overflow(count, size, &bytes) ? NULL : arena_alloc(bytes); /* static: zeroed */
     }
     bool rec = begin();
     void *p = real.calloc(count, size);
     if (rec)
-        note(CMT_OP_CALLOC, p, NULL, size, count);
+        note(CMT_OP_CALLOC, (uintptr_t)p, count, size);
     return p;
+}
+
+EXPORT void *calloc(size_t count, size_t size)
+{
+    if (__builtin_expect(!plain(), 0))
+        return calloc_slowly(count, size);
+    me.off = OFF_BUSY;
+    void *p = real.calloc(count, size);
+    hooked_call c = {.op = CMT_OP_CALLOC, .addr = (uintptr_t)p, .arg = count, .size = size};
+    end_plainly(c);
+    return p;
+}
+
+static __attribute__((noinline)) void free_slowly(void *p)
+{
+    if (in_arena(p))
+        return;
+    if (begin())
+        note(CMT_OP_FREE, 0, (uintptr_t)p, 0);
+    real.free(p);
 }
 
 EXPORT void free(void *p)
 {
-    if (in_arena(p))
+    if (__builtin_expect(!plain() || in_arena(p), 0)) {
+        free_slowly(p);
         return;
-    bool rec = begin();
-    if (rec)
-        note(CMT_OP_FREE, NULL, p, 0, 0);
+    }
+    me.off = OFF_BUSY; /* a signal handler's malloc meanwhile is not recorded: it would write where this call does */
+    end_plainly((hooked_call){.op = CMT_OP_FREE, .arg = (uintptr_t)p});
     real.free(p);
 }
 
-EXPORT void *realloc(void *p, size_t size)
+static __attribute__((noinline)) void *realloc_slowly(void *p, size_t size)
 {
+    bool resolving = me.off & OFF_RESOLVING;
     if (resolving || in_arena(p)) {
         void *q = resolving ? arena_alloc(size) : malloc(size);
         if (q && p)
@@ -388,7 +464,18 @@ EXPORT void *realloc(void *p, size_t size)
     bool rec = begin();
     void *q = real.realloc(p, size);
     if (rec)
-        note(CMT_OP_REALLOC, q, p, size, 0);
+        note(CMT_OP_REALLOC, (uintptr_t)q, (uintptr_t)p, size);
+    return q;
+}
+
+EXPORT void *realloc(void *p, size_t size)
+{
+    if (__builtin_expect(!plain() || in_arena(p), 0))
+        return realloc_slowly(p, size);
+    me.off = OFF_BUSY;
+    void *q = real.realloc(p, size);
+    hooked_call c = {.op = CMT_OP_REALLOC, .addr = (uintptr_t)q, .arg = (uintptr_t)p, .size = size};
+    end_plainly(c);
     return q;
 }
 
@@ -407,7 +494,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
     bool rec = begin();
     int rc = real.posix_memalign(out, align, size);
     if (rec)
-        note(CMT_OP_POSIX_MEMALIGN, rc == 0 ? *out : NULL, NULL, size, align);
+        note(CMT_OP_POSIX_MEMALIGN, rc == 0 ? (uintptr_t)*out : 0, align, size);
     return rc;
 }
 
@@ -416,18 +503,18 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
     bool rec = begin();
     void *p = real.aligned_alloc(align, size);
     if (rec)
-        note(CMT_OP_ALIGNED_ALLOC, p, NULL, size, align);
+        note(CMT_OP_ALIGNED_ALLOC, (uintptr_t)p, align, size);
     return p;
 }
 
 EXPORT void *memalign(size_t align, size_t size)
 {
-    if (resolving)
+    if (me.off & OFF_RESOLVING)
         return arena_alloc(size);
     bool rec = begin();
     void *p = real.memalign(align, size);
     if (rec)
-        note(CMT_OP_MEMALIGN, p, NULL, size, align);
+        note(CMT_OP_MEMALIGN, (uintptr_t)p, align, size);
     return p;
 }
 
@@ -438,7 +525,7 @@ EXPORT void *valloc(size_t size)
     bool rec = begin();
     void *p = real.valloc(size);
     if (rec)
-        note(CMT_OP_MEMALIGN, p, NULL, size, (uint64_t)sysconf(_SC_PAGESIZE));
+        note(CMT_OP_MEMALIGN, (uintptr_t)p, (uint64_t)sysconf(_SC_PAGESIZE), size);
     return p;
 }
 
@@ -448,7 +535,7 @@ EXPORT void *pvalloc(size_t size)
     bool rec = begin();
     void *p = real.pvalloc(size);
     if (rec)
-        note(CMT_OP_MEMALIGN, p, NULL, size ? (size + page - 1) & ~(page - 1) : page, page);
+        note(CMT_OP_MEMALIGN, (uintptr_t)p, page, size ? (size + page - 1) & ~(page - 1) : page);
     return p;
 }
 
@@ -460,9 +547,9 @@ EXPORT void *pvalloc(size_t size)
  * child's sink is its parent's, which goes on. */
 static void finish_before_exit(void)
 {
-    if (atomic_load(&state) != READY || !sink_is_ours() || busy)
+    if (atomic_load(&state) != READY || !sink_is_ours() || (me.off & OFF_BUSY))
         return;
-    busy = true;
+    me.off |= OFF_BUSY;
     sink_finish(false);
 }
 
@@ -474,10 +561,10 @@ static void *real_function(void *known, const char *name)
 {
     if (known)
         return known;
-    bool was = resolving;
-    resolving = true;
+    unsigned was = me.off & OFF_RESOLVING;
+    me.off |= OFF_RESOLVING;
     void *f = dlsym(RTLD_NEXT, name);
-    resolving = was;
+    me.off = (me.off & ~OFF_RESOLVING) | was;
     return f;
 }
 
@@ -553,13 +640,13 @@ static int exec_with(const char *file, char *const argv[], char *const envp[], b
         start();
     if (!sink_is_ours()) /* a vfork child: the sink is its parent's, and it is a new process */
         return search ? real.execvpe(file, argv, envp) : real.execve(file, argv, envp);
-    busy = true;
+    me.off |= OFF_BUSY;
     sink_finish(false);
     char variable[64];
     char **env = __builtin_alloca((count_strings(envp) + 2) * sizeof *env);
     with_image(envp, next_image_variable(variable, sizeof variable), env);
     int rc = search ? real.execvpe(file, argv, env) : real.execve(file, argv, env);
-    busy = false;
+    me.off &= ~OFF_BUSY;
     return rc;
 }
 

@@ -197,6 +197,15 @@ bool ring_make_room(ring *r, uint64_t head, unsigned slots);
  * different on the Python bench.) */
 #define WRITE_AHEAD 512u
 
+/* The slots at AT in the chunk being written, the line WRITE_AHEAD slots
+ * on asked for (past the chunk's slots, a line of its times: harmless). */
+static inline record *ring_slots_at(ring *r, unsigned at)
+{
+    record *slots = &r->writing->slots[at];
+    __builtin_prefetch((const char *)slots + WRITE_AHEAD * sizeof(record), 1);
+    return slots;
+}
+
 /* SLOTS slots (1 or 2, in one chunk) for the thread's next record, and in
  * *TIME and *STACK the places for its time and stack, made room for; NULL
  * if out of memory.  ring_publish hands them over.  Inline: every call the
@@ -210,11 +219,19 @@ static inline record *ring_claim(ring *r, unsigned slots, uint32_t **time, uint3
         head = atomic_load_explicit(&r->head, memory_order_relaxed); /* past a pad */
     }
     unsigned at = (unsigned)(head % CHUNK_SLOTS);
-    if (at + WRITE_AHEAD < CHUNK_SLOTS)
-        __builtin_prefetch(&r->writing->slots[at + WRITE_AHEAD], 1);
     *time = &r->writing->times[at];
     *stack = &r->writing->stacks[at];
-    return &r->writing->slots[at];
+    return ring_slots_at(r, at);
+}
+
+/* ring_claim where the ring has room as it is, for the hooks' plain way;
+ * NULL where it has not (ring_claim makes room). */
+static inline record *ring_claim_in_room(ring *r, unsigned slots)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (__builtin_expect(head + slots > r->room_until, 0))
+        return NULL;
+    return ring_slots_at(r, (unsigned)(head % CHUNK_SLOTS));
 }
 
 static inline void ring_publish(ring *r, unsigned slots)
@@ -315,18 +332,32 @@ void sink_start(const sink_options *options);
 /* A new thread's ring, registered with the sink; NULL if out of memory. */
 ring *sink_add_ring(void);
 
-/* Sequence numbers handed out, and whether the file has been ended: every
- * call looks at both, so each has a cache line of its own, and nothing
+/* Sequence numbers handed out, and the sink's mode: every call looks at
+ * both, so each has a cache line of its own, and nothing
  * else is on it (the struct's size is whole lines).  A variable that only
  * starts a line shares the rest with whatever the linker puts after it:
  * the stacks' depth, which the sink reads at every record, slowed a
  * Python run by a third from there. */
 typedef struct sink_shared {
     _Alignas(64) _Atomic uint64_t issued;
-    _Alignas(64) _Atomic bool ended;
-    _Atomic bool stamping; /* the threads read the clock for each call: no sink's thread notes the times */
+    _Alignas(64) _Atomic unsigned mode; /* SINK_ENDED... */
 } sink_shared;
 extern sink_shared sink_counters;
+
+/* What a call must do beyond a plain record, in one word that a hook reads
+ * once (0: nothing). */
+enum {
+    SINK_ENDED = 1,    /* the file is ended: calls go unrecorded */
+    SINK_STAMPING = 2, /* the threads read the clock for each call: no sink's thread notes the times */
+    SINK_STACKS = 4,   /* each allocation's stack is kept (--stacks) */
+};
+
+/* The mode, read before the call's number is taken: once the sink's
+ * thread notes the times, every number taken after is in its notes. */
+static inline unsigned sink_mode(void)
+{
+    return atomic_load_explicit(&sink_counters.mode, memory_order_acquire);
+}
 
 /* The next sequence number, for a call about to be recorded. */
 static inline uint64_t sink_next_seq(void)
@@ -373,16 +404,10 @@ void sink_after_fork_child(ring *keep);
  * parent's. */
 long sink_image(void);
 
-/* True if the calling thread is to stamp its call with the clock. */
-static inline bool sink_wants_stamps(void)
-{
-    return atomic_load_explicit(&sink_counters.stamping, memory_order_acquire);
-}
-
 /* True once sink_finish has run. */
 static inline bool sink_finished(void)
 {
-    return atomic_load_explicit(&sink_counters.ended, memory_order_relaxed);
+    return atomic_load_explicit(&sink_counters.mode, memory_order_relaxed) & SINK_ENDED;
 }
 
 /* False in the child of a vfork (or a bare clone), which shares the

@@ -225,7 +225,7 @@ static void *sink_loop(void *arg)
     prctl(PR_SET_TIMERSLACK, 1000UL); /* naps as short as asked */
     hold();
     note_time();
-    atomic_store_explicit(&sink_counters.stamping, false, memory_order_release); /* after the note's count */
+    atomic_fetch_and_explicit(&sink_counters.mode, ~(unsigned)SINK_STAMPING, memory_order_release); /* after the note's count */
     release();
     long nap = NAP_SHORTEST;
     while (!atomic_load(&sink.finishing)) {
@@ -544,7 +544,7 @@ void sink_start(const sink_options *options)
 {
     sink.options = *options;
     sink.pid = getpid();
-    atomic_store(&sink_counters.stamping, true); /* until the sink's thread notes the times */
+    atomic_fetch_or(&sink_counters.mode, SINK_STAMPING | (stacks_wanted() ? SINK_STACKS : 0)); /* stamping until the sink's thread notes the times */
     new_table();
     sink.next_thread = 1;
 }
@@ -610,7 +610,7 @@ void sink_finish(bool in_handler)
         return;
     sink.owner = pthread_self();
     sink.owned = true;
-    atomic_store(&sink_counters.ended, true);
+    atomic_fetch_or(&sink_counters.mode, SINK_ENDED);
     note_time(); /* the calls since the sink's thread last did were before now */
     drain_to(atomic_load(&sink_counters.issued), true);
     if (sink.writer) {
@@ -657,7 +657,7 @@ void sink_after_fork_child(ring *keep)
     cmti_tagger_destroy(&sink.blocks);
     new_table();
     sink.times.first = sink.times.count = 0;
-    atomic_store(&sink_counters.stamping, true); /* until the child's sink thread notes the times */
+    atomic_fetch_or(&sink_counters.mode, SINK_STAMPING); /* until the child's sink thread notes the times */
     stacks_new_file();
     sink.ages = (age_stats){0};
     sink.stats_due = 0;
