@@ -16,5 +16,6 @@
 #include "common/slots.h"    /* dense slot numbers for the live blocks */
 #include "common/tagger.h"   /* addresses to tags, for readers of traces by address */
 #include "format/seek.h"     /* seek points: decoding a .cmt file's segments apart */
+#include "format/write.h"    /* the writer's calls for the commonest events */
 
 #endif /* CMT_INTERNAL_INTERFACE_H */

@@ -159,6 +159,30 @@ static inline cmti_tag_result cmti_tagger_tag(cmti_tagger *t, cmt_event *ev, uin
     return rc;
 }
 
+/* cmti_tagger_tag, where it is plain, for a free of block KEY: in a tagger
+ * without slots, a block that is live.  Its tag, the block gone; 0 where
+ * not plain (nothing done: cmti_tagger_tag is for it). */
+static inline uint64_t cmti_tagger_free_live(cmti_tagger *t, uint64_t key)
+{
+    cmti_map_entry *e = key && !t->with_slots ? cmti_map_find(&t->live, key) : NULL;
+    if (!e)
+        return 0;
+    uint64_t tag = e->value[CMTI_TAGGED_TAG];
+    cmti_tagger_forget(t, e);
+    cmti_map_remove(&t->live, e);
+    return tag;
+}
+
+/* The same for a call that returned block KEY: in a tagger without slots,
+ * a block not live.  Its tag, new; 0 where not plain (nothing done). */
+static inline uint64_t cmti_tagger_returned_new(cmti_tagger *t, uint64_t key)
+{
+    cmti_map_entry *e = key && !t->with_slots ? cmti_map_insert(&t->live, key) : NULL;
+    if (!e || e->value[CMTI_TAGGED_TAG])
+        return 0;
+    return e->value[CMTI_TAGGED_TAG] = t->next_tag++;
+}
+
 /* The live block keyed KEY, or NULL. */
 static inline cmti_map_entry *cmti_tagger_find(const cmti_tagger *t, uint64_t key)
 {
