@@ -166,6 +166,61 @@ Test(format, the_writer_rejects_events_that_break_the_rules)
     cr_assert(strstr(err, "out of range"), "%s", err);
 }
 
+/* The writer's calls for the recorder's commonest events (write.h) write
+ * the bytes cmt_writer_write does, across threads, clocks, blocks and seek
+ * points, and fail as it does. */
+Test(format, the_plain_calls_write_what_write_does)
+{
+    for (unsigned seed = 1; seed <= 6; seed++) {
+        size_t n = 150000;
+        cmt_event *events = random_events(n, seed);
+        char err[512];
+        const char *paths[2] = {scratch_path("write.cmt"), scratch_path("plain.cmt")};
+        for (int plain = 0; plain < 2; plain++) {
+            cmt_output *out = cmt_output_open(paths[plain], err, sizeof err);
+            cmt_writer *w = cmt_writer_open(out, CMT_DEFAULT_LEVEL, err, sizeof err);
+            cr_assert_not_null(w, "%s", err);
+            for (size_t i = 0; i < n; i++) {
+                const cmt_event *ev = &events[i];
+                int rc;
+                if (plain && ev->op == CMT_OP_MALLOC && ev->tag)
+                    rc = cmti_writer_malloc(w, ev->tag, ev->size, ev->thread, ev->time);
+                else if (plain && ev->op == CMT_OP_FREE && ev->arg_tag)
+                    rc = cmti_writer_free(w, ev->arg_tag, ev->thread, ev->time);
+                else
+                    rc = cmt_writer_write(w, ev);
+                cr_assert_eq(rc, 0, "seed %u, event %zu: %s", seed, i, cmt_writer_error(w));
+            }
+            cr_assert_eq(cmt_writer_finish(w), 0);
+            cmt_writer_close(w);
+            cr_assert_eq(cmt_output_commit(out, err, sizeof err), 0, "%s", err);
+        }
+        size_t a_len, b_len;
+        char *a = read_file(paths[0], &a_len), *b = read_file(paths[1], &b_len);
+        cr_assert(a_len == b_len && memcmp(a, b, a_len) == 0, "seed %u: the files differ", seed);
+        free(a);
+        free(b);
+        free(events);
+    }
+
+    char err[512];
+    cmt_output *out = cmt_output_open(scratch_path("bad.cmt"), err, sizeof err);
+    cmt_writer *w = cmt_writer_open(out, 0, err, sizeof err);
+    cr_assert_eq(cmti_writer_malloc(w, 1, 8, 0, 0), 0);
+    cr_assert_eq(cmti_writer_malloc(w, 3, 8, 0, 0), -1, "a tag skipped");
+    cr_assert(strstr(cmt_writer_error(w), "block 2 is next"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+    out = cmt_output_open(scratch_path("bad.cmt"), err, sizeof err);
+    w = cmt_writer_open(out, 0, err, sizeof err);
+    cr_assert_eq(cmti_writer_malloc(w, 1, 8, 0, 0), 0);
+    cr_assert_eq(cmti_writer_free(w, 1, 0, 0), 0);
+    cr_assert_eq(cmti_writer_free(w, 1, 0, 0), -1, "a block freed twice");
+    cr_assert(strstr(cmt_writer_error(w), "not live"), "%s", cmt_writer_error(w));
+    cmt_writer_close(w);
+    cmt_output_abort(out);
+}
+
 /* A small file with every kind of event, raw or compressed: the damage
  * tests decode it once for every byte or bit of it. */
 #define SMALL_EVENTS 200
