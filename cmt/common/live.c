@@ -304,16 +304,14 @@ static inline bool word_would_hold(const cmti_live *set, size_t words, size_t w,
     return w < words && set->first[w] <= tag && (w + 1 == words || set->first[w + 1] > tag);
 }
 
-/* The word that would hold TAG: the last whose first tag is at most TAG.
- * Next to the last one found, else galloping back from the newest, then
- * bisecting. */
-static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
+/* find_word past the finger's own word: the next and the one before (at
+ * finger 0, finger - 1 wraps past the words and holds nothing), else
+ * galloping back from the newest, then bisecting. */
+static bool find_word_further(const cmti_live *set, size_t words, uint64_t tag, size_t *word)
 {
-    size_t words = words_of(set->n), finger = set->finger;
-    /* The finger's own word first, then the next and the one before (at
-     * finger 0, finger - 1 wraps past the words and holds nothing). */
-    for (size_t i = 0; i < 3; i++) {
-        size_t w = i == 0 ? finger : i == 1 ? finger + 1 : finger - 1;
+    size_t finger = set->finger;
+    for (size_t i = 0; i < 2; i++) {
+        size_t w = i == 0 ? finger + 1 : finger - 1;
         if (word_would_hold(set, words, w, tag)) {
             *word = w;
             return true;
@@ -339,6 +337,19 @@ static bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
     }
     *word = lo;
     return true;
+}
+
+/* The word that would hold TAG: the last whose first tag is at most TAG.
+ * The word of the last one found first, inline: most frees find theirs
+ * there (the call and the loop of three were 36 instructions a free). */
+static inline bool find_word(const cmti_live *set, uint64_t tag, size_t *word)
+{
+    size_t words = words_of(set->n);
+    if (word_would_hold(set, words, set->finger, tag)) {
+        *word = set->finger;
+        return true;
+    }
+    return find_word_further(set, words, tag, word);
 }
 
 /* Finds live block TAG and stores its position in *POS.  Returns 0, or -1
