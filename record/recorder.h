@@ -199,7 +199,7 @@ bool ring_make_room(ring *r, uint64_t head, unsigned slots);
 
 /* The slots at AT in the chunk being written, the line WRITE_AHEAD slots
  * on asked for (past the chunk's slots, a line of its times: harmless). */
-static inline record *ring_slots_at(ring *r, unsigned at)
+static inline record *ring_writing_at(ring *r, unsigned at)
 {
     record *slots = &r->writing->slots[at];
     __builtin_prefetch((const char *)slots + WRITE_AHEAD * sizeof(record), 1);
@@ -221,7 +221,7 @@ static inline record *ring_claim(ring *r, unsigned slots, uint32_t **time, uint3
     unsigned at = (unsigned)(head % CHUNK_SLOTS);
     *time = &r->writing->times[at];
     *stack = &r->writing->stacks[at];
-    return ring_slots_at(r, at);
+    return ring_writing_at(r, at);
 }
 
 /* ring_claim where the ring has room as it is, for the hooks' plain way;
@@ -231,7 +231,7 @@ static inline record *ring_claim_in_room(ring *r, unsigned slots)
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (__builtin_expect(head + slots > r->room_until, 0))
         return NULL;
-    return ring_slots_at(r, (unsigned)(head % CHUNK_SLOTS));
+    return ring_writing_at(r, (unsigned)(head % CHUNK_SLOTS));
 }
 
 static inline void ring_publish(ring *r, unsigned slots)
@@ -333,14 +333,14 @@ void sink_start(const sink_options *options);
 ring *sink_add_ring(void);
 
 /* Sequence numbers handed out, and the sink's mode: every call looks at
- * both, so each has a cache line of its own, and nothing
- * else is on it (the struct's size is whole lines).  A variable that only
- * starts a line shares the rest with whatever the linker puts after it:
- * the stacks' depth, which the sink reads at every record, slowed a
- * Python run by a third from there. */
+ * both, so each has a cache line of its own, and nothing else is on it
+ * (the struct's size is whole lines).  A variable that only starts a line
+ * shares the rest with whatever the linker puts after it: the stacks'
+ * depth, which the sink reads at every record, slowed a Python run by a
+ * third from there. */
 typedef struct sink_shared {
     _Alignas(64) _Atomic uint64_t issued;
-    _Alignas(64) _Atomic unsigned mode; /* SINK_ENDED... */
+    _Alignas(64) _Atomic unsigned mode; /* SINK_ENDED, SINK_STAMPING, SINK_STACKS */
 } sink_shared;
 extern sink_shared sink_counters;
 
