@@ -393,8 +393,10 @@ static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64
     return 0;
 }
 
-/* The rank (0 = newest live) of the block at POS. */
-static inline uint64_t rank_at(const cmti_live *set, size_t pos)
+/* The rank (0 = newest live) of the block at POS.  Inlined into rank_of
+ * whatever GCC thinks of its size: left a call, it was built without the
+ * popcnt instruction, a library call a word. */
+static inline __attribute__((always_inline)) uint64_t rank_at(const cmti_live *set, size_t pos)
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1;
     uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
