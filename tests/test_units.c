@@ -81,14 +81,16 @@ Test(checksum, sees_a_flipped_bit_and_a_missing_byte)
  * STEPS random pushes and removals, pushing GROW percent of the time in
  * phases of PHASE steps and 100 - GROW in the phases between, so that
  * the live set grows (ranks far enough back to need the tree) and shrinks
- * to nothing (the end moving back).  WITH_SLOTS: the reader's set, whose
- * slots follow their tags. */
+ * to nothing (the end moving back); a quarter of the removals go through
+ * the blocks in the order they were made, as a teardown does (each ranked
+ * from the one before).  WITH_SLOTS: the reader's set, whose slots follow
+ * their tags. */
 static void check_ranks(int steps, int grow, int phase, bool with_slots)
 {
     cmti_live set;
     cmti_live_init(&set, with_slots);
     uint64_t *model = malloc((size_t)steps * sizeof *model);
-    size_t nmodel = 0;
+    size_t nmodel = 0, in_order = 0;
     uint64_t next = 1;
     srand(42);
     for (int step = 0; step < steps; step++) {
@@ -100,6 +102,13 @@ static void check_ranks(int steps, int grow, int phase, bool with_slots)
         }
         size_t rank = rand() % 3 ? (size_t)rand() % (nmodel < 3 ? nmodel : 3) : (size_t)rand() % nmodel;
         size_t index = nmodel - 1 - rank;
+        if (rand() % 4 == 0) {
+            /* A teardown: the blocks in the order they were made, from
+             * where the last one was (the next has moved into its place). */
+            index = in_order < nmodel ? in_order : 0;
+            rank = nmodel - 1 - index;
+            in_order = index;
+        }
         size_t pos;
         uint64_t found;
         if (dice < 50) {
@@ -141,6 +150,28 @@ Test(live, ranks_agree_with_a_naive_model_across_many_groups)
 {
     check_ranks(300000, 70, 75000, true);
     check_ranks(300000, 70, 75000, false);
+}
+
+/* A far block is ranked from the last one ranked far back, while the
+ * newest end moves back past that one and the set grows again: the new
+ * blocks are then at positions it counted as after it. */
+Test(live, a_rank_from_the_last_far_one_survives_the_end_moving_back)
+{
+    cmti_live set;
+    cmti_live_init(&set, false);
+    uint64_t rank;
+    for (uint64_t tag = 1; tag <= 2000; tag++)
+        cmti_live_push(&set, tag, 0);
+    cr_assert_eq(cmti_live_rank_of(&set, 101, false, &rank), 0);
+    cr_assert_eq(rank, 1899);
+    for (uint64_t tag = 2000; tag > 50; tag--) /* the newest first: the end moves back */
+        cr_assert_eq(cmti_live_rank_of(&set, tag, true, &rank), 0);
+    cr_assert_eq(set.n, 50);
+    for (uint64_t tag = 2001; tag <= 4000; tag++) /* at the positions from 50 on */
+        cmti_live_push(&set, tag, 0);
+    cr_assert_eq(cmti_live_rank_of(&set, 2001 + 70, false, &rank), 0);
+    cr_assert_eq(rank, 4000 - 2071, "ranked %llu", (unsigned long long)rank);
+    cmti_live_destroy(&set);
 }
 
 Test(live, keeps_memory_proportional_to_live_blocks)

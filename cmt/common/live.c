@@ -141,7 +141,7 @@ static int resize(cmti_live *set, size_t cap)
 
 int cmti_live_init(cmti_live *set, bool with_slots)
 {
-    *set = (cmti_live){.with_slots = with_slots};
+    *set = (cmti_live){.with_slots = with_slots, .rank_finger = SIZE_MAX};
     return resize(set, MIN_CAP);
 }
 
@@ -203,6 +203,7 @@ int cmti_live_push(cmti_live *set, uint64_t tag, uint32_t slot)
     set->bits[w] |= 1ULL << (pos % WORD);
     set->tree[w / GROUP + 1]++; /* the only node there is yet that covers it */
     set->live++;
+    set->after_finger++; /* every position is after the finger's */
     return 0;
 }
 
@@ -218,6 +219,7 @@ static void compact(cmti_live *set)
                 set->slots[m] = set->slots[from];
         }
     set->n = m;
+    set->rank_finger = SIZE_MAX; /* the positions have moved */
     words = words_of(m);
     for (size_t w = 0; w < words; w++) {
         size_t in = w + 1 < words || m % WORD == 0 ? WORD : m % WORD;
@@ -241,6 +243,8 @@ static inline void remove_at(cmti_live *set, size_t pos)
     size_t w = pos / WORD, groups = groups_of(words_of(set->n));
     set->bits[w] &= ~(1ULL << (pos % WORD));
     set->live--;
+    if (pos > set->rank_finger)
+        set->after_finger--;
     for (size_t k = w / GROUP + 1; k <= groups; k += lowbit(k))
         set->tree[k]--;
     if (pos == set->n - 1) {
@@ -254,6 +258,8 @@ static inline void remove_at(cmti_live *set, size_t pos)
             }
             set->n = last * WORD;
         }
+        if (set->rank_finger >= set->n)
+            set->rank_finger = SIZE_MAX; /* the next push would come before it */
         return;
     }
     if (set->n > MIN_CAP && set->n > 2 * set->live)
@@ -393,17 +399,45 @@ static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64
     return 0;
 }
 
-/* The rank (0 = newest live) of the block at POS.  Inlined into rank_of
+/* Live blocks at the positions after A up to and with B (A < B, in words
+ * at most NEAR_WORDS apart). */
+static inline uint64_t live_after_upto(const cmti_live *set, size_t a, size_t b)
+{
+    size_t wa = a / WORD, wb = b / WORD;
+    uint64_t after_a = ~0ULL << (a % WORD) << 1, upto_b = ~0ULL >> (WORD - 1 - b % WORD);
+    if (wa == wb)
+        return count_bits(set->bits[wa] & after_a & upto_b);
+    uint64_t live = count_bits(set->bits[wa] & after_a) + count_bits(set->bits[wb] & upto_b);
+    for (size_t w = wa + 1; w < wb; w++)
+        live += count_bits(set->bits[w]);
+    return live;
+}
+
+/* The rank (0 = newest live) of the block at POS: its word's live bits
+ * after it, then the words to the newest where they are few, or from the
+ * rank of the last block ranked so far back where that is a few words
+ * away (a program that tears down what it built frees its blocks in the
+ * order it made them), or else from the tree.  Inlined into rank_of
  * whatever GCC thinks of its size: left a call, it was built without the
  * popcnt instruction, a library call a word. */
-static inline __attribute__((always_inline)) uint64_t rank_at(const cmti_live *set, size_t pos)
+static inline __attribute__((always_inline)) uint64_t rank_at(cmti_live *set, size_t pos)
 {
-    size_t w = pos / WORD, last = words_of(set->n) - 1;
-    uint64_t rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
-    if (last - w > NEAR_WORDS)
-        return rank + set->live - live_in_words(set, w + 1);
-    for (size_t i = w + 1; i <= last; i++)
-        rank += (uint64_t)count_bits(set->bits[i]);
+    size_t w = pos / WORD, last = words_of(set->n) - 1, f = set->rank_finger;
+    uint64_t rank;
+    if (last - w <= NEAR_WORDS) {
+        rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
+        for (size_t i = w + 1; i <= last; i++)
+            rank += (uint64_t)count_bits(set->bits[i]);
+        return rank;
+    }
+    if (pos > f && w - f / WORD <= NEAR_WORDS)
+        rank = set->after_finger - live_after_upto(set, f, pos);
+    else if (pos < f && f / WORD - w <= NEAR_WORDS)
+        rank = set->after_finger + live_after_upto(set, pos, f);
+    else
+        rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1) + set->live - live_in_words(set, w + 1);
+    set->rank_finger = pos;
+    set->after_finger = rank;
     return rank;
 }
 

@@ -38,6 +38,8 @@ typedef struct cmti_live {
     size_t cap;      /* positions allocated: a multiple of 64 */
     size_t live;
     size_t finger;   /* the word where the last tag was found */
+    size_t rank_finger;      /* the last position ranked far from the newest (SIZE_MAX: none) */
+    uint64_t after_finger;   /* the live positions after it */
     size_t bytes;    /* of the one table the arrays are in */
     bool with_slots;
 } cmti_live;
