@@ -16,6 +16,24 @@
  * is. */
 #define FIRST_OVERFLOW 64
 
+/* Home slots up to which a map of one value doubles at half full, not
+ * three quarters: 8 MiB of them, a quarter of the cache the cores share. */
+#define HALF_FULL_SLOTS ((size_t)1 << 19)
+
+/* Sets the count past which the home slots double.  Half full, runs are
+ * short: the recorder's table of tags (one value) took 21 instructions a
+ * record fewer than at three quarters, and a short Python run (218 K
+ * blocks live at most) recorded at 1.26 times its bare time against 1.33.
+ * But twice the slots cost more in misses than the probes save once the
+ * table outgrows the cache: a long Python run (1.5 M live, 64 MiB of
+ * slots at half) recorded at 1.26 against 1.13, and the text reader's
+ * table (four values) converted a trace of 19 M events 10% slower. */
+static void set_grow_at(cmti_map *map)
+{
+    size_t slots = map->mask + 1;
+    map->grow_at = map->entry_bytes == 16 && slots <= HALF_FULL_SLOTS ? slots / 2 : slots / 4 * 3;
+}
+
 /* Copies entry FROM to TO, the values the map has: field by field, where a
  * memcpy of a size known only at run time was a call (a tenth of the
  * recorder's time in the map went to those calls as tables doubled). */
@@ -107,6 +125,7 @@ static bool grow(cmti_map *map)
         return false;
     }
     map->mask = 2 * n - 1;
+    set_grow_at(map);
     ok = settle(map, 0, n);
     for (size_t i = 0; ok && i < overflow; i++) {
         const cmti_map_entry *e = (const cmti_map_entry *)(aside + i * map->entry_bytes);
@@ -125,6 +144,7 @@ static void shrink(cmti_map *map)
 {
     size_t n = (map->mask + 1) / 2;
     map->mask = n - 1;
+    set_grow_at(map);
     (void)settle(map, 0, map->capacity);
     size_t used = map->capacity;
     while (used > n + FIRST_OVERFLOW && !cmti_map_slot(map, used - 1)->key)
@@ -143,15 +163,8 @@ int cmti_map_init(cmti_map *map, unsigned values)
     map->count = 0;
     map->entry_bytes = (unsigned)(values + 1) * 8;
     map->entry_shift = values == 1 ? 4 : values == 3 ? 5 : 0;
-    /* Entries of one value, four to a cache line, are cheap to keep in
-     * twice the slots, and half full their runs are short: the recorder's
-     * table of tags took 21 instructions a record fewer at half than at
-     * three-quarters, and a short Python run recorded at 1.26 times its
-     * bare time against 1.33.  Larger entries cost more in misses than
-     * the probes save: the text reader's (four values) converted a trace
-     * of 19 M events 10% slower at half. */
-    map->most_quarters = values == 1 ? 2 : 3;
     map->mask = MIN_SLOTS - 1;
+    set_grow_at(map);
     return extend(map, MIN_SLOTS + FIRST_OVERFLOW) ? 0 : -1;
 }
 
@@ -175,7 +188,7 @@ cmti_map_entry *cmti_map_find(const cmti_map *map, uint64_t key)
 
 cmti_map_entry *cmti_map_insert(cmti_map *map, uint64_t key)
 {
-    if ((map->count + 1) * 4 > (map->mask + 1) * map->most_quarters && !grow(map))
+    if (map->count + 1 > map->grow_at && !grow(map))
         return NULL;
     size_t i = cmti_map_home(map, key);
     for (; i < map->capacity; i++) {

@@ -37,7 +37,7 @@ typedef struct cmti_map {
     size_t mask;          /* home slots - 1 */
     size_t capacity;      /* slots allocated: the home slots and the overflow past them */
     size_t count;
-    unsigned most_quarters; /* the home slots doubled past this many quarters full */
+    size_t grow_at;       /* the home slots double when an insert would pass this many entries */
 } cmti_map;
 
 /* The slot where KEY's search starts.  Fibonacci hashing: addresses are
