@@ -16,6 +16,8 @@ typedef struct parsed {
     int rc;
     char err[512];
     cmt_text_stats stats;
+    uint32_t stacks;      /* the reader's stacks (mtrace's callers, dtrace's stacks) */
+    cmt_frame frames[16]; /* the first of them, stack 1 first */
 } parsed;
 
 static parsed parse_with(const char *text, cmt_text_options options)
@@ -29,6 +31,10 @@ static parsed parse_with(const char *text, cmt_text_options options)
         p.n++;
     snprintf(p.err, sizeof p.err, "%s", cmt_text_error(t));
     p.stats = *cmt_text_stats_of(t);
+    const cmt_sites *sites = cmt_text_sites(t);
+    p.stacks = cmt_sites_stacks(sites);
+    for (uint32_t i = 1; i <= p.stacks && i <= 16; i++)
+        p.frames[i - 1] = *cmt_sites_frame(sites, i);
     cmt_text_close(t);
     return p;
 }
@@ -609,6 +615,47 @@ Test(text, dtrace_calls_of_every_kind)
     };
     expect_events(&p, want, sizeof want / sizeof want[0]);
     cr_assert_eq(p.stats.other_records, 1);
+    cr_assert_eq(p.stacks, 0, "\"50a0805 14\" is no stack DTrace prints: not read");
+}
+
+/* The later layout (normalise-trace.pl's): a header line naming the
+ * columns, the thread after the stack, and two columns after the result. */
+Test(text, dtrace_calls_with_their_threads)
+{
+    const char *log = "@record-type:call-trace\ttimestamp-unix-ns\tcallstack\ttid\tname\targs\tresult"
+                      "\talloc-stack\tcpu-time-ns\n"
+                      "call-trace\t100\t0x50a0805 0x50a1000\t100234\tmalloc\t96\t81d21e100\tJemalloc\t5000\n"
+                      "call-trace\t200\t\t100240\tmalloc\t16\t81d21e200\tJemalloc\t5100\n"
+                      "call-trace\t300\t\t100234\tfree\t81d21e100\t\tJemalloc\t5200\n"
+                      "call-trace\t400\t0x7000 0x50a1000\t100240\trealloc\t81d21e200 32\t81d21e300\tJemalloc\t5300\n"
+                      "call-trace\t500\t0x50a0805 0x50a1000\t100234\tmalloc\t8\t81d21e400\tJemalloc\t5400\n";
+    for (int autodetect = 0; autodetect < 2; autodetect++) {
+        parsed p = parse_as(log, autodetect ? CMT_FORMAT_AUTO : CMT_FORMAT_DTRACE);
+        cr_assert_eq(p.rc, 0, "%s", p.err);
+        cr_assert_eq(p.stats.format, CMT_FORMAT_DTRACE);
+        const cmt_event want[] = {
+            {.op = CMT_OP_MALLOC, .tag = 1, .size = 96, .count = 1, .time = 100, .thread = 1, .stack = 2},
+            {.op = CMT_OP_MALLOC, .tag = 2, .size = 16, .count = 1, .time = 200, .thread = 2},
+            {.op = CMT_OP_FREE, .arg_tag = 1, .count = 1, .time = 300, .thread = 1},
+            {.op = CMT_OP_REALLOC, .tag = 3, .arg_tag = 2, .size = 32, .count = 1, .time = 400, .thread = 2, .stack = 3},
+            {.op = CMT_OP_MALLOC, .tag = 4, .size = 8, .count = 1, .time = 500, .thread = 1, .stack = 2},
+        };
+        expect_events(&p, want, sizeof want / sizeof want[0]);
+        /* The frames, innermost first in the log: stacks 1 (0x50a1000, the
+         * outermost) and 2 (0x50a0805 on it), then 3 (0x7000 on 1). */
+        cr_assert_eq(p.stacks, 3);
+        const cmt_frame *f = p.frames;
+        cr_assert(f[0].caller == 0 && f[0].module == 0 && f[0].offset == 0x50a1000);
+        cr_assert(f[1].caller == 1 && f[1].module == 0 && f[1].offset == 0x50a0805);
+        cr_assert(f[2].caller == 1 && f[2].module == 0 && f[2].offset == 0x7000);
+    }
+    const char *bad[] = {
+        "call-trace\t1\t\t7\tmalloc\t96",
+        "call-trace\t1\t\t7\t8\t96\t81d21e100",
+        "call-trace\t1\t\t18446744073709551615\tmalloc\t96\t81d21e100",
+    };
+    expect_second_lines_bad("call-trace\t1\t\t7\tmalloc\t8\t10", bad, sizeof bad / sizeof bad[0],
+                            CMT_FORMAT_DTRACE);
 }
 
 Test(text, malformed_dtrace_calls_name_their_line)

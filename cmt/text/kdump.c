@@ -88,16 +88,7 @@ static bool thread_after_pid(const char *p, const char *end, line_context *ctx, 
         tid = tid * 10 + (uint64_t)(*p++ - '0');
     if (p == digits || p == end || *p != ' ')
         return true; /* a command name, not a thread id */
-    if (!ctx->threads.slots && cmti_map_init(&ctx->threads, 1) < 0)
-        return false;
-    cmti_map_entry *e = cmti_map_insert(&ctx->threads, tid + 1);
-    if (!e)
-        return false;
-    enum { THREAD_NUMBER }; /* the map's one value: threads numbered as they come, from 1 */
-    if (!e->value[THREAD_NUMBER])
-        e->value[THREAD_NUMBER] = ctx->threads.count;
-    *thread = (uint32_t)e->value[THREAD_NUMBER];
-    return true;
+    return cmti_text_thread(ctx, tid, thread);
 }
 
 line_kind cmti_scan_kdump_line(scanner *s, parsed_line *l, line_context *ctx)

@@ -230,6 +230,48 @@ void cmt_text_close(cmt_text_reader *t)
     cmti_free(t);
 }
 
+bool cmti_text_thread(line_context *ctx, uint64_t id, uint32_t *thread)
+{
+    if (!ctx->threads.slots && cmti_map_init(&ctx->threads, 1) < 0)
+        return false;
+    cmti_map_entry *e = cmti_map_insert(&ctx->threads, id + 1); /* keys are not 0 */
+    if (!e)
+        return false;
+    enum { THREAD_NUMBER }; /* the map's one value: threads numbered as they come, from 1 */
+    if (!e->value[THREAD_NUMBER])
+        e->value[THREAD_NUMBER] = ctx->threads.count;
+    *thread = (uint32_t)e->value[THREAD_NUMBER];
+    return true;
+}
+
+/* The stack FRAME ends (FRAME on its caller's), in *STACK: named in CTX's
+ * sites the first time.  The table is keyed by a hash of the frame, the
+ * next key tried while another frame holds one.  False when out of
+ * memory. */
+static bool intern_frame(line_context *ctx, const cmt_frame *frame, uint32_t *stack)
+{
+    if (!ctx->callers.slots && cmti_map_init(&ctx->callers, 1) < 0)
+        return false;
+    const uint64_t odd = 0x9E3779B97F4A7C15ULL;
+    uint64_t key = (frame->offset ^ (uint64_t)frame->module << 48 ^ (uint64_t)frame->caller * odd) | 1;
+    for (;; key = key * odd + 2) { /* odd keys, none 0 */
+        cmti_map_entry *e = cmti_map_insert(&ctx->callers, key);
+        if (!e)
+            return false;
+        if (!e->value[0]) {
+            char why[CMT_ERRLEN];
+            if (cmti_sites_add_stack(&ctx->sites, frame, why, sizeof why) < 0)
+                return false;
+            e->value[0] = cmt_sites_stacks(&ctx->sites);
+        }
+        const cmt_frame *f = cmt_sites_frame(&ctx->sites, (uint32_t)e->value[0]);
+        if (f->caller == frame->caller && f->module == frame->module && f->offset == frame->offset) {
+            *stack = (uint32_t)e->value[0];
+            return true;
+        }
+    }
+}
+
 bool cmti_text_caller(line_context *ctx, const char *file, size_t len, uint64_t address, uint32_t *stack)
 {
     char why[CMT_ERRLEN];
@@ -245,18 +287,15 @@ bool cmti_text_caller(line_context *ctx, const char *file, size_t len, uint64_t 
             return false;
         module = n + 1;
     }
-    if (!ctx->callers.slots && cmti_map_init(&ctx->callers, 1) < 0)
-        return false;
-    cmti_map_entry *e = cmti_map_insert(&ctx->callers, (uint64_t)module << 48 ^ address);
-    if (!e)
-        return false;
-    if (!e->value[0]) {
-        cmt_frame frame = {0, module, address};
-        if (cmti_sites_add_stack(&ctx->sites, &frame, why, sizeof why) < 0)
+    return intern_frame(ctx, &(cmt_frame){0, module, address}, stack);
+}
+
+bool cmti_text_stack(line_context *ctx, const uint64_t *addresses, size_t n, uint32_t *stack)
+{
+    *stack = 0;
+    for (size_t i = n; i > 0; i--) /* from the outermost */
+        if (!intern_frame(ctx, &(cmt_frame){*stack, 0, addresses[i - 1]}, stack))
             return false;
-        e->value[0] = cmt_sites_stacks(&ctx->sites);
-    }
-    *stack = (uint32_t)e->value[0];
     return true;
 }
 

@@ -229,10 +229,19 @@ typedef struct line_context {
     bool pid_read;          /* valgrind: a call of the process read was seen */
     uint64_t other_pids[SEEN_PIDS]; /* valgrind: the first other processes met, for a message */
     size_t nother_pids;
-    cmti_map threads;        /* kdump -H: thread id -> 1, 2... in order of appearance (slots NULL: none yet) */
-    cmt_sites sites;         /* mtrace: the callers, each a stack of one frame, and their files */
-    cmti_map callers;        /* mtrace: module << 48 | address -> its stack (slots NULL: none yet) */
+    cmti_map threads;        /* kdump -H, dtrace: thread id + 1 -> 1, 2... in order of appearance (slots NULL: none yet) */
+    cmt_sites sites;         /* mtrace: the callers, each a stack of one frame, and their files; dtrace: the stacks */
+    cmti_map callers;        /* a hash of a stack's frame -> the stack (slots NULL: none yet) */
 } line_context;
+
+/* The stack of the N frames at ADDRESSES (return addresses in no module
+ * known, the innermost first) into *STACK, named in CTX's sites the first
+ * time each of its frames is seen.  False when out of memory. */
+bool cmti_text_stack(line_context *ctx, const uint64_t *addresses, size_t n, uint32_t *stack);
+
+/* Thread ID's number in *THREAD: 1, 2... in the order the threads first
+ * appear.  False when out of memory. */
+bool cmti_text_thread(line_context *ctx, uint64_t id, uint32_t *thread);
 
 /* The stack of one frame for a caller at ADDRESS in the module whose file
  * is the LEN bytes at FILE (none for 0), into *STACK: named in CTX's sites
