@@ -399,7 +399,7 @@ static inline __attribute__((always_inline)) int find_tag(cmti_live *set, uint64
     return 0;
 }
 
-/* Live blocks at the positions after A up to and with B (A < B, in words
+/* Live blocks at the positions after A up to and with B (A <= B, in words
  * at most NEAR_WORDS apart). */
 static inline uint64_t live_after_upto(const cmti_live *set, size_t a, size_t b)
 {
@@ -424,12 +424,8 @@ static inline __attribute__((always_inline)) uint64_t rank_at(cmti_live *set, si
 {
     size_t w = pos / WORD, last = words_of(set->n) - 1, f = set->rank_finger;
     uint64_t rank;
-    if (last - w <= NEAR_WORDS) {
-        rank = (uint64_t)count_bits(set->bits[w] >> (pos % WORD) >> 1);
-        for (size_t i = w + 1; i <= last; i++)
-            rank += (uint64_t)count_bits(set->bits[i]);
-        return rank;
-    }
+    if (last - w <= NEAR_WORDS)
+        return live_after_upto(set, pos, set->n - 1);
     if (pos > f && w - f / WORD <= NEAR_WORDS)
         rank = set->after_finger - live_after_upto(set, f, pos);
     else if (pos < f && f / WORD - w <= NEAR_WORDS)
